@@ -1,0 +1,53 @@
+// createApp(deps) → an Express app that does not listen; src/server.ts listens, tests drive it with supertest.
+// Read the route table below top to bottom: it is the console's public surface.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import type { Deps } from './deps.ts';
+import { errorHandler, notFound } from './http/error-handler.ts';
+import { loadUser, requireUser } from './http/middleware/auth.ts';
+import { csrfProtection } from './http/middleware/csrf.ts';
+import { loginRateLimits, type LoginLimits } from './http/middleware/login-rate-limit.ts';
+import { requestLogging } from './http/middleware/request-context.ts';
+import { securityHeaders } from './http/middleware/security.ts';
+import { sessions } from './http/middleware/session.ts';
+import { authRoutes } from './http/routes/auth-routes.ts';
+import { containerRoutes } from './http/routes/container-routes.ts';
+import { healthRoutes } from './http/routes/health-routes.ts';
+import { createViews } from './views.ts';
+
+const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
+
+export type AppDeps = Deps & {
+  loginLimits?: LoginLimits;
+};
+
+export function createApp(deps: AppDeps): express.Express {
+  const { config, logger, repos } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy ? 1 : false);
+  app.locals.views = createViews({ cache: config.env === 'production' });
+
+  app.use(requestLogging(logger));
+  app.use(securityHeaders());
+  app.use('/static', express.static(PUBLIC_DIR, { maxAge: config.env === 'production' ? '1h' : 0, index: false }));
+  app.use(healthRoutes({ settings: repos.settings, redis: deps.redis }));
+
+  app.use(express.urlencoded({ extended: false, limit: '2mb', parameterLimit: 2000 }));
+  app.use(sessions({ pool: deps.sessionPool, secret: deps.sessionSecret, secureCookies: false }));
+  app.use(csrfProtection);
+  app.use(loadUser(repos.users));
+
+  // Open to everyone: first-run setup and sign-in.
+  app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, loginRateLimits(deps.redis, deps.loginLimits)));
+
+  // Everything below needs a session.
+  app.use(requireUser);
+  app.get('/', (_req, res) => res.redirect(303, '/containers'));
+  app.use(containerRoutes());
+
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,82 @@
+// The only module that reads process.env. Everything else receives a parsed Config.
+import { z } from 'zod';
+
+const boolish = z
+  .enum(['0', '1', 'true', 'false', 'yes', 'no', 'on', 'off'])
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/launchpad'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  ADMIN_USER: z.string().min(1).max(64).optional(),
+  ADMIN_PASSWORD: z.string().min(8, 'ADMIN_PASSWORD must be at least 8 characters').optional(),
+  SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters').optional(),
+  ENCRYPTION_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'ENCRYPTION_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32)')
+    .optional(),
+  PVE_SIMULATOR: z.enum(['auto', 'on', 'off']).default('auto'),
+  SIMULATOR_SPEED: z.coerce.number().positive().max(1000).default(1),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  TEMPLATES_DIR: z.string().min(1).default('./templates'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TRUST_PROXY: boolish.default(false),
+  SSE_MAX_STREAMS: z.coerce.number().int().min(1).default(5000),
+  SSE_MAX_STREAMS_PER_SESSION: z.coerce.number().int().min(1).default(6),
+  SSE_MAX_PENDING_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+});
+
+export type Config = {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  databaseUrl: string;
+  redisUrl: string;
+  admin: { username: string; password: string } | undefined;
+  sessionSecret: string | undefined;
+  encryptionKey: Buffer | undefined;
+  simulator: 'auto' | 'on' | 'off';
+  simulatorSpeed: number;
+  workerConcurrency: number;
+  templatesDir: string;
+  logLevel: string;
+  trustProxy: boolean;
+  sse: { maxStreams: number; maxStreamsPerSession: number; maxPendingBytes: number };
+};
+
+export class ConfigError extends Error {}
+
+/** Parses an environment (process.env by default) into a Config, or throws a ConfigError naming each bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration — ${lines.join('; ')}`);
+  }
+  const c = parsed.data;
+  if ((c.ADMIN_USER === undefined) !== (c.ADMIN_PASSWORD === undefined)) {
+    throw new ConfigError('Invalid configuration — ADMIN_USER and ADMIN_PASSWORD must be set together');
+  }
+  return {
+    env: c.NODE_ENV,
+    port: c.PORT,
+    databaseUrl: c.DATABASE_URL,
+    redisUrl: c.REDIS_URL,
+    admin: c.ADMIN_USER && c.ADMIN_PASSWORD ? { username: c.ADMIN_USER, password: c.ADMIN_PASSWORD } : undefined,
+    sessionSecret: c.SESSION_SECRET,
+    encryptionKey: c.ENCRYPTION_KEY ? Buffer.from(c.ENCRYPTION_KEY, 'base64') : undefined,
+    simulator: c.PVE_SIMULATOR,
+    simulatorSpeed: c.SIMULATOR_SPEED,
+    workerConcurrency: c.WORKER_CONCURRENCY,
+    templatesDir: c.TEMPLATES_DIR,
+    logLevel: c.LOG_LEVEL,
+    trustProxy: c.TRUST_PROXY,
+    sse: {
+      maxStreams: c.SSE_MAX_STREAMS,
+      maxStreamsPerSession: c.SSE_MAX_STREAMS_PER_SESSION,
+      maxPendingBytes: c.SSE_MAX_PENDING_BYTES,
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// Builds every long-lived connection and service once. Both composition roots (src/server.ts, worker.ts) call
+// buildDeps; tests call it with their own Config. Nothing else constructs a connection.
+import type { Knex } from 'knex';
+import pg from 'pg';
+import type { Config } from './config.ts';
+import { createKnex, ensureDatabase, migrateLatest } from './db/database.ts';
+import { SettingsRepository } from './db/settings-repository.ts';
+import { UsersRepository } from './db/users-repository.ts';
+import { resolveBootSecrets } from './domain/boot-secrets.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { connectRedis, createRedis, type Redis } from './lib/redis.ts';
+import { SecretBox } from './lib/secret-box.ts';
+
+export interface Repositories {
+  users: UsersRepository;
+  settings: SettingsRepository;
+}
+
+export interface Deps {
+  config: Config;
+  logger: Logger;
+  knex: Knex;
+  /** Commands and PUBLISH. Subscribers and BullMQ connections are separate (a subscribed connection can do nothing else). */
+  redis: Redis;
+  /** For express-session's store (connect-pg-simple wants a pg.Pool, not Knex). */
+  sessionPool: pg.Pool;
+  sessionSecret: string;
+  secrets: SecretBox;
+  repos: Repositories;
+  close(): Promise<void>;
+}
+
+export async function buildDeps(config: Config, role: string, logger = createLogger(config.logLevel, role)): Promise<Deps> {
+  await ensureDatabase(config.databaseUrl);
+  const knex = createKnex(config.databaseUrl);
+  const redis = createRedis(config.redisUrl);
+  const sessionPool = new pg.Pool({ connectionString: config.databaseUrl, max: 3, connectionTimeoutMillis: 5_000 });
+  sessionPool.on('error', (err) => logger.error({ err }, 'session store connection error'));
+  try {
+    await connectRedis(redis, config.redisUrl);
+    const applied = await migrateLatest(knex);
+    if (applied.length) logger.info({ migrations: applied }, 'database migrated');
+  } catch (err) {
+    await Promise.allSettled([knex.destroy(), sessionPool.end()]);
+    redis.disconnect();
+    throw err;
+  }
+  const repos: Repositories = {
+    users: new UsersRepository(knex),
+    settings: new SettingsRepository(knex),
+  };
+  const { sessionSecret, encryptionKey } = await resolveBootSecrets(repos.settings, config, logger);
+
+  return {
+    config,
+    logger,
+    knex,
+    redis,
+    sessionPool,
+    sessionSecret,
+    secrets: new SecretBox(encryptionKey),
+    repos,
+    async close() {
+      await Promise.allSettled([knex.destroy(), sessionPool.end(), redis.quit()]);
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { AppError } from '../lib/errors.ts';
+import { renderPage } from './render.ts';
+
+const HEADINGS: Record<number, string> = {
+  400: 'That request could not be understood',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Something else is in progress',
+  413: 'That was too large',
+  422: 'Some fields need attention',
+  429: 'Too many requests',
+  503: 'A service is unavailable',
+};
+
+export const notFound: RequestHandler = (req, res) => {
+  renderPage(req, res, 'pages/errors/error', { title: 'Not found', status: 404, heading: HEADINGS[404], message: 'There is nothing at this address, or you may not see it.' }, 404);
+};
+
+/** The one place errors become responses. Unknown errors get an id that is logged with the stack. */
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  const status: number =
+    err instanceof AppError ? err.status : typeof err?.status === 'number' && err.status >= 400 && err.status < 600 ? err.status : 500;
+  const expose = status < 500 || err instanceof AppError;
+  let errorId: string | undefined;
+  if (status >= 500) {
+    errorId = randomUUID().slice(0, 8);
+    req.log?.error({ err, errorId }, 'request failed');
+  }
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  if (req.headers.accept === 'text/event-stream' || req.path.endsWith('.txt')) {
+    res.status(status).type('text/plain').send(expose ? String(err.message) : `Internal error ${errorId}`);
+    return;
+  }
+  const message = expose ? String(err.message) : 'Something went wrong on our side. Try again; if it keeps happening, check the server log.';
+  renderPage(req, res, 'pages/errors/error', { title: HEADINGS[status] ?? 'Error', status, heading: HEADINGS[status] ?? 'Something went wrong', message, errorId }, status);
+};

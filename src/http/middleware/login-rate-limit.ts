@@ -1,0 +1,53 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import type { Redis } from '../../lib/redis.ts';
+import { renderPage } from '../render.ts';
+
+const WINDOW_MS = 15 * 60 * 1000;
+
+/**
+ * Two limits on POST /login, shared by every web process through Redis: per client address (spraying many
+ * accounts) and per account (guessing one password from many addresses). Only failures count toward the
+ * per-account limit, so the owner can still sign in after a few typos.
+ */
+export interface LoginLimits {
+  perIp: number;
+  perAccount: number;
+  /** Redis key prefix; tests give each file its own. */
+  prefix: string;
+}
+
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perIp: 30, perAccount: 5, prefix: 'rl:login:' };
+
+export function loginRateLimits(redis: Redis, limits: LoginLimits = DEFAULT_LOGIN_LIMITS): RequestHandler[] {
+  const store = (prefix: string) =>
+    new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> });
+  const refuse = (what: string) => (req: Request, res: Response) =>
+    renderPage(req, res, 'pages/auth/login', {
+      title: 'Sign in',
+      username: typeof req.body?.username === 'string' ? req.body.username : '',
+      error: `Too many sign-in attempts ${what}. Wait 15 minutes and try again.`,
+    }, 429);
+  return [
+    rateLimit({
+      windowMs: WINDOW_MS,
+      limit: limits.perIp,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      store: store(`${limits.prefix}ip:`),
+      keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
+      handler: refuse('from this address'),
+    }),
+    rateLimit({
+      windowMs: WINDOW_MS,
+      limit: limits.perAccount,
+      standardHeaders: false,
+      legacyHeaders: false,
+      skipSuccessfulRequests: true,
+      store: store(`${limits.prefix}account:`),
+      keyGenerator: (req) => String(req.body?.username ?? '').trim().toLowerCase().slice(0, 64) || '(empty)',
+      handler: refuse('for this account'),
+    }),
+  ];
+}

@@ -1,0 +1,49 @@
+import connectPgSimple from 'connect-pg-simple';
+import type { Request, RequestHandler } from 'express';
+import session from 'express-session';
+import type pg from 'pg';
+
+declare module 'express-session' {
+  interface SessionData {
+    userId?: number;
+    flash?: { kind: 'info' | 'success' | 'error'; text: string };
+    returnTo?: string;
+  }
+}
+
+export const SESSION_COOKIE = 'launchpad.sid';
+
+export function sessions(options: { pool: pg.Pool; secret: string; secureCookies: boolean }): RequestHandler {
+  const PgStore = connectPgSimple(session);
+  return session({
+    name: SESSION_COOKIE,
+    store: new PgStore({ pool: options.pool, tableName: 'sessions', pruneSessionInterval: 60 * 15 }),
+    secret: options.secret,
+    resave: false,
+    saveUninitialized: false,
+    rolling: true,
+    cookie: {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: options.secureCookies ? true : 'auto',
+      maxAge: 12 * 60 * 60 * 1000,
+    },
+  });
+}
+
+/** A new session id at sign-in (no fixation), carrying over nothing but what we set. */
+export function regenerateSession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+}
+
+export function saveSession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+}
+
+export function destroySession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
+}
+
+export function flash(req: Request, kind: 'info' | 'success' | 'error', text: string): void {
+  req.session.flash = { kind, text };
+}

@@ -1,0 +1,36 @@
+import type { Request, Response } from 'express';
+import type { Views } from '../views.ts';
+import { generateCsrfToken } from './middleware/csrf.ts';
+
+declare module 'express-serve-static-core' {
+  // app.locals: shared by every request of this app.
+  interface Locals {
+    views: Views;
+    /** Set when the embedded Proxmox simulator is registered: every page shows a badge. */
+    simulator?: { title: string; sandboxed: boolean };
+  }
+}
+
+/** What every page's layout needs: the user, a CSRF token, the one-shot flash message, the simulator badge. */
+function pageContext(req: Request) {
+  const flash = req.session?.flash;
+  if (flash) delete req.session.flash;
+  return {
+    user: req.user,
+    csrfToken: req.session ? generateCsrfToken(req) : '',
+    flash,
+    simulator: req.app.locals.simulator,
+  };
+}
+
+export function renderPage(req: Request, res: Response, name: string, data: Record<string, unknown> = {}, status = 200): void {
+  const html = req.app.locals.views.render(name, { ...pageContext(req), ...data });
+  res.status(status).type('html').send(html);
+}
+
+/** A bare fragment (no layout), for htmx swaps. */
+export function renderFragment(req: Request, res: Response, name: string, data: Record<string, unknown>, status = 200): void {
+  res.status(status).type('html').send(req.app.locals.views.render(name, data));
+}
+
+export const isHtmx = (req: Request) => req.headers['hx-request'] === 'true';

@@ -1,0 +1,66 @@
+import { Router } from 'express';
+import * as accounts from '../../domain/accounts.ts';
+import type { AccountsDeps } from '../../domain/accounts.ts';
+import { ValidationError } from '../../lib/errors.ts';
+import { destroySession, flash, regenerateSession, saveSession } from '../middleware/session.ts';
+import { renderPage } from '../render.ts';
+import type { RequestHandler } from 'express';
+
+/** A same-site path to return to after sign-in, never an absolute URL (no open redirect). */
+const safeReturnTo = (value: unknown) =>
+  typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') ? value : '/containers';
+
+export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): Router {
+  const router = Router();
+
+  router.get('/setup', async (req, res) => {
+    if (!(await accounts.needsSetup(deps))) return res.redirect(303, '/login');
+    renderPage(req, res, 'pages/auth/setup', { title: 'First-run setup' });
+  });
+
+  router.post('/setup', async (req, res) => {
+    if (!(await accounts.needsSetup(deps))) return res.redirect(303, '/login');
+    try {
+      const user = await accounts.completeSetup(deps, req.body);
+      await regenerateSession(req);
+      req.session.userId = user.id;
+      flash(req, 'success', `Welcome, ${user.username}. Add a Proxmox node or deploy on the simulator.`);
+      await saveSession(req);
+      res.redirect(303, '/containers');
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const { code, username } = req.body ?? {};
+      renderPage(req, res, 'pages/auth/setup', { title: 'First-run setup', errors: err.fields, values: { code, username } }, 422);
+    }
+  });
+
+  router.get('/login', async (req, res) => {
+    if (req.user) return res.redirect(303, '/containers');
+    if (await accounts.needsSetup(deps)) return res.redirect(303, '/setup');
+    renderPage(req, res, 'pages/auth/login', { title: 'Sign in' });
+  });
+
+  router.post('/login', ...loginLimits, async (req, res) => {
+    const username = typeof req.body?.username === 'string' ? req.body.username.trim() : '';
+    const password = typeof req.body?.password === 'string' ? req.body.password : '';
+    const user = await accounts.authenticate(deps, username, password);
+    if (!user) {
+      req.log.warn({ username: username.slice(0, 64) }, 'sign-in failed');
+      return renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username, error: 'Wrong username or password.' }, 401);
+    }
+    const returnTo = safeReturnTo(req.session.returnTo);
+    await regenerateSession(req);
+    req.session.userId = user.id;
+    await saveSession(req);
+    req.log.info({ userId: user.id }, 'signed in');
+    res.redirect(303, returnTo);
+  });
+
+  router.post('/logout', async (req, res) => {
+    await destroySession(req);
+    res.clearCookie('launchpad.sid');
+    res.redirect(303, '/login');
+  });
+
+  return router;
+}

@@ -1,0 +1,35 @@
+// Errors are typed where they arise and mapped to HTTP once, in src/http/error-handler.ts.
+
+export class AppError extends Error {
+  readonly status: number = 500;
+}
+
+export class NotFoundError extends AppError {
+  override readonly status = 404;
+  constructor(what = 'That page') {
+    super(`${what} does not exist, or you may not see it.`);
+  }
+}
+
+export class ForbiddenError extends AppError {
+  override readonly status = 403;
+}
+
+export class ConflictError extends AppError {
+  override readonly status = 409;
+}
+
+/** Field-level problems with submitted input: the form is shown again with each message next to its field. */
+export class ValidationError extends AppError {
+  override readonly status = 422;
+  constructor(
+    readonly fields: Record<string, string>,
+    message = 'Some fields need attention.',
+  ) {
+    super(message);
+  }
+}
+
+export class UnavailableError extends AppError {
+  override readonly status = 503;
+}

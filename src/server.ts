@@ -1,0 +1,28 @@
+// Composition root of the web process: build deps once, create the app, listen, stop cleanly on signals.
+import { createApp } from './app.ts';
+import { loadConfig } from './config.ts';
+import { buildDeps } from './deps.ts';
+import { announceSetupCode, seedAdmin } from './domain/accounts.ts';
+import { onShutdown, runMain } from './lib/main.ts';
+
+runMain('web', async () => {
+  const config = loadConfig();
+  const deps = await buildDeps(config, 'web');
+  const accounts = { users: deps.repos.users, settings: deps.repos.settings, logger: deps.logger };
+  await seedAdmin(accounts, config.admin);
+  await announceSetupCode(accounts);
+
+  const app = createApp(deps);
+  const server = app.listen(config.port, () => deps.logger.info({ port: config.port }, `console listening on http://localhost:${config.port}`));
+  server.on('error', (err) => {
+    deps.logger.fatal({ err }, `cannot listen on port ${config.port}`);
+    process.exit(1);
+  });
+
+  onShutdown(async (signal) => {
+    deps.logger.info({ signal }, 'web process stopping');
+    server.close();
+    server.closeAllConnections();
+    await deps.close();
+  });
+});

@@ -1,0 +1,21 @@
+// One Eta instance renders pages (with the layout) and bare fragments (for htmx responses and the SSE relay),
+// so a partial has exactly one definition whichever path delivers it.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Eta } from 'eta';
+
+export const VIEWS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../views');
+
+// Eta's include() merges the caller's `it` into the partial's data: pass every key a partial reads (undefined
+// included), or a value from the page leaks into the fragment.
+export interface Views {
+  /** Renders `views/<name>.eta`; pages wrap themselves in the layout with `layout('layout')`. */
+  render(name: string, data: Record<string, unknown>): string;
+}
+
+export function createViews(options: { cache: boolean }): Views {
+  const eta = new Eta({ views: VIEWS_DIR, cache: options.cache, autoEscape: true, autoTrim: [false, 'nl'] });
+  return {
+    render: (name, data) => eta.render(name, data),
+  };
+}
