@@ -1,0 +1,39 @@
+// The seam between the simulator's two halves: the HTTPS API side owns the cluster state (src/simulator/state.ts)
+// and the SSH side (src/simulator/ssh-host.ts) only looks containers up through this view.
+
+export interface SimContainerView {
+  vmid: number;
+  status: 'running' | 'stopped';
+  hostname: string;
+  /** Host directory that is this CT's root filesystem (its writable /etc /root /home /opt /srv /var /tmp live here). */
+  rootDir: string;
+}
+
+export interface SimulatorStateView {
+  /** The simulated node's name, e.g. "sim". */
+  readonly node: string;
+  container(vmid: number): SimContainerView | undefined;
+}
+
+export interface SshHostOptions {
+  state: SimulatorStateView;
+  /** The host's private key (OpenSSH or PEM); its fingerprint is what clients pin. */
+  hostKey: string;
+  /** The one client public key accepted (OpenSSH `ssh-ed25519 AAAA…` line). */
+  authorizedPublicKey: string;
+  user: string;
+  host?: string;
+  port?: number;
+  /** Divides simulated delays. */
+  speed: number;
+}
+
+export interface SshHostHandle {
+  host: string;
+  port: number;
+  /** OpenSSH-style `SHA256:<base64 without padding>` of the host key. */
+  hostKeyFingerprint: string;
+  /** true when commands run for real in a bubblewrap sandbox; false when bwrap is missing and output is simulated. */
+  sandboxed: boolean;
+  close(): Promise<void>;
+}
