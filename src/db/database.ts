@@ -1,10 +1,7 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { ServiceUnavailableError, redactUrl } from '../lib/service-errors.ts';
-
-export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+import { migrationSource } from './migration-source.ts';
 
 export function knexConfig(databaseUrl: string, poolMax = 10): Knex.Config {
   return {
@@ -12,7 +9,7 @@ export function knexConfig(databaseUrl: string, poolMax = 10): Knex.Config {
     connection: databaseUrl,
     pool: { min: 0, max: poolMax },
     acquireConnectionTimeout: 10_000,
-    migrations: { directory: MIGRATIONS_DIR, extension: 'ts', loadExtensions: ['.ts'], tableName: 'knex_migrations' },
+    migrations: { migrationSource, tableName: 'knex_migrations' },
   };
 }
 

@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { buildDeps, type Deps } from '../../src/deps.ts';
 import { createLogger } from '../../src/logger.ts';
-import { ADMIN_URL, REDIS_URL, TEMPLATE_DB, databaseUrl } from './database-urls.ts';
+import { ADMIN_URL, REDIS_URL, databaseUrl } from './database-urls.ts';
 
 /** A database cloned from the migrated template, private to the calling test file. */
 export async function cloneTestDatabase(): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
-  const name = `launchpad_test_${randomBytes(5).toString('hex')}`;
+  const template = inject('templateDb');
+  const name = `${template.replace(/template$/, '')}${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DB}`);
+  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
   await admin.end();
   return {
     url: databaseUrl(name),

@@ -1,0 +1,22 @@
+// Every migration, in order. Listing them as static imports lets the same code run under tsx, vitest and the knex
+// CLI without a TypeScript loader for dynamic imports. Add a new migration file here as well.
+import type { Knex } from 'knex';
+import * as createUsersAndSettings from '../../migrations/20261127000100_create_users_and_settings.ts';
+import * as createNodes from '../../migrations/20261127000200_create_nodes.ts';
+import * as createTemplates from '../../migrations/20261127000300_create_templates.ts';
+import * as createContainers from '../../migrations/20261127000400_create_containers.ts';
+
+type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
+
+const MIGRATIONS: Array<[name: string, migration: Migration]> = [
+  ['20261127000100_create_users_and_settings.ts', createUsersAndSettings],
+  ['20261127000200_create_nodes.ts', createNodes],
+  ['20261127000300_create_templates.ts', createTemplates],
+  ['20261127000400_create_containers.ts', createContainers],
+];
+
+export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
+  getMigrations: async () => MIGRATIONS,
+  getMigrationName: ([name]) => name,
+  getMigration: async ([, migration]) => migration,
+};

@@ -1,0 +1,185 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { announceSetupCode } from '../src/domain/accounts.ts';
+import { hashPassword } from '../src/domain/passwords.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+
+const csrfFrom = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+const sessionCookie = (res: request.Response) =>
+  ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('launchpad.sid='))?.split(';')[0];
+
+let env: TestEnv;
+let app: ReturnType<typeof createApp>;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } });
+});
+afterAll(() => env.close());
+
+describe('first-run setup', () => {
+  it('accepts only the one-time code from the log, creates one admin, then closes', async () => {
+    await announceSetupCode({ users: env.deps.repos.users, settings: env.deps.repos.settings, logger: env.deps.logger });
+    const code = await env.deps.repos.settings.get('setup_code');
+    expect(code).toMatch(/^[0-9a-f]{12}$/);
+
+    const agent = request.agent(app);
+    expect((await agent.get('/login')).headers.location).toBe('/setup');
+    const page = await agent.get('/setup').expect(200);
+    const form = { _csrf: csrfFrom(page.text), username: 'admin', password: 'correct horse', password_confirm: 'correct horse' };
+
+    const wrong = await agent.post('/setup').type('form').send({ ...form, code: 'deadbeef0000' }).expect(422);
+    expect(wrong.text).toContain('That is not the setup code');
+    expect(wrong.text).toContain('value="admin"');
+    expect(await env.deps.repos.users.count()).toBe(0);
+
+    const mismatch = await agent.post('/setup').type('form').send({ ...form, code, password_confirm: 'other pass' }).expect(422);
+    expect(mismatch.text).toContain('The two passwords differ.');
+
+    const ok = await agent.post('/setup').type('form').send({ ...form, code }).expect(303);
+    expect(ok.headers.location).toBe('/containers');
+    expect(await env.deps.repos.users.count()).toBe(1);
+    expect((await env.deps.repos.users.findByUsername('admin'))?.isAdmin).toBe(true);
+    expect(await env.deps.repos.settings.get('setup_code')).toBeUndefined();
+    await agent.get('/containers').expect(200);
+
+    // Setup is closed for everyone now, even with the old code.
+    const other = request.agent(app);
+    expect((await other.get('/setup')).headers.location).toBe('/login');
+    const loginPage = await other.get('/login').expect(200);
+    const again = await other.post('/setup').type('form').send({ ...form, _csrf: csrfFrom(loginPage.text), code, username: 'second' });
+    expect(again.status).toBe(303);
+    expect(again.headers.location).toBe('/login');
+    expect(await env.deps.repos.users.count()).toBe(1);
+  });
+});
+
+describe('sign-in', () => {
+  beforeAll(async () => {
+    if (!(await env.deps.repos.users.findByUsername('alice'))) {
+      await env.deps.repos.users.create({ username: 'alice', passwordHash: await hashPassword('alice-password'), isAdmin: false });
+    }
+  });
+
+  it('gives a new session id at sign-in (no fixation) and signs out', async () => {
+    const agent = request.agent(app);
+    const page = await agent.get('/login').expect(200);
+    const before = sessionCookie(page);
+    expect(before).toBeDefined();
+    const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), username: 'alice', password: 'alice-password' }).expect(303);
+    const after = sessionCookie(res);
+    expect(after).toBeDefined();
+    expect(after).not.toBe(before);
+    expect(res.headers['set-cookie']?.[0]).toMatch(/HttpOnly/i);
+    expect(res.headers['set-cookie']?.[0]).toMatch(/SameSite=Lax/i);
+
+    // The old session id grants nothing.
+    await request(app).get('/containers').set('Cookie', before!).expect(303).expect('Location', '/login');
+    const list = await agent.get('/containers').expect(200);
+    expect(list.text).toContain('alice');
+
+    const token = /<meta name="csrf-token" content="([^"]+)"/.exec(list.text)?.[1];
+    await agent.post('/logout').type('form').send({ _csrf: token }).expect(303);
+    await agent.get('/containers').expect(303).expect('Location', '/login');
+  });
+
+  it('says so on a wrong password and keeps the username', async () => {
+    const agent = request.agent(app);
+    const page = await agent.get('/login');
+    const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), username: 'alice', password: 'nope-nope' }).expect(401);
+    expect(res.text).toContain('Wrong username or password.');
+    expect(res.text).toContain('value="alice"');
+  });
+
+  it('returns to the page that asked for sign-in, but never off-site', async () => {
+    const agent = request.agent(app);
+    await agent.get('/containers?filter=running').expect(303);
+    const page = await agent.get('/login');
+    const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), username: 'alice', password: 'alice-password' });
+    expect(res.headers.location).toBe('/containers?filter=running');
+  });
+});
+
+describe('rate limits on sign-in', () => {
+  it('locks an account after 5 failures, whatever the address', async () => {
+    await env.deps.repos.users.create({ username: 'bob', passwordHash: await hashPassword('bob-password'), isAdmin: false });
+    const agent = request.agent(app);
+    const page = await agent.get('/login');
+    const token = csrfFrom(page.text);
+    for (let i = 0; i < 5; i++) {
+      await agent.post('/login').type('form').send({ _csrf: token, username: 'bob', password: `wrong-${i}` }).expect(401);
+    }
+    const locked = await agent.post('/login').type('form').send({ _csrf: token, username: 'BOB', password: 'bob-password' }).expect(429);
+    expect(locked.text).toContain('Too many sign-in attempts for this account');
+    // Another account from the same address is unaffected.
+    await agent.post('/login').type('form').send({ _csrf: token, username: 'alice', password: 'alice-password' }).expect(303);
+  });
+
+  it('limits attempts per client address', async () => {
+    const strict = createApp({ ...env.deps, loginLimits: { perIp: 3, perAccount: 100, prefix: `${env.prefix}rl-ip:` } });
+    const agent = request.agent(strict);
+    const token = csrfFrom((await agent.get('/login')).text);
+    for (let i = 0; i < 3; i++) {
+      await agent.post('/login').type('form').send({ _csrf: token, username: `user${i}`, password: 'whatever1' }).expect(401);
+    }
+    const res = await agent.post('/login').type('form').send({ _csrf: token, username: 'alice', password: 'alice-password' }).expect(429);
+    expect(res.text).toContain('from this address');
+    expect(res.headers['ratelimit-policy']).toBeDefined();
+  });
+});
+
+describe('protection of every route', () => {
+  const protectedGets = ['/', '/containers', '/containers/new', '/containers/0b7c1f0e-2f5e-4f43-9a55-2b9f1f3f1c11', '/templates', '/templates/new', '/nodes', '/nodes/new', '/no-such-page'];
+
+  it.each(protectedGets)('GET %s without a session redirects to /login', async (path) => {
+    await request(app).get(path).expect(303).expect('Location', '/login');
+  });
+
+  it('answers htmx requests with HX-Redirect and event streams with 401', async () => {
+    const hx = await request(app).get('/containers').set('HX-Request', 'true').expect(401);
+    expect(hx.headers['hx-redirect']).toBe('/login');
+    await request(app).get('/containers/0b7c1f0e-2f5e-4f43-9a55-2b9f1f3f1c11/events').set('Accept', 'text/event-stream').expect(401);
+  });
+
+  it.each(['/login', '/setup', '/logout', '/containers', '/templates/rescan'])('POST %s without a CSRF token is refused with 403', async (path) => {
+    const agent = request.agent(app);
+    await agent.get('/login');
+    const res = await agent.post(path).type('form').send({ username: 'alice', password: 'alice-password' }).expect(403);
+    expect(res.text).toContain('Reload the page and try again');
+  });
+
+  it('refuses a wrong CSRF token and one from another session', async () => {
+    const a = request.agent(app);
+    const b = request.agent(app);
+    const tokenA = csrfFrom((await a.get('/login')).text);
+    await b.get('/login');
+    await b.post('/login').type('form').send({ _csrf: tokenA, username: 'alice', password: 'alice-password' }).expect(403);
+    await a.post('/login').type('form').send({ _csrf: 'x'.repeat(64), username: 'alice', password: 'alice-password' }).expect(403);
+  });
+
+  it('serves static files and /healthz without a session', async () => {
+    const health = await request(app).get('/healthz').expect(200);
+    expect(health.body).toEqual({ db: 'ok', redis: 'ok' });
+    await request(app).get('/static/vendor/htmx.min.js').expect(200).expect('Content-Type', /javascript/);
+  });
+
+  it('sends a CSP that allows only our own scripts and styles', async () => {
+    const res = await request(app).get('/login');
+    const csp = res.headers['content-security-policy'];
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("style-src 'self'");
+    expect(csp).not.toContain('unsafe-eval');
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.text).toContain('<meta name="csrf-token"');
+    expect(res.text).toContain('hx-headers=\'{"X-CSRF-Token"');
+  });
+
+  it('shows a 404 page for a signed-in user and a 500 page with an error id', async () => {
+    const agent = request.agent(app);
+    const token = csrfFrom((await agent.get('/login')).text);
+    await agent.post('/login').type('form').send({ _csrf: token, username: 'alice', password: 'alice-password' }).expect(303);
+    const missing = await agent.get('/no-such-page').expect(404);
+    expect(missing.text).toContain('Not found');
+  });
+});
