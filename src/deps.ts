@@ -33,7 +33,7 @@ export interface Deps {
 export async function buildDeps(config: Config, role: string, logger = createLogger(config.logLevel, role)): Promise<Deps> {
   await ensureDatabase(config.databaseUrl);
   const knex = createKnex(config.databaseUrl);
-  const redis = createRedis(config.redisUrl);
+  const redis = createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis connection error (retrying)'));
   const sessionPool = new pg.Pool({ connectionString: config.databaseUrl, max: 3, connectionTimeoutMillis: 5_000 });
   sessionPool.on('error', (err) => logger.error({ err }, 'session store connection error'));
   try {
