@@ -1,0 +1,254 @@
+// What the simulated node does with an exec request: the few `pct` subcommands Launchpad uses, answered the way
+// real pct answers them (same messages, same exit codes), with `pct exec` run for real inside the CT's sandbox.
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { chmod, chown, lstat, open, readFile, readlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'shell-quote';
+import type { ServerChannel } from 'ssh2';
+import { nodePath } from './node-sftp.ts';
+import { killSandbox, spawnInSandbox } from './sandbox.ts';
+import type { SimContainerView, SimulatorStateView } from './types.ts';
+
+export interface NodeContext {
+  state: SimulatorStateView;
+  /** The node's filesystem as far as SFTP and `pct push` sources are concerned. */
+  stagingDir: string;
+  sandboxed: boolean;
+  speed: number;
+}
+
+export type ExitStatus = { code: number } | { signal: string };
+
+export interface RunningCommand {
+  done: Promise<ExitStatus>;
+  /** Ends the command at once (SSH signal request, channel closed by the client). */
+  kill(): void;
+}
+
+/** Splits an exec request's command line as a POSIX shell would; null for anything a shell would expand or run. */
+export function parseCommandLine(line: string): string[] | null {
+  let expanded = false;
+  const words = parse(line, (name) => {
+    expanded = true;
+    return `$${name}`;
+  });
+  if (expanded || !words.every((w): w is string => typeof w === 'string')) return null;
+  return words;
+}
+
+export function startNodeCommand(ctx: NodeContext, commandLine: string, channel: ServerChannel): RunningCommand {
+  let kill = () => {};
+  const done = (async (): Promise<ExitStatus> => {
+    const words = parseCommandLine(commandLine);
+    if (!words || words.length === 0) return fail(channel, 'bash: line 1: syntax error: the simulated node runs only plain pct commands\n', 2);
+    const [program, subcommand, ...rest] = words;
+    if (program !== 'pct') return fail(channel, `bash: line 1: ${program}: command not found\n`, 127);
+    switch (subcommand) {
+      case 'exec': {
+        const running = pctExec(ctx, rest, channel);
+        kill = running.kill;
+        return running.done;
+      }
+      case 'push':
+        return pctPush(ctx, rest, channel);
+      case 'status':
+        return pctStatus(ctx, rest, channel);
+      default:
+        return fail(channel, `ERROR: unknown command 'pct ${subcommand ?? ''}'\nUSAGE: pct <COMMAND> [ARGS] [OPTIONS]\n`, 255);
+    }
+  })();
+  return { done, kill: () => kill() };
+}
+
+function fail(channel: ServerChannel, message: string, code: number): ExitStatus {
+  channel.stderr.write(message);
+  return { code };
+}
+
+type Lookup = { ct: SimContainerView } | { error: ExitStatus };
+
+function lookUp(ctx: NodeContext, channel: ServerChannel, vmidArg: string | undefined): Lookup {
+  if (vmidArg === undefined || !/^[1-9]\d{2,8}$/.test(vmidArg)) {
+    return { error: fail(channel, `400 Parameter verification failed.\nvmid: invalid format - value does not look like a valid VM ID\n`, 255) };
+  }
+  const ct = ctx.state.container(Number(vmidArg));
+  if (!ct) return { error: fail(channel, `Configuration file 'nodes/${ctx.state.node}/lxc/${vmidArg}.conf' does not exist\n`, 255) };
+  return { ct };
+}
+
+function pctStatus(ctx: NodeContext, args: string[], channel: ServerChannel): ExitStatus {
+  const found = lookUp(ctx, channel, args[0]);
+  if ('error' in found) return found.error;
+  channel.write(`status: ${found.ct.status}\n`);
+  return { code: 0 };
+}
+
+function pctExec(ctx: NodeContext, args: string[], channel: ServerChannel): RunningCommand {
+  const found = lookUp(ctx, channel, args[0]);
+  if ('error' in found) return finished(found.error);
+  const { ct } = found;
+  const argv = args[1] === '--' ? args.slice(2) : args.slice(1);
+  if (ct.status !== 'running') return finished(fail(channel, `container '${ct.vmid}' not running!\n`, 255));
+  if (argv.length === 0) return finished(fail(channel, 'missing command\n', 255));
+  if (!ctx.sandboxed) return simulateExec(ctx, argv, channel);
+
+  const child = spawnInSandbox({ rootDir: ct.rootDir, hostname: ct.hostname, speed: ctx.speed }, argv);
+  child.stdin.on('error', () => {}); // the command may exit without reading its stdin
+  channel.pipe(child.stdin);
+  child.stdout.pipe(channel, { end: false });
+  child.stderr.pipe(channel.stderr, { end: false });
+  return { done: exitOf(child, channel), kill: () => killSandbox(child) };
+}
+
+async function exitOf(child: ChildProcessWithoutNullStreams, channel: ServerChannel): Promise<ExitStatus> {
+  const status = await new Promise<ExitStatus>((resolve) => {
+    child.on('error', (error) => {
+      channel.stderr.write(`simulator: cannot start bwrap: ${error.message}\n`);
+      resolve({ code: 255 });
+    });
+    child.on('close', (code, signal) => resolve(signal ? { signal: signal.replace(/^SIG/, '') } : { code: code ?? 255 }));
+  });
+  await flushed(channel);
+  return status;
+}
+
+// Without bwrap nothing runs: the node echoes what it would have run, each line marked "simulated".
+function simulateExec(ctx: NodeContext, argv: string[], channel: ServerChannel): RunningCommand {
+  let killed = false;
+  const done = (async (): Promise<ExitStatus> => {
+    const chunks: Buffer[] = [];
+    const stdinEnded = new Promise<void>((resolve) => {
+      channel.on('data', (d: Buffer) => chunks.push(d));
+      channel.once('end', resolve);
+      channel.once('close', resolve);
+    });
+    await Promise.race([stdinEnded, sleep(2000)]);
+    const script = Buffer.concat(chunks).toString('utf8');
+    const lines = [`simulated: ${argv.join(' ')}`, ...script.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#')).map((l) => `simulated: ${l}`)];
+    for (const line of lines) {
+      if (killed) return { signal: 'KILL' };
+      channel.write(`${line}\n`);
+      await sleep(20 / ctx.speed);
+    }
+    await flushed(channel);
+    return { code: 0 };
+  })();
+  return { done, kill: () => (killed = true) };
+}
+
+async function pctPush(ctx: NodeContext, args: string[], channel: ServerChannel): Promise<ExitStatus> {
+  const positional: string[] = [];
+  const options: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const option = /^--?(perms|user|group)$/.exec(arg);
+    if (option) {
+      const value = args[++i];
+      if (value === undefined) return fail(channel, `400 unable to parse option\n`, 255);
+      options[option[1]!] = value;
+    } else {
+      positional.push(arg);
+    }
+  }
+  const [vmidArg, source, destination] = positional;
+  if (positional.length !== 3 || !source || !destination) {
+    return fail(channel, '400 wrong number of arguments\npct push <vmid> <file> <destination> [OPTIONS]\n', 255);
+  }
+  const found = lookUp(ctx, channel, vmidArg);
+  if ('error' in found) return found.error;
+  const { ct } = found;
+  if (ct.status !== 'running') return fail(channel, 'can only push files to a running CT\n', 255);
+
+  const perms = options.perms === undefined ? 0o644 : parsePerms(options.perms);
+  if (perms === null) return fail(channel, `400 Parameter verification failed.\nperms: invalid format\n`, 255);
+  const uid = await lookUpId(ct.rootDir, 'passwd', options.user ?? '0');
+  if (uid === null) return fail(channel, 'no such user\n', 255);
+  const gid = await lookUpId(ct.rootDir, 'group', options.group ?? '0');
+  if (gid === null) return fail(channel, 'no such group\n', 255);
+
+  let content: Buffer;
+  try {
+    content = await readFile(nodePath(ctx.stagingDir, source));
+  } catch {
+    return fail(channel, `can't open file ${source} - No such file or directory\n`, 255);
+  }
+  try {
+    await writeIntoCt(ct.rootDir, destination, content, perms, uid, gid);
+  } catch (error) {
+    return fail(channel, `error: failed to push ${destination}: ${(error as Error).message}\n`, 255);
+  }
+  return { code: 0 };
+}
+
+function parsePerms(raw: string): number | null {
+  if (/^0x[0-9a-f]+$/i.test(raw)) return Number.parseInt(raw.slice(2), 16) & 0o7777;
+  if (/^[0-7]{1,4}$/.test(raw)) return Number.parseInt(raw, 8);
+  return null;
+}
+
+/** A user or group name (or numeric id) resolved against the CT's own /etc/passwd or /etc/group. */
+async function lookUpId(rootDir: string, database: 'passwd' | 'group', nameOrId: string): Promise<number | null> {
+  if (/^\d+$/.test(nameOrId)) return Number(nameOrId);
+  const content = await readFile(join(rootDir, 'etc', database), 'utf8').catch(() => '');
+  for (const line of content.split('\n')) {
+    const fields = line.split(':');
+    if (fields[0] === nameOrId && fields[2] !== undefined && /^\d+$/.test(fields[2])) return Number(fields[2]);
+  }
+  return null;
+}
+
+/**
+ * Writes a file at a path as seen from inside the CT: symlinks are followed the way the CT sees them (an absolute
+ * link target is relative to the CT root), so a link the CT made can never send a write to the host.
+ */
+export async function writeIntoCt(rootDir: string, ctPath: string, content: Buffer, mode: number, uid: number, gid: number): Promise<void> {
+  if (!ctPath.startsWith('/')) throw new Error('destination must be an absolute path');
+  const resolved = await resolveInCt(rootDir, ctPath);
+  if (resolved === '/' ) throw new Error('Is a directory');
+  if (/^\/(usr|proc|dev|sys)(\/|$)/.test(resolved) && !resolved.startsWith('/usr/local/')) {
+    throw new Error('Read-only file system');
+  }
+  const hostPath = join(rootDir, resolved);
+  const fh = await open(hostPath, 'w', mode);
+  try {
+    await fh.writeFile(content);
+  } finally {
+    await fh.close();
+  }
+  if (process.getuid?.() === 0) await chown(hostPath, uid, gid);
+  await chmod(hostPath, mode);
+}
+
+async function resolveInCt(rootDir: string, ctPath: string, hops = 0): Promise<string> {
+  const parts = ctPath.split('/').filter((p) => p && p !== '.');
+  const current: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (part === '..') {
+      current.pop();
+      continue;
+    }
+    const hostPath = join(rootDir, ...current, part);
+    const stats = await lstat(hostPath).catch(() => null);
+    if (stats?.isSymbolicLink()) {
+      if (hops >= 40) throw new Error('Too many levels of symbolic links');
+      const target = await readlink(hostPath);
+      const base = target.startsWith('/') ? target : posix.join('/', ...current, target);
+      return resolveInCt(rootDir, posix.join(base, ...parts.slice(i + 1)), hops + 1);
+    }
+    current.push(part);
+  }
+  return `/${current.join('/')}`;
+}
+
+function finished(status: ExitStatus): RunningCommand {
+  return { done: Promise.resolve(status), kill: () => {} };
+}
+
+/** Resolves once everything written to the channel so far has gone out (or the client is gone). */
+export function flushed(channel: ServerChannel): Promise<void> {
+  const drained = (stream: NodeJS.WritableStream) => new Promise<void>((resolve) => stream.write(Buffer.alloc(0), () => resolve()));
+  const closed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+  return Promise.race([Promise.all([drained(channel), drained(channel.stderr)]).then(() => undefined), closed]);
+}
