@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -17,6 +18,6 @@ export default tseslint.config(
   { files: ['src/config.ts', 'test/**', '**/*.test.ts', 'vitest.config.ts'], rules: { 'no-restricted-syntax': 'off' } },
   {
     files: ['public/js/**/*.js'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', htmx: 'readonly', Alpine: 'readonly', EventSource: 'readonly', URL: 'readonly', requestAnimationFrame: 'readonly', localStorage: 'readonly' } },
+    languageOptions: { globals: { ...globals.browser, htmx: 'readonly' } },
   },
 );

@@ -14,6 +14,8 @@ import { sessions } from './http/middleware/session.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { containerRoutes } from './http/routes/container-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
+import { templateRoutes } from './http/routes/template-routes.ts';
+import { createProgressFragments } from './domain/progress/progress-fragments.ts';
 import { createViews } from './views.ts';
 
 const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -45,7 +47,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Everything below needs a session.
   app.use(requireUser);
   app.get('/', (_req, res) => res.redirect(303, '/containers'));
-  app.use(containerRoutes());
+  app.use(containerRoutes(deps, createProgressFragments(app.locals.views)));
+  app.use(templateRoutes({ templates: repos.templates, templatesDir: config.templatesDir, logger }));
 
   app.use(notFound);
   app.use(errorHandler);

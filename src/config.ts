@@ -26,6 +26,7 @@ const schema = z.object({
   SSE_MAX_STREAMS: z.coerce.number().int().min(1).default(5000),
   SSE_MAX_STREAMS_PER_SESSION: z.coerce.number().int().min(1).default(6),
   SSE_MAX_PENDING_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
 });
 
 export type Config = {
@@ -42,7 +43,7 @@ export type Config = {
   templatesDir: string;
   logLevel: string;
   trustProxy: boolean;
-  sse: { maxStreams: number; maxStreamsPerSession: number; maxPendingBytes: number };
+  sse: { maxStreams: number; maxStreamsPerSession: number; maxPendingBytes: number; heartbeatMs: number };
 };
 
 export class ConfigError extends Error {}
@@ -77,6 +78,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxStreams: c.SSE_MAX_STREAMS,
       maxStreamsPerSession: c.SSE_MAX_STREAMS_PER_SESSION,
       maxPendingBytes: c.SSE_MAX_PENDING_BYTES,
+      heartbeatMs: c.SSE_HEARTBEAT_MS,
     },
   };
 }

@@ -4,9 +4,15 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import type { Config } from './config.ts';
 import { createKnex, ensureDatabase, migrateLatest } from './db/database.ts';
+import { ContainerExtrasRepository } from './db/container-extras-repository.ts';
+import { ContainersRepository } from './db/containers-repository.ts';
+import { EventsRepository } from './db/events-repository.ts';
+import { NodesRepository } from './db/nodes-repository.ts';
 import { SettingsRepository } from './db/settings-repository.ts';
+import { TemplatesRepository } from './db/templates-repository.ts';
 import { UsersRepository } from './db/users-repository.ts';
 import { resolveBootSecrets } from './domain/boot-secrets.ts';
+import { EventRelay } from './domain/progress/event-relay.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { connectRedis, createRedis, type Redis } from './lib/redis.ts';
 import { SecretBox } from './lib/secret-box.ts';
@@ -14,6 +20,11 @@ import { SecretBox } from './lib/secret-box.ts';
 export interface Repositories {
   users: UsersRepository;
   settings: SettingsRepository;
+  nodes: NodesRepository;
+  containers: ContainersRepository;
+  events: EventsRepository;
+  containerExtras: ContainerExtrasRepository;
+  templates: TemplatesRepository;
 }
 
 export interface Deps {
@@ -27,6 +38,8 @@ export interface Deps {
   sessionSecret: string;
   secrets: SecretBox;
   repos: Repositories;
+  /** The process's single progress subscriber (connects on first use, so the worker never opens it). */
+  relay: EventRelay;
   close(): Promise<void>;
 }
 
@@ -48,7 +61,17 @@ export async function buildDeps(config: Config, role: string, logger = createLog
   const repos: Repositories = {
     users: new UsersRepository(knex),
     settings: new SettingsRepository(knex),
+    nodes: new NodesRepository(knex),
+    containers: new ContainersRepository(knex),
+    events: new EventsRepository(knex),
+    containerExtras: new ContainerExtrasRepository(knex),
+    templates: new TemplatesRepository(knex),
   };
+  const subscriber = createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis subscriber error (retrying)'), {
+    // A viewer's subscribe must not hang while Redis is away; the relay back-fills after reconnecting.
+    maxRetriesPerRequest: 3,
+  });
+  const relay = new EventRelay(subscriber, { containers: repos.containers, logger });
   const { sessionSecret, encryptionKey } = await resolveBootSecrets(repos.settings, config, logger);
 
   return {
@@ -60,7 +83,9 @@ export async function buildDeps(config: Config, role: string, logger = createLog
     sessionSecret,
     secrets: new SecretBox(encryptionKey),
     repos,
+    relay,
     async close() {
+      await relay.close();
       await Promise.allSettled([knex.destroy(), sessionPool.end(), redis.quit()]);
     },
   };

@@ -1,8 +1,10 @@
 // Launchpad's own browser script. Everything works without it; it only enhances.
 // Alpine components are registered here (the CSP build evaluates no inline expressions).
 document.addEventListener('alpine:init', () => {
+  const Alpine = window.Alpine;
+
   // A button that fills a password field (and its confirmation) with a strong random password and shows it.
-  window.Alpine.data('passwordGenerator', () => ({
+  Alpine.data('passwordGenerator', () => ({
     generate() {
       const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
       const bytes = crypto.getRandomValues(new Uint8Array(20));
@@ -11,6 +13,80 @@ document.addEventListener('alpine:init', () => {
         input.value = value;
         input.type = 'text';
       }
+    },
+  }));
+
+  // Ticks the elapsed time of the running phase from its data-since timestamp.
+  Alpine.data('elapsed', () => ({
+    text: '',
+    init() {
+      const since = Date.parse(this.$el.dataset.since);
+      const tick = () => {
+        const s = Math.max(0, Math.round((Date.now() - since) / 1000));
+        this.text = s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+      };
+      tick();
+      this.timer = setInterval(tick, 1000);
+    },
+    destroy() {
+      clearInterval(this.timer);
+    },
+  }));
+
+  // The log viewer: follows new lines until the user scrolls up, then offers "Jump to latest (N new)";
+  // keeps at most MAX_LINES lines in the DOM; remembers the timestamps toggle.
+  const MAX_LINES = 5000;
+  Alpine.data('logViewer', () => ({
+    follow: true,
+    unseen: 0,
+    pinned: true,
+    programmatic: false,
+    times: localStorage.getItem('launchpad.logTimes') === '1',
+    get paused() { return !this.follow; },
+    get jumpLabel() { return this.unseen ? `Jump to latest (${this.unseen} new)` : 'Jump to latest'; },
+    get timesLabel() { return this.times ? 'Hide timestamps' : 'Show timestamps'; },
+    get timesClass() { return this.times ? 'show-times' : ''; },
+    init() {
+      const box = this.$refs.box;
+      if (!location.hash) box.scrollTop = box.scrollHeight;
+      this.lines = document.getElementById('log-lines');
+      this.onBefore = () => { this.pinned = this.follow && this.atBottom(); };
+      this.onMessage = (evt) => {
+        const added = (evt.detail.data.match(/class="log-line/g) || []).length;
+        this.trim();
+        if (!this.pinned) { this.unseen += added; return; }
+        requestAnimationFrame(() => this.scrollToEnd());
+      };
+      document.addEventListener('htmx:sseBeforeMessage', this.onBefore);
+      document.addEventListener('htmx:sseMessage', this.onMessage);
+    },
+    destroy() {
+      document.removeEventListener('htmx:sseBeforeMessage', this.onBefore);
+      document.removeEventListener('htmx:sseMessage', this.onMessage);
+    },
+    atBottom() { const b = this.$refs.box; return b.scrollHeight - b.scrollTop - b.clientHeight < 24; },
+    onScroll() {
+      if (this.programmatic) return;
+      this.follow = this.atBottom();
+      if (this.follow) this.unseen = 0;
+    },
+    scrollToEnd() {
+      this.programmatic = true;
+      this.$refs.box.scrollTop = this.$refs.box.scrollHeight;
+      requestAnimationFrame(() => { this.programmatic = false; });
+    },
+    jump() { this.follow = true; this.unseen = 0; this.scrollToEnd(); },
+    trim() {
+      const box = this.$refs.box;
+      let excess = this.lines.children.length - MAX_LINES;
+      if (excess <= 0) return;
+      const before = box.scrollHeight;
+      while (excess-- > 0) this.lines.firstElementChild.remove();
+      if (!this.follow) box.scrollTop -= before - box.scrollHeight;
+    },
+    toggleTimes() {
+      this.times = !this.times;
+      localStorage.setItem('launchpad.logTimes', this.times ? '1' : '0');
     },
   }));
 });

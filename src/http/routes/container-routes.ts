@@ -1,10 +1,97 @@
 import { Router } from 'express';
+import type { Deps } from '../../deps.ts';
+import { findVisibleContainer, loadContainerPage, loadOutcome, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
+import { PHASES } from '../../domain/progress/phases.ts';
+import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
+import type { ProgressFragments } from '../../domain/progress/progress-fragments.ts';
+import { ValidationError } from '../../lib/errors.ts';
+import { generateCsrfToken } from '../middleware/csrf.ts';
 import { renderPage } from '../render.ts';
+import { openEventStream } from '../sse.ts';
+import { StreamLimits } from '../stream-limits.ts';
 
-export function containerRoutes(): Router {
+const LABELS = Object.fromEntries(PHASES.map((p) => [p.key, p.label]));
+
+/** The stream's cursor: Last-Event-ID (native reconnect), else ?after= (our reconnect), else 0. */
+function parseCursor(lastEventId: string | undefined, after: unknown): number {
+  const raw = lastEventId ?? (typeof after === 'string' ? after : undefined) ?? '0';
+  if (!/^\d{1,10}$/.test(raw)) throw new ValidationError({ after: 'The cursor must be a whole number.' }, 'Bad cursor');
+  return Number(raw);
+}
+
+export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config'>, fragments: ProgressFragments): Router {
   const router = Router();
-  router.get('/containers', (req, res) => {
-    renderPage(req, res, 'pages/containers/index', { title: 'Containers', section: '/containers', containers: [] });
+  const pageDeps: ContainerPageDeps = deps.repos;
+  const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
+
+  router.get('/containers', async (req, res) => {
+    const containers = await deps.repos.containers.listVisible(req.user!);
+    renderPage(req, res, 'pages/containers/index', { title: 'Containers', section: '/containers', containers });
   });
+
+  router.get('/containers/:id', async (req, res) => {
+    const from = typeof req.query.from === 'string' && /^\d{1,9}$/.test(req.query.from) ? Number(req.query.from) : undefined;
+    const page = await loadContainerPage(pageDeps, req.user!, req.params.id, { fromLine: from });
+    renderPage(req, res, 'pages/containers/show', {
+      title: page.container.hostname,
+      section: '/containers',
+      page,
+      labels: LABELS,
+      logRows: fragments.logRows(page.logEntries),
+      head: page.live ? '<noscript><meta http-equiv="refresh" content="5"></noscript>' : '',
+    });
+  });
+
+  router.get('/containers/:id/events', async (req, res) => {
+    const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
+    const cursor = parseCursor(req.get('Last-Event-ID'), req.query.after);
+    const slot = limits.acquire(req.sessionID);
+    if ('refused' in slot) {
+      const [status, text] = slot.refused === 'process' ? [503, 'Too many live viewers on this server; retrying shortly.'] : [429, 'Too many live views open in this browser session.'];
+      res.status(status).set('Retry-After', '5').type('text/plain').send(text);
+      return;
+    }
+    const csrfToken = generateCsrfToken(req);
+    const writer = openEventStream(res, { maxPendingBytes: deps.config.sse.maxPendingBytes, heartbeatMs: deps.config.sse.heartbeatMs });
+    const feed = new ProgressFeed(
+      {
+        events: deps.repos.events,
+        containers: deps.repos.containers,
+        relay: deps.relay,
+        fragments,
+        finalFragments: async (id) => {
+          const latest = await deps.repos.containers.findById(id);
+          if (!latest) return '';
+          const outcome = await loadOutcome(pageDeps, latest);
+          return req.app.locals.views.render('partials/progress/status-panel', { outcome, csrfToken, oob: true });
+        },
+      },
+      container.id,
+      cursor,
+      writer,
+    );
+    res.on('close', () => {
+      feed.close();
+      slot.release();
+    });
+    await feed.start();
+  });
+
+  router.get('/containers/:id/log.txt', async (req, res) => {
+    const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
+    res.status(200).set({
+      'Content-Type': 'text/plain; charset=utf-8',
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Disposition': `inline; filename="${container.hostname}-${container.id.slice(0, 8)}.log"`,
+      'Cache-Control': 'no-store',
+    });
+    for await (const batch of deps.repos.events.logLineBatches(container.id)) {
+      if (res.destroyed) return;
+      const ok = res.write(batch.map((l) => `${l.text}\n`).join(''));
+      if (!ok) await new Promise((resolve) => res.once('drain', resolve));
+    }
+    res.end();
+  });
+
   return router;
 }

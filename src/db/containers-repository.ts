@@ -1,0 +1,156 @@
+import type { Knex } from 'knex';
+import type { Lifecycle } from '../domain/progress/phases.ts';
+
+export interface Container {
+  id: string;
+  ownerId: number;
+  nodeId: number;
+  templateId: number | null;
+  vmid: number | null;
+  hostname: string;
+  config: Record<string, unknown>;
+  rootPasswordEnc: string | null;
+  lifecycle: Lifecycle;
+  currentStep: string | null;
+  percent: number;
+  error: string | null;
+  ip: string | null;
+  lastSeq: number;
+  lastLineNo: number;
+  attempt: number;
+  createdAt: Date;
+  finishedAt: Date | null;
+}
+
+export interface ContainerRow {
+  id: string;
+  owner_id: number;
+  node_id: number;
+  template_id: number | null;
+  vmid: number | null;
+  hostname: string;
+  config: Record<string, unknown>;
+  root_password_enc: string | null;
+  lifecycle: Lifecycle;
+  current_step: string | null;
+  percent: number;
+  error: string | null;
+  ip: string | null;
+  last_seq: number;
+  last_line_no: number;
+  attempt: number;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+export const toContainer = (r: ContainerRow): Container => ({
+  id: r.id,
+  ownerId: r.owner_id,
+  nodeId: r.node_id,
+  templateId: r.template_id,
+  vmid: r.vmid,
+  hostname: r.hostname,
+  config: r.config,
+  rootPasswordEnc: r.root_password_enc,
+  lifecycle: r.lifecycle,
+  currentStep: r.current_step,
+  percent: r.percent,
+  error: r.error,
+  ip: r.ip,
+  lastSeq: r.last_seq,
+  lastLineNo: r.last_line_no,
+  attempt: r.attempt,
+  createdAt: r.created_at,
+  finishedAt: r.finished_at,
+});
+
+/** Columns a caller may change on a container (the event recorder applies these with its events). */
+export interface ContainerPatch {
+  lifecycle?: Lifecycle;
+  currentStep?: string | null;
+  percent?: number;
+  error?: string | null;
+  ip?: string | null;
+  vmid?: number | null;
+  attempt?: number;
+  finishedAt?: Date | null;
+}
+
+export function patchToRow(patch: ContainerPatch): Partial<ContainerRow> {
+  const row: Partial<ContainerRow> = {};
+  if (patch.lifecycle !== undefined) row.lifecycle = patch.lifecycle;
+  if (patch.currentStep !== undefined) row.current_step = patch.currentStep;
+  if (patch.percent !== undefined) row.percent = Math.round(patch.percent);
+  if (patch.error !== undefined) row.error = patch.error;
+  if (patch.ip !== undefined) row.ip = patch.ip;
+  if (patch.vmid !== undefined) row.vmid = patch.vmid;
+  if (patch.attempt !== undefined) row.attempt = patch.attempt;
+  if (patch.finishedAt !== undefined) row.finished_at = patch.finishedAt;
+  return row;
+}
+
+export interface NewContainer {
+  id: string;
+  ownerId: number;
+  nodeId: number;
+  templateId: number | null;
+  vmid: number | null;
+  hostname: string;
+  config: Record<string, unknown>;
+}
+
+export class ContainersRepository {
+  constructor(private readonly knex: Knex) {}
+
+  /** Inserts the row and, in the same transaction, the sealed root password (sealing needs the row id as AAD). */
+  async create(input: NewContainer, rootPasswordEnc: string | null): Promise<Container> {
+    const [row] = await this.knex<ContainerRow>('containers')
+      .insert({
+        id: input.id,
+        owner_id: input.ownerId,
+        node_id: input.nodeId,
+        template_id: input.templateId,
+        vmid: input.vmid,
+        hostname: input.hostname,
+        config: input.config,
+        root_password_enc: rootPasswordEnc,
+      })
+      .returning('*');
+    return toContainer(row!);
+  }
+
+  async findById(id: string): Promise<Container | undefined> {
+    if (!isUuid(id)) return undefined;
+    const row = await this.knex<ContainerRow>('containers').where({ id }).first();
+    return row && toContainer(row);
+  }
+
+  /** The container if this user may see it: its owner, or an admin. */
+  async findVisible(id: string, user: { id: number; isAdmin: boolean }): Promise<Container | undefined> {
+    if (!isUuid(id)) return undefined;
+    const query = this.knex<ContainerRow>('containers').where({ id });
+    if (!user.isAdmin) query.andWhere({ owner_id: user.id });
+    const row = await query.first();
+    return row && toContainer(row);
+  }
+
+  async listVisible(user: { id: number; isAdmin: boolean }): Promise<Container[]> {
+    const query = this.knex<ContainerRow>('containers').whereNot({ lifecycle: 'destroyed' }).orderBy('created_at', 'desc');
+    if (!user.isAdmin) query.andWhere({ owner_id: user.id });
+    return (await query).map(toContainer);
+  }
+
+  async update(id: string, patch: ContainerPatch): Promise<void> {
+    await this.knex('containers').where({ id }).update(patchToRow(patch));
+  }
+
+  /** last_seq for each of these containers, in one query (the SSE relay's periodic check for lost messages). */
+  async lastSeqs(ids: string[]): Promise<Map<string, { lastSeq: number; lifecycle: Lifecycle }>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.knex<ContainerRow>('containers').whereIn('id', ids).select('id', 'last_seq', 'lifecycle');
+    return new Map(rows.map((r) => [r.id, { lastSeq: r.last_seq, lifecycle: r.lifecycle }]));
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string) => UUID.test(value);

@@ -1,0 +1,155 @@
+import type { Knex } from 'knex';
+import { patchToRow, type ContainerPatch } from './containers-repository.ts';
+
+export type EventKind = 'step' | 'log' | 'complete' | 'error' | 'cancelled' | 'attempt';
+export type LogStream = 'stdout' | 'stderr' | 'system' | 'task';
+
+export interface NewEvent {
+  kind: EventKind;
+  step?: string | null;
+  percent?: number | null;
+  stream?: LogStream | null;
+  text?: string | null;
+  data?: Record<string, unknown> | null;
+  /** When it happened (a log line: when it was read); defaults to now. */
+  at?: Date;
+}
+
+export interface ContainerEvent {
+  seq: number;
+  kind: EventKind;
+  step: string | null;
+  percent: number | null;
+  stream: LogStream | null;
+  lineNo: number | null;
+  text: string | null;
+  data: Record<string, unknown> | null;
+  createdAt: string;
+}
+
+interface EventRow {
+  container_id: string;
+  seq: number;
+  kind: EventKind;
+  step: string | null;
+  percent: number | null;
+  stream: LogStream | null;
+  line_no: number | null;
+  text: string | null;
+  data: Record<string, unknown> | null;
+  created_at: Date | string;
+}
+
+const COLUMNS = ['seq', 'kind', 'step', 'percent', 'stream', 'line_no', 'text', 'data', 'created_at'] as const;
+
+const toEvent = (r: Omit<EventRow, 'container_id'>): ContainerEvent => ({
+  seq: r.seq,
+  kind: r.kind,
+  step: r.step,
+  percent: r.percent,
+  stream: r.stream,
+  lineNo: r.line_no,
+  text: r.text,
+  data: r.data,
+  createdAt: r.created_at instanceof Date ? r.created_at.toISOString() : new Date(r.created_at).toISOString(),
+});
+
+export class EventsRepository {
+  constructor(private readonly knex: Knex) {}
+
+  /**
+   * Appends events with consecutive per-container seq numbers (and line numbers for log lines), taken from the
+   * container's counters in the same transaction, and applies `patch` to the container row with them.
+   */
+  async append(containerId: string, events: NewEvent[], patch: ContainerPatch = {}): Promise<ContainerEvent[]> {
+    if (events.length === 0 && Object.keys(patch).length === 0) return [];
+    const lines = events.filter((e) => e.kind === 'log').length;
+    return this.knex.transaction(async (trx) => {
+      const [counters] = await trx('containers')
+        .where({ id: containerId })
+        .update({
+          ...patchToRow(patch),
+          last_seq: trx.raw('last_seq + ?', [events.length]),
+          last_line_no: trx.raw('last_line_no + ?', [lines]),
+        })
+        .returning(['last_seq', 'last_line_no']);
+      if (!counters) throw new Error(`container ${containerId} does not exist`);
+      let seq = counters.last_seq - events.length;
+      let lineNo = counters.last_line_no - lines;
+      const rows: EventRow[] = events.map((e) => ({
+        container_id: containerId,
+        seq: ++seq,
+        kind: e.kind,
+        step: e.step ?? null,
+        percent: e.percent == null ? null : Math.round(e.percent),
+        stream: e.stream ?? null,
+        line_no: e.kind === 'log' ? ++lineNo : null,
+        text: e.text ?? null,
+        data: e.data ?? null,
+        created_at: e.at ?? new Date(),
+      }));
+      // Postgres caps a statement at 65535 parameters; 9 columns per row.
+      for (let i = 0; i < rows.length; i += 5000) await trx('container_events').insert(rows.slice(i, i + 5000));
+      return rows.map(toEvent);
+    });
+  }
+
+  async listAfter(containerId: string, afterSeq: number, limit: number): Promise<ContainerEvent[]> {
+    const rows = await this.knex('container_events')
+      .where({ container_id: containerId })
+      .andWhere('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .select(COLUMNS);
+    return rows.map(toEvent);
+  }
+
+  /** The newest event that carries a progress snapshot (anything but a log line). */
+  async lastProgressEvent(containerId: string, uptoSeq?: number): Promise<ContainerEvent | undefined> {
+    const query = this.knex('container_events').where({ container_id: containerId });
+    if (uptoSeq !== undefined) query.andWhere('seq', '<=', uptoSeq);
+    const row = await query
+      .whereNot({ kind: 'log' })
+      .orderBy('seq', 'desc')
+      .first(COLUMNS);
+    return row && toEvent(row);
+  }
+
+  /** Log lines and markers (attempt events) with seq in (afterSeq, uptoSeq], at most `limit`, in order. */
+  async logEntries(containerId: string, options: { afterSeq?: number; uptoSeq?: number; fromLine?: number; limit: number }): Promise<ContainerEvent[]> {
+    const query = this.knex('container_events').where({ container_id: containerId }).whereIn('kind', ['log', 'attempt']);
+    if (options.afterSeq !== undefined) query.andWhere('seq', '>', options.afterSeq);
+    if (options.uptoSeq !== undefined) query.andWhere('seq', '<=', options.uptoSeq);
+    if (options.fromLine !== undefined) {
+      query.andWhere((q) => q.where('line_no', '>=', options.fromLine!).orWhereNull('line_no'));
+    }
+    return (await query.orderBy('seq').limit(options.limit).select(COLUMNS)).map(toEvent);
+  }
+
+  /** The seq of the first of the last `count` log lines (to render only the tail of a huge log). */
+  async seqOfTail(containerId: string, count: number, uptoSeq: number): Promise<number> {
+    const row = await this.knex('container_events')
+      .where({ container_id: containerId, kind: 'log' })
+      .andWhere('seq', '<=', uptoSeq)
+      .orderBy('seq', 'desc')
+      .offset(count - 1)
+      .first('seq');
+    return row ? row.seq - 1 : 0;
+  }
+
+  /** Every log line in order, in batches, for log.txt (no connection is held between batches). */
+  async *logLineBatches(containerId: string, batchSize = 5000): AsyncGenerator<Array<{ lineNo: number; text: string }>> {
+    let after = 0;
+    for (;;) {
+      const rows: Array<{ line_no: number; text: string | null }> = await this.knex('container_events')
+        .where({ container_id: containerId, kind: 'log' })
+        .andWhere('line_no', '>', after)
+        .orderBy('line_no')
+        .limit(batchSize)
+        .select('line_no', 'text');
+      if (rows.length === 0) return;
+      after = rows[rows.length - 1]!.line_no;
+      yield rows.map((r) => ({ lineNo: r.line_no, text: r.text ?? '' }));
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// The one way the worker writes progress: every step change and output line becomes a container_events row with
+// the next per-container seq (same transaction as the counter), then — after COMMIT — one PUBLISH rings the viewers.
+import type { ContainerPatch } from '../../db/containers-repository.ts';
+import type { EventsRepository, LogStream, NewEvent } from '../../db/events-repository.ts';
+import type { Logger } from '../../logger.ts';
+import { PHASES, type PhaseKey, type ProgressSnapshot } from './phases.ts';
+import { progressChannel, type ProgressMessage, type Publish } from './progress-channel.ts';
+
+export interface RecorderOptions {
+  /** Flush buffered lines after this long… */
+  flushMs?: number;
+  /** …or once this many are waiting, whichever comes first. */
+  flushLines?: number;
+}
+
+export class EventRecorder {
+  private pending: NewEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
+  private readonly flushMs: number;
+  private readonly flushLines: number;
+
+  constructor(
+    private readonly deps: { events: EventsRepository; publish: Publish; logger: Logger },
+    readonly containerId: string,
+    private snapshot: ProgressSnapshot,
+    options: RecorderOptions = {},
+  ) {
+    this.flushMs = options.flushMs ?? 100;
+    this.flushLines = options.flushLines ?? 200;
+  }
+
+  get progress(): ProgressSnapshot {
+    return this.snapshot;
+  }
+
+  /** Buffers one output line; it is stored within flushMs (or at once when flushLines are waiting). */
+  log(stream: LogStream, text: string): void {
+    this.pending.push({ kind: 'log', stream, text, at: new Date() });
+    if (this.pending.length >= this.flushLines) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Enters a phase: earlier phases are done, this one is active. */
+  async enterPhase(key: PhaseKey, status: string): Promise<void> {
+    const now = new Date().toISOString();
+    const index = PHASES.findIndex((p) => p.key === key);
+    const phases = this.snapshot.phases.map((p, i) => {
+      if (i < index && p.state !== 'done') return { ...p, state: 'done' as const, startedAt: p.startedAt ?? now, finishedAt: p.finishedAt ?? now };
+      if (i === index) return { key: p.key, state: 'active' as const, startedAt: p.state === 'active' && p.startedAt ? p.startedAt : now };
+      if (i > index) return { key: p.key, state: 'pending' as const };
+      return p;
+    });
+    const percent = PHASES[index]!.from;
+    await this.record({ kind: 'step', step: key, percent }, { ...this.snapshot, lifecycle: 'creating', phases, percent, status, error: undefined }, {
+      lifecycle: 'creating', currentStep: key, percent, error: null,
+    });
+  }
+
+  /** Progress within the active phase: `fraction` 0..1 of its percent range, and a new status sentence. */
+  async advance(fraction: number, status: string): Promise<void> {
+    const active = this.snapshot.phases.find((p) => p.state === 'active');
+    const phase = PHASES.find((p) => p.key === active?.key);
+    if (!phase) return;
+    const percent = Math.round(phase.from + (phase.to - phase.from) * Math.min(1, Math.max(0, fraction)));
+    if (percent === this.snapshot.percent && status === this.snapshot.status) return;
+    await this.record({ kind: 'step', step: phase.key, percent }, { ...this.snapshot, percent, status }, { percent });
+  }
+
+  /** A resumed run (retry, or a job redelivered after a crash) leaves a marker in the log. */
+  async attempt(attempt: number, resumeFrom: PhaseKey, reason: string): Promise<void> {
+    await this.record(
+      { kind: 'attempt', step: resumeFrom, text: `Attempt ${attempt}: ${reason}`, data: { attempt } },
+      { ...this.snapshot, status: `Attempt ${attempt}: resuming at ${PHASES.find((p) => p.key === resumeFrom)!.label}…` },
+      { attempt, lifecycle: 'creating', error: null, finishedAt: null },
+    );
+  }
+
+  async complete(patch: ContainerPatch & { status: string }): Promise<void> {
+    const now = new Date().toISOString();
+    const phases = this.snapshot.phases.map((p) => (p.state === 'done' ? p : { ...p, state: 'done' as const, startedAt: p.startedAt ?? now, finishedAt: now }));
+    const { status, ...rest } = patch;
+    await this.record({ kind: 'complete', percent: 100, text: status }, { lifecycle: 'ready', percent: 100, phases, status }, {
+      ...rest, lifecycle: 'ready', percent: 100, currentStep: null, error: null, finishedAt: new Date(),
+    });
+  }
+
+  async fail(message: string): Promise<void> {
+    await this.finishActive('failed', message, { kind: 'error', text: message });
+  }
+
+  async cancelled(message = 'Cancelled.'): Promise<void> {
+    await this.finishActive('cancelled', message, { kind: 'cancelled', text: message });
+  }
+
+  /** Writes everything buffered. Resolves once stored (and published, or the publish failed and was logged). */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return this.chain;
+    const batch = this.pending;
+    this.pending = [];
+    return this.enqueue(batch, {});
+  }
+
+  /** Rejects with the first storage error, if any (a job should fail rather than lose lines silently). */
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Postgres may be away for a few seconds (restart, failover). Nothing is committed when append throws, so trying
+   * again cannot duplicate; lines keep buffering in the meantime.
+   */
+  private async appendWithRetry(batch: NewEvent[], patch: ContainerPatch) {
+    const deadline = Date.now() + 60_000;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await this.deps.events.append(this.containerId, batch, patch);
+      } catch (err) {
+        if (Date.now() + delay > deadline || !isConnectionError(err)) throw err;
+        this.deps.logger.warn({ err: (err as Error).message, containerId: this.containerId }, `database unavailable; retrying in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async finishActive(state: 'failed' | 'cancelled', message: string, event: NewEvent): Promise<void> {
+    const now = new Date().toISOString();
+    const phases = this.snapshot.phases.map((p) => (p.state === 'active' ? { ...p, state, finishedAt: now } : p));
+    const failedAt = this.snapshot.phases.find((p) => p.state === 'active')?.key;
+    await this.record(
+      { ...event, step: failedAt ?? null, percent: this.snapshot.percent },
+      { ...this.snapshot, lifecycle: state, phases, status: message, error: message },
+      { lifecycle: state, error: message, finishedAt: new Date() },
+    );
+  }
+
+  private async record(event: NewEvent, snapshot: ProgressSnapshot, patch: ContainerPatch): Promise<void> {
+    this.snapshot = snapshot;
+    // Lines produced before this event are stored before it, in the same order they happened.
+    const batch = [...this.pending, { ...event, data: { ...event.data, progress: snapshot } }];
+    this.pending = [];
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.enqueue(batch, patch);
+    if (this.failure) throw this.failure;
+  }
+
+  private enqueue(batch: NewEvent[], patch: ContainerPatch): Promise<void> {
+    this.chain = this.chain.then(async () => {
+      try {
+        const stored = await this.appendWithRetry(batch, patch);
+        if (stored.length === 0) return;
+        const message: ProgressMessage = { containerId: this.containerId, fromSeq: stored[0]!.seq, toSeq: stored[stored.length - 1]!.seq, events: stored };
+        await this.deps.publish(progressChannel(this.containerId), JSON.stringify(message)).catch((err: Error) =>
+          this.deps.logger.warn({ err: err.message, containerId: this.containerId }, 'publish failed; viewers will back-fill from Postgres'),
+        );
+      } catch (err) {
+        this.failure ??= err as Error;
+        this.deps.logger.error({ err, containerId: this.containerId }, 'storing progress events failed');
+      }
+    });
+    return this.chain;
+  }
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+
+/** Errors that mean "the database is unreachable right now", as opposed to a bad query. */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; name?: string };
+  return (
+    (e?.code !== undefined && CONNECTION_CODES.has(e.code)) ||
+    e?.name === 'KnexTimeoutError' ||
+    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e?.message ?? '')
+  );
+}

@@ -1,0 +1,47 @@
+// The five creation phases. Keys are DOM ids, SSE fragment targets and database values alike.
+
+export const PHASES = [
+  { key: 'creating', label: 'Create Container', from: 0, to: 20 },
+  { key: 'starting', label: 'Start Container', from: 20, to: 35 },
+  { key: 'deploying', label: 'Deploy Files', from: 35, to: 60 },
+  { key: 'syncing', label: 'Run Scripts', from: 60, to: 90 },
+  { key: 'finalizing', label: 'Finalize', from: 90, to: 100 },
+] as const;
+
+export type PhaseKey = (typeof PHASES)[number]['key'];
+export type PhaseState = 'pending' | 'active' | 'done' | 'failed' | 'cancelled';
+
+export const isPhaseKey = (value: unknown): value is PhaseKey => PHASES.some((p) => p.key === value);
+
+export const phaseLabel = (key: string | null | undefined) => PHASES.find((p) => p.key === key)?.label ?? key ?? '';
+
+export type Lifecycle = 'queued' | 'creating' | 'ready' | 'failed' | 'cancelled' | 'destroying' | 'destroyed';
+export const TERMINAL: readonly Lifecycle[] = ['ready', 'failed', 'cancelled', 'destroyed'];
+export const isTerminal = (lifecycle: string) => (TERMINAL as readonly string[]).includes(lifecycle);
+
+/** One phase's row in the stepper, as stored in every step event's snapshot. */
+export interface PhaseProgress {
+  key: PhaseKey;
+  state: PhaseState;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** Everything the stepper and status line show; each non-log event carries one, so any viewer renders from it alone. */
+export interface ProgressSnapshot {
+  lifecycle: Lifecycle;
+  percent: number;
+  phases: PhaseProgress[];
+  /** The sentence in the role="status" line. */
+  status: string;
+  error?: string;
+}
+
+export function initialSnapshot(lifecycle: Lifecycle = 'queued'): ProgressSnapshot {
+  return {
+    lifecycle,
+    percent: 0,
+    phases: PHASES.map((p) => ({ key: p.key, state: 'pending' })),
+    status: lifecycle === 'queued' ? 'Waiting for a worker…' : '',
+  };
+}

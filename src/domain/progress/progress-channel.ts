@@ -1,0 +1,15 @@
+import type { ContainerEvent } from '../../db/events-repository.ts';
+
+/** The Redis pub/sub channel that rings when a container's events were committed. */
+export const progressChannel = (containerId: string) => `container:${containerId}:events`;
+export const PROGRESS_CHANNEL_PATTERN = 'container:*:events';
+
+/** What is published after COMMIT. The events are already in Postgres; this only saves viewers a query. */
+export interface ProgressMessage {
+  containerId: string;
+  fromSeq: number;
+  toSeq: number;
+  events: ContainerEvent[];
+}
+
+export type Publish = (channel: string, message: string) => Promise<unknown>;

@@ -1,0 +1,144 @@
+// One viewer's feed of a container's progress: subscribe first, replay what the viewer lacks from Postgres, then
+// go live — dropping anything already sent and back-filling from Postgres whenever seq jumps. The result, on one
+// connection, is every event after the cursor exactly once and in order.
+import type { ContainersRepository } from '../../db/containers-repository.ts';
+import type { ContainerEvent, EventsRepository } from '../../db/events-repository.ts';
+import type { EventRelay, RelayListener } from './event-relay.ts';
+import { isTerminal } from './phases.ts';
+import type { ProgressFragments } from './progress-fragments.ts';
+import type { ProgressMessage } from './progress-channel.ts';
+
+export interface FeedSink {
+  /** Writes one message; returns false when the viewer cannot keep up and the feed must stop. */
+  send(id: number, event: 'progress' | 'done', html: string): boolean;
+  end(): void;
+}
+
+export interface FeedDeps {
+  events: EventsRepository;
+  containers: ContainersRepository;
+  relay: EventRelay;
+  fragments: ProgressFragments;
+  /** The fragments a finished container's page ends with (the outcome panel), rendered as out-of-band swaps. */
+  finalFragments(containerId: string): Promise<string>;
+  replayBatchSize?: number;
+}
+
+const TERMINAL_EVENTS = new Set(['complete', 'error', 'cancelled']);
+
+// A message reaches every viewer of its container as the same object: render it once per process, not per viewer.
+const rendered = new WeakMap<ProgressMessage, string>();
+
+export class ProgressFeed implements RelayListener {
+  lastSent: number;
+  private buffering = true;
+  private buffer: ProgressMessage[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly deps: FeedDeps,
+    readonly containerId: string,
+    cursor: number,
+    private readonly sink: FeedSink,
+  ) {
+    this.lastSent = cursor;
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe = await this.deps.relay.subscribe(this.containerId, this);
+    await this.run(async () => {
+      await this.backfill();
+      this.buffering = false;
+      const buffered = this.buffer;
+      this.buffer = [];
+      for (const message of buffered) await this.deliver(message);
+      await this.finishIfTerminal();
+    });
+  }
+
+  /** The viewer went away (or was cut): stop listening. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe?.();
+  }
+
+  onMessage(message: ProgressMessage): void {
+    if (this.closed) return;
+    if (this.buffering) this.buffer.push(message);
+    else void this.run(() => this.deliver(message));
+  }
+
+  onResync(): void {
+    if (!this.closed && !this.buffering) void this.run(() => this.backfill());
+  }
+
+  /** Everything touching lastSent runs one step at a time, in arrival order. */
+  private run(step: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(async () => {
+      if (this.closed) return;
+      try {
+        await step();
+      } catch {
+        // The database is unreachable: end this stream; the browser reconnects with its cursor and resumes.
+        this.stop();
+      }
+    });
+    return this.chain;
+  }
+
+  private async deliver(message: ProgressMessage): Promise<void> {
+    if (message.toSeq <= this.lastSent) return;
+    // A message was lost in between: Postgres has it (and this one too, committed before it was published).
+    if (message.fromSeq > this.lastSent + 1) return this.backfill();
+    const fresh = message.fromSeq > this.lastSent ? message.events : message.events.filter((e) => e.seq > this.lastSent);
+    let html = fresh === message.events ? rendered.get(message) : undefined;
+    if (html === undefined) {
+      html = this.deps.fragments.streamBatch(fresh);
+      if (fresh === message.events) rendered.set(message, html);
+    }
+    await this.emit(fresh, html);
+  }
+
+  private async backfill(): Promise<void> {
+    const size = this.deps.replayBatchSize ?? 1000;
+    for (;;) {
+      if (this.closed) return;
+      const events = await this.deps.events.listAfter(this.containerId, this.lastSent, size);
+      if (events.length === 0) return;
+      await this.emit(events, this.deps.fragments.streamBatch(events));
+      if (events.length < size) return;
+    }
+  }
+
+  private async emit(events: ContainerEvent[], html: string): Promise<void> {
+    if (this.closed || events.length === 0) return;
+    const last = events[events.length - 1]!;
+    this.lastSent = last.seq;
+    if (!this.sink.send(last.seq, 'progress', html)) {
+      this.stop();
+      return;
+    }
+    if (events.some((e) => TERMINAL_EVENTS.has(e.kind))) await this.finishIfTerminal();
+  }
+
+  private async finishIfTerminal(): Promise<void> {
+    const container = await this.deps.containers.findById(this.containerId);
+    if (!container) return this.stop();
+    if (isTerminal(container.lifecycle) && this.lastSent >= container.lastSeq) await this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    if (this.closed) return;
+    const html = await this.deps.finalFragments(this.containerId);
+    if (this.sink.send(this.lastSent, 'done', html || 'done')) this.stop();
+  }
+
+  private stop(): void {
+    if (this.closed) return;
+    this.close();
+    this.sink.end();
+  }
+}

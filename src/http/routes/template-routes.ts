@@ -1,0 +1,106 @@
+import { Router, type Request, type Response } from 'express';
+import type { TemplatesRepository } from '../../db/templates-repository.ts';
+import * as catalogue from '../../domain/templates/catalogue.ts';
+import { emptyForm, formFromBody, formFromTemplate, type TemplateForm } from '../../domain/templates/template-form.ts';
+import { PACKAGE_MANAGERS } from '../../domain/templates/template.ts';
+import { ConflictError, ValidationError } from '../../lib/errors.ts';
+import type { Logger } from '../../logger.ts';
+import { flash } from '../middleware/session.ts';
+import { renderFragment, renderPage } from '../render.ts';
+
+export interface TemplateRoutesDeps {
+  templates: TemplatesRepository;
+  templatesDir: string;
+  logger: Logger;
+}
+
+const SECTION = '/templates';
+const param = (req: Request) => String(req.params.id);
+
+function renderForm(req: Request, res: Response, view: { form: TemplateForm; templateId?: number; errors?: Record<string, string> }, status = 200) {
+  const editing = view.templateId !== undefined;
+  renderPage(req, res, 'pages/templates/form', {
+    title: editing ? `Edit ${view.form.name}` : 'New template',
+    section: SECTION,
+    action: editing ? `/templates/${view.templateId}` : '/templates',
+    templateId: view.templateId,
+    form: view.form,
+    errors: view.errors ?? {},
+    managers: PACKAGE_MANAGERS,
+  }, status);
+}
+
+/** Saves the posted form, or shows it again: with another empty row when asked for one, with messages when invalid. */
+async function saveForm(deps: TemplateRoutesDeps, req: Request, res: Response, templateId?: number) {
+  const { form, action } = formFromBody(req.body);
+  if (action !== 'save') return renderForm(req, res, { form, templateId });
+  try {
+    const id = await catalogue.saveCustomTemplate(deps.templates, form, templateId);
+    flash(req, 'success', `Template “${form.name}” saved.`);
+    res.redirect(303, `/templates/${id}`);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    renderForm(req, res, { form, templateId, errors: err.fields }, 422);
+  }
+}
+
+export function templateRoutes(deps: TemplateRoutesDeps): Router {
+  const router = Router();
+
+  router.get('/templates', async (req, res) => {
+    const result = await catalogue.searchCatalogue(deps.templates, req.query);
+    res.vary('HX-Target');
+    // The search box swaps only the results; history restores and plain requests get the whole page.
+    if (req.headers['hx-target'] === 'template-results') return renderFragment(req, res, 'partials/template-list', result);
+    renderPage(req, res, 'pages/templates/index', { title: 'Templates', section: SECTION, ...result });
+  });
+
+  router.post('/templates/rescan', async (req, res) => {
+    const { loaded, broken, removed } = await catalogue.syncCatalogue(deps.templates, deps.templatesDir, req.log ?? deps.logger);
+    const parts = [`${loaded.length} loaded`, `${broken.length} broken`, `${removed.length} removed`];
+    flash(req, broken.length ? 'error' : 'success', `Rescanned ${deps.templatesDir}: ${parts.join(', ')}.`);
+    res.redirect(303, '/templates');
+  });
+
+  router.get('/templates/new', async (req, res) => {
+    const from = typeof req.query.from === 'string' && req.query.from ? await catalogue.getTemplate(deps.templates, req.query.from) : undefined;
+    const form = from ? { ...formFromTemplate(from), name: `${from.name}-copy`.slice(0, 64) } : emptyForm();
+    renderForm(req, res, { form });
+  });
+
+  router.post('/templates', (req, res) => saveForm(deps, req, res));
+
+  router.get('/templates/:id', async (req, res) => {
+    const template = await catalogue.getTemplate(deps.templates, param(req));
+    renderPage(req, res, 'pages/templates/show', { title: template.name, section: SECTION, template, managers: PACKAGE_MANAGERS });
+  });
+
+  router.get('/templates/:id/edit', async (req, res) => {
+    const template = await catalogue.editableTemplate(deps.templates, param(req));
+    renderForm(req, res, { form: formFromTemplate(template), templateId: template.id });
+  });
+
+  router.post('/templates/:id', async (req, res) => {
+    const template = await catalogue.editableTemplate(deps.templates, param(req));
+    await saveForm(deps, req, res, template.id);
+  });
+
+  router.get('/templates/:id/delete', async (req, res) => {
+    const { template, references } = await catalogue.deletionCheck(deps.templates, param(req));
+    renderPage(req, res, 'pages/templates/delete', { title: `Delete ${template.name}`, section: SECTION, template, references, error: undefined });
+  });
+
+  router.post('/templates/:id/delete', async (req, res) => {
+    try {
+      const template = await catalogue.deleteTemplate(deps.templates, param(req));
+      flash(req, 'success', `Template “${template.name}” deleted.`);
+      res.redirect(303, '/templates');
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      const { template, references } = await catalogue.deletionCheck(deps.templates, param(req));
+      renderPage(req, res, 'pages/templates/delete', { title: `Delete ${template.name}`, section: SECTION, template, references, error: err.message }, 409);
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,56 @@
+// Server-Sent Events framing for Express responses (reference/htmx-sse.md §0, §1.4): `retry:` first, `id:` on
+// every message, every line of HTML on its own `data:` line, a comment heartbeat, no buffering anywhere.
+import type { Response } from 'express';
+
+export interface SseWriter {
+  /** Writes one event; false once more than the pending-bytes cap is queued for this client (it is then cut). */
+  send(id: number, event: string, data: string): boolean;
+  end(): void;
+  readonly closed: boolean;
+}
+
+export function openEventStream(res: Response, options: { maxPendingBytes: number; heartbeatMs?: number; retryMs?: number }): SseWriter {
+  res.status(200).set({
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    'X-Accel-Buffering': 'no',
+    Connection: 'keep-alive',
+  });
+  res.flushHeaders();
+  res.socket?.setNoDelay(true);
+  res.write(`retry: ${options.retryMs ?? 3000}\n\n`);
+
+  let closed = false;
+  const heartbeat = setInterval(() => res.write(':\n\n'), options.heartbeatMs ?? 15_000);
+  const end = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(heartbeat);
+    res.end();
+  };
+  res.on('close', () => {
+    closed = true;
+    clearInterval(heartbeat);
+  });
+
+  return {
+    get closed() {
+      return closed;
+    },
+    send(id, event, data) {
+      if (closed) return false;
+      // CR, LF and CRLF all end an SSE line; log text had its CRs collapsed upstream, but never trust that here.
+      const lines = data.split(/\r\n|\r|\n/);
+      res.write(`id: ${id}\nevent: ${event}\n${lines.map((l) => `data: ${l}`).join('\n')}\n\n`);
+      if (res.writableLength > options.maxPendingBytes) {
+        // A client this far behind is cut; it reconnects with its cursor and resumes from Postgres.
+        closed = true;
+        clearInterval(heartbeat);
+        res.destroy();
+        return false;
+      }
+      return true;
+    },
+    end,
+  };
+}

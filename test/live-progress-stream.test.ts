@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import type { User } from '../src/db/users-repository.ts';
+import { connectSse, type SseConnection } from './support/sse-client.ts';
+import { insertContainer, insertNode, lineIdsIn, recorderFor } from './support/fixtures.ts';
+import { ensureUser, listen, signIn } from './support/http-session.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+
+let env: TestEnv;
+let server: Awaited<ReturnType<typeof listen>>;
+let owner: User;
+let cookie: string;
+let nodeId: number;
+
+beforeAll(async () => {
+  env = await createTestEnv({ SSE_HEARTBEAT_MS: '300' });
+  server = await listen(createApp(env.deps));
+  owner = await ensureUser(env.deps, 'owner', 'owner-password');
+  await ensureUser(env.deps, 'stranger', 'stranger-password');
+  cookie = (await signIn(server.baseUrl, 'owner', 'owner-password')).cookie;
+  nodeId = (await insertNode(env.deps)).id;
+});
+afterAll(async () => {
+  await server.close();
+  await env.close();
+});
+
+const streamUrl = (id: string, after?: number) => `${server.baseUrl}/containers/${id}/events${after === undefined ? '' : `?after=${after}`}`;
+const linesOf = (conn: SseConnection) => conn.events.filter((e) => e.event === 'progress').flatMap((e) => lineIdsIn(e.data));
+const idsOf = (conn: SseConnection) => conn.events.filter((e) => e.event === 'progress').map((e) => Number(e.id));
+
+async function containerWithLog(lines: number) {
+  const container = await insertContainer(env.deps, owner.id, nodeId);
+  const rec = recorderFor(env.deps, container.id);
+  await rec.enterPhase('creating', 'Creating the container…');
+  for (let i = 1; i <= lines; i++) rec.log(i % 7 === 0 ? 'stderr' : 'stdout', `line ${i} <b>&</b>`);
+  await rec.flush();
+  return { container, rec };
+}
+
+describe('GET /containers/:id/events', () => {
+  it('replays from Postgres with the protocol of the spec: retry, ids, one data: per HTML line, headers', async () => {
+    const { container } = await containerWithLog(450);
+    const conn = await connectSse(streamUrl(container.id), { cookie });
+    expect(conn.status).toBe(200);
+    expect(conn.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(conn.headers['cache-control']).toBe('no-cache, no-transform');
+    expect(conn.headers['x-accel-buffering']).toBe('no');
+    await conn.waitFor(() => linesOf(conn).length >= 450);
+    expect(conn.retry).toBe(3000);
+    expect(linesOf(conn)).toEqual(Array.from({ length: 450 }, (_, i) => i + 1));
+    const ids = idsOf(conn);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(ids.length);
+    // HTML is escaped and stderr marked.
+    const all = conn.events.map((e) => e.data).join('\n');
+    expect(all).toContain('line 7 &lt;b&gt;&amp;&lt;/b&gt;');
+    expect(all).toMatch(/id="L7" class="log-line log-stderr"/);
+    expect(all).toContain('id="stepper" class="card p-5" hx-swap-oob="true"');
+    conn.close();
+  });
+
+  it('goes live after the replay without a gap or a repeat, and sends heartbeats', async () => {
+    const { container, rec } = await containerWithLog(10);
+    const conn = await connectSse(streamUrl(container.id), { cookie });
+    await conn.waitFor(() => linesOf(conn).length >= 10);
+    for (let i = 11; i <= 300; i++) rec.log('stdout', `live ${i}`);
+    await rec.flush();
+    await conn.waitFor(() => linesOf(conn).length >= 300);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(linesOf(conn)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(conn.comments).toBeGreaterThanOrEqual(1);
+    conn.close();
+  });
+
+  it('resumes from Last-Event-ID, and from ?after= when the header is absent', async () => {
+    const { container, rec } = await containerWithLog(100);
+    const first = await connectSse(streamUrl(container.id), { cookie });
+    await first.waitFor(() => linesOf(first).length >= 100);
+    const cursor = Number(first.events.at(-1)!.id);
+    first.close();
+    for (let i = 101; i <= 150; i++) rec.log('stdout', `after drop ${i}`);
+    await rec.flush();
+
+    const byHeader = await connectSse(streamUrl(container.id, 0), { cookie, lastEventId: String(cursor) });
+    await byHeader.waitFor(() => linesOf(byHeader).length >= 50);
+    expect(linesOf(byHeader)).toEqual(Array.from({ length: 50 }, (_, i) => i + 101));
+    byHeader.close();
+
+    const byQuery = await connectSse(streamUrl(container.id, cursor), { cookie });
+    await byQuery.waitFor(() => linesOf(byQuery).length >= 50);
+    expect(linesOf(byQuery)).toEqual(Array.from({ length: 50 }, (_, i) => i + 101));
+    byQuery.close();
+  });
+
+  it('ends a finished container with the final fragments and event: done', async () => {
+    const { container, rec } = await containerWithLog(5);
+    const conn = await connectSse(streamUrl(container.id), { cookie });
+    await conn.waitFor(() => linesOf(conn).length >= 5);
+    await rec.complete({ status: 'Ready at 10.0.0.5', ip: '10.0.0.5' });
+    await conn.ended;
+    const done = conn.events.at(-1)!;
+    expect(done.event).toBe('done');
+    expect(done.data).toContain('id="status-panel" hx-swap-oob="true"');
+    expect(done.data).toContain('10.0.0.5');
+    const last = conn.events.filter((e) => e.event === 'progress').at(-1)!;
+    expect(last.data).toContain('aria-valuenow="100"');
+
+    // Reconnecting to a finished container replays and ends at once.
+    const again = await connectSse(streamUrl(container.id), { cookie });
+    await again.ended;
+    expect(again.events.at(-1)!.event).toBe('done');
+    expect(linesOf(again)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('rejects a malformed cursor, unknown or foreign containers, and strangers without a session', async () => {
+    const { container } = await containerWithLog(1);
+    const bad = await connectSse(`${streamUrl(container.id)}?after=abc`, { cookie });
+    expect(bad.status).toBe(422);
+    const unknown = await connectSse(streamUrl('7d9c1b7e-0000-4000-8000-000000000000'), { cookie });
+    expect(unknown.status).toBe(404);
+    const strangerCookie = (await signIn(server.baseUrl, 'stranger', 'stranger-password')).cookie;
+    const foreign = await connectSse(streamUrl(container.id), { cookie: strangerCookie });
+    expect(foreign.status).toBe(404);
+    const anonymous = await connectSse(streamUrl(container.id));
+    expect(anonymous.status).toBe(401);
+    const log = await fetch(`${server.baseUrl}/containers/${container.id}/log.txt`, { headers: { Cookie: strangerCookie } });
+    expect(log.status).toBe(404);
+  });
+});

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import type { Deps } from '../../src/deps.ts';
+import { EventRecorder } from '../../src/domain/progress/event-recorder.ts';
+import { initialSnapshot } from '../../src/domain/progress/phases.ts';
+
+/** A node row (not reachable): enough for containers to reference. */
+export async function insertNode(deps: Deps, name = `node-${randomUUID().slice(0, 6)}`) {
+  return deps.repos.nodes.create(
+    {
+      name,
+      apiUrl: 'https://127.0.0.1:8006/api2/json',
+      tokenId: 'root@pam!launchpad',
+      tlsFingerprint: null,
+      sshHost: '127.0.0.1',
+      sshPort: 22,
+      sshUser: 'root',
+      sshHostKeyFingerprint: null,
+      isSimulator: false,
+    },
+    (id) => ({ tokenSecretEnc: deps.secrets.seal('secret', `nodes:${id}:token_secret`) }),
+  );
+}
+
+export async function insertContainer(deps: Deps, ownerId: number, nodeId: number, hostname = `ct-${randomUUID().slice(0, 6)}`) {
+  return deps.repos.containers.create(
+    { id: randomUUID(), ownerId, nodeId, templateId: null, vmid: null, hostname, config: { templateName: 'test' } },
+    null,
+  );
+}
+
+export function recorderFor(deps: Deps, containerId: string, options: { flushMs?: number; flushLines?: number } = {}) {
+  return new EventRecorder(
+    { events: deps.repos.events, publish: (channel, message) => deps.redis.publish(channel, message), logger: deps.logger },
+    containerId,
+    initialSnapshot(),
+    options,
+  );
+}
+
+/** The log line numbers present in an HTML fragment, in order. */
+export const lineIdsIn = (html: string) => [...html.matchAll(/id="L(\d+)"/g)].map((m) => Number(m[1]));
