@@ -1,0 +1,420 @@
+// Reads one on-disk template directory (SPEC §5) into a TemplateDefinition. Nothing here executes anything: the
+// shell-style template.conf is tokenised, never sourced. Every problem becomes a TemplateLoadError naming the file
+// (relative to the catalogue) and, where it has one, the line.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  DEFAULTS, LIMITS, PACKAGE_MANAGERS, FILE_POLICIES,
+  checkContent, checkDescription, checkOs, checkOwner, checkPackage, checkTag, checkTargetPath, normalizeMode,
+  parseBoolean, parseWholeNumber, splitPackageSpec,
+  type FilePolicy, type PackageManager, type TemplateDefinition, type TemplateFile, type TemplatePackage, type TemplateScript,
+} from './template.ts';
+
+export class TemplateLoadError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    readonly detail: string,
+  ) {
+    super(`${file}${line === undefined ? '' : `:${line}`}: ${detail}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// template.conf
+
+export interface ConfEntry {
+  value: string;
+  line: number;
+}
+
+/**
+ * Tokenises shell-style `KEY=value` lines: blank lines and `# comments` (whole-line or after a value), an optional
+ * `export`, single quotes (literal), double quotes (with `\` escapes), values spanning lines inside quotes,
+ * and `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}` expansions. Variables resolve only to earlier
+ * assignments in the same file — never to the environment — so a template loads the same everywhere.
+ */
+export function parseConf(text: string, file: string): Map<string, ConfEntry> {
+  const entries = new Map<string, ConfEntry>();
+  let i = 0;
+  let line = 1;
+  const fail = (detail: string, at = line): never => {
+    throw new TemplateLoadError(file, at, detail);
+  };
+  const isBlank = (ch: string | undefined) => ch === ' ' || ch === '\t' || ch === '\r';
+
+  const lookup = (name: string) => entries.get(name)?.value;
+
+  // At a `$`: returns the expansion and moves past it.
+  const readExpansion = (): string => {
+    const next = text[i + 1];
+    if (next === '(') fail('command substitution $(…) is not supported in template.conf; write the value itself');
+    if (next === '{') {
+      const m = /\{([A-Za-z_][A-Za-z0-9_]*)/y;
+      m.lastIndex = i + 1;
+      const match = m.exec(text);
+      if (!match) fail('expected a variable name after ${');
+      const name = match![1]!;
+      i = m.lastIndex;
+      if (text[i] === '}') {
+        i++;
+        return lookup(name) ?? '';
+      }
+      const op = text.startsWith(':-', i) ? ':-' : text[i] === '-' ? '-' : undefined;
+      if (!op) fail(`only \${${name}}, \${${name}:-default} and \${${name}-default} are supported`);
+      i += op!.length;
+      const fallback = readWord('}');
+      if (text[i] !== '}') fail(`missing } to close \${${name}…`);
+      i++;
+      const value = lookup(name);
+      return value === undefined || (op === ':-' && value === '') ? fallback : value;
+    }
+    const m = /[A-Za-z_][A-Za-z0-9_]*/y;
+    m.lastIndex = i + 1;
+    const match = m.exec(text);
+    if (!match) {
+      i++;
+      return '$';
+    }
+    i = m.lastIndex;
+    return lookup(match[0]) ?? '';
+  };
+
+  const readSingleQuoted = (): string => {
+    const openedAt = line;
+    const end = text.indexOf("'", i + 1);
+    if (end < 0) fail('unterminated single quote', openedAt);
+    const value = text.slice(i + 1, end);
+    line += value.split('\n').length - 1;
+    i = end + 1;
+    return value;
+  };
+
+  const readDoubleQuoted = (): string => {
+    const openedAt = line;
+    let out = '';
+    i++;
+    for (;;) {
+      const ch = text[i];
+      if (ch === undefined) return fail('unterminated double quote', openedAt);
+      if (ch === '"') {
+        i++;
+        return out;
+      }
+      if (ch === '\\') {
+        const next = text[i + 1];
+        if (next === '\n') {
+          line++;
+        } else if (next !== undefined && '$`"\\'.includes(next)) {
+          out += next;
+        } else {
+          out += '\\' + (next ?? '');
+        }
+        i += 2;
+        continue;
+      }
+      if (ch === '$') {
+        out += readExpansion();
+        continue;
+      }
+      if (ch === '`') fail('command substitution `…` is not supported in template.conf; write the value itself');
+      if (ch === '\n') line++;
+      out += ch;
+      i++;
+    }
+  };
+
+  // One shell word: unquoted text and quoted parts glued together, up to whitespace (or `stop`, inside ${…}).
+  const readWord = (stop?: string): string => {
+    let out = '';
+    for (;;) {
+      const ch = text[i];
+      if (ch === undefined || ch === '\n' || (stop === undefined && isBlank(ch)) || ch === stop) return out;
+      if (ch === "'") out += readSingleQuoted();
+      else if (ch === '"') out += readDoubleQuoted();
+      else if (ch === '$') out += readExpansion();
+      else if (ch === '\\') {
+        const next = text[i + 1];
+        if (next === '\n') line++;
+        else if (next !== undefined) out += next;
+        i += 2;
+      } else if (ch === '`') fail('command substitution `…` is not supported in template.conf; write the value itself');
+      else if (stop === undefined && ';&|<>()'.includes(ch)) fail(`unexpected “${ch}”: template.conf holds KEY=value lines only; quote values with special characters`);
+      else {
+        out += ch;
+        i++;
+      }
+    }
+  };
+
+  const skipComment = () => {
+    while (i < text.length && text[i] !== '\n') i++;
+  };
+
+  const assignment = /(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=/y;
+  while (i < text.length) {
+    const ch = text[i]!;
+    if (isBlank(ch)) {
+      i++;
+      continue;
+    }
+    if (ch === '\n') {
+      line++;
+      i++;
+      continue;
+    }
+    if (ch === '#') {
+      skipComment();
+      continue;
+    }
+    assignment.lastIndex = i;
+    const match = assignment.exec(text);
+    if (!match) {
+      const shown = text.slice(i, text.indexOf('\n', i) < 0 ? undefined : text.indexOf('\n', i)).trim().slice(0, 60);
+      fail(`expected KEY=value (no spaces around =), found “${shown}”`);
+    }
+    const startLine = line;
+    i = assignment.lastIndex;
+    const value = readWord();
+    while (isBlank(text[i])) i++;
+    if (text[i] === '#') skipComment();
+    else if (i < text.length && text[i] !== '\n') fail('unexpected text after the value; put values that contain spaces in quotes');
+    entries.set(match![1]!, { value, line: startLine });
+  }
+  return entries;
+}
+
+const CONF_KEYS = [
+  'TEMPLATE_DESCRIPTION', 'TEMPLATE_TAGS', 'TEMPLATE_OS', 'TEMPLATE_CPU', 'TEMPLATE_RAM', 'TEMPLATE_SWAP', 'TEMPLATE_DISK',
+  'TEMPLATE_UNPRIVILEGED', 'TEMPLATE_NESTING',
+] as const;
+type ConfSettings = Pick<TemplateDefinition, 'description' | 'osTemplate' | 'cores' | 'memory' | 'swap' | 'disk' | 'unprivileged' | 'nesting' | 'tags'>;
+
+/** template.conf → the template's settings; unset keys take the defaults. Other (non-TEMPLATE_) keys may serve as variables. */
+export function parseTemplateConf(text: string, file: string): ConfSettings {
+  const entries = parseConf(text, file);
+  for (const [key, entry] of entries) {
+    if (key.startsWith('TEMPLATE_') && !(CONF_KEYS as readonly string[]).includes(key)) {
+      throw new TemplateLoadError(file, entry.line, `unknown setting ${key} (known: ${CONF_KEYS.join(', ')})`);
+    }
+  }
+  const failAt = (key: string, detail: string): never => {
+    throw new TemplateLoadError(file, entries.get(key)?.line, `${key} ${detail}`);
+  };
+  const number = (key: string, range: { min: number; max: number }, fallback: number): number => {
+    const entry = entries.get(key);
+    if (!entry) return fallback;
+    const parsed = parseWholeNumber(entry.value, range);
+    return typeof parsed === 'number' ? parsed : failAt(key, `${parsed}, got “${entry.value}”`);
+  };
+  const boolean = (key: string, fallback: boolean): boolean => {
+    const entry = entries.get(key);
+    if (!entry) return fallback;
+    return parseBoolean(entry.value) ?? failAt(key, `must be 1 or 0 (yes/no, true/false), got “${entry.value}”`);
+  };
+
+  const description = (entries.get('TEMPLATE_DESCRIPTION')?.value ?? DEFAULTS.description).trim();
+  const descriptionProblem = checkDescription(description);
+  if (descriptionProblem) failAt('TEMPLATE_DESCRIPTION', descriptionProblem);
+
+  const osTemplate = entries.get('TEMPLATE_OS')?.value.trim() ?? DEFAULTS.osTemplate;
+  const osProblem = checkOs(osTemplate);
+  if (osProblem) failAt('TEMPLATE_OS', osProblem);
+
+  const tags = [...new Set((entries.get('TEMPLATE_TAGS')?.value ?? '').split(';').map((t) => t.trim().toLowerCase()).filter(Boolean))];
+  for (const tag of tags) {
+    const problem = checkTag(tag);
+    if (problem) failAt('TEMPLATE_TAGS', problem);
+  }
+  if (tags.length > LIMITS.tags) failAt('TEMPLATE_TAGS', `has more than ${LIMITS.tags} tags`);
+
+  return {
+    description,
+    osTemplate,
+    tags,
+    cores: number('TEMPLATE_CPU', LIMITS.cores, DEFAULTS.cores),
+    memory: number('TEMPLATE_RAM', LIMITS.memory, DEFAULTS.memory),
+    swap: number('TEMPLATE_SWAP', LIMITS.swap, DEFAULTS.swap),
+    disk: number('TEMPLATE_DISK', LIMITS.disk, DEFAULTS.disk),
+    unprivileged: boolean('TEMPLATE_UNPRIVILEGED', DEFAULTS.unprivileged),
+    nesting: boolean('TEMPLATE_NESTING', DEFAULTS.nesting),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Package lists: one package per line, `#` comments, an optional version in the manager's own syntax.
+
+export interface ListedPackage extends TemplatePackage {
+  line: number;
+}
+
+export function parsePackageList(text: string, manager: PackageManager, file: string): ListedPackage[] {
+  const packages: ListedPackage[] = [];
+  text.split('\n').forEach((raw, index) => {
+    const spec = raw.replace(/(^|\s)#.*$/, '').trim();
+    if (!spec) return;
+    if (/\s/.test(spec)) throw new TemplateLoadError(file, index + 1, `one package per line, found “${spec}”`);
+    const { name, version } = splitPackageSpec(manager, spec);
+    const problem = checkPackage(manager, name, version);
+    if (problem) throw new TemplateLoadError(file, index + 1, problem);
+    packages.push({ manager, name, version, line: index + 1 });
+  });
+  return packages;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The directory
+
+const SCRIPT_FILE = /^([0-9]+)-[A-Za-z0-9._-]+\.sh$/;
+const SIDECARS = ['path', 'policy', 'mode', 'owner'] as const;
+type Sidecar = (typeof SIDECARS)[number];
+
+/** `NN-name.sh` files in numeric order (9 before 10), ties by name. */
+export function orderScriptNames(names: string[]): string[] {
+  const number = (name: string) => Number(SCRIPT_FILE.exec(name)?.[1] ?? Infinity);
+  return [...names].sort((a, b) => number(a) - number(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+async function readText(absolute: string, file: string): Promise<string> {
+  const bytes = await readFile(absolute);
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new TemplateLoadError(file, undefined, 'is not UTF-8 text (binary files are not supported)');
+  }
+  const problem = checkContent(text);
+  if (problem) throw new TemplateLoadError(file, undefined, problem);
+  return text;
+}
+
+/** Regular files in a directory (symlinks followed), dotfiles skipped; [] when the directory is absent. */
+async function listFiles(dir: string, shown: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const files: string[] = [];
+  for (const name of names.filter((n) => !n.startsWith('.')).sort()) {
+    const info = await stat(path.join(dir, name));
+    if (!info.isFile()) throw new TemplateLoadError(`${shown}/${name}`, undefined, 'is not a regular file (sub-directories are not supported here)');
+    files.push(name);
+  }
+  return files;
+}
+
+/** A one-value sidecar file: the first line that is not blank or a `#` comment. */
+async function readSidecar(absolute: string, file: string): Promise<{ value: string; line: number }> {
+  const lines = (await readText(absolute, file)).split('\n');
+  const values = lines.map((l, i) => ({ value: l.trim(), line: i + 1 })).filter((l) => l.value && !l.value.startsWith('#'));
+  if (values.length !== 1) throw new TemplateLoadError(file, values[1]?.line, 'must hold exactly one value');
+  return values[0]!;
+}
+
+async function loadScripts(dir: string, prefix: string): Promise<TemplateScript[]> {
+  const names = (await listFiles(path.join(dir, 'scripts'), `${prefix}scripts`)).filter((n) => !n.endsWith('.md'));
+  for (const name of names) {
+    if (!SCRIPT_FILE.test(name)) throw new TemplateLoadError(`${prefix}scripts/${name}`, undefined, 'scripts must be named NN-name.sh (e.g. 10-install.sh) so their order is clear');
+  }
+  if (names.length > LIMITS.scripts) throw new TemplateLoadError(`${prefix}scripts`, undefined, `holds more than ${LIMITS.scripts} scripts`);
+  const scripts: TemplateScript[] = [];
+  for (const [index, name] of orderScriptNames(names).entries()) {
+    const content = await readText(path.join(dir, 'scripts', name), `${prefix}scripts/${name}`);
+    scripts.push({ name, position: index + 1, content, enabled: true });
+  }
+  return scripts;
+}
+
+async function loadPackages(dir: string, prefix: string): Promise<TemplatePackage[]> {
+  const seen = new Map<string, ListedPackage & { file: string }>();
+  for (const name of await listFiles(path.join(dir, 'packages'), `${prefix}packages`)) {
+    if (name.endsWith('.md')) continue;
+    const file = `${prefix}packages/${name}`;
+    const manager = PACKAGE_MANAGERS.find((m) => name.endsWith(`.${m}`));
+    if (!manager) throw new TemplateLoadError(file, undefined, 'package lists end in .apt, .npm or .pip');
+    for (const pkg of parsePackageList(await readText(path.join(dir, 'packages', name), file), manager, file)) {
+      const key = `${manager}:${pkg.name}`;
+      const earlier = seen.get(key);
+      if (earlier && earlier.version !== pkg.version) {
+        throw new TemplateLoadError(file, pkg.line, `${pkg.name} is also listed at ${earlier.file}:${earlier.line} with another version`);
+      }
+      if (!earlier) seen.set(key, { ...pkg, file });
+    }
+  }
+  return [...seen.values()].map(({ manager, name, version }) => ({ manager, name, version }));
+}
+
+async function loadFiles(dir: string, prefix: string): Promise<TemplateFile[]> {
+  const filesDir = path.join(dir, 'files');
+  const names = await listFiles(filesDir, `${prefix}files`);
+  const sidecarOf = (name: string) => SIDECARS.find((s) => name.endsWith(`.${s}`));
+  const payloads = names.filter((n) => !sidecarOf(n));
+  for (const name of names) {
+    const sidecar = sidecarOf(name);
+    if (sidecar && !payloads.includes(name.slice(0, -sidecar.length - 1))) {
+      throw new TemplateLoadError(`${prefix}files/${name}`, undefined, `is a .${sidecar} sidecar but there is no file ${name.slice(0, -sidecar.length - 1)} beside it`);
+    }
+  }
+  if (payloads.length > LIMITS.files) throw new TemplateLoadError(`${prefix}files`, undefined, `holds more than ${LIMITS.files} files`);
+
+  const files: TemplateFile[] = [];
+  for (const name of payloads) {
+    const shown = (s?: Sidecar) => `${prefix}files/${name}${s ? `.${s}` : ''}`;
+    const sidecar = async (s: Sidecar) => (names.includes(`${name}.${s}`) ? readSidecar(path.join(filesDir, `${name}.${s}`), shown(s)) : undefined);
+
+    const directory = await sidecar('path');
+    if (!directory) throw new TemplateLoadError(shown(), undefined, `has no ${name}.path sidecar naming its target directory in the container`);
+    const targetPath = path.posix.join(directory.value, name);
+    const targetProblem = directory.value.startsWith('/') ? checkTargetPath(targetPath) : 'Use an absolute directory, e.g. /etc/app.';
+    if (targetProblem) throw new TemplateLoadError(shown('path'), directory.line, targetProblem);
+
+    const policy = await sidecar('policy');
+    if (policy && !(FILE_POLICIES as readonly string[]).includes(policy.value)) {
+      throw new TemplateLoadError(shown('policy'), policy.line, `policy must be one of ${FILE_POLICIES.join(', ')}, got “${policy.value}”`);
+    }
+    const mode = await sidecar('mode');
+    const normalizedMode = mode ? normalizeMode(mode.value) : DEFAULTS.mode;
+    if (!normalizedMode) throw new TemplateLoadError(shown('mode'), mode!.line, `mode must be octal like 0644, got “${mode!.value}”`);
+    const owner = await sidecar('owner');
+    const ownerProblem = owner && checkOwner(owner.value);
+    if (ownerProblem) throw new TemplateLoadError(shown('owner'), owner!.line, ownerProblem);
+
+    files.push({
+      name,
+      targetPath,
+      content: await readText(path.join(filesDir, name), shown()),
+      mode: normalizedMode,
+      owner: owner?.value ?? DEFAULTS.owner,
+      policy: (policy?.value as FilePolicy | undefined) ?? DEFAULTS.policy,
+    });
+  }
+  return files;
+}
+
+/**
+ * Loads `<templatesDir>/<name>/`. Error messages name files as `<name>/…` relative to the catalogue directory.
+ */
+export async function loadTemplateDir(templatesDir: string, name: string): Promise<TemplateDefinition> {
+  const dir = path.join(templatesDir, name);
+  const prefix = `${name}/`;
+  let confText: string;
+  try {
+    confText = await readText(path.join(dir, 'template.conf'), `${prefix}template.conf`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new TemplateLoadError(`${prefix}template.conf`, undefined, 'is missing; every template needs one');
+    throw err;
+  }
+  const settings = parseTemplateConf(confText, `${prefix}template.conf`);
+  return {
+    name,
+    ...settings,
+    scripts: await loadScripts(dir, prefix),
+    files: await loadFiles(dir, prefix),
+    packages: await loadPackages(dir, prefix),
+  };
+}
