@@ -115,7 +115,13 @@ const BASE_PACKAGES: Array<[name: string, version: string, arch: string]> = [
   ['sudo', '1.9.13p3-1+deb12u1', 'amd64'], ['systemd', '252.36-1~deb12u1', 'amd64'], ['wget', '1.21.3-1+b2', 'amd64'],
 ];
 
-export function dpkgStatusStanza(name: string, version: string, arch: string): string {
+const BASE_UNITS: Array<[unit: string, sockets: string]> = [
+  ['ssh', '22 0.0.0.0 sshd\n22 [::] sshd\n'],
+  ['postfix', '25 127.0.0.1 master\n25 [::1] master\n'],
+  ['cron', ''],
+];
+
+function dpkgStatusStanza(name: string, version: string, arch: string): string {
   return `Package: ${name}\nStatus: install ok installed\nPriority: optional\nSection: misc\nInstalled-Size: 1024\n` +
     `Maintainer: Debian Developers <debian-devel@lists.debian.org>\nArchitecture: ${arch}\nVersion: ${version}\n` +
     `Description: ${name} (simulated)\n\n`;
@@ -175,8 +181,13 @@ export async function prepareRootfs(rootDir: string, options: RootfsOptions): Pr
     options.dhcp === false ? '' : `lease {\n  interface "eth0";\n  fixed-address ${address};\n  option subnet-mask 255.255.255.0;\n}\n`);
   await writeIfMissing(at('var/lib/dpkg/status'), BASE_PACKAGES.map(([n, v, a]) => dpkgStatusStanza(n, v, a)).join(''));
   await writeIfMissing(at('var/lib/dpkg/available'), '');
-  for (const unit of ['ssh.service', 'postfix.service', 'cron.service']) {
-    await symlink(`/lib/systemd/system/${unit}`, at(`etc/systemd/system/multi-user.target.wants/${unit}`)).catch(ignoreExists);
+  // The services debian-12-standard runs from boot, in the shape the systemctl and ss shims keep their state.
+  await mkdir(at('var/lib/pve-sim/units'), { recursive: true });
+  await mkdir(at('run/pve-sim/active'), { recursive: true });
+  for (const [unit, sockets] of BASE_UNITS) {
+    await symlink(`/lib/systemd/system/${unit}.service`, at(`etc/systemd/system/multi-user.target.wants/${unit}.service`)).catch(ignoreExists);
+    await writeIfMissing(at(`var/lib/pve-sim/units/${unit}`), sockets);
+    await writeFile(at(`run/pve-sim/active/${unit}`), '');
   }
   await writeIfMissing(at('var/log/dpkg.log'), '');
   await writeIfMissing(at('var/log/syslog'), '');
