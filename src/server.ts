@@ -3,6 +3,7 @@ import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { buildDeps } from './deps.ts';
 import { announceSetupCode, seedAdmin } from './domain/accounts.ts';
+import { syncCatalogue } from './domain/templates/catalogue.ts';
 import { onShutdown, runMain } from './lib/main.ts';
 
 runMain('web', async () => {
@@ -11,6 +12,7 @@ runMain('web', async () => {
   const accounts = { users: deps.repos.users, settings: deps.repos.settings, logger: deps.logger };
   await seedAdmin(accounts, config.admin);
   await announceSetupCode(accounts);
+  await syncCatalogue(deps.repos.templates, config.templatesDir, deps.logger);
 
   const app = createApp(deps);
   const server = app.listen(config.port, () => deps.logger.info({ port: config.port }, `console listening on http://localhost:${config.port}`));
