@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
+import { formatDuration } from './lib/format.ts';
 
 export const VIEWS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../views');
 
@@ -16,6 +17,7 @@ export interface Views {
 export function createViews(options: { cache: boolean }): Views {
   const eta = new Eta({ views: VIEWS_DIR, cache: options.cache, autoEscape: true, autoTrim: [false, 'nl'] });
   return {
-    render: (name, data) => eta.render(name, data),
+    // Small formatting helpers every template may use.
+    render: (name, data) => eta.render(name, { formatDuration, ...data }),
   };
 }

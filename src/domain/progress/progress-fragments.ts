@@ -6,14 +6,6 @@ import { PHASES, initialSnapshot, type Lifecycle, type ProgressSnapshot } from '
 
 const LABELS = Object.fromEntries(PHASES.map((p) => [p.key, p.label]));
 
-export function formatDuration(fromIso: string, toIso: string): string {
-  const seconds = Math.max(0, Math.round((Date.parse(toIso) - Date.parse(fromIso)) / 1000));
-  if (seconds < 60) return `${seconds}s`;
-  const m = Math.floor(seconds / 60);
-  const s = String(seconds % 60).padStart(2, '0');
-  return m < 60 ? `${m}m ${s}s` : `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
-}
-
 /** The snapshot carried by the newest non-log event, or the one a container in this state starts with. */
 export function snapshotFrom(event: ContainerEvent | undefined, lifecycle: Lifecycle): ProgressSnapshot {
   const stored = event?.data?.progress as ProgressSnapshot | undefined;
@@ -44,7 +36,7 @@ export interface ProgressFragments {
 
 export function createProgressFragments(views: Views): ProgressFragments {
   const fragments: ProgressFragments = {
-    stepper: (progress, oob) => views.render('partials/progress/stepper', { progress, labels: LABELS, oob, formatDuration }),
+    stepper: (progress, oob) => views.render('partials/progress/stepper', { progress, labels: LABELS, oob }),
     logRows: (events) => {
       const entries = events.filter((e) => e.kind === 'log' || e.kind === 'attempt').map(logEntry);
       return entries.length ? views.render('partials/progress/log-batch', { entries }) : '';
