@@ -12,12 +12,17 @@ import { probeSandbox } from './sandbox.ts';
 import type { SshHostHandle, SshHostOptions } from './types.ts';
 
 export async function startSshHost(options: SshHostOptions): Promise<SshHostHandle> {
+  return startSshHostWith(options, { sandboxed: await probeSandbox() });
+}
+
+/** startSshHost with the sandbox decision made by the caller (tests use it to exercise the no-bwrap answers). */
+export async function startSshHostWith(options: SshHostOptions, mode: { sandboxed: boolean }): Promise<SshHostHandle> {
   const authorizedKey = parseOneKey(options.authorizedPublicKey, 'authorizedPublicKey');
   const hostKeyFingerprint = sshFingerprint(options.hostKey);
   const stagingDir = await mkdtemp(join(tmpdir(), 'launchpad-sim-node-'));
   await mkdir(join(stagingDir, 'tmp'), { mode: 0o1777 });
   await mkdir(join(stagingDir, 'root'), { mode: 0o700 });
-  const ctx: NodeContext = { state: options.state, stagingDir, sandboxed: await probeSandbox(), speed: options.speed };
+  const ctx: NodeContext = { state: options.state, stagingDir, sandboxed: mode.sandboxed, speed: options.speed };
 
   const connections = new Set<Connection>();
   const running = new Set<RunningCommand>();
