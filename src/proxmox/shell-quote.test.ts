@@ -41,7 +41,7 @@ describe('shellQuote', () => {
   });
 
   it('round-trips any well-formed Unicode argv through /bin/sh (property)', () => {
-    const arg = fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\0') && s.isWellFormed());
+    const arg = fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\0') && Buffer.from(s, 'utf8').toString('utf8') === s);
     fc.assert(fc.property(fc.array(arg, { maxLength: 6 }), (args) => {
       expect(throughShell(args)).toEqual(args);
     }), { numRuns: 150 });
