@@ -1,0 +1,75 @@
+// The simulated node's route table: `METHOD /schema/path` → handler. Paths come from the schema subset; a schema
+// path without an entry here answers 501 like an unknown path (see the list in index.ts's documentation).
+import type { LxcLifecycle } from './lxc-lifecycle.ts';
+import type { NodeViews } from './node-views.ts';
+import type { ParamValues } from './pve-schema.ts';
+import type { TaskRunner } from './task-runner.ts';
+
+export interface ApiCall {
+  /** Validated parameters (path placeholders, query and body merged). */
+  params: ParamValues;
+  /** The authenticated identity, `user@realm!tokenid`. */
+  user: string;
+}
+
+export interface ApiResult {
+  data: unknown;
+  /** Only the task log sets it. */
+  total?: number;
+}
+
+export type RouteHandler = (call: ApiCall) => ApiResult;
+
+export interface RouteDeps {
+  views: NodeViews;
+  lxc: LxcLifecycle;
+  tasks: TaskRunner;
+}
+
+const ok = (data: unknown): ApiResult => ({ data });
+
+export function buildRoutes({ views, lxc, tasks }: RouteDeps): ReadonlyMap<string, RouteHandler> {
+  const vmid = (p: ParamValues) => Number(p.vmid);
+  const upid = (p: ParamValues) => String(p.upid);
+  const table: [string, RouteHandler][] = [
+    ['GET /version', () => ok(views.version())],
+    ['GET /nodes', () => ok(views.nodes())],
+    ['GET /nodes/{node}/status', () => ok(views.nodeStatus())],
+    ['GET /cluster/nextid', ({ params }) => ok(views.nextId(params))],
+    ['GET /cluster/resources', ({ params }) => ok(views.clusterResources(params))],
+    ['GET /nodes/{node}/storage', ({ params }) => ok(views.storages(params))],
+    ['GET /nodes/{node}/storage/{storage}/content', ({ params }) => ok(views.storageContent(String(params.storage), params))],
+
+    ['GET /nodes/{node}/lxc', () => ok(views.lxcList())],
+    ['POST /nodes/{node}/lxc', ({ params, user }) => ok(lxc.create(params, user))],
+    ['GET /nodes/{node}/lxc/{vmid}', ({ params }) => {
+      lxc.existing(vmid(params));
+      return ok(['config', 'status', 'interfaces', 'snapshot', 'firewall', 'rrd', 'rrddata'].map((subdir) => ({ subdir })));
+    }],
+    ['DELETE /nodes/{node}/lxc/{vmid}', ({ params, user }) => ok(lxc.destroy(vmid(params), params, user))],
+    ['GET /nodes/{node}/lxc/{vmid}/config', ({ params }) => ok(views.lxcConfig(lxc.existing(vmid(params))))],
+    ['PUT /nodes/{node}/lxc/{vmid}/config', ({ params }) => {
+      lxc.updateConfig(vmid(params), params);
+      return ok(null);
+    }],
+    ['GET /nodes/{node}/lxc/{vmid}/status/current', ({ params }) => ok(views.lxcStatus(lxc.existing(vmid(params))))],
+    ['POST /nodes/{node}/lxc/{vmid}/status/start', ({ params, user }) => ok(lxc.start(vmid(params), user))],
+    ['POST /nodes/{node}/lxc/{vmid}/status/stop', ({ params, user }) => ok(lxc.stop(vmid(params), user))],
+    ['POST /nodes/{node}/lxc/{vmid}/status/shutdown', ({ params, user }) => ok(lxc.shutdown(vmid(params), user))],
+    ['POST /nodes/{node}/lxc/{vmid}/status/reboot', ({ params, user }) => ok(lxc.reboot(vmid(params), user))],
+    ['GET /nodes/{node}/lxc/{vmid}/interfaces', ({ params }) => ok(views.interfaces(vmid(params)))],
+
+    ['GET /nodes/{node}/tasks', ({ params }) => ok(views.tasks(params))],
+    ['GET /nodes/{node}/tasks/{upid}', ({ params }) => {
+      views.task(upid(params));
+      return ok([{ name: 'log' }, { name: 'status' }]);
+    }],
+    ['DELETE /nodes/{node}/tasks/{upid}', ({ params }) => {
+      tasks.stop(views.task(upid(params)).upid);
+      return ok(null);
+    }],
+    ['GET /nodes/{node}/tasks/{upid}/status', ({ params }) => ok(views.taskStatus(upid(params)))],
+    ['GET /nodes/{node}/tasks/{upid}/log', ({ params }) => views.taskLog(upid(params), params)],
+  ];
+  return new Map(table);
+}

@@ -1,0 +1,82 @@
+// Fault switches for the simulated node, set by tests (or a developer) to make the failures users meet on real
+// clusters happen on demand. Node-wide switches stay on until reset; request faults fire a given number of times.
+
+export interface NodeFaults {
+  /** vzcreate fails at lvcreate with LVM's "insufficient free space". */
+  storageFull: boolean;
+  /** vzcreate fails with `can't find file '<volid>'` whatever template is asked for. */
+  missingTemplate: boolean;
+  /** vzcreate/vzstart wait for the config lock and fail with `can't lock file … - got timeout`. */
+  lockTimeout: boolean;
+  /** vzstart (and create with start=1) fails with `startup for container 'N' failed`. */
+  startFailure: boolean;
+  /** Started CTs keep only lo + a link-local IPv6 address: no DHCP lease ever arrives. */
+  dhcpNever: boolean;
+  /** Template extraction runs at a crawl (slow disk / busy storage). */
+  slowStorage: boolean;
+  /** Error bodies without `message`, as PVE before 8.4 sent them. */
+  legacyErrorBodies: boolean;
+}
+
+export interface RequestFault {
+  method: string;
+  path: RegExp;
+  status: number;
+  remaining: number;
+}
+
+const REASONS: Record<number, string> = {
+  595: 'Connection refused',
+  596: 'Connection timed out',
+  597: 'Connection reset by peer',
+  598: 'Broken pipe',
+  599: 'Too many redirections',
+};
+
+const NONE: NodeFaults = {
+  storageFull: false,
+  missingTemplate: false,
+  lockTimeout: false,
+  startFailure: false,
+  dhcpNever: false,
+  slowStorage: false,
+  legacyErrorBodies: false,
+};
+
+export class SimulatorFaults {
+  private node: NodeFaults = { ...NONE };
+  private readonly requestFaults: RequestFault[] = [];
+
+  /** Turns node-wide faults on or off, e.g. `faults.set({ storageFull: true })`. */
+  set(changes: Partial<NodeFaults>): void {
+    this.node = { ...this.node, ...changes };
+  }
+
+  get current(): Readonly<NodeFaults> {
+    return this.node;
+  }
+
+  /** Clears every switch and pending request fault. */
+  reset(): void {
+    this.node = { ...NONE };
+    this.requestFaults.length = 0;
+  }
+
+  /**
+   * The next `times` requests matching method and path (below /api2/json) get `status` (default 596
+   * `Connection timed out`, what pveproxy answers when pvedaemon is busy) instead of being handled.
+   */
+  failNextRequest(method: string, path: RegExp | string, status = 596, times = 1): void {
+    const regex = typeof path === 'string' ? new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : path;
+    this.requestFaults.push({ method: method.toUpperCase(), path: regex, status, remaining: times });
+  }
+
+  /** Consumes a matching request fault, if any. */
+  takeRequestFault(method: string, path: string): { status: number; reason: string } | undefined {
+    const fault = this.requestFaults.find((f) => f.method === method && f.path.test(path));
+    if (!fault) return undefined;
+    fault.remaining--;
+    if (fault.remaining <= 0) this.requestFaults.splice(this.requestFaults.indexOf(fault), 1);
+    return { status: fault.status, reason: REASONS[fault.status] ?? 'Simulated failure' };
+  }
+}

@@ -1,0 +1,128 @@
+// The embedded Proxmox VE simulator: one node (default `sim`) with an HTTPS API and an SSH host, speaking the real
+// protocols so no client code knows it is there. Used by `npm start` when no node is configured, and by tests.
+//
+// API endpoints served (all validated against schema/pve-api-schema-subset.json): GET /version, /nodes,
+// /nodes/{node}/status, /cluster/nextid, /cluster/resources, /nodes/{node}/storage, …/storage/{storage}/content,
+// GET+POST /nodes/{node}/lxc, GET+DELETE …/lxc/{vmid}, GET+PUT …/config, GET …/status/current, POST
+// …/status/{start,stop,shutdown,reboot}, GET …/interfaces, GET /nodes/{node}/tasks, GET+DELETE …/tasks/{upid},
+// GET …/tasks/{upid}/{status,log}. Schema paths the product does not use (/access/ticket, aplinfo, storage
+// allocation, node power) answer 501 like unknown paths.
+import { TaskRunner } from './task-runner.ts';
+import { buildRoutes } from './api-routes.ts';
+import { startApiServer, type RecordedRequest } from './api-server.ts';
+import { SimulatorFaults } from './faults.ts';
+import { LxcLifecycle } from './lxc-lifecycle.ts';
+import { loadOrCreateNodeSecrets } from './node-secrets.ts';
+import { NodeViews } from './node-views.ts';
+import { PveSchema } from './pve-schema.ts';
+import { startSshHost } from './ssh-host.ts';
+import { SimulatorState } from './state.ts';
+
+export { SimulatorFaults, type NodeFaults } from './faults.ts';
+export type { RecordedRequest } from './api-server.ts';
+export { SimulatorState } from './state.ts';
+
+export interface SimulatorOptions {
+  /** Where the certificate, token, SSH keys, state.json and the CT root directories live. */
+  dataDir: string;
+  /** Divides every simulated delay (SIMULATOR_SPEED; tests use 20–50). */
+  speed: number;
+  nodeName?: string;
+  /** 0 or absent: a free port. */
+  apiPort?: number;
+  sshPort?: number;
+  /** Delay before answering 401, 3000 ms like pveproxy unless set (tests: 0). */
+  authDelayMs?: number;
+}
+
+/** The HTTPS half alone (what API tests need). */
+export interface SimulatorApiHandle {
+  nodeName: string;
+  /** `https://127.0.0.1:<port>` */
+  apiUrl: string;
+  tokenId: string;
+  tokenSecret: string;
+  /** SHA-256 fingerprint of the API certificate, `AB:CD:…`. */
+  tlsFingerprint: string;
+  faults: SimulatorFaults;
+  state: SimulatorState;
+  /** Every API request with its schema violations (newest last). */
+  requests: readonly RecordedRequest[];
+  /** SSH material kept with the node, for startSimulator. */
+  secrets: { sshHostKey: string; sshClientPrivateKey: string; sshClientPublicKey: string };
+  close(): Promise<void>;
+}
+
+export interface SimulatorHandle extends Omit<SimulatorApiHandle, 'secrets'> {
+  ssh: { host: string; port: number; user: 'root'; privateKey: string; hostKeyFingerprint: string };
+  /** false when bubblewrap is missing and commands inside CTs are only simulated. */
+  sandboxed: boolean;
+}
+
+export async function startSimulatorApi(options: SimulatorOptions): Promise<SimulatorApiHandle> {
+  const nodeName = options.nodeName ?? 'sim';
+  const speed = options.speed > 0 ? options.speed : 1;
+  const secrets = await loadOrCreateNodeSecrets(options.dataDir, nodeName);
+  const state = SimulatorState.open(options.dataDir, nodeName);
+  const schema = PveSchema.load();
+  const faults = new SimulatorFaults();
+  const tasks = new TaskRunner(state, speed);
+  const lxc = new LxcLifecycle(state, tasks, faults, speed, schema);
+  const views = new NodeViews(state, faults, speed, secrets.tls.fingerprint);
+  const server = await startApiServer({
+    schema,
+    routes: buildRoutes({ views, lxc, tasks }),
+    faults,
+    node: nodeName,
+    tokenId: secrets.token.id,
+    tokenSecret: secrets.token.secret,
+    tls: secrets.tls,
+    port: options.apiPort,
+    authDelayMs: options.authDelayMs ?? 3000,
+  });
+  return {
+    nodeName,
+    apiUrl: server.url,
+    tokenId: secrets.token.id,
+    tokenSecret: secrets.token.secret,
+    tlsFingerprint: secrets.tls.fingerprint,
+    faults,
+    state,
+    requests: server.requests,
+    secrets: { sshHostKey: secrets.ssh.hostKey, sshClientPrivateKey: secrets.ssh.clientPrivateKey, sshClientPublicKey: secrets.ssh.clientPublicKey },
+    async close() {
+      await tasks.stopAll();
+      await server.close();
+      state.save();
+    },
+  };
+}
+
+/** Starts the simulated node: HTTPS API and SSH host, sharing one state. */
+export async function startSimulator(options: SimulatorOptions): Promise<SimulatorHandle> {
+  const { secrets, ...api } = await startSimulatorApi(options);
+  let ssh;
+  try {
+    ssh = await startSshHost({
+      state: api.state,
+      hostKey: secrets.sshHostKey,
+      authorizedPublicKey: secrets.sshClientPublicKey,
+      user: 'root',
+      port: options.sshPort,
+      speed: options.speed > 0 ? options.speed : 1,
+    });
+  } catch (err) {
+    await api.close();
+    throw err;
+  }
+  const sshHost = ssh;
+  return {
+    ...api,
+    ssh: { host: sshHost.host, port: sshHost.port, user: 'root', privateKey: secrets.sshClientPrivateKey, hostKeyFingerprint: sshHost.hostKeyFingerprint },
+    sandboxed: sshHost.sandboxed,
+    async close() {
+      await sshHost.close();
+      await api.close();
+    },
+  };
+}

@@ -1,0 +1,398 @@
+// What the simulated node does when asked to create, start, stop, shut down, reboot, reconfigure or destroy a
+// CT. Each operation first runs the checks Proxmox runs synchronously (their failures are the HTTP answer, no task
+// is created — reference/proxmox-api.md §3.7, §3.9, §3.10), then starts a worker task whose log grows the way the
+// real one does (§5) and whose failures end in `TASK ERROR: …` with the real texts (§5.4).
+import { randomBytes, randomUUID } from 'node:crypto';
+import { prepareRootfs } from './ct-rootfs.ts';
+import type { SimulatorFaults } from './faults.ts';
+import { configDigest, normalizeNet, normalizeTags, printPropertyString, readPropertyString, templateOs } from './lxc-config.ts';
+import { parameterError, permissionError, PveHttpError, serverError } from './pve-error.ts';
+import type { ParamSchema, ParamValues, PveSchema } from './pve-schema.ts';
+import type { CtRecord, SimulatorState, StorageDef } from './state.ts';
+import type { TaskContext, TaskRunner } from './task-runner.ts';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+/** Simulated durations in ms at speed 1 (divided by SIMULATOR_SPEED). */
+export const TIMING = {
+  lvcreate: 400,
+  mkfs: 300,
+  /** Template extraction throughput, MiB/s (real logs show ~46–365). */
+  extractMiBps: 190,
+  slowExtractMiBps: 12,
+  hostKey: 250,
+  createFinish: 200,
+  createLockWait: 5000,
+  startLockWait: 10_000,
+  start: 1200,
+  stop: 500,
+  shutdown: 1500,
+  destroy: 600,
+  /** After a start, how long until the DHCP lease shows on eth0. */
+  dhcp: 4000,
+  /** After a create begins, how long cluster/resources reports `unknown`. */
+  statsSample: 3000,
+};
+
+const BRIDGES = ['vmbr0'];
+
+interface CreatePlan {
+  vmid: number;
+  ostemplate: string;
+  hostname: string | undefined;
+  password: string | undefined;
+  sshPublicKeys: string | undefined;
+  rootStorage: StorageDef;
+  diskGiB: number;
+  rootfsOptions: Record<string, string | number>;
+  config: Record<string, string | number>;
+  unprivileged: boolean;
+  nesting: boolean;
+  start: boolean;
+}
+
+export class LxcLifecycle {
+  private readonly netFormat: Record<string, ParamSchema>;
+  private readonly rootfsFormat: Record<string, ParamSchema>;
+  private readonly featuresFormat: Record<string, ParamSchema>;
+
+  constructor(
+    private readonly state: SimulatorState,
+    private readonly tasks: TaskRunner,
+    private readonly faults: SimulatorFaults,
+    private readonly speed: number,
+    schema: PveSchema,
+  ) {
+    this.netFormat = schema.propertyFormat('/nodes/{node}/lxc', 'POST', 'net[n]');
+    this.rootfsFormat = schema.propertyFormat('/nodes/{node}/lxc', 'POST', 'rootfs');
+    this.featuresFormat = schema.propertyFormat('/nodes/{node}/lxc', 'POST', 'features');
+  }
+
+  // --- create ----------------------------------------------------------------------------------------------------
+
+  /** POST /nodes/{node}/lxc: synchronous checks, then the `vzcreate` task. Returns the UPID. */
+  create(params: ParamValues, user: string): string {
+    const vmid = Number(params.vmid);
+    if (this.state.containers.has(vmid)) throw serverError(`CT ${vmid} already exists on node '${this.state.node}'`);
+    const plan = this.planCreate(vmid, params);
+
+    const record: CtRecord = {
+      vmid,
+      config: {},
+      lock: 'create',
+      status: 'stopped',
+      statsFrom: Date.now() + TIMING.statsSample / this.speed,
+      lease: this.state.allocateLease(),
+      diskGiB: plan.diskGiB,
+      rootStorage: plan.rootStorage.storage,
+      usedBytes: 0,
+    };
+    this.state.containers.set(vmid, record);
+    this.state.save();
+    return this.tasks.start('vzcreate', String(vmid), user, (ctx) => this.vzcreate(ctx, record, plan));
+  }
+
+  private planCreate(vmid: number, params: ParamValues): CreatePlan {
+    const sshPublicKeys = optional(params['ssh-public-keys']);
+    if (sshPublicKeys !== undefined && !validSshKeys(sshPublicKeys)) throw serverError('SSH public key validation error');
+    if (params.pool !== undefined) throw permissionError(`pool '${params.pool}' does not exist`);
+
+    let nesting = false;
+    if (params.features !== undefined) {
+      const features = readPropertyString(this.featuresFormat, String(params.features), 'features');
+      if (Object.keys(features).some((k) => k !== 'nesting')) {
+        throw permissionError('changing feature flags (except nesting) is only allowed for root@pam');
+      }
+      nesting = features.nesting === 1;
+    }
+
+    const ostemplate = String(params.ostemplate);
+    const volid = /^([a-z][a-z0-9\-_.]*[a-z0-9]):(.+)$/i.exec(ostemplate);
+    if (!volid) throw serverError(`unable to parse volume ID '${ostemplate}'`);
+    if (!this.state.storage(volid[1]!)) throw serverError(`storage '${volid[1]}' does not exist`);
+    if (!volid[2]!.startsWith('vztmpl/')) {
+      throw serverError(`unable to use volume ${ostemplate} - content type needs to be 'vztmpl'`);
+    }
+
+    const { storageId, diskGiB, rootfsOptions } = this.planRootfs(params);
+    const rootStorage = this.state.storage(storageId);
+    if (!rootStorage) throw serverError(`storage '${storageId}' does not exist`);
+    if (!rootStorage.content.includes('rootdir')) {
+      throw parameterError({ storage: `storage '${storageId}' does not support container directories` });
+    }
+
+    const os = templateOs(ostemplate);
+    const unprivileged = params.unprivileged === undefined ? true : params.unprivileged === 1;
+    const config: Record<string, string | number> = {
+      arch: String(params.arch ?? os.arch),
+      hostname: String(params.hostname ?? `CT${vmid}`),
+      memory: Number(params.memory ?? 512),
+      ostype: String(params.ostype ?? os.ostype),
+      swap: Number(params.swap ?? 512),
+      unprivileged: unprivileged ? 1 : 0,
+    };
+    for (const key of ['cores', 'cpuunits', 'onboot', 'protection', 'tty', 'console', 'cmode', 'timezone', 'description', 'nameserver', 'searchdomain', 'cpulimit', 'startup']) {
+      if (params[key] !== undefined) config[key] = params[key];
+    }
+    if (params.tags !== undefined) config.tags = normalizeTags(String(params.tags));
+    if (params.features !== undefined) {
+      config.features = printPropertyString(this.featuresFormat, readPropertyString(this.featuresFormat, String(params.features), 'features'));
+    }
+    for (const [key, value] of Object.entries(params)) {
+      if (/^net\d+$/.test(key)) config[key] = normalizeNet(this.netFormat, String(value), key);
+    }
+
+    return {
+      vmid,
+      ostemplate,
+      hostname: optional(params.hostname),
+      password: optional(params.password),
+      sshPublicKeys,
+      rootStorage,
+      diskGiB,
+      rootfsOptions,
+      config,
+      unprivileged,
+      nesting,
+      start: params.start === 1,
+    };
+  }
+
+  /** `rootfs` may be `<storage>:<GiB>`, a bare size (on `storage`, default `local`), or absent (4 GiB). */
+  private planRootfs(params: ParamValues): { storageId: string; diskGiB: number; rootfsOptions: Record<string, string | number> } {
+    const defaultStorage = String(params.storage ?? 'local');
+    if (params.rootfs === undefined) return { storageId: defaultStorage, diskGiB: 4, rootfsOptions: {} };
+    const { volume, size: _size, ...rootfsOptions } = readPropertyString(this.rootfsFormat, String(params.rootfs), 'rootfs');
+    const text = String(volume ?? '');
+    const bare = /^(\d+(?:\.\d+)?)$/.exec(text);
+    if (bare) return { storageId: defaultStorage, diskGiB: Number(bare[1]), rootfsOptions };
+    const alloc = /^([a-z][a-z0-9\-_.]*[a-z0-9]):(\d+(?:\.\d+)?)$/i.exec(text);
+    if (alloc) return { storageId: alloc[1]!, diskGiB: Number(alloc[2]), rootfsOptions };
+    if (text.startsWith('/')) throw serverError('Only root can pass arbitrary filesystem paths.');
+    throw serverError(`unable to parse volume ID '${text}'`);
+  }
+
+  private async vzcreate(ctx: TaskContext, record: CtRecord, plan: CreatePlan): Promise<void> {
+    const { vmid } = plan;
+    try {
+      if (this.faults.current.lockTimeout) {
+        ctx.log('trying to acquire lock...');
+        await ctx.sleep(TIMING.createLockWait);
+        throw new Error(`can't lock file '/run/lock/lxc/pve-config-${vmid}.lock' - got timeout`);
+      }
+      const template = this.faults.current.missingTemplate ? undefined : this.state.template(plan.ostemplate);
+      if (!template) throw new Error(`can't find file '${plan.ostemplate}'`);
+
+      await ctx.sleep(TIMING.lvcreate);
+      this.allocateVolume(plan);
+      ctx.log(`  Logical volume "vm-${vmid}-disk-0" created.`);
+      await ctx.sleep(TIMING.mkfs);
+      const blocks = Math.round(plan.diskGiB * 262_144);
+      ctx.log(`Creating filesystem with ${blocks} 4k blocks and ${Math.round(plan.diskGiB * 65_536)} inodes`);
+      ctx.log(`Filesystem UUID: ${randomUUID()}`);
+      ctx.log('Superblock backups stored on blocks: ');
+      ctx.log(`\t${superblockBackups(blocks).join(', ')}`);
+
+      const file = plan.ostemplate.slice(plan.ostemplate.indexOf('/') + 1);
+      ctx.log(`extracting archive '/var/lib/vz/template/cache/${file}'`);
+      const dhcp = !/(?:^|,)ip=\d/.test(String(plan.config.net0 ?? ''));
+      await prepareRootfs(this.state.rootDir(vmid), {
+        hostname: String(plan.config.hostname),
+        password: plan.password,
+        sshPublicKeys: plan.sshPublicKeys,
+        ipv4: dhcp ? record.lease : /(?:^|,)ip=([^,]+)/.exec(String(plan.config.net0))?.[1],
+        dhcp,
+      });
+      const rate = this.faults.current.slowStorage ? TIMING.slowExtractMiBps : TIMING.extractMiBps;
+      const mib = Math.round(template.unpackedSize / MiB);
+      await ctx.sleep((mib / rate) * 1000);
+      ctx.log(`Total bytes read: ${template.unpackedSize} (${mib}MiB, ${rate}MiB/s)`);
+      ctx.log(`Detected container architecture: ${plan.config.arch}`);
+
+      const os = templateOs(plan.ostemplate);
+      if (os.ostype === 'debian' || os.ostype === 'ubuntu' || os.ostype === 'centos') {
+        for (const key of ['ssh_host_rsa_key', 'ssh_host_ecdsa_key', 'ssh_host_ed25519_key']) {
+          ctx.log(`Creating SSH host key '${key}' - this may take some time ...`);
+          await ctx.sleep(TIMING.hostKey);
+          ctx.log(`done: SHA256:${randomBytes(32).toString('base64').replace(/=+$/, '')} root@${plan.config.hostname}`);
+        }
+      }
+      if (os.ostype === 'debian' || os.ostype === 'ubuntu') {
+        ctx.log("Setting up 'proxmox-regenerate-snakeoil.service' to regenerate snakeoil certificate..");
+      }
+      if (os.systemd !== undefined && os.systemd > 241 && plan.unprivileged && !plan.nesting) {
+        ctx.warn(`Systemd ${os.systemd} detected. You may need to enable nesting.`);
+      }
+      await ctx.sleep(TIMING.createFinish);
+
+      record.config = { ...plan.config, rootfs: this.rootfsValue(plan) };
+      record.lock = undefined;
+      record.usedBytes = template.unpackedSize;
+      this.state.save();
+    } catch (err) {
+      // The worker removes what it created (volumes, config), then fails with the cause.
+      if (this.state.containers.get(vmid) === record) await this.state.removeContainer(vmid);
+      throw new Error(`unable to create CT ${vmid} - ${(err as Error).message}`, { cause: err });
+    }
+    // Starting is part of the same task, but a start failure leaves the created CT in place.
+    if (plan.start) await this.startWork(ctx, record);
+  }
+
+  private allocateVolume(plan: CreatePlan): void {
+    const def = plan.rootStorage;
+    const usedByOthers = this.state.storageUsed(def) - plan.diskGiB * GiB;
+    const freeExtents = Math.max(0, Math.floor((def.total - usedByOthers) / (4 * MiB)));
+    const required = Math.ceil((plan.diskGiB * GiB) / (4 * MiB));
+    if (this.faults.current.storageFull || required > freeExtents) {
+      const free = Math.min(freeExtents, Math.floor(required * 0.93));
+      throw new Error(
+        `lvcreate 'pve/vm-${plan.vmid}-disk-0' error:   Volume group "pve" has insufficient free space (${free} extents): ${required} required.`,
+      );
+    }
+  }
+
+  private rootfsValue(plan: CreatePlan): string {
+    return printPropertyString(this.rootfsFormat, {
+      volume: `${plan.rootStorage.storage}:vm-${plan.vmid}-disk-0`,
+      ...plan.rootfsOptions,
+      size: `${plan.diskGiB}G`,
+    });
+  }
+
+  // --- power ---------------------------------------------------------------------------------------------------
+
+  start(vmid: number, user: string): string {
+    const record = this.existing(vmid);
+    if (record.status === 'running') throw serverError(`CT ${vmid} already running`);
+    return this.tasks.start('vzstart', String(vmid), user, (ctx) => this.startWork(ctx, record));
+  }
+
+  stop(vmid: number, user: string): string {
+    const record = this.existing(vmid);
+    if (record.status !== 'running') throw serverError(`CT ${vmid} not running`);
+    return this.tasks.start('vzstop', String(vmid), user, async (ctx) => {
+      await ctx.sleep(TIMING.stop);
+      this.markStopped(record);
+    });
+  }
+
+  shutdown(vmid: number, user: string): string {
+    const record = this.existing(vmid);
+    if (record.status !== 'running') throw serverError(`CT ${vmid} not running`);
+    return this.tasks.start('vzshutdown', String(vmid), user, async (ctx) => {
+      if (record.lock) throw new Error(`CT is locked (${record.lock})`);
+      await ctx.sleep(TIMING.shutdown);
+      this.markStopped(record);
+    });
+  }
+
+  reboot(vmid: number, user: string): string {
+    const record = this.existing(vmid);
+    if (record.status !== 'running') throw serverError(`VM ${vmid} not running`);
+    return this.tasks.start('vzreboot', String(vmid), user, async (ctx) => {
+      if (record.lock) throw new Error(`CT is locked (${record.lock})`);
+      await ctx.sleep(TIMING.shutdown);
+      this.markStopped(record);
+      await this.startWork(ctx, record);
+    });
+  }
+
+  private async startWork(ctx: TaskContext, record: CtRecord): Promise<void> {
+    if (record.lock) throw new Error(`CT is locked (${record.lock})`);
+    if (this.faults.current.lockTimeout) {
+      ctx.log('trying to acquire lock...');
+      await ctx.sleep(TIMING.startLockWait);
+      throw new Error(`can't lock file '/run/lock/lxc/pve-config-${record.vmid}.lock' - got timeout`);
+    }
+    await ctx.sleep(TIMING.start);
+    for (const [key, value] of Object.entries(record.config)) {
+      const bridge = /^net\d+$/.test(key) ? /(?:^|,)bridge=([^,]+)/.exec(String(value))?.[1] : undefined;
+      if (bridge && !BRIDGES.includes(bridge)) throw new Error(`bridge '${bridge}' does not exist`);
+    }
+    if (this.faults.current.startFailure) throw new Error(`startup for container '${record.vmid}' failed`);
+    record.status = 'running';
+    record.startedAt = Date.now();
+    record.pid = 100_000 + Math.floor(Math.random() * 900_000);
+    this.state.save();
+  }
+
+  private markStopped(record: CtRecord): void {
+    record.status = 'stopped';
+    record.startedAt = undefined;
+    record.pid = undefined;
+    this.state.save();
+  }
+
+  // --- destroy and reconfigure ---------------------------------------------------------------------------------
+
+  destroy(vmid: number, params: ParamValues, user: string): string {
+    const record = this.existing(vmid);
+    if (record.config.protection === 1) throw serverError(`can't remove CT ${vmid} - protection mode enabled`);
+    if (record.lock) throw serverError(`CT is locked (${record.lock})`);
+    const force = params.force === 1;
+    if (record.status === 'running' && !force) throw serverError(`unable to destroy CT ${vmid} - container is running`);
+    return this.tasks.start('vzdestroy', String(vmid), user, async (ctx) => {
+      if (record.status === 'running') {
+        ctx.log(`forced to stop CT ${vmid} before destroying!`);
+        await ctx.sleep(TIMING.stop);
+        this.markStopped(record);
+      }
+      record.lock = 'destroyed';
+      await ctx.sleep(TIMING.destroy);
+      ctx.log(`  Logical volume "vm-${vmid}-disk-0" successfully removed.`);
+      if (params.purge === 1) ctx.log(`purging CT ${vmid} from related configurations..`);
+      await this.state.removeContainer(vmid);
+    });
+  }
+
+  /** PUT …/config: applies the given keys, removes the `delete` list; returns nothing (synchronous). */
+  updateConfig(vmid: number, params: ParamValues): void {
+    const record = this.existing(vmid);
+    if (record.lock) throw serverError(`CT is locked (${record.lock})`);
+    if (params.digest !== undefined && params.digest !== configDigest(record.config, record.lock)) {
+      throw serverError('detected modified configuration - file changed by other user? Try again.');
+    }
+    const skip = new Set(['node', 'vmid', 'digest', 'delete', 'revert']);
+    const next = { ...record.config };
+    for (const key of String(params.delete ?? '').split(/[,;\s]+/).filter(Boolean)) delete next[key];
+    for (const [key, value] of Object.entries(params)) {
+      if (skip.has(key)) continue;
+      if (key === 'rootfs') throw new PveHttpError(400, 'Parameter verification failed.', { rootfs: 'changing the rootfs is not supported by the simulator' });
+      if (/^net\d+$/.test(key)) next[key] = normalizeNet(this.netFormat, String(value), key);
+      else if (key === 'tags') next[key] = normalizeTags(String(value));
+      else if (key === 'features') {
+        next[key] = printPropertyString(this.featuresFormat, readPropertyString(this.featuresFormat, String(value), key));
+      } else next[key] = value;
+    }
+    record.config = next;
+    this.state.save();
+  }
+
+  existing(vmid: number): CtRecord {
+    const record = this.state.containers.get(vmid);
+    if (!record) throw serverError(`Configuration file 'nodes/${this.state.node}/lxc/${vmid}.conf' does not exist`);
+    return record;
+  }
+}
+
+function optional(value: string | number | undefined): string | undefined {
+  return value === undefined ? undefined : String(value);
+}
+
+/** What `ssh-keygen -l` would accept, roughly: `<type> <base64> [comment]` per non-empty line. */
+function validSshKeys(text: string): boolean {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .every((l) => /^(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-\S+)\s+[A-Za-z0-9+/]+={0,3}(?:\s.*)?$/.test(l));
+}
+
+/** ext4's superblock backup locations for a filesystem of `blocks` 4k blocks (powers of 3, 5, 7 per group). */
+function superblockBackups(blocks: number): number[] {
+  const groups = Math.ceil(blocks / 32_768);
+  const out = new Set<number>();
+  for (const base of [3, 5, 7]) for (let g = 1; g < groups; g *= base) out.add(g);
+  return [...out].sort((a, b) => a - b).map((g) => g * 32_768);
+}

@@ -1,0 +1,375 @@
+// The read side of the simulated node: what the GET endpoints answer, shaped like the real responses
+// (reference/proxmox-api.md §3): numbers where Proxmox sends numbers, strings where it sends strings (nextid,
+// loadavg), 0/1 flags, `null` interfaces for a stopped CT, `unknown` status before the first stats sample.
+import { parseUpid } from '../proxmox/upid.ts';
+import type { SimulatorFaults } from './faults.ts';
+import { configResponse } from './lxc-config.ts';
+import { TIMING } from './lxc-lifecycle.ts';
+import { parameterError, serverError } from './pve-error.ts';
+import type { ParamValues } from './pve-schema.ts';
+import { STORAGES, type CtRecord, type SimulatorState, type StorageDef, type TaskRecord } from './state.ts';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const HOST_CPUS = 8;
+const HOST_MEM = 32 * GiB;
+
+export const PVE_VERSION = { version: '9.2.11', release: '9.2', repoid: '14a22df3' };
+
+type Json = Record<string, unknown>;
+
+export class NodeViews {
+  constructor(
+    private readonly state: SimulatorState,
+    private readonly faults: SimulatorFaults,
+    private readonly speed: number,
+    private readonly tlsFingerprint: string,
+  ) {}
+
+  version(): Json {
+    return { ...PVE_VERSION };
+  }
+
+  nodes(): Json[] {
+    return [this.nodeEntry()];
+  }
+
+  nodeStatus(): Json {
+    const used = this.usedMemory();
+    return {
+      uptime: this.uptime(),
+      idle: 0,
+      loadavg: ['0.12', '0.10', '0.05'],
+      cpu: 0.031,
+      wait: 0.0004,
+      cpuinfo: { cores: HOST_CPUS / 2, cpus: HOST_CPUS, sockets: 1, model: 'Simulated CPU @ 3.00GHz', mhz: '3000.000', hvm: '1', flags: '' },
+      memory: { total: HOST_MEM, used, free: HOST_MEM - used, available: HOST_MEM - used },
+      swap: { total: 8 * GiB, used: 0, free: 8 * GiB },
+      ksm: { shared: 0 },
+      rootfs: { total: 94 * GiB, used: 9 * GiB, avail: 85 * GiB, free: 85 * GiB },
+      pveversion: `pve-manager/${PVE_VERSION.version}/${PVE_VERSION.repoid}`,
+      kversion: 'Linux 6.14.8-2-pve #1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)',
+      'current-kernel': { sysname: 'Linux', release: '6.14.8-2-pve', version: '#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2', machine: 'x86_64' },
+      'boot-info': { mode: 'efi', secureboot: 0 },
+    };
+  }
+
+  /** A string, as real nodes answer; with `vmid` it echoes a free id or fails like Proxmox (400). */
+  nextId(params: ParamValues): string {
+    if (params.vmid !== undefined) {
+      const vmid = Number(params.vmid);
+      if (this.state.containers.has(vmid)) throw parameterError({ vmid: `VM ${vmid} already exists` });
+      return String(vmid);
+    }
+    const free = this.state.lowestFreeVmid();
+    if (free === undefined) throw serverError('unable to get any free VMID in range [100, 1000000]');
+    return String(free);
+  }
+
+  clusterResources(params: ParamValues): Json[] {
+    const type = params.type === undefined ? undefined : String(params.type);
+    const out: Json[] = [];
+    if (type === undefined || type === 'vm') {
+      for (const ct of this.sortedContainers()) out.push(this.resourceEntry(ct));
+    }
+    if (type === undefined || type === 'node') out.push(this.nodeEntry());
+    if (type === undefined || type === 'storage') {
+      for (const def of STORAGES) {
+        out.push({
+          id: `storage/${this.state.node}/${def.storage}`,
+          type: 'storage',
+          storage: def.storage,
+          node: this.state.node,
+          status: 'available',
+          plugintype: def.type,
+          content: def.content.join(','),
+          shared: 0,
+          disk: this.state.storageUsed(def),
+          maxdisk: def.total,
+        });
+      }
+    }
+    return out;
+  }
+
+  storages(params: ParamValues): Json[] {
+    const wanted = params.content === undefined ? undefined : String(params.content).split(/[,;\s]+/).filter(Boolean);
+    return STORAGES.filter((def) => params.storage === undefined || def.storage === params.storage)
+      .filter((def) => !wanted || wanted.some((c) => def.content.includes(c)))
+      .map((def) => this.storageEntry(def));
+  }
+
+  storageContent(storageId: string, params: ParamValues): Json[] {
+    const def = this.state.storage(storageId);
+    if (!def) throw serverError(`storage '${storageId}' does not exist`);
+    const content = params.content === undefined ? undefined : String(params.content);
+    const vmid = params.vmid === undefined ? undefined : Number(params.vmid);
+    const out: Json[] = [];
+    if ((content === undefined || content === 'vztmpl') && def.content.includes('vztmpl') && vmid === undefined) {
+      for (const t of this.state.templates) {
+        if (!t.volid.startsWith(`${def.storage}:`)) continue;
+        out.push({ volid: t.volid, content: 'vztmpl', format: templateFormat(t.volid), size: t.size, ctime: t.ctime });
+      }
+    }
+    if ((content === undefined || content === 'rootdir') && def.content.includes('rootdir')) {
+      for (const ct of this.sortedContainers()) {
+        if (ct.rootStorage !== def.storage || (vmid !== undefined && ct.vmid !== vmid)) continue;
+        out.push({
+          volid: `${def.storage}:vm-${ct.vmid}-disk-0`,
+          content: 'rootdir',
+          format: 'raw',
+          size: ct.diskGiB * GiB,
+          vmid: ct.vmid,
+          ctime: Math.floor(ct.statsFrom / 1000),
+        });
+      }
+    }
+    return out;
+  }
+
+  lxcList(): Json[] {
+    return this.sortedContainers().map((ct) => this.vmStatus(ct));
+  }
+
+  lxcStatus(record: CtRecord): Json {
+    return { ...this.vmStatus(record), ha: { managed: 0 } };
+  }
+
+  lxcConfig(record: CtRecord): Json {
+    return configResponse(record.config, record.lock);
+  }
+
+  /** `null` while stopped (or missing); lo and link-local at once; the DHCP lease only after a delay. */
+  interfaces(vmid: number): Json[] | null {
+    const ct = this.state.containers.get(vmid);
+    if (!ct || ct.status !== 'running') return null;
+    const out: Json[] = [
+      iface('lo', '00:00:00:00:00:00', [
+        ['inet', '127.0.0.1', 8],
+        ['inet6', '::1', 128],
+      ]),
+    ];
+    const dhcpReady = !this.faults.current.dhcpNever && Date.now() - (ct.startedAt ?? 0) >= TIMING.dhcp / this.speed;
+    for (const key of Object.keys(ct.config).filter((k) => /^net\d+$/.test(k)).sort()) {
+      const net = Object.fromEntries(
+        String(ct.config[key])
+          .split(',')
+          .map((p) => p.split('=') as [string, string]),
+      );
+      const mac = String(net.hwaddr ?? '00:00:00:00:00:00').toLowerCase();
+      const addresses: [string, string, number][] = [];
+      const ip = net.ip;
+      if (ip && ip.includes('/')) {
+        const [addr = '', prefix = '24'] = ip.split('/');
+        addresses.push(['inet', addr, Number(prefix)]);
+      } else if (ip === 'dhcp' && key === 'net0' && dhcpReady && ct.lease) {
+        const [addr = '', prefix = '24'] = ct.lease.split('/');
+        addresses.push(['inet', addr, Number(prefix)]);
+      }
+      if (net.ip6 && net.ip6.includes('/')) {
+        const [addr = '', prefix = '64'] = net.ip6.split('/');
+        addresses.push(['inet6', addr, Number(prefix)]);
+      }
+      addresses.push(['inet6', linkLocal(mac), 64]);
+      out.push(iface(net.name ?? key, mac, addresses));
+    }
+    return out;
+  }
+
+  taskStatus(upid: string): Json {
+    const task = this.task(upid);
+    const [user, tokenid] = task.user.split('!');
+    return {
+      upid: task.upid,
+      node: this.state.node,
+      pid: task.pid,
+      pstart: task.pstart,
+      starttime: task.starttime,
+      type: task.type,
+      id: task.id,
+      user,
+      ...(tokenid ? { tokenid } : {}),
+      status: task.status,
+      ...(task.exitstatus !== undefined ? { exitstatus: task.exitstatus } : {}),
+    };
+  }
+
+  /** `start` is a 0-based offset, `limit` 0 means to the end; an empty log is the fake line `no content`. */
+  taskLog(upid: string, params: ParamValues): { data: Json[]; total: number } {
+    const task = this.task(upid);
+    const start = Number(params.start ?? 0);
+    const limit = Number(params.limit ?? 50);
+    if (task.lines.length === 0) return { data: [{ n: 1, t: 'no content' }], total: 1 };
+    const slice = task.lines.slice(start, limit === 0 ? undefined : start + limit);
+    return { data: slice.map((t, i) => ({ n: start + i + 1, t })), total: task.lines.length };
+  }
+
+  tasks(params: ParamValues): Json[] {
+    const source = String(params.source ?? 'archive');
+    const start = Number(params.start ?? 0);
+    const limit = Number(params.limit ?? 50);
+    const vmid = params.vmid === undefined ? undefined : String(params.vmid);
+    const list = [...this.state.tasks.values()]
+      .filter((t) => (source === 'active' ? t.status === 'running' : source === 'archive' ? t.status === 'stopped' : true))
+      .filter((t) => vmid === undefined || t.id === vmid)
+      .filter((t) => params.typefilter === undefined || t.type === params.typefilter)
+      .filter((t) => params.errors !== 1 || (t.exitstatus !== undefined && t.exitstatus !== 'OK'))
+      .sort((a, b) => b.starttime - a.starttime || b.pid - a.pid);
+    return list.slice(start, start + limit).map((t) => ({
+      upid: t.upid,
+      node: this.state.node,
+      pid: t.pid,
+      pstart: t.pstart,
+      starttime: t.starttime,
+      type: t.type,
+      id: t.id,
+      user: t.user,
+      ...(t.endtime !== undefined ? { endtime: t.endtime, status: t.exitstatus } : {}),
+    }));
+  }
+
+  /** The task, or the 400s Proxmox answers for a malformed or unknown UPID. */
+  task(upid: string): TaskRecord {
+    const parsed = parseUpid(upid);
+    if (!parsed) throw parameterError({ upid: 'unable to parse worker upid' });
+    const task = this.state.tasks.get(upid);
+    if (!task || parsed.node !== this.state.node) throw parameterError({ upid: 'no such task' });
+    return task;
+  }
+
+  // --- helpers -------------------------------------------------------------------------------------------------
+
+  private vmStatus(ct: CtRecord): Json {
+    const running = ct.status === 'running';
+    const c = ct.config;
+    const uptime = running ? Math.floor((Date.now() - (ct.startedAt ?? Date.now())) / 1000) : 0;
+    return {
+      vmid: ct.vmid,
+      type: 'lxc',
+      status: ct.status,
+      name: String(c.hostname ?? `CT${ct.vmid}`).trim(),
+      cpus: Number(c.cores ?? HOST_CPUS),
+      maxmem: Number(c.memory ?? 512) * MiB,
+      maxswap: Number(c.swap ?? 512) * MiB,
+      maxdisk: ct.diskGiB * GiB,
+      disk: running ? ct.usedBytes : 0,
+      mem: running ? 38 * MiB + (ct.vmid % 17) * MiB : 0,
+      swap: 0,
+      cpu: running ? 0.0021 : 0,
+      uptime,
+      netin: running ? uptime * 731 : 0,
+      netout: running ? uptime * 212 : 0,
+      diskread: running ? 48 * MiB : 0,
+      diskwrite: running ? uptime * 4096 : 0,
+      ...(running ? { pid: ct.pid } : {}),
+      ...(ct.lock ? { lock: ct.lock } : {}),
+      ...(c.tags !== undefined ? { tags: c.tags } : {}),
+      ...(running ? { pressurecpusome: 0, pressureiosome: 0, pressurememorysome: 0 } : {}),
+    };
+  }
+
+  private resourceEntry(ct: CtRecord): Json {
+    const base = { id: `lxc/${ct.vmid}`, type: 'lxc', vmid: ct.vmid, node: this.state.node };
+    // Until pvestatd's first sample the guest is listed, but with no stats and no name.
+    if (Date.now() < ct.statsFrom) return { ...base, status: 'unknown', template: 0 };
+    const s = this.vmStatus(ct);
+    return {
+      ...base,
+      status: s.status,
+      name: s.name,
+      uptime: s.uptime,
+      cpu: s.cpu,
+      maxcpu: s.cpus,
+      mem: s.mem,
+      maxmem: s.maxmem,
+      disk: s.disk,
+      maxdisk: s.maxdisk,
+      netin: s.netin,
+      netout: s.netout,
+      diskread: s.diskread,
+      diskwrite: s.diskwrite,
+      template: 0,
+      ...(ct.lock ? { lock: ct.lock } : {}),
+      ...(ct.config.tags !== undefined ? { tags: ct.config.tags } : {}),
+    };
+  }
+
+  private nodeEntry(): Json {
+    return {
+      id: `node/${this.state.node}`,
+      type: 'node',
+      node: this.state.node,
+      status: 'online',
+      cpu: 0.031,
+      maxcpu: HOST_CPUS,
+      mem: this.usedMemory(),
+      maxmem: HOST_MEM,
+      disk: 9 * GiB,
+      maxdisk: 94 * GiB,
+      uptime: this.uptime(),
+      level: '',
+      ssl_fingerprint: this.tlsFingerprint,
+    };
+  }
+
+  private storageEntry(def: StorageDef): Json {
+    const used = this.state.storageUsed(def);
+    return {
+      storage: def.storage,
+      type: def.type,
+      content: def.content.join(','),
+      enabled: 1,
+      active: 1,
+      shared: 0,
+      total: def.total,
+      used,
+      avail: def.total - used,
+      used_fraction: used / def.total,
+    };
+  }
+
+  private sortedContainers(): CtRecord[] {
+    return [...this.state.containers.values()].sort((a, b) => a.vmid - b.vmid);
+  }
+
+  private usedMemory(): number {
+    let used = 2.1 * GiB;
+    for (const ct of this.state.containers.values()) if (ct.status === 'running') used += 40 * MiB;
+    return Math.round(used);
+  }
+
+  private uptime(): number {
+    return Math.floor((Date.now() - this.state.bootTime) / 1000);
+  }
+}
+
+function templateFormat(volid: string): string {
+  if (volid.endsWith('.tar.zst')) return 'tzst';
+  if (volid.endsWith('.tar.xz')) return 'txz';
+  if (volid.endsWith('.tar.gz') || volid.endsWith('.tgz')) return 'tgz';
+  if (volid.endsWith('.tar.bz2')) return 'tbz2';
+  return 'tar';
+}
+
+function iface(name: string, mac: string, addresses: [string, string, number][]): Json {
+  const last = (family: string) => {
+    const found = addresses.filter(([f]) => f === family).at(-1);
+    return found ? { [family]: `${found[1]}/${found[2]}` } : {};
+  };
+  return {
+    name,
+    hwaddr: mac,
+    'hardware-address': mac,
+    ...last('inet'),
+    ...last('inet6'),
+    'ip-addresses': addresses.map(([type, address, prefix]) => ({ 'ip-address-type': type, 'ip-address': address, prefix })),
+  };
+}
+
+/** fe80:: address from the MAC (modified EUI-64), as the kernel assigns it. */
+function linkLocal(mac: string): string {
+  const b = mac.split(':').map((h) => parseInt(h, 16));
+  const bytes = [(b[0] ?? 0) ^ 0x02, b[1] ?? 0, b[2] ?? 0, 0xff, 0xfe, b[3] ?? 0, b[4] ?? 0, b[5] ?? 0];
+  const groups = [0, 2, 4, 6].map((i) => ((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return `fe80::${groups.join(':')}`;
+}

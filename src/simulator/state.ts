@@ -1,0 +1,206 @@
+// The simulated node's cluster state: containers, tasks, templates and storages. It lives in memory and is
+// written to <dataDir>/state.json after each change, so a restart of `npm start` keeps existing CTs (a running CT
+// comes back stopped, as after a node reboot). Each CT's root filesystem is the directory <dataDir>/ct/<vmid>/rootfs.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SimContainerView, SimulatorStateView } from './types.ts';
+
+export type ConfigValue = string | number;
+
+export interface CtRecord {
+  vmid: number;
+  /** The config file's keys. While vzcreate runs it is empty (the file then holds only the lock). */
+  config: Record<string, ConfigValue>;
+  lock?: string;
+  status: 'running' | 'stopped';
+  /** Epoch ms of the last start. */
+  startedAt?: number;
+  pid?: number;
+  /** Until this epoch ms the node's stats daemon has no sample yet: cluster/resources says `unknown`. */
+  statsFrom: number;
+  /** The DHCP address (CIDR) the simulated DHCP server hands this CT's MAC. */
+  lease?: string;
+  /** Epoch ms when the DHCP address appears on eth0 while running; undefined = not (yet) scheduled. */
+  dhcpAt?: number;
+  /** Root volume size in GiB and its storage. */
+  diskGiB: number;
+  rootStorage: string;
+  /** Uncompressed size of the template it was made from (disk usage shown in status). */
+  usedBytes: number;
+}
+
+export interface TaskRecord {
+  upid: string;
+  type: string;
+  id: string;
+  user: string;
+  pid: number;
+  pstart: number;
+  starttime: number;
+  lines: string[];
+  status: 'running' | 'stopped';
+  exitstatus?: string;
+  endtime?: number;
+}
+
+export interface TemplateFile {
+  volid: string;
+  /** Compressed size on the storage. */
+  size: number;
+  /** What `tar --totals` reports when it is extracted. */
+  unpackedSize: number;
+  ctime: number;
+}
+
+export interface StorageDef {
+  storage: string;
+  type: 'dir' | 'lvmthin';
+  content: string[];
+  total: number;
+  /** Bytes used by things the simulator does not model (ISOs, other volumes). */
+  baseUsed: number;
+}
+
+const GiB = 1024 ** 3;
+
+export const STORAGES: readonly StorageDef[] = [
+  { storage: 'local', type: 'dir', content: ['vztmpl', 'iso', 'backup'], total: 94 * GiB, baseUsed: 9 * GiB },
+  { storage: 'local-lvm', type: 'lvmthin', content: ['rootdir', 'images'], total: 200 * GiB, baseUsed: 0 },
+];
+
+const DEFAULT_TEMPLATES: readonly TemplateFile[] = [
+  { volid: 'local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz', size: 3_252_412, unpackedSize: 9_431_040, ctime: 1_725_800_000 },
+  { volid: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst', size: 126_080_226, unpackedSize: 521_902_080, ctime: 1_728_900_000 },
+  { volid: 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst', size: 141_572_309, unpackedSize: 612_935_680, ctime: 1_727_300_000 },
+];
+
+const KEPT_TASKS = 300;
+
+interface Persisted {
+  version: 1;
+  containers: CtRecord[];
+  tasks: TaskRecord[];
+  templates: TemplateFile[];
+}
+
+export class SimulatorState implements SimulatorStateView {
+  readonly containers = new Map<number, CtRecord>();
+  readonly tasks = new Map<string, TaskRecord>();
+  templates: TemplateFile[];
+  /** Epoch ms the simulated node "booted" (uptime, UPID pstart). */
+  readonly bootTime = Date.now() - 3 * 86_400_000;
+  private readonly file: string;
+
+  private constructor(
+    readonly node: string,
+    readonly dataDir: string,
+    persisted: Persisted | undefined,
+  ) {
+    this.file = join(dataDir, 'state.json');
+    this.templates = persisted?.templates ?? DEFAULT_TEMPLATES.map((t) => ({ ...t }));
+    for (const ct of persisted?.containers ?? []) {
+      // A node restart: nothing runs any more, and a create or destroy that was cut short leaves nothing usable.
+      if (ct.lock === 'create' || ct.lock === 'destroyed') {
+        rmSync(join(dataDir, 'ct', String(ct.vmid)), { recursive: true, force: true });
+        continue;
+      }
+      this.containers.set(ct.vmid, { ...ct, status: 'stopped', startedAt: undefined, pid: undefined, dhcpAt: undefined });
+    }
+    for (const task of persisted?.tasks ?? []) {
+      this.tasks.set(task.upid, task.status === 'running' ? { ...task, status: 'stopped', exitstatus: 'unexpected status' } : task);
+    }
+  }
+
+  /** Loads <dataDir>/state.json, or starts an empty node with the default templates. */
+  static open(dataDir: string, node: string): SimulatorState {
+    mkdirSync(join(dataDir, 'ct'), { recursive: true });
+    const file = join(dataDir, 'state.json');
+    const persisted = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Persisted) : undefined;
+    const state = new SimulatorState(node, dataDir, persisted?.version === 1 ? persisted : undefined);
+    state.save();
+    return state;
+  }
+
+  // --- the view the SSH half uses --------------------------------------------------------------------------
+
+  container(vmid: number): SimContainerView | undefined {
+    const ct = this.containers.get(vmid);
+    if (!ct) return undefined;
+    return { vmid, status: ct.status, hostname: String(ct.config.hostname ?? `CT${vmid}`), rootDir: this.rootDir(vmid) };
+  }
+
+  // --- containers --------------------------------------------------------------------------------------------
+
+  rootDir(vmid: number): string {
+    return join(this.dataDir, 'ct', String(vmid), 'rootfs');
+  }
+
+  /** Deletes the CT's record and its directory <dataDir>/ct/<vmid>. */
+  async removeContainer(vmid: number): Promise<void> {
+    this.containers.delete(vmid);
+    this.save();
+    await rm(join(this.dataDir, 'ct', String(vmid)), { recursive: true, force: true });
+  }
+
+  lowestFreeVmid(): number | undefined {
+    for (let id = 100; id < 1_000_000; id++) if (!this.containers.has(id)) return id;
+    return undefined;
+  }
+
+  /** The next DHCP lease in 10.10.0.100–249/24 not held by another CT. */
+  allocateLease(): string {
+    const taken = new Set([...this.containers.values()].map((c) => c.lease));
+    for (let host = 100; host < 250; host++) {
+      const lease = `10.10.0.${host}/24`;
+      if (!taken.has(lease)) return lease;
+    }
+    return '10.10.1.100/24';
+  }
+
+  // --- storage -------------------------------------------------------------------------------------------------
+
+  storage(id: string): StorageDef | undefined {
+    return STORAGES.find((s) => s.storage === id);
+  }
+
+  storageUsed(def: StorageDef): number {
+    let used = def.baseUsed;
+    if (def.content.includes('rootdir')) {
+      for (const ct of this.containers.values()) if (ct.rootStorage === def.storage) used += ct.diskGiB * GiB;
+    }
+    if (def.content.includes('vztmpl')) {
+      for (const t of this.templates) if (t.volid.startsWith(`${def.storage}:`)) used += t.size;
+    }
+    return used;
+  }
+
+  template(volid: string): TemplateFile | undefined {
+    return this.templates.find((t) => t.volid === volid);
+  }
+
+  // --- tasks ---------------------------------------------------------------------------------------------------
+
+  addTask(task: TaskRecord): void {
+    this.tasks.set(task.upid, task);
+    if (this.tasks.size > KEPT_TASKS) {
+      for (const [upid, t] of this.tasks) {
+        if (this.tasks.size <= KEPT_TASKS) break;
+        if (t.status === 'stopped') this.tasks.delete(upid);
+      }
+    }
+  }
+
+  /** Writes state.json atomically (a crash mid-write never leaves half a file). */
+  save(): void {
+    const persisted: Persisted = {
+      version: 1,
+      containers: [...this.containers.values()],
+      tasks: [...this.tasks.values()],
+      templates: this.templates,
+    };
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(persisted));
+    renameSync(tmp, this.file);
+  }
+}
