@@ -14,6 +14,7 @@ runMain('worker', async () => {
     // A worker connection must never give up on a command: BullMQ's blocking calls rely on it.
     connection: { ...queueConnection(config.redisUrl), maxRetriesPerRequest: null },
     concurrency: config.workerConcurrency,
+    prefix: config.queuePrefix,
     autorun: false,
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'queue connection error'));

@@ -27,6 +27,7 @@ const schema = z.object({
   SSE_MAX_STREAMS_PER_SESSION: z.coerce.number().int().min(1).default(6),
   SSE_MAX_PENDING_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
+  QUEUE_PREFIX: z.string().regex(/^[\w:-]+$/).default('bull'),
 });
 
 export type Config = {
@@ -37,6 +38,8 @@ export type Config = {
   admin: { username: string; password: string } | undefined;
   sessionSecret: string | undefined;
   encryptionKey: Buffer | undefined;
+  /** BullMQ key prefix (tests and side-by-side installs on one Redis use their own). */
+  queuePrefix: string;
   simulator: 'auto' | 'on' | 'off';
   simulatorSpeed: number;
   workerConcurrency: number;
@@ -68,6 +71,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     admin: c.ADMIN_USER && c.ADMIN_PASSWORD ? { username: c.ADMIN_USER, password: c.ADMIN_PASSWORD } : undefined,
     sessionSecret: c.SESSION_SECRET,
     encryptionKey: c.ENCRYPTION_KEY ? Buffer.from(c.ENCRYPTION_KEY, 'base64') : undefined,
+    queuePrefix: c.QUEUE_PREFIX,
     simulator: c.PVE_SIMULATOR,
     simulatorSpeed: c.SIMULATOR_SPEED,
     workerConcurrency: c.WORKER_CONCURRENCY,

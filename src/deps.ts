@@ -13,6 +13,8 @@ import { TemplatesRepository } from './db/templates-repository.ts';
 import { UsersRepository } from './db/users-repository.ts';
 import { resolveBootSecrets } from './domain/boot-secrets.ts';
 import { EventRelay } from './domain/progress/event-relay.ts';
+import { createQueue } from './jobs/queue.ts';
+import type { Queue } from 'bullmq';
 import { createLogger, type Logger } from './logger.ts';
 import { connectRedis, createRedis, type Redis } from './lib/redis.ts';
 import { SecretBox } from './lib/secret-box.ts';
@@ -40,6 +42,8 @@ export interface Deps {
   repos: Repositories;
   /** The process's single progress subscriber (connects on first use, so the worker never opens it). */
   relay: EventRelay;
+  /** Producer side of the job queue (the worker consumes it with its own connection). */
+  queue: Queue;
   close(): Promise<void>;
 }
 
@@ -72,6 +76,8 @@ export async function buildDeps(config: Config, role: string, logger = createLog
     maxRetriesPerRequest: 3,
   });
   const relay = new EventRelay(subscriber, { containers: repos.containers, logger });
+  const queue = createQueue(config.redisUrl, config.queuePrefix);
+  queue.on('error', (err) => logger.error({ err: err.message }, 'job queue connection error'));
   const { sessionSecret, encryptionKey } = await resolveBootSecrets(repos.settings, config, logger);
 
   return {
@@ -84,8 +90,10 @@ export async function buildDeps(config: Config, role: string, logger = createLog
     secrets: new SecretBox(encryptionKey),
     repos,
     relay,
+    queue,
     async close() {
       await relay.close();
+      await queue.close().catch(() => undefined);
       await Promise.allSettled([knex.destroy(), sessionPool.end(), redis.quit()]);
     },
   };

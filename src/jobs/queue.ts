@@ -15,6 +15,6 @@ export function queueConnection(redisUrl: string): ConnectionOptions {
   };
 }
 
-export function createQueue(redisUrl: string, prefix?: string): Queue {
-  return new Queue(QUEUE_NAME, { connection: queueConnection(redisUrl), ...(prefix ? { prefix } : {}) });
+export function createQueue(redisUrl: string, prefix: string): Queue {
+  return new Queue(QUEUE_NAME, { connection: queueConnection(redisUrl), prefix });
 }

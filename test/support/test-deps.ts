@@ -47,7 +47,7 @@ export interface TestEnv {
 
 export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
   const db = await cloneTestDatabase();
-  const config = testConfig({ DATABASE_URL: db.url, ...overrides });
+  const config = testConfig({ DATABASE_URL: db.url, QUEUE_PREFIX: `test-${db.name}`, ...overrides });
   const deps = await buildDeps(config, 'test', createLogger(config.logLevel, 'test'));
   return {
     deps,

@@ -1,0 +1,49 @@
+// What the wizard decided, stored as containers.config (jsonb) and read by the pipeline. No secrets: the root
+// password is sealed into containers.root_password_enc. The template's scripts, files and packages are copied
+// in at Deploy time, so a retry runs exactly what was reviewed even if the template changed or left the disk.
+
+export type PackageManager = 'apt' | 'npm' | 'pip';
+
+export interface TemplateSnapshot {
+  scripts: Array<{ name: string; content: string }>;
+  files: Array<{ name: string; targetPath: string; content: string; mode: string; owner: string; policy: 'replace' | 'default' | 'backup' }>;
+  packages: Array<{ manager: PackageManager; name: string; version: string | null }>;
+}
+
+export interface ContainerConfig {
+  templateName: string | null;
+  /** Volid, e.g. `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`. */
+  ostemplate: string;
+  hostname: string;
+  cores: number;
+  /** MiB */
+  memory: number;
+  /** MiB */
+  swap: number;
+  /** GiB */
+  disk: number;
+  /** Root-disk storage (rootdir content). */
+  storage: string;
+  bridge: string;
+  /** `dhcp` or an IPv4 CIDR. */
+  ip: string;
+  gateway: string | null;
+  nameserver: string | null;
+  unprivileged: boolean;
+  nesting: boolean;
+  tags: string[];
+  sshPublicKey: string | null;
+  /** Package groups to install, by manager (extra apt packages always install when given). */
+  packageGroups: PackageManager[];
+  extraPackages: string[];
+  /** Script names in run order: the worker runs exactly these, in this order. */
+  scripts: string[];
+  destroyOnFailure: boolean;
+  template: TemplateSnapshot;
+}
+
+/** The BullMQ job that builds a container: its id is the container id (a double submit enqueues once). */
+export const CREATE_CONTAINER_JOB = 'create-container';
+export interface CreateContainerJobData {
+  containerId: string;
+}
