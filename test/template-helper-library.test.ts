@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,12 +14,12 @@ afterEach(async () => {
 });
 
 /** Runs a snippet the way the pipeline runs a template script: bash, strict mode, the library sourced first. */
-function script(body: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function script(body: string, pathEnv = process.env.PATH): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       'bash',
       ['--norc', '--noprofile', '-c', `set -euo pipefail\nsource "$1"\n${body}`, 'test', HELPER_LIBRARY_SOURCE],
-      { env: { PATH: process.env.PATH, LAUNCHPAD_STATE_DIR: path.join(state, 'launchpad') } },
+      { env: { PATH: pathEnv, LAUNCHPAD_STATE_DIR: path.join(state, 'launchpad') } },
       (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -78,5 +78,17 @@ describe('helper library', () => {
     expect(a).toMatch(/^[A-Za-z0-9]{32}$/);
     expect(b).toMatch(/^[A-Za-z0-9]{24}$/);
     expect(a!.slice(0, 24)).not.toBe(b);
+  });
+
+  it('finds the global IPv4 address even when `ip` lists loopback first', async () => {
+    const bin = path.join(state, 'bin');
+    await mkdir(bin);
+    await writeFile(
+      path.join(bin, 'ip'),
+      "#!/bin/sh\nprintf '1: lo    inet 127.0.0.1/8 scope host lo\\\\ valid_lft forever\\n2: eth0    inet 10.1.2.3/24 brd 10.1.2.255 scope global eth0\\\\ valid_lft 7181sec\\n'\n",
+    );
+    await chmod(path.join(bin, 'ip'), 0o755);
+    const r = await script('primary_ip', `${bin}:${process.env.PATH}`);
+    expect(r).toMatchObject({ code: 0, stdout: '10.1.2.3\n' });
   });
 });

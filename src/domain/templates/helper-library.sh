@@ -78,10 +78,10 @@ generate_password() {
 primary_ip() {
   local address=''
   if command -v ip >/dev/null 2>&1; then
-    address=$(ip -4 -o addr show scope global 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }')
+    address=$(ip -4 -o addr show scope global 2>/dev/null | awk '/ scope global / && $4 !~ /^127\./ { split($4, a, "/"); print a[1]; exit }')
   fi
   if [[ -z $address ]] && command -v hostname >/dev/null 2>&1; then
-    address=$(hostname -I 2>/dev/null | awk '{ print $1 }')
+    address=$(hostname -I 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/ && $i !~ /^127\./) { print $i; exit } }')
   fi
   printf '%s\n' "$address"
 }

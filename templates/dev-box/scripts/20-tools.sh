@@ -10,8 +10,10 @@ else
 fi
 
 for tool in git gcc make node npm tmux; do
+  flag=--version
+  [[ $tool == tmux ]] && flag=-V
   if command -v "$tool" >/dev/null 2>&1; then
-    log_info "$tool: $("$tool" --version 2>&1 | head -n 1)"
+    log_info "$tool: $("$tool" "$flag" 2>&1 | head -n 1)"
   else
     log_warn "$tool: not installed"
   fi
