@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +111,17 @@ describe('syncCatalogue', () => {
     await rm(path.join(dir, 'mine'), { recursive: true });
     await sync();
     expect((await getTemplate(repo, id)).name).toBe('mine');
+  });
+
+  it('lists a template with an unreadable file as broken instead of failing the sync', async () => {
+    await write('dangling/template.conf', '');
+    await mkdir(path.join(dir, 'dangling', 'files'), { recursive: true });
+    await symlink(path.join(dir, 'nowhere'), path.join(dir, 'dangling', 'files', 'motd'));
+    const result = await sync();
+    expect(result.broken).toEqual([{ name: 'dangling', error: expect.stringMatching(/^dangling\/: ENOENT: .*dangling\/files\/motd/) }]);
+    expect(result.loaded).toEqual(['web']);
+    await rm(path.join(dir, 'dangling'), { recursive: true });
+    expect((await sync()).removed).toEqual(['dangling']);
   });
 
   it('treats a missing directory as an empty catalogue', async () => {

@@ -83,9 +83,11 @@ export async function syncCatalogue(repo: TemplatesRepository, templatesDir: str
       if (nameProblem) throw new TemplateLoadError(`${name}/`, undefined, `the directory name is not a valid template name. ${nameProblem}`);
       definition = await loadTemplateDir(root, name);
     } catch (err) {
-      if (!(err instanceof TemplateLoadError)) throw err;
+      // An unreadable file (permissions, a dangling symlink) breaks this template, not the catalogue.
+      const fsCode = (err as NodeJS.ErrnoException).code;
+      if (!(err instanceof TemplateLoadError) && !fsCode) throw err;
       definition = brokenDefinition(name);
-      loadError = err.message;
+      loadError = err instanceof TemplateLoadError ? err.message : `${name}/: ${fsCode}: ${(err as Error).message.replace(root + path.sep, '')}`;
     }
     const dir = path.join(root, name);
     const stored = await repo.findByName(name);
