@@ -1,0 +1,628 @@
+// The simulator's HTTPS API on the wire, without our client in between: envelope, status lines, error shapes,
+// schema validation, task semantics, CT lifecycle and every fault switch, as reference/proxmox-api.md describes
+// a real node.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseUpid } from '../src/proxmox/upid.ts';
+import { startSimulatorApi, type SimulatorApiHandle } from '../src/simulator/index.ts';
+
+const SPEED = 50;
+const DEBIAN = 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst';
+const ALPINE = 'local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz';
+
+let sim: SimulatorApiHandle;
+let dataDir: string;
+
+interface Reply {
+  status: number;
+  reason: string;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: { data?: unknown; errors?: Record<string, string>; message?: string; total?: number } | undefined;
+}
+
+function api(
+  method: string,
+  path: string,
+  options: { params?: Record<string, string | number>; json?: Record<string, unknown>; auth?: string | null } = {},
+): Promise<Reply> {
+  const url = new URL(`/api2/json${path}`, sim.apiUrl);
+  let body: string | undefined;
+  const headers: Record<string, string> = {};
+  if (options.auth !== null) headers.Authorization = options.auth ?? `PVEAPIToken=${sim.tokenId}=${sim.tokenSecret}`;
+  const form = new URLSearchParams(Object.entries(options.params ?? {}).map(([k, v]) => [k, String(v)]));
+  if (options.json) {
+    body = JSON.stringify(options.json);
+    headers['Content-Type'] = 'application/json';
+  } else if (method === 'POST' || method === 'PUT') {
+    body = form.toString();
+    headers['Content-Type'] = 'application/x-www-form-urlencoded';
+  } else if (form.size > 0) {
+    url.search = form.toString();
+  }
+  return new Promise((resolve, reject) => {
+    // Test-only raw access to our own loopback server; the product's client pins the fingerprint instead.
+    const req = https.request(url, { method, headers, rejectUnauthorized: false, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        let json: Reply['json'];
+        try {
+          json = text ? (JSON.parse(text) as Reply['json']) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function taskDone(upid: string): Promise<{ exitstatus: string; lines: string[] }> {
+  const node = parseUpid(upid)!.node;
+  const path = `/nodes/${node}/tasks/${encodeURIComponent(upid)}`;
+  for (let i = 0; i < 400; i++) {
+    const status = await api('GET', `${path}/status`);
+    const data = status.json?.data as { status: string; exitstatus?: string };
+    if (data.status === 'stopped') {
+      const log = await api('GET', `${path}/log`, { params: { limit: 0 } });
+      return { exitstatus: data.exitstatus!, lines: (log.json?.data as { t: string }[]).map((l) => l.t) };
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('task did not finish');
+}
+
+async function createCt(vmid: number, extra: Record<string, string | number> = {}): Promise<string> {
+  const reply = await api('POST', '/nodes/sim/lxc', {
+    params: { vmid, ostemplate: DEBIAN, hostname: `ct${vmid}`, rootfs: 'local-lvm:4', net0: 'name=eth0,bridge=vmbr0,ip=dhcp', features: 'nesting=1', ...extra },
+  });
+  expect(reply.status, reply.reason).toBe(200);
+  return reply.json!.data as string;
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'sim-api-test-'));
+  sim = await startSimulatorApi({ dataDir, speed: SPEED, authDelayMs: 0 });
+});
+
+afterEach(() => sim.faults.reset());
+
+afterAll(async () => {
+  await sim.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('envelope and errors', () => {
+  it('answers {"data": …} with the pveproxy headers', async () => {
+    const reply = await api('GET', '/version');
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-type']).toBe('application/json;charset=UTF-8');
+    expect(reply.headers.server).toBe('pve-api-daemon/3.0');
+    expect(reply.json).toEqual({ data: { version: '9.2.11', release: '9.2', repoid: '14a22df3' } });
+  });
+
+  it('rejects a missing or wrong token with 401 and an empty body, closing the connection', async () => {
+    const missing = await api('GET', '/version', { auth: null });
+    expect([missing.status, missing.reason, missing.text]).toEqual([401, 'No ticket', '']);
+    const wrong = await api('GET', '/version', { auth: `PVEAPIToken=${sim.tokenId}=not-the-secret` });
+    expect([wrong.status, wrong.reason]).toEqual([401, 'Authentication failed!']);
+    expect(wrong.headers.connection).toBe('close');
+  });
+
+  it('delays 401s by the configured time (3 s on a real node)', async () => {
+    const slowDir = mkdtempSync(join(tmpdir(), 'sim-api-auth-'));
+    const slow = await startSimulatorApi({ dataDir: slowDir, speed: SPEED, authDelayMs: 300 });
+    try {
+      const started = Date.now();
+      const reply = await new Promise<number>((resolve, reject) => {
+        https
+          .request(`${slow.apiUrl}/api2/json/version`, { headers: { Authorization: 'PVEAPIToken=x@pam!y=z' }, rejectUnauthorized: false }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on('error', reject)
+          .end();
+      });
+      expect(reply).toBe(401);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    } finally {
+      await slow.close();
+      rmSync(slowDir, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts a token whose secret is split at the last "=" and URI-escaped', async () => {
+    const reply = await api('GET', '/version', { auth: `PVEAPIToken=${encodeURIComponent(`${sim.tokenId}=${sim.tokenSecret}`)}` });
+    expect(reply.status).toBe(200);
+  });
+
+  it('answers 501 with the method and path for unknown paths and methods', async () => {
+    const exec = await api('POST', '/nodes/sim/lxc/210/exec');
+    expect(exec.status).toBe(501);
+    expect(exec.reason).toBe("Method 'POST /nodes/sim/lxc/210/exec' not implemented");
+    expect(exec.json).toMatchObject({ data: null });
+    const wrongMethod = await api('PUT', '/version');
+    expect(wrongMethod.status).toBe(501);
+  });
+
+  it('answers 500 with the first line as reason phrase and the full text in message', async () => {
+    const reply = await api('GET', '/nodes/sim/lxc/999/config');
+    expect(reply.status).toBe(500);
+    expect(reply.reason).toBe("Configuration file 'nodes/sim/lxc/999.conf' does not exist");
+    expect(reply.json).toEqual({ data: null, message: "Configuration file 'nodes/sim/lxc/999.conf' does not exist\n" });
+    expect(reply.headers.connection).toBe('close');
+  });
+
+  it('drops `message` from error bodies when emulating PVE before 8.4', async () => {
+    sim.faults.set({ legacyErrorBodies: true });
+    const reply = await api('GET', '/nodes/sim/lxc/999/config');
+    expect(reply.json).toEqual({ data: null });
+  });
+
+  it('rejects an unknown node name like a single-node cluster does', async () => {
+    const reply = await api('GET', '/nodes/pve2/status');
+    expect(reply.status).toBe(500);
+    expect(reply.reason).toMatch(/^hostname lookup 'pve2' failed/);
+  });
+});
+
+describe('schema validation (what a real node rejects)', () => {
+  it('rejects `true` for a boolean: booleans are 0/1 in form bodies', async () => {
+    const reply = await api('POST', '/nodes/sim/lxc', { params: { vmid: 300, ostemplate: DEBIAN, unprivileged: 'true' } });
+    expect(reply.status).toBe(400);
+    expect(reply.reason).toBe('Parameter verification failed.');
+    expect(reply.json?.errors).toEqual({ unprivileged: "type check ('boolean') failed - got 'true'" });
+    expect(reply.json?.data).toBeNull();
+  });
+
+  it('accepts JSON true/false in a JSON body', async () => {
+    const reply = await api('POST', '/nodes/sim/lxc', {
+      json: { vmid: 301, ostemplate: ALPINE, unprivileged: true, start: false, rootfs: 'local-lvm:1' },
+    });
+    expect(reply.status, reply.reason).toBe(200);
+    await taskDone(reply.json!.data as string);
+    expect((await api('DELETE', '/nodes/sim/lxc/301')).status).toBe(200);
+  });
+
+  it('reports a bad net0 with the nested key, exactly as parse_property_string does', async () => {
+    const reply = await api('POST', '/nodes/sim/lxc', {
+      params: { vmid: 302, ostemplate: DEBIAN, net0: 'name=eth0,bridge=vmbr0,ip=10.0.0.5' },
+    });
+    expect(reply.status).toBe(400);
+    expect(reply.json?.errors).toEqual({
+      net0: 'invalid format - format error\nnet0.ip: invalid format - value does not look like a valid ipv4 network configuration\n',
+    });
+  });
+
+  it('reports unknown, duplicate and missing keys inside property strings', async () => {
+    const reply = await api('POST', '/nodes/sim/lxc', {
+      params: { vmid: 302, ostemplate: DEBIAN, net0: 'bridge=vmbr0', net1: 'name=eth1,foo=1', net2: 'name=a,ip=dhcp,ip=dhcp', features: 'nesting=yes,mknod=2' },
+    });
+    expect(reply.json?.errors).toEqual({
+      net0: 'invalid format - format error\nnet0.name: property is missing and it is not optional\n',
+      net1: 'invalid format - invalid key in comma-separated list property: foo\n',
+      net2: 'invalid format - duplicate key in comma-separated list property: ip\n',
+      features: "invalid format - format error\nfeatures.mknod: type check ('boolean') failed - got '2'\n",
+    });
+  });
+
+  it('rejects unknown parameters, missing required ones, bad formats, ranges and lengths', async () => {
+    const reply = await api('POST', '/nodes/sim/lxc', {
+      params: { vmid: 42, hostname: 'bad_name', password: 'abc', memory: 8, tags: 'ok;bad tag!', storage: 'x', cores: 'two', frobnicate: 1 },
+    });
+    expect(reply.status).toBe(400);
+    expect(reply.json?.errors).toEqual({
+      vmid: 'invalid format - value does not look like a valid VM ID\n',
+      ostemplate: 'property is missing and it is not optional',
+      hostname: 'invalid format - value does not look like a valid DNS name\n',
+      password: 'value must be at least 5 characters long',
+      memory: 'value must have a minimum value of 16',
+      tags: 'invalid format - invalid characters in tag\n',
+      storage: "invalid format - storage ID 'x' cannot be shorter than 2 characters\n",
+      cores: "type check ('integer') failed - got 'two'",
+      frobnicate: 'property is not defined in schema and the schema does not allow additional properties',
+    });
+  });
+
+  it('validates path parameters and enums on GETs too', async () => {
+    const vmid = await api('GET', '/nodes/sim/lxc/abc/status/current');
+    expect(vmid.json?.errors).toEqual({ vmid: "type check ('integer') failed - got 'abc'" });
+    const type = await api('GET', '/cluster/resources', { params: { type: 'vms' } });
+    expect(type.json?.errors).toEqual({ type: "value 'vms' does not have a value in the enumeration 'vm, storage, node, sdn'" });
+  });
+
+  it('records every request with its violations', async () => {
+    const before = sim.requests.length;
+    await api('GET', '/cluster/nextid', { params: { vmid: 'x' } });
+    const recorded = sim.requests.slice(before);
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]).toMatchObject({ method: 'GET', route: '/cluster/nextid', status: 400 });
+    expect(recorded[0]!.violations).toEqual({ vmid: "type check ('integer') failed - got 'x'" });
+  });
+});
+
+describe('read endpoints', () => {
+  it('returns nextid as a string and 400 "VM N already exists" for a taken ?vmid=', async () => {
+    const next = await api('GET', '/cluster/nextid');
+    expect(typeof next.json?.data).toBe('string');
+    expect(Number(next.json?.data)).toBeGreaterThanOrEqual(100);
+    const free = await api('GET', '/cluster/nextid', { params: { vmid: 4321 } });
+    expect(free.json?.data).toBe('4321');
+
+    await taskDone(await createCt(400));
+    const taken = await api('GET', '/cluster/nextid', { params: { vmid: 400 } });
+    expect(taken.status).toBe(400);
+    expect(taken.json?.errors).toEqual({ vmid: 'VM 400 already exists' });
+  });
+
+  it('lists the node, its status and storages with the right content types', async () => {
+    const nodes = await api('GET', '/nodes');
+    expect(nodes.json?.data).toEqual([expect.objectContaining({ node: 'sim', status: 'online', type: 'node', ssl_fingerprint: sim.tlsFingerprint })]);
+    const status = (await api('GET', '/nodes/sim/status')).json?.data as { loadavg: unknown[]; pveversion: string };
+    expect(status.loadavg.every((l) => typeof l === 'string')).toBe(true);
+    expect(status.pveversion).toMatch(/^pve-manager\/9\.2\.11\//);
+
+    const rootdir = (await api('GET', '/nodes/sim/storage', { params: { content: 'rootdir' } })).json?.data as { storage: string; type: string }[];
+    expect(rootdir.map((s) => [s.storage, s.type])).toEqual([['local-lvm', 'lvmthin']]);
+    const templates = (await api('GET', '/nodes/sim/storage', { params: { content: 'vztmpl', enabled: 1 } })).json?.data as {
+      storage: string;
+      content: string;
+      enabled: number;
+    }[];
+    expect(templates).toEqual([expect.objectContaining({ storage: 'local', content: 'vztmpl,iso,backup', enabled: 1, active: 1, shared: 0 })]);
+  });
+
+  it('lists downloaded templates with their volids and formats', async () => {
+    const content = (await api('GET', '/nodes/sim/storage/local/content', { params: { content: 'vztmpl' } })).json?.data as {
+      volid: string;
+      format: string;
+    }[];
+    expect(content.map((c) => [c.volid, c.format])).toEqual([
+      [ALPINE, 'txz'],
+      [DEBIAN, 'tzst'],
+      ['local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst', 'tzst'],
+    ]);
+    const missing = await api('GET', '/nodes/sim/storage/nfs1/content');
+    expect([missing.status, missing.reason]).toEqual([500, "storage 'nfs1' does not exist"]);
+  });
+});
+
+describe('tasks', () => {
+  it('issues UPIDs in the real format with the token user, and a log with total', async () => {
+    const upid = await createCt(500);
+    expect(upid).toMatch(/^UPID:sim:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:vzcreate:500:root@pam!launchpad:$/);
+    const status = (await api('GET', `/nodes/sim/tasks/${encodeURIComponent(upid)}/status`)).json?.data;
+    expect(status).toMatchObject({ upid, type: 'vzcreate', id: '500', user: 'root@pam', tokenid: 'launchpad', status: 'running' });
+    expect(status).not.toHaveProperty('exitstatus');
+
+    const { exitstatus, lines } = await taskDone(upid);
+    expect(exitstatus).toBe('OK');
+    expect(lines[0]).toBe('  Logical volume "vm-500-disk-0" created.');
+    expect(lines).toContain(`extracting archive '/var/lib/vz/template/cache/debian-12-standard_12.7-1_amd64.tar.zst'`);
+    expect(lines).toContain('Detected container architecture: amd64');
+    expect(lines.at(-1)).toBe('TASK OK');
+
+    const page = await api('GET', `/nodes/sim/tasks/${encodeURIComponent(upid)}/log`, { params: { start: 2, limit: 3 } });
+    expect(page.json?.total).toBe(lines.length);
+    expect(page.json?.data).toEqual([
+      { n: 3, t: lines[2] },
+      { n: 4, t: lines[3] },
+      { n: 5, t: lines[4] },
+    ]);
+    const past = await api('GET', `/nodes/sim/tasks/${encodeURIComponent(upid)}/log`, { params: { start: 500 } });
+    expect(past.json).toEqual({ data: [], total: lines.length });
+  });
+
+  it('answers 400 for an unparseable or unknown UPID', async () => {
+    const bad = await api('GET', '/nodes/sim/tasks/nonsense/status');
+    expect(bad.json?.errors).toEqual({ upid: 'unable to parse worker upid' });
+    const unknown = await api('GET', `/nodes/sim/tasks/${encodeURIComponent('UPID:sim:00000001:00000001:00000001:vzstart:1:root@pam:')}/status`);
+    expect([unknown.status, unknown.json?.errors]).toEqual([400, { upid: 'no such task' }]);
+  });
+
+  it('interrupts a task on DELETE: vzcreate ends with "received interrupt" and cleans up', async () => {
+    sim.faults.set({ slowStorage: true });
+    const upid = await createCt(501);
+    await new Promise((r) => setTimeout(r, 30));
+    const stop = await api('DELETE', `/nodes/sim/tasks/${encodeURIComponent(upid)}`);
+    expect(stop.json).toEqual({ data: null });
+    const { exitstatus, lines } = await taskDone(upid);
+    expect(exitstatus).toBe('unable to create CT 501 - received interrupt');
+    expect(lines.at(-1)).toBe('TASK ERROR: unable to create CT 501 - received interrupt');
+    expect((await api('GET', '/nodes/sim/lxc/501/status/current')).status).toBe(500);
+    expect(existsSync(join(dataDir, 'ct', '501'))).toBe(false);
+  });
+
+  it('lists tasks newest first, filtered by vmid', async () => {
+    const upid = await createCt(502);
+    await taskDone(upid);
+    const list = (await api('GET', '/nodes/sim/tasks', { params: { vmid: 502 } })).json?.data as { upid: string; status: string }[];
+    expect(list).toEqual([expect.objectContaining({ upid, status: 'OK' })]);
+  });
+});
+
+describe('container lifecycle', () => {
+  it('holds `lock: create` while vzcreate runs: config shows only the lock, status shows it too', async () => {
+    sim.faults.set({ slowStorage: true });
+    const upid = await createCt(600);
+    const config = (await api('GET', '/nodes/sim/lxc/600/config')).json?.data as Record<string, unknown>;
+    expect(Object.keys(config).sort()).toEqual(['digest', 'lock']);
+    expect(config.lock).toBe('create');
+    const status = (await api('GET', '/nodes/sim/lxc/600/status/current')).json?.data;
+    expect(status).toMatchObject({ vmid: 600, status: 'stopped', lock: 'create', name: 'CT600', ha: { managed: 0 } });
+    const resources = (await api('GET', '/cluster/resources', { params: { type: 'vm' } })).json?.data as Record<string, unknown>[];
+    expect(resources.find((r) => r.vmid === 600)).toEqual({ id: 'lxc/600', type: 'lxc', vmid: 600, node: 'sim', status: 'unknown', template: 0 });
+
+    // A start or delete during the create: the start task fails on the lock, the delete is refused at once.
+    const start = await api('POST', '/nodes/sim/lxc/600/status/start');
+    expect((await taskDone(start.json!.data as string)).exitstatus).toBe('CT is locked (create)');
+    const del = await api('DELETE', '/nodes/sim/lxc/600');
+    expect([del.status, del.reason]).toEqual([500, 'CT is locked (create)']);
+
+    sim.faults.set({ slowStorage: false });
+    await api('DELETE', `/nodes/sim/tasks/${encodeURIComponent(upid)}`);
+    await taskDone(upid);
+  });
+
+  it('writes the final config the way pve-container prints it', async () => {
+    await taskDone(
+      await createCt(601, {
+        cores: 2,
+        memory: 1024,
+        swap: 256,
+        tags: 'Web;db,web',
+        cpulimit: 1.5,
+        net0: 'name=eth0,ip=10.1.2.3/24,bridge=vmbr0,gw=10.1.2.1',
+        rootfs: 'local-lvm:8,mountoptions=noatime',
+        'ssh-public-keys': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPUIPH1kPEgEyIJ1q8ukLFgIWeMoCzmEQew9PmrCvRGO me@host',
+        password: 'hunter22',
+      }),
+    );
+    const config = (await api('GET', '/nodes/sim/lxc/601/config')).json?.data as Record<string, unknown>;
+    expect(config).toMatchObject({
+      arch: 'amd64',
+      cores: 2,
+      cpulimit: '1.5',
+      features: 'nesting=1',
+      hostname: 'ct601',
+      memory: 1024,
+      ostype: 'debian',
+      rootfs: 'local-lvm:vm-601-disk-0,mountoptions=noatime,size=8G',
+      swap: 256,
+      tags: 'db;web',
+      unprivileged: 1,
+    });
+    expect(config.net0).toMatch(/^name=eth0,bridge=vmbr0,gw=10\.1\.2\.1,hwaddr=BC:24:11:[0-9A-F]{2}:[0-9A-F]{2}:[0-9A-F]{2},ip=10\.1\.2\.3\/24,type=veth$/);
+    expect(config).not.toHaveProperty('password');
+    expect(config).not.toHaveProperty('lock');
+    expect(config.digest).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it('refuses synchronously what Proxmox refuses synchronously', async () => {
+    await taskDone(await createCt(602));
+    const again = await api('POST', '/nodes/sim/lxc', { params: { vmid: 602, ostemplate: DEBIAN, rootfs: 'local-lvm:4' } });
+    expect([again.status, again.reason]).toEqual([500, "CT 602 already exists on node 'sim'"]);
+
+    const noRootdir = await api('POST', '/nodes/sim/lxc', { params: { vmid: 603, ostemplate: DEBIAN } });
+    expect(noRootdir.status).toBe(400);
+    expect(noRootdir.json?.errors).toEqual({ storage: "storage 'local' does not support container directories" });
+
+    const wrongContent = await api('POST', '/nodes/sim/lxc', { params: { vmid: 603, ostemplate: 'local:iso/x.iso', rootfs: 'local-lvm:4' } });
+    expect(wrongContent.reason).toBe("unable to use volume local:iso/x.iso - content type needs to be 'vztmpl'");
+
+    const badKey = await api('POST', '/nodes/sim/lxc', { params: { vmid: 603, ostemplate: DEBIAN, rootfs: 'local-lvm:4', 'ssh-public-keys': 'not a key' } });
+    expect([badKey.status, badKey.reason]).toEqual([500, 'SSH public key validation error']);
+
+    const keyctl = await api('POST', '/nodes/sim/lxc', { params: { vmid: 603, ostemplate: DEBIAN, rootfs: 'local-lvm:4', features: 'nesting=1,keyctl=1' } });
+    expect([keyctl.status, keyctl.reason]).toEqual([403, 'Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)']);
+
+    const stop = await api('POST', '/nodes/sim/lxc/602/status/stop');
+    expect([stop.status, stop.reason]).toEqual([500, 'CT 602 not running']);
+    const reboot = await api('POST', '/nodes/sim/lxc/602/status/reboot');
+    expect(reboot.reason).toBe('VM 602 not running');
+
+    expect((await taskDone((await api('POST', '/nodes/sim/lxc/602/status/start')).json!.data as string)).exitstatus).toBe('OK');
+    const startAgain = await api('POST', '/nodes/sim/lxc/602/status/start');
+    expect([startAgain.status, startAgain.reason]).toEqual([500, 'CT 602 already running']);
+    const delRunning = await api('DELETE', '/nodes/sim/lxc/602');
+    expect([delRunning.status, delRunning.reason]).toEqual([500, 'unable to destroy CT 602 - container is running']);
+    const missing = await api('POST', '/nodes/sim/lxc/699/status/start');
+    expect(missing.reason).toBe("Configuration file 'nodes/sim/lxc/699.conf' does not exist");
+  });
+
+  it('reports interfaces: null while stopped, link-local right after start, the DHCP lease after a delay', async () => {
+    await taskDone(await createCt(610));
+    expect((await api('GET', '/nodes/sim/lxc/610/interfaces')).json).toEqual({ data: null });
+    expect((await api('GET', '/nodes/sim/lxc/9999/interfaces')).json).toEqual({ data: null });
+
+    await taskDone((await api('POST', '/nodes/sim/lxc/610/status/start')).json!.data as string);
+    const early = (await api('GET', '/nodes/sim/lxc/610/interfaces')).json?.data as Record<string, unknown>[];
+    expect(early.map((i) => i.name)).toEqual(['lo', 'eth0']);
+    const eth0 = early[1]!;
+    expect(eth0).not.toHaveProperty('inet');
+    expect(eth0.inet6).toMatch(/^fe80::[0-9a-f:]+\/64$/);
+    expect(eth0.hwaddr).toMatch(/^bc:24:11(:[0-9a-f]{2}){3}$/);
+
+    await new Promise((r) => setTimeout(r, 4000 / SPEED + 30));
+    const later = (await api('GET', '/nodes/sim/lxc/610/interfaces')).json?.data as Record<string, unknown>[];
+    expect(later[1]!.inet).toMatch(/^10\.10\.0\.\d+\/24$/);
+    expect(later[1]!['ip-addresses']).toContainEqual(expect.objectContaining({ 'ip-address-type': 'inet', prefix: 24 }));
+  });
+
+  it('shows a static address at once', async () => {
+    await taskDone(await createCt(611, { net0: 'name=eth0,bridge=vmbr0,ip=192.168.50.7/24,gw=192.168.50.1' }));
+    await taskDone((await api('POST', '/nodes/sim/lxc/611/status/start')).json!.data as string);
+    const ifaces = (await api('GET', '/nodes/sim/lxc/611/interfaces')).json?.data as Record<string, unknown>[];
+    expect(ifaces[1]!.inet).toBe('192.168.50.7/24');
+  });
+
+  it('shuts down, reboots, stops and destroys; deleting removes the CT directory', async () => {
+    await taskDone(await createCt(620));
+    const rootDir = join(dataDir, 'ct', '620', 'rootfs');
+    expect(existsSync(join(rootDir, 'etc', 'hostname'))).toBe(true);
+    expect(sim.state.container(620)).toEqual({ vmid: 620, status: 'stopped', hostname: 'ct620', rootDir });
+
+    await taskDone((await api('POST', '/nodes/sim/lxc/620/status/start')).json!.data as string);
+    expect(sim.state.container(620)?.status).toBe('running');
+    const reboot = await taskDone((await api('POST', '/nodes/sim/lxc/620/status/reboot')).json!.data as string);
+    expect(reboot.exitstatus).toBe('OK');
+    expect(sim.state.container(620)?.status).toBe('running');
+    await taskDone((await api('POST', '/nodes/sim/lxc/620/status/shutdown', { params: { timeout: 10, forceStop: 1 } })).json!.data as string);
+    expect(sim.state.container(620)?.status).toBe('stopped');
+
+    await taskDone((await api('POST', '/nodes/sim/lxc/620/status/start')).json!.data as string);
+    const destroy = await api('DELETE', '/nodes/sim/lxc/620', { params: { force: 1, purge: 1 } });
+    const { exitstatus, lines } = await taskDone(destroy.json!.data as string);
+    expect(exitstatus).toBe('OK');
+    expect(lines).toEqual([
+      'forced to stop CT 620 before destroying!',
+      '  Logical volume "vm-620-disk-0" successfully removed.',
+      'purging CT 620 from related configurations..',
+      'TASK OK',
+    ]);
+    expect(existsSync(join(dataDir, 'ct', '620'))).toBe(false);
+    expect(sim.state.container(620)).toBeUndefined();
+  });
+
+  it('updates the config with PUT (tags normalised, delete list, digest check)', async () => {
+    await taskDone(await createCt(630));
+    const before = (await api('GET', '/nodes/sim/lxc/630/config')).json?.data as Record<string, string>;
+    const put = await api('PUT', '/nodes/sim/lxc/630/config', { params: { tags: 'B;a', description: 'hello', delete: 'features', digest: before.digest! } });
+    expect(put.json).toEqual({ data: null });
+    const after = (await api('GET', '/nodes/sim/lxc/630/config')).json?.data as Record<string, string>;
+    expect(after).toMatchObject({ tags: 'a;b', description: 'hello' });
+    expect(after).not.toHaveProperty('features');
+    const stale = await api('PUT', '/nodes/sim/lxc/630/config', { params: { memory: 256, digest: before.digest! } });
+    expect(stale.reason).toMatch(/^detected modified configuration/);
+  });
+
+  it('warns about nesting for an unprivileged systemd CT without it: TASK WARNINGS: 1', async () => {
+    const upid = await createCt(640, { features: 'nesting=0' });
+    const { exitstatus, lines } = await taskDone(upid);
+    expect(exitstatus).toBe('WARNINGS: 1');
+    expect(lines.slice(-2)).toEqual(['WARN: Systemd 252 detected. You may need to enable nesting.', 'TASK WARNINGS: 1']);
+  });
+
+  it('reports cluster resources with stats once the first sample is in', async () => {
+    await taskDone(await createCt(650));
+    await new Promise((r) => setTimeout(r, 3000 / SPEED + 20));
+    const resources = (await api('GET', '/cluster/resources', { params: { type: 'vm' } })).json?.data as Record<string, unknown>[];
+    expect(resources.find((r) => r.vmid === 650)).toMatchObject({ id: 'lxc/650', type: 'lxc', status: 'stopped', name: 'ct650', template: 0 });
+  });
+});
+
+describe('fault switches', () => {
+  it('storage full: vzcreate fails at lvcreate with LVM\'s text and leaves nothing behind', async () => {
+    sim.faults.set({ storageFull: true });
+    const { exitstatus, lines } = await taskDone(await createCt(700));
+    expect(exitstatus).toBe(
+      'unable to create CT 700 - lvcreate \'pve/vm-700-disk-0\' error:   Volume group "pve" has insufficient free space (952 extents): 1024 required.',
+    );
+    expect(lines.at(-1)).toBe(`TASK ERROR: ${exitstatus}`);
+    expect((await api('GET', '/nodes/sim/lxc/700/config')).status).toBe(500);
+  });
+
+  it('storage really full: a disk larger than the thin pool fails the same way without a switch', async () => {
+    const { exitstatus } = await taskDone(await createCt(701, { rootfs: 'local-lvm:500' }));
+    expect(exitstatus).toMatch(/^unable to create CT 701 - lvcreate 'pve\/vm-701-disk-0' error: {3}Volume group "pve" has insufficient free space/);
+  });
+
+  it('missing template: "can\'t find file"', async () => {
+    sim.faults.set({ missingTemplate: true });
+    expect((await taskDone(await createCt(702))).exitstatus).toBe(`unable to create CT 702 - can't find file '${DEBIAN}'`);
+    sim.faults.reset();
+    const upid = await createCt(703, { ostemplate: 'local:vztmpl/gone-1.0_amd64.tar.zst' });
+    expect((await taskDone(upid)).exitstatus).toBe("unable to create CT 703 - can't find file 'local:vztmpl/gone-1.0_amd64.tar.zst'");
+  });
+
+  it('lock timeout: create and start fail with "can\'t lock file … got timeout"', async () => {
+    sim.faults.set({ lockTimeout: true });
+    const create = await taskDone(await createCt(704));
+    expect(create.lines[0]).toBe('trying to acquire lock...');
+    expect(create.exitstatus).toBe("unable to create CT 704 - can't lock file '/run/lock/lxc/pve-config-704.lock' - got timeout");
+    sim.faults.reset();
+    await taskDone(await createCt(705));
+    sim.faults.set({ lockTimeout: true });
+    const start = await taskDone((await api('POST', '/nodes/sim/lxc/705/status/start')).json!.data as string);
+    expect(start.exitstatus).toBe("can't lock file '/run/lock/lxc/pve-config-705.lock' - got timeout");
+  });
+
+  it('start failure: "startup for container \'N\' failed", also inside create with start=1 (the CT stays)', async () => {
+    await taskDone(await createCt(706));
+    sim.faults.set({ startFailure: true });
+    const start = await taskDone((await api('POST', '/nodes/sim/lxc/706/status/start')).json!.data as string);
+    expect(start.exitstatus).toBe("startup for container '706' failed");
+    const createAndStart = await taskDone(await createCt(707, { start: 1 }));
+    expect(createAndStart.exitstatus).toBe("startup for container '707' failed");
+    expect(sim.state.container(707)?.status).toBe('stopped');
+  });
+
+  it('DHCP never answers: only lo and link-local, however long one waits', async () => {
+    sim.faults.set({ dhcpNever: true });
+    await taskDone(await createCt(708));
+    await taskDone((await api('POST', '/nodes/sim/lxc/708/status/start')).json!.data as string);
+    await new Promise((r) => setTimeout(r, 4000 / SPEED + 50));
+    const ifaces = (await api('GET', '/nodes/sim/lxc/708/interfaces')).json?.data as Record<string, unknown>[];
+    expect(ifaces[1]).not.toHaveProperty('inet');
+    expect(ifaces[1]!.inet6).toMatch(/^fe80::/);
+  });
+
+  it('a 596 on a chosen request, then normal service', async () => {
+    sim.faults.failNextRequest('GET', /\/status\/current$/, 596);
+    await taskDone(await createCt(709));
+    const first = await api('GET', '/nodes/sim/lxc/709/status/current');
+    expect([first.status, first.reason, first.headers.connection]).toEqual([596, 'Connection timed out', 'close']);
+    const second = await api('GET', '/nodes/sim/lxc/709/status/current');
+    expect(second.status).toBe(200);
+  });
+
+  it('slow storage makes extraction much slower', async () => {
+    const time = async (vmid: number) => {
+      const started = Date.now();
+      await taskDone(await createCt(vmid));
+      return Date.now() - started;
+    };
+    const normal = await time(710);
+    sim.faults.set({ slowStorage: true });
+    const slow = await time(711);
+    expect(slow).toBeGreaterThan(normal * 3);
+  });
+});
+
+describe('persistence', () => {
+  it('keeps the certificate, token and CTs across a restart; running CTs come back stopped', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sim-api-restart-'));
+    try {
+      const first = await startSimulatorApi({ dataDir: dir, speed: SPEED, authDelayMs: 0 });
+      const identity = [first.tlsFingerprint, first.tokenId, first.tokenSecret];
+      const previous = sim;
+      sim = first;
+      try {
+        await taskDone(await createCt(800));
+        await taskDone((await api('POST', '/nodes/sim/lxc/800/status/start')).json!.data as string);
+      } finally {
+        await first.close();
+      }
+      const second = await startSimulatorApi({ dataDir: dir, speed: SPEED, authDelayMs: 0 });
+      sim = second;
+      try {
+        expect([second.tlsFingerprint, second.tokenId, second.tokenSecret]).toEqual(identity);
+        const status = (await api('GET', '/nodes/sim/lxc/800/status/current')).json?.data;
+        expect(status).toMatchObject({ vmid: 800, status: 'stopped', name: 'ct800' });
+        expect(existsSync(join(dir, 'ct', '800', 'rootfs', 'etc', 'hostname'))).toBe(true);
+      } finally {
+        await second.close();
+        sim = previous;
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
