@@ -7,6 +7,7 @@ import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeShell, type OutputStream } from '../src/proxmox/node-shell.ts';
 import { CommandAbortedError, CommandTimeoutError, NodeCommandError } from '../src/proxmox/ssh-errors.ts';
+import { prepareRootfs } from '../src/simulator/ct-rootfs.ts';
 import { startSimNode, type SimNode } from './simulator-ssh-fixture.ts';
 
 type Line = [OutputStream, string];
@@ -258,6 +259,13 @@ describe('simulated node: shims inside the CT', () => {
     expect(out).toContain('is-active=3');
     expect(again.lines).toContainEqual(['stderr', 'E: Unable to locate package nonexistent-package']);
     expect(out).toContain('apt=100');
+  });
+
+  it('prepareRootfs run again on a CT keeps what the CT installed', async () => {
+    const ct = node.containers.get(100)!;
+    await prepareRootfs(ct.rootDir, { hostname: ct.hostname });
+    const result = await run(100, ['dpkg-query', '-W', '-f=${Version}', 'nginx']);
+    expect(result).toEqual({ exitCode: 0, lines: [['stdout', '1.22.1-9+deb12u1']] });
   });
 
   it('useradd and chpasswd edit the CT accounts for real', async () => {

@@ -37,6 +37,7 @@ export function bwrapArgs(target: SandboxTarget, argv: readonly string[]): strin
     ...identity,
     '--bind', target.rootDir, '/',
     '--ro-bind', '/usr', '/usr',
+    '--ro-bind-try', '/etc/alternatives', '/etc/alternatives',
     '--bind', join(target.rootDir, 'usr/local'), '/usr/local',
     '--ro-bind', SHIMS_DIR, '/usr/local/sbin',
     '--proc', '/proc',
