@@ -210,7 +210,10 @@ describe('simulated node: pct push, pct status, SFTP', () => {
   });
 
   it('fails like pct for a missing directory, an unknown user and a stopped CT', async () => {
-    await expect(shell.pctPush(100, 'x', '/no/such/dir/file', { timeoutMs: 10_000 })).rejects.toBeInstanceOf(NodeCommandError);
+    const missingDir = await shell.pctPush(100, 'x', '/no/such/dir/file', { timeoutMs: 10_000 }).catch((e: unknown) => e);
+    expect(missingDir).toBeInstanceOf(NodeCommandError);
+    expect(missingDir).toMatchObject({ exitCode: 255, output: ['failed to open /no/such/dir/file for writing: No such file or directory'] });
+    await expect(shell.pctPush(100, 'x', '/usr/bin/evil', { timeoutMs: 10_000 })).rejects.toThrow(/Read-only file system/);
     await expect(shell.pctPush(100, 'x', '/etc/x', { user: 'nobody-here', timeoutMs: 10_000 })).rejects.toThrow(/no such user/);
     const stopped = await node.addContainer(102);
     stopped.status = 'stopped';

@@ -2,6 +2,7 @@
 // shellJoin; scripts travel on stdin and files over SFTP, so no user value is ever part of a command line's syntax.
 import { createHash, randomUUID } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { LineSplitter } from './line-splitter.ts';
 import { shellJoin } from './shell-quote.ts';
@@ -158,7 +159,7 @@ export class NodeShell {
     const deadline = Date.now() + opts.timeoutMs;
     const staged = `/tmp/launchpad-push-${randomUUID()}`;
     const label = `pct push ${vmid} … ${destPath}`;
-    const sftp = await this.sftp();
+    const sftp = await bounded(label, opts.timeoutMs, opts.signal, this.sftp());
     try {
       await bounded(label, opts.timeoutMs, opts.signal, new Promise<void>((resolve, reject) => {
         sftp.writeFile(staged, typeof content === 'string' ? Buffer.from(content, 'utf8') : content, { mode: 0o600 }, (error) =>
@@ -176,7 +177,8 @@ export class NodeShell {
       });
       if (exitCode !== 0) throw new NodeCommandError(label, exitCode, output.slice(-5));
     } finally {
-      await new Promise<void>((resolve) => sftp.unlink(staged, () => resolve()));
+      // Best effort: a connection that is gone cannot clean up, and must not hold the caller.
+      await Promise.race([new Promise<void>((resolve) => sftp.unlink(staged, () => resolve())), delay(5_000)]);
     }
   }
 

@@ -4,6 +4,11 @@
 export class NodeShellError extends Error {
   /** true when trying again later may well succeed. */
   readonly retryable: boolean = false;
+
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
 }
 
 /** The node offered a host key other than the pinned one. Never retried, never bypassed. */

@@ -176,9 +176,19 @@ async function pctPush(ctx: NodeContext, args: string[], channel: ServerChannel)
   try {
     await writeIntoCt(ct.rootDir, destination, content, perms, uid, gid);
   } catch (error) {
-    return fail(channel, `error: failed to push ${destination}: ${(error as Error).message}\n`, 255);
+    return fail(channel, `failed to open ${destination} for writing: ${describeFsError(error)}\n`, 255);
   }
   return { code: 0 };
+}
+
+// The errno text a CT-side open() would report, without the host path behind it.
+function describeFsError(error: unknown): string {
+  const messages: Record<string, string> = {
+    ENOENT: 'No such file or directory', ENOTDIR: 'Not a directory', EISDIR: 'Is a directory', EACCES: 'Permission denied',
+    EROFS: 'Read-only file system', ELOOP: 'Too many levels of symbolic links', ENOSPC: 'No space left on device',
+  };
+  const code = (error as NodeJS.ErrnoException).code;
+  return (code && messages[code]) ?? (error as Error).message;
 }
 
 function parsePerms(raw: string): number | null {
@@ -205,9 +215,10 @@ async function lookUpId(rootDir: string, database: 'passwd' | 'group', nameOrId:
 export async function writeIntoCt(rootDir: string, ctPath: string, content: Buffer, mode: number, uid: number, gid: number): Promise<void> {
   if (!ctPath.startsWith('/')) throw new Error('destination must be an absolute path');
   const resolved = await resolveInCt(rootDir, ctPath);
-  if (resolved === '/' ) throw new Error('Is a directory');
+  if (resolved === '/') throw Object.assign(new Error('Is a directory'), { code: 'EISDIR' });
+  // /usr (but /usr/local) is the host's, read-only, as the sandbox shows it.
   if (/^\/(usr|proc|dev|sys)(\/|$)/.test(resolved) && !resolved.startsWith('/usr/local/')) {
-    throw new Error('Read-only file system');
+    throw Object.assign(new Error('Read-only file system'), { code: 'EROFS' });
   }
   const hostPath = join(rootDir, resolved);
   const fh = await open(hostPath, 'w', mode);
@@ -232,7 +243,7 @@ async function resolveInCt(rootDir: string, ctPath: string, hops = 0): Promise<s
     const hostPath = join(rootDir, ...current, part);
     const stats = await lstat(hostPath).catch(() => null);
     if (stats?.isSymbolicLink()) {
-      if (hops >= 40) throw new Error('Too many levels of symbolic links');
+      if (hops >= 40) throw Object.assign(new Error('Too many levels of symbolic links'), { code: 'ELOOP' });
       const target = await readlink(hostPath);
       const base = target.startsWith('/') ? target : posix.join('/', ...current, target);
       return resolveInCt(rootDir, posix.join(base, ...parts.slice(i + 1)), hops + 1);
