@@ -265,7 +265,8 @@ function describeConnectError(error: Error & { level?: string; code?: string }):
   return error.message;
 }
 
-// Ask the node to kill the command, then drop the channel; either alone is enough for OpenSSH ≥ 7.9 and the simulator.
+// Ask the node to kill the command, then drop the channel. The simulator kills the whole sandbox on either; a real
+// sshd honours the signal request for command sessions, but what `pct exec` left running inside the CT may outlive it.
 function stopChannel(channel: ClientChannel): void {
   try {
     channel.signal('KILL');
