@@ -1,0 +1,30 @@
+// The embedded simulator becomes an ordinary node row — API token, pinned certificate and pinned SSH host key —
+// so nothing downstream knows it is simulated. Re-registering (each `npm start`) refreshes ports and keys.
+import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
+import type { SecretBox } from '../../lib/secret-box.ts';
+import type { SimulatorHandle } from '../../simulator/index.ts';
+import { sshKeyAad, tokenSecretAad } from './node-access.ts';
+
+export async function registerSimulatorNode(
+  deps: { repos: { nodes: NodesRepository }; secrets: SecretBox },
+  handle: Pick<SimulatorHandle, 'nodeName' | 'apiUrl' | 'tokenId' | 'tokenSecret' | 'tlsFingerprint' | 'ssh'>,
+): Promise<NodeRecord> {
+  const input = {
+    name: handle.nodeName,
+    apiUrl: handle.apiUrl,
+    tokenId: handle.tokenId,
+    tlsFingerprint: handle.tlsFingerprint,
+    sshHost: handle.ssh.host,
+    sshPort: handle.ssh.port,
+    sshUser: handle.ssh.user,
+    sshHostKeyFingerprint: handle.ssh.hostKeyFingerprint,
+    isSimulator: true,
+  };
+  const seal = (id: number) => ({
+    tokenSecretEnc: deps.secrets.seal(handle.tokenSecret, tokenSecretAad(id)),
+    sshPrivateKeyEnc: deps.secrets.seal(handle.ssh.privateKey, sshKeyAad(id)),
+  });
+  const existing = await deps.repos.nodes.findByName(handle.nodeName);
+  if (existing) return (await deps.repos.nodes.update(existing.id, input, seal))!;
+  return deps.repos.nodes.create(input, seal);
+}
