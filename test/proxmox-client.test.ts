@@ -192,16 +192,16 @@ describe('calls', () => {
 
 describe('typed errors', () => {
   it('400 → ProxmoxParameterError with the per-parameter messages', async () => {
-    const err = await client.createLxc('sim', fullCreate(210, { rootfs: undefined })).catch((e: unknown) => e);
+    const err = await rejection<unknown>(client.createLxc('sim', fullCreate(210, { rootfs: undefined })));
     expect(err).toBeInstanceOf(ProxmoxParameterError);
     expect((err as ProxmoxParameterError).errors).toEqual({ storage: "storage 'local' does not support container directories" });
     expect((err as ProxmoxParameterError).message).toBe(
       "Parameter verification failed — storage: storage 'local' does not support container directories",
     );
 
-    const nested = await client
-      .createLxc('sim', fullCreate(210, { net: [{ name: 'eth0', bridge: 'vmbr0', ip: '10.0.0.1' }] }))
-      .catch((e: unknown) => e as ProxmoxParameterError);
+    const nested = await rejection<ProxmoxParameterError>(
+      client.createLxc('sim', fullCreate(210, { net: [{ name: 'eth0', bridge: 'vmbr0', ip: '10.0.0.1' }] })),
+    );
     expect(nested.errors.net0).toBe(
       'invalid format - format error net0.ip: invalid format - value does not look like a valid ipv4 network configuration',
     );
@@ -209,20 +209,20 @@ describe('typed errors', () => {
 
   it('500 → ProxmoxApiError with the reason text, not transient', async () => {
     await wait(await client.createLxc('sim', fullCreate(211)));
-    const err = await client.createLxc('sim', fullCreate(211)).catch((e: unknown) => e as ProxmoxApiError);
+    const err = await rejection<ProxmoxApiError>(client.createLxc('sim', fullCreate(211)));
     expect(err).toBeInstanceOf(ProxmoxApiError);
     expect([err.status, err.message, err.transient]).toEqual([500, "CT 211 already exists on node 'sim'", false]);
   });
 
   it('401 → ProxmoxAuthError', async () => {
     const bad = makeClient({ tokenSecret: '00000000-0000-0000-0000-000000000000' });
-    const err = await bad.getVersion().catch((e: unknown) => e as ProxmoxAuthError);
+    const err = await rejection<ProxmoxAuthError>(bad.getVersion());
     expect(err).toBeInstanceOf(ProxmoxAuthError);
     expect(err.detail).toBe('Authentication failed!');
   });
 
   it('403 → ProxmoxPermissionError', async () => {
-    const err = await client.createLxc('sim', fullCreate(212, { features: { nesting: true, keyctl: true } })).catch((e: unknown) => e);
+    const err = await rejection<unknown>(client.createLxc('sim', fullCreate(212, { features: { nesting: true, keyctl: true } })));
     expect(err).toBeInstanceOf(ProxmoxPermissionError);
     expect((err as ProxmoxPermissionError).detail).toMatch(/only allowed for root@pam/);
   });
@@ -240,7 +240,7 @@ describe('typed errors', () => {
       });
     });
     const refused = makeClient({ apiUrl: `https://127.0.0.1:${port}` });
-    const err = await refused.getVersion().catch((e: unknown) => e as ProxmoxConnectionError);
+    const err = await rejection<ProxmoxConnectionError>(refused.getVersion());
     expect(err).toBeInstanceOf(ProxmoxConnectionError);
     expect([err.code, err.transient]).toEqual(['ECONNREFUSED', true]);
     expect(exchanges.filter((e) => e.path === '/version').map((e) => e.attempt)).toEqual([1, 2, 3]);
@@ -250,7 +250,7 @@ describe('typed errors', () => {
     const { server, port } = await rawTlsServer(() => {});
     try {
       const slow = makeClient({ apiUrl: `https://127.0.0.1:${port}`, requestTimeoutMs: 100, retry: { attempts: 1 } });
-      const err = await slow.getVersion().catch((e: unknown) => e as ProxmoxConnectionError);
+      const err = await rejection<ProxmoxConnectionError>(slow.getVersion());
       expect(err).toBeInstanceOf(ProxmoxConnectionError);
       expect(err.code).toBe('ETIMEDOUT');
     } finally {
@@ -274,7 +274,7 @@ describe('retries', () => {
 
   it('gives up after the configured attempts with ProxmoxTransientError', async () => {
     sim.faults.failNextRequest('GET', '/cluster/resources', 597, 5);
-    const err = await client.listClusterVms().catch((e: unknown) => e as ProxmoxTransientError);
+    const err = await rejection<ProxmoxTransientError>(client.listClusterVms());
     expect(err).toBeInstanceOf(ProxmoxTransientError);
     expect([err.status, err.detail, err.transient]).toEqual([597, 'Connection reset by peer', true]);
     expect(exchanges).toHaveLength(3);
@@ -282,7 +282,7 @@ describe('retries', () => {
 
   it('never retries a create POST', async () => {
     sim.faults.failNextRequest('POST', '/nodes/sim/lxc', 596);
-    const err = await client.createLxc('sim', fullCreate(221)).catch((e: unknown) => e);
+    const err = await rejection<unknown>(client.createLxc('sim', fullCreate(221)));
     expect(err).toBeInstanceOf(ProxmoxTransientError);
     expect(exchanges.map((e) => [e.method, e.attempt, e.status])).toEqual([['POST', 1, 596]]);
     expect(await client.isVmidFree(221)).toBe(true);
@@ -301,7 +301,7 @@ describe('TLS pinning', () => {
   it('refuses a server whose certificate does not match, before sending anything', async () => {
     const before = sim.requests.length;
     const wrong = makeClient({ tlsFingerprint: 'AA:'.repeat(31) + 'AA' });
-    const err = await wrong.createLxc('sim', fullCreate(230)).catch((e: unknown) => e as TlsFingerprintMismatchError);
+    const err = await rejection<TlsFingerprintMismatchError>(wrong.createLxc('sim', fullCreate(230)));
     expect(err).toBeInstanceOf(TlsFingerprintMismatchError);
     expect(err.actual).toBe(sim.tlsFingerprint);
     expect(err.message).toMatch(/does not match the pinned fingerprint/);
@@ -403,4 +403,14 @@ async function rawTlsServer(onSocket: (socket: tls.TLSSocket) => void): Promise<
   const server = tls.createServer({ cert, key }, onSocket);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** The error a call failed with; fails the test if it succeeded. */
+async function rejection<E>(promise: Promise<unknown>): Promise<E> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as E;
+  }
+  throw new Error('expected the call to fail');
 }

@@ -33,7 +33,7 @@ function api(
   let body: string | undefined;
   const headers: Record<string, string> = {};
   if (options.auth !== null) headers.Authorization = options.auth ?? `PVEAPIToken=${sim.tokenId}=${sim.tokenSecret}`;
-  const form = new URLSearchParams(Object.entries(options.params ?? {}).map(([k, v]) => [k, String(v)]));
+  const form = new URLSearchParams(Object.entries(options.params ?? {}).map(([k, v]): [string, string] => [k, String(v)]));
   if (options.json) {
     body = JSON.stringify(options.json);
     headers['Content-Type'] = 'application/json';

@@ -64,7 +64,7 @@ describe('against the simulator', () => {
   it('fails with TaskFailedError carrying the TASK ERROR text and the last lines', async () => {
     sim.faults.set({ storageFull: true });
     const upid = await client.createLxc('sim', ct(103));
-    const err = await waitForTask(client, upid, { pollIntervalMs: 10 }).catch((e: unknown) => e as TaskFailedError);
+    const err = await rejection<TaskFailedError>(waitForTask(client, upid, { pollIntervalMs: 10 }));
     expect(err).toBeInstanceOf(TaskFailedError);
     expect(err.exitstatus).toMatch(/^unable to create CT 103 - lvcreate 'pve\/vm-103-disk-0' error: .*insufficient free space/);
     expect(err.message).toBe(err.exitstatus);
@@ -72,7 +72,7 @@ describe('against the simulator', () => {
 
     sim.faults.set({ storageFull: false, startFailure: true });
     const started = await client.createLxc('sim', ct(104, { start: true }));
-    const startErr = await waitForTask(client, started, { pollIntervalMs: 10 }).catch((e: unknown) => e as TaskFailedError);
+    const startErr = await rejection<TaskFailedError>(waitForTask(client, started, { pollIntervalMs: 10 }));
     expect(startErr.exitstatus).toBe("startup for container '104' failed");
     expect(startErr.lastLines.at(-1)).toBe("Setting up 'proxmox-regenerate-snakeoil.service' to regenerate snakeoil certificate..");
     expect(startErr.lastLines.some((l) => l.startsWith('TASK'))).toBe(false);
@@ -81,7 +81,7 @@ describe('against the simulator', () => {
   it('times out with TaskTimeoutError and leaves the task running', async () => {
     sim.faults.set({ slowStorage: true });
     const upid = await client.createLxc('sim', ct(105));
-    const err = await waitForTask(client, upid, { pollIntervalMs: 10, timeoutMs: 60 }).catch((e: unknown) => e);
+    const err = await rejection<unknown>(waitForTask(client, upid, { pollIntervalMs: 10, timeoutMs: 60 }));
     expect(err).toBeInstanceOf(TaskTimeoutError);
     expect((await client.getTaskStatus(upid)).status).toBe('running');
     await client.stopTask(upid);
@@ -100,7 +100,7 @@ describe('against the simulator', () => {
         if (line.startsWith('extracting archive')) controller.abort();
       },
     });
-    const err = await waiting.catch((e: unknown) => e as TaskCancelledError);
+    const err = await rejection<TaskCancelledError>(waiting);
     expect(err).toBeInstanceOf(TaskCancelledError);
     expect(err.exitstatus).toBe('unable to create CT 106 - received interrupt');
     expect(lines.at(-1)).toBe('TASK ERROR: unable to create CT 106 - received interrupt');
@@ -191,7 +191,7 @@ describe('edge cases', () => {
 
   it('reports unexpected exit statuses as failures with the tail of the log', async () => {
     const fake = new FakeTask(['stopped'], () => ['one', 'two', '', 'TASK ERROR: boom'], 'boom');
-    const err = await waitForTask(fake, UPID, { pollIntervalMs: 1 }).catch((e: unknown) => e as TaskFailedError);
+    const err = await rejection<TaskFailedError>(waitForTask(fake, UPID, { pollIntervalMs: 1 }));
     expect([err.exitstatus, err.lastLines]).toEqual(['boom', ['one', 'two']]);
   });
 
@@ -200,3 +200,13 @@ describe('edge cases', () => {
     expect(['WARNINGS:', 'unexpected status', 'ok', 'received interrupt'].map(isTaskSuccess)).toEqual([false, false, false, false]);
   });
 });
+
+/** The error a call failed with; fails the test if it succeeded. */
+async function rejection<E>(promise: Promise<unknown>): Promise<E> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as E;
+  }
+  throw new Error('expected the call to fail');
+}
