@@ -7,6 +7,12 @@
 // …/status/{start,stop,shutdown,reboot}, GET …/interfaces, GET /nodes/{node}/tasks, GET+DELETE …/tasks/{upid},
 // GET …/tasks/{upid}/{status,log}. Schema paths the product does not use (/access/ticket, aplinfo, storage
 // allocation, node power) answer 501 like unknown paths.
+//
+// Where it differs from a real node: one node, two storages (`local` dir, `local-lvm` thin) and one bridge
+// (`vmbr0`); API tokens only (no tickets/CSRF) and the token may do everything a root@pam token may; templates are a
+// list, not files; the CT root filesystem is a plain directory prepared by ct-rootfs.ts whatever the template;
+// a CT's DHCP lease (10.10.0.100–249/24) is fixed at create time; stats are invented; an interrupted create or
+// destroy is forgotten on restart and running CTs come back stopped.
 import { TaskRunner } from './task-runner.ts';
 import { buildRoutes } from './api-routes.ts';
 import { startApiServer, type RecordedRequest } from './api-server.ts';
@@ -101,21 +107,17 @@ export async function startSimulatorApi(options: SimulatorOptions): Promise<Simu
 /** Starts the simulated node: HTTPS API and SSH host, sharing one state. */
 export async function startSimulator(options: SimulatorOptions): Promise<SimulatorHandle> {
   const { secrets, ...api } = await startSimulatorApi(options);
-  let ssh;
-  try {
-    ssh = await startSshHost({
-      state: api.state,
-      hostKey: secrets.sshHostKey,
-      authorizedPublicKey: secrets.sshClientPublicKey,
-      user: 'root',
-      port: options.sshPort,
-      speed: options.speed > 0 ? options.speed : 1,
-    });
-  } catch (err) {
+  const sshHost = await startSshHost({
+    state: api.state,
+    hostKey: secrets.sshHostKey,
+    authorizedPublicKey: secrets.sshClientPublicKey,
+    user: 'root',
+    port: options.sshPort,
+    speed: options.speed > 0 ? options.speed : 1,
+  }).catch(async (err: unknown) => {
     await api.close();
     throw err;
-  }
-  const sshHost = ssh;
+  });
   return {
     ...api,
     ssh: { host: sshHost.host, port: sshHost.port, user: 'root', privateKey: secrets.sshClientPrivateKey, hostKeyFingerprint: sshHost.hostKeyFingerprint },
