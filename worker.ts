@@ -1,31 +1,42 @@
-// Composition root of the worker process: build deps once, consume the queue, finish or checkpoint on SIGTERM.
+// Composition root of the worker process: build deps once, consume the queue, checkpoint on SIGTERM.
 import { Worker } from 'bullmq';
 import { loadConfig } from './src/config.ts';
 import { buildDeps } from './src/deps.ts';
-import { QUEUE_NAME, queueConnection } from './src/jobs/queue.ts';
+import { WorkerShutdown, registerContainerJobs } from './src/jobs/container-jobs.ts';
 import { dispatchJob } from './src/jobs/dispatch.ts';
+import { QUEUE_NAME, queueConnection } from './src/jobs/queue.ts';
 import { onShutdown, runMain } from './src/lib/main.ts';
 
 runMain('worker', async () => {
   const config = loadConfig();
   const deps = await buildDeps(config, 'worker');
+  registerContainerJobs();
+  const shutdown = new AbortController();
 
-  const worker = new Worker(QUEUE_NAME, (job, token) => dispatchJob(deps, job, token), {
+  const worker = new Worker(QUEUE_NAME, (job, token) => dispatchJob(deps, job, token, { shutdown: shutdown.signal }), {
     // A worker connection must never give up on a command: BullMQ's blocking calls rely on it.
     connection: { ...queueConnection(config.redisUrl), maxRetriesPerRequest: null },
-    concurrency: config.workerConcurrency,
     prefix: config.queuePrefix,
+    concurrency: config.workerConcurrency,
+    // Builds run for minutes. The lock is renewed every lockDuration/2 while the job runs; if this process dies
+    // (SIGKILL, power loss) the lock lapses and the stalled-job check hands the job to another worker, whose
+    // steps resume from the real state. A job may be redelivered a few times before BullMQ gives up on it.
+    lockDuration: config.workerLockMs,
+    stalledInterval: config.workerLockMs,
+    maxStalledCount: 5,
     autorun: false,
   });
-  worker.on('error', (err) => deps.logger.error({ err }, 'queue connection error'));
+  worker.on('error', (err) => deps.logger.error({ err: err.message }, 'queue connection error'));
   worker.on('failed', (job, err) => deps.logger.warn({ jobId: job?.id, name: job?.name, err: err.message }, 'job failed'));
   await worker.waitUntilReady();
   deps.logger.info({ queue: QUEUE_NAME, concurrency: config.workerConcurrency }, 'worker ready: connected to Redis, waiting for jobs');
   void worker.run();
 
   onShutdown(async (signal) => {
-    deps.logger.info({ signal }, 'worker stopping: no new jobs; waiting for running ones to finish or checkpoint');
-    await worker.close();
+    deps.logger.info({ signal }, 'worker stopping: no new jobs; running builds checkpoint and go back to the queue');
+    const closing = worker.close();
+    shutdown.abort(new WorkerShutdown());
+    await closing;
     await deps.close();
   });
 });

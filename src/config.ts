@@ -20,6 +20,8 @@ const schema = z.object({
   PVE_SIMULATOR: z.enum(['auto', 'on', 'off']).default('auto'),
   SIMULATOR_SPEED: z.coerce.number().positive().max(1000).default(1),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  PVE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   TEMPLATES_DIR: z.string().min(1).default('./templates'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRUST_PROXY: boolish.default(false),
@@ -43,6 +45,10 @@ export type Config = {
   simulator: 'auto' | 'on' | 'off';
   simulatorSpeed: number;
   workerConcurrency: number;
+  /** How long a job's lock lasts without renewal: a crashed worker's job is redelivered after about this long. */
+  workerLockMs: number;
+  /** How often the worker polls Proxmox task status, config locks and IP addresses. */
+  pvePollMs: number;
   templatesDir: string;
   logLevel: string;
   trustProxy: boolean;
@@ -75,6 +81,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     simulator: c.PVE_SIMULATOR,
     simulatorSpeed: c.SIMULATOR_SPEED,
     workerConcurrency: c.WORKER_CONCURRENCY,
+    workerLockMs: c.WORKER_LOCK_MS,
+    pvePollMs: c.PVE_POLL_MS,
     templatesDir: c.TEMPLATES_DIR,
     logLevel: c.LOG_LEVEL,
     trustProxy: c.TRUST_PROXY,

@@ -79,7 +79,7 @@ describe('GET /containers/:id', () => {
     expect(res.text).toContain('Script 10-install.sh exited with code 100.');
     expect(res.text).toContain('E: Unable to locate package nginxx');
     expect(res.text).toContain(`action="/containers/${c.id}/retry"`);
-    expect(res.text).toContain(`action="/containers/${c.id}/destroy"`);
+    expect(res.text).toContain(`href="/containers/${c.id}/destroy"`);
     expect(res.text).toMatch(/id="step-syncing" data-state="failed"/);
     expect(res.text).not.toContain('sse-connect');
   });

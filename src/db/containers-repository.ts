@@ -144,6 +144,20 @@ export class ContainersRepository {
     await this.knex('containers').where({ id }).update(patchToRow(patch));
   }
 
+  /**
+   * Claims a VMID for this container unless another live container on the node holds it. Returns false when taken
+   * (the partial unique index decides, so two workers can never claim the same number).
+   */
+  async claimVmid(id: string, nodeId: number, vmid: number): Promise<boolean> {
+    try {
+      await this.knex('containers').where({ id, node_id: nodeId }).update({ vmid });
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') return false;
+      throw err;
+    }
+  }
+
   /** last_seq for each of these containers, in one query (the SSE relay's periodic check for lost messages). */
   async lastSeqs(ids: string[]): Promise<Map<string, { lastSeq: number; lifecycle: Lifecycle }>> {
     if (ids.length === 0) return new Map();

@@ -6,6 +6,7 @@ export type PackageManager = 'apt' | 'npm' | 'pip';
 
 export interface TemplateSnapshot {
   scripts: Array<{ name: string; content: string }>;
+  /** targetPath is the file's full path inside the CT. */
   files: Array<{ name: string; targetPath: string; content: string; mode: string; owner: string; policy: 'replace' | 'default' | 'backup' }>;
   packages: Array<{ manager: PackageManager; name: string; version: string | null }>;
 }

@@ -86,6 +86,29 @@ export class EventRecorder {
     });
   }
 
+  /** Back in the queue (Retry): the stepper keeps its phases; the status says what happens next. */
+  async queued(status: string): Promise<void> {
+    await this.record({ kind: 'step', text: status }, { ...this.snapshot, lifecycle: 'queued', status, error: undefined }, {
+      lifecycle: 'queued', error: null, finishedAt: null,
+    });
+  }
+
+  /** Destroying: a lifecycle action, not a phase; the stepper keeps its last state. */
+  async destroying(status: string): Promise<void> {
+    await this.record({ kind: 'step', text: status }, { ...this.snapshot, lifecycle: 'destroying', status, error: undefined }, { lifecycle: 'destroying', error: null });
+  }
+
+  async destroyed(status: string): Promise<void> {
+    await this.record({ kind: 'complete', text: status }, { ...this.snapshot, lifecycle: 'destroyed', status, error: undefined }, {
+      lifecycle: 'destroyed', error: null, finishedAt: new Date(),
+    });
+  }
+
+  /** A lifecycle action failed without touching the build's phases (e.g. destroy could not reach the node). */
+  async actionFailed(lifecycle: 'failed' | 'ready' | 'cancelled', message: string): Promise<void> {
+    await this.record({ kind: 'error', text: message }, { ...this.snapshot, lifecycle, status: message, error: message }, { lifecycle, error: message });
+  }
+
   async fail(message: string): Promise<void> {
     await this.finishActive('failed', message, { kind: 'error', text: message });
   }

@@ -1,12 +1,14 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../../deps.ts';
+import { cancelContainer, destroyContainer, retryContainer, revealCredentials } from '../../domain/containers/container-actions.ts';
 import { findVisibleContainer, loadContainerPage, loadOutcome, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
 import { PHASES } from '../../domain/progress/phases.ts';
 import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
 import type { ProgressFragments } from '../../domain/progress/progress-fragments.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { generateCsrfToken } from '../middleware/csrf.ts';
-import { renderPage } from '../render.ts';
+import { flash } from '../middleware/session.ts';
+import { isHtmx, renderFragment, renderPage } from '../render.ts';
 import { openEventStream } from '../sse.ts';
 import { StreamLimits } from '../stream-limits.ts';
 
@@ -19,7 +21,7 @@ function parseCursor(lastEventId: string | undefined, after: unknown): number {
   return Number(raw);
 }
 
-export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config'>, fragments: ProgressFragments): Router {
+export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'queue' | 'redis' | 'logger' | 'secrets'>, fragments: ProgressFragments): Router {
   const router = Router();
   const pageDeps: ContainerPageDeps = deps.repos;
   const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
@@ -91,6 +93,47 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config'>, 
       if (!ok) await new Promise((resolve) => res.once('drain', resolve));
     }
     res.end();
+  });
+
+  /** After an action: back to the container page (htmx follows HX-Location without a full reload). */
+  const backToContainer = (req: Request, res: Response, id: string) =>
+    isHtmx(req) ? res.set('HX-Location', `/containers/${id}`).status(204).end() : res.redirect(303, `/containers/${id}`);
+  const actor = (req: Request) => req.user!;
+
+  router.post('/containers/:id/cancel', async (req, res) => {
+    await cancelContainer(deps, actor(req), req.params.id);
+    flash(req, 'info', 'Cancel requested: the running step stops in a moment.');
+    backToContainer(req, res, req.params.id);
+  });
+
+  router.post('/containers/:id/retry', async (req, res) => {
+    await retryContainer(deps, actor(req), req.params.id);
+    flash(req, 'info', 'Retrying: finished steps are checked and skipped.');
+    backToContainer(req, res, req.params.id);
+  });
+
+  router.get('/containers/:id/destroy', async (req, res) => {
+    const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
+    renderPage(req, res, 'pages/containers/destroy', { title: `Destroy ${container.hostname}`, section: '/containers', container });
+  });
+
+  router.post('/containers/:id/destroy', async (req, res) => {
+    try {
+      await destroyContainer(deps, actor(req), req.params.id, req.body?.confirm_hostname);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
+      return renderPage(req, res, 'pages/containers/destroy', { title: `Destroy ${container.hostname}`, section: '/containers', container, errors: err.fields, typed: req.body?.confirm_hostname }, 422);
+    }
+    flash(req, 'info', 'Destroying: the container is stopped and purged from Proxmox.');
+    backToContainer(req, res, req.params.id);
+  });
+
+  router.post('/containers/:id/credentials', async (req, res) => {
+    const { hostname, credentials } = await revealCredentials(deps, actor(req), req.params.id);
+    res.set('Cache-Control', 'no-store');
+    if (isHtmx(req)) return renderFragment(req, res, 'partials/containers/credentials', { credentials });
+    renderPage(req, res, 'pages/containers/credentials', { title: `Credentials of ${hostname}`, section: '/containers', hostname, credentials, containerId: req.params.id });
   });
 
   return router;

@@ -1,0 +1,51 @@
+// Destroy: stop the CT if it runs, delete it with purge, mark the container destroyed. A CT already gone from the
+// node counts as destroyed (someone removed it by hand).
+import { waitForTask } from '../../proxmox/task-waiter.ts';
+import { proxmoxClientFor } from '../nodes/node-access.ts';
+import { EventRecorder } from '../progress/event-recorder.ts';
+import { snapshotFrom } from '../progress/progress-fragments.ts';
+import { describeFailure } from './pipeline-errors.ts';
+import type { PipelineDeps } from './pipeline-runner.ts';
+
+export async function runDestroyPipeline(deps: PipelineDeps, containerId: string, signal: AbortSignal): Promise<'destroyed' | 'failed' | 'skipped'> {
+  const container = await deps.repos.containers.findById(containerId);
+  if (!container || container.lifecycle !== 'destroying') return 'skipped';
+  const recorder = new EventRecorder(
+    { events: deps.repos.events, publish: deps.publish, logger: deps.logger },
+    containerId,
+    snapshotFrom(await deps.repos.events.lastProgressEvent(containerId), container.lifecycle),
+  );
+  const node = await deps.repos.nodes.findById(container.nodeId);
+  try {
+    if (!node) throw new Error('its node has been removed from Launchpad');
+    if (container.vmid) {
+      const api = proxmoxClientFor(node, deps.secrets);
+      try {
+        const ct = (await api.listLxc(node.name)).find((c) => c.vmid === container.vmid);
+        if (!ct) {
+          recorder.log('system', `CT ${container.vmid} no longer exists on ${node.name}; nothing to remove there.`);
+        } else {
+          if (ct.status === 'running') {
+            recorder.log('system', `Stopping CT ${container.vmid}…`);
+            const stop = await api.stopLxc(node.name, container.vmid);
+            await waitForTask(api, stop, { signal, onLine: (line) => recorder.log('task', line) });
+          }
+          recorder.log('system', `Destroying CT ${container.vmid} (purge)…`);
+          const upid = await api.deleteLxc(node.name, container.vmid, { purge: true, force: true });
+          await waitForTask(api, upid, { signal, onLine: (line) => recorder.log('task', line) });
+        }
+      } finally {
+        api.close();
+      }
+    }
+    await recorder.destroyed(`Destroyed${container.vmid ? ` CT ${container.vmid}` : ''}.`);
+    await recorder.close();
+    return 'destroyed';
+  } catch (err) {
+    const message = `Destroy failed: ${describeFailure(err)}`;
+    deps.logger.warn({ err, containerId }, 'destroy failed');
+    await recorder.actionFailed('failed', message);
+    await recorder.close().catch(() => undefined);
+    return 'failed';
+  }
+}

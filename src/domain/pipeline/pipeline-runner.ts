@@ -1,0 +1,141 @@
+// The runner owns ordering, recording and failure handling; each step only does its phase, checking the real
+// state first so that a re-run — a Retry, or a job BullMQ redelivers after a worker crash — resumes where it
+// stopped: one CT, no file pushed twice, no completed script run again, and an attempt marker in the log.
+import type { ContainersRepository } from '../../db/containers-repository.ts';
+import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
+import type { EventsRepository } from '../../db/events-repository.ts';
+import type { NodesRepository } from '../../db/nodes-repository.ts';
+import type { Logger } from '../../logger.ts';
+import type { SecretBox } from '../../lib/secret-box.ts';
+import { NodeShell } from '../../proxmox/node-shell.ts';
+import { waitForTask } from '../../proxmox/task-waiter.ts';
+import type { ContainerConfig } from '../containers/container-config.ts';
+import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
+import { EventRecorder } from '../progress/event-recorder.ts';
+import { PHASES, isPhaseKey, type PhaseKey } from '../progress/phases.ts';
+import { snapshotFrom } from '../progress/progress-fragments.ts';
+import type { Publish } from '../progress/progress-channel.ts';
+import { DEFAULT_TIMINGS, type PipelineContext, type PipelineTimings } from './pipeline-context.ts';
+import { describeFailure } from './pipeline-errors.ts';
+import { creatingStep } from './steps/creating-step.ts';
+import { deployingStep } from './steps/deploying-step.ts';
+import { finalizingStep } from './steps/finalizing-step.ts';
+import { startingStep } from './steps/starting-step.ts';
+import { syncingStep } from './steps/syncing-step.ts';
+
+export interface PipelineDeps {
+  repos: { containers: ContainersRepository; events: EventsRepository; nodes: NodesRepository; containerExtras: ContainerExtrasRepository };
+  secrets: SecretBox;
+  publish: Publish;
+  logger: Logger;
+  timings?: Partial<PipelineTimings>;
+}
+
+const STEPS: Record<PhaseKey, (ctx: PipelineContext) => Promise<void>> = {
+  creating: creatingStep,
+  starting: startingStep,
+  deploying: deployingStep,
+  syncing: syncingStep,
+  finalizing: finalizingStep,
+};
+
+export const rootPasswordAad = (containerId: string) => `containers:${containerId}:root_password`;
+
+/** Why the signal fired: a user's cancel ends the run as cancelled; a worker shutdown leaves it to be resumed. */
+export class WorkerShutdown extends Error {
+  constructor() {
+    super('The worker is shutting down; the build resumes on the next worker.');
+  }
+}
+
+export type RunOutcome = 'ready' | 'failed' | 'cancelled' | 'interrupted' | 'skipped';
+
+export async function runCreatePipeline(deps: PipelineDeps, containerId: string, signal: AbortSignal): Promise<RunOutcome> {
+  const container = await deps.repos.containers.findById(containerId);
+  if (!container || !['queued', 'creating'].includes(container.lifecycle)) return 'skipped';
+  const node = await deps.repos.nodes.findById(container.nodeId);
+  const last = await deps.repos.events.lastProgressEvent(containerId);
+  const recorder = new EventRecorder({ events: deps.repos.events, publish: deps.publish, logger: deps.logger }, containerId, snapshotFrom(last, container.lifecycle));
+  const log = deps.logger.child({ containerId, vmid: container.vmid });
+
+  const attempt = container.attempt + 1;
+  const resumeFrom: PhaseKey = isPhaseKey(container.currentStep) ? container.currentStep : 'creating';
+  if (attempt > 1) {
+    const why = container.lifecycle === 'creating' ? 'the previous run stopped before finishing (worker restart or crash)' : 'retry requested';
+    await recorder.attempt(attempt, resumeFrom, `resuming at ${PHASES.find((p) => p.key === resumeFrom)!.label} — ${why}.`);
+  } else {
+    await deps.repos.containers.update(containerId, { attempt });
+  }
+
+  if (!node) {
+    await recorder.fail('The node this container was deployed to has been removed from Launchpad. Add it again under Nodes, then Retry.');
+    await recorder.close();
+    return 'failed';
+  }
+
+  let shell: NodeShell | undefined;
+  let api: ReturnType<typeof proxmoxClientFor> | undefined;
+  try {
+    api = proxmoxClientFor(node, deps.secrets);
+    const ctx: PipelineContext = {
+      container,
+      config: container.config as unknown as ContainerConfig,
+      node,
+      api,
+      shell: async () => (shell ??= await NodeShell.connect(shellTargetFor(node, deps.secrets), { signal })),
+      recorder,
+      repos: deps.repos,
+      secrets: deps.secrets,
+      logger: log,
+      signal,
+      timings: { ...DEFAULT_TIMINGS, ...deps.timings },
+      vmid: container.vmid ?? 0,
+      ip: container.ip,
+      rootPassword: () => (container.rootPasswordEnc ? deps.secrets.open(container.rootPasswordEnc, rootPasswordAad(container.id)) : undefined),
+    };
+    for (const phase of PHASES) {
+      signal.throwIfAborted();
+      await STEPS[phase.key](ctx);
+    }
+    await recorder.close();
+    log.info('container ready');
+    return 'ready';
+  } catch (err) {
+    if (signal.aborted && signal.reason instanceof WorkerShutdown) {
+      recorder.log('system', signal.reason.message);
+      await recorder.close().catch(() => undefined);
+      return 'interrupted';
+    }
+    if (signal.aborted) {
+      await recorder.cancelled(signal.reason instanceof Error ? signal.reason.message : 'Cancelled.');
+      await recorder.close().catch(() => undefined);
+      return 'cancelled';
+    }
+    const message = describeFailure(err);
+    log.warn({ err }, 'build failed');
+    await recorder.fail(message);
+    const config = container.config as unknown as ContainerConfig;
+    const vmid = (await deps.repos.containers.findById(containerId))?.vmid;
+    if (config.destroyOnFailure && api && vmid) await destroyAfterFailure(api, node.name, vmid, recorder, log);
+    await recorder.close().catch(() => undefined);
+    return 'failed';
+  } finally {
+    await shell?.close().catch(() => undefined);
+    api?.close();
+  }
+}
+
+/** "Destroy the container if creation fails": best effort, reported in the log either way. */
+async function destroyAfterFailure(api: ReturnType<typeof proxmoxClientFor>, node: string, vmid: number, recorder: EventRecorder, log: Logger) {
+  try {
+    const exists = (await api.listLxc(node)).find((ct) => ct.vmid === vmid);
+    if (!exists) return;
+    recorder.log('system', `Destroying CT ${vmid} as requested (“destroy the container if creation fails”)…`);
+    const upid = await api.deleteLxc(node, vmid, { purge: true, force: true });
+    await waitForTask(api, upid, { onLine: (line) => recorder.log('task', line) });
+    recorder.log('system', `CT ${vmid} destroyed. Retry creates it again from the start.`);
+  } catch (err) {
+    log.warn({ err }, 'destroy after failure failed');
+    recorder.log('system', `Could not destroy CT ${vmid}: ${describeFailure(err)}`);
+  }
+}

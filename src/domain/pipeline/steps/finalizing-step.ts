@@ -1,0 +1,47 @@
+// Phase 5, Finalize: collect what the scripts registered — credentials (sealed at once, never logged) and
+// services (checked against the ports actually listening) — and mark the container ready.
+import { CREDENTIALS_FILE, SERVICES_FILE, parseCredentialsFile, parseServicesFile } from '../../templates/helper-library.ts';
+import { ctCapture } from '../ct-commands.ts';
+import type { PipelineContext } from '../pipeline-context.ts';
+
+export const credentialAad = (containerId: string, key: string) => `containers:${containerId}:credential:${key}`;
+
+export async function finalizingStep(ctx: PipelineContext): Promise<void> {
+  const { recorder } = ctx;
+  await recorder.enterPhase('finalizing', 'Collecting services and credentials…');
+
+  const credentialsFile = await ctCapture(ctx, ['cat', CREDENTIALS_FILE]);
+  const credentials = credentialsFile.exitCode === 0 ? parseCredentialsFile(credentialsFile.stdout.join('\n')) : new Map<string, string>();
+  const servicesFile = await ctCapture(ctx, ['cat', SERVICES_FILE]);
+  const services = servicesFile.exitCode === 0 ? parseServicesFile(servicesFile.stdout.join('\n')) : [];
+  const listening = await listeningPorts(ctx);
+
+  await ctx.repos.containerExtras.replace(
+    ctx.container.id,
+    services.map((s) => ({
+      name: s.name,
+      kind: 'tcp',
+      port: s.port,
+      url: s.url ?? null,
+      status: listening === undefined ? 'unknown' : listening.has(s.port) ? 'listening' : 'not listening',
+    })),
+    [...credentials].map(([key, value]) => ({ key, valueEnc: ctx.secrets.seal(value, credentialAad(ctx.container.id, key)) })),
+  );
+  for (const s of services) recorder.log('system', `Service ${s.name} on port ${s.port}${s.url ? ` (${s.url})` : ''}${listening?.has(s.port) ? ' is listening.' : '.'}`);
+  if (credentials.size) recorder.log('system', `Stored ${credentials.size} credential(s), encrypted: ${[...credentials.keys()].join(', ')}.`);
+
+  await recorder.complete({ status: `Ready — ${ctx.config.hostname} at ${ctx.ip ?? 'unknown address'}`, ip: ctx.ip });
+}
+
+/** TCP ports listening in the CT (`ss -ltnH`), or undefined when ss is not available. */
+async function listeningPorts(ctx: PipelineContext): Promise<Set<number> | undefined> {
+  const result = await ctCapture(ctx, ['ss', '-ltnH']);
+  if (result.exitCode !== 0) return undefined;
+  const ports = new Set<number>();
+  for (const line of result.stdout) {
+    const local = line.trim().split(/\s+/)[3];
+    const port = Number(local?.slice(local.lastIndexOf(':') + 1));
+    if (Number.isInteger(port) && port > 0) ports.add(port);
+  }
+  return ports;
+}

@@ -1,0 +1,117 @@
+// Phase 4, Run Scripts: install the chosen package groups, then run each chosen script in the chosen order with
+// the helper library loaded, streaming stdout and stderr line by line. A non-zero exit fails the phase with the
+// script's name, exit code and last lines. Scripts travel by SFTP + `pct push`, never on a command line.
+import { HELPER_LIBRARY_TARGET } from '../../templates/helper-library.ts';
+import type { PackageManager } from '../../containers/container-config.ts';
+import { ctRun, fingerprint, hasMarker, setMarker } from '../ct-commands.ts';
+import { StepError } from '../pipeline-errors.ts';
+import type { PipelineContext } from '../pipeline-context.ts';
+
+const SCRIPTS_DIR = '/opt/launchpad/scripts';
+const LAST_LINES = 10;
+
+const packageSpec: Record<PackageManager, (name: string, version: string | null) => string> = {
+  apt: (n, v) => (v ? `${n}=${v}` : n),
+  npm: (n, v) => (v ? `${n}@${v}` : n),
+  pip: (n, v) => (v ? `${n}==${v}` : n),
+};
+
+const installCommands: Record<PackageManager, (specs: string[]) => string[][]> = {
+  apt: (specs) => [
+    ['apt-get', 'update'],
+    ['apt-get', 'install', '-y', '--no-install-recommends', '-o', 'Dpkg::Options::=--force-confold', '--', ...specs],
+  ],
+  npm: (specs) => [['npm', 'install', '--global', '--no-fund', '--no-audit', '--', ...specs]],
+  // Debian 12 marks the system Python as externally managed (PEP 668).
+  pip: (specs) => [['pip3', 'install', '--break-system-packages', '--', ...specs]],
+};
+
+export async function syncingStep(ctx: PipelineContext): Promise<void> {
+  const { recorder, config } = ctx;
+  await recorder.enterPhase('syncing', 'Installing packages…');
+
+  const groups = new Map<PackageManager, string[]>();
+  for (const p of config.template.packages) {
+    if (!config.packageGroups.includes(p.manager)) continue;
+    groups.set(p.manager, [...(groups.get(p.manager) ?? []), packageSpec[p.manager](p.name, p.version)]);
+  }
+  if (config.extraPackages.length) groups.set('apt', [...(groups.get('apt') ?? []), ...config.extraPackages]);
+
+  const scripts = config.scripts.map((name) => {
+    const script = config.template.scripts.find((s) => s.name === name);
+    if (!script) throw new StepError(`Script “${name}” was chosen but is not in the template snapshot. Destroy and deploy again.`);
+    return script;
+  });
+  const total = groups.size + scripts.length;
+  let done = 0;
+
+  for (const [manager, specs] of groups) {
+    await recorder.advance(done / Math.max(1, total), `Installing ${specs.length} ${manager} package(s)…`);
+    const marker = `packages-${manager}-${fingerprint(...specs)}`;
+    if (await hasMarker(ctx, marker)) {
+      recorder.log('system', `${manager} packages already installed — skipped.`);
+    } else {
+      for (const argv of installCommands[manager](specs)) {
+        recorder.log('system', `$ ${argv.join(' ')}`);
+        await runStreaming(ctx, argv, ctx.timings.packageTimeoutMs, `Installing ${manager} packages (${argv.slice(0, 2).join(' ')})`);
+      }
+      await setMarker(ctx, marker);
+    }
+    done++;
+  }
+
+  for (const script of scripts) {
+    await recorder.advance(done / Math.max(1, total), `Running ${script.name}…`);
+    const marker = `script-${fingerprint(script.name, script.content)}`;
+    if (await hasMarker(ctx, marker)) {
+      recorder.log('system', `${script.name}: completed in an earlier attempt — skipped.`);
+      done++;
+      continue;
+    }
+    const shell = await ctx.shell();
+    const target = `${SCRIPTS_DIR}/${script.name}`;
+    await ctRun(ctx, ['mkdir', '-p', SCRIPTS_DIR], 'Creating the scripts directory');
+    await shell.pctPush(ctx.vmid, script.content, target, { perms: '0700', timeoutMs: ctx.timings.commandTimeoutMs, signal: ctx.signal });
+    recorder.log('system', `▶ ${script.name}`);
+    await runStreaming(
+      ctx,
+      [
+        'env',
+        'DEBIAN_FRONTEND=noninteractive',
+        `LAUNCHPAD_HOSTNAME=${config.hostname}`,
+        `LAUNCHPAD_IP=${ctx.ip ?? ''}`,
+        'bash',
+        '-c',
+        // $0 is the library, $1 the script: both fixed paths, passed as arguments rather than spliced in.
+        '. "$0" && . "$1"',
+        HELPER_LIBRARY_TARGET,
+        target,
+      ],
+      ctx.timings.scriptTimeoutMs,
+      `Script ${script.name}`,
+    );
+    await setMarker(ctx, marker);
+    recorder.log('system', `✔ ${script.name} finished.`);
+    done++;
+  }
+  await recorder.advance(1, `${scripts.length} script(s) ran`);
+}
+
+/** Runs argv in the CT streaming every line into the log; a non-zero exit fails with the last lines. */
+async function runStreaming(ctx: PipelineContext, argv: string[], timeoutMs: number, what: string): Promise<void> {
+  const shell = await ctx.shell();
+  const tail: string[] = [];
+  const { exitCode } = await shell.pctExec(ctx.vmid, argv, {
+    timeoutMs,
+    signal: ctx.signal,
+    onLine: (stream, text) => {
+      ctx.recorder.log(stream, text);
+      tail.push(text);
+      if (tail.length > LAST_LINES) tail.shift();
+    },
+  });
+  if (exitCode !== 0) {
+    const last = tail.length ? ` Last lines:\n${tail.join('\n')}` : '';
+    throw new StepError(`${what} exited with code ${exitCode}. Fix the cause (see the log), then Retry — completed scripts are skipped.${last}`);
+  }
+}

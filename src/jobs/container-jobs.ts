@@ -1,0 +1,50 @@
+// The worker's container jobs: build (create-container) and destroy. Both run through the same event recorder,
+// so the page and the SSE stream show them the same way.
+import { DelayedError, type Job } from 'bullmq';
+import type { Deps } from '../deps.ts';
+import { DESTROY_CONTAINER_JOB } from '../domain/containers/container-actions.ts';
+import { CREATE_CONTAINER_JOB, type CreateContainerJobData } from '../domain/containers/container-config.ts';
+import { runDestroyPipeline } from '../domain/pipeline/destroy-pipeline.ts';
+import { WorkerShutdown, runCreatePipeline, type PipelineDeps } from '../domain/pipeline/pipeline-runner.ts';
+import { CancelRequests } from './cancel-requests.ts';
+import { registerJob, type JobContext } from './dispatch.ts';
+
+
+function pipelineDeps(deps: Deps): PipelineDeps {
+  return {
+    repos: deps.repos,
+    secrets: deps.secrets,
+    publish: (channel, message) => deps.redis.publish(channel, message),
+    logger: deps.logger,
+    timings: { pollMs: deps.config.pvePollMs },
+  };
+}
+
+async function createContainerJob(deps: Deps, job: Job<CreateContainerJobData>, token: string | undefined, ctx: JobContext) {
+  const { containerId } = job.data;
+  const cancels = new CancelRequests(deps.redis);
+  const watch = cancels.watch(containerId);
+  try {
+    const outcome = await runCreatePipeline(pipelineDeps(deps), containerId, AbortSignal.any([watch.signal, ctx.shutdown]));
+    if (outcome === 'interrupted' && token) {
+      // Hand the job back: the next worker picks it up at once and resumes (steps check the real state).
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
+    if (outcome === 'cancelled') await cancels.clear(containerId);
+    return outcome;
+  } finally {
+    watch.stop();
+  }
+}
+
+async function destroyContainerJob(deps: Deps, job: Job<CreateContainerJobData>, _token: string | undefined, ctx: JobContext) {
+  return runDestroyPipeline(pipelineDeps(deps), job.data.containerId, ctx.shutdown);
+}
+
+export function registerContainerJobs(): void {
+  registerJob(CREATE_CONTAINER_JOB, createContainerJob);
+  registerJob(DESTROY_CONTAINER_JOB, destroyContainerJob);
+}
+
+export { WorkerShutdown };

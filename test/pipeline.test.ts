@@ -1,0 +1,199 @@
+// The creation pipeline against the embedded simulator (HTTPS API + SSH host with real bubblewrap sandboxes).
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainerEvent } from '../src/db/events-repository.ts';
+import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
+import { credentialAad } from '../src/domain/pipeline/steps/finalizing-step.ts';
+import { getTemplate, syncCatalogue } from '../src/domain/templates/catalogue.ts';
+import { TemplatesRepository } from '../src/db/templates-repository.ts';
+import { ensureUser } from './support/http-session.ts';
+import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+
+let env: TestEnv;
+let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
+let deps: PipelineDeps;
+let ownerId: number;
+let templates: TemplatesRepository;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  simulator = await startTestSimulator(env.deps);
+  ownerId = (await ensureUser(env.deps, 'builder', 'builder-password')).id;
+  templates = new TemplatesRepository(env.deps.knex);
+  await syncCatalogue(templates, path.resolve('templates'), env.deps.logger);
+  deps = {
+    repos: env.deps.repos,
+    secrets: env.deps.secrets,
+    publish: (c, m) => env.deps.redis.publish(c, m),
+    logger: env.deps.logger,
+    timings: { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000 },
+  };
+}, 60_000);
+afterAll(async () => {
+  await simulator?.close();
+  await env?.close();
+});
+
+async function allEvents(containerId: string): Promise<ContainerEvent[]> {
+  return env.deps.repos.events.listAfter(containerId, 0, 100_000);
+}
+
+function expectGapless(events: ContainerEvent[]) {
+  expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+  const lines = events.filter((e) => e.kind === 'log').map((e) => e.lineNo);
+  expect(lines).toEqual(lines.map((_, i) => i + 1));
+}
+
+const build = (id: string, signal = new AbortController().signal) => runCreatePipeline(deps, id, signal);
+
+describe('the happy path of each sample template', () => {
+  it.each(['static-web', 'postgresql', 'dev-box'])('%s ends ready, with services and credentials recorded', async (name) => {
+    const template = await getTemplate(templates, name);
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, template });
+    expect(await build(c.id)).toBe('ready');
+
+    const done = (await env.deps.repos.containers.findById(c.id))!;
+    expect(done.lifecycle).toBe('ready');
+    expect(done.percent).toBe(100);
+    expect(done.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(done.vmid).toBeGreaterThanOrEqual(100);
+    expect(simulator.sim.state.container(done.vmid!)?.status).toBe('running');
+
+    const events = await allEvents(c.id);
+    expectGapless(events);
+    const log = events.filter((e) => e.kind === 'log').map((e) => e.text).join('\n');
+    expect(log).toContain('TASK OK'); // the vzcreate task log, streamed
+    for (const script of template.scripts.filter((s) => s.enabled)) expect(log).toContain(`✔ ${script.name} finished.`);
+    const phases = events.filter((e) => e.kind === 'step').map((e) => e.step);
+    expect([...new Set(phases)]).toEqual(['creating', 'starting', 'deploying', 'syncing', 'finalizing']);
+
+    const services = await env.deps.repos.containerExtras.services(c.id);
+    expect(services.length).toBeGreaterThan(0);
+    if (name === 'postgresql') {
+      const sealed = await env.deps.repos.containerExtras.sealedCredentials(c.id);
+      const values = sealed.map((s) => env.deps.secrets.open(s.valueEnc, credentialAad(c.id, s.key)));
+      const password = values.find((v) => v.length >= 16);
+      expect(password).toBeDefined(); // a generated password
+      expect(log).not.toContain(password!); // never in the log
+    }
+  });
+});
+
+describe('resuming', () => {
+  it('a second run of a finished build changes nothing; a re-run after a failure skips finished work', async () => {
+    const template = await getTemplate(templates, 'static-web');
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, template });
+    // A first run that dies in the scripts phase: the script fails once, then (fixed) succeeds on retry.
+    const flaky = { name: '99-flaky.sh', content: 'set -eu\nif [ ! -e /root/second-run ]; then touch /root/second-run; echo "first run fails" >&2; exit 7; fi\necho "second run works"\n' };
+    const config = { ...(c.config as Record<string, unknown>) } as { scripts: string[]; template: { scripts: Array<{ name: string; content: string }> } };
+    config.scripts = [...config.scripts, flaky.name];
+    config.template.scripts = [...config.template.scripts, flaky];
+    await env.deps.knex('containers').where({ id: c.id }).update({ config });
+
+    expect(await build(c.id)).toBe('failed');
+    const failed = (await env.deps.repos.containers.findById(c.id))!;
+    expect(failed.currentStep).toBe('syncing');
+    expect(failed.error).toContain('Script 99-flaky.sh exited with code 7');
+    expect(failed.error).toContain('first run fails');
+
+    await env.deps.repos.containers.update(c.id, { lifecycle: 'queued' });
+    expect(await build(c.id)).toBe('ready');
+    const events = await allEvents(c.id);
+    expectGapless(events);
+    const log = events.filter((e) => e.kind === 'log').map((e) => e.text ?? '');
+    const attempt = events.find((e) => e.kind === 'attempt');
+    expect(attempt?.text).toMatch(/^Attempt 2: resuming at Run Scripts/);
+    expect(log.filter((l) => l.startsWith('Creating CT '))).toHaveLength(1); // one create call in all
+    expect(log.some((l) => /already exists on sim — keeping it/.test(l))).toBe(true);
+    expect(log.some((l) => /already pushed — skipped/.test(l))).toBe(true);
+    expect(log.filter((l) => l === '▶ 10-install-site.sh' || /10-.*: completed in an earlier attempt/.test(l)).length).toBeGreaterThan(0);
+    expect(log).toContain('second run works');
+  });
+});
+
+describe('faults end in a failed phase with a human message', () => {
+  const cases: Array<[string, () => void, string, RegExp]> = [
+    ['storage full', () => simulator.sim.faults.set({ storageFull: true }), 'creating', /storage is full/],
+    ['missing OS template', () => simulator.sim.faults.set({ missingTemplate: true }), 'creating', /OS template is missing on the node/],
+    ['lock timeout', () => simulator.sim.faults.set({ lockTimeout: true }), 'creating', /lock/i],
+    ['start failure', () => simulator.sim.faults.set({ startFailure: true }), 'starting', /could not start the container/],
+    ['DHCP never answers', () => simulator.sim.faults.set({ dhcpNever: true }), 'starting', /got no IPv4 address from DHCP within \d+ s — check that bridge “vmbr0”/],
+    ['a 596 on the create call', () => simulator.sim.faults.failNextRequest('POST', /\/lxc$/, 596), 'creating', /did not answer in time/],
+  ];
+  it.each(cases)('%s', async (_name, arm, phase, message) => {
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id });
+    arm();
+    try {
+      expect(await build(c.id)).toBe('failed');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    const failed = (await env.deps.repos.containers.findById(c.id))!;
+    expect(failed.lifecycle).toBe('failed');
+    expect(failed.currentStep).toBe(phase);
+    expect(failed.error).toMatch(message);
+    const last = (await allEvents(c.id)).at(-1)!;
+    expect(last.kind).toBe('error');
+    expect((last.data?.progress as { phases: Array<{ key: string; state: string }> }).phases.find((p) => p.key === phase)?.state).toBe('failed');
+  });
+
+  it('an SSH host-key mismatch aborts with its own message', async () => {
+    const other = await env.deps.repos.nodes.update(simulator.node.id, { ...simulator.node, sshHostKeyFingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, () => ({}));
+    try {
+      const c = await insertDeployment(env.deps, { ownerId, nodeId: other!.id });
+      expect(await build(c.id)).toBe('failed');
+      const failed = (await env.deps.repos.containers.findById(c.id))!;
+      expect(failed.currentStep).toBe('deploying');
+      expect(failed.error).toMatch(/host key/i);
+      expect(failed.error).toMatch(/confirm the new key under Nodes → Edit/);
+    } finally {
+      await env.deps.repos.nodes.update(simulator.node.id, simulator.node, () => ({}));
+    }
+  });
+
+  it('destroy_on_failure removes the CT after a failed script', async () => {
+    const c = await insertDeployment(env.deps, {
+      ownerId,
+      nodeId: simulator.node.id,
+      config: { scripts: ['10-fail.sh'], template: { scripts: [{ name: '10-fail.sh', content: 'echo boom >&2; exit 3' }], files: [], packages: [] }, destroyOnFailure: true },
+    });
+    expect(await build(c.id)).toBe('failed');
+    const failed = (await env.deps.repos.containers.findById(c.id))!;
+    expect(failed.error).toContain('Script 10-fail.sh exited with code 3');
+    expect(simulator.sim.state.container(failed.vmid!)).toBeUndefined();
+    const log = (await allEvents(c.id)).map((e) => e.text).join('\n');
+    expect(log).toContain(`CT ${failed.vmid} destroyed.`);
+  });
+});
+
+describe('cancel', () => {
+  it('aborts a running script, marks the build cancelled, and a retry finishes it with one CT', async () => {
+    const c = await insertDeployment(env.deps, {
+      ownerId,
+      nodeId: simulator.node.id,
+      config: { scripts: ['10-slow.sh'], template: { scripts: [{ name: '10-slow.sh', content: 'echo started; [ -e /root/go ] || { touch /root/go; sleep 30; }; echo finished' }], files: [], packages: [] } },
+    });
+    const controller = new AbortController();
+    const running = build(c.id, controller.signal);
+    for (let i = 0; i < 200; i++) {
+      const events = await allEvents(c.id);
+      if (events.some((e) => e.text === 'started')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const t0 = Date.now();
+    controller.abort(new Error('Cancelled by builder.'));
+    expect(await running).toBe('cancelled');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const cancelled = (await env.deps.repos.containers.findById(c.id))!;
+    expect(cancelled.lifecycle).toBe('cancelled');
+    expect(cancelled.error).toBe('Cancelled by builder.');
+
+    await env.deps.repos.containers.update(c.id, { lifecycle: 'queued' });
+    expect(await build(c.id)).toBe('ready');
+    const events = await allEvents(c.id);
+    expectGapless(events);
+    expect(events.filter((e) => e.text === 'finished')).toHaveLength(1);
+    expect(events.filter((e) => e.text?.startsWith('Creating CT '))).toHaveLength(1);
+  });
+});
