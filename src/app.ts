@@ -11,6 +11,7 @@ import { loginRateLimits, type LoginLimits } from './http/middleware/login-rate-
 import { requestLogging } from './http/middleware/request-context.ts';
 import { securityHeaders } from './http/middleware/security.ts';
 import { sessions } from './http/middleware/session.ts';
+import { simulatorBadgeLocals } from './http/middleware/simulator-badge.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { containerRoutes } from './http/routes/container-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
@@ -40,6 +41,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(sessions({ pool: deps.sessionPool, secret: deps.sessionSecret, secureCookies: false }));
   app.use(csrfProtection);
   app.use(loadUser(repos.users));
+  app.use(simulatorBadgeLocals(repos));
 
   // Open to everyone: first-run setup and sign-in.
   app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, loginRateLimits(deps.redis, deps.loginLimits)));

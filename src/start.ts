@@ -1,11 +1,15 @@
-// `npm start`: one command for a working console. Prepares the database, then runs the web server and a worker
-// as two child processes (the same entry points `npm run web` / `npm run worker` use) and stops both together.
+// `npm start`: one command for a working console. Prepares the database, starts the embedded Proxmox simulator
+// when no real node is configured, then runs the web server and a worker as two child processes (the same entry
+// points `npm run web` / `npm run worker` use) and stops everything together.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from './config.ts';
 import { buildDeps } from './deps.ts';
+import { recordSimulatorSandbox } from './domain/nodes/simulator-badge.ts';
+import { registerSimulatorNode } from './domain/nodes/simulator-node.ts';
 import { runMain } from './lib/main.ts';
+import { startSimulator, type SimulatorHandle } from './simulator/index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -13,6 +17,19 @@ runMain('launchpad', async () => {
   const config = loadConfig();
   // Creates the database, runs migrations and generates boot secrets before either child starts.
   const deps = await buildDeps(config, 'launchpad');
+  let simulator: SimulatorHandle | undefined;
+  const realNodes = (await deps.repos.nodes.list()).filter((n) => !n.isSimulator);
+  if (config.simulator === 'on' || (config.simulator === 'auto' && realNodes.length === 0)) {
+    simulator = await startSimulator({ dataDir: path.join(root, '.data/simulator'), speed: config.simulatorSpeed });
+    await registerSimulatorNode(deps, simulator);
+    await recordSimulatorSandbox(deps.repos.settings, simulator.sandboxed);
+    deps.logger.warn(
+      { api: simulator.apiUrl, ssh: `${simulator.ssh.host}:${simulator.ssh.port}`, sandboxed: simulator.sandboxed },
+      simulator.sandboxed
+        ? `SIMULATOR: no Proxmox node is configured, so node "${simulator.nodeName}" is the embedded Proxmox VE simulator (scripts run in bubblewrap sandboxes under .data/simulator). Add a real node under Nodes and restart to use a cluster.`
+        : `SIMULATOR: node "${simulator.nodeName}" is the embedded Proxmox VE simulator and bubblewrap is missing: commands are NOT run, every line of their output says "simulated". Install bubblewrap (apt-get install bubblewrap) to run template scripts for real.`,
+    );
+  }
   await deps.close();
 
   const children = new Map<string, ChildProcess>();
@@ -21,10 +38,11 @@ runMain('launchpad', async () => {
     if (stopping) return;
     stopping = true;
     for (const child of children.values()) child.kill('SIGTERM');
+    const exited = [...children.values()].map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r))));
     setTimeout(() => process.exit(code), 15_000).unref();
-    Promise.all([...children.values()].map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r))))).then(() =>
-      process.exit(code),
-    );
+    void Promise.all(exited)
+      .then(() => simulator?.close())
+      .finally(() => process.exit(code));
   };
 
   for (const [name, entry] of [['web', 'src/server.ts'], ['worker', 'worker.ts']] as const) {

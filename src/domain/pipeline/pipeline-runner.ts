@@ -73,6 +73,9 @@ export async function runCreatePipeline(deps: PipelineDeps, containerId: string,
     return 'failed';
   }
 
+  if (node.isSimulator) {
+    recorder.log('system', `Node ${node.name} is the embedded Proxmox VE simulator: no real cluster is touched; scripts run in a sandbox on the Launchpad host.`);
+  }
   let shell: NodeShell | undefined;
   let api: ReturnType<typeof proxmoxClientFor> | undefined;
   try {
