@@ -16,6 +16,7 @@ import { authRoutes } from './http/routes/auth-routes.ts';
 import { containerRoutes } from './http/routes/container-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
 import { templateRoutes } from './http/routes/template-routes.ts';
+import { wizardRoutes } from './http/routes/wizard-routes.ts';
 import { createProgressFragments } from './domain/progress/progress-fragments.ts';
 import { createViews } from './views.ts';
 
@@ -49,6 +50,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Everything below needs a session.
   app.use(requireUser);
   app.get('/', (_req, res) => res.redirect(303, '/containers'));
+  app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
   app.use(containerRoutes(deps, createProgressFragments(app.locals.views)));
   app.use(templateRoutes({ templates: repos.templates, templatesDir: config.templatesDir, logger }));
 

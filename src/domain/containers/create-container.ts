@@ -6,6 +6,7 @@ import type { Deps } from '../../deps.ts';
 import { isUuid } from '../../db/containers-repository.ts';
 import type { User } from '../../db/users-repository.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
+import { rootPasswordAad } from '../pipeline/pipeline-runner.ts';
 import type { CreationRequest } from '../wizard/creation-request.ts';
 import { checkCreation, type ValidCreation } from '../wizard/creation-validation.ts';
 import { parseVmid, vmidTakenMessage } from '../wizard/field-rules.ts';
@@ -13,8 +14,6 @@ import { probeNode } from '../wizard/node-choices.ts';
 import { CREATE_CONTAINER_JOB, type CreateContainerJobData } from './container-config.ts';
 
 export type CreateContainerDeps = Pick<Deps, 'repos' | 'secrets' | 'queue' | 'logger'>;
-
-export const rootPasswordAad = (containerId: string) => `containers:${containerId}:root_password`;
 
 /** How many further VMIDs to try when the next free one was claimed meanwhile by another queued container. */
 const NEXT_FREE_ATTEMPTS = 20;

@@ -1,0 +1,280 @@
+// Validation of a CreationRequest, in the three parts the wizard's steps own (configure, packages, scripts) and as
+// a whole for Deploy: the steps and POST /containers call the same functions, so nothing a step accepted can be
+// refused later for another reason than the world having changed (a VMID taken meanwhile, a node gone away).
+import type { NodeRecord } from '../../db/nodes-repository.ts';
+import { NotFoundError } from '../../lib/errors.ts';
+import type { ContainerConfig, TemplateSnapshot } from '../containers/container-config.ts';
+import { getTemplate } from '../templates/catalogue.ts';
+import { DEFAULTS, PACKAGE_MANAGERS, parseBoolean, type PackageManager, type Template } from '../templates/template.ts';
+import type { CreationRequest } from './creation-request.ts';
+import {
+  checkBridge, checkGateway, checkHostname, checkNameserver, checkOsTemplateVolid, checkPassword, checkStorageId, matchOsTemplate,
+  parseAmount, parseCidr, parseExtraPackages, parseSshPublicKeys, parseTags, parseVmid, vmidTakenMessage,
+} from './field-rules.ts';
+import { probeNode, type NodeChoices, type WizardDeps } from './node-choices.ts';
+
+/** Field name (as in the form contract) → message. */
+export type FieldErrors = Record<string, string>;
+
+export const DEFAULT_BRIDGE = 'vmbr0';
+
+export interface ConfigureValues {
+  node: NodeRecord;
+  vmid: number;
+  /** The VMID was not typed but taken from /cluster/nextid (so another free one may replace it). */
+  vmidIsNextFree: boolean;
+  password: string;
+  settings: Pick<
+    ContainerConfig,
+    | 'ostemplate' | 'hostname' | 'cores' | 'memory' | 'swap' | 'disk' | 'storage' | 'bridge' | 'ip' | 'gateway' | 'nameserver'
+    | 'unprivileged' | 'nesting' | 'tags' | 'sshPublicKey' | 'destroyOnFailure'
+  >;
+}
+
+export type PackageValues = Pick<ContainerConfig, 'packageGroups' | 'extraPackages'>;
+export type ScriptValues = Pick<ContainerConfig, 'scripts'>;
+
+/** Collects the first message per field. */
+function collector() {
+  const errors: FieldErrors = {};
+  const note = (field: string, message: string | undefined) => {
+    if (message && !errors[field]) errors[field] = message;
+  };
+  return { errors, note };
+}
+
+/** The settings a template (or, from scratch, Launchpad) proposes. */
+export function templateDefaults(template: Template | null) {
+  const t = template ?? { ...DEFAULTS, tags: [] as string[] };
+  return { os: t.osTemplate, cores: t.cores, memory: t.memory, swap: t.swap, disk: t.disk, unprivileged: t.unprivileged, nesting: t.nesting, tags: t.tags };
+}
+
+function flag(text: string, fallback: boolean, field: string, note: (f: string, m: string | undefined) => void): boolean {
+  if (text === '') return fallback;
+  const value = parseBoolean(text);
+  if (value === undefined) note(field, 'Use 1 (yes) or 0 (no).');
+  return value ?? fallback;
+}
+
+/**
+ * The Configure step's fields, checked against the template's defaults and what the node offers right now. The
+ * node's choices come back too, so a rejected form is shown again without asking the node twice.
+ */
+export async function checkConfigure(
+  deps: WizardDeps,
+  request: CreationRequest,
+  template: Template | null,
+): Promise<{ errors: FieldErrors; values: ConfigureValues | undefined; choices: NodeChoices }> {
+  const { errors, note } = collector();
+  const defaults = templateDefaults(template);
+  const probe = await probeNode(deps, request.node);
+  try {
+    const { choices } = probe;
+    const node = choices.node;
+    if (!node) note('node', choices.problem);
+    const reachable = node !== undefined && choices.problem === undefined;
+    const nodeName = node?.name ?? request.node;
+
+    note('hostname', checkHostname(request.hostname));
+    const passwordErrors = checkPassword(request.password, request.passwordConfirm);
+    note('password', passwordErrors.password);
+    note('password_confirm', passwordErrors.password_confirm);
+
+    let sshPublicKey: string | null = null;
+    if (request.sshPublicKey) {
+      const parsed = parseSshPublicKeys(request.sshPublicKey);
+      if ('error' in parsed) note('ssh_public_key', parsed.error);
+      else sshPublicKey = parsed.keys || null;
+    }
+
+    const amount = (field: 'cores' | 'memory' | 'swap' | 'disk', what: string): number => {
+      if (request[field] === '') return defaults[field];
+      const parsed = parseAmount(request[field], field, what);
+      if (typeof parsed === 'string') note(field, parsed);
+      return typeof parsed === 'number' ? parsed : defaults[field];
+    };
+    const cores = amount('cores', 'Cores');
+    const memory = amount('memory', 'Memory (MiB)');
+    const swap = amount('swap', 'Swap (MiB)');
+    const disk = amount('disk', 'Disk (GiB)');
+
+    let ostemplate = request.ostemplate;
+    if (!ostemplate) {
+      ostemplate = matchOsTemplate(choices.osTemplates, defaults.os) ?? '';
+      if (!ostemplate && reachable) {
+        note('ostemplate', `Node “${nodeName}” has no OS template matching ${defaults.os}. Download one (pveam download local ${defaults.os}-standard_…) or choose another.`);
+      } else if (!ostemplate && node) {
+        note('ostemplate', 'The node’s OS templates could not be listed; type the volume id, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst.');
+      }
+    } else if (checkOsTemplateVolid(ostemplate)) {
+      note('ostemplate', checkOsTemplateVolid(ostemplate));
+    } else if (reachable && !choices.osTemplates.includes(ostemplate)) {
+      note('ostemplate', `Node “${nodeName}” has no OS template ${ostemplate}. Choose one it has downloaded.`);
+    }
+
+    const storage = request.storage || (choices.storages[0]?.storage ?? '');
+    if (!storage) {
+      if (reachable) note('storage', `Node “${nodeName}” has no enabled storage for container disks (content “rootdir”).`);
+      else if (node) note('storage', 'The node’s storages could not be listed; type the storage id, e.g. local-lvm.');
+    } else if (checkStorageId(storage)) {
+      note('storage', checkStorageId(storage));
+    } else if (reachable && !choices.storages.some((s) => s.storage === storage)) {
+      const offered = choices.storages.map((s) => s.storage).join(', ');
+      note('storage', `Storage “${storage}” does not hold container disks on node “${nodeName}”${offered ? ` (choose ${offered})` : ''}.`);
+    }
+
+    const bridge = request.bridge || DEFAULT_BRIDGE;
+    note('bridge', checkBridge(bridge));
+
+    let ip = 'dhcp';
+    let gateway: string | null = null;
+    if (request.ip !== '' && request.ip.toLowerCase() !== 'dhcp') {
+      const cidr = parseCidr(request.ip);
+      if (typeof cidr === 'string') note('ip', cidr);
+      else {
+        ip = request.ip;
+        if (request.gateway) note('gateway', checkGateway(request.gateway, cidr));
+        gateway = request.gateway || null;
+      }
+    }
+    if (request.nameserver) note('nameserver', checkNameserver(request.nameserver));
+
+    const unprivileged = flag(request.unprivileged, defaults.unprivileged, 'unprivileged', note);
+    const nesting = flag(request.nesting, defaults.nesting, 'nesting', note);
+    const destroyOnFailure = flag(request.destroyOnFailure, false, 'destroy_on_failure', note);
+    if (nesting && !unprivileged) {
+      // Proxmox lets only root@pam set features on a privileged CT; Launchpad talks to it with an API token.
+      note('nesting', 'Nesting needs an unprivileged container (on a privileged one only root@pam may set it). Turn one of them off.');
+    }
+
+    let tags = defaults.tags;
+    if (request.tags !== undefined) {
+      const parsed = parseTags(request.tags);
+      if ('error' in parsed) note('tags', parsed.error);
+      else tags = parsed.tags;
+    }
+
+    let vmid = 0;
+    const vmidIsNextFree = request.vmid === '';
+    if (vmidIsNextFree) {
+      if (choices.nextId !== undefined) vmid = choices.nextId;
+      else if (node) note('vmid', 'The node could not be asked for the next free VMID; type one (100 or more).');
+    } else {
+      const parsed = parseVmid(request.vmid);
+      if (typeof parsed === 'string') note('vmid', parsed);
+      else {
+        vmid = parsed;
+        if ((await probe.isVmidFree(vmid)) === false) note('vmid', vmidTakenMessage(vmid));
+      }
+    }
+
+    if (Object.keys(errors).length || !node) return { errors, values: undefined, choices };
+    return {
+      errors,
+      choices,
+      values: {
+        node,
+        vmid,
+        vmidIsNextFree,
+        password: request.password,
+        settings: {
+          ostemplate, hostname: request.hostname, cores, memory, swap, disk, storage, bridge, ip, gateway,
+          nameserver: request.nameserver || null, unprivileged, nesting, tags, sshPublicKey, destroyOnFailure,
+        },
+      },
+    };
+  } finally {
+    probe.close();
+  }
+}
+
+/** The package groups the template has, in apt, npm, pip order. */
+export const templateGroups = (template: Template | null): PackageManager[] =>
+  PACKAGE_MANAGERS.filter((m) => template?.packages.some((p) => p.manager === m));
+
+export function checkPackages(request: CreationRequest, template: Template | null): { errors: FieldErrors; values: PackageValues | undefined } {
+  const { errors, note } = collector();
+  let packageGroups = templateGroups(template);
+  if (request.packageGroups !== undefined) {
+    const unknown = request.packageGroups.find((g) => !(PACKAGE_MANAGERS as readonly string[]).includes(g));
+    if (unknown !== undefined) note('package_groups', `“${unknown.slice(0, 20)}” is not a package group: use apt, npm or pip.`);
+    packageGroups = PACKAGE_MANAGERS.filter((m) => request.packageGroups!.includes(m));
+  }
+  const extra = parseExtraPackages(request.extraPackages);
+  if ('error' in extra) note('extra_packages', extra.error);
+  if (Object.keys(errors).length || 'error' in extra) return { errors, values: undefined };
+  return { errors, values: { packageGroups, extraPackages: extra.packages } };
+}
+
+/** The template's enabled scripts in its own order: what runs when nobody chose otherwise. */
+export const defaultScripts = (template: Template | null): string[] =>
+  [...(template?.scripts ?? [])].sort((a, b) => a.position - b.position).filter((s) => s.enabled).map((s) => s.name);
+
+export function checkScripts(request: CreationRequest, template: Template | null): { errors: FieldErrors; values: ScriptValues | undefined } {
+  const { errors, note } = collector();
+  const scripts = request.scripts ?? defaultScripts(template);
+  const known = new Set(template?.scripts.map((s) => s.name));
+  for (const [index, name] of scripts.entries()) {
+    const shown = `“${name.slice(0, 80)}”`;
+    if (!known.has(name)) note('scripts', template ? `The template has no script named ${shown}.` : 'A container built from scratch has no scripts to run.');
+    else if (scripts.indexOf(name) !== index) note('scripts', `${shown} is listed twice; each script runs once.`);
+  }
+  return Object.keys(errors).length ? { errors, values: undefined } : { errors, values: { scripts } };
+}
+
+/** The template a request names ('' = from scratch), or a message for the `template` field. */
+export async function resolveTemplate(deps: WizardDeps, ref: string): Promise<{ template: Template | null } | { error: string }> {
+  if (ref === '') return { template: null };
+  try {
+    const template = await getTemplate(deps.repos.templates, ref.slice(0, 100));
+    if (template.loadError) return { error: `Template “${template.name}” cannot be deployed until it loads: ${template.loadError}` };
+    return { template };
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    return { error: `There is no template “${ref.slice(0, 64)}”. Use a template id or name from the catalogue, or leave it empty to start from scratch.` };
+  }
+}
+
+/** Everything Deploy needs once the whole request is valid. */
+export interface ValidCreation {
+  template: Template | null;
+  node: NodeRecord;
+  vmid: number;
+  vmidIsNextFree: boolean;
+  password: string;
+  config: ContainerConfig;
+}
+
+/** The template's scripts, files and packages as they are now: a retry runs what was reviewed. */
+export function snapshotOf(template: Template | null): TemplateSnapshot {
+  if (!template) return { scripts: [], files: [], packages: [] };
+  return {
+    scripts: [...template.scripts].sort((a, b) => a.position - b.position).map((s) => ({ name: s.name, content: s.content })),
+    files: template.files.map((f) => ({ name: f.name, targetPath: f.targetPath, content: f.content, mode: f.mode, owner: f.owner, policy: f.policy })),
+    packages: template.packages.map((p) => ({ manager: p.manager, name: p.name, version: p.version })),
+  };
+}
+
+/** Validates the whole request: the same three checks as the steps, plus the template itself. */
+export async function checkCreation(deps: WizardDeps, request: CreationRequest): Promise<{ errors: FieldErrors; value: ValidCreation | undefined }> {
+  const resolved = await resolveTemplate(deps, request.template);
+  if ('error' in resolved) return { errors: { template: resolved.error }, value: undefined };
+  const { template } = resolved;
+  const configure = await checkConfigure(deps, request, template);
+  const packages = checkPackages(request, template);
+  const scripts = checkScripts(request, template);
+  const errors = { ...configure.errors, ...packages.errors, ...scripts.errors };
+  if (!configure.values || !packages.values || !scripts.values) return { errors, value: undefined };
+  const { node, vmid, vmidIsNextFree, password, settings } = configure.values;
+  return {
+    errors,
+    value: {
+      template,
+      node,
+      vmid,
+      vmidIsNextFree,
+      password,
+      config: { templateName: template?.name ?? null, ...settings, ...packages.values, ...scripts.values, template: snapshotOf(template) },
+    },
+  };
+}

@@ -1,0 +1,259 @@
+// The wizard's draft: everything typed so far, kept in the session so Back, a reload or a second tab resume it.
+// Values are kept as typed (a step saves even what does not validate yet, so nothing is lost on the way back);
+// `completed` records which steps last passed their checks. The root password is sealed with the deploy id, so
+// the session store never holds it in clear.
+import { randomUUID } from 'node:crypto';
+import type { PackageManager, Template } from '../templates/template.ts';
+import { PACKAGE_MANAGERS } from '../templates/template.ts';
+import { repeated, single, type CreationRequest } from './creation-request.ts';
+import { defaultScripts, DEFAULT_BRIDGE, templateDefaults, templateGroups } from './creation-validation.ts';
+import { checkHostname, MAX_FIELD_CHARS } from './field-rules.ts';
+
+export const WIZARD_STEPS = [
+  { key: 'template', label: 'Template' },
+  { key: 'configure', label: 'Configure' },
+  { key: 'packages', label: 'Packages' },
+  { key: 'scripts', label: 'Scripts' },
+  { key: 'review', label: 'Review' },
+] as const;
+
+export type WizardStep = (typeof WIZARD_STEPS)[number]['key'];
+
+export interface ConfigureDraft {
+  node: string;
+  ostemplate: string;
+  hostname: string;
+  vmid: string;
+  sshPublicKey: string;
+  cores: string;
+  memory: string;
+  swap: string;
+  disk: string;
+  storage: string;
+  bridge: string;
+  ipMode: 'dhcp' | 'static';
+  /** The static CIDR, kept while DHCP is selected so switching back does not lose it. */
+  ip: string;
+  gateway: string;
+  nameserver: string;
+  unprivileged: boolean;
+  nesting: boolean;
+  tags: string;
+  destroyOnFailure: boolean;
+}
+
+export interface WizardDraft {
+  /** Generated when the draft starts and reused as the container id: a double Deploy creates one container. */
+  deployId: string;
+  /** Template id as text; '' = from scratch; null = not chosen yet. */
+  template: string | null;
+  /** Steps whose saved input last passed validation. */
+  completed: WizardStep[];
+  configure: ConfigureDraft;
+  passwordEnc: string | null;
+  packageGroups: PackageManager[];
+  extraPackages: string;
+  /** Every script of the template, in the chosen run order. */
+  scriptOrder: string[];
+  scriptsEnabled: string[];
+}
+
+export const stepUrl = (step: WizardStep) => `/containers/new/${step}`;
+export const passwordAad = (deployId: string) => `wizard:${deployId}:root_password`;
+
+const STEP_KEYS: readonly WizardStep[] = WIZARD_STEPS.map((s) => s.key);
+const indexOf = (step: WizardStep) => STEP_KEYS.indexOf(step);
+
+export function newDraft(): WizardDraft {
+  const defaults = templateDefaults(null);
+  return {
+    deployId: randomUUID(),
+    template: null,
+    completed: [],
+    configure: {
+      node: '',
+      ostemplate: '',
+      hostname: '',
+      vmid: '',
+      sshPublicKey: '',
+      cores: String(defaults.cores),
+      memory: String(defaults.memory),
+      swap: String(defaults.swap),
+      disk: String(defaults.disk),
+      storage: '',
+      bridge: DEFAULT_BRIDGE,
+      ipMode: 'dhcp',
+      ip: '',
+      gateway: '',
+      nameserver: '',
+      unprivileged: defaults.unprivileged,
+      nesting: defaults.nesting,
+      tags: '',
+      destroyOnFailure: false,
+    },
+    passwordEnc: null,
+    packageGroups: [],
+    extraPackages: '',
+    scriptOrder: [],
+    scriptsEnabled: [],
+  };
+}
+
+/** The first step that still needs input (Review once the four before it are done). */
+export function firstOpenStep(draft: WizardDraft): WizardStep {
+  return STEP_KEYS.find((step) => step !== 'review' && !draft.completed.includes(step)) ?? 'review';
+}
+
+/** A step can be opened once every step before it is done. */
+export const canOpen = (draft: WizardDraft, step: WizardStep) => indexOf(step) <= indexOf(firstOpenStep(draft));
+
+export const nextStep = (step: WizardStep): WizardStep => STEP_KEYS[Math.min(indexOf(step) + 1, STEP_KEYS.length - 1)]!;
+export const previousStep = (step: WizardStep): WizardStep => STEP_KEYS[Math.max(indexOf(step) - 1, 0)]!;
+
+export function markStep(draft: WizardDraft, step: WizardStep, done: boolean): WizardDraft {
+  const others = draft.completed.filter((s) => s !== step);
+  return { ...draft, completed: done ? STEP_KEYS.filter((s) => s === step || others.includes(s)) : others };
+}
+
+export interface StepperItem {
+  key: WizardStep;
+  label: string;
+  number: number;
+  url: string;
+  state: 'done' | 'current' | 'open' | 'locked';
+}
+
+export function stepper(draft: WizardDraft, current: WizardStep): StepperItem[] {
+  return WIZARD_STEPS.map((s, i) => ({
+    key: s.key,
+    label: s.label,
+    number: i + 1,
+    url: stepUrl(s.key),
+    state: s.key === current ? 'current' : draft.completed.includes(s.key) ? 'done' : canOpen(draft, s.key) ? 'open' : 'locked',
+  }));
+}
+
+/**
+ * Choosing a template: the same one keeps everything; another one brings its defaults (resources, flags, tags, OS,
+ * packages, scripts) and re-opens the later steps, keeping what is not the template's business (node, hostname,
+ * password, network).
+ */
+export function chooseTemplate(draft: WizardDraft, template: Template | null): WizardDraft {
+  const ref = template ? String(template.id) : '';
+  if (draft.template === ref) return markStep(draft, 'template', true);
+  const d = templateDefaults(template);
+  const hostname = draft.configure.hostname || (template && !checkHostname(template.name) ? template.name : '');
+  return {
+    ...draft,
+    template: ref,
+    completed: ['template'],
+    configure: {
+      ...draft.configure,
+      hostname,
+      ostemplate: '',
+      cores: String(d.cores),
+      memory: String(d.memory),
+      swap: String(d.swap),
+      disk: String(d.disk),
+      unprivileged: d.unprivileged,
+      nesting: d.nesting,
+      tags: d.tags.join('; '),
+    },
+    packageGroups: templateGroups(template),
+    scriptOrder: [...(template?.scripts ?? [])].sort((a, b) => a.position - b.position).map((s) => s.name),
+    scriptsEnabled: defaultScripts(template),
+  };
+}
+
+// A draft lives in the session: no field keeps more than any valid value could need.
+const clip = (text: string) => text.slice(0, MAX_FIELD_CHARS);
+const text = (value: unknown) => clip(single(value).trim());
+const checked = (value: unknown) => single(value) === '1';
+
+/** The Configure form as posted (checkboxes come as a hidden 0 followed by the box's 1). */
+export function configureFromBody(body: Record<string, unknown>): ConfigureDraft {
+  const ip = text(body.ip);
+  const ipMode = single(body.ip_mode) === 'static' || (body.ip_mode === undefined && ip !== '' && ip !== 'dhcp') ? 'static' : 'dhcp';
+  return {
+    node: text(body.node),
+    ostemplate: text(body.ostemplate),
+    hostname: text(body.hostname),
+    vmid: text(body.vmid),
+    sshPublicKey: clip(single(body.ssh_public_key).trim()),
+    cores: text(body.cores),
+    memory: text(body.memory),
+    swap: text(body.swap),
+    disk: text(body.disk),
+    storage: text(body.storage),
+    bridge: text(body.bridge),
+    ipMode,
+    ip: ip === 'dhcp' ? '' : ip,
+    gateway: text(body.gateway),
+    nameserver: text(body.nameserver),
+    unprivileged: checked(body.unprivileged),
+    nesting: checked(body.nesting),
+    tags: clip(single(body.tags)),
+    destroyOnFailure: checked(body.destroy_on_failure),
+  };
+}
+
+/** The Packages form: checked groups (known ones only) and the extra apt packages. */
+export function packagesFromBody(body: Record<string, unknown>): Pick<WizardDraft, 'packageGroups' | 'extraPackages'> {
+  const groups = repeated(body.package_groups) ?? [];
+  return { packageGroups: PACKAGE_MANAGERS.filter((m) => groups.includes(m)), extraPackages: clip(single(body.extra_packages)) };
+}
+
+/**
+ * The Scripts form: the posted order (hidden `order` fields) and ticked boxes (`scripts`), kept to the template's
+ * scripts — any it has that the post left out go last, so none can disappear from the list.
+ */
+export function scriptsFromBody(draft: WizardDraft, body: Record<string, unknown>): Pick<WizardDraft, 'scriptOrder' | 'scriptsEnabled'> {
+  const known = new Set(draft.scriptOrder);
+  const posted = [...new Set((repeated(body.order) ?? []).filter((name) => known.has(name)))];
+  const scriptOrder = [...posted, ...draft.scriptOrder.filter((name) => !posted.includes(name))];
+  const ticked = new Set(repeated(body.scripts) ?? []);
+  return { scriptOrder, scriptsEnabled: scriptOrder.filter((name) => ticked.has(name)) };
+}
+
+/** Applies `up:<name>` / `down:<name>` to the order; anything else leaves it as it is. */
+export function moveScript(order: string[], move: string): string[] {
+  const m = /^(up|down):(.+)$/s.exec(move);
+  const from = m ? order.indexOf(m[2]!) : -1;
+  const to = from + (m?.[1] === 'up' ? -1 : 1);
+  if (from < 0 || to < 0 || to >= order.length) return order;
+  const next = [...order];
+  [next[from], next[to]] = [next[to]!, next[from]!];
+  return next;
+}
+
+/** The draft as the form contract's request (the password opened by the caller; the wizard asks for it once). */
+export function draftRequest(draft: WizardDraft, password: string): CreationRequest {
+  const c = draft.configure;
+  return {
+    template: draft.template ?? '',
+    node: c.node,
+    ostemplate: c.ostemplate,
+    hostname: c.hostname,
+    vmid: c.vmid,
+    password,
+    passwordConfirm: password,
+    sshPublicKey: c.sshPublicKey,
+    cores: c.cores,
+    memory: c.memory,
+    swap: c.swap,
+    disk: c.disk,
+    storage: c.storage,
+    bridge: c.bridge,
+    ip: c.ipMode === 'static' ? c.ip : 'dhcp',
+    gateway: c.ipMode === 'static' ? c.gateway : '',
+    nameserver: c.nameserver,
+    unprivileged: c.unprivileged ? '1' : '0',
+    nesting: c.nesting ? '1' : '0',
+    destroyOnFailure: c.destroyOnFailure ? '1' : '0',
+    tags: c.tags,
+    packageGroups: draft.packageGroups,
+    extraPackages: draft.extraPackages,
+    scripts: draft.scriptOrder.filter((name) => draft.scriptsEnabled.includes(name)),
+    deployId: draft.deployId,
+  };
+}

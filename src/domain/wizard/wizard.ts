@@ -1,0 +1,346 @@
+// The wizard's steps: what each one shows (a view model for its Eta page) and what posting it does to the draft.
+// Every post saves what was typed first — Back and the stepper never lose input — and only "Continue" insists on
+// valid input, using the same checks Deploy runs again (creation-validation.ts).
+import type { TemplateSummary, Template } from '../templates/template.ts';
+import { PACKAGE_MANAGERS, formatPackageSpec, type PackageManager } from '../templates/template.ts';
+import { FIELD_LABELS, FIELD_STEP, single, type CreationRequest } from './creation-request.ts';
+import { checkConfigure, checkPackages, checkScripts, resolveTemplate, templateDefaults, type FieldErrors } from './creation-validation.ts';
+import { checkPassword, matchOsTemplate, volidFile } from './field-rules.ts';
+import { loadNodeChoices, type NodeChoices, type WizardDeps } from './node-choices.ts';
+import {
+  canOpen, chooseTemplate, configureFromBody, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody,
+  passwordAad, previousStep, scriptsFromBody, stepper, stepUrl, WIZARD_STEPS,
+  type ConfigureDraft, type StepperItem, type WizardDraft, type WizardStep,
+} from './wizard-draft.ts';
+
+interface BaseView {
+  step: WizardStep;
+  stepper: StepperItem[];
+  errors: FieldErrors;
+  /** The template's name, or null from scratch. */
+  templateName: string | null;
+}
+
+export interface TemplateStepView extends BaseView {
+  step: 'template';
+  templates: TemplateSummary[];
+  /** The chosen template id as text, '' = from scratch, null = none yet. */
+  selected: string | null;
+}
+
+export interface ConfigureStepView extends BaseView {
+  step: 'configure';
+  form: ConfigureDraft;
+  passwordSet: boolean;
+  choices: NodeChoices;
+  templateOs: string;
+}
+
+export interface PackagesStepView extends BaseView {
+  step: 'packages';
+  groups: Array<{ manager: PackageManager; packages: string[]; checked: boolean }>;
+  extraPackages: string;
+}
+
+export interface ScriptsStepView extends BaseView {
+  step: 'scripts';
+  scripts: Array<{ name: string; enabled: boolean; content: string; lines: number }>;
+}
+
+export interface ReviewStepView extends BaseView {
+  step: 'review';
+  deployId: string;
+  summary: ReviewSummary;
+  /** Messages from a refused Deploy, each with the step where it is fixed. */
+  problems: Array<{ field: string; label: string; message: string; url: string }>;
+}
+
+export type StepView = TemplateStepView | ConfigureStepView | PackagesStepView | ScriptsStepView | ReviewStepView;
+
+export type StepOutcome = { draft: WizardDraft; redirect: string } | { draft: WizardDraft; status: 422; view: StepView };
+
+export const isWizardStep = (value: string): value is WizardStep => WIZARD_STEPS.some((s) => s.key === value);
+
+/** The draft's template; a template deleted since it was chosen sends the person back to choose again. */
+async function draftTemplate(deps: WizardDeps, draft: WizardDraft): Promise<{ template: Template | null } | { error: string }> {
+  if (draft.template === null) return { error: 'Choose a template, or start from scratch.' };
+  return resolveTemplate(deps, draft.template);
+}
+
+function openPassword(deps: WizardDeps, draft: WizardDraft): string {
+  if (!draft.passwordEnc) return '';
+  try {
+    return deps.secrets.open(draft.passwordEnc, passwordAad(draft.deployId));
+  } catch {
+    // Sealed under an earlier ENCRYPTION_KEY: ask for it again.
+    return '';
+  }
+}
+
+/** A draft's request with its password opened: what Deploy validates and submits. */
+export const requestOfDraft = (deps: WizardDeps, draft: WizardDraft): CreationRequest => draftRequest(draft, openPassword(deps, draft));
+
+// --- showing a step ------------------------------------------------------------------------------------------------
+
+/** The Configure form with what the node offers filled in: its OS template for the template's OS, a disk storage, the next VMID. */
+function preselect(form: ConfigureDraft, choices: NodeChoices, os: string): ConfigureDraft {
+  const volids = choices.osTemplates;
+  const storages = choices.storages.map((s) => s.storage);
+  return {
+    ...form,
+    node: choices.node?.name ?? form.node,
+    ostemplate: volids.length && !volids.includes(form.ostemplate) ? (matchOsTemplate(volids, os) ?? volids[0]!) : form.ostemplate,
+    storage: storages.length && !storages.includes(form.storage) ? storages[0]! : form.storage,
+    vmid: form.vmid || (choices.nextId === undefined ? '' : String(choices.nextId)),
+  };
+}
+
+function configureView(draft: WizardDraft, template: Template | null, form: ConfigureDraft, choices: NodeChoices, errors: FieldErrors): ConfigureStepView {
+  const os = templateDefaults(template).os;
+  return {
+    step: 'configure',
+    stepper: stepper(draft, 'configure'),
+    errors,
+    templateName: template?.name ?? null,
+    form: preselect(form, choices, os),
+    passwordSet: draft.passwordEnc !== null,
+    choices,
+    templateOs: os,
+  };
+}
+
+function packagesView(draft: WizardDraft, template: Template | null, errors: FieldErrors): PackagesStepView {
+  return {
+    step: 'packages',
+    stepper: stepper(draft, 'packages'),
+    errors,
+    templateName: template?.name ?? null,
+    groups: PACKAGE_MANAGERS.map((manager) => ({
+      manager,
+      packages: (template?.packages ?? []).filter((p) => p.manager === manager).map(formatPackageSpec),
+      checked: draft.packageGroups.includes(manager),
+    })).filter((g) => g.packages.length > 0),
+    extraPackages: draft.extraPackages,
+  };
+}
+
+function scriptsView(draft: WizardDraft, template: Template | null, errors: FieldErrors): ScriptsStepView {
+  const byName = new Map(template?.scripts.map((s) => [s.name, s]));
+  return {
+    step: 'scripts',
+    stepper: stepper(draft, 'scripts'),
+    errors,
+    templateName: template?.name ?? null,
+    scripts: draft.scriptOrder.map((name) => {
+      const content = byName.get(name)?.content ?? '';
+      return { name, enabled: draft.scriptsEnabled.includes(name), content, lines: content.split('\n').filter(Boolean).length };
+    }),
+  };
+}
+
+export interface ReviewSummary {
+  template: string;
+  node: string;
+  ostemplate: string;
+  hostname: string;
+  vmid: string;
+  resources: { cores: string; memory: string; swap: string; disk: string; storage: string };
+  network: { bridge: string; ip: string; gateway: string; nameserver: string };
+  unprivileged: boolean;
+  nesting: boolean;
+  tags: string[];
+  passwordSet: boolean;
+  sshKeys: number;
+  destroyOnFailure: boolean;
+  packageGroups: Array<{ manager: PackageManager; packages: string[] }>;
+  extraPackages: string[];
+  scripts: string[];
+  skippedScripts: string[];
+}
+
+function reviewView(draft: WizardDraft, template: Template | null, errors: FieldErrors): ReviewStepView {
+  const c = draft.configure;
+  const request = draftRequest(draft, '');
+  const summary: ReviewSummary = {
+    template: template?.name ?? 'From scratch',
+    node: c.node,
+    ostemplate: c.ostemplate ? volidFile(c.ostemplate) : `the node’s ${templateDefaults(template).os} template`,
+    hostname: c.hostname,
+    vmid: c.vmid || 'next free',
+    resources: { cores: c.cores, memory: c.memory, swap: c.swap, disk: c.disk, storage: c.storage },
+    network: { bridge: c.bridge, ip: request.ip === 'dhcp' ? 'DHCP' : request.ip, gateway: request.gateway, nameserver: c.nameserver },
+    unprivileged: c.unprivileged,
+    nesting: c.nesting,
+    tags: c.tags.split(/[;,\s]+/).filter(Boolean),
+    passwordSet: draft.passwordEnc !== null,
+    sshKeys: c.sshPublicKey.split('\n').filter((l) => l.trim()).length,
+    destroyOnFailure: c.destroyOnFailure,
+    packageGroups: PACKAGE_MANAGERS.filter((m) => draft.packageGroups.includes(m)).map((manager) => ({
+      manager,
+      packages: (template?.packages ?? []).filter((p) => p.manager === manager).map(formatPackageSpec),
+    })).filter((g) => g.packages.length > 0),
+    extraPackages: draft.extraPackages.split(/\s+/).filter(Boolean),
+    scripts: request.scripts ?? [],
+    skippedScripts: draft.scriptOrder.filter((name) => !draft.scriptsEnabled.includes(name)),
+  };
+  const problems = Object.entries(errors).map(([field, message]) => ({
+    field,
+    label: FIELD_LABELS[field] ?? field,
+    message,
+    url: stepUrl(FIELD_STEP[field] ?? 'configure'),
+  }));
+  return { step: 'review', stepper: stepper(draft, 'review'), errors, templateName: template?.name ?? null, deployId: draft.deployId, summary, problems };
+}
+
+/** A step's page, or where to go instead (a step whose earlier steps are not done yet, a template that is gone). */
+export async function showStep(deps: WizardDeps, draft: WizardDraft, step: WizardStep): Promise<{ draft: WizardDraft; redirect: string } | { draft: WizardDraft; view: StepView }> {
+  if (step === 'template') {
+    const resolved = draft.template === null ? undefined : await draftTemplate(deps, draft);
+    const errors: FieldErrors = resolved && 'error' in resolved ? { template: resolved.error } : {};
+    return { draft, view: { step, stepper: stepper(draft, step), errors, templateName: null, templates: await deps.repos.templates.list(), selected: draft.template } };
+  }
+  const resolved = await draftTemplate(deps, draft);
+  if ('error' in resolved) {
+    const reopened = markStep(draft, 'template', false);
+    return { draft: reopened, redirect: stepUrl('template') };
+  }
+  if (!canOpen(draft, step)) return { draft, redirect: stepUrl(firstOpenStep(draft)) };
+  const { template } = resolved;
+  switch (step) {
+    case 'configure': {
+      const choices = await loadNodeChoices(deps, draft.configure.node);
+      return { draft, view: configureView(draft, template, draft.configure, choices, {}) };
+    }
+    case 'packages':
+      return { draft, view: packagesView(draft, template, {}) };
+    case 'scripts':
+      return { draft, view: scriptsView(draft, template, {}) };
+    case 'review':
+      return { draft, view: reviewView(draft, template, {}) };
+  }
+}
+
+/** The Review page again, with the messages of a refused Deploy. */
+export async function reviewWithErrors(deps: WizardDeps, draft: WizardDraft, errors: FieldErrors): Promise<ReviewStepView> {
+  const resolved = await draftTemplate(deps, draft);
+  return reviewView(draft, 'template' in resolved ? resolved.template : null, errors);
+}
+
+/** The node-dependent part of Configure for another node (the node select's live refresh). */
+export async function nodeChoicesFor(deps: WizardDeps, draft: WizardDraft, query: Record<string, unknown>) {
+  const resolved = draft.template === null ? undefined : await draftTemplate(deps, draft);
+  const template = resolved && 'template' in resolved ? resolved.template : null;
+  const form: ConfigureDraft = {
+    ...draft.configure,
+    node: single(query.node).trim(),
+    ostemplate: single(query.ostemplate).trim(),
+    storage: single(query.storage).trim(),
+    vmid: single(query.vmid).trim(),
+  };
+  const choices = await loadNodeChoices(deps, form.node);
+  return { form: preselect(form, choices, templateDefaults(template).os), choices, errors: {} };
+}
+
+// --- saving a step -------------------------------------------------------------------------------------------------
+
+type Nav = { kind: 'next' } | { kind: 'back' } | { kind: 'goto'; step: WizardStep } | { kind: 'stay' };
+
+/** What the pressed button asked for: Continue (the default, also for Enter), Back, a stepper entry, or to stay. */
+function navOf(body: Record<string, unknown>): Nav {
+  const nav = single(body.nav);
+  if (nav === 'back') return { kind: 'back' };
+  if (nav === 'refresh' || single(body.move)) return { kind: 'stay' };
+  const goto = /^goto:(.+)$/.exec(nav)?.[1];
+  if (goto && isWizardStep(goto)) return { kind: 'goto', step: goto };
+  return { kind: 'next' };
+}
+
+/** Where a navigation that does not need valid input leads; a step that cannot be opened yet yields the first open one. */
+function target(draft: WizardDraft, step: WizardStep, nav: Nav): string {
+  const wanted = nav.kind === 'back' ? previousStep(step) : nav.kind === 'goto' ? nav.step : step;
+  return stepUrl(canOpen(draft, wanted) ? wanted : firstOpenStep(draft));
+}
+
+/** A step saved without validation stays done only if nothing in it changed. */
+const saveUnchecked = (before: WizardDraft, after: WizardDraft, step: WizardStep, changed: boolean) =>
+  changed && before.completed.includes(step) ? markStep(after, step, false) : after;
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+export async function saveStep(deps: WizardDeps, draft: WizardDraft, step: WizardStep, body: Record<string, unknown>): Promise<StepOutcome> {
+  const nav = navOf(body);
+  if (step === 'template') return saveTemplateStep(deps, draft, body, nav);
+  const resolved = await draftTemplate(deps, draft);
+  if ('error' in resolved) return { draft: markStep(draft, 'template', false), redirect: stepUrl('template') };
+  if (!canOpen(draft, step)) return { draft, redirect: stepUrl(firstOpenStep(draft)) };
+  const { template } = resolved;
+  if (step === 'configure') return saveConfigureStep(deps, draft, template, body, nav);
+  if (step === 'packages') return savePackagesStep(draft, template, body, nav);
+  if (step === 'scripts') return saveScriptsStep(draft, template, body, nav);
+  return { draft, redirect: target(draft, step, nav) };
+}
+
+async function saveTemplateStep(deps: WizardDeps, draft: WizardDraft, body: Record<string, unknown>, nav: Nav): Promise<StepOutcome> {
+  const chosen = body.template === undefined ? undefined : single(body.template).trim();
+  const resolved = chosen === undefined ? undefined : await resolveTemplate(deps, chosen);
+  const saved = resolved && 'template' in resolved ? chooseTemplate(draft, resolved.template) : draft;
+  if (nav.kind !== 'next') return { draft: saved, redirect: target(saved, 'template', nav) };
+  if (!resolved || 'error' in resolved) {
+    const errors = { template: resolved && 'error' in resolved ? resolved.error : 'Choose a template, or start from scratch.' };
+    const view: TemplateStepView = {
+      step: 'template', stepper: stepper(saved, 'template'), errors, templateName: null, templates: await deps.repos.templates.list(), selected: chosen ?? null,
+    };
+    return { draft: saved, status: 422, view };
+  }
+  return { draft: saved, redirect: stepUrl('configure') };
+}
+
+async function saveConfigureStep(deps: WizardDeps, draft: WizardDraft, template: Template | null, body: Record<string, unknown>, nav: Nav): Promise<StepOutcome> {
+  const form = configureFromBody(body);
+  const typed = { password: single(body.password), confirm: single(body.password_confirm) };
+  const newPassword = typed.password !== '' || typed.confirm !== '';
+  // A valid new password is sealed right away, so a rejected form need not ask for it again.
+  const passwordOk = newPassword && Object.keys(checkPassword(typed.password, typed.confirm)).length === 0;
+  const passwordEnc = passwordOk ? deps.secrets.seal(typed.password, passwordAad(draft.deployId)) : draft.passwordEnc;
+  const saved: WizardDraft = { ...draft, configure: form, passwordEnc };
+  if (nav.kind !== 'next') {
+    const after = saveUnchecked(draft, saved, 'configure', !same(form, draft.configure) || newPassword);
+    return { draft: after, redirect: target(after, 'configure', nav) };
+  }
+
+  const request = newPassword
+    ? { ...draftRequest(saved, typed.password), passwordConfirm: typed.confirm }
+    : draftRequest(saved, openPassword(deps, saved));
+  const { errors, choices } = await checkConfigure(deps, request, template);
+  if (form.ipMode === 'static' && !form.ip) errors.ip = 'Type the static address with its prefix length, e.g. 192.168.1.50/24, or choose DHCP.';
+  if (Object.keys(errors).length) {
+    const rejected = markStep(saved, 'configure', false);
+    return { draft: rejected, status: 422, view: configureView(rejected, template, form, choices, errors) };
+  }
+  return { draft: markStep(saved, 'configure', true), redirect: stepUrl(nextStep('configure')) };
+}
+
+function savePackagesStep(draft: WizardDraft, template: Template | null, body: Record<string, unknown>, nav: Nav): StepOutcome {
+  const packages = packagesFromBody(body);
+  const saved: WizardDraft = { ...draft, ...packages };
+  if (nav.kind !== 'next') {
+    const after = saveUnchecked(draft, saved, 'packages', !same(packages, { packageGroups: draft.packageGroups, extraPackages: draft.extraPackages }));
+    return { draft: after, redirect: target(after, 'packages', nav) };
+  }
+  const { errors } = checkPackages(draftRequest(saved, ''), template);
+  if (Object.keys(errors).length) {
+    const rejected = markStep(saved, 'packages', false);
+    return { draft: rejected, status: 422, view: packagesView(rejected, template, errors) };
+  }
+  return { draft: markStep(saved, 'packages', true), redirect: stepUrl(nextStep('packages')) };
+}
+
+function saveScriptsStep(draft: WizardDraft, template: Template | null, body: Record<string, unknown>, nav: Nav): StepOutcome {
+  const posted = scriptsFromBody(draft, body);
+  const scriptOrder = moveScript(posted.scriptOrder, single(body.move));
+  const saved: WizardDraft = { ...draft, scriptOrder, scriptsEnabled: scriptOrder.filter((name) => posted.scriptsEnabled.includes(name)) };
+  if (nav.kind !== 'next') return { draft: saved, redirect: target(saved, 'scripts', nav) };
+  const { errors } = checkScripts(draftRequest(saved, ''), template);
+  if (Object.keys(errors).length) return { draft: saved, status: 422, view: scriptsView(saved, template, errors) };
+  return { draft: markStep(saved, 'scripts', true), redirect: stepUrl(nextStep('scripts')) };
+}

@@ -1,0 +1,92 @@
+// The creation wizard (one URL per step, the draft in the session) and POST /containers, which Deploy and scripts
+// (docs/api.md) both use. Mounted before containerRoutes so /containers/new is not read as a container id.
+import { Router, type Request, type Response } from 'express';
+import type { Deps } from '../../deps.ts';
+import { createContainer } from '../../domain/containers/create-container.ts';
+import { FIELD_LABELS, requestFromBody, single } from '../../domain/wizard/creation-request.ts';
+import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft } from '../../domain/wizard/wizard-draft.ts';
+import * as wizard from '../../domain/wizard/wizard.ts';
+import { ValidationError } from '../../lib/errors.ts';
+import { flash } from '../middleware/session.ts';
+import { isHtmx, renderFragment, renderPage } from '../render.ts';
+
+declare module 'express-session' {
+  interface SessionData {
+    /** The wizard's draft: a reload, Back or a second tab resume it; Deploy and "Start over" clear it. */
+    wizardDraft?: WizardDraft;
+  }
+}
+
+export type WizardRoutesDeps = Pick<Deps, 'repos' | 'secrets' | 'queue' | 'logger'>;
+
+const SECTION = '/containers';
+const draftOf = (req: Request) => req.session.wizardDraft ?? newDraft();
+const stepParam = (req: Request) => (wizard.isWizardStep(String(req.params.step)) ? (String(req.params.step) as wizard.StepView['step']) : undefined);
+
+function renderStep(req: Request, res: Response, view: wizard.StepView, status = 200) {
+  const label = WIZARD_STEPS.find((s) => s.key === view.step)!.label;
+  renderPage(req, res, 'pages/wizard/step', { title: `New container · ${label}`, section: SECTION, view }, status);
+}
+
+/** Where a created container is shown: a redirect, or for htmx a client-side navigation (a 303 would be swapped in). */
+function showContainer(req: Request, res: Response, id: string) {
+  if (isHtmx(req)) res.set('HX-Location', `/containers/${id}`).status(200).end();
+  else res.redirect(303, `/containers/${id}`);
+}
+
+export function wizardRoutes(deps: WizardRoutesDeps): Router {
+  const router = Router();
+
+  router.get('/containers/new', (req, res) => {
+    res.redirect(303, stepUrl(firstOpenStep(draftOf(req))));
+  });
+
+  router.post('/containers/new/reset', (req, res) => {
+    delete req.session.wizardDraft;
+    flash(req, 'info', 'The draft was discarded. Start again by choosing a template.');
+    res.redirect(303, '/containers/new');
+  });
+
+  // The node select's live refresh: the node-dependent fields (OS template, storage, VMID) for another node.
+  router.get('/containers/new/configure/choices', async (req, res) => {
+    const choices = await wizard.nodeChoicesFor(deps, draftOf(req), req.query);
+    renderFragment(req, res, 'partials/wizard/node-choices', choices);
+  });
+
+  router.get('/containers/new/:step', async (req, res, next) => {
+    const step = stepParam(req);
+    if (!step) return next();
+    const outcome = await wizard.showStep(deps, draftOf(req), step);
+    req.session.wizardDraft = outcome.draft;
+    if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
+    renderStep(req, res, outcome.view);
+  });
+
+  router.post('/containers/new/:step', async (req, res, next) => {
+    const step = stepParam(req);
+    if (!step || step === 'review') return next();
+    const outcome = await wizard.saveStep(deps, draftOf(req), step, req.body ?? {});
+    req.session.wizardDraft = outcome.draft;
+    if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
+    renderStep(req, res, outcome.view, outcome.status);
+  });
+
+  // Deploy (the Review page posts its deploy id; the draft holds the rest) or a script's complete form.
+  router.post('/containers', async (req, res) => {
+    const draft = req.session.wizardDraft;
+    const fromWizard = draft !== undefined && single(req.body?.deploy_id).trim() === draft.deployId;
+    const request = fromWizard ? wizard.requestOfDraft(deps, draft) : requestFromBody(req.body);
+    try {
+      const { containerId } = await createContainer(deps, req.user!, request);
+      if (fromWizard) delete req.session.wizardDraft;
+      showContainer(req, res, containerId);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      if (fromWizard) return renderStep(req, res, await wizard.reviewWithErrors(deps, draft, err.fields), 422);
+      if (req.accepts(['html', 'json']) === 'json') return res.status(422).json({ error: err.message, fields: err.fields });
+      renderPage(req, res, 'pages/wizard/rejected', { title: 'Container not created', section: SECTION, errors: err.fields, labels: FIELD_LABELS }, 422);
+    }
+  });
+
+  return router;
+}
