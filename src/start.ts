@@ -46,7 +46,7 @@ runMain('launchpad', async () => {
   };
 
   for (const [name, entry] of [['web', 'src/server.ts'], ['worker', 'worker.ts']] as const) {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], { stdio: 'inherit', env: process.env });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], { stdio: 'inherit' });
     children.set(name, child);
     child.on('exit', (code, signal) => {
       if (stopping) return;

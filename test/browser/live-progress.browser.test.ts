@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The progress page in a real browser: a sample template deployed on the simulator, the page reloaded mid-way,
 // the network dropped mid-way — and at the end the DOM holds exactly the lines of log.txt, each once, in order,
 // with the stepper showing Ready.
@@ -77,6 +78,7 @@ describe('live progress page', () => {
       rows.map((r) => ({ id: r.id, text: r.querySelector('.log-text')!.textContent ?? '' })),
     );
     const logTxt = await (await fetch(`${server.baseUrl}/containers/${c.id}/log.txt`, { headers: { Cookie: cookie } })).text();
+    // eslint-disable-next-line no-control-regex -- ANSI colour codes, which the page renders as classes
     const expected = logTxt.split('\n').slice(0, -1).map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
     expect(domLines.map((l) => l.text)).toEqual(expected);
     expect(domLines.map((l) => l.id)).toEqual(expected.map((_, i) => `L${i + 1}`));
