@@ -1,6 +1,7 @@
-// A worker process SIGKILLed in the middle of a template script: BullMQ hands the job to another worker, which
-// resumes — one CT, a gapless log with an attempt marker, completed scripts not run again — and ends ready.
+// A worker process SIGKILLed in each phase: BullMQ hands the job to another worker, which resumes — one CT, a
+// gapless log with an attempt marker, finished work not repeated — and the build ends ready.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainerEvent } from '../src/db/events-repository.ts';
 import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
 import { ensureUser } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
@@ -9,11 +10,14 @@ import { startWorkerProcess, type WorkerProcess } from './support/worker-process
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
+let ownerId: number;
 const workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
   env = await createTestEnv();
-  simulator = await startTestSimulator(env.deps);
+  // Slow enough that each phase lasts long enough to be interrupted.
+  simulator = await startTestSimulator(env.deps, { speed: 4 });
+  ownerId = (await ensureUser(env.deps, 'crash', 'crash-password')).id;
 }, 60_000);
 afterAll(async () => {
   for (const w of workers) w.kill('SIGKILL');
@@ -21,17 +25,35 @@ afterAll(async () => {
   await env?.close();
 });
 
-const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) => {
+const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs = 60_000) => {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 50));
   }
 };
 
-describe('worker killed mid-script', () => {
-  it('resumes on another worker with one CT and a continuous log', async () => {
-    const ownerId = (await ensureUser(env.deps, 'crash', 'crash-password')).id;
+const events = (id: string) => env.deps.repos.events.listAfter(id, 0, 100_000);
+
+const FILES = Array.from({ length: 12 }, (_, i) => ({
+  name: `file-${i}`,
+  targetPath: `/etc/launchpad-test/file-${i}.conf`,
+  content: `value=${i}\n`,
+  mode: '0640',
+  owner: 'root:root',
+  policy: 'replace' as const,
+}));
+
+type Trigger = (all: ContainerEvent[]) => boolean;
+const cases: Array<[phase: string, trigger: Trigger]> = [
+  ['creating', (all) => all.some((e) => e.stream === 'task' && /extracting archive/.test(e.text ?? ''))],
+  ['starting', (all) => all.some((e) => e.kind === 'step' && e.step === 'starting' && /Waiting for an IPv4/.test(String((e.data?.progress as { status?: string })?.status)))],
+  ['deploying', (all) => all.some((e) => /file-3\.conf: pushed/.test(e.text ?? ''))],
+  ['syncing', (all) => all.some((e) => e.text === 'tick 5')],
+];
+
+describe('a worker killed mid-phase', () => {
+  it.each(cases)('%s: resumes on another worker with one CT and a continuous log', async (phase, trigger) => {
     const c = await insertDeployment(env.deps, {
       ownerId,
       nodeId: simulator.node.id,
@@ -40,9 +62,9 @@ describe('worker killed mid-script', () => {
         template: {
           scripts: [
             { name: '10-first.sh', content: 'echo first-script-ran' },
-            { name: '20-long.sh', content: 'for i in $(seq 1 40); do echo "tick $i"; sleep 0.1; done; echo long-done' },
+            { name: '20-long.sh', content: 'for i in $(seq 1 30); do echo "tick $i"; sleep 0.1; done; echo long-done' },
           ],
-          files: [{ name: 'motd', targetPath: '/etc/motd', content: 'hello\n', mode: '0644', owner: 'root:root', policy: 'replace' }],
+          files: FILES,
           packages: [],
         },
       },
@@ -51,32 +73,32 @@ describe('worker killed mid-script', () => {
     workers.push(first);
     await first.ready;
     await env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
-
-    await waitUntil('the long script to print', async () =>
-      (await env.deps.repos.events.listAfter(c.id, 0, 10_000)).some((e) => e.text === 'tick 5'),
-    );
+    await waitUntil(`the ${phase} phase to be under way`, async () => trigger(await events(c.id)));
     first.kill('SIGKILL');
-    expect(await first.exited).toBe(null);
+    await first.exited;
 
     const second = startWorkerProcess(env.config);
     workers.push(second);
-    await waitUntil('the container to be ready', async () => (await env.deps.repos.containers.findById(c.id))?.lifecycle === 'ready', 60_000);
+    await waitUntil('the container to be ready', async () => (await env.deps.repos.containers.findById(c.id))?.lifecycle === 'ready', 90_000);
+    second.kill('SIGTERM');
 
     const container = (await env.deps.repos.containers.findById(c.id))!;
-    const events = await env.deps.repos.events.listAfter(c.id, 0, 100_000);
-    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
-    const lineNos = events.filter((e) => e.kind === 'log').map((e) => e.lineNo);
+    const all = await events(c.id);
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+    const lineNos = all.filter((e) => e.kind === 'log').map((e) => e.lineNo);
     expect(lineNos).toEqual(lineNos.map((_, i) => i + 1));
-    const attempt = events.find((e) => e.kind === 'attempt');
-    expect(attempt?.text).toMatch(/^Attempt 2: resuming at Run Scripts — the previous run stopped before finishing/);
-    const texts = events.map((e) => e.text);
-    expect(texts.filter((t) => t === 'first-script-ran')).toHaveLength(1); // completed before the crash: not re-run
+    const attempt = all.find((e) => e.kind === 'attempt');
+    expect(attempt?.text).toMatch(/^Attempt 2: resuming at .* — the previous run stopped before finishing/);
+    expect(attempt?.step).toBe(phase);
+    const texts = all.map((e) => e.text ?? '');
+    expect(texts.filter((t) => t.startsWith('Creating CT '))).toHaveLength(1);
     expect(texts.filter((t) => t === 'long-done')).toHaveLength(1);
-    expect(texts.filter((t) => t?.startsWith('Creating CT '))).toHaveLength(1);
-    expect(texts.some((t) => t === '/etc/motd: already pushed — skipped.')).toBe(true);
-    // One CT in the simulator with this hostname.
+    if (phase === 'syncing') expect(texts.filter((t) => t === 'first-script-ran')).toHaveLength(1);
+    if (phase === 'syncing' || phase === 'deploying') expect(texts.some((t) => /file-0\.conf: already pushed — skipped/.test(t))).toBe(true);
+    // Each file pushed once in all (a push cut by the crash may be redone, but never a finished one).
+    for (const f of FILES) expect(texts.filter((t) => t.startsWith(`${f.targetPath}: pushed`)).length).toBeLessThanOrEqual(phase === 'deploying' ? 2 : 1);
     const cts = [...simulator.sim.state.containers.values()].filter((ct) => ct.config.hostname === container.hostname);
     expect(cts).toHaveLength(1);
     expect(container.attempt).toBe(2);
-  }, 120_000);
+  }, 150_000);
 });
