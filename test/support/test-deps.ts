@@ -45,10 +45,10 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
+export async function createTestEnv(overrides: Record<string, string> = {}, logger?: Deps['logger']): Promise<TestEnv> {
   const db = await cloneTestDatabase();
   const config = testConfig({ DATABASE_URL: db.url, QUEUE_PREFIX: `test-${db.name}`, ...overrides });
-  const deps = await buildDeps(config, 'test', createLogger(config.logLevel, 'test'));
+  const deps = await buildDeps(config, 'test', logger ?? createLogger(config.logLevel, 'test'));
   return {
     deps,
     config,
