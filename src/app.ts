@@ -15,6 +15,7 @@ import { simulatorBadgeLocals } from './http/middleware/simulator-badge.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { containerRoutes } from './http/routes/container-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
+import { nodeRoutes } from './http/routes/node-routes.ts';
 import { templateRoutes } from './http/routes/template-routes.ts';
 import { wizardRoutes } from './http/routes/wizard-routes.ts';
 import { createProgressFragments } from './domain/progress/progress-fragments.ts';
@@ -53,6 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
   app.use(containerRoutes(deps, createProgressFragments(app.locals.views)));
   app.use(templateRoutes({ templates: repos.templates, templatesDir: config.templatesDir, logger }));
+  app.use(nodeRoutes({ repos, secrets: deps.secrets }));
 
   app.use(notFound);
   app.use(errorHandler);

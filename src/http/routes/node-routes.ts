@@ -1,0 +1,125 @@
+import { Router, type Request, type Response } from 'express';
+import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
+import { RecentTests, testConnection, type ConnectionReport } from '../../domain/nodes/connection-test.ts';
+import { emptyNodeForm, formFromNode, nodeFormFromBody, withoutSecrets, type NodeForm } from '../../domain/nodes/node-form.ts';
+import * as nodes from '../../domain/nodes/node-management.ts';
+import { ConflictError, ValidationError } from '../../lib/errors.ts';
+import type { SecretBox } from '../../lib/secret-box.ts';
+import { flash } from '../middleware/session.ts';
+import { isHtmx, renderFragment, renderPage } from '../render.ts';
+
+export interface NodeRoutesDeps {
+  repos: { nodes: NodesRepository };
+  secrets: SecretBox;
+}
+
+const SECTION = '/nodes';
+
+interface FormView {
+  form: NodeForm;
+  node?: NodeRecord;
+  errors?: Record<string, string>;
+  /** Set after "Fetch fingerprints" found nothing to fetch. */
+  fingerprintNote?: string;
+  report?: ConnectionReport;
+}
+
+/** The fingerprint panel's data: the page includes it, and "Fetch fingerprints" swaps it alone. */
+function fingerprintPanel(view: FormView) {
+  return {
+    form: withoutSecrets(view.form),
+    errors: view.errors ?? {},
+    fetchAction: view.node ? `/nodes/${view.node.id}/fingerprints` : '/nodes/fingerprints',
+    note: view.fingerprintNote,
+  };
+}
+
+function renderForm(req: Request, res: Response, view: FormView, status = 200) {
+  const node = view.node;
+  renderPage(req, res, 'pages/nodes/form', {
+    title: node ? `Edit ${node.name}` : 'New node',
+    section: SECTION,
+    action: node ? `/nodes/${node.id}` : '/nodes',
+    node,
+    report: view.report,
+    posted: req.method === 'POST',
+    ...fingerprintPanel(view),
+  }, status);
+}
+
+export function nodeRoutes(deps: NodeRoutesDeps): Router {
+  const router = Router();
+  const recent = new RecentTests();
+
+  async function save(req: Request, res: Response, node?: NodeRecord) {
+    const form = nodeFormFromBody(req.body);
+    try {
+      const saved = node ? await nodes.updateNode(deps, node, form) : await nodes.createNode(deps, form);
+      recent.forget(saved.id);
+      flash(req, 'success', `Node “${saved.name}” saved. Use “Test connection” to check it.`);
+      res.redirect(303, `/nodes/${saved.id}/edit`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      renderForm(req, res, { form, node, errors: err.fields }, 422);
+    }
+  }
+
+  async function fetchFingerprints(req: Request, res: Response, node?: NodeRecord) {
+    const fetched = await nodes.fetchFingerprints(nodeFormFromBody(req.body));
+    const view: FormView = { form: fetched.form, node, errors: fetched.errors, fingerprintNote: fetched.note };
+    res.vary('HX-Request');
+    if (isHtmx(req)) return renderFragment(req, res, 'partials/nodes/fingerprints', fingerprintPanel(view));
+    renderForm(req, res, view);
+  }
+
+  router.get('/nodes', async (req, res) => {
+    const list = await nodes.listNodes(deps.repos.nodes);
+    renderPage(req, res, 'pages/nodes/index', {
+      title: 'Nodes',
+      section: SECTION,
+      nodes: list.map((summary) => ({ ...summary, lastTest: recent.get(summary.node.id) })),
+    });
+  });
+
+  router.get('/nodes/new', (req, res) => renderForm(req, res, { form: emptyNodeForm() }));
+  router.post('/nodes', (req, res) => save(req, res));
+  router.post('/nodes/fingerprints', (req, res) => fetchFingerprints(req, res));
+
+  router.get('/nodes/:id/edit', async (req, res) => {
+    const node = await nodes.getNode(deps.repos.nodes, req.params.id);
+    renderForm(req, res, { form: formFromNode(node), node });
+  });
+
+  router.post('/nodes/:id', async (req, res) => save(req, res, await nodes.getNode(deps.repos.nodes, req.params.id)));
+
+  router.post('/nodes/:id/fingerprints', async (req, res) => fetchFingerprints(req, res, await nodes.getNode(deps.repos.nodes, req.params.id)));
+
+  router.post('/nodes/:id/test', async (req, res) => {
+    const node = await nodes.getNode(deps.repos.nodes, req.params.id);
+    const report = await testConnection(deps, node);
+    recent.record(report);
+    res.vary('HX-Request');
+    if (isHtmx(req)) return renderFragment(req, res, 'partials/nodes/test-result', { report });
+    renderForm(req, res, { form: formFromNode(node), node, report });
+  });
+
+  router.get('/nodes/:id/delete', async (req, res) => {
+    const { node, containers } = await nodes.deletionCheck(deps.repos.nodes, req.params.id);
+    renderPage(req, res, 'pages/nodes/delete', { title: `Remove ${node.name}`, section: SECTION, node, containers, error: undefined });
+  });
+
+  router.post('/nodes/:id/delete', async (req, res) => {
+    try {
+      const node = await nodes.deleteNode(deps.repos.nodes, req.params.id);
+      recent.forget(node.id);
+      flash(req, 'success', `Node “${node.name}” removed.`);
+      res.redirect(303, '/nodes');
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      const { node, containers } = await nodes.deletionCheck(deps.repos.nodes, req.params.id);
+      renderPage(req, res, 'pages/nodes/delete', { title: `Remove ${node.name}`, section: SECTION, node, containers, error: err.message }, 409);
+    }
+  });
+
+  return router;
+}
