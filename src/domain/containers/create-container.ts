@@ -39,6 +39,7 @@ async function insert(deps: CreateContainerDeps, id: string, owner: User, valid:
   } catch (err) {
     const { code, constraint } = err as { code?: string; constraint?: string };
     if (code !== '23505') throw err;
+    // The primary key is checked before the VMID index (index creation order), so a twin request reads as such.
     if (constraint === 'containers_pkey') return 'id-exists';
     if (constraint === 'containers_node_vmid_live') return 'vmid-taken';
     throw err;

@@ -1,0 +1,378 @@
+// Deploy: POST /containers from the wizard's Review page and from scripts (the documented form contract). One
+// container per deploy id however often it is posted, the root password sealed in the row, and a job whose
+// payload (and whole Redis hash) holds ids only.
+import supertest from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { CREATE_CONTAINER_JOB, type ContainerConfig } from '../src/domain/containers/container-config.ts';
+import { registerSimulatorNode, SimulatorNodeNameTakenError } from '../src/domain/nodes/simulator-node.ts';
+import { rootPasswordAad } from '../src/domain/pipeline/pipeline-runner.ts';
+import type { TemplateDefinition } from '../src/domain/templates/template.ts';
+import { ProxmoxClient } from '../src/proxmox/api-client.ts';
+import { signedInAgent } from './support/session.ts';
+import { startTestSimulator } from './support/simulator-fixtures.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+
+let env: TestEnv;
+let app: ReturnType<typeof createApp>;
+let sim: Awaited<ReturnType<typeof startTestSimulator>>;
+let templateId: number;
+
+const DEBIAN = 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst';
+const PASSWORD = `s3cret "pass" $(id) \`x\``;
+
+const TEMPLATE: TemplateDefinition = {
+  name: 'deploy-app',
+  description: 'Deploy tests',
+  osTemplate: 'debian-12',
+  cores: 2,
+  memory: 1024,
+  swap: 128,
+  disk: 5,
+  unprivileged: true,
+  nesting: true,
+  tags: ['app'],
+  scripts: [
+    { name: '10-a.sh', position: 1, content: 'echo a\n', enabled: true },
+    { name: '20-b.sh', position: 2, content: 'echo b\n', enabled: false },
+    { name: '30-c.sh', position: 3, content: 'echo c\n', enabled: true },
+  ],
+  files: [{ name: 'motd', targetPath: '/etc/motd', content: 'hello\n', mode: '0644', owner: 'root:root', policy: 'replace' }],
+  packages: [
+    { manager: 'apt', name: 'nginx', version: null },
+    { manager: 'pip', name: 'requests', version: '2.32.3' },
+  ],
+};
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  sim = await startTestSimulator(env.deps);
+  const created = await env.deps.repos.templates.createCustom(TEMPLATE);
+  if (created === 'taken') throw new Error('template name taken');
+  templateId = created;
+});
+
+afterAll(async () => {
+  await env?.deps.queue.obliterate({ force: true }).catch(() => undefined);
+  await sim?.close();
+  await env?.close();
+});
+
+type Fields = Record<string, string | string[]>;
+
+function encode(fields: Fields): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(fields)) for (const v of Array.isArray(value) ? value : [value]) params.append(key, v);
+  return params.toString();
+}
+
+async function browser() {
+  const session = await signedInAgent(app, env.deps, { username: 'deployer' });
+  const csrf = await session.csrf();
+  return {
+    agent: session.agent,
+    csrf,
+    get: (url: string, headers: Record<string, string> = {}) => session.agent.get(url).set(headers),
+    post: (url: string, fields: Fields, headers: Record<string, string> = {}) =>
+      session.agent.post(url).set(headers).type('form').send(encode({ _csrf: csrf, ...fields })),
+  };
+}
+type Browser = Awaited<ReturnType<typeof browser>>;
+
+const containerCount = async () => Number((await env.deps.knex('containers').count<{ count: string }[]>('* as count'))[0]!.count);
+const jobsOf = async (id: string) => (await env.deps.queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed', 'paused', 'prioritized'])).filter((j) => j.data?.containerId === id);
+const simClient = () => new ProxmoxClient({ apiUrl: sim.sim.apiUrl, tokenId: sim.sim.tokenId, tokenSecret: sim.sim.tokenSecret, tlsFingerprint: sim.sim.tlsFingerprint });
+const errorsIn = (html: string) => [...html.matchAll(/id="e-([^"]+)"[^>]*>([^<]*)</g)].map((m) => `${m[1]}: ${m[2]}`).join('\n');
+
+/** Walks the wizard with plain posts up to Review and returns the deploy id shown there. */
+async function toReview(b: Browser, configure: Fields = {}): Promise<string> {
+  const steps: Array<[string, Fields]> = [
+    ['template', { template: String(templateId) }],
+    ['configure', {
+      node: 'sim', ostemplate: DEBIAN, storage: 'local-lvm', vmid: '', hostname: 'deploy-1', password: PASSWORD, password_confirm: PASSWORD,
+      ssh_public_key: '', cores: '3', memory: '2048', swap: '0', disk: '9', bridge: 'vmbr0', ip_mode: 'static', ip: '10.10.0.7/16',
+      gateway: '10.10.0.1', nameserver: '9.9.9.9', unprivileged: ['0', '1'], nesting: '0', destroy_on_failure: ['0', '1'], tags: 'App, Blue', ...configure,
+    }],
+    ['packages', { package_groups: 'pip', extra_packages: 'htop jq=1.6-2.1' }],
+    ['scripts', { order: ['30-c.sh', '20-b.sh', '10-a.sh'], scripts: ['30-c.sh', '20-b.sh'] }],
+  ];
+  for (const [step, fields] of steps) {
+    const res = await b.post(`/containers/new/${step}`, fields);
+    expect(res.status, `${step}: ${errorsIn(res.text)}`).toBe(303);
+  }
+  const review = await b.get('/containers/new/review');
+  expect(review.status).toBe(200);
+  return /name="deploy_id" value="([0-9a-f-]{36})"/.exec(review.text)![1]!;
+}
+
+describe('Deploy from the wizard', () => {
+  it('creates the container from the draft, seals the password, enqueues one id-only job and clears the draft', async () => {
+    const b = await browser();
+    const deployId = await toReview(b);
+    const res = await b.post('/containers', { deploy_id: deployId });
+    expect(res.status, errorsIn(res.text)).toBe(303);
+    expect(res.headers.location).toBe(`/containers/${deployId}`);
+
+    const container = (await env.deps.repos.containers.findById(deployId))!;
+    expect(container).toMatchObject({ hostname: 'deploy-1', templateId, lifecycle: 'queued', nodeId: sim.node.id });
+    expect(container.vmid).toBeGreaterThanOrEqual(100);
+    const config = container.config as unknown as ContainerConfig;
+    expect(config).toMatchObject({
+      templateName: 'deploy-app', ostemplate: DEBIAN, hostname: 'deploy-1', cores: 3, memory: 2048, swap: 0, disk: 9, storage: 'local-lvm',
+      bridge: 'vmbr0', ip: '10.10.0.7/16', gateway: '10.10.0.1', nameserver: '9.9.9.9', unprivileged: true, nesting: false,
+      tags: ['app', 'blue'], sshPublicKey: null, packageGroups: ['pip'], extraPackages: ['htop', 'jq=1.6-2.1'],
+      scripts: ['30-c.sh', '20-b.sh'], destroyOnFailure: true,
+    });
+    expect(config.template.scripts.map((s) => s.name)).toEqual(['10-a.sh', '20-b.sh', '30-c.sh']);
+    expect(config.template.files).toEqual([TEMPLATE.files[0]]);
+    expect(config.template.packages).toEqual(expect.arrayContaining([{ manager: 'pip', name: 'requests', version: '2.32.3' }]));
+    expect(JSON.stringify(container.config)).not.toContain('s3cret');
+    expect(container.rootPasswordEnc).toMatch(/^v1:/);
+    expect(env.deps.secrets.open(container.rootPasswordEnc!, rootPasswordAad(deployId))).toBe(PASSWORD);
+
+    const job = (await env.deps.queue.getJob(deployId))!;
+    expect(job.name).toBe(CREATE_CONTAINER_JOB);
+    expect(job.data).toEqual({ containerId: deployId });
+    expect(job.opts).toMatchObject({ removeOnComplete: 1000, removeOnFail: 5000 });
+    // The whole job hash in Redis, not only the parsed data, carries no secret.
+    const hash = await env.deps.redis.hgetall(env.deps.queue.toKey(deployId));
+    expect(Object.keys(hash).length).toBeGreaterThan(0);
+    const raw = JSON.stringify(hash);
+    for (const secret of [PASSWORD, 's3cret', JSON.stringify(PASSWORD).slice(1, -1)]) expect(raw).not.toContain(secret);
+
+    // The draft is gone: a new container starts at the first step.
+    expect((await b.get('/containers/new')).headers.location).toBe('/containers/new/template');
+  });
+
+  it('a second Deploy of the same draft (after the first finished) leads to the same container', async () => {
+    const b = await browser();
+    const deployId = await toReview(b, { hostname: 'twice-1' });
+    const before = await containerCount();
+    const first = await b.post('/containers', { deploy_id: deployId });
+    const second = await b.post('/containers', { deploy_id: deployId });
+    expect([first.status, second.status]).toEqual([303, 303]);
+    expect(second.headers.location).toBe(`/containers/${deployId}`);
+    expect(await containerCount()).toBe(before + 1);
+    expect(await jobsOf(deployId)).toHaveLength(1);
+  });
+
+  it('two concurrent Deploys create one row and one job', async () => {
+    const b = await browser();
+    const deployId = await toReview(b, { hostname: 'race-1', vmid: '3300' });
+    const before = await containerCount();
+    // Hold every INSERT until all three requests have reached it: the database, not timing, must pick one.
+    const repo = env.deps.repos.containers;
+    const original = repo.create.bind(repo);
+    let arrived = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const safety = setTimeout(() => release(), 5_000);
+    repo.create = async (...args) => {
+      if (++arrived === 3) release();
+      await gate;
+      return original(...args);
+    };
+    try {
+      const answers = await Promise.all([1, 2, 3].map(() => b.post('/containers', { deploy_id: deployId })));
+      for (const a of answers) {
+        expect(a.status, errorsIn(a.text)).toBe(303);
+        expect(a.headers.location).toBe(`/containers/${deployId}`);
+      }
+    } finally {
+      clearTimeout(safety);
+      repo.create = original;
+    }
+    expect(arrived).toBe(3);
+    expect(await containerCount()).toBe(before + 1);
+    expect(await jobsOf(deployId)).toHaveLength(1);
+  });
+
+  it('answers htmx with HX-Location instead of a redirect it would swap in', async () => {
+    const b = await browser();
+    const deployId = await toReview(b, { hostname: 'htmx-1' });
+    const res = await b.post('/containers', { deploy_id: deployId }, { 'HX-Request': 'true', 'HX-Boosted': 'true' });
+    expect(res.status).toBe(200);
+    expect(res.headers['hx-location']).toBe(`/containers/${deployId}`);
+  });
+
+  it('validates again at Deploy: a VMID taken since Configure is refused on the Review page, nothing is created', async () => {
+    const b = await browser();
+    const deployId = await toReview(b, { hostname: 'late-1', vmid: '3100' });
+    const client = simClient();
+    await client.createLxc('sim', { vmid: 3100, ostemplate: DEBIAN, hostname: 'squatter', rootfs: { storage: 'local-lvm', sizeGiB: 1 } });
+    client.close();
+    const before = await containerCount();
+    const res = await b.post('/containers', { deploy_id: deployId });
+    expect(res.status).toBe(422);
+    expect(res.text).toContain('The container was not created:');
+    expect(res.text).toMatch(/<li id="e-vmid"><span class="font-medium">VMID:<\/span> VMID 3100 is taken on this cluster\. Choose another, or leave it empty for the next free one\. <a href="\/containers\/new\/configure"/);
+    expect(res.text).toContain('<div id="wizard"');
+    expect(await containerCount()).toBe(before);
+    expect(await env.deps.queue.getJob(deployId)).toBeUndefined();
+    // Fixing it in Configure and deploying again works, with the same deploy id.
+    expect((await b.post('/containers/new/configure', {
+      node: 'sim', ostemplate: DEBIAN, storage: 'local-lvm', vmid: '3101', hostname: 'late-1', password: '', password_confirm: '', cores: '1', memory: '512',
+      swap: '0', disk: '4', bridge: 'vmbr0', ip_mode: 'dhcp', unprivileged: ['0', '1'], nesting: '0', tags: '',
+    })).status).toBe(303);
+    const again = await b.post('/containers', { deploy_id: deployId });
+    expect(again.status, errorsIn(again.text)).toBe(303);
+    expect((await env.deps.repos.containers.findById(deployId))!.vmid).toBe(3101);
+  });
+
+  it('refuses without a CSRF token', async () => {
+    const b = await browser();
+    const res = await b.agent.post('/containers').type('form').send(encode({ hostname: 'x' }));
+    expect(res.status).toBe(403);
+  });
+});
+
+describe('POST /containers as a form contract (curl)', () => {
+  const minimal = (overrides: Fields = {}): Fields => ({
+    template: 'deploy-app', node: 'sim', hostname: 'curl-1', password: 'curl-password', password_confirm: 'curl-password', ...overrides,
+  });
+
+  it('fills omitted fields from the template and the node', async () => {
+    const b = await browser();
+    const res = await b.post('/containers', minimal());
+    expect(res.status, errorsIn(res.text)).toBe(303);
+    const id = /^\/containers\/([0-9a-f-]{36})$/.exec(res.headers.location!)![1]!;
+    const container = (await env.deps.repos.containers.findById(id))!;
+    const config = container.config as unknown as ContainerConfig;
+    expect(config).toMatchObject({
+      templateName: 'deploy-app', ostemplate: DEBIAN, cores: 2, memory: 1024, swap: 128, disk: 5, storage: 'local-lvm', bridge: 'vmbr0',
+      ip: 'dhcp', gateway: null, nameserver: null, unprivileged: true, nesting: true, tags: ['app'], packageGroups: ['apt', 'pip'],
+      extraPackages: [], scripts: ['10-a.sh', '30-c.sh'], destroyOnFailure: false,
+    });
+    expect(container.vmid).toBeGreaterThanOrEqual(100);
+    expect((await env.deps.queue.getJob(id))!.data).toEqual({ containerId: id });
+  });
+
+  it('takes every documented field, repeatable ones in order, template and node by id', async () => {
+    const b = await browser();
+    const { public: key } = (await import('ssh2')).default.utils.generateKeyPairSync('ed25519', { comment: 'ops@example' });
+    const res = await b.post('/containers', {
+      template: String(templateId), node: String(sim.node.id), ostemplate: 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst', hostname: 'curl-full',
+      vmid: '2200', password: 'curl-password', password_confirm: 'curl-password', ssh_public_key: key, cores: '4', memory: '4096', swap: '512', disk: '20',
+      storage: 'local-lvm', bridge: 'vmbr1', ip: '192.168.50.10/24', gateway: '192.168.50.1', nameserver: '192.168.50.1', unprivileged: '1', nesting: '0',
+      tags: 'prod;db', package_groups: ['apt'], extra_packages: 'tmux', scripts: ['30-c.sh', '20-b.sh', '10-a.sh'], destroy_on_failure: '1',
+    });
+    expect(res.status, errorsIn(res.text)).toBe(303);
+    const id = res.headers.location!.split('/').pop()!;
+    const container = (await env.deps.repos.containers.findById(id))!;
+    expect(container.vmid).toBe(2200);
+    expect(container.config).toMatchObject({
+      ostemplate: 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst', sshPublicKey: key, cores: 4, memory: 4096, swap: 512, disk: 20, bridge: 'vmbr1',
+      ip: '192.168.50.10/24', gateway: '192.168.50.1', nameserver: '192.168.50.1', unprivileged: true, nesting: false, tags: ['prod', 'db'],
+      packageGroups: ['apt'], extraPackages: ['tmux'], scripts: ['30-c.sh', '20-b.sh', '10-a.sh'], destroyOnFailure: true,
+    });
+  });
+
+  it('lets a script say “none” for repeatable fields, and builds from scratch with an empty template', async () => {
+    const b = await browser();
+    const res = await b.post('/containers', minimal({ template: '', hostname: 'bare-1', package_groups: '', scripts: '', tags: '' }));
+    expect(res.status, errorsIn(res.text)).toBe(303);
+    const id = res.headers.location!.split('/').pop()!;
+    const container = (await env.deps.repos.containers.findById(id))!;
+    expect(container.templateId).toBeNull();
+    expect(container.config).toMatchObject({
+      templateName: null, ostemplate: DEBIAN, cores: 1, memory: 512, disk: 4, tags: [], packageGroups: [], scripts: [],
+      template: { scripts: [], files: [], packages: [] },
+    });
+  });
+
+  it('treats deploy_id as an idempotency key', async () => {
+    const b = await browser();
+    const key = crypto.randomUUID();
+    const before = await containerCount();
+    const [one, two] = await Promise.all([b.post('/containers', minimal({ deploy_id: key, hostname: 'idem-1' })), b.post('/containers', minimal({ deploy_id: key, hostname: 'idem-1' }))]);
+    expect([one.status, two.status]).toEqual([303, 303]);
+    expect(one.headers.location).toBe(`/containers/${key}`);
+    expect(two.headers.location).toBe(`/containers/${key}`);
+    expect(await containerCount()).toBe(before + 1);
+    expect(await jobsOf(key)).toHaveLength(1);
+  });
+
+  it('gives consecutive “next free” requests different VMIDs before any CT exists on the node', async () => {
+    const b = await browser();
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) {
+      const res = await b.post('/containers', minimal({ hostname: `seq-${n}` }));
+      expect(res.status, errorsIn(res.text)).toBe(303);
+      ids.push(res.headers.location!.split('/').pop()!);
+    }
+    const vmids = await Promise.all(ids.map(async (id) => (await env.deps.repos.containers.findById(id))!.vmid));
+    expect(new Set(vmids).size).toBe(3);
+  });
+
+  it('answers 422 with every message: an HTML page by default, JSON when asked', async () => {
+    const b = await browser();
+    const before = await containerCount();
+    const bad = minimal({ template: 'no-such-template', hostname: '$(reboot)' });
+    const missing = await b.post('/containers', bad);
+    expect(missing.status).toBe(422);
+    expect(missing.text).toContain('There is no template “no-such-template”');
+
+    const hostile = minimal({
+      hostname: 'a`id`', password: 'short', vmid: '12', memory: '-5', ip: '10.0.0.1/33', gateway: '10.0.0.1', nameserver: '"; reboot', tags: 'a\nb$(x)',
+      unprivileged: 'maybe', package_groups: ['apt', 'cargo'], extra_packages: 'ok Bad', scripts: ['99-missing.sh'], node: 'nope',
+    });
+    const page = await b.post('/containers', hostile);
+    expect(page.status).toBe(422);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect(page.text).toContain('The container was not created');
+    for (const field of ['node', 'hostname', 'password', 'vmid', 'memory', 'ip', 'nameserver', 'tags', 'unprivileged', 'package_groups', 'extra_packages', 'scripts']) {
+      expect(page.text, field).toContain(`data-field="${field}"`);
+    }
+    expect(page.text).not.toContain('a`id`<');
+
+    const json = await b.post('/containers', hostile, { Accept: 'application/json' });
+    expect(json.status).toBe(422);
+    expect(json.body.fields).toMatchObject({
+      hostname: expect.stringMatching(/letters, digits and hyphens/),
+      password: 'Use at least 8 characters.',
+      node: 'There is no node “nope”. Choose one of the configured nodes.',
+      scripts: 'The template has no script named “99-missing.sh”.',
+      package_groups: '“cargo” is not a package group: use apt, npm or pip.',
+      unprivileged: 'Use 1 (yes) or 0 (no).',
+    });
+    expect(await containerCount()).toBe(before);
+  });
+
+  it('survives huge and binary input with messages, never a crash', async () => {
+    const b = await browser();
+    const res = await b.post('/containers', minimal({
+      hostname: 'h'.repeat(200_000), password: `${'p'.repeat(300)}\0`, password_confirm: 'x', ssh_public_key: 'ssh-ed25519 '.repeat(5_000), memory: '9'.repeat(50_000),
+      tags: 'ü'.repeat(10_000), extra_packages: 'a '.repeat(300),
+    }), { Accept: 'application/json' });
+    expect(res.status).toBe(422);
+    expect(Object.keys(res.body.fields).sort()).toEqual(['extra_packages', 'hostname', 'memory', 'password', 'ssh_public_key', 'tags']);
+  });
+});
+
+describe('registerSimulatorNode', () => {
+  it('updates the simulator’s row on a restart instead of adding one, and never takes over a real node', async () => {
+    const moved = { ...sim.sim, apiUrl: 'https://127.0.0.1:1', tokenSecret: 'rotated', ssh: { ...sim.sim.ssh, port: 2 } };
+    const again = await registerSimulatorNode(env.deps, moved);
+    expect(again.id).toBe(sim.node.id);
+    expect(again).toMatchObject({ apiUrl: 'https://127.0.0.1:1', sshPort: 2, isSimulator: true });
+    expect(env.deps.secrets.open(again.tokenSecretEnc, `nodes:${again.id}:token_secret`)).toBe('rotated');
+    expect((await env.deps.repos.nodes.list()).filter((n) => n.name === 'sim')).toHaveLength(1);
+    await registerSimulatorNode(env.deps, sim.sim);
+
+    const real = await registerSimulatorNode(env.deps, { ...sim.sim, nodeName: 'pve-real' });
+    await env.deps.repos.nodes.update(real.id, { ...real, isSimulator: false }, () => ({}));
+    await expect(registerSimulatorNode(env.deps, { ...sim.sim, nodeName: 'pve-real' })).rejects.toBeInstanceOf(SimulatorNodeNameTakenError);
+    await env.deps.repos.nodes.delete(real.id);
+  });
+
+  it('gives a node the rest of Launchpad can use: its API answers through the stored, sealed credentials', async () => {
+    const res = await supertest(app).get('/healthz');
+    expect(res.status).toBe(200);
+    const b = await browser();
+    await b.post('/containers/new/template', { template: '' });
+    const page = await b.get('/containers/new/configure');
+    expect(page.text).not.toContain('could not be asked');
+    expect(page.text).toContain('sim (simulator)');
+  });
+});
