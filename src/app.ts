@@ -40,7 +40,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes({ settings: repos.settings, redis: deps.redis }));
 
   app.use(express.urlencoded({ extended: false, limit: '2mb', parameterLimit: 2000 }));
-  app.use(sessions({ pool: deps.sessionPool, secret: deps.sessionSecret, secureCookies: false }));
+  app.use(sessions({ pool: deps.sessionPool, secret: deps.sessionSecret, secureCookies: false, onStoreError: (message) => logger.warn({ err: message }, 'session store error') }));
   app.use(csrfProtection);
   app.use(loadUser(repos.users));
   app.use(simulatorBadgeLocals(repos));

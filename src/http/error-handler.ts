@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError } from '../lib/errors.ts';
+import { isConnectionError } from '../lib/db-errors.ts';
+import { AppError, UnavailableError } from '../lib/errors.ts';
 import { renderPage } from './render.ts';
 
 const HEADINGS: Record<number, string> = {
@@ -20,6 +21,10 @@ export const notFound: RequestHandler = (req, res) => {
 
 /** The one place errors become responses. Unknown errors get an id that is logged with the stack. */
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  if (isConnectionError(err)) {
+    req.log?.warn({ err: (err as Error).message }, 'database unreachable');
+    err = new UnavailableError('The database cannot be reached right now. Launchpad reconnects on its own: try again in a moment (and check that PostgreSQL is running).');
+  }
   const status: number =
     err instanceof AppError ? err.status : typeof err?.status === 'number' && err.status >= 400 && err.status < 600 ? err.status : 500;
   const expose = status < 500 || err instanceof AppError;

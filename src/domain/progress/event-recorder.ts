@@ -5,6 +5,7 @@ import type { EventsRepository, LogStream, NewEvent } from '../../db/events-repo
 import type { Logger } from '../../logger.ts';
 import { PHASES, type PhaseKey, type ProgressSnapshot } from './phases.ts';
 import { progressChannel, type ProgressMessage, type Publish } from './progress-channel.ts';
+import { isConnectionError } from '../../lib/db-errors.ts';
 
 export interface RecorderOptions {
   /** Flush buffered lines after this long… */
@@ -104,6 +105,19 @@ export class EventRecorder {
     });
   }
 
+  /** A power action on a built container (start, reboot…) moved on: the status line changes, the build's phases stay. */
+  async actionStatus(status: string): Promise<void> {
+    await this.record({ kind: 'step', text: status }, { ...this.snapshot, status, error: undefined }, {});
+  }
+
+  /**
+   * A power action ended (with `error` when it failed): a terminal event for the viewers. Unlike complete() and
+   * actionFailed(), neither the lifecycle nor the build's finish time change — a destroy may already have begun.
+   */
+  async actionEnded(status: string, error?: string): Promise<void> {
+    await this.record({ kind: error ? 'error' : 'complete', text: status }, { ...this.snapshot, status, error }, { error: error ?? null });
+  }
+
   /** A lifecycle action failed without touching the build's phases (e.g. destroy could not reach the node). */
   async actionFailed(lifecycle: 'failed' | 'ready' | 'cancelled', message: string): Promise<void> {
     await this.record({ kind: 'error', text: message }, { ...this.snapshot, lifecycle, status: message, error: message }, { lifecycle, error: message });
@@ -188,16 +202,4 @@ export class EventRecorder {
     });
     return this.chain;
   }
-}
-
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
-
-/** Errors that mean "the database is unreachable right now", as opposed to a bad query. */
-export function isConnectionError(err: unknown): boolean {
-  const e = err as { code?: string; message?: string; name?: string };
-  return (
-    (e?.code !== undefined && CONNECTION_CODES.has(e.code)) ||
-    e?.name === 'KnexTimeoutError' ||
-    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e?.message ?? '')
-  );
 }

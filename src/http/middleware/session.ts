@@ -13,11 +13,11 @@ declare module 'express-session' {
 
 export const SESSION_COOKIE = 'launchpad.sid';
 
-export function sessions(options: { pool: pg.Pool; secret: string; secureCookies: boolean }): RequestHandler {
+export function sessions(options: { pool: pg.Pool; secret: string; secureCookies: boolean; onStoreError: (message: string) => void }): RequestHandler {
   const PgStore = connectPgSimple(session);
   return session({
     name: SESSION_COOKIE,
-    store: new PgStore({ pool: options.pool, tableName: 'sessions', pruneSessionInterval: 60 * 15 }),
+    store: new PgStore({ pool: options.pool, tableName: 'sessions', pruneSessionInterval: 60 * 15, errorLog: (...args: unknown[]) => options.onStoreError(args.map(String).join(' ')) }),
     secret: options.secret,
     resave: false,
     saveUninitialized: false,

@@ -1,0 +1,11 @@
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+
+/** Errors that mean "the database is unreachable right now", as opposed to a bad query. */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; name?: string } | undefined;
+  return (
+    (e?.code !== undefined && CONNECTION_CODES.has(e.code)) ||
+    e?.name === 'KnexTimeoutError' ||
+    /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e?.message ?? '')
+  );
+}
