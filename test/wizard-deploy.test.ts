@@ -81,7 +81,7 @@ async function browser() {
 type Browser = Awaited<ReturnType<typeof browser>>;
 
 const containerCount = async () => Number((await env.deps.knex('containers').count<{ count: string }[]>('* as count'))[0]!.count);
-const jobsOf = async (id: string) => (await env.deps.queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed', 'paused', 'prioritized'])).filter((j) => j.data?.containerId === id);
+const jobsOf = async (id: string) => (await env.deps.queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed', 'prioritized'])).filter((j) => j.data?.containerId === id);
 const simClient = () => new ProxmoxClient({ apiUrl: sim.sim.apiUrl, tokenId: sim.sim.tokenId, tokenSecret: sim.sim.tokenSecret, tlsFingerprint: sim.sim.tlsFingerprint });
 const errorsIn = (html: string) => [...html.matchAll(/id="e-([^"]+)"[^>]*>([^<]*)</g)].map((m) => `${m[1]}: ${m[2]}`).join('\n');
 
