@@ -274,6 +274,10 @@ describe('trust on first use', () => {
     const badUrl = await session.agent.post('/nodes/fingerprints').set('HX-Request', 'true').type('form')
       .send(simForm({ api_url: 'http://pve1:8006', tls_fingerprint: '' })).expect(200);
     expect(fieldError(badUrl.text, 'tls_fingerprint')).toContain('Fix the API URL first');
+
+    const badHost = await session.agent.post('/nodes/fingerprints').set('HX-Request', 'true').type('form')
+      .send(simForm({ ssh_host: '$(reboot)\n', ssh_host_key_fingerprint: '' })).expect(200);
+    expect(fieldError(badHost.text, 'ssh_host_key_fingerprint')).toContain('Fill in the SSH host and port');
   });
 
   it('on the edit page the fetch posts to the node’s own URL and keeps the page', async () => {

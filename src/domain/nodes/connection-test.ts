@@ -2,6 +2,7 @@
 // storages, OS templates) and SSH (host key, login) — with each failure named and paired with what to do about it.
 import type { NodeRecord } from '../../db/nodes-repository.ts';
 import { SecretBoxError, type SecretBox } from '../../lib/secret-box.ts';
+import type { ProxmoxClient } from '../../proxmox/api-client.ts';
 import type { PveNode, PveStorage, PveVersion, StorageVolume } from '../../proxmox/api-types.ts';
 import {
   ProxmoxAuthError, ProxmoxConnectionError, ProxmoxError, ProxmoxPermissionError, ProxmoxTransientError, TlsFingerprintMismatchError,
@@ -64,7 +65,7 @@ export async function testConnection(deps: { secrets: SecretBox }, node: NodeRec
 
 async function checkApi(secrets: SecretBox, node: NodeRecord): Promise<ApiCheck> {
   const check: ApiCheck = { warnings: [] };
-  let client;
+  let client: ProxmoxClient | undefined;
   try {
     client = proxmoxClientFor(node, secrets, API_TIMEOUTS);
     check.version = await client.getVersion();

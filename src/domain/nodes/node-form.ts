@@ -212,7 +212,7 @@ function checkTokenSecret(secret: string): string | undefined {
   return undefined;
 }
 
-function checkHost(host: string): string | undefined {
+export function checkHost(host: string): string | undefined {
   const bare = host.replace(/^\[|\]$/g, '');
   if (host.length > 253 || !(isIP(bare) || HOSTNAME_PATTERN.test(bare))) return 'Enter a host name or IP address, e.g. pve1.example.com.';
   return undefined;

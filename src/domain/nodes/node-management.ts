@@ -6,7 +6,7 @@ import type { SecretBox } from '../../lib/secret-box.ts';
 import { fetchHostKeyFingerprint } from '../../proxmox/node-shell.ts';
 import { fetchCertificateFingerprint } from '../../proxmox/tls.ts';
 import { sshKeyAad, tokenSecretAad } from './node-access.ts';
-import { checkApiUrl, validateNodeForm, type NodeForm, type ValidNode } from './node-form.ts';
+import { checkApiUrl, checkHost, validateNodeForm, type NodeForm, type ValidNode } from './node-form.ts';
 
 export interface NodeManagementDeps {
   repos: { nodes: NodesRepository };
@@ -108,7 +108,7 @@ export async function fetchFingerprints(form: NodeForm): Promise<FingerprintFetc
       }
     })(),
     wantHostKey && (async () => {
-      if (!sshHost || sshPort < 1 || sshPort > 65_535 || sshHost.length > 253) {
+      if (!sshHost || checkHost(sshHost) || sshPort < 1 || sshPort > 65_535) {
         return void (errors.ssh_host_key_fingerprint = 'Fill in the SSH host and port (or the API URL, whose host is the default) first.');
       }
       try {
