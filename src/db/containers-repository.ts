@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { LockingAction } from '../domain/pipeline/lifecycle-action-pipeline.ts';
 import type { Lifecycle } from '../domain/progress/phases.ts';
 
 export interface Container {
@@ -20,6 +21,9 @@ export interface Container {
   attempt: number;
   createdAt: Date;
   finishedAt: Date | null;
+  /** The lifecycle action holding the container's lock (start, reboot, destroy…), or null when none runs. */
+  currentAction: LockingAction | null;
+  currentActionAt: Date | null;
 }
 
 export interface ContainerRow {
@@ -41,6 +45,8 @@ export interface ContainerRow {
   attempt: number;
   created_at: Date;
   finished_at: Date | null;
+  current_action: LockingAction | null;
+  current_action_at: Date | null;
 }
 
 export const toContainer = (r: ContainerRow): Container => ({
@@ -62,6 +68,8 @@ export const toContainer = (r: ContainerRow): Container => ({
   attempt: r.attempt,
   createdAt: r.created_at,
   finishedAt: r.finished_at,
+  currentAction: r.current_action,
+  currentActionAt: r.current_action_at,
 });
 
 /** Columns a caller may change on a container (the event recorder applies these with its events). */
@@ -156,6 +164,37 @@ export class ContainersRepository {
       if ((err as { code?: string }).code === '23505') return false;
       throw err;
     }
+  }
+
+  /**
+   * Takes the container's action lock. It is this one statement (`… WHERE current_action IS NULL`): of two
+   * concurrent requests exactly one gets the row back. The lifecycle the action may start from is checked in the
+   * same statement, so e.g. no reboot can slip in after a destroy began.
+   */
+  async claimAction(id: string, action: LockingAction, fromLifecycles: readonly Lifecycle[]): Promise<Container | undefined> {
+    if (!isUuid(id)) return undefined;
+    const [row] = await this.knex('containers')
+      .where({ id })
+      .whereNull('current_action')
+      .whereIn('lifecycle', fromLifecycles)
+      .update({ current_action: action, current_action_at: this.knex.fn.now() })
+      .returning('*');
+    return row && toContainer(row as ContainerRow);
+  }
+
+  /** Releases the lock if `action` still holds it (a late release never frees someone else's lock). */
+  async releaseAction(id: string, action: LockingAction): Promise<boolean> {
+    const released = await this.knex('containers').where({ id, current_action: action }).update({ current_action: null, current_action_at: null });
+    return released > 0;
+  }
+
+  /** Releases a lock taken before `takenBefore` by `action`, whose job turned out to be gone. */
+  async releaseStaleAction(id: string, action: LockingAction, takenBefore: Date): Promise<boolean> {
+    const released = await this.knex('containers')
+      .where({ id, current_action: action })
+      .andWhere('current_action_at', '<', takenBefore)
+      .update({ current_action: null, current_action_at: null });
+    return released > 0;
   }
 
   /** last_seq for each of these containers, in one query (the SSE relay's periodic check for lost messages). */

@@ -1,10 +1,11 @@
-// The worker's container jobs: build (create-container) and destroy. Both run through the same event recorder,
-// so the page and the SSE stream show them the same way.
+// The worker's container jobs: build (create-container), destroy and the power actions (container-action). All run
+// through the same event recorder, so the page and the SSE stream show them the same way.
 import { DelayedError, type Job } from 'bullmq';
 import type { Deps } from '../deps.ts';
 import { DESTROY_CONTAINER_JOB } from '../domain/containers/container-actions.ts';
 import { CREATE_CONTAINER_JOB, type CreateContainerJobData } from '../domain/containers/container-config.ts';
 import { runDestroyPipeline } from '../domain/pipeline/destroy-pipeline.ts';
+import { CONTAINER_ACTION_JOB, isPowerAction, runLifecycleAction, type ContainerActionJobData } from '../domain/pipeline/lifecycle-action-pipeline.ts';
 import { WorkerShutdown, runCreatePipeline, type PipelineDeps } from '../domain/pipeline/pipeline-runner.ts';
 import { CancelRequests } from './cancel-requests.ts';
 import { registerJob, type JobContext } from './dispatch.ts';
@@ -42,9 +43,20 @@ async function destroyContainerJob(deps: Deps, job: Job<CreateContainerJobData>,
   return runDestroyPipeline(pipelineDeps(deps), job.data.containerId, ctx.shutdown);
 }
 
+/**
+ * Not cut short by a worker shutdown: a power action takes seconds (a shutdown at most its timeout), and stopping
+ * the Proxmox task halfway would leave the CT in between. A job redelivered after a crash re-runs idempotently.
+ */
+async function containerActionJob(deps: Deps, job: Job<ContainerActionJobData>) {
+  const { containerId, action } = job.data;
+  if (!isPowerAction(action)) throw new Error(`unknown container action '${String(action)}'`);
+  return runLifecycleAction(pipelineDeps(deps), containerId, action, { resumed: job.attemptsStarted > 1 });
+}
+
 export function registerContainerJobs(): void {
   registerJob(CREATE_CONTAINER_JOB, createContainerJob);
   registerJob(DESTROY_CONTAINER_JOB, destroyContainerJob);
+  registerJob(CONTAINER_ACTION_JOB, containerActionJob);
 }
 
 export { WorkerShutdown };

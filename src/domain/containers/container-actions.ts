@@ -1,7 +1,8 @@
-// What the buttons on a container do, on the web side: Cancel, Retry and Destroy. The work itself happens in the
-// worker; here we check the state, record what was asked, and queue the job.
+// What the buttons on a container do, on the web side: Cancel, Retry, Destroy, Forget and the power actions (start,
+// stop, shutdown, reboot). The work itself happens in the worker; here we check the state, take the container's
+// action lock where one action at a time matters, record what was asked, and queue the job.
 import type { Queue } from 'bullmq';
-import type { ContainersRepository } from '../../db/containers-repository.ts';
+import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
 import { CancelRequests } from '../../jobs/cancel-requests.ts';
 import type { Redis } from '../../lib/redis.ts';
@@ -12,6 +13,17 @@ import { snapshotFrom } from '../progress/progress-fragments.ts';
 import { CREATE_CONTAINER_JOB } from './container-config.ts';
 import { findVisibleContainer, type Viewer } from './container-page.ts';
 import { credentialAad } from '../pipeline/steps/finalizing-step.ts';
+import {
+  ACTION_WORDS,
+  CONTAINER_ACTION_JOB,
+  actionJobId,
+  isPowerAction,
+  type ContainerActionJobData,
+  type LockingAction,
+  type PowerAction,
+} from '../pipeline/lifecycle-action-pipeline.ts';
+import type { Lifecycle } from '../progress/phases.ts';
+import { liveStatusOf, type LiveStatusDeps } from './container-list.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 
@@ -32,17 +44,60 @@ async function recorderFor(deps: ContainerActionDeps, containerId: string, lifec
   );
 }
 
-/** Replaces a finished job with the same id (BullMQ keeps completed/failed jobs for a while). */
-async function enqueue(queue: Queue, name: string, jobId: string, containerId: string): Promise<void> {
+const LIVE_JOB_STATES = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+/**
+ * Replaces a finished job with the same id (BullMQ keeps completed/failed jobs for a while). `settleMs`: how long a
+ * still-active previous job may take to return — a power action releases its lock just before its job ends.
+ */
+async function enqueue(queue: Queue, name: string, jobId: string, data: { containerId: string }, settleMs = 0): Promise<void> {
   const previous = await queue.getJob(jobId);
   if (previous) {
-    const state = await previous.getState();
-    if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') {
+    const deadline = Date.now() + settleMs;
+    let state = await previous.getState();
+    while (state === 'active' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      state = await previous.getState();
+    }
+    if (LIVE_JOB_STATES.has(state)) {
       throw new ConflictError('This container already has work in progress. Wait for it to finish.');
     }
     await previous.remove();
   }
-  await queue.add(name, { containerId }, { jobId, removeOnComplete: 1000, removeOnFail: 5000 });
+  await queue.add(name, data, { jobId, removeOnComplete: 1000, removeOnFail: 5000 });
+}
+
+/** A lock older than this whose job is gone (the web process died before enqueueing, or the job failed) is lost. */
+const LOST_LOCK_AFTER_MS = 30_000;
+
+/**
+ * Takes the container's action lock or says why not: “A reboot is in progress.” A lock left behind by a request or
+ * job that died is taken over once it is clearly abandoned.
+ */
+async function claimAction(deps: ContainerActionDeps, container: Container, action: LockingAction, from: readonly Lifecycle[]): Promise<Container> {
+  for (let tries = 0; ; tries++) {
+    const claimed = await deps.repos.containers.claimAction(container.id, action, from);
+    if (claimed) return claimed;
+    const now = (await deps.repos.containers.findById(container.id)) ?? container;
+    if (now.currentAction) {
+      if (tries === 0 && (await releaseIfLost(deps, now))) continue;
+      throw new ConflictError(`A ${ACTION_WORDS[now.currentAction].noun} is in progress. Wait for it to finish, then try again.`);
+    }
+    throw new ConflictError(`This container is ${now.lifecycle}: it cannot ${ACTION_WORDS[action].noun} now.`);
+  }
+}
+
+async function releaseIfLost(deps: ContainerActionDeps, container: Container): Promise<boolean> {
+  const action = container.currentAction!;
+  const takenBefore = new Date(Date.now() - LOST_LOCK_AFTER_MS);
+  if (!container.currentActionAt || container.currentActionAt >= takenBefore) return false;
+  if (isPowerAction(action)) {
+    const job = await deps.queue.getJob(actionJobId(container.id));
+    if (job && LIVE_JOB_STATES.has(await job.getState())) return false;
+  }
+  const released = await deps.repos.containers.releaseStaleAction(container.id, action, takenBefore);
+  if (released) deps.logger.warn({ containerId: container.id, action }, 'released an abandoned container action lock');
+  return released;
 }
 
 export async function cancelContainer(deps: ContainerActionDeps, viewer: Viewer & { username: string }, id: string): Promise<void> {
@@ -70,7 +125,7 @@ export async function retryContainer(deps: ContainerActionDeps, viewer: Viewer &
   const recorder = await recorderFor(deps, container.id, container.lifecycle);
   await recorder.queued(`Retry requested by ${viewer.username}; waiting for a worker…`);
   await recorder.close();
-  await enqueue(deps.queue, CREATE_CONTAINER_JOB, container.id, container.id);
+  await enqueue(deps.queue, CREATE_CONTAINER_JOB, container.id, { containerId: container.id });
 }
 
 export async function destroyContainer(
@@ -88,10 +143,59 @@ export async function destroyContainer(
   if (confirmHostname !== container.hostname) {
     throw new ValidationError({ confirm_hostname: `Type the hostname “${container.hostname}” exactly to confirm.` });
   }
+  // Held only while the request flips the lifecycle: once it is `destroying`, no power action can start.
+  await claimAction(deps, container, 'destroy', ['ready', 'failed', 'cancelled']);
+  try {
+    const recorder = await recorderFor(deps, container.id, container.lifecycle);
+    await recorder.destroying(`Destroy requested by ${viewer.username}; waiting for a worker…`);
+    await recorder.close();
+    await enqueue(deps.queue, DESTROY_CONTAINER_JOB, `destroy-${container.id}`, { containerId: container.id });
+  } finally {
+    await deps.repos.containers.releaseAction(container.id, 'destroy');
+  }
+}
+
+/** Start, stop, shut down or reboot a ready container: take the lock, say so in its log, queue the job. */
+export async function requestPowerAction(deps: ContainerActionDeps, viewer: Viewer & { username: string }, id: string, action: PowerAction): Promise<void> {
+  const container = await findVisibleContainer(deps.repos, viewer, id);
+  await claimAction(deps, container, action, ['ready']);
+  const words = ACTION_WORDS[action];
   const recorder = await recorderFor(deps, container.id, container.lifecycle);
-  await recorder.destroying(`Destroy requested by ${viewer.username}; waiting for a worker…`);
-  await recorder.close();
-  await enqueue(deps.queue, DESTROY_CONTAINER_JOB, `destroy-${container.id}`, container.id);
+  try {
+    await recorder.actionStatus(`${words.label} requested by ${viewer.username}; waiting for a worker…`);
+    const data: ContainerActionJobData = { containerId: container.id, action };
+    await enqueue(deps.queue, CONTAINER_ACTION_JOB, actionJobId(container.id), data, 2_000);
+  } catch (err) {
+    // No job will release it: release here, and end the entry in the log so viewers are not left waiting.
+    await deps.repos.containers.releaseAction(container.id, action);
+    const message = `${words.label} was not queued: ${(err as Error).message}`;
+    await recorder.actionEnded(message, message).catch(() => undefined);
+    throw err;
+  } finally {
+    await recorder.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Drops a container whose CT was removed outside Launchpad. The node is asked again now — only a node that answers
+ * without our CT proves it gone — and the entry becomes `destroyed`, its history kept.
+ */
+export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps, viewer: Viewer & { username: string }, id: string): Promise<void> {
+  const container = await findVisibleContainer(deps.repos, viewer, id);
+  const claimed = await claimAction(deps, container, 'forget', ['ready', 'failed', 'cancelled']);
+  try {
+    const live = await liveStatusOf(deps, claimed);
+    if (live.state === 'unknown') throw new ConflictError(`Launchpad cannot confirm that the CT is gone: ${live.reason ?? 'its node did not answer'}`);
+    if (live.state !== 'missing') {
+      throw new ConflictError(`CT ${claimed.vmid ?? ''} still exists on its node, so there is nothing to forget. Destroy it instead.`);
+    }
+    const recorder = await recorderFor(deps, claimed.id, claimed.lifecycle);
+    if (live.reason) recorder.log('system', live.reason);
+    await recorder.destroyed(`Forgotten by ${viewer.username}; the CT was already gone.`);
+    await recorder.close();
+  } finally {
+    await deps.repos.containers.releaseAction(container.id, 'forget');
+  }
 }
 
 /** Opens the stored credentials for someone allowed to see them, and records that they were revealed (not what). */

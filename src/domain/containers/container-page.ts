@@ -3,9 +3,12 @@ import type { Container, ContainersRepository } from '../../db/containers-reposi
 import type { ContainerExtrasRepository, ContainerService } from '../../db/container-extras-repository.ts';
 import type { ContainerEvent, EventsRepository } from '../../db/events-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
+import type { ContainerConfig } from './container-config.ts';
 import { NotFoundError } from '../../lib/errors.ts';
-import { isTerminal, phaseLabel, type ProgressSnapshot } from '../progress/phases.ts';
+import { phaseLabel, type ProgressSnapshot } from '../progress/phases.ts';
+import { isSettled } from '../progress/progress-feed.ts';
 import { snapshotFrom } from '../progress/progress-fragments.ts';
+import { liveStatusOf, type LiveStatus, type LiveStatusDeps } from './container-list.ts';
 
 /** At most this many log lines go into the page's DOM; earlier ones are a link away (and all are in log.txt). */
 export const LOG_LINES_IN_PAGE = 5000;
@@ -35,6 +38,8 @@ export interface OutcomeView {
   credentialKeys: string[];
   failedPhase: string;
   lastLines: ContainerEvent[];
+  /** What Proxmox says right now (a ready container's page); absent where nobody asked (the stream's final panel). */
+  ctStatus?: LiveStatus;
 }
 
 export async function loadOutcome(deps: ContainerPageDeps, container: Container): Promise<OutcomeView> {
@@ -64,13 +69,45 @@ export interface ContainerPageView extends OutcomeView {
   /** Line number of the first line in the page when earlier ones were left out. */
   firstLineShown: number | undefined;
   live: boolean;
+  config: ConfigSummaryItem[];
+}
+
+export interface ConfigSummaryItem {
+  label: string;
+  value: string;
+}
+
+/** The configuration a container was built with, as label/value lines (what the wizard chose; fields it lacks are left out). */
+export function configSummary(container: Container, nodeName: string): ConfigSummaryItem[] {
+  const c = container.config as Partial<ContainerConfig>;
+  const osFile = c.ostemplate?.slice(c.ostemplate.indexOf('/') + 1);
+  const network = c.bridge && c.ip ? `eth0 on ${c.bridge}, ${c.ip === 'dhcp' ? 'DHCP' : c.ip}${c.gateway ? ` via ${c.gateway}` : ''}` : undefined;
+  const features = c.unprivileged === undefined ? undefined : [c.unprivileged ? 'unprivileged' : 'privileged', c.nesting ? 'nesting' : undefined].filter(Boolean).join(', ');
+  const at = (d: Date | null) => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : undefined);
+  const items: Array<[string, string | number | undefined | null]> = [
+    ['Template', c.templateName === undefined ? undefined : (c.templateName ?? 'from scratch')],
+    ['OS template', osFile],
+    ['Node', nodeName],
+    ['VMID', container.vmid],
+    ['Cores', c.cores],
+    ['Memory', c.memory === undefined ? undefined : `${c.memory} MiB${c.swap !== undefined ? ` + ${c.swap} MiB swap` : ''}`],
+    ['Disk', c.disk === undefined ? undefined : `${c.disk} GiB${c.storage ? ` on ${c.storage}` : ''}`],
+    ['Network', network],
+    ['DNS server', c.ip === undefined ? undefined : (c.nameserver ?? 'from the node')],
+    ['Features', features],
+    ['Tags', c.tags?.length ? c.tags.join(', ') : undefined],
+    ['Created', at(container.createdAt)],
+    ['Finished', at(container.finishedAt)],
+  ];
+  return items.filter((i): i is [string, string | number] => i[1] !== undefined && i[1] !== null).map(([label, value]) => ({ label, value: String(value) }));
 }
 
 export async function loadContainerPage(
   deps: ContainerPageDeps,
   viewer: Viewer,
   id: string,
-  options: { fromLine?: number } = {},
+  /** liveStatus: how to ask the node what a ready container is doing (left out, the page shows no live status). */
+  options: { fromLine?: number; liveStatus?: LiveStatusDeps } = {},
 ): Promise<ContainerPageView> {
   const container = await findVisibleContainer(deps, viewer, id);
   const upto = container.lastSeq;
@@ -80,18 +117,21 @@ export async function loadContainerPage(
       : container.lastLineNo > LOG_LINES_IN_PAGE
         ? await deps.events.seqOfTail(container.id, LOG_LINES_IN_PAGE, upto)
         : 0;
-  const [outcome, lastProgress, logEntries] = await Promise.all([
+  const [outcome, lastProgress, logEntries, ctStatus] = await Promise.all([
     loadOutcome(deps, container),
     deps.events.lastProgressEvent(container.id, upto),
     deps.events.logEntries(container.id, { afterSeq, uptoSeq: upto, fromLine: options.fromLine, limit: LOG_LINES_IN_PAGE + 100 }),
+    options.liveStatus && container.lifecycle === 'ready' ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
   ]);
   const firstLine = logEntries.find((e) => e.kind === 'log')?.lineNo ?? undefined;
   return {
     ...outcome,
+    ctStatus,
+    config: configSummary(container, outcome.nodeName),
     progress: snapshotFrom(lastProgress, container.lifecycle),
     logEntries,
     renderedSeq: options.fromLine !== undefined ? (logEntries.at(-1)?.seq ?? upto) : upto,
     firstLineShown: firstLine !== undefined && firstLine > 1 ? firstLine : undefined,
-    live: !isTerminal(container.lifecycle) && options.fromLine === undefined,
+    live: !isSettled(container) && options.fromLine === undefined,
   };
 }

@@ -1,7 +1,7 @@
 // One viewer's feed of a container's progress: subscribe first, replay what the viewer lacks from Postgres, then
 // go live — dropping anything already sent and back-filling from Postgres whenever seq jumps. The result, on one
 // connection, is every event after the cursor exactly once and in order.
-import type { ContainersRepository } from '../../db/containers-repository.ts';
+import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerEvent, EventsRepository } from '../../db/events-repository.ts';
 import type { EventRelay, RelayListener } from './event-relay.ts';
 import { isTerminal } from './phases.ts';
@@ -25,6 +25,14 @@ export interface FeedDeps {
 }
 
 const TERMINAL_EVENTS = new Set(['complete', 'error', 'cancelled']);
+
+/**
+ * Nothing more will happen on its own: the build has ended and no action (start, reboot…) holds the container.
+ * A destroyed container's lock no longer matters: no action can start on it.
+ */
+export function isSettled(container: Pick<Container, 'lifecycle' | 'currentAction'>): boolean {
+  return isTerminal(container.lifecycle) && (!container.currentAction || container.lifecycle === 'destroyed');
+}
 
 // A message reaches every viewer of its container as the same object: render it once per process, not per viewer.
 const rendered = new WeakMap<ProgressMessage, string>();
@@ -127,7 +135,7 @@ export class ProgressFeed implements RelayListener {
   private async finishIfTerminal(): Promise<void> {
     const container = await this.deps.containers.findById(this.containerId);
     if (!container) return this.stop();
-    if (isTerminal(container.lifecycle) && this.lastSent >= container.lastSeq) await this.finish();
+    if (isSettled(container) && this.lastSent >= container.lastSeq) await this.finish();
   }
 
   private async finish(): Promise<void> {

@@ -1,11 +1,20 @@
 import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../../deps.ts';
-import { cancelContainer, destroyContainer, retryContainer, revealCredentials } from '../../domain/containers/container-actions.ts';
+import {
+  cancelContainer,
+  destroyContainer,
+  forgetContainer,
+  requestPowerAction,
+  retryContainer,
+  revealCredentials,
+} from '../../domain/containers/container-actions.ts';
+import { liveStatusOf, loadContainerList } from '../../domain/containers/container-list.ts';
 import { findVisibleContainer, loadContainerPage, loadOutcome, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
+import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/pipeline/lifecycle-action-pipeline.ts';
 import { PHASES } from '../../domain/progress/phases.ts';
 import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
 import type { ProgressFragments } from '../../domain/progress/progress-fragments.ts';
-import { ValidationError } from '../../lib/errors.ts';
+import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import { generateCsrfToken } from '../middleware/csrf.ts';
 import { flash } from '../middleware/session.ts';
 import { isHtmx, renderFragment, renderPage } from '../render.ts';
@@ -27,13 +36,17 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
 
   router.get('/containers', async (req, res) => {
-    const containers = await deps.repos.containers.listVisible(req.user!);
-    renderPage(req, res, 'pages/containers/index', { title: 'Containers', section: '/containers', containers });
+    const list = await loadContainerList(deps, req.user!, req.query);
+    // The table body polls itself (hx-target="this"): answer it with just the rows.
+    if (isHtmx(req) && req.get('HX-Target') === 'container-rows') {
+      return renderFragment(req, res, 'partials/containers/list-rows', { list, csrfToken: generateCsrfToken(req) });
+    }
+    renderPage(req, res, 'pages/containers/index', { title: 'Containers', section: '/containers', list });
   });
 
   router.get('/containers/:id', async (req, res) => {
     const from = typeof req.query.from === 'string' && /^\d{1,9}$/.test(req.query.from) ? Number(req.query.from) : undefined;
-    const page = await loadContainerPage(pageDeps, req.user!, req.params.id, { fromLine: from });
+    const page = await loadContainerPage(pageDeps, req.user!, req.params.id, { fromLine: from, liveStatus: deps });
     renderPage(req, res, 'pages/containers/show', {
       title: page.container.hostname,
       section: '/containers',
@@ -77,6 +90,13 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       slot.release();
     });
     await feed.start();
+  });
+
+  /** The live Proxmox status badge, which polls itself on the container page. */
+  router.get('/containers/:id/status', async (req, res) => {
+    const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
+    const status = await liveStatusOf(deps, container);
+    renderFragment(req, res, 'partials/containers/live-status', { containerId: container.id, status });
   });
 
   router.get('/containers/:id/log.txt', async (req, res) => {
@@ -127,6 +147,39 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     }
     flash(req, 'info', 'Destroying: the container is stopped and purged from Proxmox.');
     backToContainer(req, res, req.params.id);
+  });
+
+  /** Without htmx a 409 page says what is in progress; htmx does not show error bodies, so the page it returns to does. */
+  const conflictShownOnPage = (req: Request, res: Response, err: unknown): boolean => {
+    if (!(err instanceof ConflictError && isHtmx(req))) return false;
+    flash(req, 'error', err.message);
+    backToContainer(req, res, req.params.id as string);
+    return true;
+  };
+
+  for (const action of POWER_ACTIONS) {
+    router.post(`/containers/:id/${action}`, async (req, res) => {
+      try {
+        await requestPowerAction(deps, actor(req), req.params.id, action);
+      } catch (err) {
+        if (conflictShownOnPage(req, res, err)) return;
+        throw err;
+      }
+      flash(req, 'info', `${ACTION_WORDS[action].label} requested: follow it in the log below.`);
+      backToContainer(req, res, req.params.id);
+    });
+  }
+
+  router.post('/containers/:id/forget', async (req, res) => {
+    try {
+      await forgetContainer(deps, actor(req), req.params.id);
+    } catch (err) {
+      if (conflictShownOnPage(req, res, err)) return;
+      throw err;
+    }
+    flash(req, 'success', 'Forgotten: the entry is gone from the list; its history stays at its own address.');
+    if (isHtmx(req)) res.set('HX-Location', '/containers').status(204).end();
+    else res.redirect(303, '/containers');
   });
 
   router.post('/containers/:id/credentials', async (req, res) => {

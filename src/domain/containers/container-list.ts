@@ -1,0 +1,184 @@
+// The containers list: our rows from Postgres merged with what each node says right now — one
+// `GET /cluster/resources?type=vm` per node connection, all in parallel, each with a short timeout. A node that does
+// not answer makes its containers "unknown" (with the reason), never the page fail. Only rows Launchpad created are
+// listed: guests it did not create are never shown, matched or acted on.
+import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
+import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
+import type { SecretBox } from '../../lib/secret-box.ts';
+import type { ClusterVmResource } from '../../proxmox/api-types.ts';
+import { proxmoxClientFor } from '../nodes/node-access.ts';
+import type { Viewer } from './container-page.ts';
+
+/**
+ * What Proxmox says about one of our containers:
+ * - `running` / `stopped`: as listed in cluster resources;
+ * - `unknown`: the node did not answer (or has no statistics for the CT yet) — `reason` says why;
+ * - `missing`: the node answered and our CT is not there (removed outside Launchpad, or its VMID now belongs to
+ *   another guest) — it can be forgotten;
+ * - `none`: nothing to ask yet (no VMID, still being created, or destroyed).
+ */
+export interface LiveStatus {
+  state: 'running' | 'stopped' | 'unknown' | 'missing' | 'none';
+  reason?: string;
+  /** Seconds, while running. */
+  uptime?: number;
+  /** A Proxmox config lock (backup, migrate…) held right now. */
+  lock?: string;
+}
+
+export interface LiveStatusDeps {
+  repos: { nodes: NodesRepository };
+  secrets: SecretBox;
+}
+
+/** How long one node may take to answer before its containers show "unknown". */
+export const LIVE_STATUS_TIMEOUT_MS = 3000;
+
+/** Lifecycles whose CT should exist on the node (so its absence means "missing"). */
+const SHOULD_EXIST = new Set<string>(['ready', 'failed', 'cancelled']);
+/** Lifecycles worth asking the node about at all. */
+const ASK_NODE = new Set<string>(['ready', 'failed', 'cancelled', 'creating', 'destroying']);
+
+/** The live status of each container (by id), asking each node once, in parallel. */
+export async function liveStatuses(
+  deps: LiveStatusDeps,
+  containers: readonly Container[],
+  options: { timeoutMs?: number } = {},
+): Promise<Map<string, LiveStatus>> {
+  const result = new Map<string, LiveStatus>();
+  const byNode = new Map<number, Container[]>();
+  for (const c of containers) {
+    if (c.vmid === null || !ASK_NODE.has(c.lifecycle)) {
+      result.set(c.id, { state: 'none' });
+      continue;
+    }
+    byNode.set(c.nodeId, [...(byNode.get(c.nodeId) ?? []), c]);
+  }
+  const timeoutMs = options.timeoutMs ?? LIVE_STATUS_TIMEOUT_MS;
+  await Promise.all(
+    [...byNode].map(async ([nodeId, ours]) => {
+      const answer = await askNode(deps, nodeId, timeoutMs);
+      for (const c of ours) result.set(c.id, 'reason' in answer ? { state: 'unknown', reason: answer.reason } : match(c, answer.name, answer.guests));
+    }),
+  );
+  return result;
+}
+
+export async function liveStatusOf(deps: LiveStatusDeps, container: Container, options: { timeoutMs?: number } = {}): Promise<LiveStatus> {
+  return (await liveStatuses(deps, [container], options)).get(container.id)!;
+}
+
+async function askNode(
+  deps: LiveStatusDeps,
+  nodeId: number,
+  timeoutMs: number,
+): Promise<{ name: string; guests: ClusterVmResource[] } | { reason: string }> {
+  let node: NodeRecord | undefined;
+  try {
+    node = await deps.repos.nodes.findById(nodeId);
+    if (!node) return { reason: 'Its node has been removed from Launchpad.' };
+    const api = proxmoxClientFor(node, deps.secrets, { requestTimeoutMs: timeoutMs, connectTimeoutMs: timeoutMs, retry: { attempts: 1 } });
+    try {
+      const guests = await withTimeout(api.listClusterVms(), timeoutMs, `${node.name} did not answer within ${Math.round(timeoutMs / 100) / 10} s.`);
+      return { name: node.name, guests };
+    } finally {
+      api.close();
+    }
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { reason: node ? `${node.name}: ${message}` : message };
+  }
+}
+
+/** Our container in the node's answer: same VMID and, once Proxmox names it, our hostname — else it is not ours. */
+function match(container: Container, nodeName: string, guests: readonly ClusterVmResource[]): LiveStatus {
+  const guest = guests.find((g) => g.type === 'lxc' && g.vmid === container.vmid);
+  const shouldExist = SHOULD_EXIST.has(container.lifecycle);
+  if (!guest) {
+    return shouldExist ? { state: 'missing', reason: `${nodeName} answered, but CT ${container.vmid} is not there: it was removed outside Launchpad.` } : { state: 'none' };
+  }
+  if (guest.name !== undefined && guest.name !== container.hostname) {
+    if (!shouldExist) return { state: 'none' };
+    return { state: 'missing', reason: `VMID ${container.vmid} on ${guest.node} now belongs to another guest (“${guest.name}”); this container is gone.` };
+  }
+  if (guest.status === 'running' || guest.status === 'stopped') {
+    return { state: guest.status, uptime: guest.status === 'running' ? guest.uptime : undefined, lock: guest.lock };
+  }
+  return { state: 'unknown', reason: `${guest.node} has no statistics for CT ${container.vmid} yet (status “${guest.status}”).`, lock: guest.lock };
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+// --- the list page -------------------------------------------------------------------------------------------------
+
+export const LIST_FILTERS = ['all', 'running', 'stopped', 'creating', 'failed'] as const;
+export type ListFilter = (typeof LIST_FILTERS)[number];
+export const LIST_SORTS = ['created', 'name', 'status'] as const;
+export type ListSort = (typeof LIST_SORTS)[number];
+
+export interface ContainerListRow {
+  container: Container;
+  nodeName: string;
+  live: LiveStatus;
+}
+
+export interface ContainerListView {
+  rows: ContainerListRow[];
+  filter: ListFilter;
+  sort: ListSort;
+  /** How many containers each filter shows (for the filter links). */
+  counts: Record<ListFilter, number>;
+}
+
+export interface ContainerListDeps extends LiveStatusDeps {
+  repos: { containers: ContainersRepository; nodes: NodesRepository };
+}
+
+const oneOf = <T extends string>(values: readonly T[], value: unknown, fallback: T): T =>
+  values.includes(value as T) ? (value as T) : fallback;
+
+const MATCHES: Record<ListFilter, (row: ContainerListRow) => boolean> = {
+  all: () => true,
+  running: (r) => r.live.state === 'running',
+  stopped: (r) => r.live.state === 'stopped',
+  creating: (r) => r.container.lifecycle === 'queued' || r.container.lifecycle === 'creating',
+  failed: (r) => r.container.lifecycle === 'failed',
+};
+
+/** Sort order of the status column: what runs first, then what needs attention, then the rest. */
+function statusRank(row: ContainerListRow): number {
+  const { lifecycle } = row.container;
+  if (lifecycle === 'ready') return { running: 0, stopped: 1, missing: 4, unknown: 5, none: 5 }[row.live.state];
+  if (lifecycle === 'queued' || lifecycle === 'creating') return 2;
+  if (lifecycle === 'failed' || lifecycle === 'cancelled') return 3;
+  return 6;
+}
+
+const COMPARE: Record<ListSort, (a: ContainerListRow, b: ContainerListRow) => number> = {
+  created: (a, b) => b.container.createdAt.getTime() - a.container.createdAt.getTime(),
+  name: (a, b) => a.container.hostname.localeCompare(b.container.hostname) || COMPARE.created(a, b),
+  status: (a, b) => statusRank(a) - statusRank(b) || COMPARE.name(a, b),
+};
+
+/** The visible containers with their live status, filtered and sorted as the query asks (unknown values: defaults). */
+export async function loadContainerList(
+  deps: ContainerListDeps,
+  viewer: Viewer,
+  query: { filter?: unknown; sort?: unknown },
+  options: { timeoutMs?: number } = {},
+): Promise<ContainerListView> {
+  const filter = oneOf(LIST_FILTERS, query.filter, 'all');
+  const sort = oneOf(LIST_SORTS, query.sort, 'created');
+  const [containers, nodes] = await Promise.all([deps.repos.containers.listVisible(viewer), deps.repos.nodes.list()]);
+  const names = new Map(nodes.map((n) => [n.id, n.name]));
+  const live = await liveStatuses(deps, containers, options);
+  const all = containers.map((container) => ({ container, nodeName: names.get(container.nodeId) ?? '(removed node)', live: live.get(container.id)! }));
+  const counts = Object.fromEntries(LIST_FILTERS.map((f) => [f, all.filter(MATCHES[f]).length])) as Record<ListFilter, number>;
+  return { rows: all.filter(MATCHES[filter]).sort(COMPARE[sort]), filter, sort, counts };
+}

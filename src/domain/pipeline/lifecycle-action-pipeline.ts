@@ -1,0 +1,174 @@
+// Start, stop, shut down or reboot a built container, as a worker job that writes its own live log. Each action
+// reads the CT's real state first, so a job redelivered after a worker crash just finishes the work (a start on a
+// running CT is already done). The action lock (containers.current_action) is released BEFORE the final event:
+// viewers end their stream on that event only once no action holds the container.
+import type { Container } from '../../db/containers-repository.ts';
+import type { NodeRecord } from '../../db/nodes-repository.ts';
+import { findIpv4, type ProxmoxClient } from '../../proxmox/api-client.ts';
+import type { LxcStatus } from '../../proxmox/api-types.ts';
+import { waitForTask } from '../../proxmox/task-waiter.ts';
+import { proxmoxClientFor } from '../nodes/node-access.ts';
+import { EventRecorder } from '../progress/event-recorder.ts';
+import { snapshotFrom } from '../progress/progress-fragments.ts';
+import { DEFAULT_TIMINGS, sleep, type PipelineTimings } from './pipeline-context.ts';
+import { StepError, describeFailure } from './pipeline-errors.ts';
+import type { PipelineDeps } from './pipeline-runner.ts';
+
+export const POWER_ACTIONS = ['start', 'stop', 'shutdown', 'reboot'] as const;
+export type PowerAction = (typeof POWER_ACTIONS)[number];
+/** Everything that may hold a container's action lock: the power actions run as jobs, the others in the request. */
+export type LockingAction = PowerAction | 'destroy' | 'forget';
+
+export const isPowerAction = (value: unknown): value is PowerAction => (POWER_ACTIONS as readonly unknown[]).includes(value);
+
+/** How each action reads: “A reboot is in progress”, “Rebooting CT 101…”, the button's label. */
+export const ACTION_WORDS: Record<LockingAction, { noun: string; doing: string; label: string }> = {
+  start: { noun: 'start', doing: 'Starting', label: 'Start' },
+  stop: { noun: 'stop', doing: 'Stopping', label: 'Stop' },
+  shutdown: { noun: 'shutdown', doing: 'Shutting down', label: 'Shut down' },
+  reboot: { noun: 'reboot', doing: 'Rebooting', label: 'Reboot' },
+  destroy: { noun: 'destroy', doing: 'Destroying', label: 'Destroy' },
+  forget: { noun: 'forget', doing: 'Forgetting', label: 'Forget' },
+};
+
+/** The BullMQ job of a power action: one per container at a time (jobId `action-<containerId>`); ids only. */
+export const CONTAINER_ACTION_JOB = 'container-action';
+export interface ContainerActionJobData {
+  containerId: string;
+  action: PowerAction;
+}
+export const actionJobId = (containerId: string) => `action-${containerId}`;
+
+/** A clean shutdown gets this long before Proxmox stops the CT hard (forceStop), in seconds. */
+export const SHUTDOWN_TIMEOUT_S = 60;
+/** After a start or reboot, how long to look for the (possibly new) DHCP address before leaving the last known one. */
+const IP_REFRESH_MAX_MS = 60_000;
+const TASK_TIMEOUT_MS = 10 * 60_000;
+
+export type ActionOutcome = 'done' | 'failed' | 'skipped';
+
+export async function runLifecycleAction(
+  deps: PipelineDeps,
+  containerId: string,
+  action: PowerAction,
+  options: { resumed?: boolean } = {},
+): Promise<ActionOutcome> {
+  const container = await deps.repos.containers.findById(containerId);
+  // The lock is the request's ticket: without it this action already ran to its end (or was never asked for).
+  if (!container || container.currentAction !== action) return 'skipped';
+  const recorder = new EventRecorder(
+    { events: deps.repos.events, publish: deps.publish, logger: deps.logger },
+    containerId,
+    snapshotFrom(await deps.repos.events.lastProgressEvent(containerId), container.lifecycle),
+  );
+  const timings: PipelineTimings = { ...DEFAULT_TIMINGS, ...deps.timings };
+  let outcome: { ok: true; status: string } | { ok: false; message: string };
+  try {
+    if (options.resumed) recorder.log('system', `The worker stopped during this ${ACTION_WORDS[action].noun}; checking the CT and finishing it.`);
+    outcome = { ok: true, status: await perform({ deps, container, action, recorder, timings }) };
+  } catch (err) {
+    deps.logger.warn({ err, containerId, action }, 'container action failed');
+    outcome = { ok: false, message: `${ACTION_WORDS[action].label} failed: ${describeFailure(err)}` };
+  } finally {
+    await deps.repos.containers.releaseAction(containerId, action);
+  }
+  await recorder.actionEnded(outcome.ok ? outcome.status : outcome.message, outcome.ok ? undefined : outcome.message);
+  await recorder.close();
+  return outcome.ok ? 'done' : 'failed';
+}
+
+interface ActionRun {
+  deps: PipelineDeps;
+  container: Container;
+  action: PowerAction;
+  recorder: EventRecorder;
+  timings: PipelineTimings;
+}
+
+/** Does the action and returns the sentence the status line ends with. */
+async function perform(run: ActionRun): Promise<string> {
+  const { deps, container, action, recorder } = run;
+  if (container.lifecycle !== 'ready') throw new StepError(`Only a ready container can ${ACTION_WORDS[action].noun}; this one is ${container.lifecycle}.`);
+  const node = await deps.repos.nodes.findById(container.nodeId);
+  if (!node) throw new StepError('Its node has been removed from Launchpad.');
+  if (!container.vmid) throw new StepError('It has no VMID on the node.');
+  const vmid = container.vmid;
+  const api = proxmoxClientFor(node, deps.secrets);
+  try {
+    const ct = await ourCt(api, node, vmid, container.hostname);
+    const task = (upid: string) =>
+      waitForTask(api, upid, { pollIntervalMs: run.timings.pollMs, timeoutMs: TASK_TIMEOUT_MS, onLine: (line) => recorder.log('task', line) });
+    const say = async (text: string) => {
+      recorder.log('system', text);
+      await recorder.actionStatus(text);
+    };
+
+    if (action === 'start' || (action === 'reboot' && ct.status !== 'running')) {
+      if (ct.status === 'running') {
+        recorder.log('system', `CT ${vmid} is already running.`);
+      } else {
+        await say(action === 'reboot' ? `CT ${vmid} is not running; starting it instead of a reboot…` : `Starting CT ${vmid}…`);
+        await task(await api.startLxc(node.name, vmid));
+      }
+      await expectStatus(api, node, vmid, 'running');
+      await refreshIp(run, api, node, vmid);
+      return `CT ${vmid} is running.`;
+    }
+    if (action === 'reboot') {
+      await say(`Rebooting CT ${vmid}…`);
+      await task(await api.rebootLxc(node.name, vmid, { timeout: SHUTDOWN_TIMEOUT_S }));
+      await expectStatus(api, node, vmid, 'running');
+      await refreshIp(run, api, node, vmid);
+      return `CT ${vmid} rebooted and is running.`;
+    }
+    if (ct.status !== 'running') {
+      recorder.log('system', `CT ${vmid} is already stopped.`);
+    } else if (action === 'stop') {
+      await say(`Stopping CT ${vmid}…`);
+      await task(await api.stopLxc(node.name, vmid));
+    } else {
+      await say(`Shutting down CT ${vmid} (stopped hard if it is not down within ${SHUTDOWN_TIMEOUT_S} s)…`);
+      await task(await api.shutdownLxc(node.name, vmid, { timeout: SHUTDOWN_TIMEOUT_S, forceStop: true }));
+    }
+    await expectStatus(api, node, vmid, 'stopped');
+    return action === 'stop' ? `CT ${vmid} is stopped.` : `CT ${vmid} is shut down.`;
+  } finally {
+    api.close();
+  }
+}
+
+/**
+ * The CT as the node lists it — only if it is still ours: a VMID that now belongs to a guest with another hostname
+ * (ours was removed and the number reused) is never touched.
+ */
+async function ourCt(api: ProxmoxClient, node: NodeRecord, vmid: number, hostname: string): Promise<LxcStatus> {
+  const ct = (await api.listLxc(node.name)).find((c) => c.vmid === vmid);
+  if (!ct) throw new StepError(`CT ${vmid} no longer exists on ${node.name} — it was removed outside Launchpad. Use “Forget” to drop this entry.`);
+  if (ct.name !== hostname) {
+    throw new StepError(`CT ${vmid} on ${node.name} is now “${ct.name}”, not ${hostname}: it belongs to another guest, so Launchpad leaves it alone.`);
+  }
+  return ct;
+}
+
+async function expectStatus(api: ProxmoxClient, node: NodeRecord, vmid: number, wanted: LxcStatus['status']): Promise<void> {
+  const { status } = await api.getLxcStatus(node.name, vmid);
+  if (status !== wanted) throw new StepError(`CT ${vmid} is ${status} after the task ended, not ${wanted}. Look at the task log above, then try again.`);
+}
+
+/** DHCP may hand out a new address after a start: keep the stored IP current, without failing the action over it. */
+async function refreshIp(run: ActionRun, api: ProxmoxClient, node: NodeRecord, vmid: number): Promise<void> {
+  const deadline = Date.now() + Math.min(run.timings.ipWaitMs, IP_REFRESH_MAX_MS);
+  for (;;) {
+    const ip = findIpv4(await api.getLxcInterfaces(node.name, vmid));
+    if (ip) {
+      if (ip !== run.container.ip) await run.deps.repos.containers.update(run.container.id, { ip });
+      run.recorder.log('system', `eth0 has ${ip}.`);
+      return;
+    }
+    if (Date.now() > deadline) {
+      run.recorder.log('system', `No IPv4 address on eth0 yet; keeping the last known one (${run.container.ip ?? 'none'}).`);
+      return;
+    }
+    await sleep(run.timings.pollMs);
+  }
+}
