@@ -1,0 +1,337 @@
+// Power actions (start, stop, shutdown, reboot) and destroy through the front door, run by a real worker process
+// against the simulator: each changes the simulated CT and ends with a recorded event; one action at a time per
+// container; the live stream stays open while an action runs; stored credentials never appear in a GET response.
+import type { Express } from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import type { Container } from '../src/db/containers-repository.ts';
+import type { ContainerEvent } from '../src/db/events-repository.ts';
+import { CONTAINER_ACTION_JOB, actionJobId, runLifecycleAction } from '../src/domain/pipeline/lifecycle-action-pipeline.ts';
+import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
+import { credentialAad } from '../src/domain/pipeline/steps/finalizing-step.ts';
+import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
+import { waitForTask } from '../src/proxmox/task-waiter.ts';
+import { listen, signIn } from './support/http-session.ts';
+import { signedInAgent, type SignedInAgent } from './support/session.ts';
+import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
+import { connectSse } from './support/sse-client.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
+
+let env: TestEnv;
+let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
+let app: Express;
+let admin: SignedInAgent;
+let ownerId: number;
+let pipelineDeps: PipelineDeps;
+let worker: WorkerProcess | undefined;
+let ct: Container; // a ready container with a real CT and a stored credential
+let vmid: number;
+const ROOT_PASSWORD = 'root-Pa55word-for-actions';
+
+const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs = 20_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+const events = (id: string): Promise<ContainerEvent[]> => env.deps.repos.events.listAfter(id, 0, 100_000);
+const logText = async (id: string) => (await events(id)).filter((e) => e.kind === 'log').map((e) => e.text ?? '');
+const simStatus = () => simulator.sim.state.container(vmid)?.status;
+
+async function ensureWorker() {
+  if (worker) return;
+  worker = startWorkerProcess(env.config);
+  await worker.ready;
+}
+
+/** POSTs an action form as a browser without JavaScript would. */
+async function post(id: string, action: string, body: Record<string, string> = {}) {
+  return admin.agent.post(`/containers/${id}/${action}`).type('form').send({ _csrf: await admin.csrf(), ...body });
+}
+
+/** Waits until the action's lock is released and its final event is stored; returns that event. */
+async function settled(id: string, afterSeq: number): Promise<ContainerEvent> {
+  let last: ContainerEvent | undefined;
+  await waitUntil('the action to finish', async () => {
+    const row = await env.deps.repos.containers.findById(id);
+    last = (await env.deps.repos.events.listAfter(id, afterSeq, 100_000)).filter((e) => e.kind === 'complete' || e.kind === 'error').at(-1);
+    return row?.currentAction === null && last !== undefined;
+  });
+  return last!;
+}
+const lastSeq = async (id: string) => (await env.deps.repos.containers.findById(id))!.lastSeq;
+
+/** Runs an action end to end over HTTP and returns its final event. */
+async function act(id: string, action: string) {
+  const before = await lastSeq(id);
+  const res = await post(id, action);
+  expect(res.status, res.text).toBe(303);
+  expect(res.headers.location).toBe(`/containers/${id}`);
+  return settled(id, before);
+}
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  simulator = await startTestSimulator(env.deps);
+  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  admin = await signedInAgent(app, env.deps, { username: 'operator' });
+  ownerId = (await env.deps.repos.users.findByUsername('operator'))!.id;
+  pipelineDeps = {
+    repos: env.deps.repos,
+    secrets: env.deps.secrets,
+    publish: (ch, m) => env.deps.redis.publish(ch, m),
+    logger: env.deps.logger,
+    timings: { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000 },
+  };
+  // Built by the real creation pipeline: the script stores a generated credential inside the CT.
+  const row = await insertDeployment(env.deps, {
+    ownerId,
+    nodeId: simulator.node.id,
+    hostname: 'act-01',
+    password: ROOT_PASSWORD,
+    config: {
+      scripts: ['10-secret.sh'],
+      template: { scripts: [{ name: '10-secret.sh', content: 'save_credential APP_PASSWORD "$(generate_password 28)"\necho stored\n' }], files: [], packages: [] },
+    },
+  });
+  expect(await runCreatePipeline(pipelineDeps, row.id, new AbortController().signal)).toBe('ready');
+  ct = (await env.deps.repos.containers.findById(row.id))!;
+  vmid = ct.vmid!;
+}, 90_000);
+afterAll(async () => {
+  if (worker) {
+    worker.kill('SIGTERM');
+    await worker.exited;
+  }
+  await simulator?.close();
+  await env?.close();
+});
+
+describe('credentials', () => {
+  it('never appear in any GET response of a ready container; only the reveal POST returns them', async () => {
+    const sealed = await env.deps.repos.containerExtras.sealedCredentials(ct.id);
+    expect(sealed.map((s) => s.key)).toEqual(['APP_PASSWORD']);
+    const secret = env.deps.secrets.open(sealed[0]!.valueEnc, credentialAad(ct.id, 'APP_PASSWORD'));
+    expect(secret).toMatch(/^[A-Za-z0-9]{28}$/);
+
+    const scan = async () => {
+      const pages = [
+        '/containers',
+        '/containers?filter=running&sort=status',
+        `/containers/${ct.id}`,
+        `/containers/${ct.id}?from=1`,
+        `/containers/${ct.id}/log.txt`,
+        `/containers/${ct.id}/events`,
+        `/containers/${ct.id}/status`,
+        `/containers/${ct.id}/destroy`,
+        `/containers/${ct.id}/credentials`,
+      ];
+      for (const page of pages) {
+        const res = await admin.agent.get(page).buffer(true);
+        expect([200, 404], page).toContain(res.status);
+        for (const value of [secret, ROOT_PASSWORD]) expect(res.text, page).not.toContain(value);
+      }
+      const rows = await admin.agent.get('/containers').set('HX-Request', 'true').set('HX-Target', 'container-rows');
+      expect(rows.text).toContain(ct.hostname);
+      expect(rows.text).not.toContain(secret);
+    };
+    await scan();
+    const page = await admin.agent.get(`/containers/${ct.id}`);
+    expect(page.text).toContain('Reveal credentials (APP_PASSWORD)');
+
+    const revealed = await post(ct.id, 'credentials');
+    expect(revealed.status).toBe(200);
+    expect(revealed.text).toContain(secret);
+    expect(revealed.headers['cache-control']).toBe('no-store');
+    // The reveal is logged (who, which keys), not the value.
+    expect((await logText(ct.id)).some((l) => l === 'Credentials (APP_PASSWORD) revealed to operator.')).toBe(true);
+    await scan();
+  });
+});
+
+describe('one action at a time', () => {
+  it('two concurrent requests make one job; the other (and any other action) hears what is in progress', async () => {
+    const before = await lastSeq(ct.id);
+    const startedAt = simulator.sim.state.containers.get(vmid)!.startedAt;
+    const csrf = await admin.csrf();
+    const [a, b] = await Promise.all([0, 1].map(() => admin.agent.post(`/containers/${ct.id}/reboot`).type('form').send({ _csrf: csrf })));
+    const statuses = [a!.status, b!.status].sort();
+    expect(statuses).toEqual([303, 409]);
+    const refused = [a!, b!].find((r) => r.status === 409)!;
+    expect(refused.text).toContain('A reboot is in progress. Wait for it to finish, then try again.');
+
+    const other = await post(ct.id, 'stop');
+    expect(other.status).toBe(409);
+    expect(other.text).toContain('A reboot is in progress');
+    const other2 = await post(ct.id, 'destroy', { confirm_hostname: ct.hostname });
+    expect(other2.status).toBe(409);
+    // With htmx the answer is a redirect to the page, which says it.
+    const hx = await admin.agent.post(`/containers/${ct.id}/shutdown`).set('HX-Request', 'true').type('form').send({ _csrf: csrf });
+    expect(hx.status).toBe(204);
+    expect(hx.headers['hx-location']).toBe(`/containers/${ct.id}`);
+    const page = await admin.agent.get(`/containers/${ct.id}`).expect(200);
+    expect(page.text).toContain('A reboot is in progress. Wait for it to finish');
+    expect(page.text).toContain('A reboot is in progress — follow it in the log below.');
+    expect(page.text).toContain(`sse-connect="/containers/${ct.id}/events?after=`); // live while the action runs
+
+    // One job, one request recorded; nothing ran yet (no worker).
+    const jobs = (await env.deps.queue.getJobs(['waiting', 'active', 'delayed', 'completed'])).filter((j) => j.name === CONTAINER_ACTION_JOB);
+    expect(jobs.map((j) => [j.id, j.data])).toEqual([[actionJobId(ct.id), { containerId: ct.id, action: 'reboot' }]]);
+    const requested = (await env.deps.repos.events.listAfter(ct.id, before, 1000)).filter((e) => /requested by/.test(e.text ?? ''));
+    expect(requested.map((e) => e.text)).toEqual(['Reboot requested by operator; waiting for a worker…']);
+    expect(simStatus()).toBe('running');
+
+    await ensureWorker();
+    const final = await settled(ct.id, before);
+    expect(final).toMatchObject({ kind: 'complete', text: `CT ${vmid} rebooted and is running.` });
+    expect(simStatus()).toBe('running');
+    expect(simulator.sim.state.containers.get(vmid)!.startedAt).not.toBe(startedAt);
+    expect(await logText(ct.id)).toContain(`Rebooting CT ${vmid}…`);
+    const after = await admin.agent.get(`/containers/${ct.id}`).expect(200);
+    expect(after.text).not.toContain('sse-connect');
+    expect(after.text).toContain(`action="/containers/${ct.id}/reboot"`);
+  }, 60_000);
+
+  it('takes over a lock whose job was lost (the web process died before queueing it)', async () => {
+    await env.deps.knex('containers').where({ id: ct.id }).update({ current_action: 'stop', current_action_at: new Date(Date.now() - 5 * 60_000) });
+    expect(await act(ct.id, 'start')).toMatchObject({ kind: 'complete', text: `CT ${vmid} is running.` });
+  }, 30_000);
+});
+
+describe('each action against the simulator', () => {
+  const cases: Array<[action: string, status: 'running' | 'stopped', final: string, logged: RegExp]> = [
+    ['stop', 'stopped', 'CT {vmid} is stopped.', /^Stopping CT \d+…$/],
+    ['start', 'running', 'CT {vmid} is running.', /^Starting CT \d+…$/],
+    ['shutdown', 'stopped', 'CT {vmid} is shut down.', /^Shutting down CT \d+ \(stopped hard if it is not down within 60 s\)…$/],
+    ['reboot', 'running', 'CT {vmid} is running.', /^CT \d+ is not running; starting it instead of a reboot…$/],
+    ['start', 'running', 'CT {vmid} is running.', /^CT \d+ is already running\.$/],
+  ];
+  it.each(cases)('%s → the CT is %s, and a final event is recorded', async (action, status, final, logged) => {
+    await ensureWorker();
+    const before = await lastSeq(ct.id);
+    const event = await act(ct.id, action);
+    expect(event).toMatchObject({ kind: 'complete', text: final.replace('{vmid}', String(vmid)) });
+    expect(simStatus()).toBe(status);
+    const lines = (await env.deps.repos.events.listAfter(ct.id, before, 10_000)).filter((e) => e.kind === 'log').map((e) => e.text ?? '');
+    expect(lines.some((l) => logged.test(l))).toBe(true);
+    if (!/already/.test(logged.source)) expect(lines).toContain('TASK OK'); // the Proxmox task log, streamed
+    const row = (await env.deps.repos.containers.findById(ct.id))!;
+    expect(row).toMatchObject({ lifecycle: 'ready', currentAction: null, error: null });
+    expect(row.finishedAt).toEqual(ct.finishedAt); // the build's finish time is not an action's
+    if (status === 'running') expect(row.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  }, 30_000);
+
+  it('a failing action ends with an error event and a readable message; the container stays ready and unlocked', async () => {
+    await ensureWorker();
+    await act(ct.id, 'stop');
+    simulator.sim.faults.set({ startFailure: true });
+    let event: ContainerEvent;
+    try {
+      event = await act(ct.id, 'start');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    expect(event.kind).toBe('error');
+    expect(event.text).toMatch(/^Start failed: .*startup for container '\d+' failed — Proxmox could not start the container/);
+    const row = (await env.deps.repos.containers.findById(ct.id))!;
+    expect(row).toMatchObject({ lifecycle: 'ready', currentAction: null });
+    expect(row.error).toBe(event.text);
+    const page = await admin.agent.get(`/containers/${ct.id}`).expect(200);
+    expect(page.text).toContain('Last action failed: Start failed:');
+    expect(simStatus()).toBe('stopped');
+
+    expect(await act(ct.id, 'start')).toMatchObject({ kind: 'complete' });
+    expect((await env.deps.repos.containers.findById(ct.id))!.error).toBeNull();
+  }, 30_000);
+});
+
+describe('while an action runs', () => {
+  it('the page is live and its stream ends only once the action is done; a redelivered job finishes idempotently', async () => {
+    const server = await listen(app);
+    try {
+      const { cookie } = await signIn(server.baseUrl, 'operator', 'correct horse battery staple');
+      // As if a worker died mid-start: the lock is held, the CT is already running, the job comes back.
+      expect(await env.deps.repos.containers.claimAction(ct.id, 'start', ['ready'])).toBeDefined();
+      const cursor = await lastSeq(ct.id);
+      const page = await admin.agent.get(`/containers/${ct.id}`).expect(200);
+      expect(page.text).toContain(`sse-connect="/containers/${ct.id}/events?after=${cursor}"`);
+      expect(page.text).toContain('<noscript><meta http-equiv="refresh" content="5"></noscript>');
+
+      const stream = await connectSse(`${server.baseUrl}/containers/${ct.id}/events?after=${cursor}`, { cookie });
+      expect(stream.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(stream.events.filter((e) => e.event === 'done')).toEqual([]);
+
+      expect(await runLifecycleAction(pipelineDeps, ct.id, 'start', { resumed: true })).toBe('done');
+      const done = await stream.waitFor((e) => e.event === 'done');
+      await stream.ended;
+      const html = stream.events.map((e) => e.data).join('\n');
+      expect(html).toContain('The worker stopped during this start; checking the CT and finishing it.');
+      expect(html).toContain(`CT ${vmid} is already running.`);
+      expect(html).toContain('id="status-panel" hx-swap-oob="true"'); // the final panel, with the actions back
+      expect(done.data).toContain(`action="/containers/${ct.id}/shutdown"`);
+      expect((await env.deps.repos.containers.findById(ct.id))!.currentAction).toBeNull();
+
+      // Without the lock there is nothing to do: a stale delivery changes nothing.
+      const seq = await lastSeq(ct.id);
+      expect(await runLifecycleAction(pipelineDeps, ct.id, 'stop')).toBe('skipped');
+      expect(await lastSeq(ct.id)).toBe(seq);
+      expect(simStatus()).toBe('running');
+    } finally {
+      await server.close();
+    }
+  }, 30_000);
+});
+
+describe('guests that are not ours', () => {
+  it('are never acted on, even when one of ours points at their VMID', async () => {
+    await ensureWorker();
+    const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+    let foreign: number;
+    try {
+      foreign = await api.nextId();
+      await waitForTask(api, await api.createLxc(simulator.node.name, {
+        vmid: foreign,
+        hostname: 'not-launchpads',
+        ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst',
+        rootfs: { storage: 'local-lvm', sizeGiB: 1 },
+      }), { pollIntervalMs: 20 });
+      await waitForTask(api, await api.startLxc(simulator.node.name, foreign), { pollIntervalMs: 20 });
+    } finally {
+      api.close();
+    }
+    const stale = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, hostname: 'was-here', vmid: foreign });
+    await env.deps.repos.containers.update(stale.id, { lifecycle: 'ready' });
+    const event = await act(stale.id, 'stop');
+    expect(event.kind).toBe('error');
+    expect(event.text).toContain(`CT ${foreign} on sim is now “not-launchpads”, not was-here: it belongs to another guest, so Launchpad leaves it alone.`);
+    expect(simulator.sim.state.container(foreign)?.status).toBe('running');
+
+    const unknownId = '00000000-0000-4000-8000-000000000000';
+    expect((await post(unknownId, 'stop')).status).toBe(404);
+  }, 30_000);
+});
+
+describe('destroy', () => {
+  it('asks for the hostname, stops and purges the CT, and ends with a recorded event', async () => {
+    await ensureWorker();
+    await admin.agent.get(`/containers/${ct.id}/destroy`).expect(200);
+    expect((await post(ct.id, 'destroy', { confirm_hostname: 'wrong' })).status).toBe(422);
+    expect(simStatus()).toBe('running');
+
+    const before = await lastSeq(ct.id);
+    const res = await post(ct.id, 'destroy', { confirm_hostname: ct.hostname });
+    expect(res.status).toBe(303);
+    await waitUntil('the container to be destroyed', async () => (await env.deps.repos.containers.findById(ct.id))!.lifecycle === 'destroyed');
+    expect(simulator.sim.state.container(vmid)).toBeUndefined();
+    const last = (await env.deps.repos.events.listAfter(ct.id, before, 1000)).at(-1)!;
+    expect(last).toMatchObject({ kind: 'complete', text: `Destroyed CT ${vmid}.` });
+    expect((await env.deps.repos.containers.findById(ct.id))!.currentAction).toBeNull();
+    // Nothing more can be started on it.
+    const again = await post(ct.id, 'start');
+    expect(again.status).toBe(409);
+    expect(again.text).toContain('This container is destroyed: it cannot start now.');
+  }, 30_000);
+});
