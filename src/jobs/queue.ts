@@ -16,5 +16,7 @@ export function queueConnection(redisUrl: string): ConnectionOptions {
 }
 
 export function createQueue(redisUrl: string, prefix: string): Queue {
-  return new Queue(QUEUE_NAME, { connection: queueConnection(redisUrl), prefix });
+  // The producer fails fast while Redis is away (no offline queue), so a request can answer 503 at once instead
+  // of hanging until Redis returns.
+  return new Queue(QUEUE_NAME, { connection: { ...queueConnection(redisUrl), enableOfflineQueue: false }, prefix });
 }

@@ -104,7 +104,7 @@ export async function runCreatePipeline(deps: PipelineDeps, containerId: string,
     log.info('container ready');
     return 'ready';
   } catch (err) {
-    if (signal.aborted && signal.reason instanceof WorkerShutdown) {
+    if (signal.aborted && (signal.reason instanceof WorkerShutdown || signal.reason?.name === 'LeaseLost')) {
       recorder.log('system', signal.reason.message);
       await recorder.close().catch(() => undefined);
       return 'interrupted';
