@@ -167,6 +167,36 @@ describe('faults end in a failed phase with a human message', () => {
   });
 });
 
+describe('hostile content', () => {
+  it('template files with quotes, $(), backticks, newlines and unicode arrive byte-exact and are never executed', async () => {
+    const nasty = `#!/bin/sh\necho '$(touch /root/pwned)' "\`touch /root/pwned2\`" ; rm -rf / ;\r\n\ttab \\ back\\slash\nünïcödé 🚀 \u200b zero-width\n$HOME \${PATH}\n`;
+    const c = await insertDeployment(env.deps, {
+      ownerId,
+      nodeId: simulator.node.id,
+      config: {
+        scripts: ["10-it's; $(odd) name.sh"],
+        template: {
+          scripts: [{ name: "10-it's; $(odd) name.sh", content: 'echo "script with an odd name ran"' }],
+          files: [{ name: 'nasty', targetPath: "/etc/launchpad-test/it's $(weird) `name`.conf", content: nasty, mode: '0600', owner: 'root:root', policy: 'replace' }],
+          packages: [],
+        },
+      },
+    });
+    expect(await build(c.id)).toBe('ready');
+    const done = (await env.deps.repos.containers.findById(c.id))!;
+    const root = simulator.sim.state.container(done.vmid!)!.rootDir;
+    const { readFile, stat } = await import('node:fs/promises');
+    const { existsSync } = await import('node:fs');
+    const target = path.join(root, "etc/launchpad-test/it's $(weird) `name`.conf");
+    expect(await readFile(target, 'utf8')).toBe(nasty);
+    expect((await stat(target)).mode & 0o777).toBe(0o600);
+    expect(existsSync(path.join(root, 'root/pwned'))).toBe(false);
+    expect(existsSync(path.join(root, 'root/pwned2'))).toBe(false);
+    const log = (await allEvents(c.id)).map((e) => e.text).join('\n');
+    expect(log).toContain('script with an odd name ran');
+  });
+});
+
 describe('cancel', () => {
   it('aborts a running script, marks the build cancelled, and a retry finishes it with one CT', async () => {
     const c = await insertDeployment(env.deps, {
