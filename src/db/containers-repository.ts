@@ -197,6 +197,28 @@ export class ContainersRepository {
     return released > 0;
   }
 
+  /**
+   * Takes the run lease unless a live run holds it (heartbeat younger than `staleAfterMs`). Exactly one caller wins.
+   */
+  async acquireRunLease(id: string, token: string, staleAfterMs: number): Promise<boolean> {
+    const rows = await this.knex('containers')
+      .where({ id })
+      .andWhere((q) => q.whereNull('run_token').orWhere('run_heartbeat_at', '<', this.knex.raw("now() - (? || ' milliseconds')::interval", [staleAfterMs])))
+      .update({ run_token: token, run_heartbeat_at: this.knex.fn.now() })
+      .returning('id');
+    return rows.length === 1;
+  }
+
+  /** Keeps the lease alive; false when another run has taken it over (this run must stop). */
+  async renewRunLease(id: string, token: string): Promise<boolean> {
+    const rows = await this.knex('containers').where({ id, run_token: token }).update({ run_heartbeat_at: this.knex.fn.now() }).returning('id');
+    return rows.length === 1;
+  }
+
+  async releaseRunLease(id: string, token: string): Promise<void> {
+    await this.knex('containers').where({ id, run_token: token }).update({ run_token: null, run_heartbeat_at: null });
+  }
+
   /** last_seq for each of these containers, in one query (the SSE relay's periodic check for lost messages). */
   async lastSeqs(ids: string[]): Promise<Map<string, { lastSeq: number; lifecycle: Lifecycle }>> {
     if (ids.length === 0) return new Map();

@@ -6,6 +6,7 @@ import * as createNodes from '../../migrations/20261127000200_create_nodes.ts';
 import * as createTemplates from '../../migrations/20261127000300_create_templates.ts';
 import * as createContainers from '../../migrations/20261127000400_create_containers.ts';
 import * as addCurrentActionToContainers from '../../migrations/20261127000500_add_current_action_to_containers.ts';
+import * as addRunLeaseToContainers from '../../migrations/20261127000600_add_run_lease_to_containers.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -15,6 +16,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261127000300_create_templates.ts', createTemplates],
   ['20261127000400_create_containers.ts', createContainers],
   ['20261127000500_add_current_action_to_containers.ts', addCurrentActionToContainers],
+  ['20261127000600_add_run_lease_to_containers.ts', addRunLeaseToContainers],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -8,6 +8,7 @@ import { runDestroyPipeline } from '../domain/pipeline/destroy-pipeline.ts';
 import { CONTAINER_ACTION_JOB, isPowerAction, runLifecycleAction, type ContainerActionJobData } from '../domain/pipeline/lifecycle-action-pipeline.ts';
 import { WorkerShutdown, runCreatePipeline, type PipelineDeps } from '../domain/pipeline/pipeline-runner.ts';
 import { CancelRequests } from './cancel-requests.ts';
+import { acquireRunLease } from './run-lease.ts';
 import { registerJob, type JobContext } from './dispatch.ts';
 
 
@@ -23,12 +24,23 @@ function pipelineDeps(deps: Deps): PipelineDeps {
 
 async function createContainerJob(deps: Deps, job: Job<CreateContainerJobData>, token: string | undefined, ctx: JobContext) {
   const { containerId } = job.data;
+  const lease = await acquireRunLease({ containers: deps.repos.containers, logger: deps.logger }, containerId, deps.config.workerLockMs);
+  if (!lease) {
+    // Another run of this container is alive (this is a redelivery): look again shortly; once it has finished,
+    // the pipeline sees a settled container and does nothing.
+    if (token) {
+      await job.moveToDelayed(Date.now() + Math.round(deps.config.workerLockMs / 2), token);
+      throw new DelayedError();
+    }
+    return 'skipped';
+  }
   const cancels = new CancelRequests(deps.redis);
   const watch = cancels.watch(containerId);
   try {
-    const outcome = await runCreatePipeline(pipelineDeps(deps), containerId, AbortSignal.any([watch.signal, ctx.shutdown]));
+    const outcome = await runCreatePipeline(pipelineDeps(deps), containerId, AbortSignal.any([watch.signal, ctx.shutdown, lease.signal]));
     if (outcome === 'interrupted' && token) {
       // Hand the job back: the next worker picks it up at once and resumes (steps check the real state).
+      await lease.release();
       await job.moveToDelayed(Date.now(), token);
       throw new DelayedError();
     }
@@ -36,6 +48,7 @@ async function createContainerJob(deps: Deps, job: Job<CreateContainerJobData>, 
     return outcome;
   } finally {
     watch.stop();
+    await lease.release();
   }
 }
 
