@@ -140,6 +140,13 @@ describe('credentials', () => {
     await scan();
     const page = await admin.agent.get(`/containers/${ct.id}`);
     expect(page.text).toContain('Reveal credentials (APP_PASSWORD)');
+    // The detail page: configuration summary and what Proxmox says right now (a badge that polls itself).
+    expect(page.text).toMatch(/<dt[^>]*>Memory<\/dt><dd[^>]*>512 MiB \+ 512 MiB swap<\/dd>/);
+    expect(page.text).toMatch(/<dt[^>]*>Network<\/dt><dd[^>]*>eth0 on vmbr0, DHCP<\/dd>/);
+    expect(page.text).toMatch(new RegExp(`<dt[^>]*>VMID</dt><dd[^>]*>${vmid}</dd>`));
+    expect(page.text).toMatch(/<span id="live-status" hx-get="[^"]+\/status" hx-trigger="every 10s" hx-swap="outerHTML"><span class="badge [^"]*">running<\/span><\/span>/);
+    const badge = await admin.agent.get(`/containers/${ct.id}/status`).expect(200);
+    expect(badge.text.trim()).toMatch(/^<span id="live-status"[^>]*><span class="badge [^"]*">running<\/span><\/span>$/);
 
     const revealed = await post(ct.id, 'credentials');
     expect(revealed.status).toBe(200);
