@@ -220,6 +220,36 @@ describe('Deploy from the wizard', () => {
     expect((await env.deps.repos.containers.findById(deployId))!.vmid).toBe(3101);
   });
 
+  it('an accepted VMID suggestion means “next free”: two drafts shown the same number both deploy; a typed one is exact', async () => {
+    const suggestion = async (b: Browser) => {
+      await b.post('/containers/new/template', { template: String(templateId) });
+      const page = await b.get('/containers/new/configure');
+      const vmid = /name="vmid" type="text" value="(\d+)"/.exec(page.text)![1]!;
+      expect(page.text).toContain(`name="vmid_suggested" value="${vmid}"`);
+      return vmid;
+    };
+    const [a, c] = [await browser(), await browser()];
+    const [va, vc] = [await suggestion(a), await suggestion(c)];
+    expect(va).toBe(vc);
+    const ids: string[] = [];
+    for (const [b, hostname] of [[a, 'same-a'], [c, 'same-c']] as const) {
+      const deployId = await toReview(b, { hostname, vmid: va, vmid_suggested: va });
+      expect((await b.get('/containers/new/review')).text).toContain(`the next free one (now ${va})`);
+      const res = await b.post('/containers', { deploy_id: deployId });
+      expect(res.status, errorsIn(res.text)).toBe(303);
+      ids.push(deployId);
+    }
+    const vmids = await Promise.all(ids.map(async (id) => (await env.deps.repos.containers.findById(id))!.vmid));
+    expect(new Set(vmids).size).toBe(2);
+
+    // Typing the number a queued container holds (not on the node yet) is refused at Deploy.
+    const d = await browser();
+    const deployId = await toReview(d, { hostname: 'exact-1', vmid: String(vmids[1]) });
+    const res = await d.post('/containers', { deploy_id: deployId });
+    expect(res.status).toBe(422);
+    expect(res.text).toContain(`VMID ${vmids[1]} is taken on this cluster.`);
+  });
+
   it('refuses without a CSRF token', async () => {
     const b = await browser();
     const res = await b.agent.post('/containers').type('form').send(encode({ hostname: 'x' }));

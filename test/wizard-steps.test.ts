@@ -234,7 +234,7 @@ describe('configure step', () => {
     expect(page.text).toMatch(/name="nesting" value="1" class="mt-1" checked>/);
     // The node select refreshes the dependent fieldset in place, sending no secrets.
     expect(page.text).toMatch(/hx-get="\/containers\/new\/configure\/choices" hx-trigger="change" hx-target="#node-choices"/);
-    expect(page.text).toContain('hx-params="node,ostemplate,storage,vmid"');
+    expect(page.text).toContain('hx-params="node,ostemplate,storage,vmid,vmid_suggested"');
     expect(page.text).toContain('name="nav" value="refresh"');
   });
 

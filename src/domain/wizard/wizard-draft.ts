@@ -24,6 +24,11 @@ export interface ConfigureDraft {
   ostemplate: string;
   hostname: string;
   vmid: string;
+  /**
+   * The VMID the node proposed when the form was shown. Left unchanged it means "the next free one": Deploy takes
+   * the next free VMID then, since a container queued meanwhile (not on the node yet) may hold this one.
+   */
+  vmidSuggested: string;
   sshPublicKey: string;
   cores: string;
   memory: string;
@@ -75,6 +80,7 @@ export function newDraft(): WizardDraft {
       ostemplate: '',
       hostname: '',
       vmid: '',
+      vmidSuggested: '',
       sshPublicKey: '',
       cores: String(defaults.cores),
       memory: String(defaults.memory),
@@ -179,6 +185,7 @@ export function configureFromBody(body: Record<string, unknown>): ConfigureDraft
     ostemplate: text(body.ostemplate),
     hostname: text(body.hostname),
     vmid: text(body.vmid),
+    vmidSuggested: text(body.vmid_suggested),
     sshPublicKey: clip(single(body.ssh_public_key).trim()),
     cores: text(body.cores),
     memory: text(body.memory),
@@ -226,6 +233,8 @@ export function moveScript(order: string[], move: string): string[] {
   return next;
 }
 
+export const acceptsSuggestedVmid = (c: ConfigureDraft) => c.vmid !== '' && c.vmid === c.vmidSuggested;
+
 /** The draft as the form contract's request (the password opened by the caller; the wizard asks for it once). */
 export function draftRequest(draft: WizardDraft, password: string): CreationRequest {
   const c = draft.configure;
@@ -234,7 +243,7 @@ export function draftRequest(draft: WizardDraft, password: string): CreationRequ
     node: c.node,
     ostemplate: c.ostemplate,
     hostname: c.hostname,
-    vmid: c.vmid,
+    vmid: acceptsSuggestedVmid(c) ? '' : c.vmid,
     password,
     passwordConfirm: password,
     sshPublicKey: c.sshPublicKey,

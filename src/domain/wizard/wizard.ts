@@ -8,7 +8,7 @@ import { checkConfigure, checkPackages, checkScripts, resolveTemplate, templateD
 import { checkPassword, matchOsTemplate, volidFile } from './field-rules.ts';
 import { loadNodeChoices, type NodeChoices, type WizardDeps } from './node-choices.ts';
 import {
-  canOpen, chooseTemplate, configureFromBody, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody,
+  acceptsSuggestedVmid, canOpen, chooseTemplate, configureFromBody, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody,
   passwordAad, previousStep, scriptsFromBody, stepper, stepUrl, WIZARD_STEPS,
   type ConfigureDraft, type StepperItem, type WizardDraft, type WizardStep,
 } from './wizard-draft.ts';
@@ -91,7 +91,9 @@ function preselect(form: ConfigureDraft, choices: NodeChoices, os: string): Conf
     node: choices.node?.name ?? form.node,
     ostemplate: volids.length && !volids.includes(form.ostemplate) ? (matchOsTemplate(volids, os) ?? volids[0]!) : form.ostemplate,
     storage: storages.length && !storages.includes(form.storage) ? storages[0]! : form.storage,
-    vmid: form.vmid || (choices.nextId === undefined ? '' : String(choices.nextId)),
+    ...(choices.nextId !== undefined && (form.vmid === '' || acceptsSuggestedVmid(form))
+      ? { vmid: String(choices.nextId), vmidSuggested: String(choices.nextId) }
+      : {}),
   };
 }
 
@@ -166,7 +168,7 @@ function reviewView(draft: WizardDraft, template: Template | null, errors: Field
     node: c.node,
     ostemplate: c.ostemplate ? volidFile(c.ostemplate) : `the node’s ${templateDefaults(template).os} template`,
     hostname: c.hostname,
-    vmid: c.vmid || 'next free',
+    vmid: c.vmid === '' ? 'the next free one' : acceptsSuggestedVmid(c) ? `the next free one (now ${c.vmid})` : c.vmid,
     resources: { cores: c.cores, memory: c.memory, swap: c.swap, disk: c.disk, storage: c.storage },
     network: { bridge: c.bridge, ip: request.ip === 'dhcp' ? 'DHCP' : request.ip, gateway: request.gateway, nameserver: c.nameserver },
     unprivileged: c.unprivileged,
@@ -236,6 +238,7 @@ export async function nodeChoicesFor(deps: WizardDeps, draft: WizardDraft, query
     ostemplate: single(query.ostemplate).trim(),
     storage: single(query.storage).trim(),
     vmid: single(query.vmid).trim(),
+    vmidSuggested: single(query.vmid_suggested).trim(),
   };
   const choices = await loadNodeChoices(deps, form.node);
   return { form: preselect(form, choices, templateDefaults(template).os), choices, errors: {} };

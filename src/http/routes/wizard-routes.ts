@@ -7,7 +7,7 @@ import { FIELD_LABELS, requestFromBody, single } from '../../domain/wizard/creat
 import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft } from '../../domain/wizard/wizard-draft.ts';
 import * as wizard from '../../domain/wizard/wizard.ts';
 import { ValidationError } from '../../lib/errors.ts';
-import { flash } from '../middleware/session.ts';
+import { flash, saveSession } from '../middleware/session.ts';
 import { isHtmx, renderFragment, renderPage } from '../render.ts';
 
 declare module 'express-session' {
@@ -28,6 +28,15 @@ function renderStep(req: Request, res: Response, view: wizard.StepView, status =
   renderPage(req, res, 'pages/wizard/step', { title: `New container · ${label}`, section: SECTION, view }, status);
 }
 
+/**
+ * Redirects once the draft is stored: express-session sends the headers before its own save finishes, and a browser
+ * follows a 303 on the headers alone — the next step would read the previous draft.
+ */
+async function redirectSaved(req: Request, res: Response, url: string) {
+  await saveSession(req);
+  res.redirect(303, url);
+}
+
 /** Where a created container is shown: a redirect, or for htmx a client-side navigation (a 303 would be swapped in). */
 function showContainer(req: Request, res: Response, id: string) {
   if (isHtmx(req)) res.set('HX-Location', `/containers/${id}`).status(200).end();
@@ -41,10 +50,10 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     res.redirect(303, stepUrl(firstOpenStep(draftOf(req))));
   });
 
-  router.post('/containers/new/reset', (req, res) => {
+  router.post('/containers/new/reset', async (req, res) => {
     delete req.session.wizardDraft;
     flash(req, 'info', 'The draft was discarded. Start again by choosing a template.');
-    res.redirect(303, '/containers/new');
+    await redirectSaved(req, res, '/containers/new');
   });
 
   // The node select's live refresh: the node-dependent fields (OS template, storage, VMID) for another node.
@@ -58,7 +67,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     if (!step) return next();
     const outcome = await wizard.showStep(deps, draftOf(req), step);
     req.session.wizardDraft = outcome.draft;
-    if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
+    if ('redirect' in outcome) return redirectSaved(req, res, outcome.redirect);
     renderStep(req, res, outcome.view);
   });
 
@@ -67,7 +76,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     if (!step || step === 'review') return next();
     const outcome = await wizard.saveStep(deps, draftOf(req), step, req.body ?? {});
     req.session.wizardDraft = outcome.draft;
-    if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
+    if ('redirect' in outcome) return redirectSaved(req, res, outcome.redirect);
     renderStep(req, res, outcome.view, outcome.status);
   });
 
@@ -78,7 +87,10 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     const request = fromWizard ? wizard.requestOfDraft(deps, draft) : requestFromBody(req.body);
     try {
       const { containerId } = await createContainer(deps, req.user!, request);
-      if (fromWizard) delete req.session.wizardDraft;
+      if (fromWizard) {
+        delete req.session.wizardDraft;
+        await saveSession(req);
+      }
       showContainer(req, res, containerId);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
