@@ -118,7 +118,7 @@ describe('secrets stay secret', () => {
         if (type === 'hash') dump += JSON.stringify(await env.deps.redis.hgetall(key));
         else if (type === 'string') dump += await env.deps.redis.get(key);
         else if (type === 'list') dump += (await env.deps.redis.lrange(key, 0, -1)).join('\n');
-        else if (type === 'zset') dump += (await env.deps.redis.zrange(key, 0, -1)).join('\n');
+        else if (type === 'zset') dump += (await env.deps.redis.zrange(key, '0', '-1')).join('\n');
         else if (type === 'set') dump += (await env.deps.redis.smembers(key)).join('\n');
         else if (type === 'stream') dump += JSON.stringify(await env.deps.redis.xrange(key, '-', '+'));
       }
