@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { announceSetupCode } from '../src/domain/accounts.ts';
 import { hashPassword } from '../src/domain/passwords.ts';
+import { createLogger } from '../src/logger.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 
 const csrfFrom = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
@@ -181,5 +182,22 @@ describe('protection of every route', () => {
     await agent.post('/login').type('form').send({ _csrf: token, username: 'alice', password: 'alice-password' }).expect(303);
     const missing = await agent.get('/no-such-page').expect(404);
     expect(missing.text).toContain('Not found');
+
+    // An unexpected failure: a 500 page with an error id that the log carries too, and no stack trace.
+    const logged: string[] = [];
+    const failing = createApp({
+      ...env.deps,
+      logger: createLogger('error', 'test', { write: (line: string) => void logged.push(line) }),
+      repos: { ...env.deps.repos, containers: Object.assign(Object.create(env.deps.repos.containers), { listVisible: () => Promise.reject(new Error('boom: something broke')) }) },
+    });
+    const failingAgent = request.agent(failing);
+    const token2 = csrfFrom((await failingAgent.get('/login')).text);
+    await failingAgent.post('/login').type('form').send({ _csrf: token2, username: 'alice', password: 'alice-password' }).expect(303);
+    const broken = await failingAgent.get('/containers').expect(500);
+    const errorId = /Error id <code[^>]*>([0-9a-f]{8})<\/code>/.exec(broken.text)?.[1];
+    expect(errorId).toBeDefined();
+    expect(broken.text).not.toContain('boom: something broke');
+    expect(logged.join('')).toContain(`"errorId":"${errorId}"`);
+    expect(logged.join('')).toContain('boom: something broke');
   });
 });

@@ -113,6 +113,25 @@ describe('GET /containers/:id/events', () => {
     expect(linesOf(again)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('caps the streams one session may hold open (429) and frees the slot when one closes', async () => {
+    const limitedCookie = (await signIn(server.baseUrl, 'stranger', 'stranger-password')).cookie;
+    const mine = await insertContainer(env.deps, (await env.deps.repos.users.findByUsername('stranger'))!.id, nodeId);
+    const open = [];
+    for (let i = 0; i < 6; i++) {
+      const conn = await connectSse(streamUrl(mine.id), { cookie: limitedCookie });
+      expect(conn.status).toBe(200);
+      open.push(conn);
+    }
+    const refused = await connectSse(streamUrl(mine.id), { cookie: limitedCookie });
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('5');
+    open.pop()!.close();
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await connectSse(streamUrl(mine.id), { cookie: limitedCookie });
+    expect(again.status).toBe(200);
+    for (const c of [...open, again]) c.close();
+  });
+
   it('rejects a malformed cursor, unknown or foreign containers, and strangers without a session', async () => {
     const { container } = await containerWithLog(1);
     const bad = await connectSse(`${streamUrl(container.id)}?after=abc`, { cookie });
