@@ -102,3 +102,36 @@ describe('a worker killed mid-phase', () => {
     expect(container.attempt).toBe(2);
   }, 150_000);
 });
+
+describe('a worker asked to stop (SIGTERM) mid-script', () => {
+  it('stops the command, hands the job back, exits cleanly, and the next worker finishes the build', async () => {
+    const c = await insertDeployment(env.deps, {
+      ownerId,
+      nodeId: simulator.node.id,
+      config: {
+        scripts: ['10-long.sh'],
+        template: { scripts: [{ name: '10-long.sh', content: 'for i in $(seq 1 40); do echo "tick $i"; sleep 0.1; done; echo long-done' }], files: [], packages: [] },
+      },
+    });
+    const first = startWorkerProcess(env.config);
+    workers.push(first);
+    await first.ready;
+    await env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
+    await waitUntil('the script to print', async () => (await events(c.id)).some((e) => e.text === 'tick 5'));
+    const t0 = Date.now();
+    first.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect((await env.deps.repos.containers.findById(c.id))?.lifecycle).toBe('creating');
+
+    const second = startWorkerProcess(env.config);
+    workers.push(second);
+    await waitUntil('the container to be ready', async () => (await env.deps.repos.containers.findById(c.id))?.lifecycle === 'ready', 90_000);
+    second.kill('SIGTERM');
+    const all = await events(c.id);
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+    expect(all.some((e) => e.text === 'The worker is shutting down; the build resumes on the next worker.')).toBe(true);
+    expect(all.find((e) => e.kind === 'attempt')?.text).toMatch(/^Attempt 2: resuming at Run Scripts/);
+    expect(all.filter((e) => e.text === 'long-done')).toHaveLength(1);
+  }, 120_000);
+});
