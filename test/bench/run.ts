@@ -1,0 +1,180 @@
+// `npm run bench`: Launchpad's live-progress path against the naive design, side by side in one run (SPEC §11).
+// Starts everything it needs on 127.0.0.1 — a throwaway database, Launchpad's web process, the baseline's server,
+// a producer, the Proxmox simulator and (for ingest) the real worker — runs five bounded scenarios, prints a table
+// and writes bench-results/latest.json, then stops every child and drops the database, also on failure or ^C.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { registerSimulatorNode } from '../../src/domain/nodes/simulator-node.ts';
+import { insertNode } from '../support/fixtures.ts';
+import { ensureUser, signIn } from '../support/http-session.ts';
+import { runningChildren, startChild, type BenchChild } from './bench-child.ts';
+import { createBenchEnv, machineDetails, type BenchEnv } from './bench-env.ts';
+import { newContainerFor, settle, sideFor, type BenchContext, type Row } from './context.ts';
+import { loadBetween, sampleCpu, type LoadReport } from './machine-load.ts';
+import { meets, ratio, tableLines, writeResults } from './report.ts';
+import { fanOut } from './scenarios/fan-out.ts';
+import { ingest } from './scenarios/ingest.ts';
+import { latency } from './scenarios/latency.ts';
+import { replayStorm } from './scenarios/replay-storm.ts';
+import { replay, seedLog } from './scenarios/replay.ts';
+
+const HARD_LIMIT_MS = 10 * 60_000;
+/** `npm run bench -- latency replay` runs only the scenarios whose names contain one of the words. */
+const only = process.argv.slice(2);
+const RESULTS_FILE = path.resolve('bench-results/latest.json');
+const started = Date.now();
+const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
+
+let env: BenchEnv | undefined;
+const children: BenchChild<unknown>[] = [];
+let cleaning: Promise<void> | undefined;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    await Promise.allSettled(children.map((c) => c.stop()));
+    for (const straggler of runningChildren()) straggler.kill('SIGKILL');
+    await env?.close().catch((err: Error) => log(`could not drop the bench database: ${err.message}`));
+  })();
+  return cleaning;
+}
+
+const abort = (why: string, code: number) => {
+  log(`${why}: stopping the children and dropping the bench database`);
+  void cleanup().finally(() => process.exit(code));
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => abort(`interrupted (${signal})`, 130));
+const hardLimit = setTimeout(() => abort(`still running after ${HARD_LIMIT_MS / 60_000} minutes`, 2), HARD_LIMIT_MS);
+
+async function main(): Promise<number> {
+  // What the machine does without us: on a shared box other work competes for the same cores.
+  const idleBefore = sampleCpu([]);
+  await new Promise((r) => setTimeout(r, 3_000));
+  const background = loadBetween(idleBefore, sampleCpu([]));
+  log(`before starting, the machine was already using ${background?.machineCores ?? '?'} cores`);
+  log('creating the bench database and starting the processes…');
+  env = await createBenchEnv();
+  const childEnv = env.childEnv;
+  const entry = (name: string) => path.resolve('test/bench', name);
+  const [web, naive, producer, simulator] = await Promise.all([
+    startChild<{ port: number }>('web', entry('bench-web.ts'), { env: childEnv }),
+    startChild<{ port: number }>('naive', entry('naive-server.ts'), { env: childEnv }),
+    startChild('producer', entry('bench-producer.ts'), { env: childEnv }),
+    startChild<Parameters<typeof registerSimulatorNode>[1] & { sandboxed: boolean }>('simulator', entry('bench-simulator.ts'), { env: childEnv }),
+  ]);
+  children.push(web, naive, producer, simulator);
+
+  const machine = await machineDetails(env.deps);
+  log(`${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, Redis ${machine.redis}`);
+  const password = randomBytes(18).toString('base64url');
+  const owner = await ensureUser(env.deps, 'bench', password, true);
+  const placeholderNode = await insertNode(env.deps, 'bench-placeholder');
+  const simNode = await registerSimulatorNode(env.deps, simulator.info);
+  const { cookie } = await signIn(`http://127.0.0.1:${web.info.port}`, 'bench', password);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+
+  const rows: Row[] = [];
+  const details: Record<string, unknown> = {};
+  const ctx: BenchContext = {
+    env,
+    sides: { launchpad: sideFor('launchpad', web, env, cookie), naive: sideFor('naive', naive, env, undefined) },
+    producer,
+    agent,
+    ownerId: owner.id,
+    nodeId: placeholderNode.id,
+    rows,
+    details,
+    log,
+    newContainer: () => newContainerFor(env!, owner.id, placeholderNode.id),
+    settle: async () => void (await settle([web, naive, producer])),
+  };
+
+  // The client's own event loop: if it lags, latencies measured here include the lag (reported, per scenario).
+  const clientLoop = monitorEventLoopDelay({ resolution: 10 });
+  clientLoop.enable();
+  const clientLoopP99: Record<string, number> = {};
+  const load: Record<string, LoadReport | undefined> = {};
+  const errors: Record<string, string> = {};
+  const cpuNow = () => sampleCpu(runningChildren().map((c) => c.pid!).filter(Boolean));
+  const attempt = async (name: string, scenario: () => Promise<void>) => {
+    if (only.length && !only.some((word) => name.includes(word))) return;
+    log(`${name}…`);
+    clientLoop.reset();
+    const cpuBefore = cpuNow();
+    try {
+      await scenario();
+    } catch (err) {
+      errors[name] = (err as Error).stack ?? String(err);
+      rows.push({ scenario: name, metric: `ERROR: ${(err as Error).message.split('\n')[0]}`, unit: '', launchpad: undefined, naive: undefined });
+      log(`${name} failed: ${(err as Error).message}`);
+    }
+    clientLoopP99[name] = clientLoop.percentile(99) / 1e6;
+    load[name] = loadBetween(cpuBefore, cpuNow());
+  };
+
+  log('seeding a 10,000-line log…');
+  const replayContainer = await seedLog(ctx, 10_000);
+  await attempt('(a) fan-out', () => fanOut(ctx));
+  await attempt('(b) latency', () => latency(ctx));
+  await attempt('(c) replay', () => replay(ctx, replayContainer));
+  await attempt('(d) ingest', () => ingest(ctx, simNode.id));
+  await attempt('(e) replay ×100', () => replayStorm(ctx, replayContainer));
+  agent.destroy();
+
+  const durationSeconds = Math.round((Date.now() - started) / 100) / 10;
+  const targeted = rows.filter((r) => r.target);
+  const passed = targeted.filter((r) => meets(r.launchpad, r.target));
+  const out = [
+    '',
+    `Launchpad vs the naive design — ${new Date().toISOString()} — ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB,`,
+    `Node ${machine.node}, ${machine.postgres.split(',')[0]}, Redis ${machine.redis}; web, worker, Postgres, Redis and the clients on this one machine.`,
+    'ratio = how many times better Launchpad is (naive ÷ Launchpad for times and memory, Launchpad ÷ naive for counts and rates).',
+    ...loadLines(machine.cores, background, load),
+    '',
+    ...tableLines(rows),
+    '',
+    `Launchpad meets ${passed.length} of ${targeted.length} targets${passed.length < targeted.length ? `; missed: ${targeted.filter((r) => !meets(r.launchpad, r.target)).map((r) => `${r.scenario} ${r.metric}`).join('; ')}` : ''}.`,
+    `Took ${durationSeconds} s. Results: ${path.relative(process.cwd(), RESULTS_FILE)}`,
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
+
+  await writeResults(RESULTS_FILE, {
+    generatedAt: new Date().toISOString(),
+    command: 'npm run bench',
+    durationSeconds,
+    machine,
+    backgroundLoadBeforeStart: background,
+    loadPerScenario: load,
+    simulatorSandboxed: simulator.info.sandboxed,
+    rows: rows.map((r) => ({ ...r, ratio: ratio(r), launchpadMeetsTarget: meets(r.launchpad, r.target), naiveMeetsTarget: meets(r.naive, r.target) })),
+    clientEventLoopP99Ms: clientLoopP99,
+    details,
+    errors,
+  });
+  return Object.keys(errors).length ? 1 : 0;
+}
+
+/** Says how busy the machine was, and warns when other work took a real share of it. */
+function loadLines(cores: number, background: LoadReport | undefined, load: Record<string, LoadReport | undefined>): string[] {
+  if (!background) return [];
+  const per = Object.entries(load)
+    .filter(([, l]) => l)
+    .map(([name, l]) => `${name.split(' ')[0]} ${l!.machineCores}/${cores} (bench ${l!.benchCores})`);
+  const lines = [`CPU in use, in cores: before the start ${background.machineCores}/${cores}; per scenario ${per.join(', ')}.`];
+  if (background.machineCores > 0.25 * cores) {
+    lines.push(`WARNING: other work was already using ${background.machineCores} of ${cores} cores before the bench started; every time below is pessimistic. Re-run on an idle machine.`);
+  }
+  return lines;
+}
+
+main()
+  .catch((err: Error) => {
+    log(`bench failed: ${err.stack ?? err.message}`);
+    return 1;
+  })
+  .then(async (code) => {
+    clearTimeout(hardLimit);
+    await cleanup();
+    process.exit(code);
+  });

@@ -1,0 +1,65 @@
+// (a) Fan-out: 2,000 concurrent viewers held by one web process (100 on each of 20 running containers). Memory
+// per viewer is the growth of the web process's RSS (and of its JS heap + external memory) after GC, divided by
+// the viewers it holds; then one line on each container shows every held viewer is still live.
+import type { BenchContext, Side } from '../context.ts';
+import { closeViewers, openViewers } from '../sse-viewer.ts';
+import { nowMs, sleep, waitUntil } from '../stats.ts';
+
+const KB = 1024;
+
+async function measure(ctx: BenchContext, side: Side, viewers: number, containers: number) {
+  const ids = (await Promise.all(Array.from({ length: containers }, () => ctx.newContainer()))).map((c) => c.id);
+  await ctx.settle();
+  await side.server.call('gc');
+  const before = await side.stats();
+
+  let received = 0;
+  let lastReceipt = 0;
+  const connectStart = nowMs();
+  const list = await openViewers(viewers, (i) => side.streamUrl(ids[i % containers]!), {
+    cookie: side.cookie,
+    agent: ctx.agent,
+    onEvent: (e, at) => {
+      if (e.event !== 'progress') return;
+      received++;
+      lastReceipt = Math.max(lastReceipt, at);
+    },
+  }, 50);
+  try {
+    const refused = list.filter((v) => v.failure).length;
+    await waitUntil(async () => (await side.viewers()) >= viewers - refused, 60_000, 200);
+    const connectMs = nowMs() - connectStart;
+    await sleep(2_000);
+    await side.server.call('gc');
+    const after = await side.stats();
+    const held = await side.viewers();
+
+    const pingAt = nowMs();
+    await side.ping(ids, 'fan-out ping');
+    const allLive = await waitUntil(() => received >= held, 30_000, 10);
+    const deliveryMs = lastReceipt - pingAt;
+
+    const rssPerViewer = (after.memory.rss - before.memory.rss) / held / KB;
+    const heapPerViewer = (after.memory.heapUsed + after.memory.external - before.memory.heapUsed - before.memory.external) / held / KB;
+    return { held, refused, connectMs, rssPerViewer, heapPerViewer, deliveryMs, live: received, allLive, before: before.memory, after: after.memory };
+  } finally {
+    closeViewers(list);
+    await waitUntil(async () => (await side.viewers()) === 0, 30_000, 200);
+  }
+}
+
+export async function fanOut(ctx: BenchContext, viewers = 2_000, containers = 20) {
+  const lp = await measure(ctx, ctx.sides.launchpad, viewers, containers);
+  ctx.log(`fan-out Launchpad: ${lp.held} held, ${lp.rssPerViewer.toFixed(1)} KB RSS/viewer`);
+  const nv = await measure(ctx, ctx.sides.naive, viewers, containers);
+  ctx.log(`fan-out naive: ${nv.held} held, ${nv.rssPerViewer.toFixed(1)} KB RSS/viewer`);
+  ctx.details.fanOut = { viewers, containers, launchpad: lp, naive: nv };
+  const s = '(a) fan-out';
+  ctx.rows.push(
+    { scenario: s, metric: 'concurrent SSE viewers held', unit: '', launchpad: lp.held, naive: nv.held, better: 'higher', target: { op: '>=', value: viewers, label: `≥ ${viewers}` } },
+    { scenario: s, metric: 'memory per idle viewer (RSS growth)', unit: 'KB', launchpad: lp.rssPerViewer, naive: nv.rssPerViewer, better: 'lower', target: { op: '<=', value: 64, label: '≤ 64 KB' } },
+    { scenario: s, metric: 'JS heap + external per viewer', unit: 'KB', launchpad: lp.heapPerViewer, naive: nv.heapPerViewer, better: 'lower' },
+    { scenario: s, metric: `time to connect ${viewers} viewers`, unit: 'ms', launchpad: lp.connectMs, naive: nv.connectMs, better: 'lower' },
+    { scenario: s, metric: 'one line on each container → every viewer', unit: 'ms', launchpad: lp.allLive ? lp.deliveryMs : undefined, naive: nv.allLive ? nv.deliveryMs : undefined, better: 'lower', note: lp.allLive && nv.allLive ? undefined : 'some viewers never got the line' },
+  );
+}

@@ -1,0 +1,103 @@
+// (b) Latency: 1,000 viewers of one container while the producer writes 100 lines/s for 10 s through the design's
+// recorder. Publish → receive pairs the producer's PUBLISH time (by seq) with the time each viewer parsed the first
+// message whose id reached that seq; produce → receive uses the time embedded in every line (`t=<ms>`), so it also
+// counts Launchpad's deliberate 100 ms batching window. Both clocks are CLOCK_MONOTONIC of the same machine.
+import type { BenchContext, Side } from '../context.ts';
+import type { ProcessStats } from '../bench-rpc.ts';
+import { closeViewers, openViewers } from '../sse-viewer.ts';
+import { sleep, summarize, waitUntil } from '../stats.ts';
+
+interface SteadyRun {
+  produced: number;
+  producedForMs: number;
+  sent: Array<[number, number]>;
+  drainCapped: boolean;
+}
+
+const STAMP = / t=(\d+(?:\.\d+)?)/g;
+
+async function measure(ctx: BenchContext, side: Side, viewers: number, rate: number, durationMs: number) {
+  await ctx.settle();
+  const container = await ctx.newContainer();
+  const received = Array.from({ length: viewers }, () => ({ ids: [] as number[], times: [] as number[], lines: 0 }));
+  const produceToReceive: number[] = [];
+  const list = await openViewers(viewers, () => side.streamUrl(container.id), {
+    cookie: side.cookie,
+    agent: ctx.agent,
+    onEventFor: (i) => (e, at) => {
+      if (e.event !== 'progress') return;
+      const mine = received[i]!;
+      mine.ids.push(Number(e.id));
+      mine.times.push(at);
+      for (const m of e.data.matchAll(STAMP)) {
+        produceToReceive.push(at - Number(m[1]));
+        mine.lines++;
+      }
+    },
+  });
+  try {
+    const connected = list.filter((v) => !v.failure).length;
+    await waitUntil(async () => (await side.viewers()) >= connected, 60_000, 200);
+    await sleep(500);
+    await Promise.all([side.server.call('resetLoop'), ctx.producer.call('resetLoop')]);
+    const webBefore = await side.stats();
+
+    const run = await ctx.producer.call<SteadyRun>('steadyLines', { containerId: container.id, design: side.design, rate, durationMs, drainCapMs: 20_000 }, durationMs + 60_000);
+    const lastSeq = Math.max(0, ...run.sent.map(([seq]) => seq));
+    await waitUntil(() => list.every((v) => v.failure || Number(v.lastId ?? 0) >= lastSeq), 15_000, 20);
+    const [web, producer] = await Promise.all([side.stats(), ctx.producer.call<ProcessStats>('stats')]);
+
+    // For each viewer, walk its messages and the publishes in seq order together.
+    const sent = [...run.sent].sort((a, b) => a[0] - b[0]);
+    const publishToReceive: number[] = [];
+    let unmatched = 0;
+    for (const mine of received.filter((_, i) => !list[i]!.failure)) {
+      let j = 0;
+      for (const [seq, at] of sent) {
+        while (j < mine.ids.length && mine.ids[j]! < seq) j++;
+        if (j < mine.ids.length) publishToReceive.push(mine.times[j]! - at);
+        else unmatched++;
+      }
+    }
+    const linesDelivered = received.reduce((n, r) => n + r.lines, 0);
+    return {
+      viewers: connected,
+      produced: run.produced,
+      producedForMs: run.producedForMs,
+      publishes: sent.length,
+      producerFellBehind: run.drainCapped,
+      linesDelivered,
+      webCpuMs: web.cpuMs - webBefore.cpuMs,
+      webCpuPerLineUs: ((web.cpuMs - webBefore.cpuMs) * 1000) / Math.max(1, linesDelivered),
+      publishToReceive: summarize(publishToReceive),
+      produceToReceive: summarize(produceToReceive),
+      undelivered: connected * run.produced - linesDelivered,
+      unmatchedPublishes: unmatched,
+      reconnects: list.reduce((n, v) => n + v.reconnects, 0),
+      webLoop: web.loop,
+      producerLoop: producer.loop,
+    };
+  } finally {
+    closeViewers(list);
+    await waitUntil(async () => (await side.viewers()) === 0, 30_000, 200);
+  }
+}
+
+export async function latency(ctx: BenchContext, viewers = 1_000, rate = 100, durationMs = 10_000) {
+  const lp = await measure(ctx, ctx.sides.launchpad, viewers, rate, durationMs);
+  ctx.log(`latency Launchpad: p50 ${lp.publishToReceive.p50.toFixed(1)} ms, p99 ${lp.publishToReceive.p99.toFixed(1)} ms`);
+  const nv = await measure(ctx, ctx.sides.naive, viewers, rate, durationMs);
+  ctx.log(`latency naive: p50 ${nv.publishToReceive.p50.toFixed(1)} ms, p99 ${nv.publishToReceive.p99.toFixed(1)} ms`);
+  ctx.details.latency = { viewers, rate, durationMs, launchpad: lp, naive: nv };
+  const s = '(b) latency';
+  ctx.rows.push(
+    { scenario: s, metric: 'publish → receive p50', unit: 'ms', launchpad: lp.publishToReceive.p50, naive: nv.publishToReceive.p50, better: 'lower', target: { op: '<=', value: 15, label: '≤ 15 ms' } },
+    { scenario: s, metric: 'publish → receive p99', unit: 'ms', launchpad: lp.publishToReceive.p99, naive: nv.publishToReceive.p99, better: 'lower', target: { op: '<=', value: 100, label: '≤ 100 ms' } },
+    { scenario: s, metric: 'publish → receive max', unit: 'ms', launchpad: lp.publishToReceive.max, naive: nv.publishToReceive.max, better: 'lower' },
+    { scenario: s, metric: 'line produced → receive p50 (incl. batching)', unit: 'ms', launchpad: lp.produceToReceive.p50, naive: nv.produceToReceive.p50, better: 'lower' },
+    { scenario: s, metric: 'line produced → receive p99 (incl. batching)', unit: 'ms', launchpad: lp.produceToReceive.p99, naive: nv.produceToReceive.p99, better: 'lower' },
+    { scenario: s, metric: 'lines not delivered within 15 s', unit: '', launchpad: lp.undelivered, naive: nv.undelivered, target: { op: '==', value: 0, label: '0' } },
+    { scenario: s, metric: 'web CPU per line delivered to a viewer', unit: 'µs', launchpad: lp.webCpuPerLineUs, naive: nv.webCpuPerLineUs, better: 'lower' },
+    { scenario: s, metric: 'web event-loop delay p99', unit: 'ms', launchpad: lp.webLoop.p99, naive: nv.webLoop.p99, better: 'lower' },
+  );
+}

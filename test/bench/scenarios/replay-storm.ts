@@ -1,0 +1,93 @@
+// (e) Many viewers replaying at once: 100 new viewers of the same 10,000-line log, all connected together. The
+// database pool (10 connections per process) must not run dry: every viewer gets every line, and /healthz — which
+// needs a pooled connection too — keeps answering, probed every 100 ms throughout.
+import type { BenchContext, Side } from '../context.ts';
+import type { PoolPeak } from '../pool-watch.ts';
+import { SseViewer, countLines } from '../sse-viewer.ts';
+import { inBatches, nowMs, sleep, summarize } from '../stats.ts';
+
+async function probeHealth(url: string, stop: { done: boolean }) {
+  const latencies: number[] = [];
+  let failures = 0;
+  while (!stop.done) {
+    const start = nowMs();
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+      await res.arrayBuffer();
+      if (res.status !== 200) failures++;
+    } catch {
+      failures++;
+    }
+    latencies.push(nowMs() - start);
+    await sleep(100);
+  }
+  return { latencies, failures };
+}
+
+async function measure(ctx: BenchContext, side: Side, containerId: string, viewers: number, lines: number, capMs: number) {
+  await ctx.settle();
+  const before = await side.stats();
+  await side.server.call('poolWatchStart');
+  const stop = { done: false };
+  const health = probeHealth(side.healthUrl, stop);
+  const start = nowMs();
+  const deadline = start + capMs;
+  const results = await inBatches(Array.from({ length: viewers }, (_, i) => i), viewers, async () => {
+    let seen = 0;
+    let doneAt = 0;
+    const viewer = new SseViewer(side.streamUrl(containerId), {
+      cookie: side.cookie,
+      agent: ctx.agent,
+      onEvent: (e, at) => {
+        if (e.event !== 'progress') return;
+        seen += countLines(e.data);
+        if (seen >= lines) doneAt ||= at;
+      },
+    });
+    try {
+      await viewer.open();
+      while (!doneAt && !viewer.failure && nowMs() < deadline) await sleep(20);
+    } catch (err) {
+      viewer.failure = (err as Error).message;
+    } finally {
+      viewer.close();
+    }
+    return { seen, ms: doneAt ? doneAt - start : NaN, failure: viewer.failure, reconnects: viewer.reconnects };
+  });
+  stop.done = true;
+  const probes = await health;
+  const pool = await side.server.call<PoolPeak>('poolWatchStop');
+  const after = await side.stats();
+  const completed = results.filter((r) => !Number.isNaN(r.ms));
+  return {
+    viewers,
+    webCpuSeconds: (after.cpuMs - before.cpuMs) / 1000,
+    webRssAfterMiB: after.memory.rss / 2 ** 20,
+    completed: completed.length,
+    linesDelivered: results.reduce((n, r) => n + r.seen, 0),
+    perViewer: summarize(completed.map((r) => r.ms)),
+    failures: results.filter((r) => r.failure).map((r) => r.failure),
+    reconnects: results.reduce((n, r) => n + r.reconnects, 0),
+    health: { ...summarize(probes.latencies), failures: probes.failures },
+    pool,
+  };
+}
+
+export async function replayStorm(ctx: BenchContext, containerId: string, viewers = 100, lines = 10_000, capMs = 60_000) {
+  const lp = await measure(ctx, ctx.sides.launchpad, containerId, viewers, lines, capMs);
+  ctx.log(`replay storm Launchpad: ${lp.completed}/${viewers} complete, slowest ${lp.perViewer.max.toFixed(0)} ms, pool peak ${lp.pool.maxUsed}/${lp.pool.size}`);
+  const nv = await measure(ctx, ctx.sides.naive, containerId, viewers, lines, capMs);
+  ctx.log(`replay storm naive: ${nv.completed}/${viewers} complete, slowest ${nv.perViewer.max.toFixed(0)} ms, pool peak ${nv.pool.maxUsed}/${nv.pool.size}`);
+  ctx.details.replayStorm = { viewers, lines, capMs, launchpad: lp, naive: nv };
+  const s = '(e) replay ×100';
+  ctx.rows.push(
+    { scenario: s, metric: `viewers with all ${lines.toLocaleString('en')} lines`, unit: '', launchpad: lp.completed, naive: nv.completed, better: 'higher', target: { op: '>=', value: viewers, label: `${viewers} of ${viewers}` } },
+    { scenario: s, metric: 'slowest viewer, all lines', unit: 'ms', launchpad: lp.perViewer.max, naive: nv.perViewer.max, better: 'lower' },
+    { scenario: s, metric: 'median viewer, all lines', unit: 'ms', launchpad: lp.perViewer.p50, naive: nv.perViewer.p50, better: 'lower' },
+    { scenario: s, metric: 'web CPU for the whole storm', unit: 's', launchpad: lp.webCpuSeconds, naive: nv.webCpuSeconds, better: 'lower' },
+    { scenario: s, metric: '/healthz failures during the storm', unit: '', launchpad: lp.health.failures, naive: nv.health.failures, target: { op: '==', value: 0, label: '0' } },
+    { scenario: s, metric: '/healthz slowest answer', unit: 'ms', launchpad: lp.health.max, naive: nv.health.max, better: 'lower' },
+    { scenario: s, metric: 'DB pool peak in use (pool size 10)', unit: '', launchpad: lp.pool.maxUsed, naive: nv.pool.maxUsed },
+    { scenario: s, metric: 'DB pool peak waiting acquires', unit: '', launchpad: lp.pool.maxPendingAcquires, naive: nv.pool.maxPendingAcquires, better: 'lower' },
+  );
+}

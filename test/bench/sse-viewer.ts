@@ -1,0 +1,93 @@
+// A viewer as a browser's EventSource behaves: a real SSE reader (test/support/sse-client.ts) that reconnects after
+// `retry:` with Last-Event-ID when the stream drops, and stops after `event: done`. It keeps counters only, not the
+// events, so thousands of them fit in one client process.
+import type http from 'node:http';
+import { connectSse, type SseConnection, type SseEvent } from '../support/sse-client.ts';
+import { inBatches, nowMs } from './stats.ts';
+
+export interface ViewerOptions {
+  cookie?: string;
+  agent: http.Agent;
+  /** Every event, with the monotonic time it was parsed. */
+  onEvent?: (event: SseEvent, receivedAt: number) => void;
+  maxReconnects?: number;
+}
+
+export class SseViewer {
+  lastId: string | undefined;
+  events = 0;
+  reconnects = 0;
+  done = false;
+  /** Set when the viewer gave up (refused, or out of reconnects). */
+  failure: string | undefined;
+  openedAt = 0;
+  /** When the response headers arrived, monotonic ms. */
+  headersAt = 0;
+  private conn: SseConnection | undefined;
+  private closed = false;
+
+  constructor(
+    readonly url: string,
+    private readonly options: ViewerOptions,
+  ) {}
+
+  async open(): Promise<void> {
+    this.openedAt ||= nowMs();
+    const conn = await connectSse(this.url, { cookie: this.options.cookie, agent: this.options.agent, lastEventId: this.lastId });
+    if (conn.status !== 200) {
+      conn.close();
+      throw new Error(`${this.url} answered ${conn.status}`);
+    }
+    this.headersAt ||= nowMs();
+    this.conn = conn;
+    conn.onEvent = (event) => {
+      const at = nowMs();
+      conn.events.length = 0;
+      this.events++;
+      if (event.id !== undefined) this.lastId = event.id;
+      if (event.event === 'done') this.done = true;
+      this.options.onEvent?.(event, at);
+    };
+    void conn.ended.then(() => this.dropped(conn));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.conn?.close();
+  }
+
+  private dropped(conn: SseConnection): void {
+    if (this.closed || this.done || conn !== this.conn) return;
+    if (this.reconnects >= (this.options.maxReconnects ?? 20)) {
+      this.failure = `gave up after ${this.reconnects} reconnects`;
+      return;
+    }
+    this.reconnects++;
+    setTimeout(() => {
+      if (this.closed) return;
+      this.open().catch((err: Error) => {
+        this.failure = err.message;
+      });
+    }, conn.retry ?? 3000).unref();
+  }
+}
+
+/** Opens `count` viewers, `concurrency` handshakes at a time; a viewer that cannot connect is returned with its failure. */
+export async function openViewers(count: number, url: (i: number) => string, options: ViewerOptions & { onEventFor?: (i: number) => ViewerOptions['onEvent'] }, concurrency = 100): Promise<SseViewer[]> {
+  return inBatches(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
+    const viewer = new SseViewer(url(i), { ...options, onEvent: options.onEventFor?.(i) ?? options.onEvent });
+    await viewer.open().catch((err: Error) => (viewer.failure = err.message));
+    return viewer;
+  });
+}
+
+export function closeViewers(viewers: SseViewer[]): void {
+  for (const v of viewers) v.close();
+}
+
+/** Log line ids (`id="L<n>"`) in a progress fragment: how many lines one SSE message carried. */
+export function countLines(html: string): number {
+  let n = 0;
+  for (let i = html.indexOf('id="L'); i !== -1; i = html.indexOf('id="L', i + 5)) n++;
+  return n;
+}
