@@ -90,3 +90,9 @@ document.addEventListener('alpine:init', () => {
     },
   }));
 });
+
+// Polls (hx-trigger="every …") skip their turn while the tab is hidden; the first one after it returns catches up.
+document.addEventListener('htmx:beforeRequest', (evt) => {
+  const trigger = evt.detail.elt.getAttribute('hx-trigger') || '';
+  if (document.hidden && trigger.startsWith('every ')) evt.preventDefault();
+});
