@@ -138,7 +138,22 @@ describe('Deploy from the wizard', () => {
     // The whole job hash in Redis, not only the parsed data, carries no secret.
     const hash = await env.deps.redis.hgetall(env.deps.queue.toKey(deployId));
     expect(Object.keys(hash).length).toBeGreaterThan(0);
-    const raw = JSON.stringify(hash);
+    // And no key of the queue at all: events, wait lists, metadata.
+    const dump: unknown[] = [hash];
+    for await (const keys of env.deps.redis.scanStream({ match: `${env.config.queuePrefix}:*`, count: 500 })) {
+      for (const key of keys as string[]) {
+        const type = await env.deps.redis.type(key);
+        if (type === 'hash') dump.push(await env.deps.redis.hgetall(key));
+        else if (type === 'list') dump.push(await env.deps.redis.lrange(key, '0', '-1'));
+        else if (type === 'zset') dump.push(await env.deps.redis.zrange(key, '0', '-1'));
+        else if (type === 'set') dump.push(await env.deps.redis.smembers(key));
+        else if (type === 'string') dump.push(await env.deps.redis.get(key));
+        else if (type === 'stream') dump.push(await env.deps.redis.xrange(key, '-', '+'));
+      }
+    }
+    expect(dump.length).toBeGreaterThan(2);
+    const raw = JSON.stringify(dump);
+    expect(raw).toContain(deployId);
     for (const secret of [PASSWORD, 's3cret', JSON.stringify(PASSWORD).slice(1, -1)]) expect(raw).not.toContain(secret);
 
     // The draft is gone: a new container starts at the first step.

@@ -4,7 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { createContainer } from '../../domain/containers/create-container.ts';
 import { FIELD_LABELS, requestFromBody, single } from '../../domain/wizard/creation-request.ts';
-import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft } from '../../domain/wizard/wizard-draft.ts';
+import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft, type WizardStep } from '../../domain/wizard/wizard-draft.ts';
 import * as wizard from '../../domain/wizard/wizard.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { flash, saveSession } from '../middleware/session.ts';
@@ -21,7 +21,10 @@ export type WizardRoutesDeps = Pick<Deps, 'repos' | 'secrets' | 'queue' | 'logge
 
 const SECTION = '/containers';
 const draftOf = (req: Request) => req.session.wizardDraft ?? newDraft();
-const stepParam = (req: Request) => (wizard.isWizardStep(String(req.params.step)) ? (String(req.params.step) as wizard.StepView['step']) : undefined);
+const stepParam = (req: Request): WizardStep | undefined => {
+  const step = String(req.params.step);
+  return wizard.isWizardStep(step) ? step : undefined;
+};
 
 function renderStep(req: Request, res: Response, view: wizard.StepView, status = 200) {
   const label = WIZARD_STEPS.find((s) => s.key === view.step)!.label;
