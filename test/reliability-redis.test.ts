@@ -69,7 +69,7 @@ async function watch(url: string, cookie: string): Promise<number[]> {
 describe('Redis restarted mid-stream', () => {
   it('every viewer ends with exactly log.txt, the build finishes, and the queue keeps working', async () => {
     const user = await ensureUser(deps, 'ops', 'ops-password');
-    const { cookie } = await signIn(server.baseUrl, 'ops', 'ops-password');
+    const { cookie, csrf } = await signIn(server.baseUrl, 'ops', 'ops-password');
     const c = await insertDeployment(deps, {
       ownerId: user.id,
       nodeId: simulator.node.id,
@@ -84,10 +84,19 @@ describe('Redis restarted mid-stream', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     await redis.stop();
-    // While Redis is down, anything that needs the queue says so at once.
+    // While Redis is down, a Deploy answers at once with a clear 503 and creates nothing.
+    const before = await deps.knex('containers').count<{ count: string }[]>('* as count');
     const t0 = Date.now();
-    await expect(deps.queue.add(CREATE_CONTAINER_JOB, { containerId: 'x' }, { jobId: 'x' })).rejects.toThrow();
-    expect(Date.now() - t0).toBeLessThan(2000);
+    const page = await fetch(`${server.baseUrl}/containers`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf, node: 'sim', hostname: 'while-redis-is-down', password: 'pa55word-x', password_confirm: 'pa55word-x' }),
+    });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(page.status).toBe(503);
+    expect(await page.text()).toContain('The job queue (Redis) cannot be reached, so nothing was created.');
+    expect(await deps.knex('containers').count<{ count: string }[]>('* as count')).toEqual(before);
     await new Promise((r) => setTimeout(r, 1500));
     await redis.start();
 

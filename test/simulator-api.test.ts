@@ -9,7 +9,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseUpid } from '../src/proxmox/upid.ts';
 import { startSimulatorApi, type SimulatorApiHandle } from '../src/simulator/index.ts';
 
-const SPEED = 50;
+// Slow enough that the short windows this file checks (status "unknown" before the first stats sample, link-local
+// before the DHCP lease) stay open for a few hundred milliseconds even on a loaded CI machine.
+const SPEED = 10;
 const DEBIAN = 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst';
 const ALPINE = 'local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz';
 

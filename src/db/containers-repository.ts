@@ -127,6 +127,29 @@ export class ContainersRepository {
     return toContainer(row!);
   }
 
+  /**
+   * Inserts unless this id exists already (a double submit) or another live container on the node holds the VMID.
+   * The INSERT itself decides — no check-then-insert window.
+   */
+  async tryCreate(input: NewContainer, rootPasswordEnc: string | null): Promise<'created' | 'id-exists' | 'vmid-taken'> {
+    try {
+      await this.create(input, rootPasswordEnc);
+      return 'created';
+    } catch (err) {
+      const { code, constraint } = err as { code?: string; constraint?: string };
+      if (code !== '23505') throw err;
+      // The primary key is checked before the VMID index (index creation order), so a twin request reads as such.
+      if (constraint === 'containers_pkey') return 'id-exists';
+      if (constraint === 'containers_node_vmid_live') return 'vmid-taken';
+      throw err;
+    }
+  }
+
+  /** Removes a container no worker has touched yet (its job could not be queued): nothing to keep. */
+  async deleteUnstarted(id: string): Promise<void> {
+    await this.knex('containers').where({ id, lifecycle: 'queued', last_seq: 0 }).delete();
+  }
+
   async findById(id: string): Promise<Container | undefined> {
     if (!isUuid(id)) return undefined;
     const row = await this.knex<ContainerRow>('containers').where({ id }).first();

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { isConnectionError } from '../lib/db-errors.ts';
 import { AppError, UnavailableError } from '../lib/errors.ts';
-import { renderPage } from './render.ts';
+import { isHtmx, renderFragment, renderPage } from './render.ts';
 
 const HEADINGS: Record<number, string> = {
   400: 'That request could not be understood',
@@ -15,9 +15,17 @@ const HEADINGS: Record<number, string> = {
   503: 'A service is unavailable',
 };
 
-export const notFound: RequestHandler = (req, res) => {
-  renderPage(req, res, 'pages/errors/error', { title: 'Not found', status: 404, heading: HEADINGS[404], message: 'There is nothing at this address, or you may not see it.' }, 404);
-};
+/** The error page, or for htmx requests the same explanation swapped into the main area (never a silent failure). */
+function explain(req: Request, res: Response, status: number, message: string, errorId?: string): void {
+  const data = { status, heading: HEADINGS[status] ?? 'Something went wrong', message, errorId };
+  if (isHtmx(req)) {
+    res.set({ 'HX-Retarget': '#main', 'HX-Reswap': 'innerHTML' });
+    return renderFragment(req, res, 'partials/error-panel', data, status);
+  }
+  renderPage(req, res, 'pages/errors/error', { title: data.heading, ...data }, status);
+}
+
+export const notFound: RequestHandler = (req, res) => explain(req, res, 404, 'There is nothing at this address, or you may not see it.');
 
 /** The one place errors become responses. Unknown errors get an id that is logged with the stack. */
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
@@ -42,5 +50,5 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     return;
   }
   const message = expose ? String(err.message) : 'Something went wrong on our side. Try again; if it keeps happening, check the server log.';
-  renderPage(req, res, 'pages/errors/error', { title: HEADINGS[status] ?? 'Error', status, heading: HEADINGS[status] ?? 'Something went wrong', message, errorId }, status);
+  explain(req, res, status, message, errorId);
 };

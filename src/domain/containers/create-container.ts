@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Deps } from '../../deps.ts';
 import { isUuid } from '../../db/containers-repository.ts';
 import type { User } from '../../db/users-repository.ts';
-import { ConflictError, ValidationError } from '../../lib/errors.ts';
+import { ConflictError, UnavailableError, ValidationError } from '../../lib/errors.ts';
 import { rootPasswordAad } from '../pipeline/pipeline-runner.ts';
 import type { CreationRequest } from '../wizard/creation-request.ts';
 import { checkCreation, type ValidCreation } from '../wizard/creation-validation.ts';
@@ -20,8 +20,6 @@ const NEXT_FREE_ATTEMPTS = 20;
 
 type InsertOutcome = 'created' | 'id-exists' | 'vmid-taken';
 
-// The INSERT itself detects a double submit (primary key) and a VMID another live container on the node holds
-// (containers_node_vmid_live): no check-then-insert window.
 async function insert(deps: CreateContainerDeps, id: string, owner: User, valid: ValidCreation, vmid: number): Promise<InsertOutcome> {
   const sealed = deps.secrets.seal(valid.password, rootPasswordAad(id));
   const row = {
@@ -33,17 +31,7 @@ async function insert(deps: CreateContainerDeps, id: string, owner: User, valid:
     hostname: valid.config.hostname,
     config: valid.config as unknown as Record<string, unknown>,
   };
-  try {
-    await deps.repos.containers.create(row, sealed);
-    return 'created';
-  } catch (err) {
-    const { code, constraint } = err as { code?: string; constraint?: string };
-    if (code !== '23505') throw err;
-    // The primary key is checked before the VMID index (index creation order), so a twin request reads as such.
-    if (constraint === 'containers_pkey') return 'id-exists';
-    if (constraint === 'containers_node_vmid_live') return 'vmid-taken';
-    throw err;
-  }
+  return deps.repos.containers.tryCreate(row, sealed);
 }
 
 /** The next VMIDs after `vmid` that the node says are free (the one it proposed is held by a queued container). */
@@ -98,13 +86,13 @@ export async function createContainer(
   try {
     await deps.queue.add(CREATE_CONTAINER_JOB, data, { jobId: id, removeOnComplete: 1000, removeOnFail: 5000 });
   } catch (err) {
-    // The row exists; without its job nothing would ever build it. Say so on its page, where Retry is offered.
-    deps.logger.error({ err, containerId: id }, 'could not enqueue the create-container job');
-    await deps.repos.containers.update(id, {
-      lifecycle: 'failed',
-      error: 'The build could not be queued because Redis did not answer. Press Retry once Redis is reachable again.',
-      finishedAt: new Date(),
-    });
+    // Without its job nothing would ever build the row: take it back and say so. The wizard draft (and the same
+    // deploy id) is kept, so pressing Deploy again once Redis answers creates exactly one container.
+    deps.logger.error({ err: (err as Error).message, containerId: id }, 'could not enqueue the create-container job');
+    await deps.repos.containers.deleteUnstarted(id);
+    throw new UnavailableError(
+      'The job queue (Redis) cannot be reached, so nothing was created. Your choices are kept: press Deploy again once Redis is running (redis-cli ping answers PONG).',
+    );
   }
   return { containerId: id, created: true };
 }
