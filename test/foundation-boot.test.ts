@@ -1,23 +1,14 @@
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { knexConfig, migrateLatest } from '../src/db/database.ts';
 import { migrationSource } from '../src/db/migration-source.ts';
+import { freePort } from './support/free-port.ts';
 import { cloneTestDatabase } from './support/test-deps.ts';
 
 const run = promisify(execFile);
-
-/** A port on 127.0.0.1 with nothing listening. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function startWeb(env: Record<string, string>) {
   const started = Date.now();
@@ -57,7 +48,7 @@ describe('configuration', () => {
 
 describe('start-up when a service is down', () => {
   it('fails within 10 s with one line naming the PostgreSQL URL and how to start it', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const res = await startWeb({ DATABASE_URL: `postgres://postgres:hunter2@127.0.0.1:${port}/launchpad` });
     expect(res.code).toBe(1);
     expect(res.ms).toBeLessThan(10_000);
@@ -69,7 +60,7 @@ describe('start-up when a service is down', () => {
   });
 
   it('fails within 10 s with one line naming the Redis URL and how to start it', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const db = await cloneTestDatabase();
     try {
       const res = await startWeb({ DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${port}` });

@@ -1,9 +1,9 @@
 // Two web processes and two workers on one database and one Redis: viewers on either web process see identical
 // streams, and no container is ever worked on by two workers.
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
 import { connectSse } from './support/sse-client.ts';
+import { freePort } from './support/free-port.ts';
 import { ensureUser, signIn } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
@@ -13,14 +13,6 @@ let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
 const processes: WorkerProcess[] = [];
 const webUrls: string[] = [];
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 beforeAll(async () => {
   env = await createTestEnv();

@@ -1,8 +1,9 @@
-// A real worker process (worker.ts) against a test's database and queue, for crash and scale-out tests.
+// Real web and worker processes (src/server.ts, worker.ts) against a test's database and queue, for crash,
+// graceful-shutdown and scale-out tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Config } from '../../src/config.ts';
 
-export interface WorkerProcess {
+export interface AppProcess {
   child: ChildProcess;
   output: () => string;
   ready: Promise<void>;
@@ -10,9 +11,11 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function startWorkerProcess(config: Config, overrides: Record<string, string> = {}): WorkerProcess {
+export type WorkerProcess = AppProcess;
+
+function startAppProcess(entry: string, readyText: string, config: Config, env: Record<string, string>): AppProcess {
   let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     env: {
       ...process.env,
       DATABASE_URL: config.databaseUrl,
@@ -21,9 +24,7 @@ export function startWorkerProcess(config: Config, overrides: Record<string, str
       ENCRYPTION_KEY: config.encryptionKey!.toString('base64'),
       SESSION_SECRET: config.sessionSecret!,
       LOG_LEVEL: 'info',
-      WORKER_LOCK_MS: '2000',
-      PVE_POLL_MS: '50',
-      ...overrides,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -31,7 +32,7 @@ export function startWorkerProcess(config: Config, overrides: Record<string, str
   const ready = new Promise<void>((r) => (markReady = r));
   const collect = (chunk: Buffer) => {
     output += chunk.toString();
-    if (output.includes('worker ready')) markReady();
+    if (output.includes(readyText)) markReady();
   };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
@@ -39,32 +40,11 @@ export function startWorkerProcess(config: Config, overrides: Record<string, str
   return { child, output: () => output, ready, exited, kill: (signal = 'SIGTERM') => child.kill(signal) };
 }
 
-/** A real web process (src/server.ts) on its own port, against a test's database. */
-export function startWebProcess(config: Config, port: number, overrides: Record<string, string> = {}): WorkerProcess {
-  let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      DATABASE_URL: config.databaseUrl,
-      REDIS_URL: config.redisUrl,
-      QUEUE_PREFIX: config.queuePrefix,
-      ENCRYPTION_KEY: config.encryptionKey!.toString('base64'),
-      SESSION_SECRET: config.sessionSecret!,
-      LOG_LEVEL: 'info',
-      SSE_MAX_STREAMS_PER_SESSION: '50',
-      ...overrides,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let markReady!: () => void;
-  const ready = new Promise<void>((r) => (markReady = r));
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.includes('console listening')) markReady();
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, output: () => output, ready, exited, kill: (signal = 'SIGTERM') => child.kill(signal) };
+/** A worker with short locks and polls, so crash recovery takes seconds. */
+export function startWorkerProcess(config: Config, overrides: Record<string, string> = {}): AppProcess {
+  return startAppProcess('worker.ts', 'worker ready', config, { WORKER_LOCK_MS: '2000', PVE_POLL_MS: '50', ...overrides });
+}
+
+export function startWebProcess(config: Config, port: number, overrides: Record<string, string> = {}): AppProcess {
+  return startAppProcess('src/server.ts', 'console listening', config, { PORT: String(port), SSE_MAX_STREAMS_PER_SESSION: '50', ...overrides });
 }
