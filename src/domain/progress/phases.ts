@@ -13,6 +13,9 @@ export type PhaseState = 'pending' | 'active' | 'done' | 'failed' | 'cancelled';
 
 export const isPhaseKey = (value: unknown): value is PhaseKey => PHASES.some((p) => p.key === value);
 
+/** key → label, for templates. */
+export const PHASE_LABELS: Record<string, string> = Object.fromEntries(PHASES.map((p) => [p.key, p.label]));
+
 export const phaseLabel = (key: string | null | undefined) => PHASES.find((p) => p.key === key)?.label ?? key ?? '';
 
 export type Lifecycle = 'queued' | 'creating' | 'ready' | 'failed' | 'cancelled' | 'destroying' | 'destroyed';

@@ -2,9 +2,8 @@
 import type { ContainerEvent } from '../../db/events-repository.ts';
 import type { Views } from '../../views.ts';
 import { ansiToHtml } from './ansi-html.ts';
-import { PHASES, initialSnapshot, type Lifecycle, type ProgressSnapshot } from './phases.ts';
+import { PHASE_LABELS, initialSnapshot, type Lifecycle, type ProgressSnapshot } from './phases.ts';
 
-const LABELS = Object.fromEntries(PHASES.map((p) => [p.key, p.label]));
 
 /** The snapshot carried by the newest non-log event, or the one a container in this state starts with. */
 export function snapshotFrom(event: ContainerEvent | undefined, lifecycle: Lifecycle): ProgressSnapshot {
@@ -36,7 +35,7 @@ export interface ProgressFragments {
 
 export function createProgressFragments(views: Views): ProgressFragments {
   const fragments: ProgressFragments = {
-    stepper: (progress, oob) => views.render('partials/progress/stepper', { progress, labels: LABELS, oob }),
+    stepper: (progress, oob) => views.render('partials/progress/stepper', { progress, labels: PHASE_LABELS, oob }),
     logRows: (events) => {
       const entries = events.filter((e) => e.kind === 'log' || e.kind === 'attempt').map(logEntry);
       return entries.length ? views.render('partials/progress/log-batch', { entries }) : '';

@@ -11,7 +11,7 @@ import {
 import { liveStatusOf, loadContainerList } from '../../domain/containers/container-list.ts';
 import { findVisibleContainer, loadContainerPage, loadOutcome, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/pipeline/lifecycle-action-pipeline.ts';
-import { PHASES } from '../../domain/progress/phases.ts';
+import { PHASE_LABELS } from '../../domain/progress/phases.ts';
 import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
 import type { ProgressFragments } from '../../domain/progress/progress-fragments.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
@@ -21,7 +21,6 @@ import { isHtmx, renderFragment, renderPage } from '../render.ts';
 import { openEventStream } from '../sse.ts';
 import { StreamLimits } from '../stream-limits.ts';
 
-const LABELS = Object.fromEntries(PHASES.map((p) => [p.key, p.label]));
 
 /** The stream's cursor: Last-Event-ID (native reconnect), else ?after= (our reconnect), else 0. */
 function parseCursor(lastEventId: string | undefined, after: unknown): number {
@@ -51,7 +50,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       title: page.container.hostname,
       section: '/containers',
       page,
-      labels: LABELS,
+      labels: PHASE_LABELS,
       logRows: fragments.logRows(page.logEntries),
       head: page.live ? '<noscript><meta http-equiv="refresh" content="5"></noscript>' : '',
     });
