@@ -46,7 +46,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(simulatorBadgeLocals(repos));
 
   // Open to everyone: first-run setup and sign-in.
-  app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, loginRateLimits(deps.redis, deps.loginLimits)));
+  app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` })));
 
   // Everything below needs a session.
   app.use(requireUser);

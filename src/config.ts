@@ -30,6 +30,8 @@ const schema = z.object({
   SSE_MAX_PENDING_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   QUEUE_PREFIX: z.string().regex(/^[\w:-]+$/).default('bull'),
+  LOGIN_LIMIT_PER_IP: z.coerce.number().int().min(1).default(30),
+  LOGIN_LIMIT_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
 });
 
 export type Config = {
@@ -42,6 +44,8 @@ export type Config = {
   encryptionKey: Buffer | undefined;
   /** BullMQ key prefix (tests and side-by-side installs on one Redis use their own). */
   queuePrefix: string;
+  /** Sign-in attempts per 15 minutes: per client address, and failures per account. */
+  loginLimits: { perIp: number; perAccount: number };
   simulator: 'auto' | 'on' | 'off';
   simulatorSpeed: number;
   workerConcurrency: number;
@@ -78,6 +82,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionSecret: c.SESSION_SECRET,
     encryptionKey: c.ENCRYPTION_KEY ? Buffer.from(c.ENCRYPTION_KEY, 'base64') : undefined,
     queuePrefix: c.QUEUE_PREFIX,
+    loginLimits: { perIp: c.LOGIN_LIMIT_PER_IP, perAccount: c.LOGIN_LIMIT_PER_ACCOUNT },
     simulator: c.PVE_SIMULATOR,
     simulatorSpeed: c.SIMULATOR_SPEED,
     workerConcurrency: c.WORKER_CONCURRENCY,

@@ -24,6 +24,7 @@ function startAppProcess(entry: string, readyText: string, config: Config, env: 
       ENCRYPTION_KEY: config.encryptionKey!.toString('base64'),
       SESSION_SECRET: config.sessionSecret!,
       LOG_LEVEL: 'info',
+      LOGIN_LIMIT_PER_IP: String(config.loginLimits.perIp),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

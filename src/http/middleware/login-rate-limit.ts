@@ -18,9 +18,7 @@ export interface LoginLimits {
   prefix: string;
 }
 
-export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perIp: 30, perAccount: 5, prefix: 'rl:login:' };
-
-export function loginRateLimits(redis: Redis, limits: LoginLimits = DEFAULT_LOGIN_LIMITS): RequestHandler[] {
+export function loginRateLimits(redis: Redis, limits: LoginLimits): RequestHandler[] {
   const store = (prefix: string) =>
     new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> });
   const refuse = (what: string) => (req: Request, res: Response) =>
