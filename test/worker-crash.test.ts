@@ -135,3 +135,38 @@ describe('a worker asked to stop (SIGTERM) mid-script', () => {
     expect(all.filter((e) => e.text === 'long-done')).toHaveLength(1);
   }, 120_000);
 });
+
+describe('Cancel and Retry from the web side, with a real worker', () => {
+  it('cancel stops the running script within seconds; retry finishes the build with one CT', async () => {
+    const { cancelContainer, retryContainer } = await import('../src/domain/containers/container-actions.ts');
+    const user = (await env.deps.repos.users.findById(ownerId))!;
+    const c = await insertDeployment(env.deps, {
+      ownerId,
+      nodeId: simulator.node.id,
+      config: {
+        scripts: ['10-slow.sh'],
+        template: { scripts: [{ name: '10-slow.sh', content: 'echo started; [ -e /root/second ] || { touch /root/second; sleep 60; }; echo finished' }], files: [], packages: [] },
+      },
+    });
+    const w = startWorkerProcess(env.config);
+    workers.push(w);
+    await w.ready;
+    await env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
+    await waitUntil('the script to start', async () => (await events(c.id)).some((e) => e.text === 'started'));
+
+    const t0 = Date.now();
+    await cancelContainer(env.deps, user, c.id);
+    await waitUntil('the build to be cancelled', async () => (await env.deps.repos.containers.findById(c.id))?.lifecycle === 'cancelled', 15_000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect((await env.deps.repos.containers.findById(c.id))?.error).toBe('Cancelled by crash.');
+
+    await retryContainer(env.deps, user, c.id);
+    await waitUntil('the retried build to be ready', async () => (await env.deps.repos.containers.findById(c.id))?.lifecycle === 'ready', 60_000);
+    w.kill('SIGTERM');
+    const all = await events(c.id);
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+    expect(all.filter((e) => e.text === 'finished')).toHaveLength(1);
+    expect(all.filter((e) => e.text?.startsWith('Creating CT '))).toHaveLength(1);
+    expect(all.find((e) => e.kind === 'attempt')?.text).toMatch(/^Attempt 2: resuming at Run Scripts — retry requested/);
+  }, 120_000);
+});
