@@ -7,11 +7,19 @@ import { nowMs, sleep, waitUntil } from '../stats.ts';
 
 const KB = 1024;
 
+/** Redis's own view: clients connected and memory used (the baseline's per-viewer cost lives there too). */
+async function redisNow(ctx: BenchContext) {
+  const info = (await ctx.env.deps.redis.info('clients')) + (await ctx.env.deps.redis.info('memory'));
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+  return { clients: field('connected_clients'), usedMemory: field('used_memory') };
+}
+
 async function measure(ctx: BenchContext, side: Side, viewers: number, containers: number) {
   const ids = (await Promise.all(Array.from({ length: containers }, () => ctx.newContainer()))).map((c) => c.id);
   await ctx.settle();
   await side.server.call('gc');
   const before = await side.stats();
+  const redisBefore = await redisNow(ctx);
 
   let received = 0;
   let lastReceipt = 0;
@@ -33,6 +41,7 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, container
     await side.server.call('gc');
     const after = await side.stats();
     const held = await side.viewers();
+    const redisAfter = await redisNow(ctx);
 
     const pingAt = nowMs();
     await side.ping(ids, 'fan-out ping');
@@ -41,7 +50,21 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, container
 
     const rssPerViewer = (after.memory.rss - before.memory.rss) / held / KB;
     const heapPerViewer = (after.memory.heapUsed + after.memory.external - before.memory.heapUsed - before.memory.external) / held / KB;
-    return { held, refused, connectMs, rssPerViewer, heapPerViewer, deliveryMs, live: received, allLive, before: before.memory, after: after.memory };
+    return {
+      held,
+      refused,
+      connectMs,
+      rssPerViewer,
+      heapPerViewer,
+      deliveryMs,
+      live: received,
+      allLive,
+      before: before.memory,
+      after: after.memory,
+      // Redis is shared with anything else on the machine, so these are approximate.
+      redisConnections: redisAfter.clients - redisBefore.clients,
+      redisMemoryPerViewer: (redisAfter.usedMemory - redisBefore.usedMemory) / held / KB,
+    };
   } finally {
     closeViewers(list);
     await waitUntil(async () => (await side.viewers()) === 0, 30_000, 200);
@@ -59,6 +82,8 @@ export async function fanOut(ctx: BenchContext, viewers = 2_000, containers = 20
     { scenario: s, metric: 'concurrent SSE viewers held', unit: '', launchpad: lp.held, naive: nv.held, better: 'higher', target: { op: '>=', value: viewers, label: `≥ ${viewers}` } },
     { scenario: s, metric: 'memory per idle viewer (RSS growth)', unit: 'KB', launchpad: lp.rssPerViewer, naive: nv.rssPerViewer, better: 'lower', target: { op: '<=', value: 64, label: '≤ 64 KB' } },
     { scenario: s, metric: 'JS heap + external per viewer', unit: 'KB', launchpad: lp.heapPerViewer, naive: nv.heapPerViewer, better: 'lower' },
+    { scenario: s, metric: 'Redis connections added (shared Redis: ± others)', unit: '', launchpad: lp.redisConnections, naive: nv.redisConnections },
+    { scenario: s, metric: 'Redis server memory per viewer', unit: 'KB', launchpad: lp.redisMemoryPerViewer, naive: nv.redisMemoryPerViewer, better: 'lower' },
     { scenario: s, metric: `time to connect ${viewers} viewers`, unit: 'ms', launchpad: lp.connectMs, naive: nv.connectMs, better: 'lower' },
     { scenario: s, metric: 'one line on each container → every viewer', unit: 'ms', launchpad: lp.allLive ? lp.deliveryMs : undefined, naive: nv.allLive ? nv.deliveryMs : undefined, better: 'lower', note: lp.allLive && nv.allLive ? undefined : 'some viewers never got the line' },
   );

@@ -172,7 +172,16 @@ export async function ingest(ctx: BenchContext, simNodeId: number, lines = 100_0
   ctx.rows.push(
     { scenario: s, metric: 'lines/s, script start → viewer has last line', unit: '/s', launchpad: lp.linesPerSecond, naive: nv.linesPerSecond, better: 'higher', target: { op: '>=', value: 20_000, label: '≥ 20,000/s' } },
     { scenario: s, metric: `rows stored (of ${n})`, unit: '', launchpad: lp.stored, naive: nv.stored, better: 'higher', target: { op: '>=', value: lines, label: n } },
-    { scenario: s, metric: `lines delivered to the viewer, in order (of ${n})`, unit: '', launchpad: lp.outOfOrder ? 0 : lp.delivered, naive: nv.outOfOrder ? 0 : nv.delivered, better: 'higher', target: { op: '>=', value: lines, label: n } },
+    {
+      scenario: s,
+      metric: `lines delivered to the viewer (of ${n})`,
+      unit: '',
+      launchpad: lp.delivered,
+      naive: nv.delivered,
+      better: 'higher',
+      target: { op: '>=', value: lines, label: n },
+      note: lp.outOfOrder || nv.outOfOrder ? `out of order or repeated: Launchpad ${lp.outOfOrder}, naive ${nv.outOfOrder}` : 'each once, in order',
+    },
     { scenario: s, metric: 'web CPU per 1,000 lines', unit: 'ms', launchpad: lp.webCpuMsPer1000Lines, naive: nv.webCpuMsPer1000Lines, better: 'lower' },
     { scenario: s, metric: 'worker CPU per 1,000 lines', unit: 'ms', launchpad: lp.workerCpuMsPer1000Lines, naive: nv.workerCpuMsPer1000Lines, better: 'lower' },
     { scenario: s, metric: 'web event-loop delay p99', unit: 'ms', launchpad: lp.webLoop.p99, naive: nv.webLoop.p99, better: 'lower', target: { op: '<', value: 50, label: '< 50 ms' } },

@@ -50,15 +50,22 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, rate: num
     // For each viewer, walk its messages and the publishes in seq order together.
     const sent = [...run.sent].sort((a, b) => a[0] - b[0]);
     const publishToReceive: number[] = [];
+    // Per message: the first and the last viewer to get it (the spread is the cost of writing to all of them).
+    const firstViewer = new Array<number>(sent.length).fill(Infinity);
+    const lastViewer = new Array<number>(sent.length).fill(-Infinity);
     let unmatched = 0;
     for (const mine of received.filter((_, i) => !list[i]!.failure)) {
       let j = 0;
-      for (const [seq, at] of sent) {
+      sent.forEach(([seq, at], k) => {
         while (j < mine.ids.length && mine.ids[j]! < seq) j++;
-        if (j < mine.ids.length) publishToReceive.push(mine.times[j]! - at);
-        else unmatched++;
-      }
+        if (j >= mine.ids.length) return void unmatched++;
+        const latency = mine.times[j]! - at;
+        publishToReceive.push(latency);
+        firstViewer[k] = Math.min(firstViewer[k]!, latency);
+        lastViewer[k] = Math.max(lastViewer[k]!, latency);
+      });
     }
+    const reached = firstViewer.map((first, k) => [first, lastViewer[k]!]).filter(([first]) => Number.isFinite(first));
     const linesDelivered = received.reduce((n, r) => n + r.lines, 0);
     return {
       viewers: connected,
@@ -70,6 +77,8 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, rate: num
       webCpuMs: web.cpuMs - webBefore.cpuMs,
       webCpuPerLineUs: ((web.cpuMs - webBefore.cpuMs) * 1000) / Math.max(1, linesDelivered),
       publishToReceive: summarize(publishToReceive),
+      firstViewerPerMessage: summarize(reached.map(([first]) => first!)),
+      spreadPerMessage: summarize(reached.map(([first, last]) => last! - first!)),
       produceToReceive: summarize(produceToReceive),
       undelivered: connected * run.produced - linesDelivered,
       unmatchedPublishes: unmatched,
@@ -94,6 +103,8 @@ export async function latency(ctx: BenchContext, viewers = 1_000, rate = 100, du
     { scenario: s, metric: 'publish → receive p50', unit: 'ms', launchpad: lp.publishToReceive.p50, naive: nv.publishToReceive.p50, better: 'lower', target: { op: '<=', value: 15, label: '≤ 15 ms' } },
     { scenario: s, metric: 'publish → receive p99', unit: 'ms', launchpad: lp.publishToReceive.p99, naive: nv.publishToReceive.p99, better: 'lower', target: { op: '<=', value: 100, label: '≤ 100 ms' } },
     { scenario: s, metric: 'publish → receive max', unit: 'ms', launchpad: lp.publishToReceive.max, naive: nv.publishToReceive.max, better: 'lower' },
+    { scenario: s, metric: 'publish → FIRST viewer, median message', unit: 'ms', launchpad: lp.firstViewerPerMessage.p50, naive: nv.firstViewerPerMessage.p50, better: 'lower' },
+    { scenario: s, metric: 'first → last viewer of a message, median', unit: 'ms', launchpad: lp.spreadPerMessage.p50, naive: nv.spreadPerMessage.p50, better: 'lower' },
     { scenario: s, metric: 'line produced → receive p50 (incl. batching)', unit: 'ms', launchpad: lp.produceToReceive.p50, naive: nv.produceToReceive.p50, better: 'lower' },
     { scenario: s, metric: 'line produced → receive p99 (incl. batching)', unit: 'ms', launchpad: lp.produceToReceive.p99, naive: nv.produceToReceive.p99, better: 'lower' },
     { scenario: s, metric: 'lines not delivered within 15 s', unit: '', launchpad: lp.undelivered, naive: nv.undelivered, target: { op: '==', value: 0, label: '0' } },
