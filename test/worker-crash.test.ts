@@ -50,6 +50,7 @@ const cases: Array<[phase: string, trigger: Trigger]> = [
   ['starting', (all) => all.some((e) => e.kind === 'step' && e.step === 'starting' && /Waiting for an IPv4/.test(String((e.data?.progress as { status?: string })?.status)))],
   ['deploying', (all) => all.some((e) => /file-3\.conf: pushed/.test(e.text ?? ''))],
   ['syncing', (all) => all.some((e) => e.text === 'tick 5')],
+  ['finalizing', (all) => all.some((e) => e.kind === 'step' && e.step === 'finalizing')],
 ];
 
 describe('a worker killed mid-phase', () => {
