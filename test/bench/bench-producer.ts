@@ -10,10 +10,9 @@ import { initialSnapshot } from '../../src/domain/progress/phases.ts';
 import type { Publish } from '../../src/domain/progress/progress-channel.ts';
 import { NodeShell } from '../../src/proxmox/node-shell.ts';
 import { announce, processProbe, serveRpc } from './bench-rpc.ts';
+import type { Design } from './context.ts';
 import { NaiveRecorder } from './naive-recorder.ts';
 import { nowMs, sleep } from './stats.ts';
-
-export type Design = 'launchpad' | 'naive';
 
 const config = loadConfig();
 const deps = await buildDeps(config, 'bench-producer');

@@ -14,7 +14,6 @@ export type Design = 'launchpad' | 'naive';
 
 export interface Side {
   design: Design;
-  label: string;
   server: BenchChild<{ port: number }>;
   /** Launchpad's session cookie; the baseline asks for none. */
   cookie: string | undefined;
@@ -64,7 +63,6 @@ export function sideFor(design: Design, server: BenchChild<{ port: number }>, en
   const baseUrl = `http://127.0.0.1:${server.info.port}`;
   return {
     design,
-    label: design === 'launchpad' ? 'Launchpad' : 'naive',
     server,
     cookie,
     streamUrl: (id) => `${baseUrl}/containers/${id}/events`,

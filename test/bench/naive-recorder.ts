@@ -1,7 +1,7 @@
 // The baseline's write side — the obvious first design: every output line is its own transaction (the same
 // EventsRepository.append, with a batch of one) followed by its own PUBLISH of that one event. Lines are written one
 // after another so seq keeps their order; nothing is buffered or batched.
-import type { ContainerEvent, EventsRepository, LogStream } from '../../src/db/events-repository.ts';
+import type { EventsRepository, LogStream } from '../../src/db/events-repository.ts';
 import type { Publish } from '../../src/domain/progress/progress-channel.ts';
 
 /** The baseline's own channel, so Launchpad's relay never sees its messages. */
@@ -27,7 +27,7 @@ export class NaiveRecorder {
       try {
         const [event] = await this.events.append(this.containerId, [{ kind: 'log', stream, text, at }]);
         this.stored++;
-        await this.publish(naiveChannel(this.containerId), JSON.stringify(event satisfies ContainerEvent | undefined));
+        await this.publish(naiveChannel(this.containerId), JSON.stringify(event));
       } catch (err) {
         this.failures++;
         this.lastError = (err as Error).message;

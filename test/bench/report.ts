@@ -30,7 +30,8 @@ function format(value: number | undefined, unit: string): string {
   if (value === undefined || Number.isNaN(value)) return '—';
   const digits = Number.isInteger(value) || Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
   const text = value.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
-  return unit && unit !== '/s' ? `${text} ${unit}` : unit === '/s' ? `${text}/s` : text;
+  if (!unit) return text;
+  return unit.startsWith('/') ? `${text}${unit}` : `${text} ${unit}`;
 }
 
 const verdict = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? 'pass' : 'FAIL');
