@@ -88,8 +88,16 @@ export class EventsRepository {
         data: e.data ?? null,
         created_at: e.at ?? new Date(),
       }));
-      // Postgres caps a statement at 65535 parameters; 9 columns per row.
-      for (let i = 0; i < rows.length; i += 5000) await trx('container_events').insert(rows.slice(i, i + 5000));
+      // One JSON parameter expanded by Postgres, instead of nine bound parameters per row: far cheaper to build,
+      // send and plan for the large batches a chatty script produces.
+      if (rows.length) {
+        await trx.raw(
+          `INSERT INTO container_events (container_id, seq, kind, step, percent, stream, line_no, text, data, created_at)
+           SELECT ?::uuid, r.seq, r.kind::container_event_kind, r.step, r.percent, r.stream::container_event_stream, r.line_no, r.text, r.data, r.created_at
+           FROM jsonb_to_recordset(?::jsonb) AS r(seq int, kind text, step text, percent smallint, stream text, line_no int, text text, data jsonb, created_at timestamptz)`,
+          [containerId, JSON.stringify(rows.map(({ container_id: _omit, ...row }) => row))],
+        );
+      }
       return rows.map(toEvent);
     });
   }

@@ -14,11 +14,16 @@ export interface RecorderOptions {
   flushLines?: number;
 }
 
+/** The most lines one transaction takes from a backlog. */
+const MAX_BATCH = 2000;
+
 export class EventRecorder {
   private pending: NewEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
+  /** Writes queued or under way. */
+  private writing = 0;
   private readonly flushMs: number;
   private readonly flushLines: number;
 
@@ -36,11 +41,19 @@ export class EventRecorder {
     return this.snapshot;
   }
 
-  /** Buffers one output line; it is stored within flushMs (or at once when flushLines are waiting). */
+  /**
+   * Buffers one output line; it is stored within flushMs, or at once when flushLines are waiting. While a write is
+   * under way lines keep gathering, and the next write takes them all (up to MAX_BATCH): a fast script is stored in
+   * few large transactions instead of many small ones.
+   */
   log(stream: LogStream, text: string): void {
-    this.pending.push({ kind: 'log', stream, text, at: new Date() });
-    if (this.pending.length >= this.flushLines) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+    // PostgreSQL text cannot hold NUL; keep the line, mark the byte.
+    this.pending.push({ kind: 'log', stream, text: text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text, at: new Date() });
+    if (this.pending.length >= this.flushLines) {
+      if (this.writing === 0) void this.flush();
+    } else {
+      this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+    }
   }
 
   /** Enters a phase: earlier phases are done, this one is active. */
@@ -135,13 +148,11 @@ export class EventRecorder {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.length === 0) return this.chain;
-    const batch = this.pending;
-    this.pending = [];
-    return this.enqueue(batch, {});
+    while (this.pending.length) void this.enqueue(this.pending.splice(0, MAX_BATCH), {});
+    return this.chain;
   }
 
-  /** Rejects with the first storage error, if any (a job should fail rather than lose lines silently). */
+  /** Stores everything; rejects with the first storage error, if any (a job should fail rather than lose lines). */
   async close(): Promise<void> {
     await this.flush();
     if (this.failure) throw this.failure;
@@ -187,6 +198,7 @@ export class EventRecorder {
   }
 
   private enqueue(batch: NewEvent[], patch: ContainerPatch): Promise<void> {
+    this.writing++;
     this.chain = this.chain.then(async () => {
       try {
         const stored = await this.appendWithRetry(batch, patch);
@@ -198,6 +210,11 @@ export class EventRecorder {
       } catch (err) {
         this.failure ??= err as Error;
         this.deps.logger.error({ err, containerId: this.containerId }, 'storing progress events failed');
+      } finally {
+        this.writing--;
+        // Lines that gathered during this write: a full batch goes now, a few wait for the timer.
+        if (this.writing === 0 && this.pending.length >= this.flushLines) void this.flush();
+        else if (this.pending.length > 0) this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
       }
     });
     return this.chain;
