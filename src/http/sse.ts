@@ -9,6 +9,27 @@ export interface SseWriter {
   readonly closed: boolean;
 }
 
+// Every viewer of a container receives the same message (the feed renders it once per process): frame and encode it
+// once too, and write the same bytes to each socket. Keyed by the HTML string itself — V8 caches a string's hash,
+// so looking up the very same string object is cheap. A few recent, live-sized messages are enough (big replay
+// batches go to one viewer each and are not kept).
+const recentFrames = new Map<string, { id: number; event: string; frame: Buffer }>();
+const RECENT_FRAMES = 16;
+const CACHEABLE_CHARS = 128 * 1024;
+
+function frameFor(id: number, event: string, data: string): Buffer {
+  const hit = recentFrames.get(data);
+  if (hit && hit.id === id && hit.event === event) return hit.frame;
+  // CR, LF and CRLF all end an SSE line; log text had its CRs collapsed upstream, but never trust that here.
+  const lines = data.split(/\r\n|\r|\n/);
+  const frame = Buffer.from(`id: ${id}\nevent: ${event}\n${lines.map((l) => `data: ${l}`).join('\n')}\n\n`);
+  if (data.length <= CACHEABLE_CHARS) {
+    recentFrames.set(data, { id, event, frame });
+    if (recentFrames.size > RECENT_FRAMES) recentFrames.delete(recentFrames.keys().next().value!);
+  }
+  return frame;
+}
+
 export function openEventStream(res: Response, options: { maxPendingBytes: number; heartbeatMs?: number; retryMs?: number }): SseWriter {
   res.status(200).set({
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -39,9 +60,7 @@ export function openEventStream(res: Response, options: { maxPendingBytes: numbe
     },
     send(id, event, data) {
       if (closed) return false;
-      // CR, LF and CRLF all end an SSE line; log text had its CRs collapsed upstream, but never trust that here.
-      const lines = data.split(/\r\n|\r|\n/);
-      res.write(`id: ${id}\nevent: ${event}\n${lines.map((l) => `data: ${l}`).join('\n')}\n\n`);
+      res.write(frameFor(id, event, data));
       if (res.writableLength > options.maxPendingBytes) {
         // A client this far behind is cut; it reconnects with its cursor and resumes from Postgres.
         closed = true;

@@ -22,6 +22,11 @@ export interface FeedDeps {
   /** The fragments a finished container's page ends with (the outcome panel), rendered as out-of-band swaps. */
   finalFragments(containerId: string): Promise<string>;
   replayBatchSize?: number;
+  /**
+   * Runs a replay query. The process shares one limit among all viewers so that many viewers back-filling at once
+   * never take every database connection (pages and /healthz must still get one).
+   */
+  replayLimit?: <T>(query: () => Promise<T>) => Promise<T>;
 }
 
 const TERMINAL_EVENTS = new Set(['complete', 'error', 'cancelled']);
@@ -114,7 +119,9 @@ export class ProgressFeed implements RelayListener {
     const size = this.deps.replayBatchSize ?? 1000;
     for (;;) {
       if (this.closed) return;
-      const events = await this.deps.events.listAfter(this.containerId, this.lastSent, size);
+      const after = this.lastSent;
+      const query = () => this.deps.events.listAfter(this.containerId, after, size);
+      const events = await (this.deps.replayLimit ? this.deps.replayLimit(query) : query());
       if (events.length === 0) return;
       await this.emit(events, this.deps.fragments.streamBatch(events));
       if (events.length < size) return;

@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express';
+import pLimit from 'p-limit';
 import type { Deps } from '../../deps.ts';
 import {
   cancelContainer,
@@ -32,6 +33,8 @@ function parseCursor(lastEventId: string | undefined, after: unknown): number {
 export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'queue' | 'redis' | 'logger' | 'secrets'>, fragments: ProgressFragments): Router {
   const router = Router();
   const pageDeps: ContainerPageDeps = deps.repos;
+  // Replays share at most 6 of the pool's 10 connections, whatever the number of viewers catching up.
+  const replayLimit = pLimit(6);
   const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
 
   router.get('/containers', async (req, res) => {
@@ -73,6 +76,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
         containers: deps.repos.containers,
         relay: deps.relay,
         fragments,
+        replayLimit,
         finalFragments: async (id) => {
           const latest = await deps.repos.containers.findById(id);
           if (!latest) return '';
