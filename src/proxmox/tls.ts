@@ -111,7 +111,8 @@ export class PinnedHttpsAgent extends https.Agent {
 export async function fetchCertificateFingerprint(apiUrl: string, options: { timeoutMs?: number } = {}): Promise<string> {
   const url = new URL(apiUrl);
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(url.port || 8006);
+  // The same port the API client will use: a URL without one means 443 (the URL parser drops an explicit :443).
+  const port = Number(url.port || 443);
   return new Promise<string>((resolve, reject) => {
     const socket = tls.connect({ host, port, servername: isIP(host) ? undefined : host, rejectUnauthorized: false });
     const timer = setTimeout(() => {
