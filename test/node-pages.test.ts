@@ -6,7 +6,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import supertest from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
@@ -17,6 +16,7 @@ import { insertContainer } from './support/fixtures.ts';
 import { ensureUser } from './support/http-session.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { generateEd25519KeyPair } from '../src/lib/ssh-keys.ts';
 
 let env: TestEnv;
 let app: ReturnType<typeof createApp>;
@@ -342,8 +342,8 @@ describe('validation', () => {
   });
 
   it('explains public and passphrase-protected keys', async () => {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519');
-    const locked = ssh2.utils.generateKeyPairSync('ed25519', { passphrase: 'secret', cipher: 'aes256-ctr', rounds: 16 });
+    const pair = generateEd25519KeyPair();
+    const locked = generateEd25519KeyPair({ passphrase: 'secret', cipher: 'aes256-ctr', rounds: 16 });
     const pub = await session.agent.post('/nodes').type('form').send(simForm({ name: uniqueName('k'), ssh_private_key: pair.public })).expect(422);
     expect(fieldError(pub.text, 'ssh_private_key')).toContain('This is a public key');
     const enc = await session.agent.post('/nodes').type('form').send(simForm({ name: uniqueName('k'), ssh_private_key: locked.private })).expect(422);
@@ -420,7 +420,7 @@ describe('every error branch of Test connection', () => {
   });
 
   it('SSH authentication failed: shows the public key line to authorize', async () => {
-    const other = ssh2.utils.generateKeyPairSync('ed25519');
+    const other = generateEd25519KeyPair();
     const html = await problemOf({ ssh_private_key: other.private });
     expect(problems(html)).toEqual(['ssh-auth-failed']);
     expect(html).toContain('SSH login failed');

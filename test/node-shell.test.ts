@@ -6,11 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchHostKeyFingerprint, NodeShell, sshFingerprint } from '../src/proxmox/node-shell.ts';
 import { CommandAbortedError, HostKeyMismatchError, SshAuthError, SshConnectError } from '../src/proxmox/ssh-errors.ts';
 import { startSimNode, type SimNode } from './simulator-ssh-fixture.ts';
+import { generateEd25519KeyPair } from '../src/lib/ssh-keys.ts';
 
 let node: SimNode;
 
@@ -33,7 +33,7 @@ async function freePort(): Promise<number> {
 
 describe('sshFingerprint', () => {
   it('matches ssh-keygen -lf for a public key line, its private key and the raw blob', async () => {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    const pair = generateEd25519KeyPair();
     const dir = await mkdtemp(join(tmpdir(), 'fp-'));
     try {
       await writeFile(join(dir, 'key.pub'), `${pair.public}\n`);
@@ -62,7 +62,7 @@ describe('NodeShell.connect', () => {
   });
 
   it('aborts with HostKeyMismatchError when the node offers another key, never falling back', async () => {
-    const other = sshFingerprint(ssh2.utils.generateKeyPairSync('ed25519').public);
+    const other = sshFingerprint(generateEd25519KeyPair().public);
     const error = await NodeShell.connect({ ...node.target, hostKeyFingerprint: other }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HostKeyMismatchError);
     expect(error).not.toBeInstanceOf(SshAuthError);
@@ -70,7 +70,7 @@ describe('NodeShell.connect', () => {
   });
 
   it('fails with SshAuthError for a key the node does not accept, or the wrong user', async () => {
-    const stranger = ssh2.utils.generateKeyPairSync('ed25519');
+    const stranger = generateEd25519KeyPair();
     await expect(NodeShell.connect({ ...node.target, privateKey: stranger.private })).rejects.toBeInstanceOf(SshAuthError);
     await expect(NodeShell.connect({ ...node.target, username: 'admin' })).rejects.toBeInstanceOf(SshAuthError);
   });

@@ -4,7 +4,7 @@ import { randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
-import ssh2 from 'ssh2';
+import { generateEd25519KeyPair } from '../lib/ssh-keys.ts';
 
 export interface NodeSecrets {
   tls: { cert: string; key: string; fingerprint: string };
@@ -45,10 +45,10 @@ export async function loadOrCreateNodeSecrets(dataDir: string, node: string): Pr
     write('api-token.json', JSON.stringify({ id: TOKEN_ID, secret: randomUUID() }));
   }
   if (!existsSync(file('ssh_host_ed25519_key'))) {
-    write('ssh_host_ed25519_key', ssh2.utils.generateKeyPairSync('ed25519').private);
+    write('ssh_host_ed25519_key', generateEd25519KeyPair().private);
   }
   if (!existsSync(file('id_ed25519')) || !existsSync(file('id_ed25519.pub'))) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'launchpad' });
+    const pair = generateEd25519KeyPair({ comment: 'launchpad' });
     write('id_ed25519', pair.private);
     write('id_ed25519.pub', `${pair.public}\n`);
   }

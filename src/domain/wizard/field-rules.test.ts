@@ -1,5 +1,6 @@
 import ssh2 from 'ssh2';
 import { describe, expect, it } from 'vitest';
+import { generateEd25519KeyPair } from '../../lib/ssh-keys.ts';
 import {
   checkBridge, checkGateway, checkHostname, checkNameserver, checkOsTemplateVolid, checkPassword, checkStorageId, matchOsTemplate,
   parseAmount, parseCidr, parseExtraPackages, parseIpv4, parseSshPublicKeys, parseTags, parseVmid,
@@ -44,7 +45,7 @@ describe('password', () => {
 });
 
 describe('SSH public keys', () => {
-  const ed = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'me@laptop' });
+  const ed = generateEd25519KeyPair({ comment: 'me@laptop' });
   const ecdsa = ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 });
   it('accepts one or more OpenSSH lines and drops blank ones', () => {
     expect(parseSshPublicKeys(ed.public)).toEqual({ keys: ed.public });
