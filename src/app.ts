@@ -10,7 +10,7 @@ import { csrfProtection } from './http/middleware/csrf.ts';
 import { loginRateLimits, type LoginLimits } from './http/middleware/login-rate-limit.ts';
 import { requestLogging } from './http/middleware/request-context.ts';
 import { securityHeaders } from './http/middleware/security.ts';
-import { sessions } from './http/middleware/session.ts';
+import { saveBeforeRedirect, sessions } from './http/middleware/session.ts';
 import { simulatorBadgeLocals } from './http/middleware/simulator-badge.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { containerRoutes } from './http/routes/container-routes.ts';
@@ -41,6 +41,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(express.urlencoded({ extended: false, limit: '2mb', parameterLimit: 2000 }));
   app.use(sessions({ pool: deps.sessionPool, secret: deps.sessionSecret, secureCookies: false, onStoreError: (message) => logger.warn({ err: message }, 'session store error') }));
+  app.use(saveBeforeRedirect);
   app.use(csrfProtection);
   app.use(loadUser(repos.users));
   app.use(simulatorBadgeLocals(repos));

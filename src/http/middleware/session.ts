@@ -31,6 +31,20 @@ export function sessions(options: { pool: pg.Pool; secret: string; secureCookies
   });
 }
 
+/**
+ * express-session sends a response's headers before its own save has finished, and a browser follows a 303 on the
+ * headers alone: the next page could read the session as it was (a lost flash message, a stale wizard draft). Every
+ * redirect therefore waits for the session to be stored first.
+ */
+export const saveBeforeRedirect: RequestHandler = (req, res, next) => {
+  const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
+  res.redirect = ((...args: unknown[]) => {
+    if (!req.session) return redirect(...args);
+    req.session.save((err) => (err ? next(err) : redirect(...args)));
+  }) as typeof res.redirect;
+  next();
+};
+
 /** A new session id at sign-in (no fixation), carrying over nothing but what we set. */
 export function regenerateSession(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import * as accounts from '../../domain/accounts.ts';
 import type { AccountsDeps } from '../../domain/accounts.ts';
 import { ValidationError } from '../../lib/errors.ts';
-import { destroySession, flash, regenerateSession, saveSession } from '../middleware/session.ts';
+import { destroySession, flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 import type { RequestHandler } from 'express';
 
@@ -25,7 +25,6 @@ export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): R
       await regenerateSession(req);
       req.session.userId = user.id;
       flash(req, 'success', `Welcome, ${user.username}. Add a Proxmox node or deploy on the simulator.`);
-      await saveSession(req);
       res.redirect(303, '/containers');
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
@@ -51,7 +50,6 @@ export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): R
     const returnTo = safeReturnTo(req.session.returnTo);
     await regenerateSession(req);
     req.session.userId = user.id;
-    await saveSession(req);
     req.log.info({ userId: user.id }, 'signed in');
     res.redirect(303, returnTo);
   });

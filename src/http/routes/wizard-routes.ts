@@ -31,15 +31,6 @@ function renderStep(req: Request, res: Response, view: wizard.StepView, status =
   renderPage(req, res, 'pages/wizard/step', { title: `New container · ${label}`, section: SECTION, view }, status);
 }
 
-/**
- * Redirects once the draft is stored: express-session sends the headers before its own save finishes, and a browser
- * follows a 303 on the headers alone — the next step would read the previous draft.
- */
-async function redirectSaved(req: Request, res: Response, url: string) {
-  await saveSession(req);
-  res.redirect(303, url);
-}
-
 /** Where a created container is shown: a redirect, or for htmx a client-side navigation (a 303 would be swapped in). */
 function showContainer(req: Request, res: Response, id: string) {
   if (isHtmx(req)) res.set('HX-Location', `/containers/${id}`).status(200).end();
@@ -56,7 +47,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
   router.post('/containers/new/reset', async (req, res) => {
     delete req.session.wizardDraft;
     flash(req, 'info', 'The draft was discarded. Start again by choosing a template.');
-    await redirectSaved(req, res, '/containers/new');
+    res.redirect(303, '/containers/new');
   });
 
   // The node select's live refresh: the node-dependent fields (OS template, storage, VMID) for another node.
@@ -70,7 +61,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     if (!step) return next();
     const outcome = await wizard.showStep(deps, draftOf(req), step);
     req.session.wizardDraft = outcome.draft;
-    if ('redirect' in outcome) return redirectSaved(req, res, outcome.redirect);
+    if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
     renderStep(req, res, outcome.view);
   });
 
@@ -79,7 +70,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     if (!step || step === 'review') return next();
     const outcome = await wizard.saveStep(deps, draftOf(req), step, req.body ?? {});
     req.session.wizardDraft = outcome.draft;
-    if ('redirect' in outcome) return redirectSaved(req, res, outcome.redirect);
+    if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
     renderStep(req, res, outcome.view, outcome.status);
   });
 
