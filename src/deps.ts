@@ -13,6 +13,7 @@ import { TemplatesRepository } from './db/templates-repository.ts';
 import { UsersRepository } from './db/users-repository.ts';
 import { resolveBootSecrets } from './domain/boot-secrets.ts';
 import { EventRelay } from './domain/progress/event-relay.ts';
+import { NodeListCache } from './domain/wizard/node-list-cache.ts';
 import { createQueue } from './jobs/queue.ts';
 import type { Queue } from 'bullmq';
 import { createLogger, type Logger } from './logger.ts';
@@ -44,6 +45,8 @@ export interface Deps {
   relay: EventRelay;
   /** Producer side of the job queue (the worker consumes it with its own connection). */
   queue: Queue;
+  /** What each node offers (storages, templates, bridges, guests), remembered for a few seconds per process. */
+  nodeLists: NodeListCache;
   close(): Promise<void>;
 }
 
@@ -91,6 +94,7 @@ export async function buildDeps(config: Config, role: string, logger = createLog
     repos,
     relay,
     queue,
+    nodeLists: new NodeListCache(),
     async close() {
       await relay.close();
       await queue.close().catch(() => undefined);

@@ -230,11 +230,13 @@ describe('configure step', () => {
     expect(inputValue(page.text, 'cores')).toBe('2');
     expect(inputValue(page.text, 'memory')).toBe('768');
     expect(inputValue(page.text, 'tags')).toBe('web; test');
-    expect(inputValue(page.text, 'bridge')).toBe('vmbr0');
+    // The node's bridges (GET /nodes/{node}/network?type=any_bridge), vmbr0 preselected.
+    expect(options(page.text, 'bridge')).toEqual(['vmbr0', 'vmbr1']);
+    expect(selected(page.text, 'bridge')).toBe('vmbr0');
     expect(page.text).toMatch(/name="nesting" value="1" class="mt-1" checked>/);
     // The node select refreshes the dependent fieldset in place, sending no secrets.
     expect(page.text).toMatch(/hx-get="\/containers\/new\/configure\/choices" hx-trigger="change" hx-target="#node-choices"/);
-    expect(page.text).toContain('hx-params="node,ostemplate,storage,vmid,vmid_suggested"');
+    expect(page.text).toContain('hx-params="node,ostemplate,storage,bridge,vmid,vmid_suggested"');
     expect(page.text).toContain('name="nav" value="refresh"');
   });
 
@@ -312,11 +314,12 @@ describe('configure step', () => {
     expect(refresh.headers.location).toBe('/containers/new/configure');
     const page = await b.get('/containers/new/configure');
     expect(selected(page.text, 'node')).toBe('unreachable');
-    expect(page.text).toMatch(/Node “unreachable” could not be asked: Cannot reach Proxmox at https:\/\/127\.0\.0\.1:9: connection refused/);
-    expect(page.text).toContain('You can still type the OS template, storage and VMID by hand');
+    expect(page.text).toMatch(/Node unreachable cannot be reached: connection refused \(is pveproxy running and the port right\?\) at https:\/\/127\.0\.0\.1:9\./);
+    expect(page.text).toContain('You can still type the OS template, storage, bridge and VMID by hand');
     // Free text instead of lists.
     expect(page.text).toMatch(/<input id="f-ostemplate" name="ostemplate" type="text"/);
     expect(page.text).toMatch(/<input id="f-storage" name="storage" type="text"/);
+    expect(page.text).toMatch(/<input id="f-bridge" name="bridge" type="text" value="vmbr0"/);
 
     const missing = await b.post('/containers/new/configure', { ...VALID_CONFIGURE, node: 'unreachable', ostemplate: '', storage: '', vmid: '' });
     expect(missing.status).toBe(422);
@@ -341,7 +344,7 @@ describe('configure step', () => {
     expect(inputValue(live.text, 'vmid')).toBe('555');
 
     const dead = await b.get('/containers/new/configure/choices?node=unreachable', { 'HX-Request': 'true' });
-    expect(dead.text).toContain('Node “unreachable” could not be asked');
+    expect(dead.text).toContain('Node unreachable cannot be reached');
     const unknown = await b.get('/containers/new/configure/choices?node=nope', { 'HX-Request': 'true' });
     expect(unknown.text).toContain('There is no node “nope”');
   });

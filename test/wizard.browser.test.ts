@@ -93,11 +93,13 @@ describe('the wizard in a browser', () => {
     // The node select swaps only the dependent fieldset; what was typed elsewhere stays.
     await page.fill('#f-hostname', 'browser-1');
     await page.selectOption('#f-node', 'zz-offline');
-    await expect.poll(() => page.locator('#node-choices').textContent(), SLOW).toContain('Node “zz-offline” could not be asked');
+    await expect.poll(() => page.locator('#node-choices').textContent(), SLOW).toContain('Node zz-offline cannot be reached');
     expect(await page.locator('#f-ostemplate').evaluate((e) => e.tagName)).toBe('INPUT');
+    expect(await page.locator('#f-bridge').evaluate((e) => e.tagName)).toBe('INPUT');
     expect(await page.locator('#f-hostname').inputValue()).toBe('browser-1');
     await page.selectOption('#f-node', 'sim');
     await expect.poll(() => page.locator('#f-ostemplate').evaluate((e) => e.tagName), SLOW).toBe('SELECT');
+    expect(await page.locator('#f-bridge option').allTextContents()).toEqual(['vmbr0', 'vmbr1 — internal (no ports)']);
 
     // A rejected form comes back in place with the message next to the field.
     await page.getByRole('button', { name: 'Continue' }).click();
@@ -154,7 +156,7 @@ describe('the wizard in a browser', () => {
     await page.fill('#f-hostname', 'nojs-1');
     await page.selectOption('#f-node', 'zz-offline');
     await pressAndReload(page, 'Refresh choices');
-    expect(await page.locator('#node-choices').textContent()).toContain('could not be asked');
+    expect(await page.locator('#node-choices').textContent()).toContain('cannot be reached');
     expect(await page.locator('#f-hostname').inputValue()).toBe('nojs-1');
     await page.selectOption('#f-node', 'sim');
     await pressAndReload(page, 'Refresh choices');

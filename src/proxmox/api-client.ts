@@ -12,6 +12,7 @@ import type {
   LxcInterface,
   LxcNetworkConfig,
   LxcStatus,
+  PveBridge,
   PveNode,
   PveNodeStatus,
   PveStorage,
@@ -170,6 +171,16 @@ export class ProxmoxClient {
       lock: optStr(r.lock),
       tags: tagList(r.tags),
     }));
+  }
+
+  /**
+   * The bridges a container's network device may use, sorted by name: `type=any_bridge` is what the Proxmox GUI's
+   * bridge selector asks for (Linux and OVS bridges, plus SDN VNets the token may use).
+   */
+  async listBridges(node: string): Promise<PveBridge[]> {
+    return list(await this.get(path`/nodes/${node}/network`, { type: 'any_bridge' }))
+      .map((n) => ({ iface: str(n.iface), type: str(n.type), active: bool(n.active), comments: optStr(n.comments)?.trim() || undefined }))
+      .sort((a, b) => a.iface.localeCompare(b.iface));
   }
 
   // --- storage -----------------------------------------------------------------------------------------------

@@ -63,6 +63,16 @@ export interface PveStorage {
   avail?: number;
 }
 
+/** One of the node's bridges (GET /nodes/{node}/network?type=any_bridge): Linux, OVS, or an SDN VNet. */
+export interface PveBridge {
+  iface: string;
+  /** `bridge`, `OVSBridge` or `vnet`. */
+  type: string;
+  active: boolean;
+  /** The comment from /etc/network/interfaces, trimmed; undefined when there is none. */
+  comments: string | undefined;
+}
+
 export interface StorageVolume {
   /** e.g. `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`. */
   volid: string;

@@ -37,6 +37,7 @@ export function buildRoutes({ views, lxc, tasks }: RouteDeps): ReadonlyMap<strin
     ['GET /nodes/{node}/status', () => ok(views.nodeStatus())],
     ['GET /cluster/nextid', ({ params }) => ok(views.nextId(params))],
     ['GET /cluster/resources', ({ params }) => ok(views.clusterResources(params))],
+    ['GET /nodes/{node}/network', ({ params }) => ok(views.network(params))],
     ['GET /nodes/{node}/storage', ({ params }) => ok(views.storages(params))],
     ['GET /nodes/{node}/storage/{storage}/content', ({ params }) => ok(views.storageContent(String(params.storage), params))],
 

@@ -29,6 +29,8 @@ export interface ApiServerOptions {
 }
 
 export interface RecordedRequest {
+  /** 1, 2, 3… in arrival order since the server started (never reused, unlike positions in the trimmed log). */
+  seq: number;
   method: string;
   /** Path below /api2/json. */
   path: string;
@@ -44,7 +46,7 @@ export interface RecordedRequest {
 export interface ApiServerHandle {
   url: string;
   port: number;
-  /** The last requests (newest last), for contract tests. */
+  /** The last requests (newest last), for contract tests and for counting what a page asks of the node. */
   readonly requests: RecordedRequest[];
   close(): Promise<void>;
 }
@@ -56,8 +58,9 @@ const SECRET_PARAMS = new Set(['password']);
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServerHandle> {
   const requests: RecordedRequest[] = [];
+  const counter = { seq: 0 };
   const server = https.createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => {
-    handle(options, requests, req, res).catch((err: unknown) => {
+    handle(options, requests, counter, req, res).catch((err: unknown) => {
       if (res.headersSent) return void res.destroy();
       const status = err instanceof PveHttpError ? err.status : 500;
       sendError(res, status, err instanceof Error ? err.message : String(err), err instanceof PveHttpError ? err.errors : undefined, false);
@@ -84,7 +87,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   };
 }
 
-async function handle(options: ApiServerOptions, requests: RecordedRequest[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(options: ApiServerOptions, requests: RecordedRequest[], counter: { seq: number }, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (options.faults.current.unreachable) {
+    req.socket.destroy();
+    return;
+  }
   const method = req.method ?? 'GET';
   const url = new URL(req.url ?? '/', 'https://localhost');
   const legacy = options.faults.current.legacyErrorBodies;
@@ -117,7 +124,7 @@ async function handle(options: ApiServerOptions, requests: RecordedRequest[], re
   Object.assign(params, match.pathParams);
 
   const { values, errors } = options.schema.validate(match.schema, params);
-  const record: RecordedRequest = { method, path: apiPath, route: match.route, params: mask(params), violations: errors, status: 0 };
+  const record: RecordedRequest = { seq: ++counter.seq, method, path: apiPath, route: match.route, params: mask(params), violations: errors, status: 0 };
   requests.push(record);
   if (requests.length > KEPT_REQUESTS) requests.shift();
 

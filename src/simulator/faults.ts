@@ -16,6 +16,8 @@ export interface NodeFaults {
   slowStorage: boolean;
   /** Error bodies without `message`, as PVE before 8.4 sent them. */
   legacyErrorBodies: boolean;
+  /** The API drops every request's connection without an answer, as a node that went down or was firewalled. */
+  unreachable: boolean;
 }
 
 export interface RequestFault {
@@ -41,6 +43,7 @@ const NONE: NodeFaults = {
   dhcpNever: false,
   slowStorage: false,
   legacyErrorBodies: false,
+  unreachable: false,
 };
 
 export class SimulatorFaults {

@@ -6,11 +6,12 @@
 // GET+POST /nodes/{node}/lxc, GET+DELETE …/lxc/{vmid}, GET+PUT …/config, GET …/status/current, POST
 // …/status/{start,stop,shutdown,reboot}, GET …/interfaces, GET /nodes/{node}/tasks, GET+DELETE …/tasks/{upid},
 // GET …/tasks/{upid}/{status,log}. Schema paths the product does not use (/access/ticket, aplinfo, storage
-// allocation, node power) answer 501 like unknown paths.
+// allocation, node power) answer 501 like unknown paths. GET /nodes/{node}/network lists a port `eno1`, the bridge
+// `vmbr0` on it and `vmbr1` without ports.
 //
-// Where it differs from a real node: one node, two storages (`local` dir, `local-lvm` thin) and one bridge
-// (`vmbr0`); API tokens only (no tickets/CSRF) and the token may do everything a root@pam token may; templates are a
-// list, not files; the CT root filesystem is a plain directory prepared by ct-rootfs.ts whatever the template;
+// Where it differs from a real node: one node, two storages (`local` dir, `local-lvm` thin) and two bridges
+// (`vmbr0`, `vmbr1`; no SDN); API tokens only (no tickets/CSRF) and the token may do everything a root@pam token
+// may; templates are a list, not files; the CT root filesystem is a plain directory prepared by ct-rootfs.ts whatever the template;
 // a CT's DHCP lease (10.10.0.100–249/24) is fixed at create time; stats are invented; an interrupted create or
 // destroy is forgotten on restart and running CTs come back stopped.
 import { TaskRunner } from './task-runner.ts';

@@ -7,7 +7,7 @@ import { configResponse } from './lxc-config.ts';
 import { TIMING } from './lxc-lifecycle.ts';
 import { parameterError, serverError } from './pve-error.ts';
 import type { ParamValues } from './pve-schema.ts';
-import { STORAGES, type CtRecord, type SimulatorState, type StorageDef, type TaskRecord } from './state.ts';
+import { NETWORK, STORAGES, type CtRecord, type SimulatorState, type StorageDef, type TaskRecord } from './state.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -97,6 +97,33 @@ export class NodeViews {
     return STORAGES.filter((def) => params.storage === undefined || def.storage === params.storage)
       .filter((def) => !wanted || wanted.some((c) => def.content.includes(c)))
       .map((def) => this.storageEntry(def));
+  }
+
+  /**
+   * The node's interfaces with the `type` filter of pve-manager's API2/Network.pm: a type, or `any_bridge` /
+   * `any_local_bridge` for Linux and OVS bridges; `lo` is never listed. The simulator has no SDN, so VNets and
+   * fabrics add nothing and `include_sdn` lists everything.
+   */
+  network(params: ParamValues): Json[] {
+    const filter = params.type === undefined ? undefined : String(params.type);
+    return NETWORK.filter((def) => {
+      if (filter === undefined || filter === 'include_sdn') return true;
+      return filter === def.type || (def.type === 'bridge' && /^any(_local)?_bridge$/.test(filter));
+    }).map((def) => ({
+      iface: def.iface,
+      type: def.type,
+      active: 1,
+      autostart: 1,
+      exists: def.type === 'eth' ? 1 : undefined,
+      families: def.cidr ? ['inet'] : undefined,
+      method: def.cidr ? 'static' : 'manual',
+      method6: 'manual',
+      cidr: def.cidr,
+      gateway: def.gateway,
+      bridge_ports: def.type === 'bridge' ? (def.bridgePorts ?? '') : undefined,
+      comments: def.comments === undefined ? undefined : `${def.comments}\n`,
+      priority: NETWORK.indexOf(def) + 2,
+    }));
   }
 
   storageContent(storageId: string, params: ParamValues): Json[] {

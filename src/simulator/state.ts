@@ -69,6 +69,24 @@ export const STORAGES: readonly StorageDef[] = [
   { storage: 'local-lvm', type: 'lvmthin', content: ['rootdir', 'images'], total: 200 * GiB, baseUsed: 0 },
 ];
 
+/** The node's network interfaces as /etc/network/interfaces would declare them (GET /nodes/{node}/network). */
+export interface NetworkInterfaceDef {
+  iface: string;
+  type: 'eth' | 'bridge';
+  /** IPv4 CIDR, when the interface has an address. */
+  cidr?: string;
+  gateway?: string;
+  bridgePorts?: string;
+  comments?: string;
+}
+
+/** A physical port, the default bridge on it, and an internal bridge without ports (a usual NAT setup). */
+export const NETWORK: readonly NetworkInterfaceDef[] = [
+  { iface: 'eno1', type: 'eth' },
+  { iface: 'vmbr0', type: 'bridge', cidr: '10.10.0.2/24', gateway: '10.10.0.1', bridgePorts: 'eno1' },
+  { iface: 'vmbr1', type: 'bridge', comments: 'internal (no ports)' },
+];
+
 const DEFAULT_TEMPLATES: readonly TemplateFile[] = [
   { volid: 'local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz', size: 3_252_412, unpackedSize: 9_431_040, ctime: 1_725_800_000 },
   { volid: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst', size: 126_080_226, unpackedSize: 521_902_080, ctime: 1_728_900_000 },

@@ -8,12 +8,12 @@ import type { User } from '../../db/users-repository.ts';
 import { ConflictError, UnavailableError, ValidationError } from '../../lib/errors.ts';
 import { rootPasswordAad } from '../pipeline/pipeline-runner.ts';
 import type { CreationRequest } from '../wizard/creation-request.ts';
-import { checkCreation, type ValidCreation } from '../wizard/creation-validation.ts';
+import { checkCreation, refusal, type ValidCreation } from '../wizard/creation-validation.ts';
 import { parseVmid, vmidTakenMessage } from '../wizard/field-rules.ts';
 import { probeNode } from '../wizard/node-choices.ts';
 import { CREATE_CONTAINER_JOB, type CreateContainerJobData } from './container-config.ts';
 
-export type CreateContainerDeps = Pick<Deps, 'repos' | 'secrets' | 'queue' | 'logger'>;
+export type CreateContainerDeps = Pick<Deps, 'repos' | 'secrets' | 'nodeLists' | 'queue' | 'logger'>;
 
 /** How many further VMIDs to try when the next free one was claimed meanwhile by another queued container. */
 const NEXT_FREE_ATTEMPTS = 20;
@@ -36,7 +36,7 @@ async function insert(deps: CreateContainerDeps, id: string, owner: User, valid:
 
 /** The next VMIDs after `vmid` that the node says are free (the one it proposed is held by a queued container). */
 async function* freeVmidsAfter(deps: CreateContainerDeps, valid: ValidCreation, vmid: number): AsyncGenerator<number> {
-  const probe = await probeNode(deps, String(valid.node.id));
+  const probe = await probeNode(deps, String(valid.node.id), { nextId: false });
   try {
     for (let candidate = vmid + 1, tries = 0; tries < NEXT_FREE_ATTEMPTS; candidate++, tries++) {
       if (typeof parseVmid(String(candidate)) === 'string') return;
@@ -57,7 +57,8 @@ async function existing(deps: CreateContainerDeps, id: string, owner: User): Pro
 
 /**
  * Creates the container and enqueues its build, or returns the container an earlier submit of the same deploy id
- * created. Throws ValidationError (field → message) when the request is not acceptable.
+ * created. Throws ValidationError (field → message) when the request is not acceptable, NodeUnavailableError when
+ * only the node's silence stands in its way.
  */
 export async function createContainer(
   deps: CreateContainerDeps,
@@ -67,8 +68,8 @@ export async function createContainer(
   const id = isUuid(request.deployId) ? request.deployId.toLowerCase() : randomUUID();
   if (await deps.repos.containers.findById(id)) return existing(deps, id, owner);
 
-  const { errors, value } = await checkCreation(deps, request);
-  if (!value) throw new ValidationError(errors);
+  const { errors, value, nodeProblem } = await checkCreation(deps, request);
+  if (!value) throw refusal(errors, nodeProblem);
 
   let outcome = await insert(deps, id, owner, value, value.vmid);
   let vmid = value.vmid;

@@ -2,7 +2,7 @@
 // a whole for Deploy: the steps and POST /containers call the same functions, so nothing a step accepted can be
 // refused later for another reason than the world having changed (a VMID taken meanwhile, a node gone away).
 import type { NodeRecord } from '../../db/nodes-repository.ts';
-import { NotFoundError } from '../../lib/errors.ts';
+import { NotFoundError, UnavailableError, ValidationError } from '../../lib/errors.ts';
 import type { ContainerConfig, TemplateSnapshot } from '../containers/container-config.ts';
 import { getTemplate } from '../templates/catalogue.ts';
 import { DEFAULTS, PACKAGE_MANAGERS, parseBoolean, type PackageManager, type Template } from '../templates/template.ts';
@@ -11,7 +11,7 @@ import {
   checkBridge, checkGateway, checkHostname, checkNameserver, checkOsTemplateVolid, checkPassword, checkStorageId, matchOsTemplate,
   parseAmount, parseCidr, parseExtraPackages, parseSshPublicKeys, parseTags, parseVmid, vmidTakenMessage,
 } from './field-rules.ts';
-import { probeNode, type NodeChoices, type WizardDeps } from './node-choices.ts';
+import { hostnameInUse, probeNode, type BridgeOption, type NodeChoices, type WizardDeps } from './node-choices.ts';
 
 /** Field name (as in the form contract) → message. */
 export type FieldErrors = Record<string, string>;
@@ -33,6 +33,47 @@ export interface ConfigureValues {
 
 export type PackageValues = Pick<ContainerConfig, 'packageGroups' | 'extraPackages'>;
 export type ScriptValues = Pick<ContainerConfig, 'scripts'>;
+
+/** The node could not be asked: why, and the fields refused only for that reason (values it would have offered). */
+export interface NodeProblem {
+  message: string;
+  fields: string[];
+}
+
+/** Refused while the node could not be asked, with other fields wrong too (422): the node's problem leads. */
+export class NodeProblemValidationError extends ValidationError {
+  constructor(
+    fields: FieldErrors,
+    readonly nodeProblem: string,
+  ) {
+    super(fields, nodeProblem);
+  }
+}
+
+/** Refused because the node cannot be asked, with nothing else wrong in the request: try again later (503). */
+export class NodeUnavailableError extends UnavailableError {
+  constructor(
+    readonly nodeProblem: string,
+    readonly fields: FieldErrors,
+  ) {
+    super(nodeProblem);
+  }
+}
+
+/**
+ * The error for a refused request. When the node could not be asked its problem leads (it is what to fix first):
+ * 503 if that is all that is wrong, else 422 with the problem as the summary above the field messages.
+ */
+export function refusal(errors: FieldErrors, nodeProblem: NodeProblem | undefined): ValidationError | NodeUnavailableError {
+  if (!nodeProblem) return new ValidationError(errors);
+  const onlyNode = Object.keys(errors).every((field) => nodeProblem.fields.includes(field));
+  return onlyNode ? new NodeUnavailableError(nodeProblem.message, errors) : new NodeProblemValidationError(errors, nodeProblem.message);
+}
+
+/** vmbr0 when the node has it (or its bridges are unknown), else the node's first bridge. */
+export function defaultBridge(bridges: BridgeOption[]): string {
+  return bridges.length === 0 || bridges.some((b) => b.iface === DEFAULT_BRIDGE) ? DEFAULT_BRIDGE : bridges[0]!.iface;
+}
 
 /** Collects the first message per field. */
 function collector() {
@@ -56,24 +97,41 @@ function flag(text: string, fallback: boolean, field: string, note: (f: string, 
   return value ?? fallback;
 }
 
+export interface ConfigureCheck {
+  errors: FieldErrors;
+  values: ConfigureValues | undefined;
+  /** What the node offered, so a rejected form is shown again without asking the node twice. */
+  choices: NodeChoices;
+  nodeProblem: NodeProblem | undefined;
+  /** With `warnHostname`: the hostname is already a guest's name on the cluster (allowed, but worth a question). */
+  hostnameWarning: string | undefined;
+}
+
 /**
- * The Configure step's fields, checked against the template's defaults and what the node offers right now. The
- * node's choices come back too, so a rejected form is shown again without asking the node twice.
+ * The Configure step's fields, checked against the template's defaults and what the node offers right now. Each
+ * check asks the node once: the next free VMID only when none was typed, a typed one only whether it is free.
  */
 export async function checkConfigure(
   deps: WizardDeps,
   request: CreationRequest,
   template: Template | null,
-): Promise<{ errors: FieldErrors; values: ConfigureValues | undefined; choices: NodeChoices }> {
+  options: { warnHostname?: boolean } = {},
+): Promise<ConfigureCheck> {
   const { errors, note } = collector();
   const defaults = templateDefaults(template);
-  const probe = await probeNode(deps, request.node);
+  const probe = await probeNode(deps, request.node, { nextId: request.vmid === '', guests: options.warnHostname });
   try {
     const { choices } = probe;
     const node = choices.node;
     if (!node) note('node', choices.problem);
     const reachable = node !== undefined && choices.problem === undefined;
     const nodeName = node?.name ?? request.node;
+    // Fields refused only because the node could not list what it offers.
+    const nodeProblem: NodeProblem | undefined = node && choices.problem ? { message: choices.problem, fields: [] } : undefined;
+    const unlisted = (field: string, message: string) => {
+      note(field, message);
+      nodeProblem?.fields.push(field);
+    };
 
     note('hostname', checkHostname(request.hostname));
     const passwordErrors = checkPassword(request.password, request.passwordConfirm);
@@ -104,7 +162,7 @@ export async function checkConfigure(
       if (!ostemplate && reachable) {
         note('ostemplate', `Node “${nodeName}” has no OS template matching ${defaults.os}. Download one (pveam download local ${defaults.os}-standard_…) or choose another.`);
       } else if (!ostemplate && node) {
-        note('ostemplate', 'The node’s OS templates could not be listed; type the volume id, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst.');
+        unlisted('ostemplate', 'The node’s OS templates could not be listed; type the volume id, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst.');
       }
     } else if (checkOsTemplateVolid(ostemplate)) {
       note('ostemplate', checkOsTemplateVolid(ostemplate));
@@ -115,7 +173,7 @@ export async function checkConfigure(
     const storage = request.storage || (choices.storages[0]?.storage ?? '');
     if (!storage) {
       if (reachable) note('storage', `Node “${nodeName}” has no enabled storage for container disks (content “rootdir”).`);
-      else if (node) note('storage', 'The node’s storages could not be listed; type the storage id, e.g. local-lvm.');
+      else if (node) unlisted('storage', 'The node’s storages could not be listed; type the storage id, e.g. local-lvm.');
     } else if (checkStorageId(storage)) {
       note('storage', checkStorageId(storage));
     } else if (reachable && !choices.storages.some((s) => s.storage === storage)) {
@@ -123,8 +181,15 @@ export async function checkConfigure(
       note('storage', `Storage “${storage}” does not hold container disks on node “${nodeName}”${offered ? ` (choose ${offered})` : ''}.`);
     }
 
-    const bridge = request.bridge || DEFAULT_BRIDGE;
-    note('bridge', checkBridge(bridge));
+    const bridge = request.bridge || defaultBridge(choices.bridges);
+    if (checkBridge(bridge)) {
+      note('bridge', checkBridge(bridge));
+    } else if (reachable && !choices.bridges.some((b) => b.iface === bridge)) {
+      const offered = choices.bridges.map((b) => b.iface).join(', ');
+      note('bridge', offered
+        ? `Node “${nodeName}” has no bridge “${bridge}” (choose ${offered}).`
+        : `Node “${nodeName}” has no bridge for containers. Create one under System → Network on the node (e.g. vmbr0), then Refresh choices.`);
+    }
 
     let ip = 'dhcp';
     let gateway: string | null = null;
@@ -158,7 +223,7 @@ export async function checkConfigure(
     const vmidIsNextFree = request.vmid === '';
     if (vmidIsNextFree) {
       if (choices.nextId !== undefined) vmid = choices.nextId;
-      else if (node) note('vmid', 'The node could not be asked for the next free VMID; type one (100 or more).');
+      else if (node) unlisted('vmid', 'The node could not be asked for the next free VMID; type one (100 or more).');
     } else {
       const parsed = parseVmid(request.vmid);
       if (typeof parsed === 'string') note('vmid', parsed);
@@ -168,10 +233,13 @@ export async function checkConfigure(
       }
     }
 
-    if (Object.keys(errors).length || !node) return { errors, values: undefined, choices };
+    const hostnameWarning = errors.hostname ? undefined : hostnameInUse(choices, request.hostname);
+    if (Object.keys(errors).length || !node) return { errors, values: undefined, choices, nodeProblem, hostnameWarning };
     return {
       errors,
       choices,
+      nodeProblem,
+      hostnameWarning,
       values: {
         node,
         vmid,
@@ -256,18 +324,23 @@ export function snapshotOf(template: Template | null): TemplateSnapshot {
 }
 
 /** Validates the whole request: the same three checks as the steps, plus the template itself. */
-export async function checkCreation(deps: WizardDeps, request: CreationRequest): Promise<{ errors: FieldErrors; value: ValidCreation | undefined }> {
+export async function checkCreation(
+  deps: WizardDeps,
+  request: CreationRequest,
+): Promise<{ errors: FieldErrors; value: ValidCreation | undefined; nodeProblem: NodeProblem | undefined }> {
   const resolved = await resolveTemplate(deps, request.template);
-  if ('error' in resolved) return { errors: { template: resolved.error }, value: undefined };
+  if ('error' in resolved) return { errors: { template: resolved.error }, value: undefined, nodeProblem: undefined };
   const { template } = resolved;
   const configure = await checkConfigure(deps, request, template);
   const packages = checkPackages(request, template);
   const scripts = checkScripts(request, template);
   const errors = { ...configure.errors, ...packages.errors, ...scripts.errors };
-  if (!configure.values || !packages.values || !scripts.values) return { errors, value: undefined };
+  const { nodeProblem } = configure;
+  if (!configure.values || !packages.values || !scripts.values) return { errors, value: undefined, nodeProblem };
   const { node, vmid, vmidIsNextFree, password, settings } = configure.values;
   return {
     errors,
+    nodeProblem,
     value: {
       template,
       node,

@@ -55,6 +55,11 @@ export interface WizardDraft {
   /** Steps whose saved input last passed validation. */
   completed: WizardStep[];
   configure: ConfigureDraft;
+  /**
+   * Set by the last accepted Configure when a guest on the cluster already has the hostname (“web-2 already exists on
+   * pve as CT 101 — deploy another?”): Proxmox allows it, so Review asks instead of refusing.
+   */
+  hostnameWarning?: string;
   passwordEnc: string | null;
   packageGroups: PackageManager[];
   extraPackages: string;

@@ -4,9 +4,9 @@
 import type { TemplateSummary, Template } from '../templates/template.ts';
 import { PACKAGE_MANAGERS, formatPackageSpec, type PackageManager } from '../templates/template.ts';
 import { FIELD_LABELS, FIELD_STEP, single, type CreationRequest } from './creation-request.ts';
-import { checkConfigure, checkPackages, checkScripts, resolveTemplate, templateDefaults, type FieldErrors } from './creation-validation.ts';
+import { checkConfigure, checkPackages, checkScripts, defaultBridge, resolveTemplate, templateDefaults, type FieldErrors } from './creation-validation.ts';
 import { checkPassword, matchOsTemplate, volidFile } from './field-rules.ts';
-import { loadNodeChoices, type NodeChoices, type WizardDeps } from './node-choices.ts';
+import { hostnameInUse, loadNodeChoices, type NodeChoices, type WizardDeps } from './node-choices.ts';
 import {
   acceptsSuggestedVmid, canOpen, chooseTemplate, configureFromBody, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody,
   passwordAad, previousStep, scriptsFromBody, stepper, stepUrl, WIZARD_STEPS,
@@ -34,6 +34,8 @@ export interface ConfigureStepView extends BaseView {
   passwordSet: boolean;
   choices: NodeChoices;
   templateOs: string;
+  /** The hostname is already a guest's name on the cluster: a question, not an error. */
+  hostnameWarning: string | undefined;
 }
 
 export interface PackagesStepView extends BaseView {
@@ -53,6 +55,9 @@ export interface ReviewStepView extends BaseView {
   summary: ReviewSummary;
   /** Messages from a refused Deploy, each with the step where it is fixed. */
   problems: Array<{ field: string; label: string; message: string; url: string }>;
+  /** Why a refused Deploy could not ask the node: shown before the field messages it explains. */
+  nodeProblem: string | undefined;
+  hostnameWarning: string | undefined;
 }
 
 export type StepView = TemplateStepView | ConfigureStepView | PackagesStepView | ScriptsStepView | ReviewStepView;
@@ -82,15 +87,17 @@ export const requestOfDraft = (deps: WizardDeps, draft: WizardDraft): CreationRe
 
 // --- showing a step ------------------------------------------------------------------------------------------------
 
-/** The Configure form with what the node offers filled in: its OS template for the template's OS, a disk storage, the next VMID. */
+/** The Configure form with what the node offers filled in: its OS template for the template's OS, a disk storage, a bridge, the next VMID. */
 function preselect(form: ConfigureDraft, choices: NodeChoices, os: string): ConfigureDraft {
   const volids = choices.osTemplates;
   const storages = choices.storages.map((s) => s.storage);
+  const bridges = choices.bridges.map((b) => b.iface);
   return {
     ...form,
     node: choices.node?.name ?? form.node,
     ostemplate: volids.length && !volids.includes(form.ostemplate) ? (matchOsTemplate(volids, os) ?? volids[0]!) : form.ostemplate,
     storage: storages.length && !storages.includes(form.storage) ? storages[0]! : form.storage,
+    bridge: bridges.length && !bridges.includes(form.bridge) ? defaultBridge(choices.bridges) : form.bridge,
     ...(choices.nextId !== undefined && (form.vmid === '' || acceptsSuggestedVmid(form))
       ? { vmid: String(choices.nextId), vmidSuggested: String(choices.nextId) }
       : {}),
@@ -100,6 +107,7 @@ function preselect(form: ConfigureDraft, choices: NodeChoices, os: string): Conf
 function configureView(draft: WizardDraft, template: Template | null, form: ConfigureDraft, choices: NodeChoices, errors: FieldErrors): ConfigureStepView {
   const os = templateDefaults(template).os;
   return {
+    hostnameWarning: errors.hostname ? undefined : hostnameInUse(choices, form.hostname),
     step: 'configure',
     stepper: stepper(draft, 'configure'),
     errors,
@@ -160,7 +168,7 @@ export interface ReviewSummary {
   skippedScripts: string[];
 }
 
-function reviewView(draft: WizardDraft, template: Template | null, errors: FieldErrors): ReviewStepView {
+function reviewView(draft: WizardDraft, template: Template | null, errors: FieldErrors, nodeProblem?: string): ReviewStepView {
   const c = draft.configure;
   const request = draftRequest(draft, '');
   const summary: ReviewSummary = {
@@ -191,7 +199,10 @@ function reviewView(draft: WizardDraft, template: Template | null, errors: Field
     message,
     url: stepUrl(FIELD_STEP[field] ?? 'configure'),
   }));
-  return { step: 'review', stepper: stepper(draft, 'review'), errors, templateName: template?.name ?? null, deployId: draft.deployId, summary, problems };
+  return {
+    step: 'review', stepper: stepper(draft, 'review'), errors, templateName: template?.name ?? null, deployId: draft.deployId, summary, problems, nodeProblem,
+    hostnameWarning: draft.hostnameWarning,
+  };
 }
 
 /** A step's page, or where to go instead (a step whose earlier steps are not done yet, a template that is gone). */
@@ -210,7 +221,7 @@ export async function showStep(deps: WizardDeps, draft: WizardDraft, step: Wizar
   const { template } = resolved;
   switch (step) {
     case 'configure': {
-      const choices = await loadNodeChoices(deps, draft.configure.node);
+      const choices = await loadNodeChoices(deps, draft.configure.node, { guests: true });
       return { draft, view: configureView(draft, template, draft.configure, choices, {}) };
     }
     case 'packages':
@@ -222,10 +233,10 @@ export async function showStep(deps: WizardDeps, draft: WizardDraft, step: Wizar
   }
 }
 
-/** The Review page again, with the messages of a refused Deploy. */
-export async function reviewWithErrors(deps: WizardDeps, draft: WizardDraft, errors: FieldErrors): Promise<ReviewStepView> {
+/** The Review page again, with the messages of a refused Deploy (and first the node's problem, when it had one). */
+export async function reviewWithErrors(deps: WizardDeps, draft: WizardDraft, errors: FieldErrors, nodeProblem?: string): Promise<ReviewStepView> {
   const resolved = await draftTemplate(deps, draft);
-  return reviewView(draft, 'template' in resolved ? resolved.template : null, errors);
+  return reviewView(draft, 'template' in resolved ? resolved.template : null, errors, nodeProblem);
 }
 
 /** The node-dependent part of Configure for another node (the node select's live refresh). */
@@ -237,6 +248,7 @@ export async function nodeChoicesFor(deps: WizardDeps, draft: WizardDraft, query
     node: single(query.node).trim(),
     ostemplate: single(query.ostemplate).trim(),
     storage: single(query.storage).trim(),
+    bridge: single(query.bridge).trim(),
     vmid: single(query.vmid).trim(),
     vmidSuggested: single(query.vmid_suggested).trim(),
   };
@@ -314,13 +326,13 @@ async function saveConfigureStep(deps: WizardDeps, draft: WizardDraft, template:
   const request = newPassword
     ? { ...draftRequest(saved, typed.password), passwordConfirm: typed.confirm }
     : draftRequest(saved, openPassword(deps, saved));
-  const { errors, choices } = await checkConfigure(deps, request, template);
+  const { errors, choices, hostnameWarning } = await checkConfigure(deps, request, template, { warnHostname: true });
   if (form.ipMode === 'static' && !form.ip) errors.ip = 'Type the static address with its prefix length, e.g. 192.168.1.50/24, or choose DHCP.';
   if (Object.keys(errors).length) {
     const rejected = markStep(saved, 'configure', false);
     return { draft: rejected, status: 422, view: configureView(rejected, template, form, choices, errors) };
   }
-  return { draft: markStep(saved, 'configure', true), redirect: stepUrl(nextStep('configure')) };
+  return { draft: markStep({ ...saved, hostnameWarning }, 'configure', true), redirect: stepUrl(nextStep('configure')) };
 }
 
 function savePackagesStep(draft: WizardDraft, template: Template | null, body: Record<string, unknown>, nav: Nav): StepOutcome {

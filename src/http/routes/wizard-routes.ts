@@ -4,6 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { createContainer } from '../../domain/containers/create-container.ts';
 import { FIELD_LABELS, requestFromBody, single } from '../../domain/wizard/creation-request.ts';
+import { NodeUnavailableError } from '../../domain/wizard/creation-validation.ts';
 import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft, type WizardStep } from '../../domain/wizard/wizard-draft.ts';
 import * as wizard from '../../domain/wizard/wizard.ts';
 import { ValidationError } from '../../lib/errors.ts';
@@ -17,7 +18,7 @@ declare module 'express-session' {
   }
 }
 
-export type WizardRoutesDeps = Pick<Deps, 'repos' | 'secrets' | 'queue' | 'logger'>;
+export type WizardRoutesDeps = Pick<Deps, 'repos' | 'secrets' | 'nodeLists' | 'queue' | 'logger'>;
 
 const SECTION = '/containers';
 const draftOf = (req: Request) => req.session.wizardDraft ?? newDraft();
@@ -87,10 +88,13 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
       }
       showContainer(req, res, containerId);
     } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      if (fromWizard) return renderStep(req, res, await wizard.reviewWithErrors(deps, draft, err.fields), 422);
-      if (req.accepts(['html', 'json']) === 'json') return res.status(422).json({ error: err.message, fields: err.fields });
-      renderPage(req, res, 'pages/wizard/rejected', { title: 'Container not created', section: SECTION, errors: err.fields, labels: FIELD_LABELS }, 422);
+      // 422: something in the request is wrong; 503: only the node's silence is (its problem is then the summary).
+      if (!(err instanceof ValidationError) && !(err instanceof NodeUnavailableError)) throw err;
+      const nodeProblem = 'nodeProblem' in err ? err.nodeProblem : undefined;
+      if (fromWizard) return renderStep(req, res, await wizard.reviewWithErrors(deps, draft, err.fields, nodeProblem), err.status);
+      if (req.accepts(['html', 'json']) === 'json') return res.status(err.status).json({ error: err.message, fields: err.fields });
+      const page = { title: 'Container not created', section: SECTION, nodeProblem, errors: err.fields, labels: FIELD_LABELS };
+      renderPage(req, res, 'pages/wizard/rejected', page, err.status);
     }
   });
 
