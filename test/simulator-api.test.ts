@@ -248,6 +248,13 @@ describe('schema validation (what a real node rejects)', () => {
     expect(recorded[0]).toMatchObject({ method: 'GET', route: '/cluster/nextid', status: 400 });
     expect(recorded[0]!.violations).toEqual({ vmid: "type check ('integer') failed - got 'x'" });
   });
+
+  it('numbers the recorded requests, so a test can count what happened after a mark', async () => {
+    const mark = sim.requests.at(-1)?.seq ?? 0;
+    await api('GET', '/version');
+    await api('GET', '/nodes');
+    expect(sim.requests.filter((r) => r.seq > mark).map((r) => [r.seq - mark, r.path])).toEqual([[1, '/version'], [2, '/nodes']]);
+  });
 });
 
 describe('read endpoints', () => {
@@ -293,6 +300,30 @@ describe('read endpoints', () => {
     ]);
     const missing = await api('GET', '/nodes/sim/storage/nfs1/content');
     expect([missing.status, missing.reason]).toEqual([500, "storage 'nfs1' does not exist"]);
+  });
+});
+
+describe('network (GET /nodes/{node}/network)', () => {
+  it('lists the bridges for type=any_bridge, as the Proxmox GUI asks, and filters by type like API2/Network.pm', async () => {
+    const bridges = await api('GET', '/nodes/sim/network', { params: { type: 'any_bridge' } });
+    expect(bridges.status).toBe(200);
+    expect(bridges.json?.data).toEqual([
+      { iface: 'vmbr0', type: 'bridge', active: 1, autostart: 1, families: ['inet'], method: 'static', method6: 'manual', cidr: '10.10.0.2/24', gateway: '10.10.0.1', bridge_ports: 'eno1', priority: 3 },
+      { iface: 'vmbr1', type: 'bridge', active: 1, autostart: 1, method: 'manual', method6: 'manual', bridge_ports: '', comments: 'internal (no ports)\n', priority: 4 },
+    ]);
+    const types = async (params: Record<string, string>) => ((await api('GET', '/nodes/sim/network', { params })).json?.data as { iface: string }[]).map((i) => i.iface);
+    expect(await types({})).toEqual(['eno1', 'vmbr0', 'vmbr1']);
+    expect(await types({ type: 'eth' })).toEqual(['eno1']);
+    expect(await types({ type: 'bridge' })).toEqual(['vmbr0', 'vmbr1']);
+    expect(await types({ type: 'OVSBridge' })).toEqual([]);
+    expect(await types({ type: 'any_local_bridge' })).toEqual(['vmbr0', 'vmbr1']);
+    expect(sim.requests.filter((r) => r.route === '/nodes/{node}/network').every((r) => Object.keys(r.violations).length === 0)).toBe(true);
+  });
+
+  it('rejects a type outside the schema enumeration', async () => {
+    const bad = await api('GET', '/nodes/sim/network', { params: { type: 'bridges' } });
+    expect(bad.status).toBe(400);
+    expect(bad.json?.errors?.type).toMatch(/^value 'bridges' does not have a value in the enumeration 'bridge, bond, eth, alias, vlan, fabric, OVSBridge, OVSBond, OVSPort, OVSIntPort, vnet, any_bridge, any_local_bridge, include_sdn'/);
   });
 });
 
@@ -521,6 +552,13 @@ describe('container lifecycle', () => {
 });
 
 describe('fault switches', () => {
+  it('unreachable: every connection is dropped without an answer until the switch is off', async () => {
+    sim.faults.set({ unreachable: true });
+    await expect(api('GET', '/version')).rejects.toMatchObject({ code: 'ECONNRESET' });
+    sim.faults.set({ unreachable: false });
+    expect((await api('GET', '/version')).status).toBe(200);
+  });
+
   it('storage full: vzcreate fails at lvcreate with LVM\'s text and leaves nothing behind', async () => {
     sim.faults.set({ storageFull: true });
     const { exitstatus, lines } = await taskDone(await createCt(700));
