@@ -113,6 +113,14 @@ describe('calls', () => {
     expect(await client.nextId()).toBe(next + 1);
   });
 
+  it('lists the node’s bridges (type=any_bridge), sorted, comments trimmed', async () => {
+    expect(await client.listBridges('sim')).toEqual([
+      { iface: 'vmbr0', type: 'bridge', active: true, comments: undefined },
+      { iface: 'vmbr1', type: 'bridge', active: true, comments: 'internal (no ports)' },
+    ]);
+    expect(sim.requests.at(-1)).toMatchObject({ path: '/nodes/sim/network', params: { type: 'any_bridge' }, violations: {} });
+  });
+
   it('lists storages by content and the OS templates on them', async () => {
     const rootdir = await client.listStorages('sim', { content: 'rootdir' });
     expect(rootdir).toEqual([expect.objectContaining({ storage: 'local-lvm', type: 'lvmthin', content: ['rootdir', 'images'], enabled: true, active: true, shared: false })]);
