@@ -4,6 +4,7 @@
 // while the node cannot be reached.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
+import { tokenSecretAad } from '../src/domain/nodes/node-access.ts';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { ProxmoxClient } from '../src/proxmox/api-client.ts';
 import { waitForTask } from '../src/proxmox/task-waiter.ts';
@@ -227,6 +228,30 @@ describe('a hostname a guest on the cluster already has', () => {
     const deploy = await b.post('/containers', { deploy_id: deployId });
     expect(deploy.status, errorsIn(deploy.text)).toBe(303);
     expect((await env.deps.repos.containers.findById(deployId))?.hostname).toBe(occupant.hostname);
+  });
+
+  it('is checked live beside the Hostname field (the htmx fragment), from the cached guest list', async () => {
+    const b = await browser('duplicate-live');
+    await throughTemplate(b);
+    const page = await b.get('/containers/new/configure');
+    expect(page.text).toMatch(/name="hostname"[^>]*hx-get="\/containers\/new\/configure\/hostname" hx-trigger="change" hx-target="#hostname-warning"[^>]*hx-params="node,hostname"/);
+    const taken = await b.get('/containers/new/configure/hostname?node=sim&hostname=web-2', { 'HX-Request': 'true' });
+    expect(taken.status).toBe(200);
+    expect(taken.text.trimStart()).toMatch(/^<div id="hostname-warning"/);
+    expect(unescape(taken.text)).toContain(`${warning()} Proxmox allows two guests with one name`);
+    for (const query of ['node=sim&hostname=web-3', 'node=sim&hostname=bad_name', 'node=unknown&hostname=web-2', 'node=sim&hostname=']) {
+      const quiet = await b.get(`/containers/new/configure/hostname?${query}`, { 'HX-Request': 'true' });
+      expect(quiet.status, query).toBe(200);
+      expect(quiet.text, query).not.toContain('already exists');
+    }
+    // A node that cannot be asked keeps quiet here (its fieldset says why), rather than failing the request.
+    const dead = await env.deps.repos.nodes.create(
+      { name: 'offline', apiUrl: 'https://127.0.0.1:9', tokenId: 'root@pam!x', tlsFingerprint: sim.sim.tlsFingerprint, sshHost: null, sshPort: 22, sshUser: 'root', sshHostKeyFingerprint: null, isSimulator: false },
+      (id) => ({ tokenSecretEnc: env.deps.secrets.seal('secret', tokenSecretAad(id)) }),
+    );
+    const down = await b.get(`/containers/new/configure/hostname?node=${dead.name}&hostname=web-2`, { 'HX-Request': 'true' });
+    expect(down.status).toBe(200);
+    expect(down.text.trim()).toMatch(/^<div id="hostname-warning"[^>]*>\s*<\/div>$/);
   });
 
   it('says nothing for a new name', async () => {

@@ -6,6 +6,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { tokenSecretAad } from '../src/domain/nodes/node-access.ts';
+import { ProxmoxClient } from '../src/proxmox/api-client.ts';
+import { waitForTask } from '../src/proxmox/task-waiter.ts';
 import { launchBrowser } from './support/browser.ts';
 import { ensureUser, listen, signIn } from './support/http-session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
@@ -33,6 +35,10 @@ beforeAll(async () => {
     { name: 'zz-offline', apiUrl: 'https://127.0.0.1:9', tokenId: 'root@pam!x', tlsFingerprint: sim.sim.tlsFingerprint, sshHost: null, sshPort: 22, sshUser: 'root', sshHostKeyFingerprint: null, isSimulator: false },
     (id) => ({ tokenSecretEnc: env.deps.secrets.seal('secret', tokenSecretAad(id)) }),
   );
+  // A guest whose name the wizard should ask about.
+  const client = new ProxmoxClient({ apiUrl: sim.sim.apiUrl, tokenId: sim.sim.tokenId, tokenSecret: sim.sim.tokenSecret, tlsFingerprint: sim.sim.tlsFingerprint });
+  await waitForTask(client, await client.createLxc('sim', { vmid: 333, ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst', hostname: 'taken-1', rootfs: { storage: 'local-lvm', sizeGiB: 1 } }), { pollIntervalMs: 10 });
+  client.close();
   server = await listen(createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } }));
   browser = await launchBrowser();
   await ensureUser(env.deps, 'admin', 'admin-password', true);
@@ -90,8 +96,14 @@ describe('the wizard in a browser', () => {
     expect(await marker()).toBe('still here');
     expect(await page.locator('#f-ostemplate').inputValue()).toBe('local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst');
 
+    // A hostname a guest already has brings a question beside the field as soon as it is typed, not a refusal.
+    await page.fill('#f-hostname', 'taken-1');
+    await page.locator('#f-hostname').press('Tab');
+    await expect.poll(() => page.locator('#hostname-warning').textContent(), SLOW).toContain('taken-1 already exists on sim as CT 333 — deploy another?');
     // The node select swaps only the dependent fieldset; what was typed elsewhere stays.
     await page.fill('#f-hostname', 'browser-1');
+    await page.locator('#f-hostname').press('Tab');
+    await expect.poll(() => page.locator('#hostname-warning').textContent(), SLOW).not.toContain('already exists');
     await page.selectOption('#f-node', 'zz-offline');
     await expect.poll(() => page.locator('#node-choices').textContent(), SLOW).toContain('Node zz-offline cannot be reached');
     expect(await page.locator('#f-ostemplate').evaluate((e) => e.tagName)).toBe('INPUT');
@@ -112,8 +124,14 @@ describe('the wizard in a browser', () => {
     const generated = await page.locator('#f-password').inputValue();
     expect(generated).toHaveLength(20);
     expect(await page.locator('#f-password_confirm').inputValue()).toBe(generated);
+    // One Continue asks the node once per check: a typed VMID is probed once (never by both a boosted and a plain submit).
+    await page.fill('#f-vmid', '5678');
+    const mark = sim.sim.requests.at(-1)?.seq ?? 0;
     await page.getByRole('button', { name: 'Continue' }).click();
     await expect.poll(() => path(page), SLOW).toBe('/containers/new/packages');
+    const asked = sim.sim.requests.filter((r) => r.seq > mark).map((r) => `${r.method} ${r.path}?${new URLSearchParams(r.params as Record<string, string>).toString()}`);
+    expect(asked.filter((r) => r.startsWith('GET /cluster/nextid'))).toEqual(['GET /cluster/nextid?vmid=5678']);
+    expect(asked.length).toBe(new Set(asked).size);
     await page.getByRole('button', { name: 'Continue' }).click();
     await expect.poll(() => path(page), SLOW).toBe('/containers/new/scripts');
 

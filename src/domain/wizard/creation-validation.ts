@@ -233,7 +233,7 @@ export async function checkConfigure(
       }
     }
 
-    const hostnameWarning = errors.hostname ? undefined : hostnameInUse(choices, request.hostname);
+    const hostnameWarning = errors.hostname ? undefined : hostnameInUse(choices.guests, request.hostname);
     if (Object.keys(errors).length || !node) return { errors, values: undefined, choices, nodeProblem, hostnameWarning };
     return {
       errors,

@@ -90,13 +90,22 @@ export interface ProbeOptions {
   guests?: boolean;
 }
 
+/** Named CTs and VMs of the cluster (through the cache), lowest VMID first. */
+async function guestList(deps: WizardDeps, node: NodeRecord, api: ProxmoxClient): Promise<GuestName[]> {
+  const guests = await deps.nodeLists.get(node.id, 'cluster/resources?type=vm', () => api.listClusterVms());
+  return guests
+    .filter((g): g is typeof g & { name: string } => !!g.name)
+    .map((g) => ({ name: g.name, vmid: g.vmid, node: g.node, type: g.type }))
+    .sort((a, b) => a.vmid - b.vmid);
+}
+
 /** The lists, each at most once per node every few seconds, and concurrent pages share one call. */
 async function nodeLists(deps: WizardDeps, node: NodeRecord, api: ProxmoxClient, options: ProbeOptions) {
   const cached = <T>(endpoint: string, load: () => Promise<T>) => deps.nodeLists.get(node.id, endpoint, load);
   const [storages, bridges, guests] = await Promise.all([
     cached('storage?enabled=1', () => api.listStorages(node.name, { enabled: true })),
     cached('network?type=any_bridge', () => api.listBridges(node.name)),
-    options.guests ? cached('cluster/resources?type=vm', () => api.listClusterVms()) : [],
+    options.guests ? guestList(deps, node, api) : [],
   ]);
   // One storage list serves both needs: templates live on `vztmpl` storages, disks on `rootdir` ones.
   const volumes = await Promise.all(
@@ -108,10 +117,7 @@ async function nodeLists(deps: WizardDeps, node: NodeRecord, api: ProxmoxClient,
     osTemplates: [...new Set(volumes.flat().map((v) => v.volid))].sort(),
     storages: storages.filter((s) => s.content.includes('rootdir')).map((s) => ({ storage: s.storage, avail: s.avail })),
     bridges: bridges.map((b) => ({ iface: b.iface, active: b.active, comments: b.comments })),
-    guests: guests
-      .filter((g): g is typeof g & { name: string } => !!g.name)
-      .map((g) => ({ name: g.name, vmid: g.vmid, node: g.node, type: g.type }))
-      .sort((a, b) => a.vmid - b.vmid),
+    guests,
   };
 }
 
@@ -160,8 +166,24 @@ export async function loadNodeChoices(deps: WizardDeps, ref: string, options: Pr
 }
 
 /** “web-2 already exists on pve as CT 101 — deploy another?”: Proxmox allows it, so this is a warning, never a refusal. */
-export function hostnameInUse(choices: NodeChoices, hostname: string): string | undefined {
+export function hostnameInUse(guests: GuestName[], hostname: string): string | undefined {
   const wanted = hostname.toLowerCase();
-  const guest = wanted ? choices.guests.find((g) => g.name.toLowerCase() === wanted) : undefined;
+  const guest = wanted ? guests.find((g) => g.name.toLowerCase() === wanted) : undefined;
   return guest && `${hostname} already exists on ${guest.node} as ${guest.type === 'lxc' ? 'CT' : 'VM'} ${guest.vmid} — deploy another?`;
+}
+
+/** The same question for the live check beside the Hostname field: only the guest list is read; silent when the node cannot be asked. */
+export async function hostnameWarningOn(deps: WizardDeps, ref: string, hostname: string): Promise<string | undefined> {
+  const node = ref ? await findNode(deps.repos.nodes, ref) : undefined;
+  if (!node || !hostname) return undefined;
+  let client: ProxmoxClient | undefined;
+  try {
+    client = wizardClientFor(deps, node);
+    return hostnameInUse(await guestList(deps, node, client), hostname);
+  } catch (err) {
+    if (nodeProblem(node, err) === undefined) throw err;
+    return undefined;
+  } finally {
+    client?.close();
+  }
 }

@@ -5,8 +5,8 @@ import type { TemplateSummary, Template } from '../templates/template.ts';
 import { PACKAGE_MANAGERS, formatPackageSpec, type PackageManager } from '../templates/template.ts';
 import { FIELD_LABELS, FIELD_STEP, single, type CreationRequest } from './creation-request.ts';
 import { checkConfigure, checkPackages, checkScripts, defaultBridge, resolveTemplate, templateDefaults, type FieldErrors } from './creation-validation.ts';
-import { checkPassword, matchOsTemplate, volidFile } from './field-rules.ts';
-import { hostnameInUse, loadNodeChoices, type NodeChoices, type WizardDeps } from './node-choices.ts';
+import { checkHostname, checkPassword, matchOsTemplate, volidFile } from './field-rules.ts';
+import { hostnameInUse, hostnameWarningOn, loadNodeChoices, type NodeChoices, type WizardDeps } from './node-choices.ts';
 import {
   acceptsSuggestedVmid, canOpen, chooseTemplate, configureFromBody, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody,
   passwordAad, previousStep, scriptsFromBody, stepper, stepUrl, WIZARD_STEPS,
@@ -107,7 +107,7 @@ function preselect(form: ConfigureDraft, choices: NodeChoices, os: string): Conf
 function configureView(draft: WizardDraft, template: Template | null, form: ConfigureDraft, choices: NodeChoices, errors: FieldErrors): ConfigureStepView {
   const os = templateDefaults(template).os;
   return {
-    hostnameWarning: errors.hostname ? undefined : hostnameInUse(choices, form.hostname),
+    hostnameWarning: errors.hostname ? undefined : hostnameInUse(choices.guests, form.hostname),
     step: 'configure',
     stepper: stepper(draft, 'configure'),
     errors,
@@ -254,6 +254,13 @@ export async function nodeChoicesFor(deps: WizardDeps, draft: WizardDraft, query
   };
   const choices = await loadNodeChoices(deps, form.node);
   return { form: preselect(form, choices, templateDefaults(template).os), choices, errors: {} };
+}
+
+/** The live check beside the Hostname field: the question about a name a guest already has, or nothing. */
+export async function hostnameWarningFor(deps: WizardDeps, draft: WizardDraft, query: Record<string, unknown>): Promise<string | undefined> {
+  const hostname = single(query.hostname).trim();
+  if (checkHostname(hostname)) return undefined;
+  return hostnameWarningOn(deps, single(query.node).trim() || draft.configure.node, hostname);
 }
 
 // --- saving a step -------------------------------------------------------------------------------------------------

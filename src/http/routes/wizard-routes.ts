@@ -57,6 +57,12 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     renderFragment(req, res, 'partials/wizard/node-choices', choices);
   });
 
+  // The Hostname field's live check: does a guest on the cluster already have this name?
+  router.get('/containers/new/configure/hostname', async (req, res) => {
+    const warning = await wizard.hostnameWarningFor(deps, draftOf(req), req.query);
+    renderFragment(req, res, 'partials/wizard/hostname-warning', { warning });
+  });
+
   router.get('/containers/new/:step', async (req, res, next) => {
     const step = stepParam(req);
     if (!step) return next();
