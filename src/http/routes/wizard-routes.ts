@@ -4,7 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { createContainer } from '../../domain/containers/create-container.ts';
 import { FIELD_LABELS, requestFromBody, single } from '../../domain/wizard/creation-request.ts';
-import { NodeUnavailableError } from '../../domain/wizard/creation-validation.ts';
+import { NodeProblemValidationError, NodeUnavailableError } from '../../domain/wizard/creation-validation.ts';
 import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft, type WizardStep } from '../../domain/wizard/wizard-draft.ts';
 import * as wizard from '../../domain/wizard/wizard.ts';
 import { ValidationError } from '../../lib/errors.ts';
@@ -96,7 +96,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     } catch (err) {
       // 422: something in the request is wrong; 503: only the node's silence is (its problem is then the summary).
       if (!(err instanceof ValidationError) && !(err instanceof NodeUnavailableError)) throw err;
-      const nodeProblem = 'nodeProblem' in err ? err.nodeProblem : undefined;
+      const nodeProblem = err instanceof NodeUnavailableError || err instanceof NodeProblemValidationError ? err.nodeProblem : undefined;
       if (fromWizard) return renderStep(req, res, await wizard.reviewWithErrors(deps, draft, err.fields, nodeProblem), err.status);
       if (req.accepts(['html', 'json']) === 'json') return res.status(err.status).json({ error: err.message, fields: err.fields });
       const page = { title: 'Container not created', section: SECTION, nodeProblem, errors: err.fields, labels: FIELD_LABELS };
