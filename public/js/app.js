@@ -33,6 +33,35 @@ document.addEventListener('alpine:init', () => {
     },
   }));
 
+  // Words the live stream's health that live-progress.js reports (views/partials/progress/stream-health.eta).
+  Alpine.data('streamHealth', () => ({
+    health: { ...window.launchpadStream },
+    now: Date.now(),
+    get state() { return this.health.state; },
+    get shown() { return this.state !== 'ended'; },
+    get label() {
+      const h = this.health;
+      if (h.state === 'live') return h.caughtUp ? `Live — caught up ${h.caughtUp} line${h.caughtUp === 1 ? '' : 's'}` : 'Live';
+      if (h.state === 'reconnecting') return `Reconnecting… (attempt ${h.attempt}, disconnected since ${new Date(h.since).toLocaleTimeString()})`;
+      if (h.state === 'offline') return 'Offline — the browser reports no network; reconnecting when it is back';
+      return h.state === 'ended' ? '' : 'Connecting…';
+    },
+    get age() {
+      if (this.state !== 'live') return '';
+      const s = Math.max(0, Math.round((this.now - this.health.heardAt) / 1000));
+      return s < 1 ? 'updated just now' : s < 60 ? `updated ${s} s ago` : `updated ${Math.floor(s / 60)} min ago`;
+    },
+    init() {
+      this.onHealth = (evt) => { this.health = evt.detail; this.now = Date.now(); };
+      document.addEventListener('stream:health', this.onHealth);
+      this.timer = setInterval(() => { this.now = Date.now(); }, 1000);
+    },
+    destroy() {
+      document.removeEventListener('stream:health', this.onHealth);
+      clearInterval(this.timer);
+    },
+  }));
+
   // The log viewer: follows new lines until the user scrolls up, then offers "Jump to latest (N new)";
   // keeps at most MAX_LINES lines in the DOM; remembers the timestamps toggle.
   const MAX_LINES = 5000;

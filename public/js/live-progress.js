@@ -1,6 +1,15 @@
 // Exactly-once live progress on top of htmx-ext-sse (reference/htmx-sse.md §1.6): the extension's own reconnect
 // opens a fresh EventSource without Last-Event-ID, so we keep the highest seq shown, put it in the URL of every
 // EventSource the extension creates, and drop any message we have already applied.
+//
+// Connection health (issue 22): the server sends `event: heartbeat` every data-heartbeat-ms, so hearing nothing for
+// twice that long means the connection died without either side noticing; we close it and reconnect from the
+// cursor. Reconnects are ours, not the extension's (it would retry every 0.5 s doubling, and leave a dead but open
+// connection alone): after 1 s, 2 s, 5 s, 10 s, then every 30 s, and at once when the browser comes back online or
+// the tab becomes visible. We reconnect by letting htmx swap the connect element for a copy of itself, which closes
+// the old source and makes the extension create a new one through createEventSource below. The state goes to the
+// indicator (Alpine `streamHealth` in app.js) as `stream:health` events; `live` ends the replay and says how many
+// lines it caught up.
 (() => {
   let highest = 0;
   const cursorOf = (url) => Number(new URL(url, location.href).searchParams.get('after') || 0);
@@ -9,13 +18,68 @@
     u.searchParams.set('after', String(highest));
     return u.pathname + u.search;
   };
-  const sources = new Set();
+
+  const BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
+  const health = { state: 'connecting', attempt: 0, since: 0, heardAt: 0, caughtUp: 0 };
+  window.launchpadStream = health;
+  const report = (changes) => {
+    Object.assign(health, changes);
+    document.dispatchEvent(new CustomEvent('stream:health', { detail: { ...health } }));
+  };
+  let source;
+  let watchdog;
+  let retry;
+  const connectElement = () => document.querySelector('[sse-connect]');
+  const silenceMs = () => 2 * Number(connectElement()?.dataset.heartbeatMs || 15000);
+  const heard = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(lost, silenceMs());
+    if (health.state === 'live') report({ heardAt: Date.now() });
+  };
+  const stop = () => {
+    clearTimeout(watchdog);
+    clearTimeout(retry);
+    source?.close();
+    source = undefined;
+  };
+  const reconnect = () => {
+    clearTimeout(retry);
+    const elt = connectElement();
+    if (!elt || health.state === 'ended') return;
+    if (!navigator.onLine) return report({ state: 'offline' });
+    report({ state: 'reconnecting', attempt: Math.max(health.attempt, 1), since: health.since || Date.now() });
+    htmx.swap(elt, elt.outerHTML, { swapStyle: 'outerHTML', swapDelay: 0, settleDelay: 0 });
+  };
+  // The connection failed or fell silent: wait out the backoff (or the network), then reconnect.
+  function lost() {
+    if (!source || health.state === 'ended') return;
+    stop();
+    const attempt = health.attempt + 1;
+    report({ state: navigator.onLine ? 'reconnecting' : 'offline', attempt, since: health.since || Date.now() });
+    if (navigator.onLine) retry = setTimeout(reconnect, BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length) - 1]);
+  }
+
+  // The extension retries from `onerror`; this source ignores that handler so only `lost` reconnects.
+  class ResumableEventSource extends EventSource {
+    set onerror(_extensionRetry) {}
+  }
 
   // Scripts run in order after htmx and the extension, and before htmx processes the page.
   htmx.createEventSource = (url) => {
     highest = Math.max(highest, cursorOf(url));
-    const source = new EventSource(withCursor(url), { withCredentials: true });
-    sources.add(source);
+    stop();
+    source = new ResumableEventSource(withCursor(url), { withCredentials: true });
+    heard();
+    source.addEventListener('error', lost);
+    for (const name of ['open', 'progress', 'heartbeat']) source.addEventListener(name, heard);
+    source.addEventListener('live', (evt) => {
+      report({ state: 'live', attempt: 0, since: 0, caughtUp: Number(evt.data) || 0 });
+      heard();
+    });
+    source.addEventListener('done', () => {
+      stop();
+      report({ state: 'ended' });
+    });
     return source;
   };
   document.addEventListener('htmx:sseBeforeMessage', (evt) => {
@@ -24,7 +88,18 @@
     if (!(seq > highest)) evt.preventDefault();
     else highest = seq;
   });
+  window.addEventListener('offline', () => {
+    if (health.state === 'ended' || !connectElement()) return;
+    stop();
+    report({ state: 'offline', since: health.since || Date.now() });
+  });
+  window.addEventListener('online', () => health.state === 'offline' && reconnect());
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) return;
+    if (health.state === 'reconnecting' && !source) reconnect();
+    else if (health.state === 'live' && Date.now() - health.heardAt > silenceMs()) lost();
+  });
   // Chrome keeps streams alive across navigations; close ours so the connection pool never runs dry.
-  window.addEventListener('pagehide', () => sources.forEach((s) => s.close()));
+  window.addEventListener('pagehide', stop);
   window.addEventListener('pageshow', (evt) => evt.persisted && location.reload());
 })();

@@ -1,5 +1,8 @@
 // Server-Sent Events framing for Express responses (reference/htmx-sse.md §0, §1.4): `retry:` first, `id:` on
-// every message, every line of HTML on its own `data:` line, a comment heartbeat, no buffering anywhere.
+// every message, every line of HTML on its own `data:` line, a heartbeat, no buffering anywhere.
+// The heartbeat is an `event: heartbeat` rather than a `:` comment because EventSource never shows comments to the
+// page, and the page's watchdog must hear it to tell a quiet build from a dead connection (issue 22). It repeats
+// the id of the last message, so a client that takes its cursor from every event keeps the right one.
 import type { Response } from 'express';
 
 export interface SseWriter {
@@ -30,7 +33,10 @@ function frameFor(id: number, event: string, data: string): Buffer {
   return frame;
 }
 
-export function openEventStream(res: Response, options: { maxPendingBytes: number; heartbeatMs?: number; retryMs?: number }): SseWriter {
+export function openEventStream(
+  res: Response,
+  options: { maxPendingBytes: number; heartbeatMs?: number; retryMs?: number; /** the client's cursor */ lastEventId?: number },
+): SseWriter {
   res.status(200).set({
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache, no-transform',
@@ -42,7 +48,8 @@ export function openEventStream(res: Response, options: { maxPendingBytes: numbe
   res.write(`retry: ${options.retryMs ?? 3000}\n\n`);
 
   let closed = false;
-  const heartbeat = setInterval(() => res.write(':\n\n'), options.heartbeatMs ?? 15_000);
+  let lastId = options.lastEventId ?? 0;
+  const heartbeat = setInterval(() => res.write(`id: ${lastId}\nevent: heartbeat\ndata:\n\n`), options.heartbeatMs ?? 15_000);
   const end = () => {
     if (closed) return;
     closed = true;
@@ -60,6 +67,7 @@ export function openEventStream(res: Response, options: { maxPendingBytes: numbe
     },
     send(id, event, data) {
       if (closed) return false;
+      lastId = id;
       res.write(frameFor(id, event, data));
       if (res.writableLength > options.maxPendingBytes) {
         // A client this far behind is cut; it reconnects with its cursor and resumes from Postgres.

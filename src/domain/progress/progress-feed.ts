@@ -1,6 +1,7 @@
 // One viewer's feed of a container's progress: subscribe first, replay what the viewer lacks from Postgres, then
 // go live — dropping anything already sent and back-filling from Postgres whenever seq jumps. The result, on one
-// connection, is every event after the cursor exactly once and in order.
+// connection, is every event after the cursor exactly once and in order. Once the replay is done, an `event: live`
+// tells the page how many log lines it caught up (its indicator says "Live — caught up 240 lines").
 import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerEvent, EventsRepository } from '../../db/events-repository.ts';
 import type { EventRelay, RelayListener } from './event-relay.ts';
@@ -10,7 +11,7 @@ import type { ProgressMessage } from './progress-channel.ts';
 
 export interface FeedSink {
   /** Writes one message; returns false when the viewer cannot keep up and the feed must stop. */
-  send(id: number, event: 'progress' | 'done', html: string): boolean;
+  send(id: number, event: 'progress' | 'done' | 'live', html: string): boolean;
   end(): void;
 }
 
@@ -45,6 +46,8 @@ const rendered = new WeakMap<ProgressMessage, string>();
 export class ProgressFeed implements RelayListener {
   lastSent: number;
   private buffering = true;
+  /** Log lines sent before the `live` marker: what the replay caught up. */
+  private replayedLines: number | undefined = 0;
   private buffer: ProgressMessage[] = [];
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -68,6 +71,9 @@ export class ProgressFeed implements RelayListener {
       this.buffer = [];
       for (const message of buffered) await this.deliver(message);
       await this.finishIfTerminal();
+      const caughtUp = this.replayedLines;
+      this.replayedLines = undefined;
+      if (!this.closed && !this.sink.send(this.lastSent, 'live', String(caughtUp))) this.stop();
     });
   }
 
@@ -132,6 +138,7 @@ export class ProgressFeed implements RelayListener {
     if (this.closed || events.length === 0) return;
     const last = events[events.length - 1]!;
     this.lastSent = last.seq;
+    if (this.replayedLines !== undefined) this.replayedLines += events.filter((e) => e.kind === 'log').length;
     if (!this.sink.send(last.seq, 'progress', html)) {
       this.stop();
       return;

@@ -55,6 +55,8 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       page,
       labels: PHASE_LABELS,
       logRows: fragments.logRows(page.logEntries),
+      heartbeatMs: deps.config.sse.heartbeatMs,
+      renderedAt: new Date(),
       head: page.live ? '<noscript><meta http-equiv="refresh" content="5"></noscript>' : '',
     });
   });
@@ -69,7 +71,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       return;
     }
     const csrfToken = generateCsrfToken(req);
-    const writer = openEventStream(res, { maxPendingBytes: deps.config.sse.maxPendingBytes, heartbeatMs: deps.config.sse.heartbeatMs });
+    const writer = openEventStream(res, { maxPendingBytes: deps.config.sse.maxPendingBytes, heartbeatMs: deps.config.sse.heartbeatMs, lastEventId: cursor });
     const feed = new ProgressFeed(
       {
         events: deps.repos.events,
