@@ -64,12 +64,21 @@ describe('GET /containers/:id/events', () => {
     const { container, rec } = await containerWithLog(10);
     const conn = await connectSse(streamUrl(container.id), { cookie });
     await conn.waitFor(() => linesOf(conn).length >= 10);
+    // The end of the replay is marked, with the number of log lines it caught up.
+    const live = await conn.waitFor((e) => e.event === 'live');
+    expect(live.data).toBe('10');
+    expect(live.id).toBe(conn.events.filter((e) => e.event === 'progress').at(-1)!.id);
     for (let i = 11; i <= 300; i++) rec.log('stdout', `live ${i}`);
     await rec.flush();
     await conn.waitFor(() => linesOf(conn).length >= 300);
     await new Promise((r) => setTimeout(r, 700));
     expect(linesOf(conn)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
-    expect(conn.comments).toBeGreaterThanOrEqual(1);
+    // Heartbeats are events, not comments, so the page's watchdog hears them (issue 22); each repeats the last id.
+    const heartbeats = conn.events.filter((e) => e.event === 'heartbeat');
+    expect(heartbeats.length).toBeGreaterThanOrEqual(1);
+    expect(heartbeats.at(-1)!.data).toBe('');
+    expect(heartbeats.at(-1)!.id).toBe(conn.events.filter((e) => e.event === 'progress').at(-1)!.id);
+    expect(conn.events.filter((e) => e.event === 'live')).toHaveLength(1);
     conn.close();
   });
 
@@ -90,6 +99,7 @@ describe('GET /containers/:id/events', () => {
     const byQuery = await connectSse(streamUrl(container.id, cursor), { cookie });
     await byQuery.waitFor(() => linesOf(byQuery).length >= 50);
     expect(linesOf(byQuery)).toEqual(Array.from({ length: 50 }, (_, i) => i + 101));
+    expect((await byQuery.waitFor((e) => e.event === 'live')).data).toBe('50');
     byQuery.close();
   });
 

@@ -129,6 +129,18 @@ describe('the stream health indicator', () => {
     expect(done).not.toContain('id="stream-health"');
   });
 
+  it('stays Live through a quiet build: the heartbeat is heard, and the age says when', async () => {
+    const { rec, page, context } = await liveBuild(3);
+    const since = Date.now();
+    await page.waitForTimeout(HEARTBEAT_MS * 3.5);
+    const reports = (await healthLog(page)).filter((h) => h.at >= since);
+    expect(reports.map((h) => h.state)).not.toContain('reconnecting');
+    expect(reports.filter((h) => h.state === 'live').length).toBeGreaterThanOrEqual(3);
+    expect(await page.getAttribute('#stream-health', 'data-state')).toBe('live');
+    expect(await page.textContent('#stream-health [role="status"] + span')).toMatch(/^updated (just now|[12] s ago)$/);
+    await finish(rec, page, context);
+  }, 30_000);
+
   it('goes Live → Reconnecting… → Live when the connection drops, backing off 1 s, 2 s, 5 s, and loses no line', async () => {
     const { container, rec, log, page, context, written } = await liveBuild(20);
     expect(await label(page)).toBe('Live');
