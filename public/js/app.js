@@ -41,7 +41,7 @@ document.addEventListener('alpine:init', () => {
     get shown() { return this.state !== 'ended'; },
     get label() {
       const h = this.health;
-      if (h.state === 'live') return h.caughtUp ? `Live — caught up ${h.caughtUp} line${h.caughtUp === 1 ? '' : 's'}` : 'Live';
+      if (h.state === 'live') return h.caughtUp ? `Live — caught up ${h.caughtUp.toLocaleString()} line${h.caughtUp === 1 ? '' : 's'}` : 'Live';
       if (h.state === 'reconnecting') return `Reconnecting… (attempt ${h.attempt}, disconnected since ${new Date(h.since).toLocaleTimeString()})`;
       if (h.state === 'offline') return 'Offline — the browser reports no network; reconnecting when it is back';
       return h.state === 'ended' ? '' : 'Connecting…';

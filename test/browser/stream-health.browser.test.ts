@@ -63,7 +63,7 @@ async function liveBuild(lines: number, options: { javaScriptEnabled?: boolean }
     await rec.flush();
   };
   await log(lines);
-  const context = await browser.newContext({ javaScriptEnabled: options.javaScriptEnabled ?? true });
+  const context = await browser.newContext({ javaScriptEnabled: options.javaScriptEnabled ?? true, locale: 'en-US' });
   const [name, value] = cookie.split('=') as [string, string];
   await context.addCookies([{ name, value, url: baseUrl }]);
   const page = await context.newPage();
@@ -219,6 +219,33 @@ describe('the stream health indicator', () => {
     await finish(rec, page, context);
   }, 60_000);
 
+  it('reconnects at once when the tab becomes visible again instead of waiting out the backoff', async () => {
+    const { container, rec, log, page, context, written } = await liveBuild(5);
+    proxy.cut();
+    await log(12);
+    // Attempt 3 comes 5 s after attempt 2 fails.
+    await page.waitForFunction(() => (window as unknown as { healthLog: HealthReport[] }).healthLog.some((h) => h.attempt === 3), undefined, { timeout: 15_000 });
+    proxy.restore();
+    const visibleAt = Date.now();
+    // Headless Chromium never hides a tab (bringToFront and minimising leave it visible), so the test emulates what
+    // the browser does when a tab is hidden and shown again: visibilityState changes, then `visibilitychange`.
+    await page.evaluate(() => {
+      const show = (hidden: boolean) => {
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+        document.dispatchEvent(new Event('visibilitychange'));
+      };
+      show(true);
+      show(false);
+    });
+    await waitForState(page, 'live', 4000);
+    const back = (await healthLog(page)).find((h) => h.state === 'live' && h.at >= visibleAt)!;
+    expect(back.at - visibleAt).toBeLessThan(1500);
+    expect(await label(page)).toBe('Live — caught up 12 lines');
+    await expectDomEqualsLogTxt(page, container.id, written());
+    await finish(rec, page, context);
+  }, 60_000);
+
   it('catches up 1,000 missed lines in one replay after a reconnect, then goes live', async () => {
     const { container, rec, log, page, context, written } = await liveBuild(5);
     proxy.cut();
@@ -226,7 +253,7 @@ describe('the stream health indicator', () => {
     await log(1000);
     proxy.restore();
     await waitForState(page, 'live', 20_000);
-    expect(await label(page)).toBe('Live — caught up 1000 lines');
+    expect(await label(page)).toBe('Live — caught up 1,000 lines');
     await shot(page, 'caught-up');
     // One reconnect, and it was live right after its replay.
     const reports = await healthLog(page);
