@@ -187,6 +187,9 @@ describe('the stream health indicator', () => {
     const detectionMs = detected.at - blackholedAt;
     console.log(`black-holed stream detected ${detectionMs} ms after the black hole began, ${detected.at - lastHeard} ms after the last message heard (heartbeat ${HEARTBEAT_MS} ms)`);
     expect(detectionMs).toBeLessThanOrEqual(2 * HEARTBEAT_MS + 250);
+    // It waited out the whole silence (2 × heartbeat since the last thing heard), no more than timer slack longer.
+    expect(detected.at - lastHeard).toBeGreaterThanOrEqual(2 * HEARTBEAT_MS);
+    expect(detected.at - lastHeard).toBeLessThanOrEqual(2 * HEARTBEAT_MS + 250);
     // The socket is still open: nothing but the watchdog could have noticed.
     expect(detected.attempt).toBe(1);
 
