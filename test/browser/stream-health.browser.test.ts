@@ -200,6 +200,32 @@ describe('the stream health indicator', () => {
     await finish(rec, page, context);
   }, 60_000);
 
+  it('says Connecting… until the stream answers, and gives up on one that never does after 2 × heartbeat', async () => {
+    const container = await insertContainer(env.deps, ownerId, nodeId);
+    const rec = recorderFor(env.deps, container.id);
+    await rec.enterPhase('syncing', 'Running scripts…');
+    rec.log('stdout', 'line 1 <&>');
+    await rec.flush();
+    const context = await browser.newContext({ locale: 'en-US' });
+    const [name, value] = cookie.split('=') as [string, string];
+    await context.addCookies([{ name, value, url: baseUrl }]);
+    const page = await context.newPage();
+    // The first stream request is held unanswered; later ones go through.
+    let held = 0;
+    await page.route('**/events?*', (route) => (held++ === 0 ? undefined : route.continue()));
+    await page.goto(`${baseUrl}/containers/${container.id}`);
+    await waitForState(page, 'connecting');
+    await page.waitForFunction(() => document.querySelector('#stream-health [role="status"]')?.textContent === 'Connecting…');
+    await shot(page, 'connecting');
+    const shownAt = Date.now();
+    await waitForState(page, 'reconnecting', HEARTBEAT_MS * 4);
+    expect(Date.now() - shownAt).toBeLessThanOrEqual(2 * HEARTBEAT_MS + 500);
+    await waitForState(page, 'live', 10_000);
+    expect(held).toBe(2);
+    await expectDomEqualsLogTxt(page, container.id, 1);
+    await finish(rec, page, context);
+  }, 30_000);
+
   it('shows Offline while the browser has no network and resumes at once when it is back', async () => {
     const { container, rec, log, page, context, written } = await liveBuild(10);
     await context.setOffline(true);
