@@ -16,6 +16,7 @@ import { authRoutes } from './http/routes/auth-routes.ts';
 import { containerRoutes } from './http/routes/container-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
 import { nodeRoutes } from './http/routes/node-routes.ts';
+import { packageSetRoutes } from './http/routes/package-set-routes.ts';
 import { templateRoutes } from './http/routes/template-routes.ts';
 import { wizardRoutes } from './http/routes/wizard-routes.ts';
 import { createProgressFragments } from './domain/progress/progress-fragments.ts';
@@ -54,7 +55,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/', (_req, res) => res.redirect(303, '/containers'));
   app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
   app.use(containerRoutes(deps, createProgressFragments(app.locals.views)));
-  app.use(templateRoutes({ templates: repos.templates, templatesDir: config.templatesDir, logger }));
+  app.use(templateRoutes({ templates: repos.templates, packageSets: repos.packageSets, templatesDir: config.templatesDir, logger }));
+  app.use(packageSetRoutes({ packageSets: repos.packageSets }));
   app.use(nodeRoutes({ repos, secrets: deps.secrets }));
 
   app.use(notFound);

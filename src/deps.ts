@@ -8,6 +8,7 @@ import { ContainerExtrasRepository } from './db/container-extras-repository.ts';
 import { ContainersRepository } from './db/containers-repository.ts';
 import { EventsRepository } from './db/events-repository.ts';
 import { NodesRepository } from './db/nodes-repository.ts';
+import { PackageSetsRepository } from './db/package-sets-repository.ts';
 import { SettingsRepository } from './db/settings-repository.ts';
 import { TemplatesRepository } from './db/templates-repository.ts';
 import { UsersRepository } from './db/users-repository.ts';
@@ -28,6 +29,7 @@ export interface Repositories {
   events: EventsRepository;
   containerExtras: ContainerExtrasRepository;
   templates: TemplatesRepository;
+  packageSets: PackageSetsRepository;
 }
 
 export interface Deps {
@@ -73,6 +75,7 @@ export async function buildDeps(config: Config, role: string, logger = createLog
     events: new EventsRepository(knex),
     containerExtras: new ContainerExtrasRepository(knex),
     templates: new TemplatesRepository(knex),
+    packageSets: new PackageSetsRepository(knex),
   };
   const subscriber = createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis subscriber error (retrying)'), {
     // A viewer's subscribe must not hang while Redis is away; the relay back-fills after reconnecting.

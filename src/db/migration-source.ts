@@ -7,6 +7,7 @@ import * as createTemplates from '../../migrations/20261127000300_create_templat
 import * as createContainers from '../../migrations/20261127000400_create_containers.ts';
 import * as addCurrentActionToContainers from '../../migrations/20261127000500_add_current_action_to_containers.ts';
 import * as addRunLeaseToContainers from '../../migrations/20261127000600_add_run_lease_to_containers.ts';
+import * as createPackageSets from '../../migrations/20261128000100_create_package_sets.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -17,6 +18,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261127000400_create_containers.ts', createContainers],
   ['20261127000500_add_current_action_to_containers.ts', addCurrentActionToContainers],
   ['20261127000600_add_run_lease_to_containers.ts', addRunLeaseToContainers],
+  ['20261128000100_create_package_sets.ts', createPackageSets],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

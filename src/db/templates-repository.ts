@@ -103,7 +103,7 @@ async function nameTaken<T>(work: Promise<T>): Promise<T | 'taken'> {
 
 export type DeleteOutcome = { deleted: true } | { deleted: false; references: number };
 
-/** The only module that touches templates, template_scripts, template_files and template_packages. */
+/** The only module that writes templates, template_scripts, template_files, template_packages and template_package_sets. */
 export class TemplatesRepository {
   constructor(private readonly knex: Knex) {}
 
@@ -162,7 +162,7 @@ export class TemplatesRepository {
         if (!row) return 'taken';
         id = (row as { id: number }).id;
       }
-      await this.replaceChildren(trx, id, loadError === null ? definition : { ...definition, scripts: [], files: [], packages: [] });
+      await this.replaceChildren(trx, id, loadError === null ? definition : { ...definition, scripts: [], files: [], packages: [], packageSets: [] });
       return { id };
     });
   }
@@ -226,10 +226,11 @@ export class TemplatesRepository {
   private async load(db: Knex, where: { id: number } | { name: string }): Promise<Template | undefined> {
     const row = await db<TemplateRow>('templates').where(where).first();
     if (!row) return undefined;
-    const [scripts, files, packages] = await Promise.all([
+    const [scripts, files, packages, sets] = await Promise.all([
       db<ScriptRow>('template_scripts').where({ template_id: row.id }).orderBy('position').orderBy('name'),
       db<FileRow>('template_files').where({ template_id: row.id }).orderBy('name'),
       db<PackageRow>('template_packages').where({ template_id: row.id }).orderByRaw(`${PACKAGE_ORDER}, name`),
+      db('template_package_sets').where({ template_id: row.id }).orderBy('position').select('set_name') as Promise<Array<{ set_name: string }>>,
     ]);
     return {
       id: row.id,
@@ -251,11 +252,15 @@ export class TemplatesRepository {
       scripts: scripts.map(toScript),
       files: files.map(toFile),
       packages: packages.map(toPackage),
+      packageSets: sets.map((r) => r.set_name),
     };
   }
 
-  private async replaceChildren(trx: Knex.Transaction, templateId: number, d: Pick<TemplateDefinition, 'scripts' | 'files' | 'packages'>): Promise<void> {
-    for (const table of ['template_scripts', 'template_files', 'template_packages']) await trx(table).where({ template_id: templateId }).delete();
+  private async replaceChildren(trx: Knex.Transaction, templateId: number, d: Pick<TemplateDefinition, 'scripts' | 'files' | 'packages' | 'packageSets'>): Promise<void> {
+    for (const table of ['template_scripts', 'template_files', 'template_packages', 'template_package_sets']) await trx(table).where({ template_id: templateId }).delete();
+    if (d.packageSets?.length) {
+      await trx('template_package_sets').insert(d.packageSets.map((name, index) => ({ template_id: templateId, set_name: name, position: index + 1 })));
+    }
     if (d.scripts.length) {
       await trx('template_scripts').insert(
         d.scripts.map((s) => ({ template_id: templateId, name: s.name, position: s.position, content: s.content, enabled: s.enabled })),

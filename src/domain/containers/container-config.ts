@@ -37,6 +37,14 @@ export interface ContainerConfig {
   /** Package groups to install, by manager (extra apt packages always install when given). */
   packageGroups: PackageManager[];
   extraPackages: string[];
+  /** The package sets chosen, by name, as they were at Deploy. */
+  packageSets?: string[];
+  /**
+   * What gets installed: the chosen groups, sets and extra packages resolved into one list (each package once) at
+   * Deploy. Editing a set later does not change it. Absent in containers recorded before package sets existed:
+   * the build then installs the chosen groups and extra packages.
+   */
+  resolvedPackages?: Array<{ manager: PackageManager; name: string; version: string | null }>;
   /** Script names in run order: the worker runs exactly these, in this order. */
   scripts: string[];
   destroyOnFailure: boolean;

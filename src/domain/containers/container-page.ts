@@ -5,6 +5,7 @@ import type { ContainerEvent, EventsRepository } from '../../db/events-repositor
 import type { NodesRepository } from '../../db/nodes-repository.ts';
 import type { ContainerConfig } from './container-config.ts';
 import { NotFoundError } from '../../lib/errors.ts';
+import { specsByManager } from '../package-sets/package-set.ts';
 import { phaseLabel, type ProgressSnapshot } from '../progress/phases.ts';
 import { isSettled } from '../progress/progress-feed.ts';
 import { snapshotFrom } from '../progress/progress-fragments.ts';
@@ -96,6 +97,9 @@ export function configSummary(container: Container, nodeName: string): ConfigSum
     ['DNS server', c.ip === undefined ? undefined : (c.nameserver ?? 'from the node')],
     ['Features', features],
     ['Tags', c.tags?.length ? c.tags.join(', ') : undefined],
+    ['Package sets', c.packageSets?.length ? c.packageSets.join(', ') : undefined],
+    // The lists resolved at Deploy: what was installed, whatever the sets hold today.
+    ...specsByManager(c.resolvedPackages ?? []).map((g): [string, string] => [`${g.manager} packages`, g.packages.join(' ')]),
     ['Created', at(container.createdAt)],
     ['Finished', at(container.finishedAt)],
   ];

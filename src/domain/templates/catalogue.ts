@@ -45,6 +45,7 @@ const brokenDefinition = (name: string): TemplateDefinition => ({
   scripts: [],
   files: [],
   packages: [],
+  packageSets: [],
 });
 
 // Database order and disk order of children can differ (collations), so compare in one canonical order.
@@ -57,6 +58,7 @@ function fingerprint(d: TemplateDefinition, dir: string | null, loadError: strin
     scripts: [...d.scripts].sort(byKey((s) => `${String(s.position).padStart(4, '0')}:${s.name}`)).map((s) => [s.name, s.position, s.content, s.enabled]),
     files: [...d.files].sort(byKey((f) => f.name)).map((f) => [f.name, f.targetPath, f.content, f.mode, f.owner, f.policy]),
     packages: [...d.packages].sort(byKey((p) => `${p.manager}:${p.name}`)).map((p) => [p.manager, p.name, p.version]),
+    packageSets: d.packageSets ?? [],
   });
 }
 
@@ -149,9 +151,20 @@ export async function editableTemplate(repo: TemplatesRepository, ref: number | 
   return template;
 }
 
-/** Validates the form and creates (no id) or replaces (the id of a custom template) a template; returns its id. */
-export async function saveCustomTemplate(repo: TemplatesRepository, form: TemplateForm, id?: number): Promise<number> {
-  const definition = definitionFromForm(form);
+/**
+ * Validates the form and creates (no id) or replaces (the id of a custom template) a template; returns its id. With
+ * `knownSets`, every package set the form picks must be one of them.
+ */
+export async function saveCustomTemplate(repo: TemplatesRepository, form: TemplateForm, id?: number, knownSets?: string[]): Promise<number> {
+  const missing = knownSets && form.packageSets.find((name) => !knownSets.includes(name));
+  const unknownSet: Record<string, string> = missing ? { package_sets: `There is no package set “${missing.slice(0, 64)}”. Create it on the Package sets page, or untick it.` } : {};
+  let definition: TemplateDefinition;
+  try {
+    definition = definitionFromForm(form);
+  } catch (err) {
+    throw err instanceof ValidationError ? new ValidationError({ ...unknownSet, ...err.fields }) : err;
+  }
+  if (missing) throw new ValidationError(unknownSet);
   const taken = new ValidationError({ name: `A template named “${definition.name}” already exists. Choose another name.` });
   if (id === undefined) {
     const created = await repo.createCustom(definition);

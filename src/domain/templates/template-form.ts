@@ -3,6 +3,8 @@
 // `scripts[0][name]`, `files[2][target]`, `packages_apt` … (the app parses bodies with extended: false).
 import path from 'node:path';
 import { ValidationError } from '../../lib/errors.ts';
+import { checkSetName } from '../package-sets/package-set.ts';
+import { repeated } from '../wizard/creation-request.ts';
 import { TemplateLoadError, parsePackageList } from './template-parser.ts';
 import {
   DEFAULTS, FILE_POLICIES, LIMITS, PACKAGE_MANAGERS,
@@ -41,6 +43,8 @@ export interface TemplateForm {
   scripts: ScriptFormRow[];
   files: FileFormRow[];
   packages: Record<PackageManager, string>;
+  /** Names of the package sets the template pulls in (checkboxes `package_sets`). */
+  packageSets: string[];
 }
 
 /** What the form's extra submit buttons ask for instead of saving: another empty script or file row. */
@@ -64,6 +68,7 @@ export function emptyForm(): TemplateForm {
     scripts: [blankScript()],
     files: [],
     packages: { apt: '', npm: '', pip: '' },
+    packageSets: [],
   };
 }
 
@@ -84,6 +89,7 @@ export function formFromTemplate(t: Template): TemplateForm {
     packages: Object.fromEntries(
       PACKAGE_MANAGERS.map((m) => [m, t.packages.filter((p) => p.manager === m).map(formatPackageSpec).join('\n')]),
     ) as Record<PackageManager, string>,
+    packageSets: [...t.packageSets],
   };
 }
 
@@ -132,6 +138,7 @@ export function formFromBody(body: Record<string, unknown> = {}): { form: Templa
       content: text(r.content),
     })),
     packages: { apt: text(body.packages_apt), npm: text(body.packages_npm), pip: text(body.packages_pip) },
+    packageSets: [...new Set(repeated(body.package_sets) ?? [])],
   };
   const requested = text(body._action);
   const action: FormAction = requested === 'add_script' || requested === 'add_file' ? requested : 'save';
@@ -216,6 +223,8 @@ export function definitionFromForm(form: TemplateForm): TemplateDefinition {
     }
   }
   if (packages.length > LIMITS.packages) note('packages_apt', `Use at most ${LIMITS.packages} packages in all.`);
+  for (const name of form.packageSets) note('package_sets', checkSetName(name));
+  if (form.packageSets.length > LIMITS.packageSets) note('package_sets', `Use at most ${LIMITS.packageSets} package sets.`);
 
   if (Object.keys(errors).length) throw new ValidationError(errors);
   return {
@@ -229,5 +238,6 @@ export function definitionFromForm(form: TemplateForm): TemplateDefinition {
     scripts,
     files,
     packages,
+    packageSets: form.packageSets,
   };
 }

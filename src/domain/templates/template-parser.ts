@@ -9,6 +9,7 @@ import {
   parseBoolean, parseWholeNumber, splitPackageSpec,
   type FilePolicy, type PackageManager, type TemplateDefinition, type TemplateFile, type TemplatePackage, type TemplateScript,
 } from './template.ts';
+import { checkSetName } from '../package-sets/package-set.ts';
 
 export class TemplateLoadError extends Error {
   constructor(
@@ -333,10 +334,10 @@ async function loadScripts(dir: string, prefix: string): Promise<TemplateScript[
 async function loadPackages(dir: string, prefix: string): Promise<TemplatePackage[]> {
   const seen = new Map<string, ListedPackage & { file: string }>();
   for (const name of await listFiles(path.join(dir, 'packages'), `${prefix}packages`)) {
-    if (name.endsWith('.md')) continue;
+    if (name.endsWith('.md') || name.endsWith(SETS_SUFFIX)) continue;
     const file = `${prefix}packages/${name}`;
     const manager = PACKAGE_MANAGERS.find((m) => name.endsWith(`.${m}`));
-    if (!manager) throw new TemplateLoadError(file, undefined, 'package lists end in .apt, .npm or .pip');
+    if (!manager) throw new TemplateLoadError(file, undefined, 'package lists end in .apt, .npm or .pip (or .sets, naming package sets)');
     for (const pkg of parsePackageList(await readText(path.join(dir, 'packages', name), file), manager, file)) {
       const key = `${manager}:${pkg.name}`;
       const earlier = seen.get(key);
@@ -347,6 +348,35 @@ async function loadPackages(dir: string, prefix: string): Promise<TemplatePackag
     }
   }
   return [...seen.values()].map(({ manager, name, version }) => ({ manager, name, version }));
+}
+
+// Package set references: `packages/<any>.sets`, one set name per line, `#` comments. Sets are looked up by name when
+// the template is shown or deployed, so a template may name a set an admin has not created yet.
+const SETS_SUFFIX = '.sets';
+
+export function parseSetNames(text: string, file: string): Array<{ name: string; line: number }> {
+  const names: Array<{ name: string; line: number }> = [];
+  text.split('\n').forEach((raw, index) => {
+    const name = raw.replace(/(^|\s)#.*$/, '').trim();
+    if (!name) return;
+    const problem = checkSetName(name);
+    if (problem) throw new TemplateLoadError(file, index + 1, problem);
+    if (!names.some((n) => n.name === name)) names.push({ name, line: index + 1 });
+  });
+  return names;
+}
+
+async function loadPackageSetNames(dir: string, prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const name of await listFiles(path.join(dir, 'packages'), `${prefix}packages`)) {
+    if (!name.endsWith(SETS_SUFFIX)) continue;
+    const file = `${prefix}packages/${name}`;
+    for (const set of parseSetNames(await readText(path.join(dir, 'packages', name), file), file)) {
+      if (!names.includes(set.name)) names.push(set.name);
+    }
+  }
+  if (names.length > LIMITS.packageSets) throw new TemplateLoadError(`${prefix}packages`, undefined, `names more than ${LIMITS.packageSets} package sets`);
+  return names;
 }
 
 async function loadFiles(dir: string, prefix: string): Promise<TemplateFile[]> {
@@ -416,5 +446,6 @@ export async function loadTemplateDir(templatesDir: string, name: string): Promi
     scripts: await loadScripts(dir, prefix),
     files: await loadFiles(dir, prefix),
     packages: await loadPackages(dir, prefix),
+    packageSets: await loadPackageSetNames(dir, prefix),
   };
 }

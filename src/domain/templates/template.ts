@@ -58,9 +58,12 @@ export interface TemplateDefinition {
   scripts: TemplateScript[];
   files: TemplateFile[];
   packages: TemplatePackage[];
+  /** Package sets the template names (packages/<any>.sets, or picked in the editor); absent = none. */
+  packageSets?: string[];
 }
 
 export interface Template extends TemplateDefinition {
+  packageSets: string[];
   id: number;
   source: TemplateSource;
   /** The template's directory for disk templates. */
@@ -109,6 +112,7 @@ export const LIMITS = {
   scripts: 50,
   files: 50,
   packages: 500,
+  packageSets: 50,
   /** Templates carry scripts and configuration files, not payloads. */
   contentBytes: 1024 * 1024,
 } as const;

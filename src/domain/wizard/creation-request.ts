@@ -35,6 +35,8 @@ export interface CreationRequest {
   tags: string | undefined;
   /** Undefined = every group the template has; [] = none. */
   packageGroups: string[] | undefined;
+  /** Package set names; undefined = the template's sets; [] = none. */
+  packageSets: string[] | undefined;
   extraPackages: string;
   /** Script names in run order; undefined = the template's enabled scripts. */
   scripts: string[] | undefined;
@@ -85,6 +87,7 @@ export function requestFromBody(body: Body = {}): CreationRequest {
     destroyOnFailure: trimmed(body.destroy_on_failure),
     tags: body.tags === undefined ? undefined : single(body.tags),
     packageGroups: repeated(body.package_groups),
+    packageSets: repeated(body.package_sets),
     extraPackages: single(body.extra_packages),
     scripts: repeated(body.scripts),
     deployId: trimmed(body.deploy_id),
@@ -95,6 +98,7 @@ export function requestFromBody(body: Body = {}): CreationRequest {
 export const FIELD_STEP: Record<string, 'template' | 'configure' | 'packages' | 'scripts'> = {
   template: 'template',
   package_groups: 'packages',
+  package_sets: 'packages',
   extra_packages: 'packages',
   scripts: 'scripts',
 };
@@ -123,6 +127,7 @@ export const FIELD_LABELS: Record<string, string> = {
   tags: 'Tags',
   destroy_on_failure: 'Destroy on failure',
   package_groups: 'Package groups',
+  package_sets: 'Package sets',
   extra_packages: 'Extra packages',
   scripts: 'Scripts',
 };

@@ -5,7 +5,10 @@ import type { NodeRecord } from '../../db/nodes-repository.ts';
 import { NotFoundError, UnavailableError, ValidationError } from '../../lib/errors.ts';
 import type { ContainerConfig, TemplateSnapshot } from '../containers/container-config.ts';
 import { getTemplate } from '../templates/catalogue.ts';
-import { DEFAULTS, PACKAGE_MANAGERS, parseBoolean, type PackageManager, type Template } from '../templates/template.ts';
+import { checkSetName, resolvePackages, type PackageSource } from '../package-sets/package-set.ts';
+import {
+  DEFAULTS, LIMITS, PACKAGE_MANAGERS, parseBoolean, splitPackageSpec, type PackageManager, type Template, type TemplatePackage,
+} from '../templates/template.ts';
 import type { CreationRequest } from './creation-request.ts';
 import {
   checkBridge, checkGateway, checkHostname, checkNameserver, checkOsTemplateVolid, checkPassword, checkStorageId, matchOsTemplate,
@@ -31,7 +34,7 @@ export interface ConfigureValues {
   >;
 }
 
-export type PackageValues = Pick<ContainerConfig, 'packageGroups' | 'extraPackages'>;
+export type PackageValues = Pick<ContainerConfig, 'packageGroups' | 'extraPackages' | 'packageSets' | 'resolvedPackages'>;
 export type ScriptValues = Pick<ContainerConfig, 'scripts'>;
 
 /** The node could not be asked: why, and the fields refused only for that reason (values it would have offered). */
@@ -260,7 +263,25 @@ export async function checkConfigure(
 export const templateGroups = (template: Template | null): PackageManager[] =>
   PACKAGE_MANAGERS.filter((m) => template?.packages.some((p) => p.manager === m));
 
-export function checkPackages(request: CreationRequest, template: Template | null): { errors: FieldErrors; values: PackageValues | undefined } {
+export const EXTRA_PACKAGES_SOURCE = 'the extra packages';
+export const templateSource = (template: Template) => `template “${template.name}”`;
+export const setSource = (name: string) => `set “${name}”`;
+
+/** What the package choices resolve to: each source (a template group, a set, the extra packages) and the merged list. */
+export interface PackageResolution {
+  sources: PackageSource[];
+  packages: TemplatePackage[];
+}
+
+/**
+ * The Packages step's fields: groups, package sets (they must exist now) and extra apt packages, resolved into one
+ * list; two different version pins of one package are refused, naming both sources.
+ */
+export async function checkPackages(
+  deps: Pick<WizardDeps, 'repos'>,
+  request: CreationRequest,
+  template: Template | null,
+): Promise<{ errors: FieldErrors; values: PackageValues | undefined; resolution: PackageResolution | undefined }> {
   const { errors, note } = collector();
   let packageGroups = templateGroups(template);
   if (request.packageGroups !== undefined) {
@@ -270,8 +291,32 @@ export function checkPackages(request: CreationRequest, template: Template | nul
   }
   const extra = parseExtraPackages(request.extraPackages);
   if ('error' in extra) note('extra_packages', extra.error);
-  if (Object.keys(errors).length || 'error' in extra) return { errors, values: undefined };
-  return { errors, values: { packageGroups, extraPackages: extra.packages } };
+
+  const setNames = [...new Set(request.packageSets ?? template?.packageSets ?? [])];
+  for (const name of setNames) note('package_sets', checkSetName(name));
+  if (setNames.length > LIMITS.packageSets) note('package_sets', `Choose at most ${LIMITS.packageSets} package sets.`);
+  const sets = errors.package_sets ? [] : await deps.repos.packageSets.findByNames(setNames);
+  const missing = errors.package_sets ? undefined : setNames.find((name) => !sets.some((s) => s.name === name));
+  if (missing !== undefined) {
+    note('package_sets', `There is no package set “${missing}”${template?.packageSets.includes(missing) ? ` (template “${template.name}” names it)` : ''}. Create it on the Package sets page, or switch it off.`);
+  }
+  if (Object.keys(errors).length || 'error' in extra) return { errors, values: undefined, resolution: undefined };
+
+  const sources: PackageSource[] = [];
+  if (template) sources.push({ label: templateSource(template), packages: template.packages.filter((p) => packageGroups.includes(p.manager)) });
+  for (const set of sets) sources.push({ label: setSource(set.name), packages: set.packages });
+  sources.push({ label: EXTRA_PACKAGES_SOURCE, packages: extra.packages.map((spec) => ({ manager: 'apt' as const, ...splitPackageSpec('apt', spec) })) });
+  const { packages, conflicts } = resolvePackages(sources);
+  for (const conflict of conflicts) {
+    const field = conflict.between.includes(EXTRA_PACKAGES_SOURCE) ? 'extra_packages' : 'package_sets';
+    errors[field] = errors[field] ? `${errors[field]} ${conflict.message}` : conflict.message;
+  }
+  if (Object.keys(errors).length) return { errors, values: undefined, resolution: { sources, packages } };
+  return {
+    errors,
+    values: { packageGroups, extraPackages: extra.packages, packageSets: setNames, resolvedPackages: packages },
+    resolution: { sources, packages },
+  };
 }
 
 /** The template's enabled scripts in its own order: what runs when nobody chose otherwise. */
@@ -332,7 +377,7 @@ export async function checkCreation(
   if ('error' in resolved) return { errors: { template: resolved.error }, value: undefined, nodeProblem: undefined };
   const { template } = resolved;
   const configure = await checkConfigure(deps, request, template);
-  const packages = checkPackages(request, template);
+  const packages = await checkPackages(deps, request, template);
   const scripts = checkScripts(request, template);
   const errors = { ...configure.errors, ...packages.errors, ...scripts.errors };
   const { nodeProblem } = configure;

@@ -62,6 +62,8 @@ export interface WizardDraft {
   hostnameWarning?: string;
   passwordEnc: string | null;
   packageGroups: PackageManager[];
+  /** Package sets to install: the template's (each can be switched off) and any added in the wizard. */
+  packageSets: string[];
   extraPackages: string;
   /** Every script of the template, in the chosen run order. */
   scriptOrder: string[];
@@ -104,6 +106,7 @@ export function newDraft(): WizardDraft {
     },
     passwordEnc: null,
     packageGroups: [],
+    packageSets: [],
     extraPackages: '',
     scriptOrder: [],
     scriptsEnabled: [],
@@ -171,6 +174,7 @@ export function chooseTemplate(draft: WizardDraft, template: Template | null): W
       tags: d.tags.join('; '),
     },
     packageGroups: templateGroups(template),
+    packageSets: [...(template?.packageSets ?? [])],
     scriptOrder: [...(template?.scripts ?? [])].sort((a, b) => a.position - b.position).map((s) => s.name),
     scriptsEnabled: defaultScripts(template),
   };
@@ -209,10 +213,14 @@ export function configureFromBody(body: Record<string, unknown>): ConfigureDraft
   };
 }
 
-/** The Packages form: checked groups (known ones only) and the extra apt packages. */
-export function packagesFromBody(body: Record<string, unknown>): Pick<WizardDraft, 'packageGroups' | 'extraPackages'> {
+/** A draft lives in the session: more sets than anyone picks is not kept. */
+const MAX_DRAFT_SETS = 100;
+
+/** The Packages form: checked groups (known ones only), checked package sets and the extra apt packages. */
+export function packagesFromBody(body: Record<string, unknown>): Pick<WizardDraft, 'packageGroups' | 'packageSets' | 'extraPackages'> {
   const groups = repeated(body.package_groups) ?? [];
-  return { packageGroups: PACKAGE_MANAGERS.filter((m) => groups.includes(m)), extraPackages: clip(single(body.extra_packages)) };
+  const sets = [...new Set((repeated(body.package_sets) ?? []).map(clip))].slice(0, MAX_DRAFT_SETS);
+  return { packageGroups: PACKAGE_MANAGERS.filter((m) => groups.includes(m)), packageSets: sets, extraPackages: clip(single(body.extra_packages)) };
 }
 
 /**
@@ -266,6 +274,7 @@ export function draftRequest(draft: WizardDraft, password: string): CreationRequ
     destroyOnFailure: c.destroyOnFailure ? '1' : '0',
     tags: c.tags,
     packageGroups: draft.packageGroups,
+    packageSets: draft.packageSets,
     extraPackages: draft.extraPackages,
     scripts: draft.scriptOrder.filter((name) => draft.scriptsEnabled.includes(name)),
     deployId: draft.deployId,

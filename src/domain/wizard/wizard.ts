@@ -4,7 +4,10 @@
 import type { TemplateSummary, Template } from '../templates/template.ts';
 import { PACKAGE_MANAGERS, formatPackageSpec, type PackageManager } from '../templates/template.ts';
 import { FIELD_LABELS, FIELD_STEP, single, type CreationRequest } from './creation-request.ts';
-import { checkConfigure, checkPackages, checkScripts, defaultBridge, resolveTemplate, templateDefaults, type FieldErrors } from './creation-validation.ts';
+import { specsByManager } from '../package-sets/package-set.ts';
+import {
+  checkConfigure, checkPackages, checkScripts, defaultBridge, resolveTemplate, templateDefaults, type FieldErrors, type PackageResolution,
+} from './creation-validation.ts';
 import { checkHostname, checkPassword, matchOsTemplate, volidFile } from './field-rules.ts';
 import { hostnameInUse, hostnameWarningOn, loadNodeChoices, type NodeChoices, type WizardDeps } from './node-choices.ts';
 import {
@@ -41,7 +44,19 @@ export interface ConfigureStepView extends BaseView {
 export interface PackagesStepView extends BaseView {
   step: 'packages';
   groups: Array<{ manager: PackageManager; packages: string[]; checked: boolean }>;
+  /** The template's sets first (each switchable), then the others that can be added. */
+  sets: PackageSetChoice[];
   extraPackages: string;
+}
+
+export interface PackageSetChoice {
+  name: string;
+  description: string;
+  packages: Array<{ manager: PackageManager; packages: string[] }>;
+  fromTemplate: boolean;
+  checked: boolean;
+  /** Named (by the template or the draft) but no such set exists. */
+  missing: boolean;
 }
 
 export interface ScriptsStepView extends BaseView {
@@ -119,7 +134,11 @@ function configureView(draft: WizardDraft, template: Template | null, form: Conf
   };
 }
 
-function packagesView(draft: WizardDraft, template: Template | null, errors: FieldErrors): PackagesStepView {
+async function packagesView(deps: WizardDeps, draft: WizardDraft, template: Template | null, errors: FieldErrors): Promise<PackagesStepView> {
+  const fromTemplate = template?.packageSets ?? [];
+  const chosen = draft.packageSets ?? fromTemplate;
+  const names = [...new Set([...fromTemplate, ...chosen, ...(await deps.repos.packageSets.names())])];
+  const sets = await deps.repos.packageSets.findByNames(names);
   return {
     step: 'packages',
     stepper: stepper(draft, 'packages'),
@@ -130,6 +149,17 @@ function packagesView(draft: WizardDraft, template: Template | null, errors: Fie
       packages: (template?.packages ?? []).filter((p) => p.manager === manager).map(formatPackageSpec),
       checked: draft.packageGroups.includes(manager),
     })).filter((g) => g.packages.length > 0),
+    sets: names.map((name) => {
+      const set = sets.find((s) => s.name === name);
+      return {
+        name,
+        description: set?.description ?? '',
+        packages: specsByManager(set?.packages ?? []),
+        fromTemplate: fromTemplate.includes(name),
+        checked: chosen.includes(name),
+        missing: !set,
+      };
+    }),
     extraPackages: draft.extraPackages,
   };
 }
@@ -162,13 +192,15 @@ export interface ReviewSummary {
   passwordSet: boolean;
   sshKeys: number;
   destroyOnFailure: boolean;
-  packageGroups: Array<{ manager: PackageManager; packages: string[] }>;
-  extraPackages: string[];
+  /** What will be installed, per manager, each package once (groups, sets and extra packages resolved). */
+  packages: Array<{ manager: PackageManager; packages: string[] }>;
+  /** Where they come from: the template, each set, the extra packages (those that contribute). */
+  packageSources: string[];
   scripts: string[];
   skippedScripts: string[];
 }
 
-function reviewView(draft: WizardDraft, template: Template | null, errors: FieldErrors, nodeProblem?: string): ReviewStepView {
+function reviewView(draft: WizardDraft, template: Template | null, resolution: PackageResolution | undefined, errors: FieldErrors, nodeProblem?: string): ReviewStepView {
   const c = draft.configure;
   const request = draftRequest(draft, '');
   const summary: ReviewSummary = {
@@ -185,11 +217,8 @@ function reviewView(draft: WizardDraft, template: Template | null, errors: Field
     passwordSet: draft.passwordEnc !== null,
     sshKeys: c.sshPublicKey.split('\n').filter((l) => l.trim()).length,
     destroyOnFailure: c.destroyOnFailure,
-    packageGroups: PACKAGE_MANAGERS.filter((m) => draft.packageGroups.includes(m)).map((manager) => ({
-      manager,
-      packages: (template?.packages ?? []).filter((p) => p.manager === manager).map(formatPackageSpec),
-    })).filter((g) => g.packages.length > 0),
-    extraPackages: draft.extraPackages.split(/\s+/).filter(Boolean),
+    packages: specsByManager(resolution?.packages ?? []),
+    packageSources: (resolution?.sources ?? []).filter((s) => s.packages.length > 0).map((s) => s.label),
     scripts: request.scripts ?? [],
     skippedScripts: draft.scriptOrder.filter((name) => !draft.scriptsEnabled.includes(name)),
   };
@@ -225,18 +254,24 @@ export async function showStep(deps: WizardDeps, draft: WizardDraft, step: Wizar
       return { draft, view: configureView(draft, template, draft.configure, choices, {}) };
     }
     case 'packages':
-      return { draft, view: packagesView(draft, template, {}) };
+      return { draft, view: await packagesView(deps, draft, template, {}) };
     case 'scripts':
       return { draft, view: scriptsView(draft, template, {}) };
-    case 'review':
-      return { draft, view: reviewView(draft, template, {}) };
+    case 'review': {
+      // A set deleted or changed since the Packages step: back there, where Continue says what is wrong.
+      const { errors, resolution } = await checkPackages(deps, draftRequest(draft, ''), template);
+      if (Object.keys(errors).length) return { draft: markStep(draft, 'packages', false), redirect: stepUrl('packages') };
+      return { draft, view: reviewView(draft, template, resolution, {}) };
+    }
   }
 }
 
 /** The Review page again, with the messages of a refused Deploy (and first the node's problem, when it had one). */
 export async function reviewWithErrors(deps: WizardDeps, draft: WizardDraft, errors: FieldErrors, nodeProblem?: string): Promise<ReviewStepView> {
   const resolved = await draftTemplate(deps, draft);
-  return reviewView(draft, 'template' in resolved ? resolved.template : null, errors, nodeProblem);
+  const template = 'template' in resolved ? resolved.template : null;
+  const { resolution } = await checkPackages(deps, draftRequest(draft, ''), template);
+  return reviewView(draft, template, resolution, errors, nodeProblem);
 }
 
 /** The node-dependent part of Configure for another node (the node select's live refresh). */
@@ -297,7 +332,7 @@ export async function saveStep(deps: WizardDeps, draft: WizardDraft, step: Wizar
   if (!canOpen(draft, step)) return { draft, redirect: stepUrl(firstOpenStep(draft)) };
   const { template } = resolved;
   if (step === 'configure') return saveConfigureStep(deps, draft, template, body, nav);
-  if (step === 'packages') return savePackagesStep(draft, template, body, nav);
+  if (step === 'packages') return savePackagesStep(deps, draft, template, body, nav);
   if (step === 'scripts') return saveScriptsStep(draft, template, body, nav);
   return { draft, redirect: target(draft, step, nav) };
 }
@@ -342,17 +377,18 @@ async function saveConfigureStep(deps: WizardDeps, draft: WizardDraft, template:
   return { draft: markStep({ ...saved, hostnameWarning }, 'configure', true), redirect: stepUrl(nextStep('configure')) };
 }
 
-function savePackagesStep(draft: WizardDraft, template: Template | null, body: Record<string, unknown>, nav: Nav): StepOutcome {
+async function savePackagesStep(deps: WizardDeps, draft: WizardDraft, template: Template | null, body: Record<string, unknown>, nav: Nav): Promise<StepOutcome> {
   const packages = packagesFromBody(body);
   const saved: WizardDraft = { ...draft, ...packages };
   if (nav.kind !== 'next') {
-    const after = saveUnchecked(draft, saved, 'packages', !same(packages, { packageGroups: draft.packageGroups, extraPackages: draft.extraPackages }));
+    const before = { packageGroups: draft.packageGroups, packageSets: draft.packageSets, extraPackages: draft.extraPackages };
+    const after = saveUnchecked(draft, saved, 'packages', !same(packages, before));
     return { draft: after, redirect: target(after, 'packages', nav) };
   }
-  const { errors } = checkPackages(draftRequest(saved, ''), template);
+  const { errors } = await checkPackages(deps, draftRequest(saved, ''), template);
   if (Object.keys(errors).length) {
     const rejected = markStep(saved, 'packages', false);
-    return { draft: rejected, status: 422, view: packagesView(rejected, template, errors) };
+    return { draft: rejected, status: 422, view: await packagesView(deps, rejected, template, errors) };
   }
   return { draft: markStep(saved, 'packages', true), redirect: stepUrl(nextStep('packages')) };
 }

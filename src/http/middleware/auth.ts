@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { User, UsersRepository } from '../../db/users-repository.ts';
+import { ForbiddenError } from '../../lib/errors.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -33,4 +34,13 @@ export function requireUser(req: Request, res: Response, next: NextFunction): vo
     return;
   }
   res.redirect(303, '/login');
+}
+
+/**
+ * Changes only admins may make. Today an account is either an admin or not (users.is_admin); a later Teams issue
+ * can widen this one rule.
+ */
+export function requireAdmin(req: Request, _res: Response, next: NextFunction): void {
+  if (req.user?.isAdmin) return next();
+  next(new ForbiddenError('Only an admin may change this. Ask an admin of this Launchpad to make the change.'));
 }

@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express';
+import type { PackageSetsRepository } from '../../db/package-sets-repository.ts';
 import type { TemplatesRepository } from '../../db/templates-repository.ts';
 import * as catalogue from '../../domain/templates/catalogue.ts';
 import { emptyForm, formFromBody, formFromTemplate, type TemplateForm } from '../../domain/templates/template-form.ts';
@@ -10,6 +11,7 @@ import { renderFragment, renderPage } from '../render.ts';
 
 export interface TemplateRoutesDeps {
   templates: TemplatesRepository;
+  packageSets: PackageSetsRepository;
   templatesDir: string;
   logger: Logger;
 }
@@ -17,8 +19,9 @@ export interface TemplateRoutesDeps {
 const SECTION = '/templates';
 const param = (req: Request) => String(req.params.id);
 
-function renderForm(req: Request, res: Response, view: { form: TemplateForm; templateId?: number; errors?: Record<string, string> }, status = 200) {
+async function renderForm(deps: TemplateRoutesDeps, req: Request, res: Response, view: { form: TemplateForm; templateId?: number; errors?: Record<string, string> }, status = 200) {
   const editing = view.templateId !== undefined;
+  const setNames = await deps.packageSets.names();
   renderPage(req, res, 'pages/templates/form', {
     title: editing ? `Edit ${view.form.name}` : 'New template',
     section: SECTION,
@@ -27,20 +30,24 @@ function renderForm(req: Request, res: Response, view: { form: TemplateForm; tem
     form: view.form,
     errors: view.errors ?? {},
     managers: PACKAGE_MANAGERS,
+    // Every set there is, plus any the form names that does not exist (shown as missing, so it can be unticked).
+    setChoices: [...setNames, ...view.form.packageSets.filter((n) => !setNames.includes(n))].map((name) => ({
+      name, checked: view.form.packageSets.includes(name), missing: !setNames.includes(name),
+    })),
   }, status);
 }
 
 /** Saves the posted form, or shows it again: with another empty row when asked for one, with messages when invalid. */
 async function saveForm(deps: TemplateRoutesDeps, req: Request, res: Response, templateId?: number) {
   const { form, action } = formFromBody(req.body);
-  if (action !== 'save') return renderForm(req, res, { form, templateId });
+  if (action !== 'save') return renderForm(deps, req, res, { form, templateId });
   try {
-    const id = await catalogue.saveCustomTemplate(deps.templates, form, templateId);
+    const id = await catalogue.saveCustomTemplate(deps.templates, form, templateId, await deps.packageSets.names());
     flash(req, 'success', `Template “${form.name}” saved.`);
     res.redirect(303, `/templates/${id}`);
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
-    renderForm(req, res, { form, templateId, errors: err.fields }, 422);
+    await renderForm(deps, req, res, { form, templateId, errors: err.fields }, 422);
   }
 }
 
@@ -65,19 +72,21 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
   router.get('/templates/new', async (req, res) => {
     const from = typeof req.query.from === 'string' && req.query.from ? await catalogue.getTemplate(deps.templates, req.query.from) : undefined;
     const form = from ? { ...formFromTemplate(from), name: `${from.name}-copy`.slice(0, 64) } : emptyForm();
-    renderForm(req, res, { form });
+    await renderForm(deps, req, res, { form });
   });
 
   router.post('/templates', (req, res) => saveForm(deps, req, res));
 
   router.get('/templates/:id', async (req, res) => {
     const template = await catalogue.getTemplate(deps.templates, param(req));
-    renderPage(req, res, 'pages/templates/show', { title: template.name, section: SECTION, template, managers: PACKAGE_MANAGERS });
+    const sets = await deps.packageSets.findByNames(template.packageSets);
+    const packageSets = template.packageSets.map((name) => ({ name, set: sets.find((s) => s.name === name) }));
+    renderPage(req, res, 'pages/templates/show', { title: template.name, section: SECTION, template, packageSets, managers: PACKAGE_MANAGERS });
   });
 
   router.get('/templates/:id/edit', async (req, res) => {
     const template = await catalogue.editableTemplate(deps.templates, param(req));
-    renderForm(req, res, { form: formFromTemplate(template), templateId: template.id });
+    await renderForm(deps, req, res, { form: formFromTemplate(template), templateId: template.id });
   });
 
   router.post('/templates/:id', async (req, res) => {

@@ -31,11 +31,14 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
   await recorder.enterPhase('syncing', 'Installing packages…');
 
   const groups = new Map<PackageManager, string[]>();
-  for (const p of config.template.packages) {
-    if (!config.packageGroups.includes(p.manager)) continue;
-    groups.set(p.manager, [...(groups.get(p.manager) ?? []), packageSpec[p.manager](p.name, p.version)]);
+  const add = (manager: PackageManager, spec: string) => groups.set(manager, [...(groups.get(manager) ?? []), spec]);
+  if (config.resolvedPackages) {
+    // Resolved at Deploy from the groups, package sets and extra packages: exactly what was reviewed.
+    for (const p of config.resolvedPackages) add(p.manager, packageSpec[p.manager](p.name, p.version));
+  } else {
+    for (const p of config.template.packages) if (config.packageGroups.includes(p.manager)) add(p.manager, packageSpec[p.manager](p.name, p.version));
+    for (const spec of config.extraPackages) add('apt', spec);
   }
-  if (config.extraPackages.length) groups.set('apt', [...(groups.get('apt') ?? []), ...config.extraPackages]);
 
   const scripts = config.scripts.map((name) => {
     const script = config.template.scripts.find((s) => s.name === name);
