@@ -1,6 +1,7 @@
-// Phase 4, Run Scripts: install the chosen package groups, then run each chosen script in the chosen order with
-// the helper library loaded, streaming stdout and stderr line by line. A non-zero exit fails the phase with the
-// script's name, exit code and last lines. Scripts travel by SFTP + `pct push`, never on a command line.
+// Phase 4, Run Scripts: install the packages resolved at Deploy (template groups, package sets, extra packages),
+// then run each chosen script in the chosen order with the helper library loaded, streaming stdout and stderr line
+// by line. A non-zero exit fails the phase with the script's name, exit code and last lines. Scripts travel by
+// SFTP + `pct push`, never on a command line.
 import { HELPER_LIBRARY_TARGET } from '../../templates/helper-library.ts';
 import type { PackageManager } from '../../containers/container-config.ts';
 import { ctRun, fingerprint, hasMarker, setMarker } from '../ct-commands.ts';
