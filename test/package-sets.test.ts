@@ -211,7 +211,7 @@ describe('bulk import', () => {
     ]);
     expect(items(section(preview.text, 'preview-invalid'))).toEqual([
       '6: Bad_Name — “Bad_Name” is not a valid apt package name (e.g. nginx or nginx=1.22.1-9).',
-      '9: vim tmux — One package per line.',
+      '9: vim tmux — One package per line, found “vim tmux”.',
       '10: jq=latest! — “latest!” is not a valid version for jq.',
     ]);
     // Nothing is saved by a preview.

@@ -3,9 +3,9 @@
 // grammar, the size limit, "in use by templates") hold for the UI and any later caller alike.
 import type { PackageSetsRepository } from '../../db/package-sets-repository.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts';
-import { checkPackage, formatPackageSpec, splitPackageSpec, type PackageManager } from '../templates/template.ts';
+import { checkDescription, checkPackage, checkSetName, formatPackageSpec, splitPackageSpec, type PackageManager } from '../templates/template.ts';
 import {
-  MAX_SET_PACKAGES, checkSetDescription, checkSetName, isPackageManager, previewImport,
+  MAX_SET_PACKAGES, isPackageManager, previewImport,
   type ImportPreview, type PackageSet, type TemplateReference,
 } from './package-set.ts';
 
@@ -25,7 +25,7 @@ function checkSetForm(form: SetForm): SetForm {
   const errors: Record<string, string> = {};
   const name = checkSetName(form.name);
   if (name) errors.name = name;
-  const description = checkSetDescription(form.description);
+  const description = checkDescription(form.description);
   if (description) errors.description = description;
   if (Object.keys(errors).length) throw new ValidationError(errors);
   return form;

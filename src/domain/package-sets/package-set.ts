@@ -1,8 +1,9 @@
 // Package sets: named groups of packages ("our standard tools") kept once and reused by templates and the wizard.
-// The vocabulary, the rules for names, the bulk-import reader with its preview, and how packages from several
+// The vocabulary, the bulk-import reader with its preview, and how packages from several
 // sources (a template's groups, its sets, sets added in the wizard, extra packages) resolve into one list.
+import { TemplateLoadError, parsePackageList } from '../templates/template-parser.ts';
 import {
-  LIMITS, PACKAGE_MANAGERS, checkDescription, checkPackage, formatPackageSpec, splitPackageSpec,
+  LIMITS, PACKAGE_MANAGERS, formatPackageSpec,
   type PackageManager, type TemplatePackage,
 } from '../templates/template.ts';
 
@@ -33,16 +34,6 @@ export interface TemplateReference {
 
 /** The most packages one set holds: the same budget a template has. */
 export const MAX_SET_PACKAGES = LIMITS.packages;
-
-const SET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-export function checkSetName(name: string): string | undefined {
-  if (!name) return 'Give the package set a name.';
-  if (!SET_NAME.test(name)) return `“${name.slice(0, 80)}” is not a package set name: use 1–64 letters, digits, dots, dashes or underscores, starting with a letter or digit.`;
-  return undefined;
-}
-
-export const checkSetDescription = checkDescription;
 
 export const isPackageManager = (value: string): value is PackageManager => (PACKAGE_MANAGERS as readonly string[]).includes(value);
 
@@ -80,19 +71,20 @@ export function previewImport(text: string, manager: PackageManager, existing: T
   }
   lines.forEach((raw, index) => {
     const line = index + 1;
-    let spec = raw.replace(/(^|\s)#.*$/, '').trim();
-    if (!spec) return;
-    const shown = spec.slice(0, 120);
-    let lineManager = manager;
-    const prefix = PREFIX.exec(spec);
-    if (prefix) {
-      lineManager = prefix[1] as PackageManager;
-      spec = spec.slice(prefix[0].length);
+    const trimmed = raw.trim();
+    const prefix = PREFIX.exec(trimmed);
+    const lineManager = prefix ? (prefix[1] as PackageManager) : manager;
+    // Each line is read exactly as a template's package list line is, with the same grammar and messages.
+    let listed: TemplatePackage | undefined;
+    try {
+      listed = parsePackageList(prefix ? trimmed.slice(prefix[0].length) : trimmed, lineManager, 'import')[0];
+    } catch (err) {
+      if (!(err instanceof TemplateLoadError)) throw err;
+      const reason = err.detail.charAt(0).toUpperCase() + err.detail.slice(1);
+      return preview.invalid.push({ line, text: trimmed.replace(/(^|\s)#.*$/, '').trim().slice(0, 120), reason: /[.)]$/.test(reason) ? reason : `${reason}.` });
     }
-    if (/\s/.test(spec)) return preview.invalid.push({ line, text: shown, reason: 'One package per line.' });
-    const { name, version } = splitPackageSpec(lineManager, spec);
-    const problem = checkPackage(lineManager, name, version);
-    if (problem) return preview.invalid.push({ line, text: shown, reason: problem });
+    if (!listed) return;
+    const { name, version } = listed;
     const pkg = { manager: lineManager, name, version, line };
     const inSet = existing.find((p) => p.manager === lineManager && p.name === name);
     if (inSet) {

@@ -3,12 +3,11 @@
 // `scripts[0][name]`, `files[2][target]`, `packages_apt` … (the app parses bodies with extended: false).
 import path from 'node:path';
 import { ValidationError } from '../../lib/errors.ts';
-import { checkSetName } from '../package-sets/package-set.ts';
 import { repeated } from '../wizard/creation-request.ts';
 import { TemplateLoadError, parsePackageList } from './template-parser.ts';
 import {
   DEFAULTS, FILE_POLICIES, LIMITS, PACKAGE_MANAGERS,
-  checkContent, checkDescription, checkFileName, checkName, checkOs, checkOwner, checkScriptName, checkTag, checkTargetPath,
+  checkContent, checkDescription, checkFileName, checkName, checkOs, checkOwner, checkScriptName, checkSetName, checkTag, checkTargetPath,
   formatPackageSpec, normalizeMode, parseWholeNumber, splitTags,
   type FilePolicy, type PackageManager, type Template, type TemplateDefinition, type TemplateFile, type TemplatePackage,
   type TemplateScript,

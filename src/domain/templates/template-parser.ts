@@ -5,11 +5,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   DEFAULTS, LIMITS, PACKAGE_MANAGERS, FILE_POLICIES,
-  checkContent, checkDescription, checkOs, checkOwner, checkPackage, checkTag, checkTargetPath, normalizeMode,
+  checkContent, checkDescription, checkOs, checkOwner, checkPackage, checkSetName, checkTag, checkTargetPath, normalizeMode,
   parseBoolean, parseWholeNumber, splitPackageSpec,
   type FilePolicy, type PackageManager, type TemplateDefinition, type TemplateFile, type TemplatePackage, type TemplateScript,
 } from './template.ts';
-import { checkSetName } from '../package-sets/package-set.ts';
 
 export class TemplateLoadError extends Error {
   constructor(

@@ -147,6 +147,15 @@ export function checkName(name: string): string | undefined {
   return undefined;
 }
 
+/** Package sets are named in `.sets` files and form fields, one name per line: no spaces, nothing a shell reads. */
+const SET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function checkSetName(name: string): string | undefined {
+  if (!name) return 'Give the package set a name.';
+  if (!SET_NAME.test(name)) return `“${name.slice(0, 80)}” is not a package set name: use 1–64 letters, digits, dots, dashes or underscores, starting with a letter or digit.`;
+  return undefined;
+}
+
 export function checkTag(tag: string): string | undefined {
   return TAG.test(tag) ? undefined : `“${tag}” is not a valid tag: use lowercase letters, digits, _ + . - (Proxmox tag rules).`;
 }

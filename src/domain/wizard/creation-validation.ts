@@ -5,9 +5,9 @@ import type { NodeRecord } from '../../db/nodes-repository.ts';
 import { NotFoundError, UnavailableError, ValidationError } from '../../lib/errors.ts';
 import type { ContainerConfig, TemplateSnapshot } from '../containers/container-config.ts';
 import { getTemplate } from '../templates/catalogue.ts';
-import { checkSetName, resolvePackages, type PackageSource } from '../package-sets/package-set.ts';
+import { resolvePackages, type PackageSource } from '../package-sets/package-set.ts';
 import {
-  DEFAULTS, LIMITS, PACKAGE_MANAGERS, parseBoolean, splitPackageSpec, type PackageManager, type Template, type TemplatePackage,
+  DEFAULTS, LIMITS, PACKAGE_MANAGERS, checkSetName, parseBoolean, splitPackageSpec, type PackageManager, type Template, type TemplatePackage,
 } from '../templates/template.ts';
 import type { CreationRequest } from './creation-request.ts';
 import {
