@@ -366,6 +366,8 @@ describe('POST /containers as a form contract (curl)', () => {
     expect(page.status).toBe(422);
     expect(page.headers['content-type']).toMatch(/text\/html/);
     expect(page.text).toContain('The container was not created');
+    // Points at the documentation that exists: the README's section on this endpoint.
+    expect(page.text).toContain('README, section “Creating containers from scripts: POST /containers”');
     for (const field of ['node', 'hostname', 'password', 'vmid', 'memory', 'ip', 'nameserver', 'tags', 'unprivileged', 'package_groups', 'extra_packages', 'scripts']) {
       expect(page.text, field).toContain(`data-field="${field}"`);
     }

@@ -41,6 +41,8 @@ export interface Row {
   better?: 'lower' | 'higher';
   target?: Target;
   note?: string;
+  /** Measured on Launchpad only (the baseline has no such path): no verdict for the naive column. */
+  launchpadOnly?: boolean;
 }
 
 export interface BenchContext {

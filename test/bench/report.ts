@@ -48,7 +48,7 @@ export function tableLines(rows: Row[]): string[] {
       x === undefined ? '' : `${x >= 10 ? x.toFixed(0) : x.toFixed(1)}×`,
       r.target?.label ?? '',
       verdict(meets(r.launchpad, r.target)),
-      verdict(meets(r.naive, r.target)),
+      r.launchpadOnly ? '' : verdict(meets(r.naive, r.target)),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));

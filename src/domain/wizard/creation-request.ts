@@ -1,6 +1,6 @@
-// What asks for a new container, as typed: the documented form contract of POST /containers (docs/api.md), which
-// the wizard's steps post field by field and scripts post all at once. Values stay strings until validation, so a
-// rejected form comes back exactly as it was sent.
+// What asks for a new container, as typed: the documented form contract of POST /containers (README.md, section
+// "Creating containers from scripts"), which the wizard's steps post field by field and scripts post all at once.
+// Values stay strings until validation, so a rejected form comes back exactly as it was sent.
 export interface CreationRequest {
   /** Template id or name; empty = from scratch. */
   template: string;

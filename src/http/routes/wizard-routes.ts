@@ -1,5 +1,6 @@
 // The creation wizard (one URL per step, the draft in the session) and POST /containers, which Deploy and scripts
-// (docs/api.md) both use. Mounted before containerRoutes so /containers/new is not read as a container id.
+// (README.md, section "Creating containers from scripts") both use. Mounted before containerRoutes so
+// /containers/new is not read as a container id.
 import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { createContainer } from '../../domain/containers/create-container.ts';
