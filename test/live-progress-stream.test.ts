@@ -123,6 +123,29 @@ describe('GET /containers/:id/events', () => {
     expect(linesOf(again)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('paces a long replay to a reader that stops for a while: one connection, every line once, never cut', async () => {
+    // ~12 MB of rows: far more than the pending-bytes cap (1 MiB) plus what the kernel's socket buffers absorb.
+    const lines = 40_000;
+    const container = await insertContainer(env.deps, owner.id, nodeId);
+    const rec = recorderFor(env.deps, container.id, { flushLines: 5_000, flushMs: 10_000 });
+    const padding = 'p'.repeat(180);
+    for (let i = 1; i <= lines; i++) rec.log('stdout', `line ${i} ${padding}`);
+    await rec.complete({ status: 'Ready.' });
+    await rec.close();
+
+    const conn = await connectSse(streamUrl(container.id, 0), { cookie });
+    conn.pause();
+    await new Promise((r) => setTimeout(r, 2_000));
+    // Meanwhile the process keeps answering: the replay waits for the reader instead of rendering ahead.
+    expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
+    conn.resume();
+    await Promise.race([conn.ended, conn.waitFor((e) => e.event === 'done', 60_000)]);
+    const seen = linesOf(conn);
+    expect(conn.events.at(-1)?.event, `the stream ended after ${seen.length} of ${lines} lines`).toBe('done');
+    expect(seen.length).toBe(lines);
+    expect(seen).toEqual(Array.from({ length: lines }, (_, i) => i + 1));
+  }, 90_000);
+
   it('caps the streams one session may hold open (429) and frees the slot when one closes', async () => {
     const limitedCookie = (await signIn(server.baseUrl, 'stranger', 'stranger-password')).cookie;
     const mine = await insertContainer(env.deps, (await env.deps.repos.users.findByUsername('stranger'))!.id, nodeId);

@@ -8,6 +8,12 @@ import type { Response } from 'express';
 export interface SseWriter {
   /** Writes one event; false once more than the pending-bytes cap is queued for this client (it is then cut). */
   send(id: number, event: string, data: string): boolean;
+  /**
+   * Resolves once other requests have had a turn of the event loop and this client has taken what was written
+   * (false if the stream closed, or the client took nothing for `stallMs` and was cut). A long replay awaits it
+   * between batches, so it neither holds the process nor piles up more than one batch for a slow reader.
+   */
+  writable(): Promise<boolean>;
   end(): void;
   readonly closed: boolean;
 }
@@ -35,7 +41,7 @@ function frameFor(id: number, event: string, data: string): Buffer {
 
 export function openEventStream(
   res: Response,
-  options: { maxPendingBytes: number; heartbeatMs?: number; retryMs?: number; /** the client's cursor */ lastEventId?: number },
+  options: { maxPendingBytes: number; heartbeatMs?: number; retryMs?: number; stallMs?: number; /** the client's cursor */ lastEventId?: number },
 ): SseWriter {
   res.status(200).set({
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -77,6 +83,31 @@ export function openEventStream(
         return false;
       }
       return true;
+    },
+    async writable() {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (closed) return false;
+      if (!res.writableNeedDrain) return true;
+      const drained = await new Promise<boolean>((resolve) => {
+        const settle = (ok: boolean) => {
+          clearTimeout(timer);
+          res.off('drain', onDrain);
+          res.off('close', onClose);
+          resolve(ok);
+        };
+        const onDrain = () => settle(true);
+        const onClose = () => settle(false);
+        const timer = setTimeout(() => settle(false), options.stallMs ?? 30_000);
+        res.on('drain', onDrain);
+        res.on('close', onClose);
+      });
+      if (!drained && !closed) {
+        // Took nothing for stallMs: free the slot; the browser reconnects with its cursor when it can.
+        closed = true;
+        clearInterval(heartbeat);
+        res.destroy();
+      }
+      return drained && !closed;
     },
     end,
   };

@@ -19,6 +19,9 @@ export interface SseConnection {
   /** Resolves once an event matching `predicate` has arrived. */
   waitFor(predicate: (e: SseEvent, all: SseEvent[]) => boolean, timeoutMs?: number): Promise<SseEvent>;
   close(): void;
+  /** Stops reading the response (TCP back-pressure reaches the server) until resume(). */
+  pause(): void;
+  resume(): void;
   /** Called for every event as it is parsed (set before data flows). */
   onEvent?: (e: SseEvent) => void;
   bodyText: string;
@@ -63,6 +66,12 @@ export function connectSse(url: string, options: { cookie?: string; lastEventId?
           },
           close() {
             req.destroy();
+          },
+          pause() {
+            res.pause();
+          },
+          resume() {
+            res.resume();
           },
         };
         const dispatch = () => {

@@ -12,6 +12,8 @@ import type { ProgressMessage } from './progress-channel.ts';
 export interface FeedSink {
   /** Writes one message; returns false when the viewer cannot keep up and the feed must stop. */
   send(id: number, event: 'progress' | 'done' | 'live', html: string): boolean;
+  /** Resolves when the next replay batch may be sent (false: the viewer is gone); see SseWriter.writable. */
+  writable(): Promise<boolean>;
   end(): void;
 }
 
@@ -131,6 +133,9 @@ export class ProgressFeed implements RelayListener {
       if (events.length === 0) return;
       await this.emit(events, this.deps.fragments.streamBatch(events));
       if (events.length < size) return;
+      // A replay can be hundreds of batches: let other requests and viewers run in between, and send the next batch
+      // only once this viewer has taken the last one (a slow reader is paced instead of cut and restarted).
+      if (!(await this.sink.writable())) return this.stop();
     }
   }
 
