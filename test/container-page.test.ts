@@ -72,9 +72,14 @@ describe('GET /containers/:id', () => {
     const rec = recorderFor(env.deps, c.id);
     await rec.enterPhase('creating', 'Creating CT');
     await rec.enterPhase('syncing', 'Running 10-install.sh');
+    rec.log('stdout', 'Reading package lists...');
+    rec.log('stdout', 'Building dependency tree...');
     rec.log('stderr', 'E: Unable to locate package nginxx');
     await rec.fail('Script 10-install.sh exited with code 100.');
     const res = await agent.get(`/containers/${c.id}`).expect(200);
+    // The failure panel's "Last lines of output" keeps one line per line (a <pre>: newlines are the line breaks).
+    const lastLines = /<summary[^>]*>Last lines of output<\/summary>\s*<pre[^>]*>([\s\S]*?)<\/pre>/.exec(res.text)?.[1];
+    expect(lastLines).toBe('Reading package lists...\nBuilding dependency tree...\nE: Unable to locate package nginxx');
     expect(res.text).toContain('Failed during “Run Scripts”');
     expect(res.text).toContain('Script 10-install.sh exited with code 100.');
     expect(res.text).toContain('E: Unable to locate package nginxx');
