@@ -38,6 +38,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(requestLogging(logger));
   app.use(securityHeaders());
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: config.env === 'production' ? '1h' : 0, index: false }));
+  // Pages link /static/favicon.svg; a browser showing log.txt or an image still asks for the conventional path.
+  app.get('/favicon.ico', (_req, res) => res.redirect(301, '/static/favicon.svg'));
   app.use(healthRoutes({ settings: repos.settings, redis: deps.redis }));
 
   app.use(express.urlencoded({ extended: false, limit: '2mb', parameterLimit: 2000 }));

@@ -218,8 +218,12 @@ describe('Deploy from the wizard', () => {
     await client.createLxc('sim', { vmid: 3100, ostemplate: DEBIAN, hostname: 'squatter', rootfs: { storage: 'local-lvm', sizeGiB: 1 } });
     client.close();
     const before = await containerCount();
-    const res = await b.post('/containers', { deploy_id: deployId });
-    expect(res.status).toBe(422);
+    // Redirect-after-POST to the Review step (the address bar then names the page shown), which shows why once.
+    const refused = await b.post('/containers', { deploy_id: deployId });
+    expect(refused.status).toBe(303);
+    expect(refused.headers.location).toBe('/containers/new/review');
+    const res = await b.get('/containers/new/review');
+    expect(res.status).toBe(200);
     expect(res.text).toContain('The container was not created:');
     expect(res.text).toMatch(/<li id="e-vmid"><span class="font-medium">VMID:<\/span> VMID 3100 is taken on this cluster\. Choose another, or leave it empty for the next free one\. <a href="\/containers\/new\/configure"/);
     expect(res.text).toContain('<div id="wizard"');
@@ -260,9 +264,11 @@ describe('Deploy from the wizard', () => {
     // Typing the number a queued container holds (not on the node yet) is refused at Deploy.
     const d = await browser();
     const deployId = await toReview(d, { hostname: 'exact-1', vmid: String(vmids[1]) });
-    const res = await d.post('/containers', { deploy_id: deployId });
-    expect(res.status).toBe(422);
+    expect((await d.post('/containers', { deploy_id: deployId })).headers.location).toBe('/containers/new/review');
+    const res = await d.get('/containers/new/review');
     expect(res.text).toContain(`VMID ${vmids[1]} is taken on this cluster.`);
+    // Shown once: a reload is the plain Review step again.
+    expect((await d.get('/containers/new/review')).text).not.toContain('is taken on this cluster');
   });
 
   it('refuses without a CSRF token', async () => {

@@ -303,8 +303,14 @@ describe('POST /containers while the node cannot be reached', () => {
     const b = await browser('offline-review');
     const review = await toReview(b, { hostname: 'offline-1' });
     const deployId = /name="deploy_id" value="([0-9a-f-]{36})"/.exec(review)![1]!;
-    const res = await whileUnreachable(() => b.post('/containers', { deploy_id: deployId }));
-    expect(res.status).toBe(503);
+    // Redirect-after-POST (the address bar then names the Review step); the Review step shows why, once.
+    const [refused, res] = await whileUnreachable(async () => {
+      const post = await b.post('/containers', { deploy_id: deployId });
+      return [post, await b.get('/containers/new/review')] as const;
+    });
+    expect(refused.status).toBe(303);
+    expect(refused.headers.location).toBe('/containers/new/review');
+    expect(res.status).toBe(200);
     expect(/<p id="node-problem"[^>]*>([^<]*)<\/p>/.exec(res.text)?.[1]).toMatch(reached);
     expect(res.text.indexOf('id="node-problem"')).toBeLessThan(res.text.indexOf('id="e-vmid"'));
     expect(await env.deps.repos.containers.findById(deployId)).toBeUndefined();

@@ -16,6 +16,8 @@ declare module 'express-session' {
   interface SessionData {
     /** The wizard's draft: a reload, Back or a second tab resume it; Deploy and "Start over" clear it. */
     wizardDraft?: WizardDraft;
+    /** Why Deploy was refused, shown once by the Review step it redirects to (so the address bar names that page). */
+    deployRefusal?: { deployId: string; errors: Record<string, string>; nodeProblem?: string };
   }
 }
 
@@ -70,6 +72,11 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     const outcome = await wizard.showStep(deps, draftOf(req), step);
     req.session.wizardDraft = outcome.draft;
     if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
+    const refusal = req.session.deployRefusal;
+    delete req.session.deployRefusal;
+    if (step === 'review' && refusal?.deployId === outcome.draft.deployId) {
+      return renderStep(req, res, await wizard.reviewWithErrors(deps, outcome.draft, refusal.errors, refusal.nodeProblem));
+    }
     renderStep(req, res, outcome.view);
   });
 
@@ -98,7 +105,11 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
       // 422: something in the request is wrong; 503: only the node's silence is (its problem is then the summary).
       if (!(err instanceof ValidationError) && !(err instanceof NodeUnavailableError)) throw err;
       const nodeProblem = err instanceof NodeUnavailableError || err instanceof NodeProblemValidationError ? err.nodeProblem : undefined;
-      if (fromWizard) return renderStep(req, res, await wizard.reviewWithErrors(deps, draft, err.fields, nodeProblem), err.status);
+      if (fromWizard) {
+        // Redirect-after-POST: the Review step shows the messages at its own URL, so a reload stays on it.
+        req.session.deployRefusal = { deployId: draft.deployId, errors: err.fields, nodeProblem };
+        return res.redirect(303, stepUrl('review'));
+      }
       if (req.accepts(['html', 'json']) === 'json') return res.status(err.status).json({ error: err.message, fields: err.fields });
       const page = { title: 'Container not created', section: SECTION, nodeProblem, errors: err.fields, labels: FIELD_LABELS };
       renderPage(req, res, 'pages/wizard/rejected', page, err.status);

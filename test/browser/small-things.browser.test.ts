@@ -1,0 +1,153 @@
+/// <reference lib="dom" />
+// Small things a user saw, checked in a real browser under the app's CSP: a refused wizard step leaves no
+// Content-Security-Policy violations in the console; after a refused Deploy the address bar names the page shown
+// (the Review step), with and without JavaScript, so a reload shows the same page; every page has a favicon.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.ts';
+import { ProxmoxClient } from '../../src/proxmox/api-client.ts';
+import { launchBrowser } from '../support/browser.ts';
+import { ensureUser, listen, signIn } from '../support/http-session.ts';
+import { startTestSimulator } from '../support/simulator-fixtures.ts';
+import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
+
+let env: TestEnv;
+let sim: Awaited<ReturnType<typeof startTestSimulator>>;
+let server: Awaited<ReturnType<typeof listen>>;
+let browser: Browser;
+
+const DEBIAN = 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst';
+const SLOW = { timeout: 8_000 };
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  sim = await startTestSimulator(env.deps);
+  await env.deps.repos.templates.createCustom({
+    name: 'small-web', description: 'Small things', osTemplate: 'debian-12', cores: 1, memory: 512, swap: 512, disk: 4,
+    unprivileged: true, nesting: true, tags: [], scripts: [{ name: '10-one.sh', position: 1, content: 'echo one\n', enabled: true }],
+    files: [], packages: [{ manager: 'apt', name: 'nginx', version: null }],
+  });
+  server = await listen(createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } }));
+  browser = await launchBrowser();
+  await ensureUser(env.deps, 'admin', 'admin-password', true);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await env?.deps.queue.obliterate({ force: true }).catch(() => undefined);
+  await sim?.close();
+  await env?.close();
+});
+
+/** A signed-in page that records every console message of type error and every CSP violation the document reports. */
+async function signedInPage(javaScriptEnabled: boolean) {
+  const { cookie } = await signIn(server.baseUrl, 'admin', 'admin-password');
+  const context = await browser.newContext({ javaScriptEnabled });
+  const [name, value] = cookie.split('=') as [string, string];
+  await context.addCookies([{ name, value, url: server.baseUrl }]);
+  const page = await context.newPage();
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  page.on('pageerror', (err) => consoleErrors.push(err.message));
+  await context.exposeBinding('reportViolation', (_source, text: string) => void consoleErrors.push(text));
+  // CSP reports reach the DevTools log, not the page's console API: read them there too.
+  const cdp = await context.newCDPSession(page);
+  cdp.on('Log.entryAdded', ({ entry }) => entry.level === 'error' && consoleErrors.push(`[${entry.source}] ${entry.text}`));
+  await cdp.send('Log.enable');
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      (window as unknown as { reportViolation(t: string): void }).reportViolation(`CSP ${e.violatedDirective}: ${e.blockedURI} ${e.sample}`);
+    });
+  });
+  return { context, page, consoleErrors };
+}
+
+const pathOf = (page: Page) => new URL(page.url()).pathname;
+
+/** Walks the wizard to Review with VMID `vmid` typed in Configure. */
+async function toReview(page: Page, vmid: string, hostname: string) {
+  await page.goto(`${server.baseUrl}/containers/new`);
+  await page.locator('label', { hasText: 'small-web' }).click();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect.poll(() => pathOf(page), SLOW).toBe('/containers/new/configure');
+  await page.locator('#f-ostemplate').waitFor(SLOW);
+  await page.fill('#f-hostname', hostname);
+  await page.fill('#f-vmid', vmid);
+  await page.fill('#f-password', 'small-things-password');
+  await page.fill('#f-password_confirm', 'small-things-password');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect.poll(() => pathOf(page), SLOW).toBe('/containers/new/packages');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect.poll(() => pathOf(page), SLOW).toBe('/containers/new/scripts');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect.poll(() => pathOf(page), SLOW).toBe('/containers/new/review');
+}
+
+async function takeVmid(vmid: number) {
+  const client = new ProxmoxClient({ apiUrl: sim.sim.apiUrl, tokenId: sim.sim.tokenId, tokenSecret: sim.sim.tokenSecret, tlsFingerprint: sim.sim.tlsFingerprint });
+  try {
+    await client.createLxc('sim', { vmid, ostemplate: DEBIAN, hostname: `squatter-${vmid}`, rootfs: { storage: 'local-lvm', sizeGiB: 1 } });
+  } finally {
+    client.close();
+  }
+}
+
+describe('small things in a browser', () => {
+  it('a refused wizard step logs no Content-Security-Policy errors', async () => {
+    const { context, page, consoleErrors } = await signedInPage(true);
+    await page.goto(`${server.baseUrl}/containers/new`);
+    // Refused: nothing chosen.
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await expect.poll(() => page.locator('#e-template').textContent(), SLOW).toBe('Choose a template, or start from scratch.');
+    await page.locator('label', { hasText: 'small-web' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await expect.poll(() => pathOf(page), SLOW).toBe('/containers/new/configure');
+    await page.locator('#f-ostemplate').waitFor(SLOW);
+    // Refused: a hostname with an underscore and no password.
+    await page.fill('#f-hostname', 'bad_name');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await expect.poll(() => page.locator('#e-password').textContent(), SLOW).toBe('Set a root password (at least 8 characters).');
+    await page.waitForTimeout(300);
+    // A refused step answers 422 (which Chromium logs as a failed load); nothing else may be logged.
+    expect(consoleErrors.filter((e) => !e.includes('Failed to load resource: the server responded with a status of 422'))).toEqual([]);
+    await context.close();
+  });
+
+  for (const javaScriptEnabled of [true, false]) {
+    it(`after a refused Deploy the address bar shows the Review step, and a reload shows it again (JavaScript ${javaScriptEnabled ? 'on' : 'off'})`, async () => {
+      const vmid = javaScriptEnabled ? 4100 : 4101;
+      const { context, page, consoleErrors } = await signedInPage(javaScriptEnabled);
+      await toReview(page, String(vmid), `refused-${vmid}`);
+      await takeVmid(vmid);
+      await page.getByRole('button', { name: 'Deploy' }).click();
+      await expect.poll(() => page.locator('#e-vmid').textContent(), SLOW).toContain(`VMID ${vmid} is taken on this cluster.`);
+      expect(pathOf(page)).toBe('/containers/new/review');
+      await page.reload();
+      expect(pathOf(page)).toBe('/containers/new/review');
+      await expect.poll(() => page.locator('h1, h2').first().textContent(), SLOW).toBeTruthy();
+      expect(await page.getByRole('button', { name: 'Deploy' }).count()).toBe(1);
+      expect(await env.deps.repos.containers.findById((await page.locator('input[name="deploy_id"]').inputValue()))).toBeUndefined();
+      expect(consoleErrors).toEqual([]);
+      await context.close();
+    });
+  }
+
+  it('every page links a favicon that is served', async () => {
+    const { context, page } = await signedInPage(true);
+    for (const url of ['/login', '/containers', '/containers/new/template', '/templates', '/nodes']) {
+      await page.goto(`${server.baseUrl}${url}`);
+      expect(await page.locator('link[rel="icon"]').count(), url).toBe(1);
+      const href = await page.locator('link[rel="icon"]').getAttribute('href');
+      expect(href, url).toBeTruthy();
+      const icon = await page.request.get(new URL(href!, page.url()).toString());
+      expect(icon.status(), url).toBe(200);
+      expect(icon.headers()['content-type']).toMatch(/^image\//);
+    }
+    // The conventional path (asked for by a browser showing log.txt) leads to the same icon.
+    const ico = await page.request.get(`${server.baseUrl}/favicon.ico`);
+    expect(ico.status()).toBe(200);
+    expect(ico.headers()['content-type']).toMatch(/^image\//);
+    await context.close();
+  });
+});
