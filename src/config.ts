@@ -24,6 +24,8 @@ const schema = z.object({
   PVE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   TEMPLATES_DIR: z.string().min(1).default('./templates'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
+  LAUNCHPAD_SUPERVISED: boolish.default(false),
   TRUST_PROXY: boolish.default(false),
   SSE_MAX_STREAMS: z.coerce.number().int().min(1).default(5000),
   SSE_MAX_STREAMS_PER_SESSION: z.coerce.number().int().min(1).default(6),
@@ -55,6 +57,13 @@ export type Config = {
   pvePollMs: number;
   templatesDir: string;
   logLevel: string;
+  /** auto: readable lines on a terminal, JSON lines otherwise. */
+  logFormat: 'auto' | 'pretty' | 'json';
+  /**
+   * Set by `npm start` for the web and worker processes it runs: what the supervisor already said at start-up
+   * (generated secrets) is not repeated by each child.
+   */
+  supervised: boolean;
   trustProxy: boolean;
   sse: { maxStreams: number; maxStreamsPerSession: number; maxPendingBytes: number; heartbeatMs: number };
 };
@@ -90,6 +99,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pvePollMs: c.PVE_POLL_MS,
     templatesDir: c.TEMPLATES_DIR,
     logLevel: c.LOG_LEVEL,
+    logFormat: c.LOG_FORMAT,
+    supervised: c.LAUNCHPAD_SUPERVISED,
     trustProxy: c.TRUST_PROXY,
     sse: {
       maxStreams: c.SSE_MAX_STREAMS,

@@ -17,7 +17,7 @@ import { EventRelay } from './domain/progress/event-relay.ts';
 import { NodeListCache } from './domain/wizard/node-list-cache.ts';
 import { createQueue } from './jobs/queue.ts';
 import type { Queue } from 'bullmq';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, resolveLogFormat, type Logger } from './logger.ts';
 import { connectRedis, createRedis, type Redis } from './lib/redis.ts';
 import { SecretBox } from './lib/secret-box.ts';
 
@@ -52,7 +52,11 @@ export interface Deps {
   close(): Promise<void>;
 }
 
-export async function buildDeps(config: Config, role: string, logger = createLogger(config.logLevel, role)): Promise<Deps> {
+export async function buildDeps(
+  config: Config,
+  role: string,
+  logger = createLogger(config.logLevel, role, undefined, resolveLogFormat(config.logFormat)),
+): Promise<Deps> {
   await ensureDatabase(config.databaseUrl);
   const knex = createKnex(config.databaseUrl);
   const redis = createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis connection error (retrying)'));
@@ -84,7 +88,7 @@ export async function buildDeps(config: Config, role: string, logger = createLog
   const relay = new EventRelay(subscriber, { containers: repos.containers, logger });
   const queue = createQueue(config.redisUrl, config.queuePrefix);
   queue.on('error', (err) => logger.error({ err: err.message }, 'job queue connection error'));
-  const { sessionSecret, encryptionKey } = await resolveBootSecrets(repos.settings, config, logger);
+  const { sessionSecret, encryptionKey } = await resolveBootSecrets(repos.settings, config, logger, { announce: !config.supervised });
 
   return {
     config,

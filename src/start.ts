@@ -46,7 +46,11 @@ runMain('launchpad', async () => {
   };
 
   for (const [name, entry] of [['web', 'src/server.ts'], ['worker', 'worker.ts']] as const) {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], { stdio: 'inherit' });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], {
+      stdio: 'inherit',
+      // The children share this terminal; start-up warnings were printed once, above.
+      env: { ...process.env, LAUNCHPAD_SUPERVISED: '1' },
+    });
     children.set(name, child);
     child.on('exit', (code, signal) => {
       if (stopping) return;

@@ -11,16 +11,19 @@ export async function resolveBootSecrets(
   settings: SettingsRepository,
   env: { sessionSecret: string | undefined; encryptionKey: Buffer | undefined },
   logger: Logger,
+  /** false in the processes `npm start` runs: its supervisor has already warned once for all of them. */
+  options: { announce: boolean } = { announce: true },
 ): Promise<{ sessionSecret: string; encryptionKey: Buffer }> {
+  const warn = (message: string) => (options.announce ? logger.warn(message) : logger.debug(message));
   let sessionSecret = env.sessionSecret;
   if (!sessionSecret) {
     sessionSecret = await settings.getOrInsert('session_secret', randomBytes(32).toString('base64'));
-    logger.warn('SESSION_SECRET is not set: using a generated secret stored in the database. Set SESSION_SECRET in production.');
+    warn('SESSION_SECRET is not set: using a generated secret stored in the database. Set SESSION_SECRET in production.');
   }
   let encryptionKey = env.encryptionKey;
   if (!encryptionKey) {
     encryptionKey = Buffer.from(await settings.getOrInsert('encryption_key', randomBytes(32).toString('base64')), 'base64');
-    logger.warn('ENCRYPTION_KEY is not set: using a generated key stored in the database. Set ENCRYPTION_KEY (openssl rand -base64 32) in production.');
+    warn('ENCRYPTION_KEY is not set: using a generated key stored in the database. Set ENCRYPTION_KEY (openssl rand -base64 32) in production.');
   }
   return { sessionSecret, encryptionKey };
 }
