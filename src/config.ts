@@ -70,6 +70,11 @@ export type Config = {
 
 export class ConfigError extends Error {}
 
+/** The environment `npm start` gives the web and worker processes it runs: its own, marked as supervised. */
+export function supervisedChildEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, LAUNCHPAD_SUPERVISED: '1' };
+}
+
 /** Parses an environment (process.env by default) into a Config, or throws a ConfigError naming each bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));

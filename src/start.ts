@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from './config.ts';
+import { loadConfig, supervisedChildEnv } from './config.ts';
 import { buildDeps } from './deps.ts';
 import { recordSimulatorSandbox } from './domain/nodes/simulator-badge.ts';
 import { registerSimulatorNode } from './domain/nodes/simulator-node.ts';
@@ -49,7 +49,7 @@ runMain('launchpad', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], {
       stdio: 'inherit',
       // The children share this terminal; start-up warnings were printed once, above.
-      env: { ...process.env, LAUNCHPAD_SUPERVISED: '1' },
+      env: supervisedChildEnv(),
     });
     children.set(name, child);
     child.on('exit', (code, signal) => {

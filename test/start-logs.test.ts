@@ -66,9 +66,9 @@ describe('npm start output', () => {
     expect(lines.filter((l) => l.startsWith('{')), 'JSON lines in a terminal').toEqual([]);
     expect(count(lines, 'SESSION_SECRET is not set')).toBe(1);
     expect(count(lines, 'ENCRYPTION_KEY is not set')).toBe(1);
-    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d WARN  launchpad SESSION_SECRET is not set: /));
-    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d INFO  web {7}console listening on http:\/\/localhost:\d+ port=\d+$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d INFO  worker {4}worker ready: connected to Redis, waiting for jobs /));
+    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d WARN {2}launchpad SESSION_SECRET is not set: /));
+    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d INFO {2}web {7}console listening on http:\/\/localhost:\d+ port=\d+$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^\d\d:\d\d:\d\d INFO {2}worker {4}worker ready: connected to Redis, waiting for jobs /));
   }, 60_000);
 
   it('in a terminal with LOG_FORMAT=json, and whenever the output is not a terminal: JSON lines, each warning once', async () => {
