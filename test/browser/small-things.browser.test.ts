@@ -104,8 +104,14 @@ describe('small things in a browser', () => {
     await page.getByRole('button', { name: 'Continue' }).click();
     await expect.poll(() => pathOf(page), SLOW).toBe('/containers/new/configure');
     await page.locator('#f-ostemplate').waitFor(SLOW);
-    // Refused: a hostname with an underscore and no password.
+    // Refused: a hostname with an underscore and no password. Password managers and autofill decorate inputs with
+    // inline styles (through the CSSOM, which the CSP allows); the swapped-in form must not copy them as attributes.
     await page.fill('#f-hostname', 'bad_name');
+    const decorated = await page.locator('#wizard input[id]').evaluateAll((inputs) => {
+      for (const input of inputs) (input as HTMLElement).style.backgroundImage = 'none';
+      return inputs.length;
+    });
+    expect(decorated).toBeGreaterThan(5);
     await page.getByRole('button', { name: 'Continue' }).click();
     await expect.poll(() => page.locator('#e-password').textContent(), SLOW).toBe('Set a root password (at least 8 characters).');
     await page.waitForTimeout(300);
