@@ -89,14 +89,15 @@ describe('migrations', () => {
       const tables = async () =>
         (await knex.raw("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'knex%' ORDER BY 1")).rows.map((r: { tablename: string }) => r.tablename);
       expect(await tables()).toEqual([
-        'container_credentials', 'container_events', 'container_services', 'containers', 'nodes', 'sessions', 'settings',
-        'template_files', 'template_packages', 'template_scripts', 'templates', 'users',
+        'container_credentials', 'container_events', 'container_services', 'containers', 'nodes', 'package_set_items',
+        'package_sets', 'sessions', 'settings', 'template_files', 'template_package_sets', 'template_packages',
+        'template_scripts', 'templates', 'users',
       ]);
       const all = await migrationSource.getMigrations([]);
       await knex.migrate.rollback(undefined, true);
       expect(await tables()).toEqual([]);
       expect(await migrateLatest(knex)).toHaveLength(all.length);
-      expect(await tables()).toHaveLength(12);
+      expect(await tables()).toHaveLength(15);
 
       const unique = await knex.raw(
         "SELECT indexdef FROM pg_indexes WHERE tablename = 'container_events' AND indexdef LIKE '%UNIQUE%'",
