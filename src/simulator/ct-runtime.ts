@@ -4,6 +4,7 @@
 // forwarded to 127.0.0.1 on the host so tests and admins can reach them). `pct exec` enters the namespaces with
 // nsenter. Needs root; probeDebianRootfs() says so before anything tries.
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -84,11 +85,14 @@ export class CtRuntime {
     const ports = new Map<number, number>();
     for (const port of FORWARDED_CT_PORTS) ports.set(port, await freePort());
     const [ip, prefix] = network.address.split('/');
+    const netns = openSync(`/proc/${pid}/ns/net`, 'r');
     const pasta = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'pasta', '--foreground', '--quiet', '--runas', '0', '--config-net',
       '--ns-ifname', 'eth0', '--address', ip!, '--netmask', prefix ?? '24', '--gateway', network.gateway, '--no-map-gw',
       '--dns-forward', network.gateway, ...[...ports].flatMap(([ct, host]) => ['--tcp-ports', `127.0.0.1/${host}:${ct}`]),
-      '--udp-ports', 'none', '--tcp-ns', 'none', '--udp-ns', 'none', '--netns', `/proc/${pid}/ns/net`],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+      // pasta drops privileges before it opens the namespace, so it gets an open descriptor rather than /proc/<pid>/…
+      '--udp-ports', 'none', '--tcp-ns', 'none', '--udp-ns', 'none', '--netns', '/proc/self/fd/3'],
+    { stdio: ['ignore', 'ignore', 'pipe', netns] });
+    closeSync(netns);
     let pastaErr = '';
     pasta.stderr!.on('data', (d: Buffer) => (pastaErr += d.toString()));
     const routed = await waitFor(async () => pasta.exitCode !== null || /^\S+\t00000000\t/m.test(await readFile(`/proc/${pid}/net/route`, 'utf8').catch(() => '')), 10_000);

@@ -161,6 +161,7 @@ export async function createDebianCtRootfs(image: string, rootDir: string, optio
   await writeFile(at('etc/hostname'), `${options.hostname}\n`);
   await writeFile(at('etc/hosts'), `127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n${address}\t${options.hostname}\n`);
   await writeFile(at('etc/resolv.conf'), `# --- BEGIN PVE ---\nnameserver ${options.gateway}\n# --- END PVE ---\n`);
+  await mkdir(at('etc/network'), { recursive: true });
   await writeFile(at('etc/network/interfaces'), options.dhcp
     ? 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n'
     : `auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n\taddress ${options.ipv4}\n\tgateway ${options.gateway}\n`);
