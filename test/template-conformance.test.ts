@@ -197,7 +197,7 @@ describe('a broken copy of a sample fails with its message', () => {
     const result = await build(id);
     expect(result.outcome).toBe('failed');
     expect(result.container.error).toContain('Script 10-enable-site.sh exited with code 1');
-    expect(result.log).toMatch(/nginx: \[emerg\] .*launchpad/);
+    expect(result.log).toMatch(/\[emerg\] .*unexpected "\}" in \/etc\/nginx\/sites-enabled\/launchpad:\d+/);
     expect(result.log).toContain('[ERROR] nginx rejects its configuration (see the lines above); fix /etc/nginx/sites-available/launchpad and retry');
   }, 10 * MINUTES);
 

@@ -139,7 +139,7 @@ export class CtRuntime {
   exec(vmid: number, argv: readonly string[]): ChildProcessWithoutNullStreams {
     const ct = this.running.get(vmid);
     if (!ct) throw new Error(`CT ${vmid} is not running`);
-    return spawn('nsenter', ['--target', String(ct.pid), '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wd=/', '--',
+    return spawn('nsenter', ['--target', String(ct.pid), '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wd', '--',
       'setpriv', '--bounding-set', CT_CAPS, '--inh-caps=-all', '--',
       '/usr/bin/env', '-i', `PATH=${CT_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', 'USER=root', 'LOGNAME=root', 'container=lxc', 'TERM=dumb', ...argv],
     { stdio: 'pipe', detached: true, env: {} });
