@@ -1,4 +1,6 @@
 // The creation pipeline against the embedded simulator (HTTPS API + SSH host with real bubblewrap sandboxes).
+// Host mode: the samples' stand-ins from test/fixtures/host-mode-templates (the real samples need Debian mode; see
+// test/template-conformance.test.ts).
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../src/db/events-repository.ts';
@@ -21,7 +23,7 @@ beforeAll(async () => {
   simulator = await startTestSimulator(env.deps);
   ownerId = (await ensureUser(env.deps, 'builder', 'builder-password')).id;
   templates = new TemplatesRepository(env.deps.knex);
-  await syncCatalogue(templates, path.resolve('templates'), env.deps.logger);
+  await syncCatalogue(templates, path.resolve('test/fixtures/host-mode-templates'), env.deps.logger);
   deps = {
     repos: env.deps.repos,
     secrets: env.deps.secrets,
