@@ -111,7 +111,7 @@ async function build(dir: string, mirror: DebianMirror, progress: (line: string)
   const args = ['--variant=minbase', '--mode=root', `--include=${ROOTFS_PACKAGES.join(',')}`, 'bookworm', work, ...sourcesLines(mirror)];
   try {
     await new Promise<void>((done, fail) => {
-      const child = spawn('mmdebstrap', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C.UTF-8' } });
+      const child = spawn('mmdebstrap', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8', HOME: '/root' } });
       const tail: string[] = [];
       for (const stream of [child.stdout, child.stderr]) {
         createInterface({ input: stream }).on('line', (line) => {

@@ -51,11 +51,11 @@ runMain('template:test', async () => {
   const dbUrl = new URL(base.databaseUrl);
   const dbName = `launchpad_template_test_${suffix}`;
   dbUrl.pathname = `/${dbName}`;
-  const config = loadConfig({ ...process.env, DATABASE_URL: dbUrl.toString(), QUEUE_PREFIX: `template-test-${suffix}`, LOG_LEVEL: 'warn' });
+  const config = { ...base, databaseUrl: dbUrl.toString(), queuePrefix: `template-test-${suffix}`, logLevel: 'warn' };
   const deps = await buildDeps(config, 'template-test', createLogger('warn', 'template-test'));
   const dataDir = await mkdtemp(path.join(tmpdir(), 'launchpad-template-test-'));
   let sim: Awaited<ReturnType<typeof startSimulator>> | undefined;
-  let ok = false;
+  let ok: boolean | undefined;
   try {
     await syncCatalogue(deps.repos.templates, path.resolve(config.templatesDir), deps.logger);
     const template = await getTemplate(deps.repos.templates, name).catch(() => undefined);
