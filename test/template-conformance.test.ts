@@ -14,6 +14,8 @@ import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pip
 import { MARKER_DIR } from '../src/domain/pipeline/ct-commands.ts';
 import { credentialAad } from '../src/domain/pipeline/steps/finalizing-step.ts';
 import { getTemplate, syncCatalogue } from '../src/domain/templates/catalogue.ts';
+import { ProxmoxClient } from '../src/proxmox/api-client.ts';
+import { waitForTask } from '../src/proxmox/task-waiter.ts';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { startDebianTestSimulator } from './support/debian-simulator.ts';
 import { signedInAgent } from './support/session.ts';
@@ -168,6 +170,35 @@ describe('each sample template on a real Debian 12 CT', () => {
     await checks[name]!(id, vmid, hostname);
     process.stderr.write(`[conformance] ${name}: first build ${first.seconds.toFixed(1)} s, second run ${second.seconds.toFixed(1)} s\n`);
   }, 20 * MINUTES);
+});
+
+describe('a Debian-mode CT behaves like one across stop and start', () => {
+  it('stopping ends its services; starting boots the enabled ones again', async () => {
+    const { id, hostname } = await deploy('static-web');
+    const built = await build(id);
+    expect(built.outcome).toBe('ready');
+    const vmid = built.container.vmid!;
+    const { sim } = simulator;
+    const client = new ProxmoxClient({ apiUrl: sim.apiUrl, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret, tlsFingerprint: sim.tlsFingerprint });
+    try {
+      const before = hostPort(vmid, 80);
+      await waitForTask(client, await client.stopLxc('sim', vmid), { pollIntervalMs: 50 });
+      expect(sim.forwardedPort(vmid, 80)).toBeUndefined();
+      await expect(fetch(`http://127.0.0.1:${before}/`)).rejects.toThrow();
+
+      await waitForTask(client, await client.startLxc('sim', vmid), { pollIntervalMs: 50 });
+      // nginx was enabled by the template: the CT's init starts it at boot, as systemd would.
+      let answer: Response | undefined;
+      for (let i = 0; i < 50 && !answer; i++) {
+        answer = await fetch(`http://127.0.0.1:${hostPort(vmid, 80)}/`).catch(() => undefined);
+        if (!answer) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(answer?.status).toBe(200);
+      expect(await answer!.text()).toContain(`<h1>${hostname} is live</h1>`);
+    } finally {
+      client.close();
+    }
+  }, 10 * MINUTES);
 });
 
 describe('a broken copy of a sample fails with its message', () => {
