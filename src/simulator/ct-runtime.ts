@@ -25,6 +25,12 @@ const BOOT_SCRIPT = `set -eu
 root=$1 shims=$2 host=$3 caps=$4
 mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
+# As in Docker and LXC: the kernel's knobs are visible, not writable (root in the CT is root on the host).
+for p in sys sysrq-trigger irq bus fs; do
+  [ -e "$root/proc/$p" ] || continue
+  mount --bind "$root/proc/$p" "$root/proc/$p"
+  mount -o remount,bind,ro "$root/proc/$p"
+done
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$root/run"
 mkdir -p "$root/run/lock" "$root/run/sshd"
 mount -t tmpfs -o mode=0755,nosuid tmpfs "$root/dev"

@@ -52,10 +52,13 @@ runMain('template:test', async () => {
   const dbName = `launchpad_template_test_${suffix}`;
   dbUrl.pathname = `/${dbName}`;
   const config = { ...base, databaseUrl: dbUrl.toString(), queuePrefix: `template-test-${suffix}`, logLevel: 'warn' };
-  const deps = await buildDeps(config, 'template-test', createLogger('warn', 'template-test'));
+  const deps = await buildDeps(config, 'template-test', createLogger('error', 'template-test'));
   const dataDir = await mkdtemp(path.join(tmpdir(), 'launchpad-template-test-'));
   let sim: Awaited<ReturnType<typeof startSimulator>> | undefined;
   let ok: boolean | undefined;
+  // Ctrl-C cancels the build (or ends --keep); the CT, database and files are removed either way.
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => interrupt.abort());
   try {
     await syncCatalogue(deps.repos.templates, path.resolve(config.templatesDir), deps.logger);
     const template = await getTemplate(deps.repos.templates, name).catch(() => undefined);
@@ -91,7 +94,7 @@ runMain('template:test', async () => {
           else if (event.kind === 'step' && event.step !== step) out(`== ${(step = event.step)}`);
         }
       },
-    }, containerId, new AbortController().signal);
+    }, containerId, interrupt.signal);
     const container = (await deps.repos.containers.findById(containerId))!;
     const results = scriptResults(events, container.config as { scripts?: string[] }, container.error);
 
@@ -108,7 +111,7 @@ runMain('template:test', async () => {
     }
     if (keep) {
       out(`   --keep: the CT stays up until you press Ctrl-C (root filesystem: ${sim.state.rootDir(container.vmid!)})`);
-      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      if (!interrupt.signal.aborted) await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve));
     }
     ok = outcome === 'ready';
   } finally {
