@@ -40,7 +40,9 @@ runMain('launchpad', async () => {
     await recordSimulatorRootfs(deps.repos.settings, simulator.rootfs === 'debian' ? 'debian' : `host: ${capability.ok ? 'SIMULATOR_ROOTFS=host' : capability.reason}`);
     deps.logger.warn(
       { api: simulator.apiUrl, ssh: `${simulator.ssh.host}:${simulator.ssh.port}`, sandboxed: simulator.sandboxed },
-      simulator.sandboxed
+      simulator.rootfs === 'debian'
+        ? `SIMULATOR: no Proxmox node is configured, so node "${simulator.nodeName}" is the embedded Proxmox VE simulator (each CT is a Debian 12 root filesystem under .data/simulator running in its own namespaces). Add a real node under Nodes and restart to use a cluster.`
+        : simulator.sandboxed
         ? `SIMULATOR: no Proxmox node is configured, so node "${simulator.nodeName}" is the embedded Proxmox VE simulator (scripts run in bubblewrap sandboxes under .data/simulator). Add a real node under Nodes and restart to use a cluster.`
         : `SIMULATOR: node "${simulator.nodeName}" is the embedded Proxmox VE simulator and bubblewrap is missing: commands are NOT run, every line of their output says "simulated". Install bubblewrap (apt-get install bubblewrap) to run template scripts for real.`,
     );
