@@ -201,6 +201,38 @@ describe('a Debian-mode CT behaves like one across stop and start', () => {
   }, 10 * MINUTES);
 });
 
+describe('systemctl in a Debian-mode CT', () => {
+  it("runs a unit without an init script from its ExecStart, and stops it", async () => {
+    const unit = '[Unit]\nDescription=A test service\n\n[Service]\nExecStart=/usr/bin/sleep 4242\n\n[Install]\nWantedBy=multi-user.target\n';
+    const script = [
+      'set -euo pipefail',
+      'systemctl enable --now sleeper',
+      'systemctl is-active sleeper',
+      'pgrep -x sleep -a',
+      'systemctl is-enabled sleeper',
+      'systemctl stop sleeper',
+      'if systemctl is-active --quiet sleeper; then echo "still active after stop" >&2; exit 1; fi',
+      'if pgrep -f "sleep 4242"; then echo "still running after stop" >&2; exit 1; fi',
+      'systemctl start no-such-unit || echo "exit $?"',
+    ].join('\n');
+    const definition: TemplateDefinition = {
+      name: 'unit-only', description: '', osTemplate: 'debian-12', cores: 1, memory: 512, swap: 512, disk: 4,
+      unprivileged: true, nesting: true, tags: [], packages: [],
+      files: [{ name: 'sleeper.service', targetPath: '/etc/systemd/system/sleeper.service', content: unit, mode: '0644', owner: 'root:root', policy: 'replace' }],
+      scripts: [{ name: '10-unit.sh', position: 1, content: script, enabled: true }],
+    };
+    expect(await env.deps.repos.templates.createCustom(definition)).not.toBe('taken');
+    const { id } = await deploy('unit-only');
+    const result = await build(id);
+    if (result.outcome !== 'ready') throw new Error(`${result.container.error}\n${result.log.split('\n').slice(-30).join('\n')}`);
+    expect(result.log).toMatch(/^active$/m);
+    expect(result.log).toMatch(/^\d+ \/usr\/bin\/sleep 4242$/m);
+    expect(result.log).toMatch(/^enabled$/m);
+    expect(result.log).toContain('Failed to start no-such-unit.service: Unit no-such-unit.service not found.');
+    expect(result.log).toMatch(/^exit 5$/m);
+  }, 10 * MINUTES);
+});
+
 describe('a broken copy of a sample fails with its message', () => {
   it('static-web with a typo in its nginx site fails at 10-enable-site.sh, naming the problem', async () => {
     const sample = await getTemplate(env.deps.repos.templates, 'static-web');
