@@ -11,7 +11,9 @@
 //
 // Where it differs from a real node: one node, two storages (`local` dir, `local-lvm` thin) and two bridges
 // (`vmbr0`, `vmbr1`; no SDN); API tokens only (no tickets/CSRF) and the token may do everything a root@pam token
-// may; templates are a list, not files; the CT root filesystem is a plain directory prepared by ct-rootfs.ts whatever the template;
+// may; templates are a list, not files; whatever the OS template, the CT root filesystem is either a copy of one real
+// Debian 12 image run in its own namespaces (rootfs mode `debian`: debian-rootfs.ts, ct-runtime.ts; no systemd, no
+// cgroup limits, a few ports forwarded to 127.0.0.1) or a plain directory with stand-ins (mode `host`: ct-rootfs.ts);
 // a CT's DHCP lease (10.10.0.100–249/24) is fixed at create time; stats are invented; an interrupted create or
 // destroy is forgotten on restart and running CTs come back stopped.
 import { TaskRunner } from './task-runner.ts';
