@@ -19,6 +19,8 @@ const schema = z.object({
     .optional(),
   PVE_SIMULATOR: z.enum(['auto', 'on', 'off']).default('auto'),
   SIMULATOR_SPEED: z.coerce.number().positive().max(1000).default(1),
+  SIMULATOR_ROOTFS: z.enum(['debian', 'host']).optional(),
+  SIMULATOR_ROOTFS_CACHE: z.string().min(1).default('.data/simulator/rootfs'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   PVE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
@@ -50,6 +52,10 @@ export type Config = {
   loginLimits: { perIp: number; perAccount: number };
   simulator: 'auto' | 'on' | 'off';
   simulatorSpeed: number;
+  /** SIMULATOR_ROOTFS: `debian` (real Debian 12 CTs), `host` (stand-ins), or `auto` when unset: debian where it can run. */
+  simulatorRootfs: 'debian' | 'host' | 'auto';
+  /** Where the Debian 12 image is built and kept (CI shares one across fresh clones). */
+  simulatorRootfsCache: string;
   workerConcurrency: number;
   /** How long a job's lock lasts without renewal: a crashed worker's job is redelivered after about this long. */
   workerLockMs: number;
@@ -99,6 +105,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     loginLimits: { perIp: c.LOGIN_LIMIT_PER_IP, perAccount: c.LOGIN_LIMIT_PER_ACCOUNT },
     simulator: c.PVE_SIMULATOR,
     simulatorSpeed: c.SIMULATOR_SPEED,
+    simulatorRootfs: c.SIMULATOR_ROOTFS ?? 'auto',
+    simulatorRootfsCache: c.SIMULATOR_ROOTFS_CACHE,
     workerConcurrency: c.WORKER_CONCURRENCY,
     workerLockMs: c.WORKER_LOCK_MS,
     pvePollMs: c.PVE_POLL_MS,

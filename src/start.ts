@@ -6,9 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, supervisedChildEnv } from './config.ts';
 import { buildDeps } from './deps.ts';
-import { recordSimulatorSandbox } from './domain/nodes/simulator-badge.ts';
+import { recordSimulatorRootfs, recordSimulatorSandbox } from './domain/nodes/simulator-badge.ts';
 import { registerSimulatorNode } from './domain/nodes/simulator-node.ts';
 import { runMain } from './lib/main.ts';
+import { probeDebianRootfs } from './simulator/debian-rootfs.ts';
 import { startSimulator, type SimulatorHandle } from './simulator/index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,12 +21,28 @@ runMain('launchpad', async () => {
   let simulator: SimulatorHandle | undefined;
   const realNodes = (await deps.repos.nodes.list()).filter((n) => !n.isSimulator);
   if (config.simulator === 'on' || (config.simulator === 'auto' && realNodes.length === 0)) {
-    simulator = await startSimulator({ dataDir: path.join(root, '.data/simulator'), speed: config.simulatorSpeed });
+    // SIMULATOR_ROOTFS: debian where this machine can run it (or when asked: then a reason to refuse stops start-up).
+    const capability = config.simulatorRootfs === 'host' ? { ok: false as const, reason: 'SIMULATOR_ROOTFS=host' } : await probeDebianRootfs();
+    const mode = config.simulatorRootfs === 'debian' || capability.ok ? 'debian' : 'host';
+    const rootfsLine = mode === 'debian'
+      ? `SIMULATOR: CTs are real Debian 12 root filesystems (image cached in ${path.resolve(root, config.simulatorRootfsCache)}); apt-get installs for real from the host's Debian mirror and services really run.`
+      : `SIMULATOR: CTs are host-mode stand-ins (${capability.ok ? 'SIMULATOR_ROOTFS=host' : capability.reason}): packages are recorded, not installed, and services are simulated.`;
+    deps.logger.warn({ rootfs: mode }, rootfsLine);
+    simulator = await startSimulator({
+      dataDir: path.join(root, '.data/simulator'),
+      speed: config.simulatorSpeed,
+      rootfs: mode === 'debian'
+        ? { mode, cacheDir: path.resolve(root, config.simulatorRootfsCache), onProgress: (line) => deps.logger.info(`SIMULATOR: ${line}`) }
+        : { mode },
+    });
     await registerSimulatorNode(deps, simulator);
     await recordSimulatorSandbox(deps.repos.settings, simulator.sandboxed);
+    await recordSimulatorRootfs(deps.repos.settings, simulator.rootfs === 'debian' ? 'debian' : `host: ${capability.ok ? 'SIMULATOR_ROOTFS=host' : capability.reason}`);
     deps.logger.warn(
       { api: simulator.apiUrl, ssh: `${simulator.ssh.host}:${simulator.ssh.port}`, sandboxed: simulator.sandboxed },
-      simulator.sandboxed
+      simulator.rootfs === 'debian'
+        ? `SIMULATOR: no Proxmox node is configured, so node "${simulator.nodeName}" is the embedded Proxmox VE simulator (each CT is a Debian 12 root filesystem under .data/simulator running in its own namespaces). Add a real node under Nodes and restart to use a cluster.`
+        : simulator.sandboxed
         ? `SIMULATOR: no Proxmox node is configured, so node "${simulator.nodeName}" is the embedded Proxmox VE simulator (scripts run in bubblewrap sandboxes under .data/simulator). Add a real node under Nodes and restart to use a cluster.`
         : `SIMULATOR: node "${simulator.nodeName}" is the embedded Proxmox VE simulator and bubblewrap is missing: commands are NOT run, every line of their output says "simulated". Install bubblewrap (apt-get install bubblewrap) to run template scripts for real.`,
     );

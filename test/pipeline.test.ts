@@ -1,4 +1,7 @@
 // The creation pipeline against the embedded simulator (HTTPS API + SSH host with real bubblewrap sandboxes).
+// Host mode: the samples' stand-ins from test/fixtures/host-mode-templates (the real samples need Debian mode; see
+// test/template-conformance.test.ts).
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../src/db/events-repository.ts';
@@ -21,7 +24,7 @@ beforeAll(async () => {
   simulator = await startTestSimulator(env.deps);
   ownerId = (await ensureUser(env.deps, 'builder', 'builder-password')).id;
   templates = new TemplatesRepository(env.deps.knex);
-  await syncCatalogue(templates, path.resolve('templates'), env.deps.logger);
+  await syncCatalogue(templates, path.resolve('test/fixtures/host-mode-templates'), env.deps.logger);
   deps = {
     repos: env.deps.repos,
     secrets: env.deps.secrets,
@@ -77,6 +80,21 @@ describe('the happy path of each sample template', () => {
       expect(password).toBeDefined(); // a generated password
       expect(log).not.toContain(password!); // never in the log
     }
+  });
+});
+
+describe('the strict samples in host mode', () => {
+  it('the real static-web scripts fail loudly where nginx is only recorded, not installed', async () => {
+    const standIn = await getTemplate(templates, 'static-web');
+    const scripts = await Promise.all(standIn.scripts.map(async (script) => ({
+      ...script, content: await readFile(path.resolve('templates/static-web/scripts', script.name), 'utf8'),
+    })));
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, template: { ...standIn, scripts } });
+    expect(await build(c.id)).toBe('failed');
+    const failed = (await env.deps.repos.containers.findById(c.id))!;
+    expect(failed.error).toContain('Script 10-enable-site.sh exited with code 1');
+    expect(failed.error).toContain('nginx is not installed (no nginx binary on PATH)');
+    expect(await env.deps.repos.containerExtras.services(c.id)).toEqual([]);
   });
 });
 

@@ -7,7 +7,7 @@ declare module 'express-serve-static-core' {
   interface Locals {
     views: Views;
     /** Set when the embedded Proxmox simulator is registered: every page shows a badge. */
-    simulator?: { title: string; sandboxed: boolean };
+    simulator?: { title: string; sandboxed: boolean; rootfs?: 'debian' | 'host' };
   }
 }
 

@@ -11,14 +11,18 @@
 //
 // Where it differs from a real node: one node, two storages (`local` dir, `local-lvm` thin) and two bridges
 // (`vmbr0`, `vmbr1`; no SDN); API tokens only (no tickets/CSRF) and the token may do everything a root@pam token
-// may; templates are a list, not files; the CT root filesystem is a plain directory prepared by ct-rootfs.ts whatever the template;
+// may; templates are a list, not files; whatever the OS template, the CT root filesystem is either a copy of one real
+// Debian 12 image run in its own namespaces (rootfs mode `debian`: debian-rootfs.ts, ct-runtime.ts; no systemd, no
+// cgroup limits, a few ports forwarded to 127.0.0.1) or a plain directory with stand-ins (mode `host`: ct-rootfs.ts);
 // a CT's DHCP lease (10.10.0.100–249/24) is fixed at create time; stats are invented; an interrupted create or
 // destroy is forgotten on restart and running CTs come back stopped.
 import { TaskRunner } from './task-runner.ts';
 import { buildRoutes } from './api-routes.ts';
 import { startApiServer, type RecordedRequest } from './api-server.ts';
+import { CtRuntime } from './ct-runtime.ts';
+import { ensureDebianRootfs, probeDebianRootfs } from './debian-rootfs.ts';
 import { SimulatorFaults } from './faults.ts';
-import { LxcLifecycle } from './lxc-lifecycle.ts';
+import { LxcLifecycle, type DebianRootfsMode } from './lxc-lifecycle.ts';
 import { loadOrCreateNodeSecrets } from './node-secrets.ts';
 import { NodeViews } from './node-views.ts';
 import { PveSchema } from './pve-schema.ts';
@@ -40,7 +44,16 @@ export interface SimulatorOptions {
   sshPort?: number;
   /** Delay before answering 401, 3000 ms like pveproxy unless set (tests: 0). */
   authDelayMs?: number;
+  /**
+   * What a CT's root filesystem is (SIMULATOR_ROOTFS). `host` (the default here): a directory with the host's /usr lent
+   * read-only and stand-ins that record packages and services. `debian`: a copy of a real Debian 12 image built once
+   * into cacheDir, run in its own namespaces with real apt, services and network; throws if this host cannot.
+   */
+  rootfs?: { mode: 'host' } | { mode: 'debian'; cacheDir: string; onProgress?: (line: string) => void };
 }
+
+/** Which root filesystem the simulator's CTs have, as every page's badge and the first log line say. */
+export type SimulatorRootfsMode = 'debian' | 'host';
 
 /** The HTTPS half alone (what API tests need). */
 export interface SimulatorApiHandle {
@@ -55,12 +68,17 @@ export interface SimulatorApiHandle {
   state: SimulatorState;
   /** Every API request with its schema violations (newest last). */
   requests: readonly RecordedRequest[];
+  rootfs: SimulatorRootfsMode;
+  /** Debian mode: the host port (on 127.0.0.1) that forwards to `ctPort` of a running CT; undefined otherwise. */
+  forwardedPort(vmid: number, ctPort: number): number | undefined;
+  /** Debian mode: the CT runtime the SSH host runs `pct exec` in. */
+  debian: DebianRootfsMode | undefined;
   /** SSH material kept with the node, for startSimulator. */
   secrets: { sshHostKey: string; sshClientPrivateKey: string; sshClientPublicKey: string };
   close(): Promise<void>;
 }
 
-export interface SimulatorHandle extends Omit<SimulatorApiHandle, 'secrets'> {
+export interface SimulatorHandle extends Omit<SimulatorApiHandle, 'secrets' | 'debian'> {
   ssh: { host: string; port: number; user: 'root'; privateKey: string; hostKeyFingerprint: string };
   /** false when bubblewrap is missing and commands inside CTs are only simulated. */
   sandboxed: boolean;
@@ -74,7 +92,13 @@ export async function startSimulatorApi(options: SimulatorOptions): Promise<Simu
   const schema = PveSchema.load();
   const faults = new SimulatorFaults();
   const tasks = new TaskRunner(state, speed);
-  const lxc = new LxcLifecycle(state, tasks, faults, speed, schema);
+  let debian: DebianRootfsMode | undefined;
+  if (options.rootfs?.mode === 'debian') {
+    const capability = await probeDebianRootfs();
+    if (!capability.ok) throw new Error(`SIMULATOR_ROOTFS=debian: this machine cannot run Debian-mode CTs — ${capability.reason}`);
+    debian = { image: await ensureDebianRootfs({ cacheDir: options.rootfs.cacheDir, onProgress: options.rootfs.onProgress }), runtime: new CtRuntime() };
+  }
+  const lxc = new LxcLifecycle(state, tasks, faults, speed, schema, debian);
   const views = new NodeViews(state, faults, speed, secrets.tls.fingerprint);
   const server = await startApiServer({
     schema,
@@ -96,10 +120,16 @@ export async function startSimulatorApi(options: SimulatorOptions): Promise<Simu
     faults,
     state,
     requests: server.requests,
+    rootfs: debian ? 'debian' : 'host',
+    forwardedPort: (vmid, ctPort) => debian?.runtime.forwardedPort(vmid, ctPort),
+    debian,
     secrets: { sshHostKey: secrets.ssh.hostKey, sshClientPrivateKey: secrets.ssh.clientPrivateKey, sshClientPublicKey: secrets.ssh.clientPublicKey },
     async close() {
       await tasks.stopAll();
       await server.close();
+      await debian?.runtime.stopAll();
+      // The CTs' processes are gone: the node comes back with them stopped, as after a reboot.
+      if (debian) for (const ct of state.containers.values()) if (ct.status === 'running') ct.status = 'stopped';
       state.save();
     },
   };
@@ -107,8 +137,9 @@ export async function startSimulatorApi(options: SimulatorOptions): Promise<Simu
 
 /** Starts the simulated node: HTTPS API and SSH host, sharing one state. */
 export async function startSimulator(options: SimulatorOptions): Promise<SimulatorHandle> {
-  const { secrets, ...api } = await startSimulatorApi(options);
+  const { secrets, debian, ...api } = await startSimulatorApi(options);
   const sshHost = await startSshHost({
+    runtime: debian?.runtime,
     state: api.state,
     hostKey: secrets.sshHostKey,
     authorizedPublicKey: secrets.sshClientPublicKey,

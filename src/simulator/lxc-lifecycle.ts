@@ -4,6 +4,8 @@
 // real one does (§5) and whose failures end in `TASK ERROR: …` with the real texts (§5.4).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { prepareRootfs } from './ct-rootfs.ts';
+import type { CtRuntime } from './ct-runtime.ts';
+import { createDebianCtRootfs } from './debian-rootfs.ts';
 import type { SimulatorFaults } from './faults.ts';
 import { configDigest, normalizeNet, normalizeTags, printPropertyString, readPropertyString, templateOs } from './lxc-config.ts';
 import { parameterError, permissionError, PveHttpError, serverError } from './pve-error.ts';
@@ -37,6 +39,12 @@ export const TIMING = {
 
 const BRIDGES = ['vmbr0'];
 
+/** SIMULATOR_ROOTFS=debian: CTs are copies of a real Debian 12 image, run as namespaces by the runtime. */
+export interface DebianRootfsMode {
+  image: string;
+  runtime: CtRuntime;
+}
+
 interface CreatePlan {
   vmid: number;
   ostemplate: string;
@@ -63,6 +71,7 @@ export class LxcLifecycle {
     private readonly faults: SimulatorFaults,
     private readonly speed: number,
     schema: PveSchema,
+    private readonly debian?: DebianRootfsMode,
   ) {
     this.netFormat = schema.propertyFormat('/nodes/{node}/lxc', 'POST', 'net[n]');
     this.rootfsFormat = schema.propertyFormat('/nodes/{node}/lxc', 'POST', 'rootfs');
@@ -197,13 +206,26 @@ export class LxcLifecycle {
       const file = plan.ostemplate.slice(plan.ostemplate.indexOf('/') + 1);
       ctx.log(`extracting archive '/var/lib/vz/template/cache/${file}'`);
       const dhcp = !/(?:^|,)ip=\d/.test(String(plan.config.net0 ?? ''));
-      await prepareRootfs(this.state.rootDir(vmid), {
-        hostname: String(plan.config.hostname),
-        password: plan.password,
-        sshPublicKeys: plan.sshPublicKeys,
-        ipv4: dhcp ? record.lease : /(?:^|,)ip=([^,]+)/.exec(String(plan.config.net0))?.[1],
-        dhcp,
-      });
+      if (this.debian) {
+        ctx.log('simulator: the root filesystem is a copy of a real Debian 12 (bookworm) image built with mmdebstrap');
+        const network = ctNetwork(plan.config, record.lease);
+        await createDebianCtRootfs(this.debian.image, this.state.rootDir(vmid), {
+          hostname: String(plan.config.hostname),
+          password: plan.password,
+          sshPublicKeys: plan.sshPublicKeys,
+          ipv4: network.address,
+          gateway: network.gateway,
+          dhcp,
+        });
+      } else {
+        await prepareRootfs(this.state.rootDir(vmid), {
+          hostname: String(plan.config.hostname),
+          password: plan.password,
+          sshPublicKeys: plan.sshPublicKeys,
+          ipv4: dhcp ? record.lease : /(?:^|,)ip=([^,]+)/.exec(String(plan.config.net0))?.[1],
+          dhcp,
+        });
+      }
       const rate = this.faults.current.slowStorage ? TIMING.slowExtractMiBps : TIMING.extractMiBps;
       const mib = Math.round(template.unpackedSize / MiB);
       await ctx.sleep((mib / rate) * 1000);
@@ -273,7 +295,7 @@ export class LxcLifecycle {
     if (record.status !== 'running') throw serverError(`CT ${vmid} not running`);
     return this.tasks.start('vzstop', String(vmid), user, async (ctx) => {
       await ctx.sleep(TIMING.stop);
-      this.markStopped(record);
+      await this.markStopped(record);
     });
   }
 
@@ -283,7 +305,7 @@ export class LxcLifecycle {
     return this.tasks.start('vzshutdown', String(vmid), user, async (ctx) => {
       if (record.lock) throw new Error(`CT is locked (${record.lock})`);
       await ctx.sleep(TIMING.shutdown);
-      this.markStopped(record);
+      await this.markStopped(record);
     });
   }
 
@@ -293,7 +315,7 @@ export class LxcLifecycle {
     return this.tasks.start('vzreboot', String(vmid), user, async (ctx) => {
       if (record.lock) throw new Error(`CT is locked (${record.lock})`);
       await ctx.sleep(TIMING.shutdown);
-      this.markStopped(record);
+      await this.markStopped(record);
       await this.startWork(ctx, record);
     });
   }
@@ -311,13 +333,23 @@ export class LxcLifecycle {
       if (bridge && !BRIDGES.includes(bridge)) throw new Error(`bridge '${bridge}' does not exist`);
     }
     if (this.faults.current.startFailure) throw new Error(`startup for container '${record.vmid}' failed`);
+    if (this.debian) {
+      const network = ctNetwork(record.config, record.lease);
+      const ports = await this.debian.runtime.start(record.vmid, this.state.rootDir(record.vmid), String(record.config.hostname ?? `CT${record.vmid}`), network)
+        .catch((error: unknown) => {
+          throw new Error(`startup for container '${record.vmid}' failed - ${(error as Error).message}`);
+        });
+      ctx.log(`simulator: CT ${record.vmid} runs in its own namespaces with ${network.address} on eth0 (outbound traffic through the host)`);
+      ctx.log(`simulator: ports forwarded to this machine: ${[...ports].map(([ct, host]) => `${ct} → 127.0.0.1:${host}`).join(', ')}`);
+    }
     record.status = 'running';
     record.startedAt = Date.now();
     record.pid = 100_000 + Math.floor(Math.random() * 900_000);
     this.state.save();
   }
 
-  private markStopped(record: CtRecord): void {
+  private async markStopped(record: CtRecord): Promise<void> {
+    await this.debian?.runtime.stop(record.vmid);
     record.status = 'stopped';
     record.startedAt = undefined;
     record.pid = undefined;
@@ -336,7 +368,7 @@ export class LxcLifecycle {
       if (record.status === 'running') {
         ctx.log(`forced to stop CT ${vmid} before destroying!`);
         await ctx.sleep(TIMING.stop);
-        this.markStopped(record);
+        await this.markStopped(record);
       }
       record.lock = 'destroyed';
       await ctx.sleep(TIMING.destroy);
@@ -374,6 +406,15 @@ export class LxcLifecycle {
     if (!record) throw serverError(`Configuration file 'nodes/${this.state.node}/lxc/${vmid}.conf' does not exist`);
     return record;
   }
+}
+
+/** The address and gateway a CT has on eth0: its DHCP lease (gateway .1), or net0's static ip= and gw=. */
+function ctNetwork(config: Record<string, string | number>, lease: string | undefined): { address: string; gateway: string } {
+  const net0 = String(config.net0 ?? '');
+  const ip = /(?:^|,)ip=(\d[^,]*)/.exec(net0)?.[1];
+  const address = ip ? (ip.includes('/') ? ip : `${ip}/24`) : (lease ?? '10.10.0.100/24');
+  const gateway = /(?:^|,)gw=([^,]+)/.exec(net0)?.[1] ?? address.replace(/\.\d+\/\d+$/, '.1');
+  return { address, gateway };
 }
 
 function optional(value: string | number | undefined): string | undefined {

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'shell-quote';
 import type { ServerChannel } from 'ssh2';
 import { nodePath } from './node-sftp.ts';
+import type { CtRuntime } from './ct-runtime.ts';
 import { killSandbox, spawnInSandbox } from './sandbox.ts';
 import type { SimContainerView, SimulatorStateView } from './types.ts';
 
@@ -16,6 +17,8 @@ export interface NodeContext {
   stagingDir: string;
   sandboxed: boolean;
   speed: number;
+  /** Debian mode: CTs are running namespaces; exec enters them, and the CT's /usr is its own (writable). */
+  runtime?: CtRuntime;
 }
 
 export type ExitStatus = { code: number } | { signal: string };
@@ -91,9 +94,15 @@ function pctExec(ctx: NodeContext, args: string[], channel: ServerChannel): Runn
   const argv = args[1] === '--' ? args.slice(2) : args.slice(1);
   if (ct.status !== 'running') return finished(fail(channel, `container '${ct.vmid}' not running!\n`, 255));
   if (argv.length === 0) return finished(fail(channel, 'missing command\n', 255));
-  if (!ctx.sandboxed) return simulateExec(ctx, argv, channel);
+  if (!ctx.runtime && !ctx.sandboxed) return simulateExec(ctx, argv, channel);
 
-  const child = spawnInSandbox({ rootDir: ct.rootDir, hostname: ct.hostname, speed: ctx.speed }, argv);
+  let child: ChildProcessWithoutNullStreams;
+  if (ctx.runtime) {
+    if (!ctx.runtime.isRunning(ct.vmid)) return finished(fail(channel, `container '${ct.vmid}' not running!\n`, 255));
+    child = ctx.runtime.exec(ct.vmid, argv);
+  } else {
+    child = spawnInSandbox({ rootDir: ct.rootDir, hostname: ct.hostname, speed: ctx.speed }, argv);
+  }
   child.stdin.on('error', () => {}); // the command may exit without reading its stdin
   channel.pipe(child.stdin);
   child.stdout.pipe(channel, { end: false });
@@ -108,6 +117,15 @@ async function exitOf(child: ChildProcessWithoutNullStreams, channel: ServerChan
       resolve({ code: 255 });
     });
     child.on('close', (code, signal) => resolve(signal ? { signal: signal.replace(/^SIG/, '') } : { code: code ?? 255 }));
+    // A daemon the command started may keep its stdout open (real pct exec returns when the command exits): once the
+    // command has exited, give the pipes a moment to drain, then stop waiting for them.
+    child.on('exit', (code, signal) => {
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        resolve(signal ? { signal: signal.replace(/^SIG/, '') } : { code: code ?? 255 });
+      }, 1000).unref();
+    });
   });
   await flushed(channel);
   return status;
@@ -174,7 +192,7 @@ async function pctPush(ctx: NodeContext, args: string[], channel: ServerChannel)
     return fail(channel, `can't open file ${source} - No such file or directory\n`, 255);
   }
   try {
-    await writeIntoCt(ct.rootDir, destination, content, perms, uid, gid);
+    await writeIntoCt(ct.rootDir, destination, content, perms, uid, gid, { ownUsr: ctx.runtime !== undefined });
   } catch (error) {
     return fail(channel, `failed to open ${destination} for writing: ${describeFsError(error)}\n`, 255);
   }
@@ -212,12 +230,15 @@ async function lookUpId(rootDir: string, database: 'passwd' | 'group', nameOrId:
  * Writes a file at a path as seen from inside the CT: symlinks are followed the way the CT sees them (an absolute
  * link target is relative to the CT root), so a link the CT made can never send a write to the host.
  */
-export async function writeIntoCt(rootDir: string, ctPath: string, content: Buffer, mode: number, uid: number, gid: number): Promise<void> {
+export async function writeIntoCt(
+  rootDir: string, ctPath: string, content: Buffer, mode: number, uid: number, gid: number, options: { ownUsr?: boolean } = {},
+): Promise<void> {
   if (!ctPath.startsWith('/')) throw new Error('destination must be an absolute path');
   const resolved = await resolveInCt(rootDir, ctPath);
   if (resolved === '/') throw Object.assign(new Error('Is a directory'), { code: 'EISDIR' });
   // /usr (but /usr/local) is the host's, read-only, as the sandbox shows it.
-  if (/^\/(usr|proc|dev|sys)(\/|$)/.test(resolved) && !resolved.startsWith('/usr/local/')) {
+  const readOnly = options.ownUsr ? /^\/(proc|dev|sys)(\/|$)/ : /^\/(usr|proc|dev|sys)(\/|$)/;
+  if (readOnly.test(resolved) && !resolved.startsWith('/usr/local/')) {
     throw Object.assign(new Error('Read-only file system'), { code: 'EROFS' });
   }
   const hostPath = join(rootDir, resolved);

@@ -12,7 +12,8 @@ import { probeSandbox } from './sandbox.ts';
 import type { SshHostHandle, SshHostOptions } from './types.ts';
 
 export async function startSshHost(options: SshHostOptions): Promise<SshHostHandle> {
-  return startSshHostWith(options, { sandboxed: await probeSandbox() });
+  // Debian-mode CTs are namespaces of their own: they need no bubblewrap.
+  return startSshHostWith(options, { sandboxed: options.runtime ? true : await probeSandbox() });
 }
 
 /** startSshHost with the sandbox decision made by the caller (tests use it to exercise the no-bwrap answers). */
@@ -22,7 +23,7 @@ export async function startSshHostWith(options: SshHostOptions, mode: { sandboxe
   const stagingDir = await mkdtemp(join(tmpdir(), 'launchpad-sim-node-'));
   await mkdir(join(stagingDir, 'tmp'), { mode: 0o1777 });
   await mkdir(join(stagingDir, 'root'), { mode: 0o700 });
-  const ctx: NodeContext = { state: options.state, stagingDir, sandboxed: mode.sandboxed, speed: options.speed };
+  const ctx: NodeContext = { state: options.state, stagingDir, sandboxed: mode.sandboxed, speed: options.speed, runtime: options.runtime };
 
   const connections = new Set<Connection>();
   const running = new Set<RunningCommand>();

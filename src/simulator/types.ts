@@ -1,3 +1,4 @@
+import type { CtRuntime } from './ct-runtime.ts';
 // The seam between the simulator's two halves: the HTTPS API side owns the cluster state (src/simulator/state.ts)
 // and the SSH side (src/simulator/ssh-host.ts) only looks containers up through this view.
 
@@ -16,6 +17,8 @@ export interface SimulatorStateView {
 }
 
 export interface SshHostOptions {
+  /** Debian mode: `pct exec` enters the CT's namespaces through this runtime instead of a bubblewrap sandbox. */
+  runtime?: CtRuntime;
   state: SimulatorStateView;
   /** The host's private key (OpenSSH or PEM); its fingerprint is what clients pin. */
   hostKey: string;

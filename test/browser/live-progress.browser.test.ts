@@ -23,7 +23,7 @@ let browser: Browser;
 beforeAll(async () => {
   env = await createTestEnv();
   simulator = await startTestSimulator(env.deps, { speed: 10 });
-  await syncCatalogue(env.deps.repos.templates, path.resolve('templates'), env.deps.logger);
+  await syncCatalogue(env.deps.repos.templates, path.resolve('test/fixtures/host-mode-templates'), env.deps.logger);
   server = await listen(createApp(env.deps));
   worker = startWorkerProcess(env.config, { PVE_POLL_MS: '200' });
   await worker.ready;

@@ -11,7 +11,8 @@ import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.
 
 export async function startTestSimulator(deps: Deps, options: { speed?: number; nodeName?: string } = {}) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'launchpad-sim-'));
-  const sim: SimulatorHandle = await startSimulator({ dataDir, speed: options.speed ?? 50, authDelayMs: 0, nodeName: options.nodeName });
+  // Host mode on purpose: fast, no downloads (the Debian mode has its own suite, test/template-conformance.test.ts).
+  const sim: SimulatorHandle = await startSimulator({ dataDir, speed: options.speed ?? 50, authDelayMs: 0, nodeName: options.nodeName, rootfs: { mode: 'host' } });
   const node = await registerSimulatorNode(deps, sim);
   return {
     sim,

@@ -2,10 +2,16 @@ import type { NodesRepository } from '../../db/nodes-repository.ts';
 import type { SettingsRepository } from '../../db/settings-repository.ts';
 
 const SANDBOX_KEY = 'simulator_sandboxed';
+const ROOTFS_KEY = 'simulator_rootfs';
 
 /** `npm start` records whether the simulator runs commands for real (bubblewrap) or only pretends. */
 export async function recordSimulatorSandbox(settings: SettingsRepository, sandboxed: boolean): Promise<void> {
   await settings.set(SANDBOX_KEY, sandboxed ? '1' : '0');
+}
+
+/** `npm start` records which root filesystem simulated CTs have: `debian`, or `host: <why not debian>`. */
+export async function recordSimulatorRootfs(settings: SettingsRepository, value: string): Promise<void> {
+  await settings.set(ROOTFS_KEY, value);
 }
 
 /** What every page's "Simulator" badge says, or undefined when no simulated node is configured. */
@@ -13,10 +19,13 @@ export async function simulatorBadge(repos: { nodes: NodesRepository; settings: 
   const simulated = (await repos.nodes.list()).filter((n) => n.isSimulator);
   if (simulated.length === 0) return undefined;
   const sandboxed = (await repos.settings.get(SANDBOX_KEY)) !== '0';
-  return {
-    sandboxed,
-    title: sandboxed
-      ? `Node ${simulated.map((n) => n.name).join(', ')} is the embedded Proxmox VE simulator: containers are directories on this machine and scripts run in a bubblewrap sandbox.`
-      : `Node ${simulated.map((n) => n.name).join(', ')} is the embedded Proxmox VE simulator without bubblewrap: commands are not run, their output is simulated.`,
-  };
+  const rootfsSetting = (await repos.settings.get(ROOTFS_KEY)) ?? 'host';
+  const rootfs: 'debian' | 'host' = rootfsSetting === 'debian' ? 'debian' : 'host';
+  const names = simulated.map((n) => n.name).join(', ');
+  const title = rootfs === 'debian'
+    ? `Node ${names} is the embedded Proxmox VE simulator: each container is a real Debian 12 root filesystem on this machine, running in its own namespaces; packages are really installed and services really run.`
+    : sandboxed
+      ? `Node ${names} is the embedded Proxmox VE simulator: containers are directories on this machine and scripts run in a bubblewrap sandbox; packages are recorded, not installed, and services are simulated (${rootfsSetting.replace(/^host:?\s*/, '') || 'SIMULATOR_ROOTFS=host'}).`
+      : `Node ${names} is the embedded Proxmox VE simulator without bubblewrap: commands are not run, their output is simulated.`;
+  return { sandboxed, rootfs, title };
 }

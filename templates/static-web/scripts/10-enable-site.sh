@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Puts the Launchpad site in place of Debian's default site and reloads nginx.
+# Puts the Launchpad site in place of Debian's default site, checks the configuration and (re)loads nginx.
 set -euo pipefail
 
 site=/etc/nginx/sites-available/launchpad
 webroot=/var/www/launchpad
 page=$webroot/index.html
 
+if ! command -v nginx >/dev/null 2>&1; then
+  log_error "nginx is not installed (no nginx binary on PATH); keep the template's apt package group enabled: it installs nginx"
+  exit 1
+fi
 if [[ ! -f $site ]]; then
   log_error "$site is missing; the Deploy Files step should have written it"
   exit 1
@@ -27,12 +31,12 @@ if [[ -e /etc/nginx/sites-enabled/default || -L /etc/nginx/sites-enabled/default
   log_info "disabled Debian's default site"
 fi
 
-if command -v nginx >/dev/null 2>&1; then
-  nginx -t
-else
-  log_warn "nginx binary not found; skipping the configuration test"
+if ! nginx -t; then
+  log_error "nginx rejects its configuration (see the lines above); fix $site and retry"
+  exit 1
 fi
 
 systemctl enable --now nginx
+# reload picks up the new site when nginx was already running (enable --now does not restart it).
 systemctl reload nginx
 log_info "nginx serves $webroot on port 80"
