@@ -38,6 +38,9 @@ const schema = z.object({
   LOGIN_LIMIT_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
 });
 
+/** Every environment variable the schema reads (the .env.example / README check compares against this). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export type Config = {
   env: 'development' | 'production' | 'test';
   port: number;
