@@ -6,6 +6,7 @@ import express from 'express';
 import type { Deps } from './deps.ts';
 import { errorHandler, notFound } from './http/error-handler.ts';
 import { loadUser, requireUser } from './http/middleware/auth.ts';
+import { refuseControlCharacters } from './http/middleware/control-characters.ts';
 import { csrfProtection } from './http/middleware/csrf.ts';
 import { loginRateLimits, type LoginLimits } from './http/middleware/login-rate-limit.ts';
 import { requestLogging } from './http/middleware/request-context.ts';
@@ -48,6 +49,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(csrfProtection);
   app.use(loadUser(repos.users));
   app.use(simulatorBadgeLocals(repos));
+  app.use(refuseControlCharacters);
 
   // Open to everyone: first-run setup and sign-in.
   app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` })));

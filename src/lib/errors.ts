@@ -11,6 +11,11 @@ export class NotFoundError extends AppError {
   }
 }
 
+/** A request that cannot be read at all (not a form to show again): the page says what was wrong. */
+export class BadRequestError extends AppError {
+  override readonly status = 400;
+}
+
 export class ForbiddenError extends AppError {
   override readonly status = 403;
 }

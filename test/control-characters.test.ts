@@ -1,0 +1,93 @@
+// Issue 14 finding 2: a NUL byte anywhere a request is read used to reach Postgres (which refuses 0x00) and answer
+// 500. Control characters are now refused once, where the path, query and form fields are read.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import supertest from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { signedInAgent, type SignedInAgent } from './support/session.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+
+const SAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../templates');
+
+let env: TestEnv;
+let app: ReturnType<typeof createApp>;
+let session: SignedInAgent;
+let csrf: string;
+
+beforeAll(async () => {
+  env = await createTestEnv({ TEMPLATES_DIR: SAMPLES });
+  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } });
+  session = await signedInAgent(app, env.deps);
+  csrf = await session.csrf('/templates');
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+/** A refused request: a 4xx page that says what was wrong and what to do — never a 500. */
+function expectRefused(res: { status: number; text: string }, where: RegExp) {
+  expect(res.status, res.text.slice(0, 400)).toBe(400);
+  expect(res.text).toMatch(/control character/);
+  expect(res.text).toMatch(where);
+  expect(res.text).toMatch(/Remove it/);
+}
+
+describe('control characters in requests', () => {
+  it.each([
+    ['/templates/%00', /address/],
+    ['/templates?q=%00', /“q”/],
+    ['/templates/new?from=%00', /“from”/],
+    ['/containers/new/configure/choices?node=%00', /“node”/],
+    ['/containers/%00', /address/],
+    ['/nodes/%00/edit', /address/],
+    ['/templates?q=a%0Ab', /“q”/],
+  ])('GET %s answers 400 naming the parameter', async (url, where) => {
+    expectRefused(await session.agent.get(url), where);
+  });
+
+  it('POST /login with a NUL in the username answers 400 (needs only the login page)', async () => {
+    const agent = supertest.agent(app);
+    const page = await agent.get('/login');
+    const token = /name="_csrf" value="([^"]+)"/.exec(page.text)![1]!;
+    const res = await agent.post('/login').type('form').send(`_csrf=${encodeURIComponent(token)}&username=admin%00&password=whatever-it-is`);
+    expectRefused(res, /“username”/);
+  });
+
+  it.each([
+    ['template=%00', /“template”/],
+    ['node=%00', /“node”/],
+  ])('POST /containers with %s answers 400', async (field, where) => {
+    const res = await session.agent.post('/containers').type('form').send(`_csrf=${encodeURIComponent(csrf)}&hostname=web1&${field}`);
+    expectRefused(res, where);
+  });
+
+  it('POST /containers/new/template with a NUL template answers 400', async () => {
+    const res = await session.agent.post('/containers/new/template').type('form').send(`_csrf=${encodeURIComponent(csrf)}&template=%00`);
+    expectRefused(res, /“template”/);
+  });
+
+  it('POST /templates with a NUL in the description answers 400, and the template is not created', async () => {
+    const res = await session.agent.post('/templates').type('form')
+      .send(`_csrf=${encodeURIComponent(csrf)}&name=nul-desc&description=before%00after&os_template=debian-12&cores=1&memory=256&swap=0&disk=2&unprivileged=1`);
+    expectRefused(res, /“description”/);
+    expect(await env.deps.repos.templates.findByName('nul-desc')).toBeUndefined();
+  });
+
+  it('a htmx request is answered with the explanation swapped into the page', async () => {
+    const res = await session.agent.get('/templates?q=%00').set('HX-Request', 'true');
+    expectRefused(res, /“q”/);
+    expect(res.headers['hx-retarget']).toBe('#main');
+  });
+
+  it('tabs and newlines in multi-line form fields still work (a description, a script body)', async () => {
+    const res = await session.agent.post('/templates').type('form').send({
+      _csrf: csrf, name: 'multi-line', description: 'First line\r\nsecond\tline', tags: '', os_template: 'debian-12',
+      cores: '1', memory: '256', swap: '0', disk: '2', unprivileged: '1',
+      'scripts[0][name]': '10-a.sh', 'scripts[0][content]': 'set -euo pipefail\n\techo hi\n', 'scripts[0][enabled]': '1',
+    });
+    expect(res.status, res.text.slice(0, 400)).toBe(303);
+    const saved = await env.deps.repos.templates.findByName('multi-line');
+    expect(saved?.scripts[0]?.content).toContain('\techo hi');
+  });
+});
