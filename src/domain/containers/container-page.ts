@@ -6,6 +6,7 @@ import type { NodesRepository } from '../../db/nodes-repository.ts';
 import type { ContainerConfig } from './container-config.ts';
 import { NotFoundError } from '../../lib/errors.ts';
 import { specsByManager } from '../package-sets/package-set.ts';
+import { serviceLink } from '../templates/helper-library.ts';
 import { phaseLabel, type ProgressSnapshot } from '../progress/phases.ts';
 import { isSettled } from '../progress/progress-feed.ts';
 import { snapshotFrom } from '../progress/progress-fragments.ts';
@@ -35,7 +36,8 @@ export async function findVisibleContainer(deps: { containers: ContainersReposit
 export interface OutcomeView {
   container: Container;
   nodeName: string;
-  services: ContainerService[];
+  /** href: the link to open the service, only for http(s) addresses; any other address is shown as text. */
+  services: Array<ContainerService & { href: string | null }>;
   credentialKeys: string[];
   failedPhase: string;
   lastLines: ContainerEvent[];
@@ -55,7 +57,7 @@ export async function loadOutcome(deps: ContainerPageDeps, container: Container)
   return {
     container,
     nodeName: node?.name ?? '(removed node)',
-    services,
+    services: services.map((s) => ({ ...s, href: serviceLink(s.url) })),
     credentialKeys,
     failedPhase: phaseLabel(container.currentStep),
     lastLines: lastLines.filter((e) => e.kind === 'log').slice(-15),

@@ -31,7 +31,18 @@ export function parseCredentialsFile(text: string): Map<string, string> {
 export interface RegisteredService {
   name: string;
   port: number;
+  /** What the script registered as the service's address, as written (shown as text unless it is a web link). */
   url: string | null;
+}
+
+/**
+ * The address as a link target, or null: only http: and https: URLs become links — a script could register
+ * `javascript:…` or `data:…`, which a click would run in the console's origin.
+ */
+export function serviceLink(url: string | null): string | null {
+  if (!url || !URL.canParse(url)) return null;
+  const parsed = new URL(url);
+  return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.href : null;
 }
 
 /** `NAME PORT [URL]` lines of /etc/launchpad/services; the last line for a name wins, malformed lines are skipped. */

@@ -1,6 +1,6 @@
 // Phase 5, Finalize: collect what the scripts registered — credentials (sealed at once, never logged) and
 // services (checked against the ports actually listening) — and mark the container ready.
-import { CREDENTIALS_FILE, SERVICES_FILE, parseCredentialsFile, parseServicesFile } from '../../templates/helper-library.ts';
+import { CREDENTIALS_FILE, SERVICES_FILE, parseCredentialsFile, parseServicesFile, serviceLink } from '../../templates/helper-library.ts';
 import { ctCapture } from '../ct-commands.ts';
 import type { PipelineContext } from '../pipeline-context.ts';
 
@@ -27,7 +27,10 @@ export async function finalizingStep(ctx: PipelineContext): Promise<void> {
     })),
     [...credentials].map(([key, value]) => ({ key, valueEnc: ctx.secrets.seal(value, credentialAad(ctx.container.id, key)) })),
   );
-  for (const s of services) recorder.log('system', `Service ${s.name} on port ${s.port}${s.url ? ` (${s.url})` : ''}${listening?.has(s.port) ? ' is listening.' : '.'}`);
+  for (const s of services) {
+    const address = !s.url ? '' : serviceLink(s.url) ? ` (${s.url})` : ` (${s.url} — not an http:// or https:// address, shown as text, not as a link)`;
+    recorder.log('system', `Service ${s.name} on port ${s.port}${address}${listening?.has(s.port) ? ' is listening.' : '.'}`);
+  }
   if (credentials.size) recorder.log('system', `Stored ${credentials.size} credential(s), encrypted: ${[...credentials.keys()].join(', ')}.`);
 
   await recorder.complete({ status: `Ready — ${ctx.config.hostname} at ${ctx.ip ?? 'unknown address'}`, ip: ctx.ip });
