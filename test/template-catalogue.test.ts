@@ -118,7 +118,8 @@ describe('syncCatalogue', () => {
     await mkdir(path.join(dir, 'dangling', 'files'), { recursive: true });
     await symlink(path.join(dir, 'nowhere'), path.join(dir, 'dangling', 'files', 'motd'));
     const result = await sync();
-    expect(result.broken).toEqual([{ name: 'dangling', error: expect.stringMatching(/^dangling\/: ENOENT: .*dangling\/files\/motd/) }]);
+    // A (dangling) symbolic link is refused as a link before anything tries to read it (issue 14 finding 3).
+    expect(result.broken).toEqual([{ name: 'dangling', error: `dangling/files/motd: is a symbolic link (to ${path.join(dir, 'nowhere')}); a template may only use files inside its own directory — copy the file in instead` }]);
     expect(result.loaded).toEqual(['web']);
     await rm(path.join(dir, 'dangling'), { recursive: true });
     expect((await sync()).removed).toEqual(['dangling']);

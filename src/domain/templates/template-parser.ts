@@ -1,7 +1,7 @@
 // Reads one on-disk template directory (SPEC §5) into a TemplateDefinition. Nothing here executes anything: the
 // shell-style template.conf is tokenised, never sourced. Every problem becomes a TemplateLoadError naming the file
 // (relative to the catalogue) and, where it has one, the line.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import {
   DEFAULTS, LIMITS, PACKAGE_MANAGERS, FILE_POLICIES,
@@ -277,7 +277,19 @@ export function orderScriptNames(names: string[]): string[] {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * A template is only what is inside its directory: a symbolic link (to /etc/shadow, to a key) would show a host
+ * file to every signed-in user and push it into containers. Links are refused by lstat, never followed.
+ */
+async function refuseSymlink(absolute: string, file: string): Promise<void> {
+  const info = await lstat(absolute);
+  if (!info.isSymbolicLink()) return;
+  const target = await readlink(absolute).catch(() => '?');
+  throw new TemplateLoadError(file, undefined, `is a symbolic link (to ${target}); a template may only use files inside its own directory — copy the file in instead`);
+}
+
 async function readText(absolute: string, file: string): Promise<string> {
+  await refuseSymlink(absolute, file);
   const bytes = await readFile(absolute);
   let text: string;
   try {
@@ -290,10 +302,11 @@ async function readText(absolute: string, file: string): Promise<string> {
   return text;
 }
 
-/** Regular files in a directory (symlinks followed), dotfiles skipped; [] when the directory is absent. */
+/** Regular files in a directory (symbolic links refused, the directory's too), dotfiles skipped; [] when absent. */
 async function listFiles(dir: string, shown: string): Promise<string[]> {
   let names: string[];
   try {
+    await refuseSymlink(dir, shown);
     names = await readdir(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
@@ -301,7 +314,8 @@ async function listFiles(dir: string, shown: string): Promise<string[]> {
   }
   const files: string[] = [];
   for (const name of names.filter((n) => !n.startsWith('.')).sort()) {
-    const info = await stat(path.join(dir, name));
+    await refuseSymlink(path.join(dir, name), `${shown}/${name}`);
+    const info = await lstat(path.join(dir, name));
     if (!info.isFile()) throw new TemplateLoadError(`${shown}/${name}`, undefined, 'is not a regular file (sub-directories are not supported here)');
     files.push(name);
   }
