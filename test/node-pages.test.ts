@@ -12,7 +12,7 @@ import { createApp } from '../src/app.ts';
 import { proxmoxClientFor, sshKeyAad, tokenSecretAad } from '../src/domain/nodes/node-access.ts';
 import { registerSimulatorNode } from '../src/domain/nodes/simulator-node.ts';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/index.ts';
-import { insertContainer } from './support/fixtures.ts';
+import { insertContainer, recorderFor } from './support/fixtures.ts';
 import { ensureUser } from './support/http-session.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
@@ -489,13 +489,48 @@ describe('removing a node', () => {
     expect(await env.deps.repos.nodes.findById(id)).toBeDefined();
   });
 
-  it('explains why a node whose containers were all destroyed still cannot go', async () => {
-    const id = await createNode(simForm({ name: uniqueName('history') }));
+  // Issue 14 finding 5: this answered 409 (“keeps the records and logs of destroyed containers”) and pinned the node.
+  it('removes a node whose containers were all destroyed, and their records and logs stay readable', async () => {
+    const name = uniqueName('history');
+    const id = await createNode(simForm({ name }));
     const owner = await ensureUser(env.deps, 'nodeowner', 'nodeowner-password');
-    const c = await insertContainer(env.deps, owner.id, id);
+    const c = await insertContainer(env.deps, owner.id, id, 'old-web');
+    const recorder = recorderFor(env.deps, c.id);
+    recorder.log('stdout', 'a line from the build');
+    await recorder.flush();
     await env.deps.knex('containers').where({ id: c.id }).update({ lifecycle: 'destroyed' });
+
+    const confirm = await session.agent.get(`/nodes/${id}/delete`).expect(200);
+    expect(confirm.text).toContain(`action="/nodes/${id}/delete"`);
+    const res = await session.agent.post(`/nodes/${id}/delete`).type('form').send({ _csrf: csrf }).expect(303);
+    expect(res.headers.location).toBe('/nodes');
+    expect(await env.deps.repos.nodes.findById(id)).toBeUndefined();
+
+    const record = (await env.deps.repos.containers.findById(c.id))!;
+    expect(record).toMatchObject({ nodeId: null, removedNodeName: name, lifecycle: 'destroyed' });
+    const page = await session.agent.get(`/containers/${c.id}`).expect(200);
+    expect(page.text).toContain(`on ${name} (removed)`);
+    expect(page.text).toContain('a line from the build');
+  });
+
+  it('still refuses while a live container remains beside destroyed ones, and detaches nothing', async () => {
+    const id = await createNode(simForm({ name: uniqueName('mixed') }));
+    const owner = await ensureUser(env.deps, 'nodeowner', 'nodeowner-password');
+    const destroyed = await insertContainer(env.deps, owner.id, id);
+    await env.deps.knex('containers').where({ id: destroyed.id }).update({ lifecycle: 'destroyed' });
+    await insertContainer(env.deps, owner.id, id);
     const res = await session.agent.post(`/nodes/${id}/delete`).type('form').send({ _csrf: csrf }).expect(409);
-    expect(res.text).toContain('keeps the records and logs of destroyed containers');
+    expect(res.text).toContain('A container still runs on');
+    expect(await env.deps.repos.nodes.findById(id)).toBeDefined();
+    expect((await env.deps.repos.containers.findById(destroyed.id))!.nodeId).toBe(id);
+  });
+
+  it('the database itself refuses to detach a live container from its node', async () => {
+    const id = await createNode(simForm({ name: uniqueName('guard') }));
+    const owner = await ensureUser(env.deps, 'nodeowner', 'nodeowner-password');
+    const live = await insertContainer(env.deps, owner.id, id);
+    await expect(env.deps.knex('containers').where({ id: live.id }).update({ node_id: null })).rejects.toThrow(/containers_node_only_detached_when_destroyed/);
+    await expect(env.deps.knex('nodes').where({ id }).delete()).rejects.toThrow(/foreign key/);
   });
 
   it('the simulator node may be edited, tested and removed like any other', async () => {

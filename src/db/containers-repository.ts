@@ -5,7 +5,10 @@ import type { Lifecycle } from '../domain/progress/phases.ts';
 export interface Container {
   id: string;
   ownerId: number;
-  nodeId: number;
+  /** null only for a destroyed container whose node was removed from Launchpad since (see removedNodeName). */
+  nodeId: number | null;
+  /** The name its node had when that node was removed (destroyed containers only), for display. */
+  removedNodeName: string | null;
   templateId: number | null;
   vmid: number | null;
   hostname: string;
@@ -29,7 +32,8 @@ export interface Container {
 export interface ContainerRow {
   id: string;
   owner_id: number;
-  node_id: number;
+  node_id: number | null;
+  removed_node_name: string | null;
   template_id: number | null;
   vmid: number | null;
   hostname: string;
@@ -53,6 +57,7 @@ export const toContainer = (r: ContainerRow): Container => ({
   id: r.id,
   ownerId: r.owner_id,
   nodeId: r.node_id,
+  removedNodeName: r.removed_node_name,
   templateId: r.template_id,
   vmid: r.vmid,
   hostname: r.hostname,

@@ -8,6 +8,7 @@ import * as createContainers from '../../migrations/20261127000400_create_contai
 import * as addCurrentActionToContainers from '../../migrations/20261127000500_add_current_action_to_containers.ts';
 import * as addRunLeaseToContainers from '../../migrations/20261127000600_add_run_lease_to_containers.ts';
 import * as createPackageSets from '../../migrations/20261128000100_create_package_sets.ts';
+import * as letDestroyedContainersOutliveTheirNode from '../../migrations/20261128001000_let_destroyed_containers_outlive_their_node.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -19,6 +20,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261127000500_add_current_action_to_containers.ts', addCurrentActionToContainers],
   ['20261127000600_add_run_lease_to_containers.ts', addRunLeaseToContainers],
   ['20261128000100_create_package_sets.ts', createPackageSets],
+  ['20261128001000_let_destroyed_containers_outlive_their_node.ts', letDestroyedContainersOutliveTheirNode],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

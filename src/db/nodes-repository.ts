@@ -79,7 +79,8 @@ export class NodesRepository {
     return Number(row?.count ?? 0);
   }
 
-  async findById(id: number): Promise<NodeRecord | undefined> {
+  async findById(id: number | null): Promise<NodeRecord | undefined> {
+    if (id === null) return undefined;
     const row = await this.knex<NodeRow>('nodes').where({ id }).first();
     return row && toNode(row);
   }
@@ -111,8 +112,17 @@ export class NodesRepository {
     return row && toNode(row);
   }
 
+  /**
+   * Removes the node. Its destroyed containers are detached first and keep the node's name; a live container
+   * still pins the node (the foreign key is ON DELETE RESTRICT, so the DELETE fails with 23503).
+   */
   async delete(id: number): Promise<void> {
-    await this.knex('nodes').where({ id }).delete();
+    await this.knex.transaction(async (trx) => {
+      await trx('containers')
+        .where({ node_id: id, lifecycle: 'destroyed' })
+        .update({ node_id: null, removed_node_name: trx('nodes').select('name').where({ id }) });
+      await trx('nodes').where({ id }).delete();
+    });
   }
 
   async containerCount(id: number): Promise<number> {

@@ -48,7 +48,7 @@ export async function liveStatuses(
   const result = new Map<string, LiveStatus>();
   const byNode = new Map<number, Container[]>();
   for (const c of containers) {
-    if (c.vmid === null || !ASK_NODE.has(c.lifecycle)) {
+    if (c.vmid === null || c.nodeId === null || !ASK_NODE.has(c.lifecycle)) {
       result.set(c.id, { state: 'none' });
       continue;
     }
@@ -63,6 +63,9 @@ export async function liveStatuses(
   );
   return result;
 }
+
+/** How a container whose node connection is gone names that node: by the name it had, when it was recorded. */
+export const removedNodeLabel = (c: Container) => (c.removedNodeName ? `${c.removedNodeName} (removed)` : '(removed node)');
 
 export async function liveStatusOf(deps: LiveStatusDeps, container: Container, options: { timeoutMs?: number } = {}): Promise<LiveStatus> {
   return (await liveStatuses(deps, [container], options)).get(container.id)!;
@@ -178,7 +181,7 @@ export async function loadContainerList(
   const [containers, nodes] = await Promise.all([deps.repos.containers.listVisible(viewer), deps.repos.nodes.list()]);
   const names = new Map(nodes.map((n) => [n.id, n.name]));
   const live = await liveStatuses(deps, containers, options);
-  const all = containers.map((container) => ({ container, nodeName: names.get(container.nodeId) ?? '(removed node)', live: live.get(container.id)! }));
+  const all = containers.map((container) => ({ container, nodeName: (container.nodeId !== null && names.get(container.nodeId)) || removedNodeLabel(container), live: live.get(container.id)! }));
   const counts = Object.fromEntries(LIST_FILTERS.map((f) => [f, all.filter(MATCHES[f]).length])) as Record<ListFilter, number>;
   return { rows: all.filter(MATCHES[filter]).sort(COMPARE[sort]), filter, sort, counts };
 }

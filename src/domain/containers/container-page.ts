@@ -10,7 +10,7 @@ import { serviceLink } from '../templates/helper-library.ts';
 import { phaseLabel, type ProgressSnapshot } from '../progress/phases.ts';
 import { isSettled } from '../progress/progress-feed.ts';
 import { snapshotFrom } from '../progress/progress-fragments.ts';
-import { liveStatusOf, type LiveStatus, type LiveStatusDeps } from './container-list.ts';
+import { liveStatusOf, removedNodeLabel, type LiveStatus, type LiveStatusDeps } from './container-list.ts';
 
 /** At most this many log lines go into the page's DOM; earlier ones are a link away (and all are in log.txt). */
 export const LOG_LINES_IN_PAGE = 5000;
@@ -56,7 +56,7 @@ export async function loadOutcome(deps: ContainerPageDeps, container: Container)
   ]);
   return {
     container,
-    nodeName: node?.name ?? '(removed node)',
+    nodeName: node?.name ?? removedNodeLabel(container),
     services: services.map((s) => ({ ...s, href: serviceLink(s.url) })),
     credentialKeys,
     failedPhase: phaseLabel(container.currentStep),

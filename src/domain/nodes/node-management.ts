@@ -65,10 +65,8 @@ export async function deleteNode(repo: NodesRepository, rawId: string | number):
   try {
     await repo.delete(node.id);
   } catch (err) {
-    // Destroyed containers keep their record and log, and those rows still point at the node (ON DELETE RESTRICT).
-    if (pgCode(err) === '23503') {
-      throw new ConflictError(`Launchpad keeps the records and logs of destroyed containers that ran on “${node.name}”, so this connection cannot be removed. Edit it instead if the node moved.`);
-    }
+    // A container was created on the node between the check and the delete (the foreign key is ON DELETE RESTRICT).
+    if (pgCode(err) === '23503') throw new ConflictError(`A container was just created on “${node.name}”. Destroy it first.`);
     throw err;
   }
   return node;
