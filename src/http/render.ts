@@ -6,8 +6,8 @@ declare module 'express-serve-static-core' {
   // app.locals: shared by every request of this app.
   interface Locals {
     views: Views;
-    /** Set when the embedded Proxmox simulator is registered: every page shows a badge. */
-    simulator?: { title: string; sandboxed: boolean; rootfs?: 'debian' | 'host' };
+    /** Set when the embedded Proxmox simulator is registered: every page shows a badge (and without bubblewrap a banner). */
+    simulator?: { title: string; sandboxed: boolean; rootfs?: 'debian' | 'host'; fix?: { nodes: string; command: string } };
   }
 }
 

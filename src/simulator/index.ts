@@ -26,7 +26,7 @@ import { LxcLifecycle, type DebianRootfsMode } from './lxc-lifecycle.ts';
 import { loadOrCreateNodeSecrets } from './node-secrets.ts';
 import { NodeViews } from './node-views.ts';
 import { PveSchema } from './pve-schema.ts';
-import { startSshHost } from './ssh-host.ts';
+import { startSshHost, startSshHostWith } from './ssh-host.ts';
 import { SimulatorState } from './state.ts';
 
 export { SimulatorFaults, type NodeFaults } from './faults.ts';
@@ -50,6 +50,8 @@ export interface SimulatorOptions {
    * into cacheDir, run in its own namespaces with real apt, services and network; throws if this host cannot.
    */
   rootfs?: { mode: 'host' } | { mode: 'debian'; cacheDir: string; onProgress?: (line: string) => void };
+  /** false: behave as on a machine without bubblewrap (commands simulated) even where it is installed. */
+  sandbox?: false;
 }
 
 /** Which root filesystem the simulator's CTs have, as every page's badge and the first log line say. */
@@ -138,7 +140,7 @@ export async function startSimulatorApi(options: SimulatorOptions): Promise<Simu
 /** Starts the simulated node: HTTPS API and SSH host, sharing one state. */
 export async function startSimulator(options: SimulatorOptions): Promise<SimulatorHandle> {
   const { secrets, debian, ...api } = await startSimulatorApi(options);
-  const sshHost = await startSshHost({
+  const sshOptions = {
     runtime: debian?.runtime,
     state: api.state,
     hostKey: secrets.sshHostKey,
@@ -146,7 +148,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     user: 'root',
     port: options.sshPort,
     speed: options.speed > 0 ? options.speed : 1,
-  }).catch(async (err: unknown) => {
+  };
+  // Debian-mode CTs need no bubblewrap, so `sandbox: false` only changes the host-directory mode.
+  const withoutBubblewrap = options.sandbox === false && !debian;
+  const sshHost = await (withoutBubblewrap ? startSshHostWith(sshOptions, { sandboxed: false }) : startSshHost(sshOptions)).catch(async (err: unknown) => {
     await api.close();
     throw err;
   });

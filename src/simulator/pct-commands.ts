@@ -94,7 +94,9 @@ function pctExec(ctx: NodeContext, args: string[], channel: ServerChannel): Runn
   const argv = args[1] === '--' ? args.slice(2) : args.slice(1);
   if (ct.status !== 'running') return finished(fail(channel, `container '${ct.vmid}' not running!\n`, 255));
   if (argv.length === 0) return finished(fail(channel, 'missing command\n', 255));
-  if (!ctx.runtime && !ctx.sandboxed) return simulateExec(ctx, argv, channel);
+  if (!ctx.runtime && !ctx.sandboxed) {
+    return argv[0] === 'test' ? { done: simulateTest(ct.rootDir, argv.slice(1)), kill: () => {} } : simulateExec(ctx, argv, channel);
+  }
 
   let child: ChildProcessWithoutNullStreams;
   if (ctx.runtime) {
@@ -129,6 +131,22 @@ async function exitOf(child: ChildProcessWithoutNullStreams, channel: ServerChan
   });
   await flushed(channel);
   return status;
+}
+
+/**
+ * Without bwrap, `test -e|-d|-f PATH` is answered from the CT's directory, where nothing has ever run: whatever a
+ * command would have created (a progress marker, a pushed file) is not there, so every "already done?" check reads
+ * "not done", while what the root filesystem really has (/etc) is found.
+ */
+async function simulateTest(rootDir: string, args: string[]): Promise<ExitStatus> {
+  const [flag, ctPath] = args;
+  if (args.length !== 2 || !ctPath?.startsWith('/') || !['-e', '-d', '-f'].includes(flag!)) return { code: 1 };
+  try {
+    const stats = await lstat(join(rootDir, await resolveInCt(rootDir, ctPath)));
+    return { code: flag === '-e' || (flag === '-d' ? stats.isDirectory() : stats.isFile()) ? 0 : 1 };
+  } catch {
+    return { code: 1 };
+  }
 }
 
 // Without bwrap nothing runs: the node echoes what it would have run, each line marked "simulated".
@@ -191,6 +209,8 @@ async function pctPush(ctx: NodeContext, args: string[], channel: ServerChannel)
   } catch {
     return fail(channel, `can't open file ${source} - No such file or directory\n`, 255);
   }
+  // Without bwrap nothing inside the CT changes (the mkdir before a push did not run either): the push is simulated.
+  if (!ctx.runtime && !ctx.sandboxed) return { code: 0 };
   try {
     await writeIntoCt(ct.rootDir, destination, content, perms, uid, gid, { ownUsr: ctx.runtime !== undefined });
   } catch (error) {

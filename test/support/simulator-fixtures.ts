@@ -9,10 +9,11 @@ import { registerSimulatorNode } from '../../src/domain/nodes/simulator-node.ts'
 import type { Template } from '../../src/domain/templates/template.ts';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.ts';
 
-export async function startTestSimulator(deps: Deps, options: { speed?: number; nodeName?: string } = {}) {
+/** sandbox: false starts it as on a machine without bubblewrap (commands in CTs only simulated). */
+export async function startTestSimulator(deps: Deps, options: { speed?: number; nodeName?: string; sandbox?: false } = {}) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'launchpad-sim-'));
   // Host mode on purpose: fast, no downloads (the Debian mode has its own suite, test/template-conformance.test.ts).
-  const sim: SimulatorHandle = await startSimulator({ dataDir, speed: options.speed ?? 50, authDelayMs: 0, nodeName: options.nodeName, rootfs: { mode: 'host' } });
+  const sim: SimulatorHandle = await startSimulator({ dataDir, speed: options.speed ?? 50, authDelayMs: 0, nodeName: options.nodeName, rootfs: { mode: 'host' }, sandbox: options.sandbox });
   const node = await registerSimulatorNode(deps, sim);
   return {
     sim,

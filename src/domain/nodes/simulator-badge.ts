@@ -14,11 +14,19 @@ export async function recordSimulatorRootfs(settings: SettingsRepository, value:
   await settings.set(ROOTFS_KEY, value);
 }
 
-/** What every page's "Simulator" badge says, or undefined when no simulated node is configured. */
+/** false when the simulator was started without bubblewrap: commands inside its CTs are not run, only echoed. */
+export async function simulatorRunsCommands(settings: SettingsRepository): Promise<boolean> {
+  return (await settings.get(SANDBOX_KEY)) !== '0';
+}
+
+/** The one command that makes the simulator run template scripts for real. */
+export const SANDBOX_FIX = 'apt-get install bubblewrap';
+
+/** What every page's "Simulator" badge (and, without bubblewrap, banner) says; undefined without a simulated node. */
 export async function simulatorBadge(repos: { nodes: NodesRepository; settings: SettingsRepository }) {
   const simulated = (await repos.nodes.list()).filter((n) => n.isSimulator);
   if (simulated.length === 0) return undefined;
-  const sandboxed = (await repos.settings.get(SANDBOX_KEY)) !== '0';
+  const sandboxed = await simulatorRunsCommands(repos.settings);
   const rootfsSetting = (await repos.settings.get(ROOTFS_KEY)) ?? 'host';
   const rootfs: 'debian' | 'host' = rootfsSetting === 'debian' ? 'debian' : 'host';
   const names = simulated.map((n) => n.name).join(', ');
@@ -27,5 +35,8 @@ export async function simulatorBadge(repos: { nodes: NodesRepository; settings: 
     : sandboxed
       ? `Node ${names} is the embedded Proxmox VE simulator: containers are directories on this machine and scripts run in a bubblewrap sandbox; packages are recorded, not installed, and services are simulated (${rootfsSetting.replace(/^host:?\s*/, '') || 'SIMULATOR_ROOTFS=host'}).`
       : `Node ${names} is the embedded Proxmox VE simulator without bubblewrap: commands are not run, their output is simulated.`;
-  return { sandboxed, rootfs, title };
+  // Without bubblewrap (host mode only: Debian-mode CTs need none) every page's banner offers the fix.
+  const fix = rootfs === 'host' && !sandboxed ? { nodes: names, command: SANDBOX_FIX } : undefined;
+  return { sandboxed, rootfs, title, fix };
+}
 }

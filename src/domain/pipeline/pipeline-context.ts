@@ -53,7 +53,16 @@ export interface PipelineContext {
   ip: string | null;
   /** Unseals the root password (only the creating step needs it). */
   rootPassword(): string | undefined;
+  /**
+   * True on the embedded simulator started without bubblewrap: nothing runs inside the CT, so each step says its
+   * work was simulated rather than done.
+   */
+  commandsSimulated: boolean;
 }
+
+/** What a step appends to a line about work inside the CT when that work was only simulated. */
+export const simulatedNote = (ctx: Pick<PipelineContext, 'commandsSimulated'>) =>
+  ctx.commandsSimulated ? ' — simulated: bubblewrap is missing on the Launchpad host, so nothing ran inside the CT' : '';
 
 export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {

@@ -5,12 +5,14 @@ import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
+import type { SettingsRepository } from '../../db/settings-repository.ts';
 import type { Logger } from '../../logger.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import { NodeShell } from '../../proxmox/node-shell.ts';
 import { waitForTask } from '../../proxmox/task-waiter.ts';
 import type { ContainerConfig } from '../containers/container-config.ts';
 import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
+import { SANDBOX_FIX, simulatorRunsCommands } from '../nodes/simulator-badge.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
 import { PHASES, isPhaseKey, type PhaseKey } from '../progress/phases.ts';
 import { snapshotFrom } from '../progress/progress-fragments.ts';
@@ -24,7 +26,7 @@ import { startingStep } from './steps/starting-step.ts';
 import { syncingStep } from './steps/syncing-step.ts';
 
 export interface PipelineDeps {
-  repos: { containers: ContainersRepository; events: EventsRepository; nodes: NodesRepository; containerExtras: ContainerExtrasRepository };
+  repos: { containers: ContainersRepository; events: EventsRepository; nodes: NodesRepository; containerExtras: ContainerExtrasRepository; settings: SettingsRepository };
   secrets: SecretBox;
   publish: Publish;
   logger: Logger;
@@ -73,7 +75,13 @@ export async function runCreatePipeline(deps: PipelineDeps, containerId: string,
     return 'failed';
   }
 
-  if (node.isSimulator) {
+  const commandsSimulated = node.isSimulator && !(await simulatorRunsCommands(deps.repos.settings));
+  if (commandsSimulated) {
+    recorder.log(
+      'system',
+      `Node ${node.name} is the embedded Proxmox VE simulator without bubblewrap: commands inside the CT are NOT run — files, packages and scripts are only simulated, and their output says so. Install bubblewrap on the Launchpad host (${SANDBOX_FIX}) and restart Launchpad to run them.`,
+    );
+  } else if (node.isSimulator) {
     recorder.log('system', `Node ${node.name} is the embedded Proxmox VE simulator: no real cluster is touched; scripts run in a sandbox on the Launchpad host.`);
   }
   let shell: NodeShell | undefined;
@@ -94,6 +102,7 @@ export async function runCreatePipeline(deps: PipelineDeps, containerId: string,
       timings: { ...DEFAULT_TIMINGS, ...deps.timings },
       vmid: container.vmid ?? 0,
       ip: container.ip,
+      commandsSimulated,
       rootPassword: () => (container.rootPasswordEnc ? deps.secrets.open(container.rootPasswordEnc, rootPasswordAad(container.id)) : undefined),
     };
     for (const phase of PHASES) {

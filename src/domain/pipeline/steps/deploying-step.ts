@@ -5,7 +5,7 @@ import path from 'node:path';
 import { HELPER_LIBRARY_CONTENT, HELPER_LIBRARY_TARGET } from '../../templates/helper-library.ts';
 import { ctCapture, ctRun, fingerprint, hasMarker, setMarker } from '../ct-commands.ts';
 import { StepError } from '../pipeline-errors.ts';
-import { sleep, type PipelineContext } from '../pipeline-context.ts';
+import { simulatedNote, sleep, type PipelineContext } from '../pipeline-context.ts';
 
 export async function deployingStep(ctx: PipelineContext): Promise<void> {
   const { recorder } = ctx;
@@ -21,7 +21,7 @@ export async function deployingStep(ctx: PipelineContext): Promise<void> {
     await ctRun(ctx, ['mkdir', '-p', path.posix.dirname(HELPER_LIBRARY_TARGET)], 'Creating the helper library directory');
     await shell.pctPush(ctx.vmid, HELPER_LIBRARY_CONTENT, HELPER_LIBRARY_TARGET, { perms: '0644', timeoutMs: ctx.timings.commandTimeoutMs, signal: ctx.signal });
     await setMarker(ctx, libraryMarker);
-    recorder.log('system', `Installed the helper library at ${HELPER_LIBRARY_TARGET}.`);
+    recorder.log('system', `Installed the helper library at ${HELPER_LIBRARY_TARGET}${simulatedNote(ctx)}.`);
   }
 
   const files = ctx.config.template.files;
@@ -35,13 +35,13 @@ export async function deployingStep(ctx: PipelineContext): Promise<void> {
     }
     const exists = (await ctCapture(ctx, ['test', '-e', dest])).exitCode === 0;
     if (exists && file.policy === 'default') {
-      recorder.log('system', `${dest}: exists — kept (policy “default”).`);
+      recorder.log('system', `${dest}: exists — kept (policy “default”)${simulatedNote(ctx)}.`);
       await setMarker(ctx, marker);
       continue;
     }
     if (exists && file.policy === 'backup') {
       await ctRun(ctx, ['cp', '-a', '--', dest, `${dest}.bak`], `Backing up ${dest}`);
-      recorder.log('system', `${dest}: existing file saved as ${dest}.bak.`);
+      recorder.log('system', `${dest}: existing file saved as ${dest}.bak${simulatedNote(ctx)}.`);
     }
     await ctRun(ctx, ['mkdir', '-p', '--', path.posix.dirname(dest)], `Creating ${path.posix.dirname(dest)}`);
     const [user, group] = file.owner.split(':');
@@ -53,7 +53,7 @@ export async function deployingStep(ctx: PipelineContext): Promise<void> {
       signal: ctx.signal,
     });
     await setMarker(ctx, marker);
-    recorder.log('system', `${dest}: pushed (${Buffer.byteLength(file.content)} bytes, mode ${file.mode}, owner ${file.owner}).`);
+    recorder.log('system', `${dest}: pushed (${Buffer.byteLength(file.content)} bytes, mode ${file.mode}, owner ${file.owner})${simulatedNote(ctx)}.`);
   }
   await recorder.advance(1, files.length ? `Pushed ${files.length} file(s)` : 'No files to push');
 }

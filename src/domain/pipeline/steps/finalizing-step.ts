@@ -33,7 +33,8 @@ export async function finalizingStep(ctx: PipelineContext): Promise<void> {
   }
   if (credentials.size) recorder.log('system', `Stored ${credentials.size} credential(s), encrypted: ${[...credentials.keys()].join(', ')}.`);
 
-  await recorder.complete({ status: `Ready — ${ctx.config.hostname} at ${ctx.ip ?? 'unknown address'}`, ip: ctx.ip });
+  const simulated = ctx.commandsSimulated ? ' (simulated: no file, package or script reached the CT)' : '';
+  await recorder.complete({ status: `Ready — ${ctx.config.hostname} at ${ctx.ip ?? 'unknown address'}${simulated}`, ip: ctx.ip });
 }
 
 /** TCP ports listening in the CT (`ss -ltnH`), or undefined when ss is not available. */

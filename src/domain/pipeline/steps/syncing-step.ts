@@ -6,7 +6,7 @@ import { HELPER_LIBRARY_TARGET } from '../../templates/helper-library.ts';
 import type { PackageManager } from '../../containers/container-config.ts';
 import { ctRun, fingerprint, hasMarker, setMarker } from '../ct-commands.ts';
 import { StepError } from '../pipeline-errors.ts';
-import type { PipelineContext } from '../pipeline-context.ts';
+import { simulatedNote, type PipelineContext } from '../pipeline-context.ts';
 
 const SCRIPTS_DIR = '/opt/launchpad/scripts';
 const LAST_LINES = 10;
@@ -60,6 +60,7 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
         await runStreaming(ctx, argv, ctx.timings.packageTimeoutMs, `Installing ${manager} packages (${argv.slice(0, 2).join(' ')})`);
       }
       await setMarker(ctx, marker);
+      if (ctx.commandsSimulated) recorder.log('system', `${manager} packages: not installed${simulatedNote(ctx)}.`);
     }
     done++;
   }
@@ -95,10 +96,10 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
       `Script ${script.name}`,
     );
     await setMarker(ctx, marker);
-    recorder.log('system', `✔ ${script.name} finished.`);
+    recorder.log('system', ctx.commandsSimulated ? `✔ ${script.name}: not run${simulatedNote(ctx)}.` : `✔ ${script.name} finished.`);
     done++;
   }
-  await recorder.advance(1, `${scripts.length} script(s) ran`);
+  await recorder.advance(1, `${scripts.length} script(s) ${ctx.commandsSimulated ? 'simulated' : 'ran'}`);
 }
 
 /** Runs argv in the CT streaming every line into the log; a non-zero exit fails with the last lines. */
