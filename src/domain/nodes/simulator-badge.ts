@@ -39,4 +39,3 @@ export async function simulatorBadge(repos: { nodes: NodesRepository; settings: 
   const fix = rootfs === 'host' && !sandboxed ? { nodes: names, command: SANDBOX_FIX } : undefined;
   return { sandboxed, rootfs, title, fix };
 }
-}
