@@ -3,6 +3,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { TemplatesRepository } from '../../db/templates-repository.ts';
+import { CONTROL_CHARACTER } from '../../lib/control-characters.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import type { Logger } from '../../logger.ts';
 import { definitionFromForm, type TemplateForm } from './template-form.ts';
@@ -135,6 +136,8 @@ export async function searchCatalogue(repo: TemplatesRepository, query: Record<s
 
 /** A template by id (a number or its digits) or by name. */
 export async function getTemplate(repo: TemplatesRepository, ref: number | string): Promise<Template> {
+  // No template name holds a control character (and Postgres cannot even compare one holding NUL).
+  if (typeof ref === 'string' && CONTROL_CHARACTER.test(ref)) throw new NotFoundError('That template');
   const template = typeof ref === 'number' || /^[0-9]{1,9}$/.test(ref) ? await repo.findById(Number(ref)) : await repo.findByName(ref);
   if (!template) throw new NotFoundError('That template');
   return template;

@@ -1,6 +1,8 @@
 // The template vocabulary shared by the on-disk parser, the UI form, the repository and the pipeline, plus the
 // field rules both ways of authoring a template obey. Each rule returns a message a person can act on, or undefined.
 
+import { NON_TEXT_CONTROL_CHARACTER, firstControlCharacter } from '../../lib/control-characters.ts';
+
 export const PACKAGE_MANAGERS = ['apt', 'npm', 'pip'] as const;
 export type PackageManager = (typeof PACKAGE_MANAGERS)[number];
 
@@ -165,6 +167,8 @@ export function checkOs(os: string): string | undefined {
 }
 
 export function checkDescription(description: string): string | undefined {
+  const control = firstControlCharacter(description, NON_TEXT_CONTROL_CHARACTER);
+  if (control) return `The description contains a control character (${control}); only tabs and line breaks are allowed. Remove it and save again.`;
   return description.length > LIMITS.descriptionLength ? `Keep the description under ${LIMITS.descriptionLength} characters.` : undefined;
 }
 

@@ -344,7 +344,7 @@ export async function resolveTemplate(deps: WizardDeps, ref: string): Promise<{ 
     return { template };
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
-    return { error: `There is no template “${ref.slice(0, 64)}”. Use a template id or name from the catalogue, or leave it empty to start from scratch.` };
+    return { error: `There is no template “${ref.slice(0, 64).replace(/\p{Cc}/gu, '�')}”. Use a template id or name from the catalogue, or leave it empty to start from scratch.` };
   }
 }
 

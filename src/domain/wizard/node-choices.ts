@@ -4,6 +4,7 @@
 // that cannot be asked is not an error: the wizard says why and lets the person type the values by hand.
 import type { Deps } from '../../deps.ts';
 import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
+import { CONTROL_CHARACTER } from '../../lib/control-characters.ts';
 import { SecretBoxError } from '../../lib/secret-box.ts';
 import type { ProxmoxClient } from '../../proxmox/api-client.ts';
 import { ProxmoxConnectionError, ProxmoxError, ProxmoxTransientError } from '../../proxmox/errors.ts';
@@ -57,6 +58,7 @@ export interface NodeChoices {
 
 /** A node by id (digits) or by name. */
 export async function findNode(nodes: NodesRepository, ref: string): Promise<NodeRecord | undefined> {
+  if (CONTROL_CHARACTER.test(ref)) return undefined; // no node name has one (and Postgres cannot compare NUL)
   if (/^[0-9]{1,9}$/.test(ref)) return (await nodes.findById(Number(ref))) ?? nodes.findByName(ref);
   return ref.length <= 255 ? nodes.findByName(ref) : undefined;
 }

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import * as accounts from '../../domain/accounts.ts';
 import type { AccountsDeps } from '../../domain/accounts.ts';
+import { firstControlCharacter } from '../../lib/control-characters.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { destroySession, flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
@@ -42,6 +43,11 @@ export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): R
   router.post('/login', ...loginLimits, async (req, res) => {
     const username = typeof req.body?.username === 'string' ? req.body.username.trim() : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
+    const control = firstControlCharacter(username);
+    if (control) {
+      const error = `A username never contains a control character, and this one has ${control} (often from pasting). Type it again.`;
+      return renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username: username.replace(/\p{Cc}/gu, ''), error }, 422);
+    }
     const user = await accounts.authenticate(deps, username, password);
     if (!user) {
       req.log.warn({ username: username.slice(0, 64) }, 'sign-in failed');
