@@ -99,6 +99,18 @@ describe('control characters in requests', () => {
     expect(await env.deps.repos.templates.findByName('sweep')).toBeUndefined();
   });
 
+  it.each([
+    'template', 'node', 'ostemplate', 'hostname', 'vmid', 'password', 'password_confirm', 'ssh_public_key', 'cores', 'memory',
+    'swap', 'disk', 'storage', 'bridge', 'ip', 'gateway', 'nameserver', 'unprivileged', 'nesting', 'tags',
+    'destroy_on_failure', 'package_groups', 'extra_packages', 'scripts', 'deploy_id',
+  ])('POST /containers with a NUL in %s answers 4xx with a message, never 500', async (field) => {
+    const form: Record<string, string> = { _csrf: csrf, template: '', node: 'nowhere', hostname: 'web1', password: 'long-enough-1', password_confirm: 'long-enough-1' };
+    form[field] = `${form[field] ?? ''}a\0b`;
+    const res = await session.agent.post('/containers').set('Accept', 'application/json').type('form').send(form);
+    expect(res.status, `${field}: ${res.text.slice(0, 300)}`).toBeGreaterThanOrEqual(400);
+    expect(res.status, `${field}: ${res.text.slice(0, 300)}`).toBeLessThan(500);
+  });
+
   it('a htmx request is answered with the explanation swapped into the page', async () => {
     const res = await session.agent.get('/templates?q=%00').set('HX-Request', 'true');
     expectRefused(res, /“q”/);

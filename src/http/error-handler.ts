@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { isConnectionError } from '../lib/db-errors.ts';
-import { AppError, UnavailableError } from '../lib/errors.ts';
+import { isConnectionError, isUnstorableTextError } from '../lib/db-errors.ts';
+import { AppError, BadRequestError, UnavailableError } from '../lib/errors.ts';
 import { isHtmx, renderFragment, renderPage } from './render.ts';
 
 const HEADINGS: Record<number, string> = {
@@ -32,6 +32,9 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (isConnectionError(err)) {
     req.log?.warn({ err: (err as Error).message }, 'database unreachable');
     err = new UnavailableError('The database cannot be reached right now. Launchpad reconnects on its own: try again in a moment (and check that PostgreSQL is running).');
+  } else if (isUnstorableTextError(err)) {
+    req.log?.warn({ err: (err as Error).message, path: req.path }, 'input with a character Postgres cannot store reached a query');
+    err = new BadRequestError('Something you sent contains a character Launchpad cannot store (such as a NUL byte). Remove it and try again.');
   }
   const status: number =
     err instanceof AppError ? err.status : typeof err?.status === 'number' && err.status >= 400 && err.status < 600 ? err.status : 500;
