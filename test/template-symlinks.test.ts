@@ -60,6 +60,11 @@ beforeAll(async () => {
   await write('innerlink/files/b.txt.path', '/srv\n');
   await symlink('a.txt', path.join(templatesDir, 'innerlink/files/b.txt'));
 
+  // A whole template directory that is a link (to a directory outside the catalogue).
+  await mkdir(path.join(hostDir, 'elsewhere'), { recursive: true });
+  await writeFile(path.join(hostDir, 'elsewhere', 'template.conf'), `TEMPLATE_DESCRIPTION="${HOST_SECRET}"\n`);
+  await symlink(path.join(hostDir, 'elsewhere'), path.join(templatesDir, 'linkeddir'));
+
   env = await createTestEnv({ TEMPLATES_DIR: templatesDir });
   const app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } });
   session = await signedInAgent(app, env.deps);
@@ -82,6 +87,7 @@ describe('symbolic links in disk templates', () => {
       ['leakdir', `leakdir/files: is a symbolic link (to ${path.join(root, 'host', 'files')})`],
       ['leakconf', `leakconf/template.conf: is a symbolic link (to ${path.join(root, 'host', 'template.conf')})`],
       ['innerlink', 'innerlink/files/b.txt: is a symbolic link (to a.txt)'],
+      ['linkeddir', `linkeddir/: is a symbolic link (to ${path.join(root, 'host', 'elsewhere')})`],
     ];
     for (const [name, message] of expected) {
       const t = (await env.deps.repos.templates.findByName(name))!;

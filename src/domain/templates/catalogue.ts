@@ -20,11 +20,14 @@ export interface SyncResult {
   removed: string[];
 }
 
-/** Template directories: sub-directories that are not hidden and do not start with `_` (room for shared material). */
+/**
+ * Template directories: sub-directories that are not hidden and do not start with `_` (room for shared material).
+ * A symbolic link in their place is listed too, so it is reported as broken rather than silently ignored.
+ */
 async function templateDirectories(templatesDir: string, logger: Logger): Promise<string[]> {
   try {
     const entries = await readdir(templatesDir, { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && !e.name.startsWith('_')).map((e) => e.name).sort();
+    return entries.filter((e) => (e.isDirectory() || e.isSymbolicLink()) && !e.name.startsWith('.') && !e.name.startsWith('_')).map((e) => e.name).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     logger.warn({ templatesDir }, `template directory ${templatesDir} does not exist (TEMPLATES_DIR); no disk templates are listed`);

@@ -445,6 +445,7 @@ async function loadFiles(dir: string, prefix: string): Promise<TemplateFile[]> {
 export async function loadTemplateDir(templatesDir: string, name: string): Promise<TemplateDefinition> {
   const dir = path.join(templatesDir, name);
   const prefix = `${name}/`;
+  await refuseSymlink(dir, prefix);
   let confText: string;
   try {
     confText = await readText(path.join(dir, 'template.conf'), `${prefix}template.conf`);
