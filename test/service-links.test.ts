@@ -1,10 +1,8 @@
 // Issue 14 finding 4: a script's `register_service svc 8080 'javascript:alert(7)'` was rendered as
 // href="javascript:…" on the container page. Only http: and https: addresses become links; others are text.
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { runCreatePipeline } from '../src/domain/pipeline/pipeline-runner.ts';
-import { getTemplate, syncCatalogue } from '../src/domain/templates/catalogue.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
@@ -16,7 +14,6 @@ let session: SignedInAgent;
 beforeAll(async () => {
   env = await createTestEnv();
   simulator = await startTestSimulator(env.deps);
-  await syncCatalogue(env.deps.repos.templates, path.resolve('templates'), env.deps.logger);
   const app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } });
   session = await signedInAgent(app, env.deps);
 }, 60_000);
@@ -28,8 +25,8 @@ afterAll(async () => {
 describe('services a script registers', () => {
   it('link only http(s) addresses; javascript:, data: and the like are shown as text', async () => {
     const owner = (await env.deps.repos.users.findByUsername('tester'))!;
-    const template = await getTemplate(env.deps.repos.templates, 'static-web');
-    const c = await insertDeployment(env.deps, { ownerId: owner.id, nodeId: simulator.node.id, template });
+    // From scratch: the only script is the one registering the services.
+    const c = await insertDeployment(env.deps, { ownerId: owner.id, nodeId: simulator.node.id });
     const services = {
       name: '50-services.sh',
       content: [
