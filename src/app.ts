@@ -4,12 +4,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Deps } from './deps.ts';
+import { compressResponses } from './http/compression.ts';
 import { errorHandler, notFound } from './http/error-handler.ts';
 import { loadUser, requireUser } from './http/middleware/auth.ts';
 import { refuseControlCharacters } from './http/middleware/control-characters.ts';
 import { csrfProtection } from './http/middleware/csrf.ts';
 import { loginRateLimits, type LoginLimits } from './http/middleware/login-rate-limit.ts';
 import { requestLogging } from './http/middleware/request-context.ts';
+import { loadStaticAssets } from './http/static-assets.ts';
 import { securityHeaders } from './http/middleware/security.ts';
 import { saveBeforeRedirect, sessions } from './http/middleware/session.ts';
 import { simulatorBadgeLocals } from './http/middleware/simulator-badge.ts';
@@ -27,6 +29,8 @@ const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 
 export type AppDeps = Deps & {
   loginLimits?: LoginLimits;
+  /** Where the built browser assets are (tests build their own); public/ by default. */
+  publicDir?: string;
 };
 
 export function createApp(deps: AppDeps): express.Express {
@@ -34,12 +38,17 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy ? 1 : false);
-  app.locals.views = createViews({ cache: config.env === 'production' });
+  const publicDir = deps.publicDir ?? PUBLIC_DIR;
+  const assets = loadStaticAssets(publicDir);
+  app.locals.views = createViews({ cache: config.env === 'production', asset: assets.url });
 
   app.use(requestLogging(logger));
   app.use(securityHeaders());
-  app.use('/static', express.static(PUBLIC_DIR, { maxAge: config.env === 'production' ? '1h' : 0, index: false }));
-  // Pages link /static/favicon.svg; a browser showing log.txt or an image still asks for the conventional path.
+  // Hashed, precompressed, immutable; other files under public/ (none referenced by the pages) revalidate.
+  app.use(assets.middleware);
+  app.use(compressResponses());
+  app.use('/static', express.static(publicDir, { maxAge: 0, index: false }));
+  // Pages link the favicon under its hashed name; a browser showing log.txt or an image still asks for the conventional path.
   app.get('/favicon.ico', (_req, res) => res.redirect(301, '/static/favicon.svg'));
   app.use(healthRoutes({ settings: repos.settings, redis: deps.redis }));
 

@@ -14,10 +14,10 @@ export interface Views {
   render(name: string, data: Record<string, unknown>): string;
 }
 
-export function createViews(options: { cache: boolean }): Views {
+export function createViews(options: { cache: boolean; /** the hashed URL of a built asset (src/http/static-assets.ts) */ asset: (name: string) => string }): Views {
   const eta = new Eta({ views: VIEWS_DIR, cache: options.cache, autoEscape: true, autoTrim: [false, 'nl'] });
   return {
     // Small formatting helpers every template may use.
-    render: (name, data) => eta.render(name, { formatDuration, ...data }),
+    render: (name, data) => eta.render(name, { formatDuration, asset: options.asset, ...data }),
   };
 }

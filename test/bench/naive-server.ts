@@ -22,7 +22,7 @@ const knex = createKnex(config.databaseUrl);
 const events = new EventsRepository(knex);
 const containers = new ContainersRepository(knex);
 const settings = new SettingsRepository(knex);
-const fragments = createProgressFragments(createViews({ cache: true }));
+const fragments = createProgressFragments(createViews({ cache: true, asset: (name) => `/static/${name}` }));
 const health = new Redis(config.redisUrl);
 let viewers = 0;
 let subscriberErrors = 0;

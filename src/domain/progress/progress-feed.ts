@@ -6,7 +6,8 @@ import type { Container, ContainersRepository } from '../../db/containers-reposi
 import type { ContainerEvent, EventsRepository } from '../../db/events-repository.ts';
 import type { EventRelay, RelayListener } from './event-relay.ts';
 import { isTerminal } from './phases.ts';
-import type { ProgressFragments } from './progress-fragments.ts';
+import { progressAfter, type ProgressFragments } from './progress-fragments.ts';
+import type { ProgressSnapshot } from './phases.ts';
 import type { ProgressMessage } from './progress-channel.ts';
 
 export interface FeedSink {
@@ -43,7 +44,9 @@ export function isSettled(container: Pick<Container, 'lifecycle' | 'currentActio
 }
 
 // A message reaches every viewer of its container as the same object: render it once per process, not per viewer.
-const rendered = new WeakMap<ProgressMessage, string>();
+// What it renders to depends on the stepper the viewer shows before it; viewers that are live share that snapshot
+// object (the previous message's), so they share the rendering.
+const rendered = new WeakMap<ProgressMessage, { shown: ProgressSnapshot | undefined; html: string }>();
 
 export class ProgressFeed implements RelayListener {
   lastSent: number;
@@ -54,6 +57,8 @@ export class ProgressFeed implements RelayListener {
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
   private unsubscribe: (() => void) | undefined;
+  /** The stepper snapshot this viewer shows (what its page rendered, then what we sent): the stream sends changes only. */
+  private shown: ProgressSnapshot | undefined;
 
   constructor(
     private readonly deps: FeedDeps,
@@ -67,6 +72,7 @@ export class ProgressFeed implements RelayListener {
   async start(): Promise<void> {
     this.unsubscribe = await this.deps.relay.subscribe(this.containerId, this);
     await this.run(async () => {
+      await this.loadShownProgress();
       await this.backfill();
       this.buffering = false;
       const buffered = this.buffer;
@@ -115,12 +121,21 @@ export class ProgressFeed implements RelayListener {
     // A message was lost in between: Postgres has it (and this one too, committed before it was published).
     if (message.fromSeq > this.lastSent + 1) return this.backfill();
     const fresh = message.fromSeq > this.lastSent ? message.events : message.events.filter((e) => e.seq > this.lastSent);
-    let html = fresh === message.events ? rendered.get(message) : undefined;
+    const hit = fresh === message.events ? rendered.get(message) : undefined;
+    let html = hit && hit.shown === this.shown ? hit.html : undefined;
     if (html === undefined) {
-      html = this.deps.fragments.streamBatch(fresh);
-      if (fresh === message.events) rendered.set(message, html);
+      html = this.deps.fragments.streamBatch(fresh, this.shown);
+      if (fresh === message.events) rendered.set(message, { shown: this.shown, html });
     }
     await this.emit(fresh, html);
+  }
+
+  /** The stepper the page rendered at the cursor (none at 0: the first change then sends the whole stepper). */
+  private async loadShownProgress(): Promise<void> {
+    if (this.lastSent === 0) return;
+    const query = () => this.deps.events.lastProgressEvent(this.containerId, this.lastSent);
+    const event = await (this.deps.replayLimit ? this.deps.replayLimit(query) : query());
+    this.shown = event?.data?.progress as ProgressSnapshot | undefined;
   }
 
   private async backfill(): Promise<void> {
@@ -131,7 +146,7 @@ export class ProgressFeed implements RelayListener {
       const query = () => this.deps.events.listAfter(this.containerId, after, size);
       const events = await (this.deps.replayLimit ? this.deps.replayLimit(query) : query());
       if (events.length === 0) return;
-      await this.emit(events, this.deps.fragments.streamBatch(events));
+      await this.emit(events, this.deps.fragments.streamBatch(events, this.shown));
       if (events.length < size) return;
       // A replay can be hundreds of batches: let other requests and viewers run in between, and send the next batch
       // only once this viewer has taken the last one (a slow reader is paced instead of cut and restarted).
@@ -143,6 +158,7 @@ export class ProgressFeed implements RelayListener {
     if (this.closed || events.length === 0) return;
     const last = events[events.length - 1]!;
     this.lastSent = last.seq;
+    this.shown = progressAfter(events, this.shown);
     if (this.replayedLines !== undefined) this.replayedLines += events.filter((e) => e.kind === 'log').length;
     if (!this.sink.send(last.seq, 'progress', html)) {
       this.stop();
