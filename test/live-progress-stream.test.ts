@@ -55,7 +55,7 @@ describe('GET /containers/:id/events', () => {
     // HTML is escaped and stderr marked.
     const all = conn.events.map((e) => e.data).join('\n');
     expect(all).toContain('line 7 &lt;b&gt;&amp;&lt;/b&gt;');
-    expect(all).toMatch(/id="L7" class="log-line e"/);
+    expect(all).toMatch(/<li id="L7" data-t="\d\d:\d\d:\d\d" class="e">/);
     expect(all).toContain('id="stepper" class="card p-5" hx-swap-oob="true"');
     conn.close();
   });

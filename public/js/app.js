@@ -81,13 +81,18 @@ document.addEventListener('alpine:init', () => {
       this.lines = document.getElementById('log-lines');
       this.onBefore = () => { this.pinned = this.follow && this.atBottom(); };
       this.onMessage = (evt) => {
-        const added = (evt.detail.data.match(/class="log-line/g) || []).length;
+        const added = (evt.detail.data.match(/<li id="L/g) || []).length;
         this.trim();
         if (!this.pinned) { this.unseen += added; return; }
         requestAnimationFrame(() => this.scrollToEnd());
       };
       document.addEventListener('htmx:sseBeforeMessage', this.onBefore);
       document.addEventListener('htmx:sseMessage', this.onMessage);
+      // A line's number is drawn by CSS in its left gutter: a click there makes the line's permalink.
+      this.lines.addEventListener('click', (evt) => {
+        const line = evt.target;
+        if (line.parentElement === this.lines && line.id && evt.offsetX < parseFloat(getComputedStyle(line).paddingLeft)) location.hash = line.id;
+      });
     },
     destroy() {
       document.removeEventListener('htmx:sseBeforeMessage', this.onBefore);
@@ -111,6 +116,9 @@ document.addEventListener('alpine:init', () => {
       if (excess <= 0) return;
       const before = box.scrollHeight;
       while (excess-- > 0) this.lines.firstElementChild.remove();
+      // The numbers are the list's counter: start it at the first line still shown.
+      const first = this.lines.querySelector('li[id]');
+      if (first) this.lines.start = Number(first.id.slice(1));
       if (!this.follow) box.scrollTop -= before - box.scrollHeight;
     },
     toggleTimes() {

@@ -61,11 +61,11 @@ describe('live progress page', () => {
     await env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
 
     // Mid-way: reload once lines are flowing.
-    await page.waitForSelector('#log-lines .log-line', { timeout: 30_000 });
-    await page.waitForFunction(() => document.querySelectorAll('#log-lines .log-line').length > 15, undefined, { timeout: 30_000 });
+    await page.waitForSelector('#log-lines > li[id]', { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelectorAll('#log-lines > li[id]').length > 15, undefined, { timeout: 30_000 });
     await page.reload();
     // Mid-way again: drop the network while the chatty script runs, then come back.
-    await page.waitForFunction(() => [...document.querySelectorAll('#log-lines .log-text')].some((e) => e.textContent?.includes('line 20 ')), undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('#log-lines > li[id]')].some((e) => e.textContent?.includes('line 20 ')), undefined, { timeout: 60_000 });
     await context.setOffline(true);
     await page.waitForTimeout(1500);
     await context.setOffline(false);
@@ -74,8 +74,8 @@ describe('live progress page', () => {
     await page.waitForSelector('#status-panel >> text=Ready', { timeout: 10_000 });
     await page.waitForTimeout(500);
 
-    const domLines = await page.$$eval('#log-lines .log-line', (rows) =>
-      rows.map((r) => ({ id: r.id, text: r.querySelector('.log-text')!.textContent ?? '' })),
+    const domLines = await page.$$eval('#log-lines > li[id]', (rows) =>
+      rows.map((r) => ({ id: r.id, text: r.textContent ?? '' })),
     );
     const logTxt = await (await fetch(`${server.baseUrl}/containers/${c.id}/log.txt`, { headers: { Cookie: cookie } })).text();
     // eslint-disable-next-line no-control-regex -- ANSI colour codes, which the page renders as classes

@@ -90,9 +90,9 @@ async function shot(page: Page, state: string) {
 
 /** The DOM holds exactly the lines of log.txt: each once, in order, numbered 1..N. */
 async function expectDomEqualsLogTxt(page: Page, containerId: string, lines: number) {
-  await page.waitForFunction((n) => document.querySelectorAll('#log-lines .log-line').length >= n, lines, { timeout: 15_000 });
+  await page.waitForFunction((n) => document.querySelectorAll('#log-lines > li[id]').length >= n, lines, { timeout: 15_000 });
   await page.waitForTimeout(300);
-  const dom = await page.$$eval('#log-lines .log-line', (rows) => rows.map((r) => ({ id: r.id, text: r.querySelector('.log-text')!.textContent ?? '' })));
+  const dom = await page.$$eval('#log-lines > li[id]', (rows) => rows.map((r) => ({ id: r.id, text: r.textContent ?? '' })));
   const logTxt = await (await fetch(`${server.baseUrl}/containers/${containerId}/log.txt`, { headers: { Cookie: cookie } })).text();
   const expected = logTxt.split('\n').slice(0, -1);
   expect(expected).toHaveLength(lines);

@@ -15,7 +15,7 @@ import { summarize, waitUntil } from '../stats.ts';
 
 const SCRIPT = '50-print-lines.sh';
 const SCRIPT_PATH = `/opt/launchpad/scripts/${SCRIPT}`;
-const LINE = /class="log-text">line (\d+)</g;
+const LINE = /<li id="L\d+" [^>]*>line (\d+)</g;
 
 /** One viewer that checks every `line N` arrives exactly once and in order, and notes (wall clock) when N = last. */
 function lineCounter(ctx: BenchContext, side: Side, containerId: string, last: number) {

@@ -1,0 +1,219 @@
+// `npx tsx test/bench/wire-bytes.ts`: what crosses the wire (issue 21). Starts Launchpad's web app on 127.0.0.1 over
+// a throwaway database, and measures:
+//  (1) a finished build's page with a 1,000-line log, cold cache: every byte transferred (page + assets);
+//  (2) the same page again: what a repeat visit fetches;
+//  (3) the SSE stream of a whole build (a static-web-like build: five phases, 61 lines), as transferred, against
+//      its log.txt gzip'd, and the bytes per log line; also for a 1,000-line build;
+//  (4) in Chromium with network emulation (256 kbit/s, 300 ms RTT, DevTools protocol): navigation → first log line
+//      visible, and → the page finished (load event), for a first and a repeat visit, with the bytes Chromium counted.
+// Run it on any tree (the figures "before" came from this same script on the commit before issue 21).
+// Writes bench-results/wire-bytes.json.
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import * as require_fs from 'node:fs';
+import { createApp } from '../../src/app.ts';
+import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
+import { ensureUser, listen, signIn } from '../support/http-session.ts';
+import { launchBrowser } from '../support/browser.ts';
+import { createBenchEnv } from './bench-env.ts';
+
+const BROWSER_ACCEPT = 'gzip, deflate, br, zstd';
+const log = (m: string) => process.stderr.write(`[wire-bytes] ${m}\n`);
+
+interface Fetched {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** Status line + headers + body as they crossed the wire (headers approximated from rawHeaders). */
+  bytes: number;
+  body: Buffer;
+}
+
+function get(url: string, headers: Record<string, string>): Promise<Fetched> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const wire = Buffer.concat(chunks);
+          let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n`.length + 2;
+          for (let i = 0; i < res.rawHeaders.length; i += 2) head += res.rawHeaders[i]!.length + res.rawHeaders[i + 1]!.length + 4;
+          const enc = res.headers['content-encoding'];
+          const body = enc === 'br' ? zlib.brotliDecompressSync(wire) : enc === 'gzip' ? zlib.gunzipSync(wire) : wire;
+          resolve({ status: res.statusCode!, headers: res.headers, bytes: head + wire.length, body });
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+const APT = ['Reading package lists...', 'Building dependency tree...', 'Reading state information...', 'The following NEW packages will be installed:', '  nginx nginx-common libnginx-mod-http-geoip2 libnginx-mod-stream'];
+function buildLines(count: number): Array<[stream: 'stdout' | 'stderr' | 'task' | 'system', text: string]> {
+  const out: Array<['stdout' | 'stderr' | 'task' | 'system', string]> = [];
+  for (let i = 0; i < count; i++) {
+    const k = i % 20;
+    if (k === 0) out.push(['system', `==> running script ${1 + Math.floor(i / 20)}/${Math.ceil(count / 20)}: setup-${i}.sh`]);
+    else if (k < 6) out.push(['stdout', APT[k - 1]!]);
+    else if (k < 16) out.push(['stdout', `Get:${i} http://deb.debian.org/debian bookworm/main amd64 package-${i} 1.${i % 13}.${i % 7}-1 [${(i * 7919) % 900 + 12} kB]`]);
+    else if (k === 16) out.push(['stderr', `\x1b[33mwarning:\x1b[0m debconf: unable to initialize frontend: Dialog (line ${i})`]);
+    else if (k === 17) out.push(['task', `Setting up package-${i} (1.${i % 13}.${i % 7}-1) ...`]);
+    else out.push(['stdout', `Processing triggers for man-db (2.11.2-2) ... \x1b[32mok\x1b[0m ${i}`]);
+  }
+  return out;
+}
+
+/** Plays a whole build through the recorder (as the worker does), lines spaced so batches look like a real build. */
+async function playBuild(env: Awaited<ReturnType<typeof createBenchEnv>>, containerId: string, lines: number, gapMs: number) {
+  const rec = recorderFor(env.deps, containerId, { flushMs: 100 });
+  const all = buildLines(lines);
+  const phases = [
+    ['creating', 'Creating CT 105 from debian-12-standard…'],
+    ['starting', 'Waiting for an IPv4 address (DHCP)…'],
+    ['deploying', 'Deploying 3 files…'],
+    ['syncing', 'Running scripts…'],
+    ['finalizing', 'Checking services…'],
+  ] as const;
+  const per = Math.ceil(all.length / phases.length);
+  for (const [i, [key, status]] of phases.entries()) {
+    await rec.enterPhase(key, status);
+    const mine = all.slice(i * per, (i + 1) * per);
+    for (const [j, [stream, text]] of mine.entries()) {
+      rec.log(stream, text);
+      if (j > 0 && j % 10 === 0) await rec.advance(j / mine.length, `${status.replace('…', '')} (${j}/${mine.length})`);
+      if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+    }
+  }
+  await rec.complete({ status: 'Ready', ip: '10.10.0.9' });
+  await rec.flush();
+}
+
+async function streamBytes(url: string, cookie: string, acceptEncoding: string, whileOpen: () => Promise<void>): Promise<{ bytes: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers: { Cookie: cookie, Accept: 'text/event-stream', ...(acceptEncoding ? { 'Accept-Encoding': acceptEncoding } : {}) } }, (res) => {
+      let bytes = 0;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => ((bytes += c.length), chunks.push(c)));
+      res.on('end', () => {
+        const wire = Buffer.concat(chunks);
+        const enc = res.headers['content-encoding'];
+        const text = (enc === 'br' ? zlib.brotliDecompressSync(wire, { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH }) : enc === 'gzip' ? zlib.gunzipSync(wire, { finishFlush: zlib.constants.Z_SYNC_FLUSH }) : wire).toString();
+        if (process.env.WIRE_DUMP) require_fs.writeFileSync(`${process.env.WIRE_DUMP}-${acceptEncoding ? acceptEncoding.split(",")[0] : "none"}.txt`, text);
+        resolve({ bytes, text });
+      });
+      void whileOpen().catch(reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+async function main() {
+  const env = await createBenchEnv();
+  const server = await listen(createApp(env.deps));
+  const results: Record<string, unknown> = {};
+  try {
+    const password = randomBytes(12).toString('hex');
+    const owner = await ensureUser(env.deps, 'wire', password, true);
+    const nodeId = (await insertNode(env.deps, 'pve-wire')).id;
+    const { cookie } = await signIn(server.baseUrl, 'wire', password);
+    const base = server.baseUrl;
+
+    // (1) and (2): a finished build with a 1,000-line log.
+    const finished = await insertContainer(env.deps, owner.id, nodeId, 'wire-1000');
+    await playBuild(env, finished.id, 1000, 0);
+    const page = await get(`${base}/containers/${finished.id}`, { Cookie: cookie, 'Accept-Encoding': BROWSER_ACCEPT });
+    const html = page.body.toString();
+    const assetUrls = [...html.matchAll(/<(?:link rel="stylesheet" href|script src)="([^"]+)"/g)].map((m) => m[1]!);
+    const assets = await Promise.all(assetUrls.map((u) => get(`${base}${u}`, { 'Accept-Encoding': BROWSER_ACCEPT })));
+    const plainPage = await get(`${base}/containers/${finished.id}`, { Cookie: cookie });
+    const plainAssets = await Promise.all(assetUrls.map((u) => get(`${base}${u}`, {})));
+    const logTxt = await get(`${base}/containers/${finished.id}/log.txt`, { Cookie: cookie });
+    const immutable = assets.every((a) => /immutable/.test(String(a.headers['cache-control'])));
+    // A repeat visit: assets cached as immutable are not requested; otherwise each is revalidated (304).
+    const revalidations = immutable ? [] : await Promise.all(assetUrls.map((u, i) => get(`${base}${u}`, { 'Accept-Encoding': BROWSER_ACCEPT, ...(assets[i]!.headers.etag ? { 'If-None-Match': String(assets[i]!.headers.etag) } : {}) })));
+    results.firstVisit = {
+      htmlBytes: page.bytes,
+      htmlBytesUncompressed: plainPage.bytes,
+      assetBytes: assets.reduce((s, a) => s + a.bytes, 0),
+      assetBytesUncompressed: plainAssets.reduce((s, a) => s + a.bytes, 0),
+      totalBytes: page.bytes + assets.reduce((s, a) => s + a.bytes, 0),
+      requests: 1 + assets.length,
+      assetCacheControl: assets.map((a) => a.headers['cache-control']),
+    };
+    results.repeatVisit = { requests: 1 + revalidations.length, totalBytes: page.bytes + revalidations.reduce((s, a) => s + a.bytes, 0) };
+    results.logTxt = { lines: 1000, bytes: logTxt.body.length, gzipBytes: zlib.gzipSync(logTxt.body).length };
+    log(`first visit ${results.firstVisit && JSON.stringify(results.firstVisit)}`);
+
+    // (3): the stream of whole builds, watched from the start.
+    const streams: Record<string, unknown> = {};
+    for (const lines of [61, 1000]) {
+      for (const [label, accept] of [['br', BROWSER_ACCEPT], ['gzip', 'gzip'], ['none', '']] as const) {
+        const c = await insertContainer(env.deps, owner.id, nodeId, `wire-${lines}-${label}`);
+        const { bytes, text } = await streamBytes(`${base}/containers/${c.id}/events`, cookie, accept, async () => {
+          await new Promise((r) => setTimeout(r, 200));
+          await playBuild(env, c.id, lines, lines > 100 ? 2 : 25);
+        });
+        const txt = await get(`${base}/containers/${c.id}/log.txt`, { Cookie: cookie });
+        const got = (text.match(/id="L\d+"/g) ?? []).length;
+        if (got !== lines) throw new Error(`the ${label} stream of ${lines} lines carried ${got}`);
+        const gz = zlib.gzipSync(txt.body).length;
+        streams[`${lines}/${label}`] = { bytes, perLine: +(bytes / lines).toFixed(1), logTxtBytes: txt.body.length, logTxtGzipBytes: gz, ratioToGzipLog: +(bytes / gz).toFixed(2) };
+        log(`stream ${lines} lines ${label}: ${JSON.stringify(streams[`${lines}/${label}`])}`);
+      }
+    }
+    results.stream = streams;
+
+    // (4): Chromium at 256 kbit/s, 300 ms RTT.
+    const browser = await launchBrowser();
+    try {
+      const context = await browser.newContext();
+      const url = new URL(base);
+      const [name, value] = cookie.split('=') as [string, string];
+      await context.addCookies([{ name, value, domain: url.hostname, path: '/', httpOnly: true }]);
+      const page = await context.newPage();
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 300, downloadThroughput: 256_000 / 8, uploadThroughput: 256_000 / 8 });
+      let transferred = 0;
+      let requests = 0;
+      cdp.on('Network.loadingFinished', (e: { encodedDataLength: number }) => (transferred += e.encodedDataLength));
+      cdp.on('Network.requestWillBeSent', () => requests++);
+      const visit = async () => {
+        transferred = 0;
+        requests = 0;
+        const started = performance.now();
+        let firstLine = 0;
+        const firstLineSeen = page.waitForSelector('#log-lines > li[id]', { state: 'visible', timeout: 120_000 }).then(() => (firstLine = performance.now() - started));
+        await page.goto(`${base}/containers/${finished.id}`, { waitUntil: 'load', timeout: 180_000 });
+        const loaded = performance.now() - started;
+        await firstLineSeen;
+        await new Promise((r) => setTimeout(r, 500));
+        return { firstLineMs: Math.round(firstLine), loadMs: Math.round(loaded), transferredBytes: transferred, requests };
+      };
+      const first = await visit();
+      await page.goto('about:blank');
+      const repeat = await visit();
+      results.browser = { network: '256 kbit/s, 300 ms RTT', first, repeat };
+      log(`browser ${JSON.stringify(results.browser)}`);
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    await server.close();
+    await env.close();
+  }
+  const out = path.resolve(process.argv[2] ?? 'bench-results/wire-bytes.json');
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(out, `${JSON.stringify({ generatedAt: new Date().toISOString(), ...results }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    log(err.stack ?? err.message);
+    process.exit(1);
+  },
+);
