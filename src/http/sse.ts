@@ -6,7 +6,7 @@
 import type { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Response } from 'express';
-import { preferredEncoding } from './compression.ts';
+import { streamEncoding } from './compression.ts';
 
 export interface SseWriter {
   /** Writes one event; false once more than the pending-bytes cap is queued for this client (it is then cut). */
@@ -46,7 +46,7 @@ export function openEventStream(
   res: Response,
   options: { maxPendingBytes: number; heartbeatMs?: number; retryMs?: number; stallMs?: number; /** the client's cursor */ lastEventId?: number },
 ): SseWriter {
-  const encoding = preferredEncoding(res.req);
+  const encoding = streamEncoding(res.req);
   res.status(200).set({
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache, no-transform',
@@ -134,15 +134,16 @@ export function openEventStream(
 }
 
 /**
- * One compressor per stream, kept small: a viewer holds it for as long as it watches. Brotli at quality 1 with a
- * 16 KB window costs about 33 KB per stream; gzip with a 4 KB window and memLevel 5 about 115 KB (measured with
- * 500 streams). The repeated markup of log lines sits well within those windows.
+ * One compressor per stream, kept small: a viewer holds it for as long as it watches. gzip with a 4 KB window and
+ * memLevel 5 costs about 115 KB per stream (measured with 500 streams); the repeated markup of log lines sits well
+ * within the window. brotli (only for a client that offers no gzip) at quality 5: the cheaper qualities lose their
+ * context at every flush.
  */
 function createStreamCompressor(encoding: 'br' | 'gzip'): zlib.BrotliCompress | zlib.Gzip {
   if (encoding === 'br') {
     return zlib.createBrotliCompress({
       chunkSize: 4096,
-      params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_LGWIN]: 14, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT },
+      params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_LGWIN]: 16, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT },
     });
   }
   return zlib.createGzip({ level: 6, windowBits: 12, memLevel: 5, chunkSize: 4096 });
