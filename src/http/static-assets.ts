@@ -42,7 +42,7 @@ export function loadStaticAssets(publicDir: string): StaticAssets {
     if ((req.method !== 'GET' && req.method !== 'HEAD') || !req.path.startsWith(ASSET_PREFIX)) return next();
     const asset = files.get(req.path.slice(ASSET_PREFIX.length));
     if (!asset) return next();
-    res.set({ 'Content-Type': asset.type, 'Cache-Control': IMMUTABLE, ETag: asset.etag, Vary: 'Accept-Encoding' });
+    res.set({ 'Content-Type': asset.type, 'X-Content-Type-Options': 'nosniff', 'Cache-Control': IMMUTABLE, ETag: asset.etag, Vary: 'Accept-Encoding' });
     if (req.fresh) return void res.status(304).end();
     const encoding = chooseEncoding(req, asset);
     if (encoding !== 'identity') res.set('Content-Encoding', encoding);

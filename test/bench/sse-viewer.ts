@@ -33,7 +33,9 @@ export class SseViewer {
 
   async open(): Promise<void> {
     this.openedAt ||= nowMs();
-    const conn = await connectSse(this.url, { cookie: this.options.cookie, agent: this.options.agent, lastEventId: this.lastId });
+    // BENCH_ACCEPT_ENCODING=gzip: viewers ask for a compressed stream, as browsers do.
+    const headers = process.env.BENCH_ACCEPT_ENCODING ? { 'Accept-Encoding': process.env.BENCH_ACCEPT_ENCODING } : undefined;
+    const conn = await connectSse(this.url, { cookie: this.options.cookie, agent: this.options.agent, lastEventId: this.lastId, headers });
     if (conn.status !== 200) {
       conn.close();
       throw new Error(`${this.url} answered ${conn.status}`);

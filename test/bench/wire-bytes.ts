@@ -13,7 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import * as require_fs from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createApp } from '../../src/app.ts';
 import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
@@ -50,19 +50,22 @@ function get(url: string, headers: Record<string, string>): Promise<Fetched> {
   });
 }
 
-const APT = ['Reading package lists...', 'Building dependency tree...', 'Reading state information...', 'The following NEW packages will be installed:', '  nginx nginx-common libnginx-mod-http-geoip2 libnginx-mod-stream'];
-function buildLines(count: number): Array<[stream: 'stdout' | 'stderr' | 'task' | 'system', text: string]> {
-  const out: Array<['stdout' | 'stderr' | 'task' | 'system', string]> = [];
-  for (let i = 0; i < count; i++) {
-    const k = i % 20;
-    if (k === 0) out.push(['system', `==> running script ${1 + Math.floor(i / 20)}/${Math.ceil(count / 20)}: setup-${i}.sh`]);
-    else if (k < 6) out.push(['stdout', APT[k - 1]!]);
-    else if (k < 16) out.push(['stdout', `Get:${i} http://deb.debian.org/debian bookworm/main amd64 package-${i} 1.${i % 13}.${i % 7}-1 [${(i * 7919) % 900 + 12} kB]`]);
-    else if (k === 16) out.push(['stderr', `\x1b[33mwarning:\x1b[0m debconf: unable to initialize frontend: Dialog (line ${i})`]);
-    else if (k === 17) out.push(['task', `Setting up package-${i} (1.${i % 13}.${i % 7}-1) ...`]);
-    else out.push(['stdout', `Processing triggers for man-db (2.11.2-2) ... \x1b[32mok\x1b[0m ${i}`]);
+// Real output when the machine has it: Debian's apt terminal log (what a template's apt-get install prints);
+// otherwise apt-like lines. Every 20th line goes to stderr with a colour, as warnings do.
+const SOURCE = (() => {
+  try {
+    const lines = readFileSync('/var/log/apt/term.log', 'utf8').split('\n').map((l) => l.replace(/\r/g, '')).filter((l) => l && !l.startsWith('Log '));
+    if (lines.length >= 1000) return { name: '/var/log/apt/term.log', lines };
+  } catch {
+    // not readable: fall back below
   }
-  return out;
+  return { name: 'synthetic apt-like lines', lines: Array.from({ length: 1000 }, (_, i) => `Get:${i} http://deb.debian.org/debian bookworm/main amd64 package-${i} 1.${i % 13}.${i % 7}-1 [${((i * 7919) % 900) + 12} kB]`) };
+})();
+function buildLines(count: number): Array<[stream: 'stdout' | 'stderr' | 'task' | 'system', text: string]> {
+  return Array.from({ length: count }, (_, i) => {
+    const text = SOURCE.lines[(i * 3) % SOURCE.lines.length]!;
+    return i % 20 === 19 ? ['stderr', `\x1b[33mwarning:\x1b[0m ${text}`] : ['stdout', text];
+  });
 }
 
 /** Plays a whole build through the recorder (as the worker does), lines spaced so batches look like a real build. */
@@ -100,7 +103,7 @@ async function streamBytes(url: string, cookie: string, acceptEncoding: string, 
         const wire = Buffer.concat(chunks);
         const enc = res.headers['content-encoding'];
         const text = (enc === 'br' ? zlib.brotliDecompressSync(wire, { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH }) : enc === 'gzip' ? zlib.gunzipSync(wire, { finishFlush: zlib.constants.Z_SYNC_FLUSH }) : wire).toString();
-        if (process.env.WIRE_DUMP) require_fs.writeFileSync(`${process.env.WIRE_DUMP}-${acceptEncoding ? acceptEncoding.split(",")[0] : "none"}.txt`, text);
+        if (process.env.WIRE_DUMP) writeFileSync(`${process.env.WIRE_DUMP}-${acceptEncoding ? acceptEncoding.split(",")[0] : "none"}.txt`, text);
         resolve({ bytes, text });
       });
       void whileOpen().catch(reject);
@@ -143,13 +146,14 @@ async function main() {
       assetCacheControl: assets.map((a) => a.headers['cache-control']),
     };
     results.repeatVisit = { requests: 1 + revalidations.length, totalBytes: page.bytes + revalidations.reduce((s, a) => s + a.bytes, 0) };
+    results.logSource = SOURCE.name;
     results.logTxt = { lines: 1000, bytes: logTxt.body.length, gzipBytes: zlib.gzipSync(logTxt.body).length };
     log(`first visit ${results.firstVisit && JSON.stringify(results.firstVisit)}`);
 
     // (3): the stream of whole builds, watched from the start.
     const streams: Record<string, unknown> = {};
     for (const lines of [61, 1000]) {
-      for (const [label, accept] of [['br', BROWSER_ACCEPT], ['gzip', 'gzip'], ['none', '']] as const) {
+      for (const [label, accept] of [['browser', BROWSER_ACCEPT], ['gzip', 'gzip'], ['none', '']] as const) {
         const c = await insertContainer(env.deps, owner.id, nodeId, `wire-${lines}-${label}`);
         const { bytes, text } = await streamBytes(`${base}/containers/${c.id}/events`, cookie, accept, async () => {
           await new Promise((r) => setTimeout(r, 200));
@@ -172,28 +176,37 @@ async function main() {
       const url = new URL(base);
       const [name, value] = cookie.split('=') as [string, string];
       await context.addCookies([{ name, value, domain: url.hostname, path: '/', httpOnly: true }]);
-      const page = await context.newPage();
-      const cdp = await context.newCDPSession(page);
-      await cdp.send('Network.enable');
-      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 300, downloadThroughput: 256_000 / 8, uploadThroughput: 256_000 / 8 });
-      let transferred = 0;
-      let requests = 0;
-      cdp.on('Network.loadingFinished', (e: { encodedDataLength: number }) => (transferred += e.encodedDataLength));
-      cdp.on('Network.requestWillBeSent', () => requests++);
+      // Each visit in a new tab of the same profile: the repeat visit shares the HTTP cache, not the tab's memory.
       const visit = async () => {
-        transferred = 0;
-        requests = 0;
+        const page = await context.newPage();
+        const cdp = await context.newCDPSession(page);
+        await cdp.send('Network.enable');
+        await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 300, downloadThroughput: 256_000 / 8, uploadThroughput: 256_000 / 8 });
+        let transferred = 0;
+        const responses: Array<{ path: string; status: number; cached: boolean }> = [];
+        cdp.on('Network.loadingFinished', (e: { encodedDataLength: number }) => (transferred += e.encodedDataLength));
+        cdp.on('Network.responseReceived', (e: { response: { url: string; status: number; fromDiskCache?: boolean; fromPrefetchCache?: boolean } }) =>
+          responses.push({ path: new URL(e.response.url).pathname, status: e.response.status, cached: Boolean(e.response.fromDiskCache || e.response.fromPrefetchCache) }),
+        );
         const started = performance.now();
         let firstLine = 0;
-        const firstLineSeen = page.waitForSelector('#log-lines > li[id]', { state: 'visible', timeout: 120_000 }).then(() => (firstLine = performance.now() - started));
+        const firstLineSeen = page.waitForSelector('#log-lines [id^="L"]', { state: 'visible', timeout: 120_000 }).then(() => (firstLine = performance.now() - started));
         await page.goto(`${base}/containers/${finished.id}`, { waitUntil: 'load', timeout: 180_000 });
         const loaded = performance.now() - started;
         await firstLineSeen;
         await new Promise((r) => setTimeout(r, 500));
-        return { firstLineMs: Math.round(firstLine), loadMs: Math.round(loaded), transferredBytes: transferred, requests };
+        await page.close();
+        const overNetwork = responses.filter((r) => !r.cached);
+        return {
+          firstLineMs: Math.round(firstLine),
+          loadMs: Math.round(loaded),
+          transferredBytes: transferred,
+          requestsOverNetwork: overNetwork.length,
+          fromCache: responses.length - overNetwork.length,
+          network: overNetwork.map((r) => `${r.status} ${r.path}`),
+        };
       };
       const first = await visit();
-      await page.goto('about:blank');
       const repeat = await visit();
       results.browser = { network: '256 kbit/s, 300 ms RTT', first, repeat };
       log(`browser ${JSON.stringify(results.browser)}`);

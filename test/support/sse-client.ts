@@ -1,6 +1,8 @@
 // A real EventSource-protocol reader for tests and the benchmark: parses `id:`, `event:`, `data:`, `retry:` and
 // comment lines from a streamed HTTP response (WHATWG §9.2.6 rules: CR, LF or CRLF end a line).
 import http from 'node:http';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 
 export interface SseEvent {
   id: string | undefined;
@@ -101,8 +103,12 @@ export function connectSse(url: string, options: { cookie?: string; lastEventId?
           else if (field === 'id') id = value;
           else if (field === 'retry' && /^\d+$/.test(value)) conn.retry = Number(value);
         };
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
+        // A stream the client asked to be compressed (headers: Accept-Encoding) is read through its decoder.
+        const encoding = res.headers['content-encoding'];
+        const body: Readable = encoding === 'gzip' ? res.pipe(zlib.createGunzip()) : encoding === 'br' ? res.pipe(zlib.createBrotliDecompress()) : res;
+        if (body !== res) body.on('error', () => endResolve());
+        body.setEncoding('utf8');
+        body.on('data', (chunk: string) => {
           if (res.statusCode !== 200) {
             conn.bodyText += chunk;
             return;
