@@ -3,7 +3,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'public/vendor/', 'public/css/'] },
+  { ignores: ['node_modules/', 'public/vendor/', 'public/css/', 'public/assets/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -109,7 +109,7 @@ describe('hashed assets', () => {
     const urls = [...page.text.matchAll(/(?:href|src)="(\/static\/[^"]+)"/g)].map((m) => m[1]!);
     expect(urls).toHaveLength(ASSETS.length);
     for (const url of urls) {
-      expect(url).toMatch(/^\/static\/assets\/[\w.-]+\.[0-9a-f]{12}\.(css|js)$/);
+      expect(url).toMatch(/^\/static\/assets\/[\w.-]+\.[0-9a-f]{12}\.(css|js|svg)$/);
       const res = await rawGet(server.baseUrl, url, { 'Accept-Encoding': 'br' });
       expect(res.status).toBe(200);
       expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
