@@ -85,7 +85,8 @@ async function playBuild(env: Awaited<ReturnType<typeof createBenchEnv>>, contai
     const mine = all.slice(i * per, (i + 1) * per);
     for (const [j, [stream, text]] of mine.entries()) {
       rec.log(stream, text);
-      if (j > 0 && j % 10 === 0) await rec.advance(j / mine.length, `${status.replace('…', '')} (${j}/${mine.length})`);
+      // Two progress sentences per phase, as the pipeline's steps say "Pushing /etc/…", "Running 10-setup.sh…".
+      if (j === Math.floor(mine.length / 3) || j === Math.floor((2 * mine.length) / 3)) await rec.advance(j / mine.length, `${status.replace('…', '')} (${j}/${mine.length})`);
       if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
     }
   }
