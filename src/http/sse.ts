@@ -59,6 +59,8 @@ export function openEventStream(
   res.socket?.setNoDelay(true);
   const compressor = encoding === 'identity' ? undefined : createStreamCompressor(encoding);
   compressor?.pipe(res);
+  // A compressor fails only when its stream is already gone; end the response rather than throw.
+  compressor?.on('error', () => res.destroy());
   const out: Writable = compressor ?? res;
   // Every message leaves at once: the compressor is flushed after each write (a sync flush, which keeps the
   // dictionary, so later messages still compress against earlier ones).

@@ -1,6 +1,7 @@
 // Serves the hashed, precompressed assets of the build (src/build/hash-assets.ts) from memory: the manifest and the
 // files are read once at start. A hashed name's content never changes, so it is cached forever by every browser
-// (immutable: a repeat visit fetches nothing); a name the manifest does not list falls through (404).
+// (immutable: a repeat visit fetches nothing); a name the manifest does not list falls through (404). The ETag is
+// weak because one name has several encodings.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Request, RequestHandler } from 'express';
@@ -35,7 +36,7 @@ export function loadStaticAssets(publicDir: string): StaticAssets {
   for (const { file, encodings } of Object.values(manifest)) {
     const bodies: LoadedAsset['bodies'] = { identity: readFileSync(path.join(dir, file)) };
     for (const encoding of encodings) bodies[encoding] = readFileSync(path.join(dir, file + (encoding === 'br' ? '.br' : '.gz')));
-    files.set(file, { type: TYPES[path.extname(file)] ?? 'application/octet-stream', etag: `"${file}"`, bodies });
+    files.set(file, { type: TYPES[path.extname(file)] ?? 'application/octet-stream', etag: `W/"${file}"`, bodies });
   }
 
   const middleware: RequestHandler = (req, res, next) => {
