@@ -7,7 +7,7 @@
 //  (4) in Chromium with network emulation (256 kbit/s, 300 ms RTT, DevTools protocol): navigation → first log line
 //      visible, and → the page finished (load event), for a first and a repeat visit, with the bytes Chromium counted.
 // Run it on any tree (the figures "before" came from this same script on the commit before issue 21).
-// Writes bench-results/wire-bytes.json.
+// Writes bench-results/wire-bytes.json (or the path given); WIRE_DUMP=/tmp/x also writes each decoded stream there.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
