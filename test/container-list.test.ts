@@ -9,6 +9,7 @@ import type { Container } from '../src/db/containers-repository.ts';
 import type { NodeRecord } from '../src/db/nodes-repository.ts';
 import { loadContainerList } from '../src/domain/containers/container-list.ts';
 import { proxmoxClientFor, tokenSecretAad } from '../src/domain/nodes/node-access.ts';
+import { markedDescription, markedTags } from '../src/domain/pipeline/ct-mark.ts';
 import { waitForTask } from '../src/proxmox/task-waiter.ts';
 import { ensureUser } from './support/http-session.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
@@ -65,7 +66,17 @@ async function createSimCt(hostname: string, running: boolean): Promise<number> 
 
 async function ourContainer(input: { hostname: string; nodeId: number; vmid?: number; lifecycle: Container['lifecycle']; createdAt: string }) {
   const row = await insertDeployment(env.deps, { ownerId, nodeId: input.nodeId, hostname: input.hostname, vmid: input.vmid });
-  await env.deps.repos.containers.update(row.id, { lifecycle: input.lifecycle });
+  await env.deps.repos.containers.update(row.id, { lifecycle: input.lifecycle, ...(input.vmid ? { createRequestedAt: new Date() } : {}) });
+  // The CT Launchpad created for it carries its mark (a guest with another hostname at that VMID is someone else's).
+  const simCt = input.vmid && input.nodeId === simulator.node.id ? simulator.sim.state.container(input.vmid) : undefined;
+  if (simCt && simCt.hostname === input.hostname) {
+    const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+    try {
+      await api.updateLxcConfig(simulator.node.name, input.vmid!, { tags: markedTags([]), description: markedDescription(row.id) });
+    } finally {
+      api.close();
+    }
+  }
   await env.deps.knex('containers').where({ id: row.id }).update({ created_at: new Date(input.createdAt) });
   return (await env.deps.repos.containers.findById(row.id))!;
 }

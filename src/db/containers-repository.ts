@@ -27,6 +27,24 @@ export interface Container {
   /** The lifecycle action holding the container's lock (start, reboot, destroy…), or null when none runs. */
   currentAction: LockingAction | null;
   currentActionAt: Date | null;
+  /** Its CT carries Launchpad's mark (see ct-mark.ts); false for rows recorded before marks existed. */
+  marksCt: boolean;
+  /** When a create request was first about to be sent to the node (null: never — the CT was never created). */
+  createRequestedAt: Date | null;
+  /** The create task's UPID, once the node accepted the request. */
+  createUpid: string | null;
+  /** The Proxmox task a run is following right now (re-read after a crash), or null. */
+  pendingTask: PendingTask | null;
+}
+
+/**
+ * A task being followed: the log line number the run had reached before it began, and its UPID once the node
+ * answered (before that, `since`: when it was requested, in Unix seconds, to find it in the node's task list).
+ */
+export interface PendingTask {
+  upid: string | null;
+  afterLineNo: number;
+  since: number;
 }
 
 export interface ContainerRow {
@@ -51,6 +69,11 @@ export interface ContainerRow {
   finished_at: Date | null;
   current_action: LockingAction | null;
   current_action_at: Date | null;
+  marks_ct: boolean;
+  create_requested_at: Date | null;
+  create_upid: string | null;
+  pending_task: PendingTask | null;
+  run_owner: string | null;
 }
 
 export const toContainer = (r: ContainerRow): Container => ({
@@ -75,6 +98,10 @@ export const toContainer = (r: ContainerRow): Container => ({
   finishedAt: r.finished_at,
   currentAction: r.current_action,
   currentActionAt: r.current_action_at,
+  marksCt: r.marks_ct,
+  createRequestedAt: r.create_requested_at,
+  createUpid: r.create_upid,
+  pendingTask: r.pending_task,
 });
 
 /** Columns a caller may change on a container (the event recorder applies these with its events). */
@@ -87,6 +114,9 @@ export interface ContainerPatch {
   vmid?: number | null;
   attempt?: number;
   finishedAt?: Date | null;
+  createRequestedAt?: Date;
+  createUpid?: string;
+  pendingTask?: PendingTask | null;
 }
 
 export function patchToRow(patch: ContainerPatch): Partial<ContainerRow> {
@@ -99,6 +129,9 @@ export function patchToRow(patch: ContainerPatch): Partial<ContainerRow> {
   if (patch.vmid !== undefined) row.vmid = patch.vmid;
   if (patch.attempt !== undefined) row.attempt = patch.attempt;
   if (patch.finishedAt !== undefined) row.finished_at = patch.finishedAt;
+  if (patch.createRequestedAt !== undefined) row.create_requested_at = patch.createRequestedAt;
+  if (patch.createUpid !== undefined) row.create_upid = patch.createUpid;
+  if (patch.pendingTask !== undefined) row.pending_task = patch.pendingTask;
   return row;
 }
 
@@ -127,6 +160,7 @@ export class ContainersRepository {
         hostname: input.hostname,
         config: input.config,
         root_password_enc: rootPasswordEnc,
+        marks_ct: true,
       })
       .returning('*');
     return toContainer(row!);
@@ -228,11 +262,11 @@ export class ContainersRepository {
   /**
    * Takes the run lease unless a live run holds it (heartbeat younger than `staleAfterMs`). Exactly one caller wins.
    */
-  async acquireRunLease(id: string, token: string, staleAfterMs: number): Promise<boolean> {
+  async acquireRunLease(id: string, token: string, staleAfterMs: number, owner: string | null = null): Promise<boolean> {
     const rows = await this.knex('containers')
       .where({ id })
       .andWhere((q) => q.whereNull('run_token').orWhere('run_heartbeat_at', '<', this.knex.raw("now() - (? || ' milliseconds')::interval", [staleAfterMs])))
-      .update({ run_token: token, run_heartbeat_at: this.knex.fn.now() })
+      .update({ run_token: token, run_heartbeat_at: this.knex.fn.now(), run_owner: owner })
       .returning('id');
     return rows.length === 1;
   }
@@ -244,7 +278,12 @@ export class ContainersRepository {
   }
 
   async releaseRunLease(id: string, token: string): Promise<void> {
-    await this.knex('containers').where({ id, run_token: token }).update({ run_token: null, run_heartbeat_at: null });
+    await this.knex('containers').where({ id, run_token: token }).update({ run_token: null, run_heartbeat_at: null, run_owner: null });
+  }
+
+  /** Frees every lease a dead worker slot held (its successor, started by the supervisor, knows it is gone). */
+  async releaseRunLeasesOf(owner: string): Promise<number> {
+    return this.knex('containers').where({ run_owner: owner }).update({ run_token: null, run_heartbeat_at: null, run_owner: null });
   }
 
   /** last_seq for each of these containers, in one query (the SSE relay's periodic check for lost messages). */

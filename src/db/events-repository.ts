@@ -134,6 +134,16 @@ export class EventsRepository {
     return (await query.orderBy('seq').limit(options.limit).select(COLUMNS)).map(toEvent);
   }
 
+  /** How many task-output lines were stored after log line `afterLineNo` (what a resumed run already has of a task). */
+  async countTaskLinesAfter(containerId: string, afterLineNo: number): Promise<number> {
+    const row = await this.knex('container_events')
+      .where({ container_id: containerId, kind: 'log', stream: 'task' })
+      .andWhere('line_no', '>', afterLineNo)
+      .count<{ count: string }[]>({ count: '*' })
+      .first();
+    return Number(row?.count ?? 0);
+  }
+
   /** The seq of the first of the last `count` log lines (to render only the tail of a huge log). */
   async seqOfTail(containerId: string, count: number, uptoSeq: number): Promise<number> {
     const row = await this.knex('container_events')

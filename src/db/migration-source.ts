@@ -9,6 +9,7 @@ import * as addCurrentActionToContainers from '../../migrations/20261127000500_a
 import * as addRunLeaseToContainers from '../../migrations/20261127000600_add_run_lease_to_containers.ts';
 import * as createPackageSets from '../../migrations/20261128000100_create_package_sets.ts';
 import * as letDestroyedContainersOutliveTheirNode from '../../migrations/20261128001000_let_destroyed_containers_outlive_their_node.ts';
+import * as addMarksAndTasksToContainers from '../../migrations/20261128002000_add_marks_and_tasks_to_containers.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -21,6 +22,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261127000600_add_run_lease_to_containers.ts', addRunLeaseToContainers],
   ['20261128000100_create_package_sets.ts', createPackageSets],
   ['20261128001000_let_destroyed_containers_outlive_their_node.ts', letDestroyedContainersOutliveTheirNode],
+  ['20261128002000_add_marks_and_tasks_to_containers.ts', addMarksAndTasksToContainers],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -257,6 +257,18 @@ export class ProxmoxClient {
     };
   }
 
+  /**
+   * PUT …/config (synchronous, no task). `digest` refuses the change if the config changed since it was read.
+   * Only the keys Launchpad changes: tags and description.
+   */
+  async updateLxcConfig(node: string, vmid: number, changes: { tags?: string[]; description?: string; digest?: string }): Promise<void> {
+    await this.send('PUT', path`/nodes/${node}/lxc/${vmid}/config`, {
+      tags: changes.tags?.join(';'),
+      description: changes.description,
+      digest: changes.digest,
+    });
+  }
+
   async getLxcStatus(node: string, vmid: number): Promise<LxcStatus> {
     return toLxcStatus(obj(await this.get(path`/nodes/${node}/lxc/${vmid}/status/current`)));
   }
@@ -318,6 +330,15 @@ export class ProxmoxClient {
       status: str(d.status) === 'stopped' ? 'stopped' : 'running',
       exitstatus: optStr(d.exitstatus),
     };
+  }
+
+  /**
+   * UPIDs of the node's tasks of one type for one guest, started at or after `since` (Unix seconds), newest first:
+   * finds a task whose UPID the caller never got to store (the process died as the node answered).
+   */
+  async findTasks(node: string, filter: { vmid: number; type: string; since: number }): Promise<string[]> {
+    const data = await this.get(path`/nodes/${node}/tasks`, { vmid: filter.vmid, typefilter: filter.type, since: filter.since, source: 'all' });
+    return list(data).map((t) => str(t.upid));
   }
 
   /** Log lines from the 0-based offset `start` (so the first line returned is n = start + 1). */

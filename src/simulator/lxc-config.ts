@@ -17,6 +17,18 @@ export function normalizeTags(value: string): string {
   return [...new Set(splitList(value).map((t) => t.toLowerCase()))].sort().join(';');
 }
 
+/**
+ * `description` as Proxmox returns it: the text is stored as `#` comment lines of the config file (Perl's split
+ * drops trailing empty lines) and read back one line plus "\n" each, so it always ends with a newline.
+ */
+export function normalizeDescription(value: string): string {
+  return value
+    .replace(/\n+$/, '')
+    .split('\n')
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
 /** Prints a parsed property string: the default key without `key=`, required keys next, the rest sorted. */
 export function printPropertyString(format: Record<string, ParamSchema>, values: PropertyStringValues): string {
   const keys = Object.keys(values);

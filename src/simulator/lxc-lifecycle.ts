@@ -7,7 +7,7 @@ import { prepareRootfs } from './ct-rootfs.ts';
 import type { CtRuntime } from './ct-runtime.ts';
 import { createDebianCtRootfs } from './debian-rootfs.ts';
 import type { SimulatorFaults } from './faults.ts';
-import { configDigest, normalizeNet, normalizeTags, printPropertyString, readPropertyString, templateOs } from './lxc-config.ts';
+import { configDigest, normalizeNet, normalizeDescription, normalizeTags, printPropertyString, readPropertyString, templateOs } from './lxc-config.ts';
 import { parameterError, permissionError, PveHttpError, serverError } from './pve-error.ts';
 import type { ParamSchema, ParamValues, PveSchema } from './pve-schema.ts';
 import type { CtRecord, SimulatorState, StorageDef } from './state.ts';
@@ -145,6 +145,7 @@ export class LxcLifecycle {
       if (params[key] !== undefined) config[key] = params[key];
     }
     if (params.tags !== undefined) config.tags = normalizeTags(String(params.tags));
+    if (params.description !== undefined) config.description = normalizeDescription(String(params.description));
     if (params.features !== undefined) {
       config.features = printPropertyString(this.featuresFormat, readPropertyString(this.featuresFormat, String(params.features), 'features'));
     }
@@ -393,6 +394,7 @@ export class LxcLifecycle {
       if (key === 'rootfs') throw new PveHttpError(400, 'Parameter verification failed.', { rootfs: 'changing the rootfs is not supported by the simulator' });
       if (/^net\d+$/.test(key)) next[key] = normalizeNet(this.netFormat, String(value), key);
       else if (key === 'tags') next[key] = normalizeTags(String(value));
+      else if (key === 'description') next[key] = normalizeDescription(String(value));
       else if (key === 'features') {
         next[key] = printPropertyString(this.featuresFormat, readPropertyString(this.featuresFormat, String(value), key));
       } else next[key] = value;

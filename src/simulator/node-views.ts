@@ -240,6 +240,8 @@ export class NodeViews {
       .filter((t) => (source === 'active' ? t.status === 'running' : source === 'archive' ? t.status === 'stopped' : true))
       .filter((t) => vmid === undefined || t.id === vmid)
       .filter((t) => params.typefilter === undefined || t.type === params.typefilter)
+      .filter((t) => params.since === undefined || t.starttime >= Number(params.since))
+      .filter((t) => params.until === undefined || t.starttime <= Number(params.until))
       .filter((t) => params.errors !== 1 || (t.exitstatus !== undefined && t.exitstatus !== 'OK'))
       .sort((a, b) => b.starttime - a.starttime || b.pid - a.pid);
     return list.slice(start, start + limit).map((t) => ({

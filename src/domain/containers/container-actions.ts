@@ -23,7 +23,9 @@ import {
   type PowerAction,
 } from '../pipeline/lifecycle-action-pipeline.ts';
 import type { Lifecycle } from '../progress/phases.ts';
-import { liveStatusOf, type LiveStatusDeps } from './container-list.ts';
+import { liveStatusOf, type LiveStatus, type LiveStatusDeps } from './container-list.ts';
+import { proxmoxClientFor } from '../nodes/node-access.ts';
+import { markOf } from '../pipeline/ct-mark.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 
@@ -177,24 +179,44 @@ export async function requestPowerAction(deps: ContainerActionDeps, viewer: View
 }
 
 /**
- * Drops a container whose CT was removed outside Launchpad. The node is asked again now — only a node that answers
- * without our CT proves it gone — and the entry becomes `destroyed`, its history kept.
+ * Drops a container whose CT was removed outside Launchpad, whose VMID another guest now holds, or whose CT was
+ * never created. The node is asked again now — only a node that answers without our CT proves it gone — and the
+ * entry becomes `destroyed`, its history kept. Nothing is ever sent to the node.
  */
 export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps, viewer: Viewer & { username: string }, id: string): Promise<void> {
   const container = await findVisibleContainer(deps.repos, viewer, id);
   const claimed = await claimAction(deps, container, 'forget', ['ready', 'failed', 'cancelled']);
   try {
-    const live = await liveStatusOf(deps, claimed);
+    let live = await liveStatusOf(deps, claimed);
+    if (live.state === 'running' || live.state === 'stopped') live = (await foreignGuestAt(deps, claimed)) ?? live;
     if (live.state === 'unknown') throw new ConflictError(`Launchpad cannot confirm that the CT is gone: ${live.reason ?? 'its node did not answer'}`);
-    if (live.state !== 'missing') {
+    if (live.state !== 'missing' && live.state !== 'not-created') {
       throw new ConflictError(`CT ${claimed.vmid ?? ''} still exists on its node, so there is nothing to forget. Destroy it instead.`);
     }
     const recorder = await recorderFor(deps, claimed.id, claimed.lifecycle);
     if (live.reason) recorder.log('system', live.reason);
-    await recorder.destroyed(`Forgotten by ${viewer.username}; the CT was already gone.`);
+    await recorder.destroyed(live.state === 'not-created' ? `Forgotten by ${viewer.username}; no CT was ever created.` : `Forgotten by ${viewer.username}; the CT was already gone.`);
     await recorder.close();
   } finally {
     await deps.repos.containers.releaseAction(container.id, 'forget');
+  }
+}
+
+/**
+ * A guest the list takes for ours (same hostname and tag) may still carry another container's mark: read its config
+ * (nothing is changed on the node) and say so, so that it can be forgotten.
+ */
+async function foreignGuestAt(deps: LiveStatusDeps, container: Container): Promise<LiveStatus | undefined> {
+  const node = await deps.repos.nodes.findById(container.nodeId);
+  if (!node || !container.vmid) return undefined;
+  const api = proxmoxClientFor(node, deps.secrets);
+  try {
+    const config = await api.getLxcConfig(node.name, container.vmid);
+    const mark = markOf(config);
+    if (mark === container.id || (mark === undefined && !container.marksCt)) return undefined;
+    return { state: 'missing', reason: `VMID ${container.vmid} on ${node.name} now belongs to another guest (“${config.hostname ?? container.vmid}”) that is not marked as this container's; Launchpad leaves it alone.` };
+  } finally {
+    api.close();
   }
 }
 

@@ -7,6 +7,7 @@ import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { ClusterVmResource } from '../../proxmox/api-types.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
+import { MARK_TAG } from '../pipeline/ct-mark.ts';
 import type { Viewer } from './container-page.ts';
 
 /**
@@ -15,10 +16,12 @@ import type { Viewer } from './container-page.ts';
  * - `unknown`: the node did not answer (or has no statistics for the CT yet) — `reason` says why;
  * - `missing`: the node answered and our CT is not there (removed outside Launchpad, or its VMID now belongs to
  *   another guest) — it can be forgotten;
+ * - `not-created`: the build stopped before a create request reached the node, so there never was a CT — Retry
+ *   builds it, Forget drops the entry;
  * - `none`: nothing to ask yet (no VMID, still being created, or destroyed).
  */
 export interface LiveStatus {
-  state: 'running' | 'stopped' | 'unknown' | 'missing' | 'none';
+  state: 'running' | 'stopped' | 'unknown' | 'missing' | 'not-created' | 'none';
   reason?: string;
   /** Seconds, while running. */
   uptime?: number;
@@ -93,16 +96,24 @@ async function askNode(
   }
 }
 
-/** Our container in the node's answer: same VMID and, once Proxmox names it, our hostname — else it is not ours. */
+/**
+ * Our container in the node's answer: same VMID, our hostname once Proxmox names it, and — for a container created
+ * with Launchpad's mark — the `launchpad` tag (actions read the full mark from the CT's config before they act).
+ */
 function match(container: Container, nodeName: string, guests: readonly ClusterVmResource[]): LiveStatus {
   const guest = guests.find((g) => g.type === 'lxc' && g.vmid === container.vmid);
   const shouldExist = SHOULD_EXIST.has(container.lifecycle);
   if (!guest) {
-    return shouldExist ? { state: 'missing', reason: `${nodeName} answered, but CT ${container.vmid} is not there: it was removed outside Launchpad.` } : { state: 'none' };
-  }
-  if (guest.name !== undefined && guest.name !== container.hostname) {
     if (!shouldExist) return { state: 'none' };
-    return { state: 'missing', reason: `VMID ${container.vmid} on ${guest.node} now belongs to another guest (“${guest.name}”); this container is gone.` };
+    if (container.marksCt && !container.createRequestedAt) {
+      return { state: 'not-created', reason: `CT ${container.vmid} was never created on ${nodeName}: the build stopped before a create request reached the node. Retry builds it; Forget drops this entry.` };
+    }
+    return { state: 'missing', reason: `${nodeName} answered, but CT ${container.vmid} is not there: it was removed outside Launchpad.` };
+  }
+  const named = guest.name === undefined || guest.name === container.hostname;
+  if (!named || (container.marksCt && !guest.tags.includes(MARK_TAG))) {
+    if (!shouldExist) return { state: 'none' };
+    return { state: 'missing', reason: `VMID ${container.vmid} on ${guest.node} now belongs to another guest (“${guest.name ?? `CT ${guest.vmid}`}”); this container is gone. Launchpad leaves that guest alone.` };
   }
   if (guest.status === 'running' || guest.status === 'stopped') {
     return { state: guest.status, uptime: guest.status === 'running' ? guest.uptime : undefined, lock: guest.lock };
@@ -157,7 +168,7 @@ const MATCHES: Record<ListFilter, (row: ContainerListRow) => boolean> = {
 /** Sort order of the status column: what runs first, then what needs attention, then the rest. */
 function statusRank(row: ContainerListRow): number {
   const { lifecycle } = row.container;
-  if (lifecycle === 'ready') return { running: 0, stopped: 1, missing: 4, unknown: 5, none: 5 }[row.live.state];
+  if (lifecycle === 'ready') return { running: 0, stopped: 1, missing: 4, 'not-created': 4, unknown: 5, none: 5 }[row.live.state];
   if (lifecycle === 'queued' || lifecycle === 'creating') return 2;
   if (lifecycle === 'failed' || lifecycle === 'cancelled') return 3;
   return 6;

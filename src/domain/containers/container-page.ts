@@ -127,7 +127,7 @@ export async function loadContainerPage(
     loadOutcome(deps, container),
     deps.events.lastProgressEvent(container.id, upto),
     deps.events.logEntries(container.id, { afterSeq, uptoSeq: upto, fromLine: options.fromLine, limit: LOG_LINES_IN_PAGE + 100 }),
-    options.liveStatus && container.lifecycle === 'ready' ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
+    options.liveStatus && ['ready', 'failed', 'cancelled'].includes(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
   ]);
   const firstLine = logEntries.find((e) => e.kind === 'log')?.lineNo ?? undefined;
   return {

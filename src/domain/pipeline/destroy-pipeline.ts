@@ -1,9 +1,11 @@
 // Destroy: stop the CT if it runs, delete it with purge, mark the container destroyed. A CT already gone from the
-// node counts as destroyed (someone removed it by hand).
+// node counts as destroyed (someone removed it by hand). Nothing is sent unless the CT carries this container's mark
+// (ct-mark.ts): a guest that took over the VMID survives, and the entry offers "Forget" instead.
 import { waitForTask } from '../../proxmox/task-waiter.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
 import { snapshotFrom } from '../progress/progress-fragments.ts';
+import { confirmOwnCt } from './ct-mark.ts';
 import { describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
 
@@ -25,6 +27,7 @@ export async function runDestroyPipeline(deps: PipelineDeps, containerId: string
         if (!ct) {
           recorder.log('system', `CT ${container.vmid} no longer exists on ${node.name}; nothing to remove there.`);
         } else {
+          await confirmOwnCt(api, node.name, container, container.vmid);
           if (ct.status === 'running') {
             recorder.log('system', `Stopping CT ${container.vmid}…`);
             const stop = await api.stopLxc(node.name, container.vmid);

@@ -10,6 +10,7 @@ import { waitForTask } from '../../proxmox/task-waiter.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
 import { snapshotFrom } from '../progress/progress-fragments.ts';
+import { confirmOwnCt } from './ct-mark.ts';
 import { DEFAULT_TIMINGS, sleep, type PipelineTimings } from './pipeline-context.ts';
 import { StepError, describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
@@ -95,7 +96,7 @@ async function perform(run: ActionRun): Promise<string> {
   const vmid = container.vmid;
   const api = proxmoxClientFor(node, deps.secrets);
   try {
-    const ct = await ourCt(api, node, vmid, container.hostname);
+    const ct = await ourCt(api, node, vmid, container);
     const task = (upid: string) =>
       waitForTask(api, upid, { pollIntervalMs: run.timings.pollMs, timeoutMs: TASK_TIMEOUT_MS, onLine: (line) => recorder.log('task', line) });
     const say = async (text: string) => {
@@ -137,16 +138,11 @@ async function perform(run: ActionRun): Promise<string> {
   }
 }
 
-/**
- * The CT as the node lists it — only if it is still ours: a VMID that now belongs to a guest with another hostname
- * (ours was removed and the number reused) is never touched.
- */
-async function ourCt(api: ProxmoxClient, node: NodeRecord, vmid: number, hostname: string): Promise<LxcStatus> {
+/** The CT as the node lists it — only if it carries this container's mark (ct-mark.ts); any other guest is left alone. */
+async function ourCt(api: ProxmoxClient, node: NodeRecord, vmid: number, container: Container): Promise<LxcStatus> {
   const ct = (await api.listLxc(node.name)).find((c) => c.vmid === vmid);
-  if (!ct) throw new StepError(`CT ${vmid} no longer exists on ${node.name} — it was removed outside Launchpad. Use “Forget” to drop this entry.`);
-  if (ct.name !== hostname) {
-    throw new StepError(`CT ${vmid} on ${node.name} is now “${ct.name}”, not ${hostname}: it belongs to another guest, so Launchpad leaves it alone.`);
-  }
+  if (!ct) throw new StepError(`CT ${vmid} no longer exists on ${node.name} — it was removed outside Launchpad. Use “Forget this entry” to drop this entry.`);
+  await confirmOwnCt(api, node.name, container, vmid);
   return ct;
 }
 

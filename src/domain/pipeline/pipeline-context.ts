@@ -1,5 +1,6 @@
 import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
+import type { EventsRepository } from '../../db/events-repository.ts';
 import type { NodeRecord } from '../../db/nodes-repository.ts';
 import type { Logger } from '../../logger.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
@@ -42,7 +43,7 @@ export interface PipelineContext {
   /** Opens (once) the SSH session to the node that hosts the CT. */
   shell(): Promise<NodeShell>;
   recorder: EventRecorder;
-  repos: { containers: ContainersRepository; containerExtras: ContainerExtrasRepository };
+  repos: { containers: ContainersRepository; containerExtras: ContainerExtrasRepository; events: EventsRepository };
   secrets: SecretBox;
   logger: Logger;
   signal: AbortSignal;

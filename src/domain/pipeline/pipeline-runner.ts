@@ -1,7 +1,7 @@
 // The runner owns ordering, recording and failure handling; each step only does its phase, checking the real
 // state first so that a re-run — a Retry, or a job BullMQ redelivers after a worker crash — resumes where it
 // stopped: one CT, no file pushed twice, no completed script run again, and an attempt marker in the log.
-import type { ContainersRepository } from '../../db/containers-repository.ts';
+import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
@@ -18,6 +18,7 @@ import { PHASES, isPhaseKey, type PhaseKey } from '../progress/phases.ts';
 import { snapshotFrom } from '../progress/progress-fragments.ts';
 import type { Publish } from '../progress/progress-channel.ts';
 import { DEFAULT_TIMINGS, type PipelineContext, type PipelineTimings } from './pipeline-context.ts';
+import { ForeignGuestError, confirmOwnCt } from './ct-mark.ts';
 import { describeFailure } from './pipeline-errors.ts';
 import { creatingStep } from './steps/creating-step.ts';
 import { deployingStep } from './steps/deploying-step.ts';
@@ -128,7 +129,7 @@ export async function runCreatePipeline(deps: PipelineDeps, containerId: string,
     await recorder.fail(message);
     const config = container.config as unknown as ContainerConfig;
     const vmid = (await deps.repos.containers.findById(containerId))?.vmid;
-    if (config.destroyOnFailure && api && vmid) await destroyAfterFailure(api, node.name, vmid, recorder, log);
+    if (config.destroyOnFailure && api && vmid && !(err instanceof ForeignGuestError)) await destroyAfterFailure(api, node.name, vmid, container, recorder, log);
     await recorder.close().catch(() => undefined);
     return 'failed';
   } finally {
@@ -138,10 +139,11 @@ export async function runCreatePipeline(deps: PipelineDeps, containerId: string,
 }
 
 /** "Destroy the container if creation fails": best effort, reported in the log either way. */
-async function destroyAfterFailure(api: ReturnType<typeof proxmoxClientFor>, node: string, vmid: number, recorder: EventRecorder, log: Logger) {
+async function destroyAfterFailure(api: ReturnType<typeof proxmoxClientFor>, node: string, vmid: number, container: Container, recorder: EventRecorder, log: Logger) {
   try {
     const exists = (await api.listLxc(node)).find((ct) => ct.vmid === vmid);
     if (!exists) return;
+    await confirmOwnCt(api, node, container, vmid);
     recorder.log('system', `Destroying CT ${vmid} as requested (“destroy the container if creation fails”)…`);
     const upid = await api.deleteLxc(node, vmid, { purge: true, force: true });
     await waitForTask(api, upid, { onLine: (line) => recorder.log('task', line) });

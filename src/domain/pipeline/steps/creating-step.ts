@@ -1,9 +1,12 @@
 // Phase 1, Create Container: settle the VMID, then POST /nodes/{node}/lxc and follow the vzcreate task's log.
-// Re-run safe: a CT that already exists with our hostname is ours from an earlier attempt and is kept.
-import { waitForTask } from '../../../proxmox/task-waiter.ts';
+// The CT is created with Launchpad's mark (ct-mark.ts). Re-run safe: a CT at our VMID is adopted only when its mark
+// is this container's (or, for a container recorded before marks, when hostname and VMID both match); any other
+// guest there is left alone. A run that died while following the create task re-reads that task's log.
 import type { LxcCreateOptions } from '../../../proxmox/api-types.ts';
 import { StepError } from '../pipeline-errors.ts';
 import { sleep, type PipelineContext } from '../pipeline-context.ts';
+import { confirmOwnCt, markedDescription, markedTags } from '../ct-mark.ts';
+import { followTask, resumePendingTask } from '../task-following.ts';
 
 export async function creatingStep(ctx: PipelineContext): Promise<void> {
   const { api, node, recorder, config } = ctx;
@@ -14,20 +17,17 @@ export async function creatingStep(ctx: PipelineContext): Promise<void> {
     recorder.log('system', `Using VMID ${ctx.vmid} (the next free one).`);
   }
 
+  // An earlier run died while following the create task: record the output it had not stored, follow it to its end.
+  const resumed = await resumePendingTask(ctx, 'vzcreate');
   const existing = (await api.listLxc(node.name)).find((ct) => ct.vmid === ctx.vmid);
   if (existing) {
-    if (existing.lock === 'create') {
-      // An earlier attempt's vzcreate is still running (the worker died while waiting): let it finish.
-      recorder.log('system', `CT ${ctx.vmid} is still being created by an earlier attempt; waiting for it to finish…`);
+    if (!resumed && existing.lock === 'create') {
+      // A create is still running that this container did not record (the worker died as the node answered).
+      recorder.log('system', `CT ${ctx.vmid} is still being created; waiting for it to finish…`);
       await waitForLockToClear(ctx);
     }
-    const current = await api.getLxcConfig(node.name, ctx.vmid);
-    if (current.hostname && current.hostname !== config.hostname) {
-      throw new StepError(
-        `VMID ${ctx.vmid} on ${node.name} belongs to another guest (“${current.hostname}”). Destroy this entry and deploy again with another VMID.`,
-      );
-    }
-    recorder.log('system', `CT ${ctx.vmid} already exists on ${node.name} — keeping it (created by an earlier attempt).`);
+    await confirmOwnCt(api, node.name, ctx.container, ctx.vmid);
+    recorder.log('system', `CT ${ctx.vmid} already exists on ${node.name} — keeping it (created by an earlier attempt; it carries this container's mark).`);
     await recorder.advance(1, `CT ${ctx.vmid} exists`);
     return;
   }
@@ -46,15 +46,16 @@ export async function creatingStep(ctx: PipelineContext): Promise<void> {
     nameserver: config.nameserver ?? undefined,
     unprivileged: config.unprivileged,
     features: config.nesting ? { nesting: true } : undefined,
-    tags: config.tags.length ? config.tags : undefined,
+    tags: markedTags(config.tags),
+    description: markedDescription(ctx.container.id),
   };
-  recorder.log('system', `Creating CT ${ctx.vmid} (${config.hostname}) on ${node.name} from ${config.ostemplate}…`);
+  // Stored before the request goes out: a build that fails before this line never created anything on the node.
+  await ctx.repos.containers.update(ctx.container.id, { createRequestedAt: new Date() });
   // Never retried blindly: a second POST could race the first. A re-run finds the CT instead (above).
-  const upid = await api.createLxc(node.name, options);
-  const result = await waitForTask(api, upid, {
-    signal: ctx.signal,
-    pollIntervalMs: ctx.timings.pollMs,
-    onLine: (line) => recorder.log('task', line),
+  const result = await followTask(ctx, `Creating CT ${ctx.vmid} (${config.hostname}) on ${node.name} from ${config.ostemplate}…`, async () => {
+    const upid = await api.createLxc(node.name, options);
+    await ctx.repos.containers.update(ctx.container.id, { createUpid: upid });
+    return upid;
   });
   if (result.warnings.length) recorder.log('system', `Proxmox finished with ${result.warnings.length} warning(s); they are not fatal.`);
   await recorder.advance(1, `CT ${ctx.vmid} created`);

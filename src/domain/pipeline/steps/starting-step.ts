@@ -1,7 +1,7 @@
 // Phase 2, Start Container: wait for the create lock to clear, start the CT (unless it runs), then wait for its
 // IPv4 address — DHCP can take a while, so say so while waiting.
 import { findIpv4 } from '../../../proxmox/api-client.ts';
-import { waitForTask } from '../../../proxmox/task-waiter.ts';
+import { followTask, resumePendingTask } from '../task-following.ts';
 import { StepError } from '../pipeline-errors.ts';
 import { sleep, type PipelineContext } from '../pipeline-context.ts';
 import { waitForLockToClear } from './creating-step.ts';
@@ -9,14 +9,15 @@ import { waitForLockToClear } from './creating-step.ts';
 export async function startingStep(ctx: PipelineContext): Promise<void> {
   const { api, node, recorder } = ctx;
   await recorder.enterPhase('starting', `Starting CT ${ctx.vmid}…`);
+  // An earlier run died while following the start task: record the output it had not stored.
+  const resumed = await resumePendingTask(ctx, 'vzstart');
   await waitForLockToClear(ctx);
 
   const status = await api.getLxcStatus(node.name, ctx.vmid);
   if (status.status === 'running') {
-    recorder.log('system', `CT ${ctx.vmid} is already running.`);
+    recorder.log('system', resumed ? `CT ${ctx.vmid} started.` : `CT ${ctx.vmid} is already running.`);
   } else {
-    const upid = await api.startLxc(node.name, ctx.vmid);
-    await waitForTask(api, upid, { signal: ctx.signal, pollIntervalMs: ctx.timings.pollMs, onLine: (line) => recorder.log('task', line) });
+    await followTask(ctx, `Starting CT ${ctx.vmid}…`, () => api.startLxc(node.name, ctx.vmid));
     recorder.log('system', `CT ${ctx.vmid} started.`);
   }
   await recorder.advance(0.4, 'Waiting for an IPv4 address…');

@@ -1,0 +1,57 @@
+// A crash loses no line the node still has. Before a build waits on a Proxmox task it stores the log line number it
+// had reached and, once the node answers, the task's UPID (containers.pending_task). A run resumed after a crash
+// re-reads that task's log from the start (GET …/tasks/{upid}/log, paged by start/limit), skips the lines already
+// stored, records the rest after its "Attempt N" marker, and follows the task to its end.
+import { waitForTask, type TaskResult } from '../../proxmox/task-waiter.ts';
+import type { PendingTask } from '../../db/containers-repository.ts';
+import type { PipelineContext } from './pipeline-context.ts';
+
+/** Logs `intro`, starts a task with `start` (which returns its UPID) and follows it, resumable after a crash. */
+export async function followTask(ctx: PipelineContext, intro: string, start: () => Promise<string>): Promise<TaskResult> {
+  ctx.recorder.log('system', intro);
+  await ctx.recorder.flush();
+  const afterLineNo = (await ctx.repos.containers.findById(ctx.container.id))!.lastLineNo;
+  // Stored before the request: a run that dies before it learns the UPID finds the task in the node's task list.
+  await setPending(ctx, { upid: null, afterLineNo, since: Math.floor(Date.now() / 1000) - 5 });
+  const upid = await start();
+  await setPending(ctx, { upid, afterLineNo, since: 0 });
+  return follow(ctx, upid, 0);
+}
+
+/**
+ * If an earlier run died while following a task of this step (`type`: vzcreate, vzstart), records the lines it had
+ * not stored and follows the task to its end. Returns false when there is nothing to resume.
+ */
+export async function resumePendingTask(ctx: PipelineContext, type: string): Promise<boolean> {
+  const pending = ctx.container.pendingTask;
+  if (!pending) return false;
+  const upid = pending.upid ?? (await ctx.api.findTasks(ctx.node.name, { vmid: ctx.vmid, type, since: pending.since }))[0];
+  if (!upid || !upid.includes(`:${type}:`)) {
+    await ctx.repos.containers.update(ctx.container.id, { pendingTask: null });
+    return false;
+  }
+  const stored = await ctx.repos.events.countTaskLinesAfter(ctx.container.id, pending.afterLineNo);
+  ctx.recorder.log('system', `Reading the log of task ${upid} from line ${stored + 1}: the previous run stopped while following it.`);
+  await follow(ctx, upid, stored);
+  return true;
+}
+
+async function setPending(ctx: PipelineContext, pending: PendingTask | null) {
+  await ctx.repos.containers.update(ctx.container.id, { pendingTask: pending });
+  ctx.container.pendingTask = pending;
+}
+
+async function follow(ctx: PipelineContext, upid: string, startLine: number): Promise<TaskResult> {
+  try {
+    return await waitForTask(ctx.api, upid, {
+      signal: ctx.signal,
+      startLine,
+      pollIntervalMs: ctx.timings.pollMs,
+      onLine: (line) => ctx.recorder.log('task', line),
+    });
+  } finally {
+    // Ended, failed or stopped by a cancel (whose last lines the waiter still read): nothing left to resume.
+    await ctx.recorder.flush();
+    await setPending(ctx, null);
+  }
+}
