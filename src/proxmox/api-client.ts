@@ -259,11 +259,14 @@ export class ProxmoxClient {
 
   /**
    * PUT …/config (synchronous, no task). `digest` refuses the change if the config changed since it was read.
-   * Only the keys Launchpad changes: tags and description.
+   * Only the keys Launchpad changes: tags and description. No tags at all is sent as `delete=tags` (Proxmox refuses
+   * an empty tag list).
    */
   async updateLxcConfig(node: string, vmid: number, changes: { tags?: string[]; description?: string; digest?: string }): Promise<void> {
+    const noTags = changes.tags !== undefined && changes.tags.length === 0;
     await this.send('PUT', path`/nodes/${node}/lxc/${vmid}/config`, {
-      tags: changes.tags?.join(';'),
+      tags: noTags ? undefined : changes.tags?.join(';'),
+      delete: noTags ? 'tags' : undefined,
       description: changes.description,
       digest: changes.digest,
     });

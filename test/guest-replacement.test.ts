@@ -1,0 +1,258 @@
+// A CT deleted outside Launchpad and another guest created at the same VMID: Launchpad's mark (tag + description
+// line) is checked before it acts, so destroy, every power action, Retry and a crash-resume leave that guest alone,
+// and the page names it and offers "Forget this entry" instead of Destroy. Containers recorded before marks existed
+// are adopted only when hostname and VMID both match, and are marked then.
+import type { Express } from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import type { ContainerEvent } from '../src/db/events-repository.ts';
+import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
+import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
+import { markOf } from '../src/domain/pipeline/ct-mark.ts';
+import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
+import { waitForTask } from '../src/proxmox/task-waiter.ts';
+import { signedInAgent, type SignedInAgent } from './support/session.ts';
+import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
+
+let env: TestEnv;
+let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
+let app: Express;
+let admin: SignedInAgent;
+let ownerId: number;
+let pipelineDeps: PipelineDeps;
+const workers: WorkerProcess[] = [];
+
+const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+const events = (id: string): Promise<ContainerEvent[]> => env.deps.repos.events.listAfter(id, 0, 100_000);
+const row = async (id: string) => (await env.deps.repos.containers.findById(id))!;
+const post = async (id: string, action: string, body: Record<string, string> = {}) =>
+  admin.agent.post(`/containers/${id}/${action}`).type('form').send({ _csrf: await admin.csrf(), ...body });
+
+async function worker() {
+  if (workers.length && workers.at(-1)!.child.exitCode === null) return;
+  const w = startWorkerProcess(env.config);
+  workers.push(w);
+  await w.ready;
+}
+
+/** What someone outside Launchpad does on the node: delete the CT at `vmid` and create their own guest there. */
+async function replaceWithForeignGuest(vmid: number, options: { running: boolean }) {
+  const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+  const node = simulator.node.name;
+  try {
+    await waitForTask(api, await api.deleteLxc(node, vmid, { purge: true, force: true }), { pollIntervalMs: 20 });
+    await waitForTask(
+      api,
+      await api.createLxc(node, {
+        vmid,
+        hostname: 'someone-else',
+        ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst',
+        rootfs: { storage: 'local-lvm', sizeGiB: 1 },
+        net: [{ name: 'eth0', bridge: 'vmbr0', ip: 'dhcp' }],
+        description: 'their database server',
+      }),
+      { pollIntervalMs: 20 },
+    );
+    if (options.running) await waitForTask(api, await api.startLxc(node, vmid), { pollIntervalMs: 20 });
+  } finally {
+    api.close();
+  }
+}
+
+/** Everything the node holds about the guest at `vmid`, and the tasks ever run on it. */
+const foreignSnapshot = (vmid: number) => {
+  const record = simulator.sim.state.containers.get(vmid)!;
+  const tasks = [...simulator.sim.state.tasks.values()].filter((t) => t.id === String(vmid)).map((t) => t.upid);
+  return { config: JSON.stringify(record.config), status: record.status, tasks };
+};
+
+async function setForeignRunning(vmid: number, running: boolean) {
+  if ((simulator.sim.state.containers.get(vmid)!.status === 'running') === running) return;
+  const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+  try {
+    const upid = running ? await api.startLxc(simulator.node.name, vmid) : await api.stopLxc(simulator.node.name, vmid);
+    await waitForTask(api, upid, { pollIntervalMs: 20 });
+  } finally {
+    api.close();
+  }
+}
+
+/** A container built for real by the pipeline (so its CT carries the mark). */
+async function built(hostname: string, config: Parameters<typeof insertDeployment>[1]['config'] = {}) {
+  const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, hostname, config });
+  const outcome = await runCreatePipeline(pipelineDeps, c.id, new AbortController().signal);
+  return { id: c.id, outcome, container: await row(c.id) };
+}
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  simulator = await startTestSimulator(env.deps);
+  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  admin = await signedInAgent(app, env.deps, { username: 'marks' });
+  ownerId = (await env.deps.repos.users.findByUsername('marks'))!.id;
+  pipelineDeps = {
+    repos: env.deps.repos,
+    secrets: env.deps.secrets,
+    publish: (ch, m) => env.deps.redis.publish(ch, m),
+    logger: env.deps.logger,
+    timings: { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000 },
+  };
+}, 60_000);
+afterAll(async () => {
+  for (const w of workers) w.kill('SIGKILL');
+  await simulator?.close();
+  await env?.close();
+});
+
+describe('the mark', () => {
+  it('every CT Launchpad creates carries the launchpad tag and a description line with the container id, as Proxmox stores them', async () => {
+    const { id, outcome, container } = await built('marked-1', { tags: ['web'] });
+    expect(outcome).toBe('ready');
+    const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+    try {
+      const config = await api.getLxcConfig(simulator.node.name, container.vmid!);
+      expect(config.tags).toEqual(['launchpad', 'web']);
+      expect(markOf(config)).toBe(id);
+      expect(config.description).toMatch(/\nlaunchpad-container: [0-9a-f-]{36}\n$/);
+      const listed = (await api.listClusterVms()).find((g) => g.vmid === container.vmid);
+      expect(listed?.tags).toContain('launchpad');
+    } finally {
+      api.close();
+    }
+  }, 60_000);
+});
+
+describe('a CT replaced by another guest at the same VMID', () => {
+  it('power actions and destroy send nothing to that guest; the page names it and offers Forget instead of Destroy', async () => {
+    const { id, container } = await built('replaced-1');
+    const vmid = container.vmid!;
+    await replaceWithForeignGuest(vmid, { running: true });
+    await worker();
+
+    const page = await admin.agent.get(`/containers/${id}`).expect(200);
+    expect(page.text).toContain('now belongs to another guest (“someone-else”)');
+    expect(page.text).toContain('Forget this entry');
+    expect(page.text).not.toContain(`href="/containers/${id}/destroy"`);
+
+    for (const [action, foreignRunning] of [['start', false], ['stop', true], ['shutdown', true], ['reboot', true]] as const) {
+      await setForeignRunning(vmid, foreignRunning);
+      const before = foreignSnapshot(vmid);
+      const seq = (await row(id)).lastSeq;
+      expect((await post(id, action)).status).toBe(303);
+      await waitUntil(`the ${action} to end`, async () => (await row(id)).currentAction === null && (await env.deps.repos.events.listAfter(id, seq, 1000)).some((e) => e.kind === 'error' || e.kind === 'complete'));
+      const end = (await env.deps.repos.events.listAfter(id, seq, 1000)).find((e) => e.kind === 'error' || e.kind === 'complete')!;
+      expect(end.kind, `${action}: ${end.text}`).toBe('error');
+      expect(end.text).toContain(`CT ${vmid} on sim is now “someone-else”, not replaced-1: it belongs to another guest, so Launchpad leaves it alone.`);
+      expect(end.text).toContain('Forget this entry');
+      expect(foreignSnapshot(vmid), action).toEqual(before);
+    }
+
+    // Destroy, posted by hand although the page no longer offers it.
+    const before = foreignSnapshot(vmid);
+    expect((await post(id, 'destroy', { confirm_hostname: 'replaced-1' })).status).toBe(303);
+    await waitUntil('the destroy to end', async () => (await row(id)).lifecycle !== 'destroying');
+    expect((await row(id)).lifecycle).toBe('failed');
+    expect((await events(id)).at(-1)?.text).toContain('is now “someone-else”, not replaced-1');
+    expect(foreignSnapshot(vmid)).toEqual(before);
+    expect(simulator.sim.state.container(vmid)?.hostname).toBe('someone-else');
+
+    // What is left: Forget, which asks the node but sends it nothing.
+    const failedPage = await admin.agent.get(`/containers/${id}`).expect(200);
+    expect(failedPage.text).toContain('Forget this entry');
+    expect(failedPage.text).not.toContain(`href="/containers/${id}/destroy"`);
+    expect((await post(id, 'forget')).status).toBe(303);
+    expect((await row(id)).lifecycle).toBe('destroyed');
+    expect(foreignSnapshot(vmid)).toEqual(before);
+  }, 120_000);
+
+  it('Retry of a failed build refuses to adopt the other guest and advises Forget', async () => {
+    const { id, outcome, container } = await built('replaced-2', {
+      scripts: ['10-fail.sh'],
+      template: { scripts: [{ name: '10-fail.sh', content: 'echo failing; exit 3' }], files: [], packages: [] },
+    });
+    expect(outcome).toBe('failed');
+    const vmid = container.vmid!;
+    await replaceWithForeignGuest(vmid, { running: false });
+    const before = foreignSnapshot(vmid);
+    await worker();
+    expect((await post(id, 'retry')).status).toBe(303);
+    await waitUntil('the retry to end', async () => (await row(id)).lifecycle === 'failed' && (await row(id)).attempt === 2, 60_000);
+    const failed = await row(id);
+    expect(failed.error).toContain(`CT ${vmid} on sim is now “someone-else”, not replaced-2: it belongs to another guest, so Launchpad leaves it alone.`);
+    expect(failed.error).toContain('Forget this entry');
+    expect(foreignSnapshot(vmid)).toEqual(before);
+    const page = await admin.agent.get(`/containers/${id}`).expect(200);
+    expect(page.text).toContain('Forget this entry');
+    expect(page.text).not.toContain(`href="/containers/${id}/destroy"`);
+  }, 120_000);
+
+  it('a build resumed after a worker crash does not take over the other guest', async () => {
+    for (const w of workers) w.kill('SIGKILL');
+    const c = await insertDeployment(env.deps, {
+      ownerId,
+      nodeId: simulator.node.id,
+      hostname: 'replaced-3',
+      config: {
+        scripts: ['10-slow.sh'],
+        template: { scripts: [{ name: '10-slow.sh', content: 'for i in $(seq 1 100); do echo "tick $i"; sleep 0.1; done' }], files: [], packages: [] },
+      },
+    });
+    const first = startWorkerProcess(env.config);
+    workers.push(first);
+    await first.ready;
+    await env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
+    await waitUntil('the script to run', async () => (await events(c.id)).some((e) => e.text === 'tick 3'));
+    first.kill('SIGKILL');
+    await first.exited;
+    const vmid = (await row(c.id)).vmid!;
+    await replaceWithForeignGuest(vmid, { running: false });
+    const before = foreignSnapshot(vmid);
+
+    const second = startWorkerProcess(env.config);
+    workers.push(second);
+    await waitUntil('the resumed build to stop', async () => (await row(c.id)).lifecycle === 'failed', 60_000);
+    expect((await row(c.id)).error).toContain(`CT ${vmid} on sim is now “someone-else”, not replaced-3`);
+    expect(foreignSnapshot(vmid)).toEqual(before);
+    expect(simulator.sim.state.containers.get(vmid)!.status).toBe('stopped');
+  }, 120_000);
+});
+
+describe('containers recorded before marks existed', () => {
+  it('are adopted only when hostname and VMID both match, and are marked then', async () => {
+    const { id, container } = await built('legacy-1');
+    const vmid = container.vmid!;
+    // As a row from before marks: no mark on the CT, marks_ct false.
+    const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+    try {
+      await api.updateLxcConfig(simulator.node.name, vmid, { tags: [], description: 'set up by hand' });
+    } finally {
+      api.close();
+    }
+    await env.deps.knex('containers').where({ id }).update({ marks_ct: false });
+    await worker();
+    expect((await post(id, 'stop')).status).toBe(303);
+    await waitUntil('the stop to end', async () => (await row(id)).currentAction === null && simulator.sim.state.container(vmid)?.status === 'stopped');
+    const record = simulator.sim.state.containers.get(vmid)!;
+    expect(String(record.config.tags)).toBe('launchpad');
+    expect(markOf({ description: String(record.config.description) })).toBe(id);
+    expect(String(record.config.description)).toMatch(/^set up by hand\n/);
+
+    // Another legacy row whose VMID now holds a guest with another hostname: refused, untouched.
+    const { id: otherId, container: other } = await built('legacy-2');
+    await replaceWithForeignGuest(other.vmid!, { running: true });
+    await env.deps.knex('containers').where({ id: otherId }).update({ marks_ct: false });
+    const before = foreignSnapshot(other.vmid!);
+    const seq = (await row(otherId)).lastSeq;
+    expect((await post(otherId, 'stop')).status).toBe(303);
+    await waitUntil('the stop to end', async () => (await row(otherId)).currentAction === null && (await env.deps.repos.events.listAfter(otherId, seq, 100)).some((e) => e.kind === 'error'));
+    expect(foreignSnapshot(other.vmid!)).toEqual(before);
+  }, 120_000);
+});
