@@ -5,6 +5,7 @@ import { buildDeps } from './src/deps.ts';
 import { WorkerShutdown, registerContainerJobs } from './src/jobs/container-jobs.ts';
 import { dispatchJob } from './src/jobs/dispatch.ts';
 import { QUEUE_NAME, queueConnection } from './src/jobs/queue.ts';
+import { takeOverSlot } from './src/jobs/worker-slot.ts';
 import { onShutdown, runMain } from './src/lib/main.ts';
 
 runMain('worker', async () => {
@@ -29,8 +30,12 @@ runMain('worker', async () => {
   worker.on('error', (err) => deps.logger.error({ err: err.message }, 'queue connection error'));
   worker.on('failed', (job, err) => deps.logger.warn({ jobId: job?.id, name: job?.name, err: err.message }, 'job failed'));
   await worker.waitUntilReady();
+  if (config.workerSlot) {
+    await takeOverSlot({ queue: deps.queue, redis: deps.redis, containers: deps.repos.containers, logger: deps.logger, prefix: config.queuePrefix }, config.workerSlot, worker.id);
+  }
   deps.logger.info({ queue: QUEUE_NAME, concurrency: config.workerConcurrency }, 'worker ready: connected to Redis, waiting for jobs');
   void worker.run();
+  process.send?.('ready');
 
   onShutdown(async (signal) => {
     deps.logger.info({ signal }, 'worker stopping: no new jobs; running builds checkpoint and go back to the queue');

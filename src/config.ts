@@ -24,6 +24,7 @@ const schema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   PVE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  WORKER_SLOT: z.string().regex(/^[\w.:-]{1,200}$/, 'WORKER_SLOT may hold letters, digits and . : _ - only').optional(),
   TEMPLATES_DIR: z.string().min(1).default('./templates'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
@@ -64,6 +65,11 @@ export type Config = {
   workerLockMs: number;
   /** How often the worker polls Proxmox task status, config locks and IP addresses. */
   pvePollMs: number;
+  /**
+   * Set by `npm start` for the worker it supervises: a name its restarted successor shares, so the successor can take
+   * back at once the jobs and run leases its dead predecessor held instead of waiting for their locks to lapse.
+   */
+  workerSlot: string | undefined;
   templatesDir: string;
   logLevel: string;
   /** auto: readable lines on a terminal, JSON lines otherwise. */
@@ -113,6 +119,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: c.WORKER_CONCURRENCY,
     workerLockMs: c.WORKER_LOCK_MS,
     pvePollMs: c.PVE_POLL_MS,
+    workerSlot: c.WORKER_SLOT,
     templatesDir: c.TEMPLATES_DIR,
     logLevel: c.LOG_LEVEL,
     logFormat: c.LOG_FORMAT,

@@ -15,7 +15,12 @@ runMain('web', async () => {
   await syncCatalogue(deps.repos.templates, config.templatesDir, deps.logger);
 
   const app = createApp(deps);
-  const server = app.listen(config.port, () => deps.logger.info({ port: config.port }, `console listening on http://localhost:${config.port}`));
+  // Express 5 calls this with the listen error too (EADDRINUSE…); the 'error' handler below reports that one.
+  const server = app.listen(config.port, (err?: Error) => {
+    if (err) return;
+    deps.logger.info({ port: config.port }, `console listening on http://localhost:${config.port}`);
+    process.send?.('ready'); // to `npm start`'s supervisor: started up
+  });
   server.on('error', (err) => {
     deps.logger.fatal({ err }, `cannot listen on port ${config.port}`);
     process.exit(1);

@@ -1,16 +1,18 @@
 // `npm start`: one command for a working console. Prepares the database, starts the embedded Proxmox simulator
-// when no real node is configured, then runs the web server and a worker as two child processes (the same entry
-// points `npm run web` / `npm run worker` use) and stops everything together.
-import { spawn, type ChildProcess } from 'node:child_process';
+// when no real node is configured (or PVE_SIMULATOR=on), then runs the web server and a worker as two supervised
+// child processes (the same entry points `npm run web` / `npm run worker` use): a crashed child is restarted with
+// backoff while the other keeps running, and everything stops together on SIGTERM/SIGINT.
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, supervisedChildEnv } from './config.ts';
+import { loadConfig } from './config.ts';
 import { buildDeps } from './deps.ts';
-import { recordSimulatorRootfs, recordSimulatorSandbox } from './domain/nodes/simulator-badge.ts';
+import { recordSimulatorRootfs, recordSimulatorSandbox, simulatorStartupMessage } from './domain/nodes/simulator-badge.ts';
 import { registerSimulatorNode } from './domain/nodes/simulator-node.ts';
 import { runMain } from './lib/main.ts';
 import { probeDebianRootfs } from './simulator/debian-rootfs.ts';
 import { startSimulator, type SimulatorHandle } from './simulator/index.ts';
+import { Supervisor } from './supervisor.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -40,40 +42,17 @@ runMain('launchpad', async () => {
     await recordSimulatorRootfs(deps.repos.settings, simulator.rootfs === 'debian' ? 'debian' : `host: ${capability.ok ? 'SIMULATOR_ROOTFS=host' : capability.reason}`);
     deps.logger.warn(
       { api: simulator.apiUrl, ssh: `${simulator.ssh.host}:${simulator.ssh.port}`, sandboxed: simulator.sandboxed },
-      simulator.rootfs === 'debian'
-        ? `SIMULATOR: no Proxmox node is configured, so node "${simulator.nodeName}" is the embedded Proxmox VE simulator (each CT is a Debian 12 root filesystem under .data/simulator running in its own namespaces). Add a real node under Nodes and restart to use a cluster.`
-        : simulator.sandboxed
-        ? `SIMULATOR: no Proxmox node is configured, so node "${simulator.nodeName}" is the embedded Proxmox VE simulator (scripts run in bubblewrap sandboxes under .data/simulator). Add a real node under Nodes and restart to use a cluster.`
-        : `SIMULATOR: node "${simulator.nodeName}" is the embedded Proxmox VE simulator and bubblewrap is missing: commands are NOT run, every line of their output says "simulated". Install bubblewrap (apt-get install bubblewrap) to run template scripts for real.`,
+      simulatorStartupMessage({ nodeName: simulator.nodeName, sandboxed: simulator.sandboxed, rootfs: simulator.rootfs === 'debian' ? 'debian' : 'host', realNodes: realNodes.map((n) => n.name) }),
     );
   }
   await deps.close();
 
-  const children = new Map<string, ChildProcess>();
-  let stopping = false;
-  const stopAll = (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    for (const child of children.values()) child.kill('SIGTERM');
-    const exited = [...children.values()].map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r))));
+  const supervisor = new Supervisor((line) => process.stderr.write(`launchpad: ${line}\n`), (code) => {
+    void Promise.resolve(simulator?.close()).finally(() => process.exit(code));
     setTimeout(() => process.exit(code), 15_000).unref();
-    void Promise.all(exited)
-      .then(() => simulator?.close())
-      .finally(() => process.exit(code));
-  };
-
-  for (const [name, entry] of [['web', 'src/server.ts'], ['worker', 'worker.ts']] as const) {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], {
-      stdio: 'inherit',
-      // The children share this terminal; start-up warnings were printed once, above.
-      env: supervisedChildEnv(),
-    });
-    children.set(name, child);
-    child.on('exit', (code, signal) => {
-      if (stopping) return;
-      process.stderr.write(`launchpad: the ${name} process exited (${signal ?? `code ${code}`}); stopping the others\n`);
-      stopAll(code || 1);
-    });
-  }
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stopAll(0));
+  });
+  supervisor.start('web', [process.execPath, '--import', 'tsx', path.join(root, 'src/server.ts')], {});
+  // The slot lets a restarted worker take its predecessor's jobs back at once (src/jobs/worker-slot.ts).
+  supervisor.start('worker', [process.execPath, '--import', 'tsx', path.join(root, 'worker.ts')], { WORKER_SLOT: `${os.hostname()}:${process.pid}:worker` });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => supervisor.stopAll(0));
 });

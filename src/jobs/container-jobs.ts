@@ -24,7 +24,7 @@ function pipelineDeps(deps: Deps): PipelineDeps {
 
 async function createContainerJob(deps: Deps, job: Job<CreateContainerJobData>, token: string | undefined, ctx: JobContext) {
   const { containerId } = job.data;
-  const lease = await acquireRunLease({ containers: deps.repos.containers, logger: deps.logger }, containerId, deps.config.workerLockMs);
+  const lease = await acquireRunLease({ containers: deps.repos.containers, logger: deps.logger }, containerId, deps.config.workerLockMs, deps.config.workerSlot);
   if (!lease) {
     // Another run of this container is alive (this is a redelivery): look again shortly; once it has finished,
     // the pipeline sees a settled container and does nothing.

@@ -26,9 +26,11 @@ export async function acquireRunLease(
   deps: { containers: ContainersRepository; logger: Logger },
   containerId: string,
   lockMs: number,
+  /** The worker slot (WORKER_SLOT) of this process: its restarted successor frees the lease at once. */
+  owner?: string,
 ): Promise<RunLease | undefined> {
   const token = randomUUID();
-  if (!(await deps.containers.acquireRunLease(containerId, token, Math.round(lockMs * 1.5)))) return undefined;
+  if (!(await deps.containers.acquireRunLease(containerId, token, Math.round(lockMs * 1.5), owner ?? null))) return undefined;
   const controller = new AbortController();
   const timer = setInterval(() => {
     deps.containers.renewRunLease(containerId, token).then(

@@ -39,3 +39,14 @@ export async function simulatorBadge(repos: { nodes: NodesRepository; settings: 
   const fix = rootfs === 'host' && !sandboxed ? { nodes: names, command: SANDBOX_FIX } : undefined;
   return { sandboxed, rootfs, title, fix };
 }
+
+/** What start-up says about the simulator: why it runs, and whether scripts really run in it. */
+export function simulatorStartupMessage(s: { nodeName: string; sandboxed: boolean; rootfs: 'debian' | 'host'; realNodes: string[] }): string {
+  const why = s.realNodes.length
+    ? `PVE_SIMULATOR=on, so node "${s.nodeName}" is the embedded Proxmox VE simulator, running beside the configured node${s.realNodes.length > 1 ? 's' : ''} ${s.realNodes.map((n) => `"${n}"`).join(', ')}. Set PVE_SIMULATOR=auto (or off) and restart to run without it.`
+    : `no Proxmox node is configured, so node "${s.nodeName}" is the embedded Proxmox VE simulator. Add a real node under Nodes and restart to use a cluster.`;
+  if (s.rootfs === 'debian') return `SIMULATOR: ${why} Each CT is a Debian 12 root filesystem under .data/simulator running in its own namespaces.`;
+  return s.sandboxed
+    ? `SIMULATOR: ${why} Scripts run in bubblewrap sandboxes under .data/simulator.`
+    : `SIMULATOR: ${why} Bubblewrap is missing: commands are NOT run, every line of their output says "simulated". Install bubblewrap (apt-get install bubblewrap) to run template scripts for real.`;
+}
