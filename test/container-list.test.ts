@@ -66,7 +66,9 @@ async function createSimCt(hostname: string, running: boolean): Promise<number> 
 
 async function ourContainer(input: { hostname: string; nodeId: number; vmid?: number; lifecycle: Container['lifecycle']; createdAt: string }) {
   const row = await insertDeployment(env.deps, { ownerId, nodeId: input.nodeId, hostname: input.hostname, vmid: input.vmid });
-  await env.deps.repos.containers.update(row.id, { lifecycle: input.lifecycle, ...(input.vmid ? { createRequestedAt: new Date() } : {}) });
+  // Launchpad created its CT: the create request went out and the node started a task for it.
+  const created = input.vmid ? { createRequestedAt: new Date(), createUpid: `UPID:sim:00000001:00000001:00000001:vzcreate:${input.vmid}:root@pam:` } : {};
+  await env.deps.repos.containers.update(row.id, { lifecycle: input.lifecycle, ...created });
   // The CT Launchpad created for it carries its mark (a guest with another hostname at that VMID is someone else's).
   const simCt = input.vmid && input.nodeId === simulator.node.id ? simulator.sim.state.container(input.vmid) : undefined;
   if (simCt && simCt.hostname === input.hostname) {

@@ -256,3 +256,33 @@ describe('containers recorded before marks existed', () => {
     expect(foreignSnapshot(other.vmid!)).toEqual(before);
   }, 120_000);
 });
+
+describe('a build that failed at Create before any create request reached the node', () => {
+  it('is listed as never created (not as removed outside Launchpad) and offers Retry and Forget', async () => {
+    const vmid = 150;
+    expect(simulator.sim.state.containers.has(vmid)).toBe(false);
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, hostname: 'never-made', vmid });
+    simulator.sim.faults.set({ unreachable: true });
+    try {
+      expect(await runCreatePipeline(pipelineDeps, c.id, new AbortController().signal)).toBe('failed');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    expect(simulator.sim.state.containers.has(vmid)).toBe(false);
+
+    const list = await admin.agent.get('/containers').expect(200);
+    const rowHtml = list.text.slice(list.text.indexOf(`<tr id="container-${c.id}">`), list.text.indexOf('</tr>', list.text.indexOf(`<tr id="container-${c.id}">`)));
+    expect(rowHtml).toContain(`CT ${vmid} was never created on sim: the build stopped before a create request was sent. Retry builds it; Forget drops this entry.`);
+    expect(rowHtml).toContain('not created');
+    expect(rowHtml).not.toContain('removed outside Launchpad');
+
+    const page = await admin.agent.get(`/containers/${c.id}`).expect(200);
+    expect(page.text).toContain(`action="/containers/${c.id}/retry"`);
+    expect(page.text).toContain('Forget this entry');
+    expect(page.text).not.toContain(`href="/containers/${c.id}/destroy"`);
+
+    expect((await post(c.id, 'forget')).status).toBe(303);
+    expect((await row(c.id)).lifecycle).toBe('destroyed');
+    expect((await events(c.id)).at(-1)?.text).toBe('Forgotten by marks; no CT was ever created.');
+  }, 120_000);
+});

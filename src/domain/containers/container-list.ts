@@ -105,8 +105,10 @@ function match(container: Container, nodeName: string, guests: readonly ClusterV
   const shouldExist = SHOULD_EXIST.has(container.lifecycle);
   if (!guest) {
     if (!shouldExist) return { state: 'none' };
-    if (container.marksCt && !container.createRequestedAt) {
-      return { state: 'not-created', reason: `CT ${container.vmid} was never created on ${nodeName}: the build stopped before a create request reached the node. Retry builds it; Forget drops this entry.` };
+    // Only a create task the node started (its UPID is stored) can have made a CT.
+    if (container.marksCt && !container.createUpid) {
+      const why = container.createRequestedAt ? 'the node never started the create task Launchpad asked for' : 'the build stopped before a create request was sent';
+      return { state: 'not-created', reason: `CT ${container.vmid} was never created on ${nodeName}: ${why}. Retry builds it; Forget drops this entry.` };
     }
     return { state: 'missing', reason: `${nodeName} answered, but CT ${container.vmid} is not there: it was removed outside Launchpad.` };
   }

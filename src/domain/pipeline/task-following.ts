@@ -30,6 +30,7 @@ export async function resumePendingTask(ctx: PipelineContext, type: string): Pro
     await ctx.repos.containers.update(ctx.container.id, { pendingTask: null });
     return false;
   }
+  if (type === 'vzcreate' && !ctx.container.createUpid) await ctx.repos.containers.update(ctx.container.id, { createUpid: upid });
   const stored = await ctx.repos.events.countTaskLinesAfter(ctx.container.id, pending.afterLineNo);
   ctx.recorder.log('system', `Reading the log of task ${upid} from line ${stored + 1}: the previous run stopped while following it.`);
   await follow(ctx, upid, stored);
