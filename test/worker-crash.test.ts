@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEvent } from '../src/db/events-repository.ts';
 import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
+import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
 import { ensureUser } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
@@ -170,4 +171,60 @@ describe('Cancel and Retry from the web side, with a real worker', () => {
     expect(all.filter((e) => e.text?.startsWith('Creating CT '))).toHaveLength(1);
     expect(all.find((e) => e.kind === 'attempt')?.text).toMatch(/^Attempt 2: resuming at Run Scripts — retry requested/);
   }, 120_000);
+});
+
+describe('a worker killed while following a Proxmox task', () => {
+  /** The whole log of a task as the node has it. */
+  async function taskLines(upid: string): Promise<string[]> {
+    const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+    try {
+      return (await api.getTaskLog(upid, { start: 0, limit: 100_000 })).lines.map((l) => l.t);
+    } finally {
+      api.close();
+    }
+  }
+  const taskOf = (type: string, vmid: number | null) =>
+    [...simulator.sim.state.tasks.values()].find((t) => t.type === type && vmid !== null && t.id === String(vmid));
+
+  it.each([
+    ['right after POST /lxc answered', 'vzcreate'],
+    ['in the middle of the start task', 'vzstart'],
+  ])('%s: the resumed run records the missing task lines once, in order; the log has the create and start output exactly once', async (_when, type) => {
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id });
+    const first = startWorkerProcess(env.config);
+    workers.push(first);
+    await first.ready;
+    await env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
+    // Poll the node itself: the moment the task exists (it answered the POST), kill the worker.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const vmid = (await env.deps.repos.containers.findById(c.id))?.vmid ?? null;
+      const task = taskOf(type, vmid);
+      if (task && (type === 'vzcreate' || task.lines.length >= 1)) break;
+      if (Date.now() > deadline) throw new Error(`no ${type} task appeared`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    first.kill('SIGKILL');
+    await first.exited;
+
+    const second = startWorkerProcess(env.config);
+    workers.push(second);
+    await waitUntil('the container to be ready', async () => (await env.deps.repos.containers.findById(c.id))?.lifecycle === 'ready', 90_000);
+    second.kill('SIGTERM');
+
+    const container = (await env.deps.repos.containers.findById(c.id))!;
+    const all = await events(c.id);
+    const create = taskOf('vzcreate', container.vmid)!;
+    const start = taskOf('vzstart', container.vmid)!;
+    const expected = [...(await taskLines(create.upid)), ...(await taskLines(start.upid))];
+    expect(expected.at(-1)).toBe('TASK OK');
+    expect(all.filter((e) => e.kind === 'log' && e.stream === 'task').map((e) => e.text)).toEqual(expected);
+    expect(all.filter((e) => e.text?.startsWith('Creating CT '))).toHaveLength(1);
+    // The missing lines come after the Attempt 2 marker, announced by the line that says where they come from.
+    const marker = all.findIndex((e) => e.kind === 'attempt');
+    const reading = all.findIndex((e) => e.text?.startsWith(`Reading the log of task ${type === 'vzcreate' ? create.upid : start.upid} from line `));
+    expect(marker).toBeGreaterThan(-1);
+    expect(reading).toBeGreaterThan(marker);
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+  }, 150_000);
 });
