@@ -156,7 +156,8 @@ describe('calls', () => {
       searchdomain: 'example.org',
     });
     expect(config.net.net0).toMatch(/^name=eth0,bridge=vmbr0,firewall=1,hwaddr=BC:24:11:[0-9A-F:]{8},ip=dhcp,type=veth$/);
-    expect(config.description).toBe('Created by Launchpad\nsecond line');
+    // Stored as `#` comment lines of the CT's config file and read back one line + "\n" each (pve-container).
+    expect(config.description).toBe('Created by Launchpad\nsecond line\n');
 
     const listed = await client.listLxc('sim');
     expect(listed.find((c) => c.vmid === 200)).toMatchObject({ status: 'stopped', name: 'web-200.example.org', maxmem: 1024 * 2 ** 20 });

@@ -530,7 +530,8 @@ describe('container lifecycle', () => {
     const put = await api('PUT', '/nodes/sim/lxc/630/config', { params: { tags: 'B;a', description: 'hello', delete: 'features', digest: before.digest! } });
     expect(put.json).toEqual({ data: null });
     const after = (await api('GET', '/nodes/sim/lxc/630/config')).json?.data as Record<string, string>;
-    expect(after).toMatchObject({ tags: 'a;b', description: 'hello' });
+    // The description comes back as pve-container's parse_pct_config reads its `#` lines: each ends with "\n".
+    expect(after).toMatchObject({ tags: 'a;b', description: 'hello\n' });
     expect(after).not.toHaveProperty('features');
     const stale = await api('PUT', '/nodes/sim/lxc/630/config', { params: { memory: 256, digest: before.digest! } });
     expect(stale.reason).toMatch(/^detected modified configuration/);
