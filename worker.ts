@@ -5,7 +5,7 @@ import { buildDeps } from './src/deps.ts';
 import { WorkerShutdown, registerContainerJobs } from './src/jobs/container-jobs.ts';
 import { dispatchJob } from './src/jobs/dispatch.ts';
 import { QUEUE_NAME, queueConnection } from './src/jobs/queue.ts';
-import { takeOverSlot } from './src/jobs/worker-slot.ts';
+import { leaveSlot, takeOverSlot } from './src/jobs/worker-slot.ts';
 import { onShutdown, runMain } from './src/lib/main.ts';
 
 runMain('worker', async () => {
@@ -42,6 +42,7 @@ runMain('worker', async () => {
     const closing = worker.close();
     shutdown.abort(new WorkerShutdown());
     await closing;
+    if (config.workerSlot) await leaveSlot({ queue: deps.queue, redis: deps.redis, prefix: config.queuePrefix }, config.workerSlot, worker.id).catch(() => undefined);
     await deps.close();
   });
 });

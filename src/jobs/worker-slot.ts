@@ -16,7 +16,7 @@ export interface SlotDeps {
   prefix: string;
 }
 
-const slotKey = (deps: SlotDeps, slot: string) => `${deps.prefix}:${deps.queue.name}:worker-slot:${slot}`;
+const slotKey = (deps: Pick<SlotDeps, 'queue' | 'prefix'>, slot: string) => `${deps.prefix}:${deps.queue.name}:worker-slot:${slot}`;
 
 /**
  * Hands back what the slot's previous worker held, then records `workerId` (BullMQ's id of the new worker, the
@@ -38,4 +38,10 @@ export async function takeOverSlot(deps: SlotDeps, slot: string, workerId: strin
   await redis.set(slotKey(deps, slot), workerId);
   if (handedBack || leases) deps.logger.warn({ slot, jobs: handedBack, leases }, 'took back the jobs of this slot’s previous worker, which died');
   return handedBack;
+}
+
+/** A worker stopping cleanly has handed its jobs back itself: its successor has nothing to take over. */
+export async function leaveSlot(deps: Pick<SlotDeps, 'queue' | 'redis' | 'prefix'>, slot: string, workerId: string): Promise<void> {
+  const key = slotKey(deps, slot);
+  if ((await deps.redis.get(key)) === workerId) await deps.redis.del(key);
 }
