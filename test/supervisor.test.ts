@@ -95,7 +95,7 @@ describe('npm start with a real node configured and PVE_SIMULATOR=on', () => {
   });
 
   it('says the simulator runs beside the configured node because it was asked to', () => {
-    const line = launchpad.output().split('\n').find((l) => l.includes('SIMULATOR:'))!;
+    const line = launchpad.output().split('\n').find((l) => l.includes('SIMULATOR:') && l.includes('embedded Proxmox VE simulator'))!;
     expect(line).toContain('PVE_SIMULATOR=on, so node \\"sim\\" is the embedded Proxmox VE simulator, running beside the configured node \\"pve-real\\"');
     expect(line).not.toContain('no Proxmox node is configured');
     expect(line).not.toContain('Add a real node under Nodes');
