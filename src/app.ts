@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Deps } from './deps.ts';
 import { compressResponses } from './http/compression.ts';
+import { createContainerFragments } from './http/container-fragments.ts';
 import { errorHandler, notFound } from './http/error-handler.ts';
 import { loadUser, requireUser } from './http/middleware/auth.ts';
 import { refuseControlCharacters } from './http/middleware/control-characters.ts';
@@ -22,7 +23,6 @@ import { nodeRoutes } from './http/routes/node-routes.ts';
 import { packageSetRoutes } from './http/routes/package-set-routes.ts';
 import { templateRoutes } from './http/routes/template-routes.ts';
 import { wizardRoutes } from './http/routes/wizard-routes.ts';
-import { createProgressFragments } from './domain/progress/progress-fragments.ts';
 import { createViews } from './views.ts';
 
 const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -68,7 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(requireUser);
   app.get('/', (_req, res) => res.redirect(303, '/containers'));
   app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
-  app.use(containerRoutes(deps, createProgressFragments(app.locals.views)));
+  app.use(containerRoutes(deps, createContainerFragments(app.locals.views)));
   app.use(templateRoutes({ templates: repos.templates, packageSets: repos.packageSets, templatesDir: config.templatesDir, logger }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
   app.use(nodeRoutes({ repos, secrets: deps.secrets }));

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
+import { ACTION_WORDS } from './domain/pipeline/lifecycle-action-pipeline.ts';
 import { formatDuration } from './lib/format.ts';
 
 export const VIEWS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../views');
@@ -17,7 +18,7 @@ export interface Views {
 export function createViews(options: { cache: boolean; /** the hashed URL of a built asset (src/http/static-assets.ts) */ asset: (name: string) => string }): Views {
   const eta = new Eta({ views: VIEWS_DIR, cache: options.cache, autoEscape: true, autoTrim: [false, 'nl'] });
   return {
-    // Small formatting helpers every template may use.
-    render: (name, data) => eta.render(name, { formatDuration, asset: options.asset, ...data }),
+    // Small formatting helpers and the actions' words, which every template may use.
+    render: (name, data) => eta.render(name, { formatDuration, actionWords: ACTION_WORDS, asset: options.asset, ...data }),
   };
 }

@@ -33,4 +33,9 @@ export function renderFragment(req: Request, res: Response, name: string, data: 
   res.status(status).type('html').send(req.app.locals.views.render(name, data));
 }
 
+/** A fragment already rendered from partials (src/http/container-fragments.ts), for htmx swaps. */
+export function sendFragment(res: Response, html: string, status = 200): void {
+  res.status(status).type('html').send(html);
+}
+
 export const isHtmx = (req: Request) => req.headers['hx-request'] === 'true';

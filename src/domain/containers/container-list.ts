@@ -8,6 +8,7 @@ import type { SecretBox } from '../../lib/secret-box.ts';
 import type { ClusterVmResource } from '../../proxmox/api-types.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { MARK_TAG } from '../pipeline/ct-mark.ts';
+import { availableActions, type ContainerAction } from './available-actions.ts';
 import type { Viewer } from './container-page.ts';
 
 /**
@@ -142,6 +143,8 @@ export interface ContainerListRow {
   container: Container;
   nodeName: string;
   live: LiveStatus;
+  /** What the row offers: the same as the container's page. */
+  actions: ContainerAction[];
 }
 
 export interface ContainerListView {
@@ -194,7 +197,11 @@ export async function loadContainerList(
   const [containers, nodes] = await Promise.all([deps.repos.containers.listVisible(viewer), deps.repos.nodes.list()]);
   const names = new Map(nodes.map((n) => [n.id, n.name]));
   const live = await liveStatuses(deps, containers, options);
-  const all = containers.map((container) => ({ container, nodeName: (container.nodeId !== null && names.get(container.nodeId)) || removedNodeLabel(container), live: live.get(container.id)! }));
+  const all = containers.map((container) => {
+    const status = live.get(container.id)!;
+    const nodeName = (container.nodeId !== null && names.get(container.nodeId)) || removedNodeLabel(container);
+    return { container, nodeName, live: status, actions: availableActions(container, status) };
+  });
   const counts = Object.fromEntries(LIST_FILTERS.map((f) => [f, all.filter(MATCHES[f]).length])) as Record<ListFilter, number>;
   return { rows: all.filter(MATCHES[filter]).sort(COMPARE[sort]), filter, sort, counts };
 }

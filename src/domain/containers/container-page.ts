@@ -10,6 +10,7 @@ import { serviceLink } from '../templates/helper-library.ts';
 import { phaseLabel, type ProgressSnapshot } from '../progress/phases.ts';
 import { isSettled } from '../progress/progress-feed.ts';
 import { snapshotFrom } from '../progress/progress-fragments.ts';
+import { availableActions, type ContainerAction } from './available-actions.ts';
 import { liveStatusOf, removedNodeLabel, type LiveStatus, type LiveStatusDeps } from './container-list.ts';
 
 /** At most this many log lines go into the page's DOM; earlier ones are a link away (and all are in log.txt). */
@@ -33,7 +34,12 @@ export async function findVisibleContainer(deps: { containers: ContainersReposit
   return container;
 }
 
-export interface OutcomeView {
+/**
+ * Everything on the container page that shows the container's state: the header badge, the log's line count, the
+ * stepper, the status panel and the actions in it. The page and the stream's final message render it through the
+ * same function (src/http/container-fragments.ts), so what arrives live is what a reload shows.
+ */
+export interface ContainerStateView {
   container: Container;
   nodeName: string;
   /** href: the link to open the service, only for http(s) addresses; any other address is shown as text. */
@@ -41,18 +47,33 @@ export interface OutcomeView {
   credentialKeys: string[];
   failedPhase: string;
   lastLines: ContainerEvent[];
-  /** What Proxmox says right now (a ready container's page); absent where nobody asked (the stream's final panel). */
+  /** What Proxmox says right now (asked for a built container when the caller can reach its node). */
   ctStatus?: LiveStatus;
+  progress: ProgressSnapshot;
+  actions: ContainerAction[];
 }
 
-export async function loadOutcome(deps: ContainerPageDeps, container: Container): Promise<OutcomeView> {
-  const [node, services, credentialKeys, lastLines] = await Promise.all([
+/** Lifecycles whose CT is worth asking the node about for the page. */
+const ASK_STATUS_FOR = new Set(['ready', 'failed', 'cancelled']);
+
+/**
+ * The container's state as of `uptoSeq` (its newest event when left out). liveStatus: how to ask the node what a
+ * built container is doing (left out, no live status is shown and no power action offered).
+ */
+export async function loadContainerState(
+  deps: ContainerPageDeps,
+  container: Container,
+  options: { uptoSeq?: number; liveStatus?: LiveStatusDeps } = {},
+): Promise<ContainerStateView> {
+  const [node, services, credentialKeys, lastLines, lastProgress, ctStatus] = await Promise.all([
     deps.nodes.findById(container.nodeId),
     deps.containerExtras.services(container.id),
     deps.containerExtras.credentialKeys(container.id),
     container.lifecycle === 'failed' || container.lifecycle === 'cancelled'
       ? deps.events.logEntries(container.id, { afterSeq: Math.max(0, container.lastSeq - 40), limit: 40 })
       : Promise.resolve([]),
+    deps.events.lastProgressEvent(container.id, options.uptoSeq),
+    options.liveStatus && ASK_STATUS_FOR.has(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
   ]);
   return {
     container,
@@ -61,11 +82,13 @@ export async function loadOutcome(deps: ContainerPageDeps, container: Container)
     credentialKeys,
     failedPhase: phaseLabel(container.currentStep),
     lastLines: lastLines.filter((e) => e.kind === 'log').slice(-15),
+    ctStatus,
+    progress: snapshotFrom(lastProgress, container.lifecycle),
+    actions: availableActions(container, ctStatus),
   };
 }
 
-export interface ContainerPageView extends OutcomeView {
-  progress: ProgressSnapshot;
+export interface ContainerPageView extends ContainerStateView {
   logEntries: ContainerEvent[];
   /** The page shows everything up to this seq; the stream resumes after it. */
   renderedSeq: number;
@@ -123,18 +146,14 @@ export async function loadContainerPage(
       : container.lastLineNo > LOG_LINES_IN_PAGE
         ? await deps.events.seqOfTail(container.id, LOG_LINES_IN_PAGE, upto)
         : 0;
-  const [outcome, lastProgress, logEntries, ctStatus] = await Promise.all([
-    loadOutcome(deps, container),
-    deps.events.lastProgressEvent(container.id, upto),
+  const [state, logEntries] = await Promise.all([
+    loadContainerState(deps, container, { uptoSeq: upto, liveStatus: options.liveStatus }),
     deps.events.logEntries(container.id, { afterSeq, uptoSeq: upto, fromLine: options.fromLine, limit: LOG_LINES_IN_PAGE + 100 }),
-    options.liveStatus && ['ready', 'failed', 'cancelled'].includes(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
   ]);
   const firstLine = logEntries.find((e) => e.kind === 'log')?.lineNo ?? undefined;
   return {
-    ...outcome,
-    ctStatus,
-    config: configSummary(container, outcome.nodeName),
-    progress: snapshotFrom(lastProgress, container.lifecycle),
+    ...state,
+    config: configSummary(container, state.nodeName),
     logEntries,
     renderedSeq: options.fromLine !== undefined ? (logEntries.at(-1)?.seq ?? upto) : upto,
     firstLineShown: firstLine !== undefined && firstLine > 1 ? firstLine : undefined,

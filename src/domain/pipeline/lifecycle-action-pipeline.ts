@@ -22,12 +22,15 @@ export type LockingAction = PowerAction | 'destroy' | 'forget';
 
 export const isPowerAction = (value: unknown): value is PowerAction => (POWER_ACTIONS as readonly unknown[]).includes(value);
 
-/** How each action reads: “A reboot is in progress”, “Rebooting CT 101…”, the button's label. */
-export const ACTION_WORDS: Record<LockingAction, { noun: string; doing: string; label: string }> = {
-  start: { noun: 'start', doing: 'Starting', label: 'Start' },
-  stop: { noun: 'stop', doing: 'Stopping', label: 'Stop' },
-  shutdown: { noun: 'shutdown', doing: 'Shutting down', label: 'Shut down' },
-  reboot: { noun: 'reboot', doing: 'Rebooting', label: 'Reboot' },
+/** A clean shutdown gets this long before Proxmox stops the CT hard (forceStop), in seconds. */
+export const SHUTDOWN_TIMEOUT_S = 60;
+
+/** How each action reads: “A reboot is in progress”, “Rebooting CT 101…”, the button's label and its tooltip. */
+export const ACTION_WORDS: Record<LockingAction, { noun: string; doing: string; label: string; hint?: string }> = {
+  start: { noun: 'start', doing: 'Starting', label: 'Start', hint: 'Start the CT' },
+  stop: { noun: 'stop', doing: 'Stopping', label: 'Stop', hint: 'Hard stop, like pulling the plug' },
+  shutdown: { noun: 'shutdown', doing: 'Shutting down', label: 'Shut down', hint: `Clean shutdown; stopped hard after ${SHUTDOWN_TIMEOUT_S} s` },
+  reboot: { noun: 'reboot', doing: 'Rebooting', label: 'Reboot', hint: 'Clean reboot' },
   destroy: { noun: 'destroy', doing: 'Destroying', label: 'Destroy' },
   forget: { noun: 'forget', doing: 'Forgetting', label: 'Forget' },
 };
@@ -40,8 +43,6 @@ export interface ContainerActionJobData {
 }
 export const actionJobId = (containerId: string) => `action-${containerId}`;
 
-/** A clean shutdown gets this long before Proxmox stops the CT hard (forceStop), in seconds. */
-export const SHUTDOWN_TIMEOUT_S = 60;
 /** After a start or reboot, how long to look for the (possibly new) DHCP address before leaving the last known one. */
 const IP_REFRESH_MAX_MS = 60_000;
 const TASK_TIMEOUT_MS = 10 * 60_000;

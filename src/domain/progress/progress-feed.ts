@@ -6,9 +6,23 @@ import type { Container, ContainersRepository } from '../../db/containers-reposi
 import type { ContainerEvent, EventsRepository } from '../../db/events-repository.ts';
 import type { EventRelay, RelayListener } from './event-relay.ts';
 import { isTerminal } from './phases.ts';
-import { progressAfter, type ProgressFragments } from './progress-fragments.ts';
 import type { ProgressSnapshot } from './phases.ts';
 import type { ProgressMessage } from './progress-channel.ts';
+
+/** How a batch of events reads in the stream (src/http/container-fragments.ts renders it). */
+export interface ProgressFragments {
+  /** One SSE message for a contiguous batch; `shown` is the stepper snapshot the viewer shows before it. */
+  streamBatch(events: ContainerEvent[], shown?: ProgressSnapshot): string;
+}
+
+/** The snapshot the viewer shows after this batch: the newest one it carries, else the one it had. */
+export function progressAfter(events: ContainerEvent[], shown: ProgressSnapshot | undefined): ProgressSnapshot | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const progress = events[i]!.kind !== 'log' ? (events[i]!.data?.progress as ProgressSnapshot | undefined) : undefined;
+    if (progress) return progress;
+  }
+  return shown;
+}
 
 export interface FeedSink {
   /** Writes one message; returns false when the viewer cannot keep up and the feed must stop. */
@@ -23,7 +37,7 @@ export interface FeedDeps {
   containers: ContainersRepository;
   relay: EventRelay;
   fragments: ProgressFragments;
-  /** The fragments a finished container's page ends with (the outcome panel), rendered as out-of-band swaps. */
+  /** The fragments a finished container's page ends with (every state element, as a reload shows it), out of band. */
   finalFragments(containerId: string): Promise<string>;
   replayBatchSize?: number;
   /**

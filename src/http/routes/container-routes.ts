@@ -10,15 +10,14 @@ import {
   revealCredentials,
 } from '../../domain/containers/container-actions.ts';
 import { liveStatusOf, loadContainerList } from '../../domain/containers/container-list.ts';
-import { findVisibleContainer, loadContainerPage, loadOutcome, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
+import { findVisibleContainer, loadContainerPage, loadContainerState, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/pipeline/lifecycle-action-pipeline.ts';
-import { PHASE_LABELS } from '../../domain/progress/phases.ts';
 import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
-import type { ProgressFragments } from '../../domain/progress/progress-fragments.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
+import type { ContainerFragments } from '../container-fragments.ts';
 import { generateCsrfToken } from '../middleware/csrf.ts';
 import { flash } from '../middleware/session.ts';
-import { isHtmx, renderFragment, renderPage } from '../render.ts';
+import { isHtmx, renderFragment, renderPage, sendFragment } from '../render.ts';
 import { openEventStream } from '../sse.ts';
 import { StreamLimits } from '../stream-limits.ts';
 
@@ -30,7 +29,7 @@ function parseCursor(lastEventId: string | undefined, after: unknown): number {
   return Number(raw);
 }
 
-export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'queue' | 'redis' | 'logger' | 'secrets'>, fragments: ProgressFragments): Router {
+export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'queue' | 'redis' | 'logger' | 'secrets'>, fragments: ContainerFragments): Router {
   const router = Router();
   const pageDeps: ContainerPageDeps = deps.repos;
   // Replays share at most 6 of the pool's 10 connections, whatever the number of viewers catching up.
@@ -41,7 +40,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     const list = await loadContainerList(deps, req.user!, req.query);
     // The table body polls itself (hx-target="this"): answer it with just the rows.
     if (isHtmx(req) && req.get('HX-Target') === 'container-rows') {
-      return renderFragment(req, res, 'partials/containers/list-rows', { list, csrfToken: generateCsrfToken(req) });
+      return sendFragment(res, fragments.listUpdate(list, generateCsrfToken(req)));
     }
     renderPage(req, res, 'pages/containers/index', { title: 'Containers', section: '/containers', list });
   });
@@ -53,11 +52,11 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       title: page.container.hostname,
       section: '/containers',
       page,
-      labels: PHASE_LABELS,
+      state: fragments.state(page, generateCsrfToken(req), false),
       logRows: fragments.logRows(page.logEntries),
       heartbeatMs: deps.config.sse.heartbeatMs,
       renderedAt: new Date(),
-      head: page.live ? '<noscript><meta http-equiv="refresh" content="5"></noscript>' : '',
+      reloadWithoutScript: page.live,
     });
   });
 
@@ -81,9 +80,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
         replayLimit,
         finalFragments: async (id) => {
           const latest = await deps.repos.containers.findById(id);
-          if (!latest) return '';
-          const outcome = await loadOutcome(pageDeps, latest);
-          return req.app.locals.views.render('partials/progress/status-panel', { outcome, csrfToken, oob: true });
+          return latest ? fragments.final(await loadContainerState(pageDeps, latest, { liveStatus: deps }), csrfToken) : '';
         },
       },
       container.id,

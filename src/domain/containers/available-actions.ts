@@ -1,0 +1,41 @@
+// Which actions a container offers right now. The detail page, the stream's final panel and the list all ask this
+// one function, so they cannot disagree (the list once had no Stop, the stream's panel once offered Start on a
+// running CT). A new power action is added to POWER_ACTIONS (vocabulary), to the rule below and to the pipeline.
+import type { Container } from '../../db/containers-repository.ts';
+import type { PowerAction } from '../pipeline/lifecycle-action-pipeline.ts';
+import type { LiveStatus } from './container-list.ts';
+
+/** What a user may do to a container: the power actions, and the build's own (cancel, retry, destroy, forget). */
+export type ContainerAction = PowerAction | 'cancel' | 'retry' | 'destroy' | 'forget';
+
+/** Power actions by what the CT is doing; a CT whose state is unknown offers none (the node may not even answer). */
+const POWER_BY_STATE: Partial<Record<LiveStatus['state'], readonly PowerAction[]>> = {
+  running: ['shutdown', 'reboot', 'stop'],
+  stopped: ['start'],
+};
+
+/**
+ * The actions to offer, in the order they are shown. `ct` is what Proxmox says right now (undefined when nobody
+ * asked). While an action holds the container's lock, nothing is offered: the page says what is in progress.
+ */
+export function availableActions(container: Pick<Container, 'lifecycle' | 'currentAction'>, ct: LiveStatus | undefined): ContainerAction[] {
+  if (container.currentAction) return [];
+  const state = ct?.state;
+  // No CT on the node (removed outside Launchpad, another guest at its VMID, or never created): Destroy has nothing
+  // to remove, so Forget replaces it.
+  const gone = state === 'missing' || state === 'not-created';
+  switch (container.lifecycle) {
+    case 'queued':
+    case 'creating':
+      return ['cancel'];
+    case 'ready':
+      return gone ? ['forget'] : [...((state && POWER_BY_STATE[state]) ?? []), 'destroy'];
+    case 'failed':
+    case 'cancelled':
+      if (state === 'not-created') return ['retry', 'forget'];
+      return gone ? ['forget'] : ['retry', 'destroy'];
+    case 'destroying':
+    case 'destroyed':
+      return [];
+  }
+}

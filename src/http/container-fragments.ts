@@ -1,0 +1,91 @@
+// Every piece of HTML about a container — its page, its live stream, the list — rendered from Eta partials here.
+// Each element that shows the container's state (header badge, log line count, stepper, status panel with its
+// actions) is one partial rendered by `state()` for the page and, out of band, for the stream: the stream's last
+// message is what a reload would render, so a page left open never goes stale.
+import type { ContainerListView } from '../domain/containers/container-list.ts';
+import type { ContainerStateView } from '../domain/containers/container-page.ts';
+import type { ContainerEvent } from '../db/events-repository.ts';
+import { PHASE_LABELS, type PhaseProgress, type ProgressSnapshot } from '../domain/progress/phases.ts';
+import { progressAfter, type ProgressFragments } from '../domain/progress/progress-feed.ts';
+import { ansiToHtml } from '../domain/progress/ansi-html.ts';
+import type { Views } from '../views.ts';
+
+/** The state elements of a container page, each a rendered partial whose root carries its id. */
+export interface ContainerStateParts {
+  badge: string;
+  lineCount: string;
+  stepper: string;
+  statusPanel: string;
+}
+
+export interface ContainerFragments extends ProgressFragments {
+  /** The page's state elements in place, or (oob) as out-of-band swaps for the stream. */
+  state(view: ContainerStateView, csrfToken: string, oob: boolean): ContainerStateParts;
+  /** The stream's last message: every state element, out of band, as a reload would render it. */
+  final(view: ContainerStateView, csrfToken: string): string;
+  /** Log rows for these events (non-log events other than attempt markers are skipped). */
+  logRows(events: ContainerEvent[]): string;
+  /** The list's poll answer: the table body, and the filter counts out of band. */
+  listUpdate(list: ContainerListView, csrfToken: string): string;
+}
+
+const logEntry = (e: ContainerEvent) => ({
+  kind: e.kind,
+  lineNo: e.lineNo,
+  stream: e.stream,
+  text: e.text ?? '',
+  html: e.kind === 'log' ? ansiToHtml(e.text ?? '') : '',
+  time: e.createdAt.slice(11, 19),
+});
+
+const samePhase = (a: PhaseProgress | undefined, b: PhaseProgress) =>
+  a !== undefined && a.key === b.key && a.state === b.state && a.startedAt === b.startedAt && a.finishedAt === b.finishedAt;
+
+export function createContainerFragments(views: Views): ContainerFragments {
+  const stepper = (progress: ProgressSnapshot, oob: boolean) => views.render('partials/progress/stepper', { progress, labels: PHASE_LABELS, oob });
+  const badge = (lifecycle: string, oob: boolean) => views.render('partials/containers/lifecycle-badge', { lifecycle, id: 'lifecycle-badge', oob });
+  const lineCount = (lines: number, oob: boolean) => views.render('partials/progress/log-count', { lines, oob });
+  const logRows = (events: ContainerEvent[]) => {
+    const entries = events.filter((e) => e.kind === 'log' || e.kind === 'attempt').map(logEntry);
+    return entries.length ? views.render('partials/progress/log-batch', { entries }) : '';
+  };
+  const state = (view: ContainerStateView, csrfToken: string, oob: boolean): ContainerStateParts => ({
+    badge: badge(view.container.lifecycle, oob),
+    lineCount: lineCount(view.container.lastLineNo, oob),
+    stepper: stepper(view.progress, oob),
+    statusPanel: views.render('partials/progress/status-panel', { outcome: view, csrfToken, oob }),
+  });
+
+  return {
+    state,
+    logRows,
+    final: (view, csrfToken) => Object.values(state(view, csrfToken, true)).join(''),
+    listUpdate: (list, csrfToken) =>
+      views.render('partials/containers/list-rows', { list, csrfToken }) + views.render('partials/containers/list-filters', { list, oob: true }),
+    /**
+     * One SSE message for a contiguous batch of events: new log rows appended to #log-lines with the line count,
+     * and what the batch changed in the header badge and the stepper. Given the snapshot the viewer shows (`shown`),
+     * only the summary (status line and bar) and the phase rows that differ are sent; without it, the whole
+     * stepper. Every part is an out-of-band swap; the stream's sink swaps nothing itself.
+     */
+    streamBatch: (events, shown) => {
+      let html = '';
+      const rows = logRows(events);
+      if (rows) html += views.render('partials/progress/log-append', { rows });
+      const lastLine = events.findLast((e) => e.kind === 'log')?.lineNo;
+      if (lastLine) html += lineCount(lastLine, true);
+      const progress = progressAfter(events, undefined);
+      if (!progress || progress === shown) return html;
+      if (!shown || shown.lifecycle !== progress.lifecycle) html += badge(progress.lifecycle, true);
+      if (!shown || shown.phases.length !== progress.phases.length) return html + stepper(progress, true);
+      if (shown.status !== progress.status || shown.percent !== progress.percent || shown.lifecycle !== progress.lifecycle) {
+        html += views.render('partials/progress/progress-summary', { progress, oob: true });
+      }
+      progress.phases.forEach((phase, i) => {
+        if (samePhase(shown.phases[i], phase)) return;
+        html += views.render('partials/progress/step-row', { phase, label: PHASE_LABELS[phase.key], oob: true });
+      });
+      return html;
+    },
+  };
+}
