@@ -3,7 +3,6 @@
 // container; the live stream stays open while an action runs; stored credentials never appear in a GET response.
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import type { Container } from '../src/db/containers-repository.ts';
 import type { ContainerEvent } from '../src/db/events-repository.ts';
 import { CONTAINER_ACTION_JOB, actionJobId, runLifecycleAction } from '../src/domain/pipeline/lifecycle-action-pipeline.ts';
@@ -17,6 +16,8 @@ import { insertDeployment, startTestSimulator } from './support/simulator-fixtur
 import { connectSse } from './support/sse-client.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
+import { createTestApp } from './support/test-app.ts';
+import { testPipelineDeps } from './support/pipeline-deps.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
@@ -63,6 +64,18 @@ async function settled(id: string, afterSeq: number): Promise<ContainerEvent> {
 }
 const lastSeq = async (id: string) => (await env.deps.repos.containers.findById(id))!.lastSeq;
 
+/** Starts or stops the CT directly through the Proxmox API (behind Launchpad's back), unless it already is so. */
+async function putCtInState(state: 'running' | 'stopped') {
+  if (simStatus() === state) return;
+  const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+  try {
+    const upid = state === 'running' ? await api.startLxc(simulator.node.name, vmid) : await api.stopLxc(simulator.node.name, vmid);
+    await waitForTask(api, upid, { pollIntervalMs: 20 });
+  } finally {
+    api.close();
+  }
+}
+
 /** Runs an action end to end over HTTP and returns its final event. */
 async function act(id: string, action: string) {
   const before = await lastSeq(id);
@@ -75,16 +88,10 @@ async function act(id: string, action: string) {
 beforeAll(async () => {
   env = await createTestEnv();
   simulator = await startTestSimulator(env.deps);
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env);
   admin = await signedInAgent(app, env.deps, { username: 'operator' });
   ownerId = (await env.deps.repos.users.findByUsername('operator'))!.id;
-  pipelineDeps = {
-    repos: env.deps.repos,
-    secrets: env.deps.secrets,
-    publish: (ch, m) => env.deps.redis.publish(ch, m),
-    logger: env.deps.logger,
-    timings: { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000 },
-  };
+  pipelineDeps = testPipelineDeps(env);
   // Built by the real creation pipeline: the script stores a generated credential inside the CT.
   const row = await insertDeployment(env.deps, {
     ownerId,
@@ -208,15 +215,17 @@ describe('one action at a time', () => {
 });
 
 describe('each action against the simulator', () => {
-  const cases: Array<[action: string, status: 'running' | 'stopped', final: string, logged: RegExp]> = [
-    ['stop', 'stopped', 'CT {vmid} is stopped.', /^Stopping CT \d+…$/],
-    ['start', 'running', 'CT {vmid} is running.', /^Starting CT \d+…$/],
-    ['shutdown', 'stopped', 'CT {vmid} is shut down.', /^Shutting down CT \d+ \(stopped hard if it is not down within 60 s\)…$/],
-    ['reboot', 'running', 'CT {vmid} is running.', /^CT \d+ is not running; starting it instead of a reboot…$/],
-    ['start', 'running', 'CT {vmid} is running.', /^CT \d+ is already running\.$/],
+  // Each case puts the CT in the state it starts from (through the Proxmox API), so the cases run in any order.
+  const cases: Array<[action: string, status: 'running' | 'stopped', final: string, logged: RegExp, from: 'running' | 'stopped']> = [
+    ['stop', 'stopped', 'CT {vmid} is stopped.', /^Stopping CT \d+…$/, 'running'],
+    ['start', 'running', 'CT {vmid} is running.', /^Starting CT \d+…$/, 'stopped'],
+    ['shutdown', 'stopped', 'CT {vmid} is shut down.', /^Shutting down CT \d+ \(stopped hard if it is not down within 60 s\)…$/, 'running'],
+    ['reboot', 'running', 'CT {vmid} is running.', /^CT \d+ is not running; starting it instead of a reboot…$/, 'stopped'],
+    ['start', 'running', 'CT {vmid} is running.', /^CT \d+ is already running\.$/, 'running'],
   ];
-  it.each(cases)('%s → the CT is %s, and a final event is recorded', async (action, status, final, logged) => {
+  it.each(cases)('%s → the CT is %s, and a final event is recorded', async (action, status, final, logged, from) => {
     await ensureWorker();
+    await putCtInState(from);
     const before = await lastSeq(ct.id);
     const event = await act(ct.id, action);
     expect(event).toMatchObject({ kind: 'complete', text: final.replace('{vmid}', String(vmid)) });

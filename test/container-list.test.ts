@@ -4,7 +4,6 @@
 import net from 'node:net';
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import type { Container } from '../src/db/containers-repository.ts';
 import type { NodeRecord } from '../src/db/nodes-repository.ts';
 import { loadContainerList } from '../src/domain/containers/container-list.ts';
@@ -15,6 +14,7 @@ import { ensureUser } from './support/http-session.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
@@ -93,7 +93,7 @@ const rowOf = (html: string, id: string) => {
 beforeAll(async () => {
   env = await createTestEnv();
   simulator = await startTestSimulator(env.deps);
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env);
   admin = await signedInAgent(app, env.deps, { username: 'lister' });
   ownerId = (await env.deps.repos.users.findByUsername('lister'))!.id;
 

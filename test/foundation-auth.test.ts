@@ -5,17 +5,18 @@ import { announceSetupCode } from '../src/domain/accounts.ts';
 import { hashPassword } from '../src/domain/passwords.ts';
 import { createLogger } from '../src/logger.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
 
 const csrfFrom = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 const sessionCookie = (res: request.Response) =>
   ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('launchpad.sid='))?.split(';')[0];
 
 let env: TestEnv;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof createTestApp>;
 
 beforeAll(async () => {
   env = await createTestEnv();
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env, { perAccount: 5 });
 });
 afterAll(() => env.close());
 
@@ -118,7 +119,7 @@ describe('rate limits on sign-in', () => {
   });
 
   it('limits attempts per client address', async () => {
-    const strict = createApp({ ...env.deps, loginLimits: { perIp: 3, perAccount: 100, prefix: `${env.prefix}rl-ip:` } });
+    const strict = createTestApp(env, { perIp: 3, perAccount: 100, prefix: `${env.prefix}rl-ip:` });
     const agent = request.agent(strict);
     const token = csrfFrom((await agent.get('/login')).text);
     for (let i = 0; i < 3; i++) {

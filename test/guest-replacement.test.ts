@@ -4,7 +4,6 @@
 // are adopted only when hostname and VMID both match, and are marked then.
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import type { ContainerEvent } from '../src/db/events-repository.ts';
 import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
 import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
@@ -15,6 +14,8 @@ import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
+import { createTestApp } from './support/test-app.ts';
+import { testPipelineDeps } from './support/pipeline-deps.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
@@ -95,16 +96,10 @@ async function built(hostname: string, config: Parameters<typeof insertDeploymen
 beforeAll(async () => {
   env = await createTestEnv();
   simulator = await startTestSimulator(env.deps);
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env);
   admin = await signedInAgent(app, env.deps, { username: 'marks' });
   ownerId = (await env.deps.repos.users.findByUsername('marks'))!.id;
-  pipelineDeps = {
-    repos: env.deps.repos,
-    secrets: env.deps.secrets,
-    publish: (ch, m) => env.deps.redis.publish(ch, m),
-    logger: env.deps.logger,
-    timings: { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000 },
-  };
+  pipelineDeps = testPipelineDeps(env);
 }, 60_000);
 afterAll(async () => {
   for (const w of workers) w.kill('SIGKILL');

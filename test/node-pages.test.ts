@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import supertest from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import { proxmoxClientFor, sshKeyAad, tokenSecretAad } from '../src/domain/nodes/node-access.ts';
 import { registerSimulatorNode } from '../src/domain/nodes/simulator-node.ts';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/index.ts';
@@ -17,9 +16,10 @@ import { ensureUser } from './support/http-session.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { generateEd25519KeyPair } from '../src/lib/ssh-keys.ts';
+import { createTestApp } from './support/test-app.ts';
 
 let env: TestEnv;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof createTestApp>;
 let session: SignedInAgent;
 let csrf: string;
 let sim: SimulatorHandle;
@@ -28,7 +28,7 @@ let closedPort: number;
 
 beforeAll(async () => {
   env = await createTestEnv();
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env, { perAccount: 5 });
   simDir = await mkdtemp(path.join(tmpdir(), 'launchpad-nodes-'));
   [session, sim, closedPort] = await Promise.all([
     signedInAgent(app, env.deps),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchHostKeyFingerprint, NodeShell, sshFingerprint } from '../src/proxmox/node-shell.ts';
 import { CommandAbortedError, HostKeyMismatchError, SshAuthError, SshConnectError } from '../src/proxmox/ssh-errors.ts';
-import { startSimNode, type SimNode } from './simulator-ssh-fixture.ts';
+import { startSimNode, type SimNode } from './support/simulator-ssh-fixture.ts';
 import { generateEd25519KeyPair } from '../src/lib/ssh-keys.ts';
 
 let node: SimNode;

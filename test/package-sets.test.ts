@@ -5,7 +5,6 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import type { ContainerConfig } from '../src/domain/containers/container-config.ts';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
 import type { TemplatePackage } from '../src/domain/templates/template.ts';
@@ -13,9 +12,11 @@ import { ensureUser } from './support/http-session.ts';
 import { signedInAgent } from './support/session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
+import { testPipelineDeps } from './support/pipeline-deps.ts';
 
 let env: TestEnv;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof createTestApp>;
 let sim: Awaited<ReturnType<typeof startTestSimulator>>;
 let templatesDir: string;
 
@@ -78,7 +79,7 @@ beforeAll(async () => {
   });
   await diskTemplate('ghost-kit', { 'template.conf': '', 'packages/x.sets': 'no-such-set\n' });
   env = await createTestEnv({ TEMPLATES_DIR: templatesDir });
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env);
   sim = await startTestSimulator(env.deps);
   await makeSet('base-tools', [
     { manager: 'apt', name: 'htop', version: null },
@@ -441,13 +442,7 @@ describe('a build from a package set', () => {
     expect(res.status, errorsIn(res.text)).toBe(303);
     const id = res.headers.location!.split('/').pop()!;
 
-    const deps: PipelineDeps = {
-      repos: env.deps.repos,
-      secrets: env.deps.secrets,
-      publish: (c, m) => env.deps.redis.publish(c, m),
-      logger: env.deps.logger,
-      timings: { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000 },
-    };
+    const deps: PipelineDeps = testPipelineDeps(env);
     expect(await runCreatePipeline(deps, id, new AbortController().signal)).toBe('ready');
     const built = (await env.deps.repos.containers.findById(id))!;
     const root = sim.sim.state.rootDir(built.vmid!);

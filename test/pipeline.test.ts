@@ -12,6 +12,7 @@ import { TemplatesRepository } from '../src/db/templates-repository.ts';
 import { ensureUser } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { testPipelineDeps } from './support/pipeline-deps.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
@@ -25,13 +26,7 @@ beforeAll(async () => {
   ownerId = (await ensureUser(env.deps, 'builder', 'builder-password')).id;
   templates = new TemplatesRepository(env.deps.knex);
   await syncCatalogue(templates, path.resolve('test/fixtures/host-mode-templates'), env.deps.logger);
-  deps = {
-    repos: env.deps.repos,
-    secrets: env.deps.secrets,
-    publish: (c, m) => env.deps.redis.publish(c, m),
-    logger: env.deps.logger,
-    timings: { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000 },
-  };
+  deps = testPipelineDeps(env);
 }, 60_000);
 afterAll(async () => {
   await simulator?.close();

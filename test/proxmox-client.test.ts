@@ -22,6 +22,7 @@ import { waitForTask } from '../src/proxmox/task-waiter.ts';
 import { fetchCertificateFingerprint, normalizeFingerprint } from '../src/proxmox/tls.ts';
 import { startSimulatorApi, type SimulatorApiHandle } from '../src/simulator/index.ts';
 import { PveSchema } from '../src/simulator/pve-schema.ts';
+import { rejection } from './support/rejection.ts';
 
 const SPEED = 50;
 const DEBIAN = 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst';
@@ -414,12 +415,3 @@ async function rawTlsServer(onSocket: (socket: tls.TLSSocket) => void): Promise<
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-/** The error a call failed with; fails the test if it succeeded. */
-async function rejection<E>(promise: Promise<unknown>): Promise<E> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as E;
-  }
-  throw new Error('expected the call to fail');
-}

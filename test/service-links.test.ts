@@ -1,11 +1,12 @@
 // Issue 14 finding 4: a script's `register_service svc 8080 'javascript:alert(7)'` was rendered as
 // href="javascript:…" on the container page. Only http: and https: addresses become links; others are text.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import { runCreatePipeline } from '../src/domain/pipeline/pipeline-runner.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
+import { testPipelineDeps } from './support/pipeline-deps.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
@@ -14,7 +15,7 @@ let session: SignedInAgent;
 beforeAll(async () => {
   env = await createTestEnv();
   simulator = await startTestSimulator(env.deps);
-  const app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } });
+  const app = createTestApp(env, { perAccount: 5 });
   session = await signedInAgent(app, env.deps);
 }, 60_000);
 afterAll(async () => {
@@ -43,12 +44,7 @@ describe('services a script registers', () => {
     await env.deps.knex('containers').where({ id: c.id }).update({
       config: { ...config, scripts: [...config.scripts, services.name], template: { ...config.template, scripts: [...config.template.scripts, services] } },
     });
-    const deps = {
-      repos: env.deps.repos, secrets: env.deps.secrets, logger: env.deps.logger,
-      publish: (channel: string, message: string) => env.deps.redis.publish(channel, message),
-      timings: { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000 },
-    };
-    expect(await runCreatePipeline(deps, c.id, new AbortController().signal)).toBe('ready');
+    expect(await runCreatePipeline(testPipelineDeps(env), c.id, new AbortController().signal)).toBe('ready');
 
     const page = await session.agent.get(`/containers/${c.id}`);
     expect(page.status).toBe(200);

@@ -1,11 +1,11 @@
 // SIMULATOR_ROOTFS: the setting, and what every page's badge says about the simulated CTs' root filesystem.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { recordSimulatorRootfs, recordSimulatorSandbox } from '../src/domain/nodes/simulator-badge.ts';
 import { signedInAgent } from './support/session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
 
 describe('SIMULATOR_ROOTFS and SIMULATOR_ROOTFS_CACHE', () => {
   it('default to auto (debian where it can run) and a cache under .data', () => {
@@ -39,7 +39,7 @@ describe('the Simulator badge says which root filesystem CTs have', () => {
   });
 
   async function badge(): Promise<{ text: string; title: string }> {
-    const app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+    const app = createTestApp(env);
     const session = await signedInAgent(app, env.deps, { username: 'badge-viewer' });
     const page = await session.agent.get('/containers').expect(200);
     const match = /<span class="badge [^"]*" title="([^"]*)">(Simulator[^<]*)<\/span>/.exec(page.text);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeShell, type OutputStream } from '../src/proxmox/node-shell.ts';
 import { CommandAbortedError, CommandTimeoutError, NodeCommandError } from '../src/proxmox/ssh-errors.ts';
 import { prepareRootfs } from '../src/simulator/ct-rootfs.ts';
-import { startSimNode, type SimNode } from './simulator-ssh-fixture.ts';
+import { startSimNode, type SimNode } from './support/simulator-ssh-fixture.ts';
 
 type Line = [OutputStream, string];
 

@@ -13,6 +13,7 @@ import { HELPER_LIBRARY_TARGET } from '../src/domain/templates/helper-library.ts
 import { ensureUser } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { testPipelineDeps } from './support/pipeline-deps.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
@@ -24,13 +25,7 @@ beforeAll(async () => {
   // What `npm start` records after starting the simulator.
   await recordSimulatorSandbox(env.deps.repos.settings, simulator.sim.sandboxed);
   await syncCatalogue(env.deps.repos.templates, path.resolve('templates'), env.deps.logger);
-  deps = {
-    repos: env.deps.repos,
-    secrets: env.deps.secrets,
-    publish: (c, m) => env.deps.redis.publish(c, m),
-    logger: env.deps.logger,
-    timings: { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000 },
-  };
+  deps = testPipelineDeps(env);
 }, 60_000);
 afterAll(async () => {
   await simulator?.close();

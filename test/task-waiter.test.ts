@@ -9,6 +9,7 @@ import type { LxcCreateOptions, TaskLogPage, TaskStatus } from '../src/proxmox/a
 import { ProxmoxParameterError, ProxmoxTransientError, TaskCancelledError, TaskFailedError, TaskTimeoutError } from '../src/proxmox/errors.ts';
 import { isTaskSuccess, waitForTask, type TaskApi } from '../src/proxmox/task-waiter.ts';
 import { startSimulatorApi, type SimulatorApiHandle } from '../src/simulator/index.ts';
+import { rejection } from './support/rejection.ts';
 
 const SPEED = 50;
 let sim: SimulatorApiHandle;
@@ -201,12 +202,3 @@ describe('edge cases', () => {
   });
 });
 
-/** The error a call failed with; fails the test if it succeeded. */
-async function rejection<E>(promise: Promise<unknown>): Promise<E> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as E;
-  }
-  throw new Error('expected the call to fail');
-}

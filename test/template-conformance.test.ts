@@ -9,7 +9,6 @@ import path from 'node:path';
 import pg from 'pg';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
 import { MARKER_DIR } from '../src/domain/pipeline/ct-commands.ts';
 import { credentialAad } from '../src/domain/pipeline/steps/finalizing-step.ts';
@@ -20,10 +19,12 @@ import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { startDebianTestSimulator } from './support/debian-simulator.ts';
 import { signedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
+import { testPipelineDeps } from './support/pipeline-deps.ts';
 
 const MINUTES = 60_000;
 let env: TestEnv;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof createTestApp>;
 let simulator: Awaited<ReturnType<typeof startDebianTestSimulator>>;
 let pipeline: PipelineDeps;
 let post: (fields: Record<string, string | string[]>) => Promise<{ status: number; location: string }>;
@@ -31,16 +32,10 @@ const keys = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'conformance@l
 
 beforeAll(async () => {
   env = await createTestEnv({ TEMPLATES_DIR: path.resolve('templates') });
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env);
   simulator = await startDebianTestSimulator(env.deps);
   await syncCatalogue(env.deps.repos.templates, path.resolve('templates'), env.deps.logger);
-  pipeline = {
-    repos: env.deps.repos,
-    secrets: env.deps.secrets,
-    publish: (c, m) => env.deps.redis.publish(c, m),
-    logger: env.deps.logger,
-    timings: { pollMs: 100, ipWaitMs: 20_000, lockWaitMs: 20_000 },
-  };
+  pipeline = testPipelineDeps(env, { pollMs: 100, ipWaitMs: 20_000, lockWaitMs: 20_000 });
   const session = await signedInAgent(app, env.deps, { username: 'conformance' });
   const csrf = await session.csrf();
   post = async (fields) => {

@@ -3,20 +3,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
 
 const SAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../templates');
 
 let env: TestEnv;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof createTestApp>;
 let session: SignedInAgent;
 let csrf: string;
 
 beforeAll(async () => {
   env = await createTestEnv({ TEMPLATES_DIR: SAMPLES });
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env, { perAccount: 5 });
   session = await signedInAgent(app, env.deps);
   csrf = await session.csrf('/templates');
 });

@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
 
 const HOST_SECRET = 'host-secret-7f3a9c-never-shown';
 
@@ -66,7 +66,7 @@ beforeAll(async () => {
   await symlink(path.join(hostDir, 'elsewhere'), path.join(templatesDir, 'linkeddir'));
 
   env = await createTestEnv({ TEMPLATES_DIR: templatesDir });
-  const app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } });
+  const app = createTestApp(env, { perAccount: 5 });
   session = await signedInAgent(app, env.deps);
   csrf = await session.csrf('/templates');
 });

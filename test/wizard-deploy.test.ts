@@ -3,7 +3,6 @@
 // payload (and whole Redis hash) holds ids only.
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import { CREATE_CONTAINER_JOB, type ContainerConfig } from '../src/domain/containers/container-config.ts';
 import { registerSimulatorNode, SimulatorNodeNameTakenError } from '../src/domain/nodes/simulator-node.ts';
 import { rootPasswordAad } from '../src/domain/pipeline/pipeline-runner.ts';
@@ -12,9 +11,10 @@ import { ProxmoxClient } from '../src/proxmox/api-client.ts';
 import { signedInAgent } from './support/session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
 
 let env: TestEnv;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof createTestApp>;
 let sim: Awaited<ReturnType<typeof startTestSimulator>>;
 let templateId: number;
 
@@ -46,7 +46,7 @@ const TEMPLATE: TemplateDefinition = {
 
 beforeAll(async () => {
   env = await createTestEnv();
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env);
   sim = await startTestSimulator(env.deps);
   const created = await env.deps.repos.templates.createCustom(TEMPLATE);
   if (created === 'taken') throw new Error('template name taken');

@@ -3,7 +3,6 @@
 // from the node (bridges), what it warns about (a hostname a guest already has) and what POST /containers answers
 // while the node cannot be reached.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import { tokenSecretAad } from '../src/domain/nodes/node-access.ts';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { ProxmoxClient } from '../src/proxmox/api-client.ts';
@@ -12,9 +11,10 @@ import type { RecordedRequest } from '../src/simulator/index.ts';
 import { signedInAgent } from './support/session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
 
 let env: TestEnv;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof createTestApp>;
 let sim: Awaited<ReturnType<typeof startTestSimulator>>;
 let templateId: number;
 /** A CT that is on the node before the first page is shown (so no cached guest list can miss it). */
@@ -40,7 +40,7 @@ const TEMPLATE: TemplateDefinition = {
 
 beforeAll(async () => {
   env = await createTestEnv();
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env);
   sim = await startTestSimulator(env.deps);
   const created = await env.deps.repos.templates.createCustom(TEMPLATE);
   if (created === 'taken') throw new Error('template name taken');

@@ -2,7 +2,6 @@
 // URLs, validation next to each field, and a draft that survives reloads, Back, a second tab and "Start over".
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
 import type { NodeRecord } from '../src/db/nodes-repository.ts';
 import { tokenSecretAad } from '../src/domain/nodes/node-access.ts';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
@@ -10,9 +9,10 @@ import { ProxmoxClient } from '../src/proxmox/api-client.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { createTestApp } from './support/test-app.ts';
 
 let env: TestEnv;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof createTestApp>;
 let sim: Awaited<ReturnType<typeof startTestSimulator>>;
 let templateId: number;
 let deadNode: NodeRecord;
@@ -45,7 +45,7 @@ const WEB_TEMPLATE: TemplateDefinition = {
 
 beforeAll(async () => {
   env = await createTestEnv();
-  app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  app = createTestApp(env);
   sim = await startTestSimulator(env.deps);
   const created = await env.deps.repos.templates.createCustom(WEB_TEMPLATE);
   if (created === 'taken') throw new Error('template name taken');

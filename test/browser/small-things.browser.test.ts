@@ -4,12 +4,12 @@
 // (the Review step), with and without JavaScript, so a reload shows the same page; every page has a favicon.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.ts';
 import { ProxmoxClient } from '../../src/proxmox/api-client.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { startTestSimulator } from '../support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
+import { createTestApp } from '../support/test-app.ts';
 
 let env: TestEnv;
 let sim: Awaited<ReturnType<typeof startTestSimulator>>;
@@ -27,7 +27,7 @@ beforeAll(async () => {
     unprivileged: true, nesting: true, tags: [], scripts: [{ name: '10-one.sh', position: 1, content: 'echo one\n', enabled: true }],
     files: [], packages: [{ manager: 'apt', name: 'nginx', version: null }],
   });
-  server = await listen(createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } }));
+  server = await listen(createTestApp(env));
   browser = await launchBrowser();
   await ensureUser(env.deps, 'admin', 'admin-password', true);
 });

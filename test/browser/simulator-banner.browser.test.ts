@@ -3,12 +3,12 @@
 // Every page now shows a banner saying commands are not run and how to fix it; with bubblewrap there is none.
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
-import { recordSimulatorSandbox } from '../src/domain/nodes/simulator-badge.ts';
-import { launchBrowser } from './support/browser.ts';
-import { ensureUser, listen, signIn } from './support/http-session.ts';
-import { startTestSimulator } from './support/simulator-fixtures.ts';
-import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { recordSimulatorSandbox } from '../../src/domain/nodes/simulator-badge.ts';
+import { launchBrowser } from '../support/browser.ts';
+import { ensureUser, listen, signIn } from '../support/http-session.ts';
+import { startTestSimulator } from '../support/simulator-fixtures.ts';
+import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
+import { createTestApp } from '../support/test-app.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
@@ -28,7 +28,7 @@ afterAll(async () => {
 
 /** A fresh web process (its badge is read at its first request) and a signed-in page on `path`. */
 async function openPage(path: string) {
-  const server = await listen(createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } }));
+  const server = await listen(createTestApp(env, { perAccount: 5 }));
   const { cookie } = await signIn(server.baseUrl, 'admin', 'admin-password');
   const context = await browser.newContext();
   const [name, value] = cookie.split('=') as [string, string];

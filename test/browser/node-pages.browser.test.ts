@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
-import { startSimulator, type SimulatorHandle } from '../src/simulator/index.ts';
-import { launchBrowser } from './support/browser.ts';
-import { ensureUser, listen, signIn } from './support/http-session.ts';
-import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.ts';
+import { launchBrowser } from '../support/browser.ts';
+import { ensureUser, listen, signIn } from '../support/http-session.ts';
+import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
+import { createTestApp } from '../support/test-app.ts';
 
 let env: TestEnv;
 let sim: SimulatorHandle;
@@ -23,7 +23,7 @@ beforeAll(async () => {
   env = await createTestEnv();
   simDir = await mkdtemp(path.join(tmpdir(), 'launchpad-nodes-browser-'));
   sim = await startSimulator({ dataDir: simDir, speed: 50, authDelayMs: 0, nodeName: 'pve1' });
-  server = await listen(createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 5, prefix: `${env.prefix}rl:` } }));
+  server = await listen(createTestApp(env, { perAccount: 5 }));
   browser = await launchBrowser();
 });
 afterAll(async () => {

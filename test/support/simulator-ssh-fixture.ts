@@ -4,10 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import type { NodeShellTarget } from '../src/proxmox/node-shell.ts';
-import { prepareRootfs } from '../src/simulator/ct-rootfs.ts';
-import { startSshHost, startSshHostWith } from '../src/simulator/ssh-host.ts';
-import type { SimContainerView, SshHostHandle } from '../src/simulator/types.ts';
+import type { NodeShellTarget } from '../../src/proxmox/node-shell.ts';
+import { prepareRootfs } from '../../src/simulator/ct-rootfs.ts';
+import { startSshHost, startSshHostWith } from '../../src/simulator/ssh-host.ts';
+import type { SimContainerView, SshHostHandle } from '../../src/simulator/types.ts';
 
 export interface SimNode {
   host: SshHostHandle;

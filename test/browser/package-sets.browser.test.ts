@@ -5,11 +5,11 @@
 import { mkdir } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
-import { launchBrowser } from './support/browser.ts';
-import { ensureUser, listen, signIn } from './support/http-session.ts';
-import { startTestSimulator } from './support/simulator-fixtures.ts';
-import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { launchBrowser } from '../support/browser.ts';
+import { ensureUser, listen, signIn } from '../support/http-session.ts';
+import { startTestSimulator } from '../support/simulator-fixtures.ts';
+import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
+import { createTestApp } from '../support/test-app.ts';
 
 const SHOTS = process.env.SHOTS_DIR ?? '/work/briefs/shots';
 const DEBIAN = 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst';
@@ -40,7 +40,7 @@ beforeAll(async () => {
   });
   if (id === 'taken') throw new Error('taken');
   templateId = id;
-  server = await listen(createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } }));
+  server = await listen(createTestApp(env));
   browser = await launchBrowser();
   await ensureUser(env.deps, 'admin', 'admin-password', true);
   await mkdir(SHOTS, { recursive: true });

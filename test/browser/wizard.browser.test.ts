@@ -4,14 +4,14 @@
 // Deploy lands on the container page; with JavaScript off the same pages work as plain forms.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.ts';
-import { tokenSecretAad } from '../src/domain/nodes/node-access.ts';
-import { ProxmoxClient } from '../src/proxmox/api-client.ts';
-import { waitForTask } from '../src/proxmox/task-waiter.ts';
-import { launchBrowser } from './support/browser.ts';
-import { ensureUser, listen, signIn } from './support/http-session.ts';
-import { startTestSimulator } from './support/simulator-fixtures.ts';
-import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { tokenSecretAad } from '../../src/domain/nodes/node-access.ts';
+import { ProxmoxClient } from '../../src/proxmox/api-client.ts';
+import { waitForTask } from '../../src/proxmox/task-waiter.ts';
+import { launchBrowser } from '../support/browser.ts';
+import { ensureUser, listen, signIn } from '../support/http-session.ts';
+import { startTestSimulator } from '../support/simulator-fixtures.ts';
+import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
+import { createTestApp } from '../support/test-app.ts';
 
 let env: TestEnv;
 let sim: Awaited<ReturnType<typeof startTestSimulator>>;
@@ -39,7 +39,7 @@ beforeAll(async () => {
   const client = new ProxmoxClient({ apiUrl: sim.sim.apiUrl, tokenId: sim.sim.tokenId, tokenSecret: sim.sim.tokenSecret, tlsFingerprint: sim.sim.tlsFingerprint });
   await waitForTask(client, await client.createLxc('sim', { vmid: 333, ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst', hostname: 'taken-1', rootfs: { storage: 'local-lvm', sizeGiB: 1 } }), { pollIntervalMs: 10 });
   client.close();
-  server = await listen(createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } }));
+  server = await listen(createTestApp(env));
   browser = await launchBrowser();
   await ensureUser(env.deps, 'admin', 'admin-password', true);
 });
