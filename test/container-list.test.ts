@@ -208,6 +208,41 @@ describe('GET /containers', () => {
   });
 });
 
+describe('actions and counts', () => {
+  /** The action URLs in a piece of HTML: each form's action and the Destroy… link. */
+  const actionsIn = (html: string, id: string) =>
+    [...html.matchAll(new RegExp(`(?:action|href)="/containers/${id}/(start|stop|shutdown|reboot|retry|cancel|forget|destroy)"`, 'g'))].map((m) => m[1]).sort();
+  const statusPanelOf = (html: string) => html.slice(html.indexOf('<section id="status-panel"'), html.indexOf('</section>', html.indexOf('<section id="status-panel"')));
+
+  it('every row offers exactly what its container’s page offers; a stopped CT offers Start, not Stop, Shut down or Reboot', async () => {
+    const list = (await admin.agent.get('/containers').expect(200)).text;
+    for (const [name, container] of Object.entries(c)) {
+      const page = (await admin.agent.get(`/containers/${container.id}`).expect(200)).text;
+      expect(actionsIn(rowOf(list, container.id), container.id), name).toEqual(actionsIn(statusPanelOf(page), container.id));
+    }
+    const stopped = statusPanelOf((await admin.agent.get(`/containers/${c.stopped!.id}`).expect(200)).text);
+    expect(actionsIn(stopped, c.stopped!.id)).toEqual(['destroy', 'start']);
+    expect(actionsIn(rowOf(list, c.running!.id), c.running!.id)).toEqual(['destroy', 'reboot', 'shutdown', 'stop']);
+  });
+
+  it('the table’s poll carries the filter counts out of band, so they follow a row that changes state', async () => {
+    const poll = () => admin.agent.get('/containers?filter=all&sort=name').set('HX-Request', 'true').set('HX-Target', 'container-rows').expect(200);
+    const count = (html: string, filter: string) => new RegExp(`href="/containers\\?filter=${filter}&amp;sort=name"[^>]*>[A-Za-z]+ <span[^>]*>(\\d+)</span>`).exec(html)?.[1];
+    const before = await poll();
+    expect(before.text).toContain('<nav id="container-filters" hx-swap-oob="true"');
+    expect([count(before.text, 'running'), count(before.text, 'stopped')]).toEqual(['1', '1']);
+    const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+    try {
+      await waitForTask(api, await api.stopLxc(simulator.node.name, c.running!.vmid!), { pollIntervalMs: 20 });
+      const after = await poll();
+      expect([count(after.text, 'running'), count(after.text, 'stopped')]).toEqual(['0', '2']);
+    } finally {
+      await waitForTask(api, await api.startLxc(simulator.node.name, c.running!.vmid!), { pollIntervalMs: 20 });
+      api.close();
+    }
+  });
+});
+
 describe('nodes that do not answer', () => {
   it('a silent node costs at most the timeout, and its containers say why they are unknown', async () => {
     const quiet = await ourContainer({ hostname: 'hotel-quiet', nodeId: silentNode.id, vmid: 400, lifecycle: 'ready', createdAt: '2026-01-07T10:00:00Z' });

@@ -123,6 +123,30 @@ describe('GET /containers/:id/events', () => {
     expect(linesOf(again)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('ends with every state element (badge, line count, stepper, status panel) exactly as a reload renders it', async () => {
+    const { container, rec } = await containerWithLog(12);
+    const conn = await connectSse(streamUrl(container.id), { cookie });
+    await conn.waitFor(() => linesOf(conn).length >= 12);
+    // Lines arriving live move the header's count and, with the first step, the badge.
+    const live = conn.events.filter((e) => e.event === 'progress').map((e) => e.data).join('\n');
+    expect(live).toContain('<span id="log-count" hx-swap-oob="true" class="text-slate-500">12 lines</span>');
+    expect(live).toMatch(/<span id="lifecycle-badge" hx-swap-oob="true" class="badge [^"]*">creating<\/span>/);
+    await rec.complete({ status: 'Ready at 10.0.0.9', ip: '10.0.0.9' });
+    await conn.ended;
+    const done = conn.events.at(-1)!;
+    expect(done.event).toBe('done');
+    const page = await (await fetch(`${server.baseUrl}/containers/${container.id}`, { headers: { Cookie: cookie } })).text();
+    const element = (html: string, tag: string, id: string) => {
+      const start = html.indexOf(`<${tag} id="${id}"`);
+      return start < 0 ? `(no #${id})` : html.slice(start, html.indexOf(`</${tag}>`, start)).replace(' hx-swap-oob="true"', '');
+    };
+    for (const [tag, id] of [['span', 'lifecycle-badge'], ['span', 'log-count'], ['section', 'stepper'], ['section', 'status-panel']] as const) {
+      expect(element(done.data, tag, id), id).toBe(element(page, tag, id));
+    }
+    expect(element(page, 'span', 'log-count')).toContain('12 lines');
+    expect(element(page, 'span', 'lifecycle-badge')).toContain('ready');
+  });
+
   it('paces a long replay to a reader that stops for a while: one connection, every line once, never cut', async () => {
     // ~12 MB of rows: far more than the pending-bytes cap (1 MiB) plus what the kernel's socket buffers absorb.
     const lines = 40_000;
