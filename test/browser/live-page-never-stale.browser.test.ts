@@ -4,25 +4,18 @@
 // line count, stepper, status panel with its actions — is, once the stream has ended, the same DOM a fresh reload
 // renders. A stopped container offers Start, not Stop, Shut down or Reboot. On the list, the row offers the same,
 // and the filter counts follow a CT started behind Launchpad's back.
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { CREATE_CONTAINER_JOB } from '../../src/domain/containers/container-config.ts';
 import { proxmoxClientFor } from '../../src/domain/nodes/node-access.ts';
-import { getTemplate, syncCatalogue } from '../../src/domain/templates/catalogue.ts';
+import { getTemplate } from '../../src/domain/templates/catalogue.ts';
 import { waitForTask } from '../../src/proxmox/task-waiter.ts';
-import { launchBrowser } from '../support/browser.ts';
-import { ensureUser, listen, signIn } from '../support/http-session.ts';
-import { insertDeployment, startTestSimulator } from '../support/simulator-fixtures.ts';
-import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
-import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.ts';
+import { pageWithSession } from '../support/browser.ts';
+import { ensureUser, signIn } from '../support/http-session.ts';
+import { insertDeployment } from '../support/simulator-fixtures.ts';
+import { useBrowserBuildRig } from '../support/browser-build-rig.ts';
 
-let env: TestEnv;
-let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
-let server: Awaited<ReturnType<typeof listen>>;
-let worker: WorkerProcess;
-let browser: Browser;
+const rig = useBrowserBuildRig();
 
 /** The elements of the container page that show its state; each has one partial and one render function. */
 const STATE_ELEMENTS = ['#lifecycle-badge', '#log-count', '#stepper', '#status-panel'];
@@ -49,43 +42,23 @@ async function expectSameAfterReload(page: Page) {
 
 const buttonsIn = (page: Page, selector: string) => page.$$eval(`${selector} button, ${selector} a.btn-danger`, (els) => els.map((e) => e.textContent?.trim() ?? ''));
 
-beforeAll(async () => {
-  env = await createTestEnv();
-  simulator = await startTestSimulator(env.deps, { speed: 10 });
-  await syncCatalogue(env.deps.repos.templates, path.resolve('test/fixtures/host-mode-templates'), env.deps.logger);
-  server = await listen(createApp(env.deps));
-  worker = startWorkerProcess(env.config, { PVE_POLL_MS: '200' });
-  await worker.ready;
-  browser = await launchBrowser();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  worker?.kill('SIGKILL');
-  await server?.close();
-  await simulator?.close();
-  await env?.close();
-});
-
 async function signedInPage() {
-  const { cookie } = await signIn(server.baseUrl, 'viewer', 'viewer-password');
-  const context = await browser.newContext();
-  const [name, value] = cookie.split('=') as [string, string];
-  await context.addCookies([{ name, value, url: server.baseUrl }]);
-  return context.newPage();
+  const { cookie } = await signIn(rig.server.baseUrl, 'viewer', 'viewer-password');
+  return (await pageWithSession(rig.browser, rig.server.baseUrl, cookie)).page;
 }
 
 describe('the live container page', () => {
   it('ends a build and a Stop with the state elements a reload shows; a stopped CT offers Start only; the list follows', async () => {
-    const owner = await ensureUser(env.deps, 'viewer', 'viewer-password');
-    const template = await getTemplate(env.deps.repos.templates, 'static-web');
-    const c = await insertDeployment(env.deps, { ownerId: owner.id, nodeId: simulator.node.id, template });
+    const owner = await ensureUser(rig.env.deps, 'viewer', 'viewer-password');
+    const template = await getTemplate(rig.env.deps.repos.templates, 'static-web');
+    const c = await insertDeployment(rig.env.deps, { ownerId: owner.id, nodeId: rig.simulator.node.id, template });
     const page = await signedInPage();
 
     // As after Deploy: the page of a queued build, then a worker takes it.
-    await page.goto(`${server.baseUrl}/containers/${c.id}`);
+    await page.goto(`${rig.server.baseUrl}/containers/${c.id}`);
     expect(await page.textContent('#lifecycle-badge')).toBe('queued');
     expect(await page.textContent('#log-count')).toBe('0 lines');
-    await env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
+    await rig.env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
 
     await page.waitForSelector('#status-panel >> text=Ready', { timeout: 90_000 });
     await streamEnded(page);
@@ -100,24 +73,24 @@ describe('the live container page', () => {
     await page.click('#container-actions button:text-is("Stop")');
     await page.waitForSelector('#container-actions >> text=A stop is in progress', { timeout: 10_000 });
     await streamEnded(page);
-    const vmid = (await env.deps.repos.containers.findById(c.id))!.vmid!;
-    expect(simulator.sim.state.container(vmid)?.status).toBe('stopped');
+    const vmid = (await rig.env.deps.repos.containers.findById(c.id))!.vmid!;
+    expect(rig.simulator.sim.state.container(vmid)?.status).toBe('stopped');
     expect(await buttonsIn(page, '#container-actions')).toEqual(['Start', 'Destroy…']);
     await expectSameAfterReload(page);
     expect(await buttonsIn(page, '#container-actions')).toEqual(['Start', 'Destroy…']);
 
     // The list: the stopped row offers what its page offers, and the filter counts follow the CT when it is
     // started behind Launchpad's back (the table's next poll brings the row and the counts).
-    await page.goto(`${server.baseUrl}/containers`);
+    await page.goto(`${rig.server.baseUrl}/containers`);
     const count = (filter: string) => page.textContent(`#container-filters a[href^="/containers?filter=${filter}&"] span`);
     expect(await count('stopped')).toBe('1');
     expect(await count('running')).toBe('0');
 
     const row = page.locator(`#container-${c.id}`);
     expect(await row.locator('button, a.btn-danger').allTextContents()).toEqual(['Start', 'Destroy…']);
-    const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+    const api = proxmoxClientFor(rig.simulator.node, rig.env.deps.secrets);
     try {
-      await waitForTask(api, await api.startLxc(simulator.node.name, vmid), { pollIntervalMs: 20 });
+      await waitForTask(api, await api.startLxc(rig.simulator.node.name, vmid), { pollIntervalMs: 20 });
     } finally {
       api.close();
     }

@@ -2,63 +2,35 @@
 // The progress page in a real browser: a sample template deployed on the simulator, the page reloaded mid-way,
 // the network dropped mid-way — and at the end the DOM holds exactly the lines of log.txt, each once, in order,
 // with the stepper showing Ready.
-import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.ts';
+import { describe, expect, it } from 'vitest';
 import { CREATE_CONTAINER_JOB } from '../../src/domain/containers/container-config.ts';
-import { getTemplate, syncCatalogue } from '../../src/domain/templates/catalogue.ts';
-import { launchBrowser } from '../support/browser.ts';
-import { ensureUser, listen, signIn } from '../support/http-session.ts';
-import { insertDeployment, startTestSimulator } from '../support/simulator-fixtures.ts';
-import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
-import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.ts';
+import { getTemplate } from '../../src/domain/templates/catalogue.ts';
+import { pageWithSession } from '../support/browser.ts';
+import { ensureUser, signIn } from '../support/http-session.ts';
+import { insertDeployment } from '../support/simulator-fixtures.ts';
+import { useBrowserBuildRig } from '../support/browser-build-rig.ts';
 
-let env: TestEnv;
-let simulator: Awaited<ReturnType<typeof startTestSimulator>>;
-let server: Awaited<ReturnType<typeof listen>>;
-let worker: WorkerProcess;
-let browser: Browser;
-
-beforeAll(async () => {
-  env = await createTestEnv();
-  simulator = await startTestSimulator(env.deps, { speed: 10 });
-  await syncCatalogue(env.deps.repos.templates, path.resolve('test/fixtures/host-mode-templates'), env.deps.logger);
-  server = await listen(createApp(env.deps));
-  worker = startWorkerProcess(env.config, { PVE_POLL_MS: '200' });
-  await worker.ready;
-  browser = await launchBrowser();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  worker?.kill('SIGKILL');
-  await server?.close();
-  await simulator?.close();
-  await env?.close();
-});
+const rig = useBrowserBuildRig();
 
 describe('live progress page', () => {
   it('survives a reload and a dropped connection and ends with exactly the lines of log.txt', async () => {
-    const owner = await ensureUser(env.deps, 'watcher', 'watcher-password');
-    const template = await getTemplate(env.deps.repos.templates, 'static-web');
+    const owner = await ensureUser(rig.env.deps, 'watcher', 'watcher-password');
+    const template = await getTemplate(rig.env.deps.repos.templates, 'static-web');
     // A chatty extra script keeps the build running long enough to reload and drop mid-way.
     const chatter = { name: '90-chatter.sh', content: 'for i in $(seq 1 120); do printf "\\033[32mok\\033[0m line %s <&>\\n" "$i"; sleep 0.05; done' };
-    const c = await insertDeployment(env.deps, { ownerId: owner.id, nodeId: simulator.node.id, template });
+    const c = await insertDeployment(rig.env.deps, { ownerId: owner.id, nodeId: rig.simulator.node.id, template });
     const config = c.config as { scripts: string[]; template: { scripts: Array<{ name: string; content: string }> } };
-    await env.deps.knex('containers').where({ id: c.id }).update({
+    await rig.env.deps.knex('containers').where({ id: c.id }).update({
       config: { ...config, scripts: [...config.scripts, chatter.name], template: { ...config.template, scripts: [...config.template.scripts, chatter] } },
     });
 
-    const { cookie } = await signIn(server.baseUrl, 'watcher', 'watcher-password');
-    const context = await browser.newContext();
-    const [name, value] = cookie.split('=') as [string, string];
-    await context.addCookies([{ name, value, url: server.baseUrl }]);
-    const page = await context.newPage();
+    const { cookie } = await signIn(rig.server.baseUrl, 'watcher', 'watcher-password');
+    const { context, page } = await pageWithSession(rig.browser, rig.server.baseUrl, cookie);
     const consoleErrors: string[] = [];
     page.on('console', (m) => m.type() === 'error' && !/EventSource|net::ERR_INTERNET_DISCONNECTED|Failed to load resource/.test(m.text()) && consoleErrors.push(m.text()));
 
-    await page.goto(`${server.baseUrl}/containers/${c.id}`);
-    await env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
+    await page.goto(`${rig.server.baseUrl}/containers/${c.id}`);
+    await rig.env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
 
     // Mid-way: reload once lines are flowing.
     await page.waitForSelector('#log-lines > li[id]', { timeout: 30_000 });
@@ -77,7 +49,7 @@ describe('live progress page', () => {
     const domLines = await page.$$eval('#log-lines > li[id]', (rows) =>
       rows.map((r) => ({ id: r.id, text: r.textContent ?? '' })),
     );
-    const logTxt = await (await fetch(`${server.baseUrl}/containers/${c.id}/log.txt`, { headers: { Cookie: cookie } })).text();
+    const logTxt = await (await fetch(`${rig.server.baseUrl}/containers/${c.id}/log.txt`, { headers: { Cookie: cookie } })).text();
     // eslint-disable-next-line no-control-regex -- ANSI colour codes, which the page renders as classes
     const expected = logTxt.split('\n').slice(0, -1).map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
     expect(domLines.map((l) => l.text)).toEqual(expected);

@@ -3,7 +3,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.ts';
-import { launchBrowser } from '../support/browser.ts';
+import { launchBrowser, pageWithSession } from '../support/browser.ts';
 import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
@@ -35,10 +35,7 @@ describe('log lines', () => {
     await rec.complete({ status: 'Ready' });
 
     const { cookie } = await signIn(server.baseUrl, 'reader', 'reader-password');
-    const context = await browser.newContext();
-    const [name, value] = cookie.split('=') as [string, string];
-    await context.addCookies([{ name, value, url: server.baseUrl }]);
-    const page = await context.newPage();
+    const { context, page } = await pageWithSession(browser, server.baseUrl, cookie);
     await page.goto(`${server.baseUrl}/containers/${c.id}`);
     await page.evaluate(() => localStorage.removeItem('launchpad.logTimes'));
     await page.reload();

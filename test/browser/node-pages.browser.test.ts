@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.ts';
-import { launchBrowser } from '../support/browser.ts';
+import { launchBrowser, pageWithSession } from '../support/browser.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
 import { createTestApp } from '../support/test-app.ts';
@@ -38,10 +38,7 @@ describe('node form in a browser', () => {
   it('fetches fingerprints in place, pins them only once confirmed, and tests the saved connection', async () => {
     await ensureUser(env.deps, 'admin', 'admin-password', true);
     const { cookie } = await signIn(server.baseUrl, 'admin', 'admin-password');
-    const context = await browser.newContext();
-    const [name, value] = cookie.split('=') as [string, string];
-    await context.addCookies([{ name, value, url: server.baseUrl }]);
-    const page = await context.newPage();
+    const { context, page } = await pageWithSession(browser, server.baseUrl, cookie);
     const consoleErrors: string[] = [];
     // Chromium's own /favicon.ico request 404s; every response the page itself asked for is checked below.
     page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && consoleErrors.push(m.text()));

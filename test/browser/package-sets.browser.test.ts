@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser } from '../support/browser.ts';
+import { launchBrowser, pageWithSession } from '../support/browser.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { startTestSimulator } from '../support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
@@ -55,10 +55,7 @@ afterAll(async () => {
 
 async function signedInPage(): Promise<{ context: BrowserContext; page: Page; problems: string[]; csrf: string }> {
   const { cookie, csrf } = await signIn(server.baseUrl, 'admin', 'admin-password');
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const [name, value] = cookie.split('=') as [string, string];
-  await context.addCookies([{ name, value, url: server.baseUrl }]);
-  const page = await context.newPage();
+  const { context, page } = await pageWithSession(browser, server.baseUrl, cookie, { viewport: { width: 1280, height: 900 } });
   const problems: string[] = [];
   page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()));
   page.on('pageerror', (err) => problems.push(err.message));

@@ -4,7 +4,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordSimulatorSandbox } from '../../src/domain/nodes/simulator-badge.ts';
-import { launchBrowser } from '../support/browser.ts';
+import { launchBrowser, pageWithSession } from '../support/browser.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { startTestSimulator } from '../support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
@@ -30,10 +30,7 @@ afterAll(async () => {
 async function openPage(path: string) {
   const server = await listen(createTestApp(env, { perAccount: 5 }));
   const { cookie } = await signIn(server.baseUrl, 'admin', 'admin-password');
-  const context = await browser.newContext();
-  const [name, value] = cookie.split('=') as [string, string];
-  await context.addCookies([{ name, value, url: server.baseUrl }]);
-  const page = await context.newPage();
+  const { context, page } = await pageWithSession(browser, server.baseUrl, cookie);
   await page.goto(`${server.baseUrl}${path}`);
   return { page, close: async () => (await context.close(), await server.close()) };
 }

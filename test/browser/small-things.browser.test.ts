@@ -5,7 +5,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxmoxClient } from '../../src/proxmox/api-client.ts';
-import { launchBrowser } from '../support/browser.ts';
+import { launchBrowser, pageWithSession } from '../support/browser.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { startTestSimulator } from '../support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
@@ -43,10 +43,7 @@ afterAll(async () => {
 /** A signed-in page that records every console message of type error and every CSP violation the document reports. */
 async function signedInPage(javaScriptEnabled: boolean) {
   const { cookie } = await signIn(server.baseUrl, 'admin', 'admin-password');
-  const context = await browser.newContext({ javaScriptEnabled });
-  const [name, value] = cookie.split('=') as [string, string];
-  await context.addCookies([{ name, value, url: server.baseUrl }]);
-  const page = await context.newPage();
+  const { context, page } = await pageWithSession(browser, server.baseUrl, cookie, { javaScriptEnabled });
   const consoleErrors: string[] = [];
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
   page.on('pageerror', (err) => consoleErrors.push(err.message));

@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.ts';
 import type { EventRecorder } from '../../src/domain/progress/event-recorder.ts';
-import { launchBrowser } from '../support/browser.ts';
+import { launchBrowser, pageWithSession } from '../support/browser.ts';
 import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
@@ -63,10 +63,7 @@ async function liveBuild(lines: number, options: { javaScriptEnabled?: boolean }
     await rec.flush();
   };
   await log(lines);
-  const context = await browser.newContext({ javaScriptEnabled: options.javaScriptEnabled ?? true, locale: 'en-US' });
-  const [name, value] = cookie.split('=') as [string, string];
-  await context.addCookies([{ name, value, url: baseUrl }]);
-  const page = await context.newPage();
+  const { context, page } = await pageWithSession(browser, baseUrl, cookie, { javaScriptEnabled: options.javaScriptEnabled ?? true, locale: 'en-US' });
   // Every state the page reports, with the time it did (Date.now() here and in the test share one clock).
   await page.addInitScript(() => {
     const w = window as unknown as { healthLog: unknown[] };
@@ -206,10 +203,7 @@ describe('the stream health indicator', () => {
     await rec.enterPhase('syncing', 'Running scripts…');
     rec.log('stdout', 'line 1 <&>');
     await rec.flush();
-    const context = await browser.newContext({ locale: 'en-US' });
-    const [name, value] = cookie.split('=') as [string, string];
-    await context.addCookies([{ name, value, url: baseUrl }]);
-    const page = await context.newPage();
+    const { context, page } = await pageWithSession(browser, baseUrl, cookie, { locale: 'en-US' });
     // The first stream request is held unanswered; later ones go through.
     let held = 0;
     await page.route('**/events?*', (route) => (held++ === 0 ? undefined : route.continue()));

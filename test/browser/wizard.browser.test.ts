@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenSecretAad } from '../../src/domain/nodes/node-access.ts';
 import { ProxmoxClient } from '../../src/proxmox/api-client.ts';
 import { waitForTask } from '../../src/proxmox/task-waiter.ts';
-import { launchBrowser } from '../support/browser.ts';
+import { launchBrowser, pageWithSession } from '../support/browser.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { startTestSimulator } from '../support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
@@ -54,10 +54,7 @@ afterAll(async () => {
 
 async function signedInPage(options: { javaScriptEnabled: boolean }): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
   const { cookie } = await signIn(server.baseUrl, 'admin', 'admin-password');
-  const context = await browser.newContext({ javaScriptEnabled: options.javaScriptEnabled });
-  const [name, value] = cookie.split('=') as [string, string];
-  await context.addCookies([{ name, value, url: server.baseUrl }]);
-  const page = await context.newPage();
+  const { context, page } = await pageWithSession(browser, server.baseUrl, cookie, { javaScriptEnabled: options.javaScriptEnabled });
   const problems: string[] = [];
   page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()));
   page.on('pageerror', (err) => problems.push(err.message));
