@@ -123,7 +123,7 @@ describe('GET /containers/:id/events', () => {
     expect(linesOf(again)).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it('ends with every state element (badge, line count, stepper, status panel) exactly as a reload renders it', async () => {
+  it('ends with every state element (heading, badge, stepper, status panel, configuration, line count) exactly as a reload renders it', async () => {
     const { container, rec } = await containerWithLog(12);
     const conn = await connectSse(streamUrl(container.id), { cookie });
     await conn.waitFor(() => linesOf(conn).length >= 12);
@@ -140,7 +140,7 @@ describe('GET /containers/:id/events', () => {
       const start = html.indexOf(`<${tag} id="${id}"`);
       return start < 0 ? `(no #${id})` : html.slice(start, html.indexOf(`</${tag}>`, start)).replace(' hx-swap-oob="true"', '');
     };
-    for (const [tag, id] of [['span', 'lifecycle-badge'], ['span', 'log-count'], ['section', 'stepper'], ['section', 'status-panel']] as const) {
+    for (const [tag, id] of [['p', 'container-heading'], ['span', 'lifecycle-badge'], ['section', 'stepper'], ['section', 'status-panel'], ['section', 'container-config'], ['span', 'log-count']] as const) {
       expect(element(done.data, tag, id), id).toBe(element(page, tag, id));
     }
     expect(element(page, 'span', 'log-count')).toContain('12 lines');

@@ -1,6 +1,6 @@
 // Every piece of HTML about a container — its page, its live stream, the list — rendered from Eta partials here.
-// Each element that shows the container's state (header badge, log line count, stepper, status panel with its
-// actions) is one partial rendered by `state()` for the page and, out of band, for the stream: the stream's last
+// Each element that shows the container's state (heading line, header badge, stepper, status panel with its actions,
+// configuration, log line count) is one partial rendered by `state()` for the page and, out of band, for the stream: the stream's last
 // message is what a reload would render, so a page left open never goes stale.
 import type { ContainerListView } from '../domain/containers/container-list.ts';
 import type { ContainerStateView } from '../domain/containers/container-page.ts';
@@ -12,10 +12,12 @@ import type { Views } from '../views.ts';
 
 /** The state elements of a container page, each a rendered partial whose root carries its id. */
 export interface ContainerStateParts {
+  heading: string;
   badge: string;
-  lineCount: string;
   stepper: string;
   statusPanel: string;
+  config: string;
+  lineCount: string;
 }
 
 export interface ContainerFragments extends ProgressFragments {
@@ -50,10 +52,12 @@ export function createContainerFragments(views: Views): ContainerFragments {
     return entries.length ? views.render('partials/progress/log-batch', { entries }) : '';
   };
   const state = (view: ContainerStateView, csrfToken: string, oob: boolean): ContainerStateParts => ({
+    heading: views.render('partials/containers/heading-line', { container: view.container, nodeName: view.nodeName, oob }),
     badge: badge(view.container.lifecycle, oob),
-    lineCount: lineCount(view.container.lastLineNo, oob),
     stepper: stepper(view.progress, oob),
     statusPanel: views.render('partials/progress/status-panel', { outcome: view, csrfToken, oob }),
+    config: views.render('partials/containers/config-summary', { items: view.config, oob }),
+    lineCount: lineCount(view.container.lastLineNo, oob),
   });
 
   return {

@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 // A live container page never goes stale (issue 17): followed in a real browser from the queued build to Ready, and
-// then through a Stop clicked on the page, every element that shows the container's state — header badge, the log's
-// line count, stepper, status panel with its actions — is, once the stream has ended, the same DOM a fresh reload
-// renders. A stopped container offers Start, not Stop, Shut down or Reboot. On the list, the row offers the same,
+// then through a Stop clicked on the page, every element that shows the container's state — heading line (VMID),
+// header badge, stepper, status panel with its actions, configuration, the log's line count — is, once the stream
+// has ended, the same DOM a fresh reload renders. A stopped container offers Start, not Stop, Shut down or Reboot. On the list, the row offers the same,
 // and the filter counts follow a CT started behind Launchpad's back.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ import { useBrowserBuildRig } from '../support/browser-build-rig.ts';
 const rig = useBrowserBuildRig();
 
 /** The elements of the container page that show its state; each has one partial and one render function. */
-const STATE_ELEMENTS = ['#lifecycle-badge', '#log-count', '#stepper', '#status-panel'];
+const STATE_ELEMENTS = ['#container-heading', '#lifecycle-badge', '#stepper', '#status-panel', '#container-config', '#log-count'];
 
 const stateDom = (page: Page) =>
   page.evaluate((selectors) => Object.fromEntries(selectors.map((s) => [s, document.querySelector(s)?.outerHTML ?? '(missing)'])), STATE_ELEMENTS);

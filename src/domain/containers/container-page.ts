@@ -35,8 +35,8 @@ export async function findVisibleContainer(deps: { containers: ContainersReposit
 }
 
 /**
- * Everything on the container page that shows the container's state: the header badge, the log's line count, the
- * stepper, the status panel and the actions in it. The page and the stream's final message render it through the
+ * Everything on the container page that shows the container's state: the heading line (VMID, attempt), the header
+ * badge, the stepper, the status panel with its actions, the configuration (VMID, finish time) and the log's line count. The page and the stream's final message render it through the
  * same function (src/http/container-fragments.ts), so what arrives live is what a reload shows.
  */
 export interface ContainerStateView {
@@ -51,6 +51,7 @@ export interface ContainerStateView {
   ctStatus?: LiveStatus;
   progress: ProgressSnapshot;
   actions: ContainerAction[];
+  config: ConfigSummaryItem[];
 }
 
 /** Lifecycles whose CT is worth asking the node about for the page. */
@@ -75,9 +76,10 @@ export async function loadContainerState(
     deps.events.lastProgressEvent(container.id, options.uptoSeq),
     options.liveStatus && ASK_STATUS_FOR.has(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
   ]);
+  const nodeName = node?.name ?? removedNodeLabel(container);
   return {
     container,
-    nodeName: node?.name ?? removedNodeLabel(container),
+    nodeName,
     services: services.map((s) => ({ ...s, href: serviceLink(s.url) })),
     credentialKeys,
     failedPhase: phaseLabel(container.currentStep),
@@ -85,6 +87,7 @@ export async function loadContainerState(
     ctStatus,
     progress: snapshotFrom(lastProgress, container.lifecycle),
     actions: availableActions(container, ctStatus),
+    config: configSummary(container, nodeName),
   };
 }
 
@@ -95,7 +98,6 @@ export interface ContainerPageView extends ContainerStateView {
   /** Line number of the first line in the page when earlier ones were left out. */
   firstLineShown: number | undefined;
   live: boolean;
-  config: ConfigSummaryItem[];
 }
 
 export interface ConfigSummaryItem {
@@ -153,7 +155,6 @@ export async function loadContainerPage(
   const firstLine = logEntries.find((e) => e.kind === 'log')?.lineNo ?? undefined;
   return {
     ...state,
-    config: configSummary(container, state.nodeName),
     logEntries,
     renderedSeq: options.fromLine !== undefined ? (logEntries.at(-1)?.seq ?? upto) : upto,
     firstLineShown: firstLine !== undefined && firstLine > 1 ? firstLine : undefined,
