@@ -36,8 +36,9 @@ export async function findVisibleContainer(deps: { containers: ContainersReposit
 
 /**
  * Everything on the container page that shows the container's state: the heading line (VMID, attempt), the header
- * badge, the stepper, the status panel with its actions, the configuration (VMID, finish time) and the log's line count. The page and the stream's final message render it through the
- * same function (src/http/container-fragments.ts), so what arrives live is what a reload shows.
+ * badge, the stepper, the status panel with its actions, the configuration (VMID, finish time) and the log's line
+ * count. The page and the stream's final message render it through the same function
+ * (src/http/container-fragments.ts), so what arrives live is what a reload shows.
  */
 export interface ContainerStateView {
   container: Container;
