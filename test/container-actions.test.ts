@@ -3,11 +3,8 @@
 // container; the live stream stays open while an action runs; stored credentials never appear in a GET response.
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Container } from '../src/db/containers-repository.ts';
-import type { ContainerEvent } from '../src/db/events-repository.ts';
-import { CONTAINER_ACTION_JOB, actionJobId, runLifecycleAction } from '../src/domain/pipeline/lifecycle-action-pipeline.ts';
+import { runLifecycleAction } from '../src/domain/pipeline/lifecycle-action-pipeline.ts';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
-import { credentialAad } from '../src/domain/pipeline/steps/finalizing-step.ts';
 import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
 import { waitForTask } from '../src/proxmox/task-waiter.ts';
 import { listen, signIn } from './support/http-session.ts';
@@ -18,6 +15,10 @@ import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
 import { createTestApp } from './support/test-app.ts';
 import { testPipelineDeps } from './support/pipeline-deps.ts';
+import type { Container } from '../src/domain/containers/container.ts';
+import type { ContainerEvent } from '../src/domain/containers/container-event.ts';
+import { CONTAINER_ACTION_JOB, actionJobId } from '../src/jobs/job-types.ts';
+import { credentialAad } from '../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;

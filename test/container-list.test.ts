@@ -4,10 +4,9 @@
 import net from 'node:net';
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Container } from '../src/db/containers-repository.ts';
 import type { NodeRecord } from '../src/db/nodes-repository.ts';
 import { loadContainerList } from '../src/domain/containers/container-list.ts';
-import { proxmoxClientFor, tokenSecretAad } from '../src/domain/nodes/node-access.ts';
+import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
 import { markedDescription, markedTags } from '../src/domain/pipeline/ct-mark.ts';
 import { waitForTask } from '../src/proxmox/task-waiter.ts';
 import { ensureUser } from './support/http-session.ts';
@@ -15,6 +14,8 @@ import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { createTestApp } from './support/test-app.ts';
+import type { Container } from '../src/domain/containers/container.ts';
+import { tokenSecretAad } from '../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;

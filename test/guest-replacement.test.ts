@@ -4,8 +4,6 @@
 // are adopted only when hostname and VMID both match, and are marked then.
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerEvent } from '../src/db/events-repository.ts';
-import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
 import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
 import { markOf } from '../src/domain/pipeline/ct-mark.ts';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
@@ -16,6 +14,8 @@ import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
 import { createTestApp } from './support/test-app.ts';
 import { testPipelineDeps } from './support/pipeline-deps.ts';
+import type { ContainerEvent } from '../src/domain/containers/container-event.ts';
+import { CREATE_CONTAINER_JOB } from '../src/jobs/job-types.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;

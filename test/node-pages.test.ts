@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import supertest from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { proxmoxClientFor, sshKeyAad, tokenSecretAad } from '../src/domain/nodes/node-access.ts';
+import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
 import { registerSimulatorNode } from '../src/domain/nodes/simulator-node.ts';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/index.ts';
 import { insertContainer, recorderFor } from './support/fixtures.ts';
@@ -17,6 +17,7 @@ import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { generateEd25519KeyPair } from '../src/lib/ssh-keys.ts';
 import { createTestApp } from './support/test-app.ts';
+import { sshKeyAad, tokenSecretAad } from '../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
 let app: ReturnType<typeof createTestApp>;

@@ -4,15 +4,15 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerEvent } from '../src/db/events-repository.ts';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
-import { credentialAad } from '../src/domain/pipeline/steps/finalizing-step.ts';
 import { getTemplate, syncCatalogue } from '../src/domain/templates/catalogue.ts';
 import { TemplatesRepository } from '../src/db/templates-repository.ts';
 import { ensureUser } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { testPipelineDeps } from './support/pipeline-deps.ts';
+import type { ContainerEvent } from '../src/domain/containers/container-event.ts';
+import { credentialAad } from '../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;

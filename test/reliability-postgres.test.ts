@@ -5,13 +5,13 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { buildDeps, type Deps } from '../src/deps.ts';
-import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
 import { createLogger } from '../src/logger.ts';
 import { ensureUser } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 import { cloneTestDatabase, testConfig } from './support/test-deps.ts';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
+import { CREATE_CONTAINER_JOB } from '../src/jobs/job-types.ts';
 
 let db: Awaited<ReturnType<typeof cloneTestDatabase>>;
 let proxy: Awaited<ReturnType<typeof startTcpProxy>>;

@@ -4,7 +4,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { buildDeps, type Deps } from '../src/deps.ts';
-import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
 import { createLogger } from '../src/logger.ts';
 import { connectSse } from './support/sse-client.ts';
 import { lineIdsIn } from './support/fixtures.ts';
@@ -13,6 +12,7 @@ import { startRedisServer } from './support/redis-server.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { cloneTestDatabase, testConfig } from './support/test-deps.ts';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
+import { CREATE_CONTAINER_JOB } from '../src/jobs/job-types.ts';
 
 let db: Awaited<ReturnType<typeof cloneTestDatabase>>;
 let redis: Awaited<ReturnType<typeof startRedisServer>>;

@@ -1,13 +1,13 @@
 // Two web processes and two workers on one database and one Redis: viewers on either web process see identical
 // streams, and no container is ever worked on by two workers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
 import { connectSse } from './support/sse-client.ts';
 import { freePort } from './support/free-port.ts';
 import { ensureUser, signIn } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { startWebProcess, startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
+import { CREATE_CONTAINER_JOB } from '../src/jobs/job-types.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;

@@ -5,8 +5,6 @@ import net from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
-import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
-import { credentialAad } from '../src/domain/pipeline/steps/finalizing-step.ts';
 import { createLogger } from '../src/logger.ts';
 import { insertContainer, insertNode, recorderFor } from './support/fixtures.ts';
 import { ensureUser, listen, signIn } from './support/http-session.ts';
@@ -14,6 +12,8 @@ import { fillPath, routesOf } from './support/route-table.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { startWorkerProcess } from './support/worker-process.ts';
+import { CREATE_CONTAINER_JOB } from '../src/jobs/job-types.ts';
+import { credentialAad } from '../src/domain/sealed-secrets.ts';
 
 const logLines: string[] = [];
 const capture = new Writable({

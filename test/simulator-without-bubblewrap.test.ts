@@ -5,7 +5,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerEvent } from '../src/db/events-repository.ts';
 import { recordSimulatorSandbox } from '../src/domain/nodes/simulator-badge.ts';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
 import { getTemplate, syncCatalogue } from '../src/domain/templates/catalogue.ts';
@@ -14,6 +13,7 @@ import { ensureUser } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { testPipelineDeps } from './support/pipeline-deps.ts';
+import type { ContainerEvent } from '../src/domain/containers/container-event.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;

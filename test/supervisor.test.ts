@@ -6,12 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
-import { tokenSecretAad } from '../src/domain/nodes/node-access.ts';
 import { ensureUser } from './support/http-session.ts';
 import { freePort } from './support/free-port.ts';
 import { insertDeployment } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { CREATE_CONTAINER_JOB } from '../src/jobs/job-types.ts';
+import { tokenSecretAad } from '../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
 

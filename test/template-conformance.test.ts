@@ -11,7 +11,6 @@ import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
 import { MARKER_DIR } from '../src/domain/pipeline/ct-commands.ts';
-import { credentialAad } from '../src/domain/pipeline/steps/finalizing-step.ts';
 import { getTemplate, syncCatalogue } from '../src/domain/templates/catalogue.ts';
 import { ProxmoxClient } from '../src/proxmox/api-client.ts';
 import { waitForTask } from '../src/proxmox/task-waiter.ts';
@@ -21,6 +20,7 @@ import { signedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { createTestApp } from './support/test-app.ts';
 import { testPipelineDeps } from './support/pipeline-deps.ts';
+import { credentialAad } from '../src/domain/sealed-secrets.ts';
 
 const MINUTES = 60_000;
 let env: TestEnv;

@@ -3,15 +3,16 @@
 // payload (and whole Redis hash) holds ids only.
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CREATE_CONTAINER_JOB, type ContainerConfig } from '../src/domain/containers/container-config.ts';
+import { type ContainerConfig } from '../src/domain/containers/container-config.ts';
 import { registerSimulatorNode, SimulatorNodeNameTakenError } from '../src/domain/nodes/simulator-node.ts';
-import { rootPasswordAad } from '../src/domain/pipeline/pipeline-runner.ts';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { ProxmoxClient } from '../src/proxmox/api-client.ts';
 import { signedInAgent } from './support/session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { createTestApp } from './support/test-app.ts';
+import { CREATE_CONTAINER_JOB } from '../src/jobs/job-types.ts';
+import { rootPasswordAad } from '../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
 let app: ReturnType<typeof createTestApp>;

@@ -3,7 +3,6 @@
 // from the node (bridges), what it warns about (a hostname a guest already has) and what POST /containers answers
 // while the node cannot be reached.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tokenSecretAad } from '../src/domain/nodes/node-access.ts';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { ProxmoxClient } from '../src/proxmox/api-client.ts';
 import { waitForTask } from '../src/proxmox/task-waiter.ts';
@@ -12,6 +11,7 @@ import { signedInAgent } from './support/session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { createTestApp } from './support/test-app.ts';
+import { tokenSecretAad } from '../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
 let app: ReturnType<typeof createTestApp>;

@@ -3,13 +3,13 @@
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeRecord } from '../src/db/nodes-repository.ts';
-import { tokenSecretAad } from '../src/domain/nodes/node-access.ts';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { ProxmoxClient } from '../src/proxmox/api-client.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { createTestApp } from './support/test-app.ts';
+import { tokenSecretAad } from '../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
 let app: ReturnType<typeof createTestApp>;

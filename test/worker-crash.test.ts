@@ -1,13 +1,13 @@
 // A worker process SIGKILLed in each phase: BullMQ hands the job to another worker, which resumes — one CT, a
 // gapless log with an attempt marker, finished work not repeated — and the build ends ready.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerEvent } from '../src/db/events-repository.ts';
-import { CREATE_CONTAINER_JOB } from '../src/domain/containers/container-config.ts';
 import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
 import { ensureUser } from './support/http-session.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
+import type { ContainerEvent } from '../src/domain/containers/container-event.ts';
+import { CREATE_CONTAINER_JOB } from '../src/jobs/job-types.ts';
 
 let env: TestEnv;
 let simulator: Awaited<ReturnType<typeof startTestSimulator>>;

@@ -1,139 +1,7 @@
 import type { Knex } from 'knex';
-import type { LockingAction } from '../domain/pipeline/lifecycle-action-pipeline.ts';
-import type { Lifecycle } from '../domain/progress/phases.ts';
-
-export interface Container {
-  id: string;
-  ownerId: number;
-  /** null only for a destroyed container whose node was removed from Launchpad since (see removedNodeName). */
-  nodeId: number | null;
-  /** The name its node had when that node was removed (destroyed containers only), for display. */
-  removedNodeName: string | null;
-  templateId: number | null;
-  vmid: number | null;
-  hostname: string;
-  config: Record<string, unknown>;
-  rootPasswordEnc: string | null;
-  lifecycle: Lifecycle;
-  currentStep: string | null;
-  percent: number;
-  error: string | null;
-  ip: string | null;
-  lastSeq: number;
-  lastLineNo: number;
-  attempt: number;
-  createdAt: Date;
-  finishedAt: Date | null;
-  /** The lifecycle action holding the container's lock (start, reboot, destroy…), or null when none runs. */
-  currentAction: LockingAction | null;
-  currentActionAt: Date | null;
-  /** Its CT carries Launchpad's mark (see ct-mark.ts); false for rows recorded before marks existed. */
-  marksCt: boolean;
-  /** When a create request was first about to be sent to the node (null: never — the CT was never created). */
-  createRequestedAt: Date | null;
-  /** The create task's UPID, once the node accepted the request. */
-  createUpid: string | null;
-  /** The Proxmox task a run is following right now (re-read after a crash), or null. */
-  pendingTask: PendingTask | null;
-}
-
-/**
- * A task being followed: the log line number the run had reached before it began, and its UPID once the node
- * answered (before that, `since`: when it was requested, in Unix seconds, to find it in the node's task list).
- */
-export interface PendingTask {
-  upid: string | null;
-  afterLineNo: number;
-  since: number;
-}
-
-export interface ContainerRow {
-  id: string;
-  owner_id: number;
-  node_id: number | null;
-  removed_node_name: string | null;
-  template_id: number | null;
-  vmid: number | null;
-  hostname: string;
-  config: Record<string, unknown>;
-  root_password_enc: string | null;
-  lifecycle: Lifecycle;
-  current_step: string | null;
-  percent: number;
-  error: string | null;
-  ip: string | null;
-  last_seq: number;
-  last_line_no: number;
-  attempt: number;
-  created_at: Date;
-  finished_at: Date | null;
-  current_action: LockingAction | null;
-  current_action_at: Date | null;
-  marks_ct: boolean;
-  create_requested_at: Date | null;
-  create_upid: string | null;
-  pending_task: PendingTask | null;
-  run_owner: string | null;
-}
-
-export const toContainer = (r: ContainerRow): Container => ({
-  id: r.id,
-  ownerId: r.owner_id,
-  nodeId: r.node_id,
-  removedNodeName: r.removed_node_name,
-  templateId: r.template_id,
-  vmid: r.vmid,
-  hostname: r.hostname,
-  config: r.config,
-  rootPasswordEnc: r.root_password_enc,
-  lifecycle: r.lifecycle,
-  currentStep: r.current_step,
-  percent: r.percent,
-  error: r.error,
-  ip: r.ip,
-  lastSeq: r.last_seq,
-  lastLineNo: r.last_line_no,
-  attempt: r.attempt,
-  createdAt: r.created_at,
-  finishedAt: r.finished_at,
-  currentAction: r.current_action,
-  currentActionAt: r.current_action_at,
-  marksCt: r.marks_ct,
-  createRequestedAt: r.create_requested_at,
-  createUpid: r.create_upid,
-  pendingTask: r.pending_task,
-});
-
-/** Columns a caller may change on a container (the event recorder applies these with its events). */
-export interface ContainerPatch {
-  lifecycle?: Lifecycle;
-  currentStep?: string | null;
-  percent?: number;
-  error?: string | null;
-  ip?: string | null;
-  vmid?: number | null;
-  attempt?: number;
-  finishedAt?: Date | null;
-  createRequestedAt?: Date;
-  createUpid?: string;
-  pendingTask?: PendingTask | null;
-}
-
-export function patchToRow(patch: ContainerPatch): Partial<ContainerRow> {
-  const row: Partial<ContainerRow> = {};
-  if (patch.lifecycle !== undefined) row.lifecycle = patch.lifecycle;
-  if (patch.currentStep !== undefined) row.current_step = patch.currentStep;
-  if (patch.percent !== undefined) row.percent = Math.round(patch.percent);
-  if (patch.error !== undefined) row.error = patch.error;
-  if (patch.ip !== undefined) row.ip = patch.ip;
-  if (patch.vmid !== undefined) row.vmid = patch.vmid;
-  if (patch.attempt !== undefined) row.attempt = patch.attempt;
-  if (patch.finishedAt !== undefined) row.finished_at = patch.finishedAt;
-  if (patch.createRequestedAt !== undefined) row.create_requested_at = patch.createRequestedAt;
-  if (patch.createUpid !== undefined) row.create_upid = patch.createUpid;
-  if (patch.pendingTask !== undefined) row.pending_task = patch.pendingTask;
-  return row;
-}
+import type { Container, ContainerPatch, Lifecycle, Viewer } from '../domain/containers/container.ts';
+import type { LockingAction } from '../domain/containers/lifecycle-actions.ts';
+import { patchToRow, toContainer, type ContainerRow } from './container-rows.ts';
 
 export interface NewContainer {
   id: string;
@@ -196,7 +64,7 @@ export class ContainersRepository {
   }
 
   /** The container if this user may see it: its owner, or an admin. */
-  async findVisible(id: string, user: { id: number; isAdmin: boolean }): Promise<Container | undefined> {
+  async findVisible(id: string, user: Viewer): Promise<Container | undefined> {
     if (!isUuid(id)) return undefined;
     const query = this.knex<ContainerRow>('containers').where({ id });
     if (!user.isAdmin) query.andWhere({ owner_id: user.id });
@@ -204,7 +72,7 @@ export class ContainersRepository {
     return row && toContainer(row);
   }
 
-  async listVisible(user: { id: number; isAdmin: boolean }): Promise<Container[]> {
+  async listVisible(user: Viewer): Promise<Container[]> {
     const query = this.knex<ContainerRow>('containers').whereNot({ lifecycle: 'destroyed' }).orderBy('created_at', 'desc');
     if (!user.isAdmin) query.andWhere({ owner_id: user.id });
     return (await query).map(toContainer);

@@ -1,31 +1,7 @@
 import type { Knex } from 'knex';
-import { patchToRow, type ContainerPatch } from './containers-repository.ts';
-
-export type EventKind = 'step' | 'log' | 'complete' | 'error' | 'cancelled' | 'attempt';
-export type LogStream = 'stdout' | 'stderr' | 'system' | 'task';
-
-export interface NewEvent {
-  kind: EventKind;
-  step?: string | null;
-  percent?: number | null;
-  stream?: LogStream | null;
-  text?: string | null;
-  data?: Record<string, unknown> | null;
-  /** When it happened (a log line: when it was read); defaults to now. */
-  at?: Date;
-}
-
-export interface ContainerEvent {
-  seq: number;
-  kind: EventKind;
-  step: string | null;
-  percent: number | null;
-  stream: LogStream | null;
-  lineNo: number | null;
-  text: string | null;
-  data: Record<string, unknown> | null;
-  createdAt: string;
-}
+import type { ContainerPatch } from '../domain/containers/container.ts';
+import type { ContainerEvent, EventKind, LogStream, NewEvent } from '../domain/containers/container-event.ts';
+import { patchToRow } from './container-rows.ts';
 
 interface EventRow {
   container_id: string;

@@ -4,11 +4,11 @@
 // message is what a reload would render, so a page left open never goes stale.
 import type { ContainerListView } from '../domain/containers/container-list.ts';
 import type { ContainerStateView } from '../domain/containers/container-page.ts';
-import type { ContainerEvent } from '../db/events-repository.ts';
 import { PHASE_LABELS, type PhaseProgress, type ProgressSnapshot } from '../domain/progress/phases.ts';
 import { progressAfter, type ProgressFragments } from '../domain/progress/progress-feed.ts';
 import { ansiToHtml } from '../domain/progress/ansi-html.ts';
 import type { Views } from '../views.ts';
+import type { ContainerEvent } from '../domain/containers/container-event.ts';
 
 /** The state elements of a container page, each a rendered partial whose root carries its id. */
 export interface ContainerStateParts {

@@ -2,14 +2,14 @@
 // through the same event recorder, so the page and the SSE stream show them the same way.
 import { DelayedError, type Job } from 'bullmq';
 import type { Deps } from '../deps.ts';
-import { DESTROY_CONTAINER_JOB } from '../domain/containers/container-actions.ts';
-import { CREATE_CONTAINER_JOB, type CreateContainerJobData } from '../domain/containers/container-config.ts';
 import { runDestroyPipeline } from '../domain/pipeline/destroy-pipeline.ts';
-import { CONTAINER_ACTION_JOB, isPowerAction, runLifecycleAction, type ContainerActionJobData } from '../domain/pipeline/lifecycle-action-pipeline.ts';
+import { runLifecycleAction } from '../domain/pipeline/lifecycle-action-pipeline.ts';
 import { WorkerShutdown, runCreatePipeline, type PipelineDeps } from '../domain/pipeline/pipeline-runner.ts';
 import { CancelRequests } from './cancel-requests.ts';
 import { acquireRunLease } from './run-lease.ts';
-import { registerJob, type JobContext } from './dispatch.ts';
+import type { JobContext, JobHandlers } from './dispatch.ts';
+import { DESTROY_CONTAINER_JOB, CREATE_CONTAINER_JOB, CONTAINER_ACTION_JOB, type JobDataByName } from './job-types.ts';
+import { isPowerAction } from '../domain/containers/lifecycle-actions.ts';
 
 
 function pipelineDeps(deps: Deps): PipelineDeps {
@@ -22,7 +22,7 @@ function pipelineDeps(deps: Deps): PipelineDeps {
   };
 }
 
-async function createContainerJob(deps: Deps, job: Job<CreateContainerJobData>, token: string | undefined, ctx: JobContext) {
+async function createContainerJob(deps: Deps, job: Job<JobDataByName['create-container']>, token: string | undefined, ctx: JobContext) {
   const { containerId } = job.data;
   const lease = await acquireRunLease({ containers: deps.repos.containers, logger: deps.logger }, containerId, deps.config.workerLockMs, deps.config.workerSlot);
   if (!lease) {
@@ -52,7 +52,7 @@ async function createContainerJob(deps: Deps, job: Job<CreateContainerJobData>, 
   }
 }
 
-async function destroyContainerJob(deps: Deps, job: Job<CreateContainerJobData>, _token: string | undefined, ctx: JobContext) {
+async function destroyContainerJob(deps: Deps, job: Job<JobDataByName['destroy-container']>, _token: string | undefined, ctx: JobContext) {
   return runDestroyPipeline(pipelineDeps(deps), job.data.containerId, ctx.shutdown);
 }
 
@@ -60,16 +60,16 @@ async function destroyContainerJob(deps: Deps, job: Job<CreateContainerJobData>,
  * Not cut short by a worker shutdown: a power action takes seconds (a shutdown at most its timeout), and stopping
  * the Proxmox task halfway would leave the CT in between. A job redelivered after a crash re-runs idempotently.
  */
-async function containerActionJob(deps: Deps, job: Job<ContainerActionJobData>) {
+async function containerActionJob(deps: Deps, job: Job<JobDataByName['container-action']>) {
   const { containerId, action } = job.data;
   if (!isPowerAction(action)) throw new Error(`unknown container action '${String(action)}'`);
   return runLifecycleAction(pipelineDeps(deps), containerId, action, { resumed: job.attemptsStarted > 1 });
 }
 
-export function registerContainerJobs(): void {
-  registerJob(CREATE_CONTAINER_JOB, createContainerJob);
-  registerJob(DESTROY_CONTAINER_JOB, destroyContainerJob);
-  registerJob(CONTAINER_ACTION_JOB, containerActionJob);
-}
+export const containerJobs: JobHandlers = {
+  [CREATE_CONTAINER_JOB]: createContainerJob,
+  [DESTROY_CONTAINER_JOB]: destroyContainerJob,
+  [CONTAINER_ACTION_JOB]: containerActionJob,
+};
 
 export { WorkerShutdown };

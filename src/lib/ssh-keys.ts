@@ -15,3 +15,25 @@ export function generateEd25519KeyPair(options: KeyPairOptions = {}): { private:
     if (key && !(key instanceof Error) && key.getPublicSSH().length === 51) return pair;
   }
 }
+
+/** Why ssh2 could not use this key exactly as the pipeline will (unencrypted, private, a format it reads), or undefined. */
+export function privateKeyProblem(key: string): string | undefined {
+  const parsed = ssh2.utils.parseKey(key);
+  const first = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!first || first instanceof Error) {
+    if (first instanceof Error && /encrypted|passphrase/i.test(first.message)) {
+      return 'This key is protected by a passphrase; Launchpad needs a key without one (make one with ssh-keygen -t ed25519 -N "").';
+    }
+    return 'This is not a private key Launchpad can read; paste an OpenSSH or PEM private key (-----BEGIN OPENSSH PRIVATE KEY----- …).';
+  }
+  if (!first.isPrivateKey()) return 'This is a public key; paste the private key (the file without .pub).';
+  return undefined;
+}
+
+/** The OpenSSH public key line of a private key, for the node's authorized_keys (undefined if unreadable). */
+export function publicKeyLine(privateKey: string): string | undefined {
+  const parsed = ssh2.utils.parseKey(privateKey);
+  const first = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!first || first instanceof Error) return undefined;
+  return `${first.type} ${first.getPublicSSH().toString('base64')} launchpad`;
+}

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../config.ts';
-import type { ContainerEvent } from '../db/events-repository.ts';
 import { buildDeps } from '../deps.ts';
 import { createContainer } from '../domain/containers/create-container.ts';
 import { registerSimulatorNode } from '../domain/nodes/simulator-node.ts';
@@ -22,6 +21,7 @@ import { createLogger } from '../logger.ts';
 import { runMain } from '../lib/main.ts';
 import { probeDebianRootfs } from '../simulator/debian-rootfs.ts';
 import { startSimulator } from '../simulator/index.ts';
+import type { ContainerEvent } from '../domain/containers/container-event.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 

@@ -2,13 +2,13 @@
 // line appear on a container's channel), the producer process, one keep-alive agent, and the result rows.
 import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Container } from '../../src/db/containers-repository.ts';
 import { insertContainer, recorderFor } from '../support/fixtures.ts';
 import type { BenchChild } from './bench-child.ts';
 import type { BenchEnv } from './bench-env.ts';
 import type { ProcessStats } from './bench-rpc.ts';
 import { NaiveRecorder } from './naive-recorder.ts';
 import { sleep } from './stats.ts';
+import type { Container } from '../../src/domain/containers/container.ts';
 
 export type Design = 'launchpad' | 'naive';
 

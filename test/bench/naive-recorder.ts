@@ -1,8 +1,9 @@
 // The baseline's write side — the obvious first design: every output line is its own transaction (the same
 // EventsRepository.append, with a batch of one) followed by its own PUBLISH of that one event. Lines are written one
 // after another so seq keeps their order; nothing is buffered or batched.
-import type { EventsRepository, LogStream } from '../../src/db/events-repository.ts';
+import type { EventsRepository } from '../../src/db/events-repository.ts';
 import type { Publish } from '../../src/domain/progress/progress-channel.ts';
+import type { LogStream } from '../../src/domain/containers/container-event.ts';
 
 /** The baseline's own channel, so Launchpad's relay never sees its messages. */
 export const naiveChannel = (containerId: string) => `bench:naive:${containerId}:line`;

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.ts';
 import { ContainersRepository } from '../../src/db/containers-repository.ts';
 import { createKnex } from '../../src/db/database.ts';
-import { EventsRepository, type ContainerEvent } from '../../src/db/events-repository.ts';
+import { EventsRepository } from '../../src/db/events-repository.ts';
 import { SettingsRepository } from '../../src/db/settings-repository.ts';
 import { createContainerFragments } from '../../src/http/container-fragments.ts';
 import { openEventStream } from '../../src/http/sse.ts';
@@ -16,6 +16,7 @@ import { createViews } from '../../src/views.ts';
 import { announce, processProbe, serveRpc } from './bench-rpc.ts';
 import { naiveChannel } from './naive-recorder.ts';
 import { poolWatch } from './pool-watch.ts';
+import type { ContainerEvent } from '../../src/domain/containers/container-event.ts';
 
 const config = loadConfig();
 const knex = createKnex(config.databaseUrl);

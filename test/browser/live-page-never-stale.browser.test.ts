@@ -6,7 +6,6 @@
 // and the filter counts follow a CT started behind Launchpad's back.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { CREATE_CONTAINER_JOB } from '../../src/domain/containers/container-config.ts';
 import { proxmoxClientFor } from '../../src/domain/nodes/node-access.ts';
 import { getTemplate } from '../../src/domain/templates/catalogue.ts';
 import { waitForTask } from '../../src/proxmox/task-waiter.ts';
@@ -14,6 +13,7 @@ import { pageWithSession } from '../support/browser.ts';
 import { ensureUser, signIn } from '../support/http-session.ts';
 import { insertDeployment } from '../support/simulator-fixtures.ts';
 import { useBrowserBuildRig } from '../support/browser-build-rig.ts';
+import { CREATE_CONTAINER_JOB } from '../../src/jobs/job-types.ts';
 
 const rig = useBrowserBuildRig();
 

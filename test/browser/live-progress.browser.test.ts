@@ -3,12 +3,12 @@
 // the network dropped mid-way — and at the end the DOM holds exactly the lines of log.txt, each once, in order,
 // with the stepper showing Ready.
 import { describe, expect, it } from 'vitest';
-import { CREATE_CONTAINER_JOB } from '../../src/domain/containers/container-config.ts';
 import { getTemplate } from '../../src/domain/templates/catalogue.ts';
 import { pageWithSession } from '../support/browser.ts';
 import { ensureUser, signIn } from '../support/http-session.ts';
 import { insertDeployment } from '../support/simulator-fixtures.ts';
 import { useBrowserBuildRig } from '../support/browser-build-rig.ts';
+import { CREATE_CONTAINER_JOB } from '../../src/jobs/job-types.ts';
 
 const rig = useBrowserBuildRig();
 

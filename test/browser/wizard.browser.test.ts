@@ -4,7 +4,6 @@
 // Deploy lands on the container page; with JavaScript off the same pages work as plain forms.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tokenSecretAad } from '../../src/domain/nodes/node-access.ts';
 import { ProxmoxClient } from '../../src/proxmox/api-client.ts';
 import { waitForTask } from '../../src/proxmox/task-waiter.ts';
 import { launchBrowser, pageWithSession } from '../support/browser.ts';
@@ -12,6 +11,7 @@ import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { startTestSimulator } from '../support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
 import { createTestApp } from '../support/test-app.ts';
+import { tokenSecretAad } from '../../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
 let sim: Awaited<ReturnType<typeof startTestSimulator>>;

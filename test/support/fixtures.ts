@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Deps } from '../../src/deps.ts';
 import { EventRecorder } from '../../src/domain/progress/event-recorder.ts';
 import { initialSnapshot } from '../../src/domain/progress/phases.ts';
-import { tokenSecretAad } from '../../src/domain/nodes/node-access.ts';
+import { tokenSecretAad } from '../../src/domain/sealed-secrets.ts';
 
 /** A node row (not reachable): enough for containers to reference. */
 export async function insertNode(deps: Deps, name = `node-${randomUUID().slice(0, 6)}`) {

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Deps } from '../../src/deps.ts';
 import type { ContainerConfig } from '../../src/domain/containers/container-config.ts';
-import { rootPasswordAad } from '../../src/domain/pipeline/pipeline-runner.ts';
 import { registerSimulatorNode } from '../../src/domain/nodes/simulator-node.ts';
 import type { Template } from '../../src/domain/templates/template.ts';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.ts';
+import { rootPasswordAad } from '../../src/domain/sealed-secrets.ts';
 
 /** sandbox: false starts it as on a machine without bubblewrap (commands in CTs only simulated). */
 export async function startTestSimulator(deps: Deps, options: { speed?: number; nodeName?: string; sandbox?: false } = {}) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { availableActions } from './available-actions.ts';
-import type { LiveStatus } from './container-list.ts';
+import type { LiveStatus } from './container.ts';
 
 const ct = (state: LiveStatus['state']): LiveStatus => ({ state });
 

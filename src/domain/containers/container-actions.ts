@@ -2,34 +2,25 @@
 // stop, shutdown, reboot). The work itself happens in the worker; here we check the state, take the container's
 // action lock where one action at a time matters, record what was asked, and queue the job.
 import type { Queue } from 'bullmq';
-import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
+import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
 import { CancelRequests } from '../../jobs/cancel-requests.ts';
 import type { Redis } from '../../lib/redis.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { Logger } from '../../logger.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
-import { snapshotFrom } from '../progress/progress-fragments.ts';
-import { CREATE_CONTAINER_JOB } from './container-config.ts';
-import { findVisibleContainer, type Viewer } from './container-page.ts';
-import { credentialAad } from '../pipeline/steps/finalizing-step.ts';
-import {
-  ACTION_WORDS,
-  CONTAINER_ACTION_JOB,
-  actionJobId,
-  isPowerAction,
-  type ContainerActionJobData,
-  type LockingAction,
-  type PowerAction,
-} from '../pipeline/lifecycle-action-pipeline.ts';
-import type { Lifecycle } from '../progress/phases.ts';
-import { liveStatusOf, type LiveStatus, type LiveStatusDeps } from './container-list.ts';
+import { findVisibleContainer } from './container-page.ts';
+import { liveStatusOf, type LiveStatusDeps } from './container-list.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { markOf } from '../pipeline/ct-mark.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
-
-export const DESTROY_CONTAINER_JOB = 'destroy-container';
+import type { Container, Viewer, Lifecycle, LiveStatus } from './container.ts';
+import { snapshotFrom } from '../progress/phases.ts';
+import { CREATE_CONTAINER_JOB, CONTAINER_ACTION_JOB, actionJobId, destroyJobId, DESTROY_CONTAINER_JOB } from '../../jobs/job-types.ts';
+import { credentialAad } from '../sealed-secrets.ts';
+import { ACTION_WORDS, isPowerAction, type LockingAction, type PowerAction } from './lifecycle-actions.ts';
+import { enqueueJob, isJobLive } from '../../jobs/enqueue.ts';
 
 export interface ContainerActionDeps {
   repos: { containers: ContainersRepository; events: EventsRepository };
@@ -44,29 +35,6 @@ async function recorderFor(deps: ContainerActionDeps, containerId: string, lifec
     containerId,
     snapshotFrom(await deps.repos.events.lastProgressEvent(containerId), lifecycle),
   );
-}
-
-const LIVE_JOB_STATES = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
-
-/**
- * Replaces a finished job with the same id (BullMQ keeps completed/failed jobs for a while). `settleMs`: how long a
- * still-active previous job may take to return — a power action releases its lock just before its job ends.
- */
-async function enqueue(queue: Queue, name: string, jobId: string, data: { containerId: string }, settleMs = 0): Promise<void> {
-  const previous = await queue.getJob(jobId);
-  if (previous) {
-    const deadline = Date.now() + settleMs;
-    let state = await previous.getState();
-    while (state === 'active' && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      state = await previous.getState();
-    }
-    if (LIVE_JOB_STATES.has(state)) {
-      throw new ConflictError('This container already has work in progress. Wait for it to finish.');
-    }
-    await previous.remove();
-  }
-  await queue.add(name, data, { jobId, removeOnComplete: 1000, removeOnFail: 5000 });
 }
 
 /** A lock older than this whose job is gone (the web process died before enqueueing, or the job failed) is lost. */
@@ -94,8 +62,7 @@ async function releaseIfLost(deps: ContainerActionDeps, container: Container): P
   const takenBefore = new Date(Date.now() - LOST_LOCK_AFTER_MS);
   if (!container.currentActionAt || container.currentActionAt >= takenBefore) return false;
   if (isPowerAction(action)) {
-    const job = await deps.queue.getJob(actionJobId(container.id));
-    if (job && LIVE_JOB_STATES.has(await job.getState())) return false;
+    if (await isJobLive(deps.queue, actionJobId(container.id))) return false;
   }
   const released = await deps.repos.containers.releaseStaleAction(container.id, action, takenBefore);
   if (released) deps.logger.warn({ containerId: container.id, action }, 'released an abandoned container action lock');
@@ -127,7 +94,7 @@ export async function retryContainer(deps: ContainerActionDeps, viewer: Viewer &
   const recorder = await recorderFor(deps, container.id, container.lifecycle);
   await recorder.queued(`Retry requested by ${viewer.username}; waiting for a worker…`);
   await recorder.close();
-  await enqueue(deps.queue, CREATE_CONTAINER_JOB, container.id, { containerId: container.id });
+  await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, { containerId: container.id }, { jobId: container.id, replaceFinished: true });
 }
 
 export async function destroyContainer(
@@ -151,7 +118,7 @@ export async function destroyContainer(
     const recorder = await recorderFor(deps, container.id, container.lifecycle);
     await recorder.destroying(`Destroy requested by ${viewer.username}; waiting for a worker…`);
     await recorder.close();
-    await enqueue(deps.queue, DESTROY_CONTAINER_JOB, `destroy-${container.id}`, { containerId: container.id });
+    await enqueueJob(deps.queue, DESTROY_CONTAINER_JOB, { containerId: container.id }, { jobId: destroyJobId(container.id), replaceFinished: true });
   } finally {
     await deps.repos.containers.releaseAction(container.id, 'destroy');
   }
@@ -165,8 +132,7 @@ export async function requestPowerAction(deps: ContainerActionDeps, viewer: View
   const recorder = await recorderFor(deps, container.id, container.lifecycle);
   try {
     await recorder.actionStatus(`${words.label} requested by ${viewer.username}; waiting for a worker…`);
-    const data: ContainerActionJobData = { containerId: container.id, action };
-    await enqueue(deps.queue, CONTAINER_ACTION_JOB, actionJobId(container.id), data, 2_000);
+    await enqueueJob(deps.queue, CONTAINER_ACTION_JOB, { containerId: container.id, action }, { jobId: actionJobId(container.id), replaceFinished: true, settleMs: 2_000 });
   } catch (err) {
     // No job will release it: release here, and end the entry in the log so viewers are not left waiting.
     await deps.repos.containers.releaseAction(container.id, action);

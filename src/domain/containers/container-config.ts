@@ -51,8 +51,3 @@ export interface ContainerConfig {
   template: TemplateSnapshot;
 }
 
-/** The BullMQ job that builds a container: its id is the container id (a double submit enqueues once). */
-export const CREATE_CONTAINER_JOB = 'create-container';
-export interface CreateContainerJobData {
-  containerId: string;
-}

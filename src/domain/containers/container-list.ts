@@ -2,33 +2,15 @@
 // `GET /cluster/resources?type=vm` per node connection, all in parallel, each with a short timeout. A node that does
 // not answer makes its containers "unknown" (with the reason), never the page fail. Only rows Launchpad created are
 // listed: guests it did not create are never shown, matched or acted on.
-import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
+import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { ClusterVmResource } from '../../proxmox/api-types.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { MARK_TAG } from '../pipeline/ct-mark.ts';
 import { availableActions, type ContainerAction } from './available-actions.ts';
-import type { Viewer } from './container-page.ts';
+import type { Container, Viewer, LiveStatus } from './container.ts';
 
-/**
- * What Proxmox says about one of our containers:
- * - `running` / `stopped`: as listed in cluster resources;
- * - `unknown`: the node did not answer (or has no statistics for the CT yet) — `reason` says why;
- * - `missing`: the node answered and our CT is not there (removed outside Launchpad, or its VMID now belongs to
- *   another guest) — it can be forgotten;
- * - `not-created`: the build stopped before a create request reached the node, so there never was a CT — Retry
- *   builds it, Forget drops the entry;
- * - `none`: nothing to ask yet (no VMID, still being created, or destroyed).
- */
-export interface LiveStatus {
-  state: 'running' | 'stopped' | 'unknown' | 'missing' | 'not-created' | 'none';
-  reason?: string;
-  /** Seconds, while running. */
-  uptime?: number;
-  /** A Proxmox config lock (backup, migrate…) held right now. */
-  lock?: string;
-}
 
 export interface LiveStatusDeps {
   repos: { nodes: NodesRepository };

@@ -1,17 +1,18 @@
 // What the container page shows, read consistently up to one seq so the live stream can continue from exactly there.
-import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
+import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository, ContainerService } from '../../db/container-extras-repository.ts';
-import type { ContainerEvent, EventsRepository } from '../../db/events-repository.ts';
+import type { EventsRepository } from '../../db/events-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
 import type { ContainerConfig } from './container-config.ts';
 import { NotFoundError } from '../../lib/errors.ts';
 import { specsByManager } from '../package-sets/package-set.ts';
 import { serviceLink } from '../templates/helper-library.ts';
-import { phaseLabel, type ProgressSnapshot } from '../progress/phases.ts';
+import { phaseLabel, type ProgressSnapshot, snapshotFrom } from '../progress/phases.ts';
 import { isSettled } from '../progress/progress-feed.ts';
-import { snapshotFrom } from '../progress/progress-fragments.ts';
 import { availableActions, type ContainerAction } from './available-actions.ts';
-import { liveStatusOf, removedNodeLabel, type LiveStatus, type LiveStatusDeps } from './container-list.ts';
+import { liveStatusOf, removedNodeLabel, type LiveStatusDeps } from './container-list.ts';
+import type { Container, LiveStatus, Viewer } from './container.ts';
+import type { ContainerEvent } from './container-event.ts';
 
 /** At most this many log lines go into the page's DOM; earlier ones are a link away (and all are in log.txt). */
 export const LOG_LINES_IN_PAGE = 5000;
@@ -23,10 +24,6 @@ export interface ContainerPageDeps {
   containerExtras: ContainerExtrasRepository;
 }
 
-export interface Viewer {
-  id: number;
-  isAdmin: boolean;
-}
 
 export async function findVisibleContainer(deps: { containers: ContainersRepository }, viewer: Viewer, id: string): Promise<Container> {
   const container = await deps.containers.findVisible(id, viewer);

@@ -6,12 +6,13 @@ import type { Deps } from '../../deps.ts';
 import { isUuid } from '../../db/containers-repository.ts';
 import type { User } from '../../db/users-repository.ts';
 import { ConflictError, UnavailableError, ValidationError } from '../../lib/errors.ts';
-import { rootPasswordAad } from '../pipeline/pipeline-runner.ts';
 import type { CreationRequest } from '../wizard/creation-request.ts';
 import { checkCreation, refusal, type ValidCreation } from '../wizard/creation-validation.ts';
 import { parseVmid, vmidTakenMessage } from '../wizard/field-rules.ts';
 import { probeNode } from '../wizard/node-choices.ts';
-import { CREATE_CONTAINER_JOB, type CreateContainerJobData } from './container-config.ts';
+import { rootPasswordAad } from '../sealed-secrets.ts';
+import { CREATE_CONTAINER_JOB } from '../../jobs/job-types.ts';
+import { enqueueJob } from '../../jobs/enqueue.ts';
 
 export type CreateContainerDeps = Pick<Deps, 'repos' | 'secrets' | 'nodeLists' | 'queue' | 'logger'>;
 
@@ -83,9 +84,8 @@ export async function createContainer(
   if (outcome === 'id-exists') return existing(deps, id, owner);
   if (outcome === 'vmid-taken') throw new ValidationError({ vmid: vmidTakenMessage(vmid) });
 
-  const data: CreateContainerJobData = { containerId: id };
   try {
-    await deps.queue.add(CREATE_CONTAINER_JOB, data, { jobId: id, removeOnComplete: 1000, removeOnFail: 5000 });
+    await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, { containerId: id }, { jobId: id });
   } catch (err) {
     // Without its job nothing would ever build the row: take it back and say so. The wizard draft (and the same
     // deploy id) is kept, so pressing Deploy again once Redis answers creates exactly one container.

@@ -7,10 +7,8 @@ import type { PveNode, PveStorage, PveVersion, StorageVolume } from '../../proxm
 import {
   ProxmoxAuthError, ProxmoxConnectionError, ProxmoxError, ProxmoxPermissionError, ProxmoxTransientError, TlsFingerprintMismatchError,
 } from '../../proxmox/errors.ts';
-import { NodeShell } from '../../proxmox/node-shell.ts';
 import { HostKeyMismatchError, NodeShellError, SshAuthError, SshConnectError } from '../../proxmox/ssh-errors.ts';
 import { NodeNotReadyError, proxmoxClientFor, shellTargetFor } from './node-access.ts';
-import { publicKeyLine } from './node-form.ts';
 
 export type ProblemCode =
   | 'not-ready' | 'secret-unreadable'
@@ -99,11 +97,14 @@ async function checkSsh(secrets: SecretBox, node: NodeRecord): Promise<SshCheck>
   try {
     const target = shellTargetFor(node, secrets);
     privateKey = String(target.privateKey);
+    // Loaded on first use: ssh2 stays out of the web process until an admin tests a node's SSH.
+    const { NodeShell } = await import('../../proxmox/node-shell.ts');
     const shell = await NodeShell.connect(target, { readyTimeoutMs: SSH_READY_TIMEOUT_MS });
     await shell.close();
     return { signedInAs: `${target.username}@${target.host}:${target.port}`, hostKeyFingerprint: target.hostKeyFingerprint };
   } catch (err) {
-    return { problem: sshProblem(err, node, privateKey) };
+    const { publicKeyLine } = await import('../../lib/ssh-keys.ts');
+    return { problem: sshProblem(err, node, privateKey ? publicKeyLine(privateKey) : undefined) };
   }
 }
 
@@ -148,7 +149,7 @@ function apiProblem(err: unknown, node: NodeRecord): Problem {
   throw err;
 }
 
-function sshProblem(err: unknown, node: NodeRecord, privateKey: string | undefined): Problem {
+function sshProblem(err: unknown, node: NodeRecord, line: string | undefined): Problem {
   const message = (err as Error).message;
   const common = commonProblem(err);
   if (common) return common;
@@ -160,7 +161,6 @@ function sshProblem(err: unknown, node: NodeRecord, privateKey: string | undefin
     };
   }
   if (err instanceof SshAuthError) {
-    const line = privateKey ? publicKeyLine(privateKey) : undefined;
     return {
       code: 'ssh-auth-failed', title: 'SSH login failed', message,
       remedy: `Check the SSH user (${node.sshUser}) and add the public half of the configured key to that user’s authorized_keys on the node${line ? ' — this line:' : '.'}`,

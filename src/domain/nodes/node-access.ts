@@ -4,9 +4,8 @@ import type { NodeRecord } from '../../db/nodes-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import { ProxmoxClient, type ProxmoxClientOptions } from '../../proxmox/api-client.ts';
 import type { NodeShellTarget } from '../../proxmox/node-shell.ts';
+import { tokenSecretAad, sshKeyAad } from '../sealed-secrets.ts';
 
-export const tokenSecretAad = (nodeId: number) => `nodes:${nodeId}:token_secret`;
-export const sshKeyAad = (nodeId: number) => `nodes:${nodeId}:ssh_private_key`;
 
 export class NodeNotReadyError extends Error {}
 

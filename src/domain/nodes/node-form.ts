@@ -1,7 +1,6 @@
 // The node form: what a browser posts, kept as typed so a rejected form comes back intact — except the two secrets,
 // which are never sent back to the browser — and validated into a NodeInput plus the secrets to seal.
 import { isIP } from 'node:net';
-import ssh2 from 'ssh2';
 import type { NodeInput, NodeRecord } from '../../db/nodes-repository.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { normalizeFingerprint } from '../../proxmox/tls.ts';
@@ -109,7 +108,7 @@ export function withoutSecrets(form: NodeForm): NodeForm {
  * Validates the form for a new node (`existing` undefined) or an update. Secrets are required only when there is
  * no stored one to keep. Throws a ValidationError keyed by the form's field names.
  */
-export function validateNodeForm(form: NodeForm, existing?: NodeRecord): ValidNode {
+export async function validateNodeForm(form: NodeForm, existing?: NodeRecord): Promise<ValidNode> {
   const errors: Record<string, string> = {};
   const note = (field: string, message: string | undefined) => {
     if (message && !errors[field]) errors[field] = message;
@@ -127,7 +126,9 @@ export function validateNodeForm(form: NodeForm, existing?: NodeRecord): ValidNo
   const sshPort = parsePort(form.sshPort);
   if (sshPort === undefined) note('ssh_port', 'Use a port between 1 and 65535 (SSH listens on 22 unless changed).');
   if (!SSH_USER_PATTERN.test(form.sshUser)) note('ssh_user', 'Use a user name of letters, digits, _ . - (on Proxmox this is normally root).');
-  if (form.sshPrivateKey) note('ssh_private_key', checkPrivateKey(form.sshPrivateKey));
+  if (form.sshPrivateKey.length > MAX_KEY_LENGTH) note('ssh_private_key', 'That is far longer than any SSH private key; paste just the key.');
+  // Loaded on first use: ssh2 stays out of the web process until someone saves a key.
+  else if (form.sshPrivateKey) note('ssh_private_key', (await import('../../lib/ssh-keys.ts')).privateKeyProblem(form.sshPrivateKey));
   else if (!existing?.sshPrivateKeyEnc) note('ssh_private_key', 'Paste the private key Launchpad signs in with (its public half must be in the node’s authorized_keys).');
 
   const tlsFingerprint = pinnedValue(form.tlsFingerprint, form.fetched.tls, form.trustFetched, tlsFingerprintOf);
@@ -224,21 +225,6 @@ function parsePort(raw: string): number | undefined {
   return port >= 1 && port <= 65_535 ? port : undefined;
 }
 
-/** ssh2 must be able to use the key exactly as the pipeline will: unencrypted, private, a format it reads. */
-function checkPrivateKey(key: string): string | undefined {
-  if (key.length > MAX_KEY_LENGTH) return 'That is far longer than any SSH private key; paste just the key.';
-  const parsed = ssh2.utils.parseKey(key);
-  const first = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!first || first instanceof Error) {
-    if (first instanceof Error && /encrypted|passphrase/i.test(first.message)) {
-      return 'This key is protected by a passphrase; Launchpad needs a key without one (make one with ssh-keygen -t ed25519 -N "").';
-    }
-    return 'This is not a private key Launchpad can read; paste an OpenSSH or PEM private key (-----BEGIN OPENSSH PRIVATE KEY----- …).';
-  }
-  if (!first.isPrivateKey()) return 'This is a public key; paste the private key (the file without .pub).';
-  return undefined;
-}
-
 /** `AB:CD:…` or undefined; accepts what normalizeFingerprint accepts (lowercase, no colons, spaces). */
 function tlsFingerprintOf(raw: string): string | undefined {
   if (!raw || raw.length > 200) return undefined;
@@ -256,10 +242,3 @@ function hostKeyFingerprintOf(raw: string): string | undefined {
   return match ? `SHA256:${match[1]}` : undefined;
 }
 
-/** The OpenSSH public key line of a private key, for the node's authorized_keys (undefined if unreadable). */
-export function publicKeyLine(privateKey: string): string | undefined {
-  const parsed = ssh2.utils.parseKey(privateKey);
-  const first = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!first || first instanceof Error) return undefined;
-  return `${first.type} ${first.getPublicSSH().toString('base64')} launchpad`;
-}

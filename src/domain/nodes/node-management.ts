@@ -3,10 +3,9 @@
 import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
-import { fetchHostKeyFingerprint } from '../../proxmox/node-shell.ts';
 import { fetchCertificateFingerprint } from '../../proxmox/tls.ts';
-import { sshKeyAad, tokenSecretAad } from './node-access.ts';
 import { checkApiUrl, checkHost, validateNodeForm, type NodeForm, type ValidNode } from './node-form.ts';
+import { sshKeyAad, tokenSecretAad } from '../sealed-secrets.ts';
 
 export interface NodeManagementDeps {
   repos: { nodes: NodesRepository };
@@ -39,13 +38,13 @@ export async function getNode(repo: NodesRepository, rawId: string | number): Pr
 }
 
 export async function createNode(deps: NodeManagementDeps, form: NodeForm): Promise<NodeRecord> {
-  const valid = validateNodeForm(form);
+  const valid = await validateNodeForm(form);
   await assertNameFree(deps.repos.nodes, valid.input.name);
   return uniqueName(valid.input.name, () => deps.repos.nodes.create(valid.input, sealer(deps.secrets, valid)));
 }
 
 export async function updateNode(deps: NodeManagementDeps, node: NodeRecord, form: NodeForm): Promise<NodeRecord> {
-  const valid = validateNodeForm(form, node);
+  const valid = await validateNodeForm(form, node);
   await assertNameFree(deps.repos.nodes, valid.input.name, node.id);
   const updated = await uniqueName(valid.input.name, () => deps.repos.nodes.update(node.id, valid.input, sealer(deps.secrets, valid)));
   if (!updated) throw new NotFoundError('That node');
@@ -110,6 +109,8 @@ export async function fetchFingerprints(form: NodeForm): Promise<FingerprintFetc
         return void (errors.ssh_host_key_fingerprint = 'Fill in the SSH host and port (or the API URL, whose host is the default) first.');
       }
       try {
+        // Loaded on first use: ssh2 stays out of the web process until someone fetches a host key.
+        const { fetchHostKeyFingerprint } = await import('../../proxmox/node-shell.ts');
         fetched.sshHostKey = await fetchHostKeyFingerprint(sshHost, sshPort, { timeoutMs: PROBE_TIMEOUT_MS });
       } catch (err) {
         errors.ssh_host_key_fingerprint = `Could not read the host key: ${(err as Error).message}`;

@@ -4,7 +4,7 @@
 import type { NodeInput, NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { SimulatorHandle } from '../../simulator/index.ts';
-import { sshKeyAad, tokenSecretAad } from './node-access.ts';
+import { sshKeyAad, tokenSecretAad } from '../sealed-secrets.ts';
 
 export class SimulatorNodeNameTakenError extends Error {}
 

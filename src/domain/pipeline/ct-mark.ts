@@ -2,10 +2,10 @@
 // `launchpad-container: <container id>` in its description. A VMID alone proves nothing — a CT removed outside
 // Launchpad leaves its number free for someone else's guest — so adopting a CT on resume, every power action and
 // destroy read the CT's config first and go on only when the mark is this container's.
-import type { Container } from '../../db/containers-repository.ts';
 import type { ProxmoxClient } from '../../proxmox/api-client.ts';
 import type { LxcConfig } from '../../proxmox/api-types.ts';
 import { StepError } from './pipeline-errors.ts';
+import type { Container } from '../containers/container.ts';
 
 export const MARK_TAG = 'launchpad';
 const MARK_LINE = /^launchpad-container: ([0-9a-f-]{36})[ \t]*$/m;

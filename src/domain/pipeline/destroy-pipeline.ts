@@ -4,10 +4,10 @@
 import { waitForTask } from '../../proxmox/task-waiter.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
-import { snapshotFrom } from '../progress/progress-fragments.ts';
 import { confirmOwnCt } from './ct-mark.ts';
 import { describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
+import { snapshotFrom } from '../progress/phases.ts';
 
 export async function runDestroyPipeline(deps: PipelineDeps, containerId: string, signal: AbortSignal): Promise<'destroyed' | 'failed' | 'skipped'> {
   const container = await deps.repos.containers.findById(containerId);

@@ -2,46 +2,19 @@
 // reads the CT's real state first, so a job redelivered after a worker crash just finishes the work (a start on a
 // running CT is already done). The action lock (containers.current_action) is released BEFORE the final event:
 // viewers end their stream on that event only once no action holds the container.
-import type { Container } from '../../db/containers-repository.ts';
 import type { NodeRecord } from '../../db/nodes-repository.ts';
 import { findIpv4, type ProxmoxClient } from '../../proxmox/api-client.ts';
 import type { LxcStatus } from '../../proxmox/api-types.ts';
 import { waitForTask } from '../../proxmox/task-waiter.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
-import { snapshotFrom } from '../progress/progress-fragments.ts';
 import { confirmOwnCt } from './ct-mark.ts';
 import { DEFAULT_TIMINGS, sleep, type PipelineTimings } from './pipeline-context.ts';
 import { StepError, describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
-
-export const POWER_ACTIONS = ['start', 'stop', 'shutdown', 'reboot'] as const;
-export type PowerAction = (typeof POWER_ACTIONS)[number];
-/** Everything that may hold a container's action lock: the power actions run as jobs, the others in the request. */
-export type LockingAction = PowerAction | 'destroy' | 'forget';
-
-export const isPowerAction = (value: unknown): value is PowerAction => (POWER_ACTIONS as readonly unknown[]).includes(value);
-
-/** A clean shutdown gets this long before Proxmox stops the CT hard (forceStop), in seconds. */
-export const SHUTDOWN_TIMEOUT_S = 60;
-
-/** How each action reads: “A reboot is in progress”, “Rebooting CT 101…”, the button's label and its tooltip. */
-export const ACTION_WORDS: Record<LockingAction, { noun: string; doing: string; label: string; hint?: string }> = {
-  start: { noun: 'start', doing: 'Starting', label: 'Start', hint: 'Start the CT' },
-  stop: { noun: 'stop', doing: 'Stopping', label: 'Stop', hint: 'Hard stop, like pulling the plug' },
-  shutdown: { noun: 'shutdown', doing: 'Shutting down', label: 'Shut down', hint: `Clean shutdown; stopped hard after ${SHUTDOWN_TIMEOUT_S} s` },
-  reboot: { noun: 'reboot', doing: 'Rebooting', label: 'Reboot', hint: 'Clean reboot' },
-  destroy: { noun: 'destroy', doing: 'Destroying', label: 'Destroy' },
-  forget: { noun: 'forget', doing: 'Forgetting', label: 'Forget' },
-};
-
-/** The BullMQ job of a power action: one per container at a time (jobId `action-<containerId>`); ids only. */
-export const CONTAINER_ACTION_JOB = 'container-action';
-export interface ContainerActionJobData {
-  containerId: string;
-  action: PowerAction;
-}
-export const actionJobId = (containerId: string) => `action-${containerId}`;
+import type { Container } from '../containers/container.ts';
+import { snapshotFrom } from '../progress/phases.ts';
+import { SHUTDOWN_TIMEOUT_S, type PowerAction, ACTION_WORDS } from '../containers/lifecycle-actions.ts';
 
 /** After a start or reboot, how long to look for the (possibly new) DHCP address before leaving the last known one. */
 const IP_REFRESH_MAX_MS = 60_000;

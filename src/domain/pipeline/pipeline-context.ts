@@ -1,4 +1,4 @@
-import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
+import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
 import type { NodeRecord } from '../../db/nodes-repository.ts';
@@ -8,6 +8,7 @@ import type { ProxmoxClient } from '../../proxmox/api-client.ts';
 import type { NodeShell } from '../../proxmox/node-shell.ts';
 import type { ContainerConfig } from '../containers/container-config.ts';
 import type { EventRecorder } from '../progress/event-recorder.ts';
+import type { Container } from '../containers/container.ts';
 
 /** Timing knobs; tests against a fast simulator shorten the polls. */
 export interface PipelineTimings {

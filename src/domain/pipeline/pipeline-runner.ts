@@ -1,7 +1,7 @@
 // The runner owns ordering, recording and failure handling; each step only does its phase, checking the real
 // state first so that a re-run — a Retry, or a job BullMQ redelivers after a worker crash — resumes where it
 // stopped: one CT, no file pushed twice, no completed script run again, and an attempt marker in the log.
-import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
+import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
@@ -14,8 +14,7 @@ import type { ContainerConfig } from '../containers/container-config.ts';
 import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
 import { SANDBOX_FIX, simulatorRunsCommands } from '../nodes/simulator-badge.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
-import { PHASES, isPhaseKey, type PhaseKey } from '../progress/phases.ts';
-import { snapshotFrom } from '../progress/progress-fragments.ts';
+import { PHASES, isPhaseKey, type PhaseKey, snapshotFrom } from '../progress/phases.ts';
 import type { Publish } from '../progress/progress-channel.ts';
 import { DEFAULT_TIMINGS, type PipelineContext, type PipelineTimings } from './pipeline-context.ts';
 import { ForeignGuestError, confirmOwnCt } from './ct-mark.ts';
@@ -25,6 +24,8 @@ import { deployingStep } from './steps/deploying-step.ts';
 import { finalizingStep } from './steps/finalizing-step.ts';
 import { startingStep } from './steps/starting-step.ts';
 import { syncingStep } from './steps/syncing-step.ts';
+import type { Container } from '../containers/container.ts';
+import { rootPasswordAad } from '../sealed-secrets.ts';
 
 export interface PipelineDeps {
   repos: { containers: ContainersRepository; events: EventsRepository; nodes: NodesRepository; containerExtras: ContainerExtrasRepository; settings: SettingsRepository };
@@ -42,7 +43,6 @@ const STEPS: Record<PhaseKey, (ctx: PipelineContext) => Promise<void>> = {
   finalizing: finalizingStep,
 };
 
-export const rootPasswordAad = (containerId: string) => `containers:${containerId}:root_password`;
 
 /** Why the signal fired: a user's cancel ends the run as cancelled; a worker shutdown leaves it to be resumed. */
 export class WorkerShutdown extends Error {

@@ -3,8 +3,8 @@
 // re-reads that task's log from the start (GET …/tasks/{upid}/log, paged by start/limit), skips the lines already
 // stored, records the rest after its "Attempt N" marker, and follows the task to its end.
 import { waitForTask, type TaskResult } from '../../proxmox/task-waiter.ts';
-import type { PendingTask } from '../../db/containers-repository.ts';
 import type { PipelineContext } from './pipeline-context.ts';
+import type { PendingTask } from '../containers/container.ts';
 
 /** Logs `intro`, starts a task with `start` (which returns its UPID) and follows it, resumable after a crash. */
 export async function followTask(ctx: PipelineContext, intro: string, start: () => Promise<string>): Promise<TaskResult> {

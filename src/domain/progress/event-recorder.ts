@@ -1,11 +1,12 @@
 // The one way the worker writes progress: every step change and output line becomes a container_events row with
 // the next per-container seq (same transaction as the counter), then — after COMMIT — one PUBLISH rings the viewers.
-import type { ContainerPatch } from '../../db/containers-repository.ts';
-import type { EventsRepository, LogStream, NewEvent } from '../../db/events-repository.ts';
+import type { EventsRepository } from '../../db/events-repository.ts';
 import type { Logger } from '../../logger.ts';
 import { PHASES, type PhaseKey, type ProgressSnapshot } from './phases.ts';
 import { progressChannel, type ProgressMessage, type Publish } from './progress-channel.ts';
 import { isConnectionError } from '../../lib/db-errors.ts';
+import type { ContainerPatch } from '../containers/container.ts';
+import type { LogStream, NewEvent } from '../containers/container-event.ts';
 
 export interface RecorderOptions {
   /** Flush buffered lines after this long… */

@@ -1,4 +1,6 @@
 // The five creation phases. Keys are DOM ids, SSE fragment targets and database values alike.
+import type { ContainerEvent } from '../containers/container-event.ts';
+import type { Lifecycle } from '../containers/container.ts';
 
 export const PHASES = [
   { key: 'creating', label: 'Create Container', from: 0, to: 20 },
@@ -17,10 +19,6 @@ export const isPhaseKey = (value: unknown): value is PhaseKey => PHASES.some((p)
 export const PHASE_LABELS: Record<string, string> = Object.fromEntries(PHASES.map((p) => [p.key, p.label]));
 
 export const phaseLabel = (key: string | null | undefined) => PHASES.find((p) => p.key === key)?.label ?? key ?? '';
-
-export type Lifecycle = 'queued' | 'creating' | 'ready' | 'failed' | 'cancelled' | 'destroying' | 'destroyed';
-export const TERMINAL: readonly Lifecycle[] = ['ready', 'failed', 'cancelled', 'destroyed'];
-export const isTerminal = (lifecycle: string) => (TERMINAL as readonly string[]).includes(lifecycle);
 
 /** One phase's row in the stepper, as stored in every step event's snapshot. */
 export interface PhaseProgress {
@@ -47,4 +45,10 @@ export function initialSnapshot(lifecycle: Lifecycle = 'queued'): ProgressSnapsh
     phases: PHASES.map((p) => ({ key: p.key, state: 'pending' })),
     status: lifecycle === 'queued' ? 'Waiting for a worker…' : '',
   };
+}
+
+/** The snapshot carried by the newest non-log event, or the one a container in this state starts with. */
+export function snapshotFrom(event: ContainerEvent | undefined, lifecycle: Lifecycle): ProgressSnapshot {
+  const stored = event?.data?.progress as ProgressSnapshot | undefined;
+  return stored ?? initialSnapshot(lifecycle);
 }

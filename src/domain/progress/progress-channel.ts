@@ -1,4 +1,4 @@
-import type { ContainerEvent } from '../../db/events-repository.ts';
+import type { ContainerEvent } from '../containers/container-event.ts';
 
 /** The Redis pub/sub channel that rings when a container's events were committed. */
 export const progressChannel = (containerId: string) => `container:${containerId}:events`;

@@ -2,12 +2,13 @@
 // go live — dropping anything already sent and back-filling from Postgres whenever seq jumps. The result, on one
 // connection, is every event after the cursor exactly once and in order. Once the replay is done, an `event: live`
 // tells the page how many log lines it caught up (its indicator says "Live — caught up 240 lines").
-import type { Container, ContainersRepository } from '../../db/containers-repository.ts';
-import type { ContainerEvent, EventsRepository } from '../../db/events-repository.ts';
+import type { ContainersRepository } from '../../db/containers-repository.ts';
+import type { EventsRepository } from '../../db/events-repository.ts';
 import type { EventRelay, RelayListener } from './event-relay.ts';
-import { isTerminal } from './phases.ts';
 import type { ProgressSnapshot } from './phases.ts';
 import type { ProgressMessage } from './progress-channel.ts';
+import { type Container, isTerminal } from '../containers/container.ts';
+import type { ContainerEvent } from '../containers/container-event.ts';
 
 /** How a batch of events reads in the stream (src/http/container-fragments.ts renders it). */
 export interface ProgressFragments {

@@ -71,7 +71,6 @@ export interface WizardDraft {
 }
 
 export const stepUrl = (step: WizardStep) => `/containers/new/${step}`;
-export const passwordAad = (deployId: string) => `wizard:${deployId}:root_password`;
 
 const STEP_KEYS: readonly WizardStep[] = WIZARD_STEPS.map((s) => s.key);
 const indexOf = (step: WizardStep) => STEP_KEYS.indexOf(step);

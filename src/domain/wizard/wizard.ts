@@ -10,11 +10,8 @@ import {
 } from './creation-validation.ts';
 import { checkHostname, checkPassword, matchOsTemplate, volidFile } from './field-rules.ts';
 import { hostnameInUse, hostnameWarningOn, loadNodeChoices, type NodeChoices, type WizardDeps } from './node-choices.ts';
-import {
-  acceptsSuggestedVmid, canOpen, chooseTemplate, configureFromBody, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody,
-  passwordAad, previousStep, scriptsFromBody, stepper, stepUrl, WIZARD_STEPS,
-  type ConfigureDraft, type StepperItem, type WizardDraft, type WizardStep,
-} from './wizard-draft.ts';
+import { acceptsSuggestedVmid, canOpen, chooseTemplate, configureFromBody, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody, previousStep, scriptsFromBody, stepper, stepUrl, WIZARD_STEPS, type ConfigureDraft, type StepperItem, type WizardDraft, type WizardStep } from './wizard-draft.ts';
+import { draftPasswordAad } from '../sealed-secrets.ts';
 
 interface BaseView {
   step: WizardStep;
@@ -90,7 +87,7 @@ async function draftTemplate(deps: WizardDeps, draft: WizardDraft): Promise<{ te
 function openPassword(deps: WizardDeps, draft: WizardDraft): string {
   if (!draft.passwordEnc) return '';
   try {
-    return deps.secrets.open(draft.passwordEnc, passwordAad(draft.deployId));
+    return deps.secrets.open(draft.passwordEnc, draftPasswordAad(draft.deployId));
   } catch {
     // Sealed under an earlier ENCRYPTION_KEY: ask for it again.
     return '';
@@ -358,7 +355,7 @@ async function saveConfigureStep(deps: WizardDeps, draft: WizardDraft, template:
   const newPassword = typed.password !== '' || typed.confirm !== '';
   // A valid new password is sealed right away, so a rejected form need not ask for it again.
   const passwordOk = newPassword && Object.keys(checkPassword(typed.password, typed.confirm)).length === 0;
-  const passwordEnc = passwordOk ? deps.secrets.seal(typed.password, passwordAad(draft.deployId)) : draft.passwordEnc;
+  const passwordEnc = passwordOk ? deps.secrets.seal(typed.password, draftPasswordAad(draft.deployId)) : draft.passwordEnc;
   const saved: WizardDraft = { ...draft, configure: form, passwordEnc };
   if (nav.kind !== 'next') {
     const after = saveUnchecked(draft, saved, 'configure', !same(form, draft.configure) || newPassword);

@@ -11,7 +11,6 @@ import {
 } from '../../domain/containers/container-actions.ts';
 import { liveStatusOf, loadContainerList } from '../../domain/containers/container-list.ts';
 import { findVisibleContainer, loadContainerPage, loadContainerState, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
-import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/pipeline/lifecycle-action-pipeline.ts';
 import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { ContainerFragments } from '../container-fragments.ts';
@@ -20,6 +19,7 @@ import { flash } from '../middleware/session.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment } from '../render.ts';
 import { openEventStream } from '../sse.ts';
 import { StreamLimits } from '../stream-limits.ts';
+import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
 
 
 /** The stream's cursor: Last-Event-ID (native reconnect), else ?after= (our reconnect), else 0. */

@@ -5,13 +5,13 @@
 // same CT over the same NodeShell `pct exec` path into NaiveRecorder → its own server → one viewer, for at most
 // `naiveCapMs` (it is far slower; lines not written by then count as not stored).
 import path from 'node:path';
-import { CREATE_CONTAINER_JOB } from '../../../src/domain/containers/container-config.ts';
 import { insertDeployment } from '../../support/simulator-fixtures.ts';
 import { startChild } from '../bench-child.ts';
 import type { ProcessStats } from '../bench-rpc.ts';
 import type { BenchContext, Side } from '../context.ts';
 import { SseViewer } from '../sse-viewer.ts';
 import { summarize, waitUntil } from '../stats.ts';
+import { CREATE_CONTAINER_JOB } from '../../../src/jobs/job-types.ts';
 
 const SCRIPT = '50-print-lines.sh';
 const SCRIPT_PATH = `/opt/launchpad/scripts/${SCRIPT}`;

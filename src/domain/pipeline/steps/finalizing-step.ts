@@ -3,8 +3,8 @@
 import { CREDENTIALS_FILE, SERVICES_FILE, parseCredentialsFile, parseServicesFile, serviceLink } from '../../templates/helper-library.ts';
 import { ctCapture } from '../ct-commands.ts';
 import type { PipelineContext } from '../pipeline-context.ts';
+import { credentialAad } from '../../sealed-secrets.ts';
 
-export const credentialAad = (containerId: string, key: string) => `containers:${containerId}:credential:${key}`;
 
 export async function finalizingStep(ctx: PipelineContext): Promise<void> {
   const { recorder } = ctx;

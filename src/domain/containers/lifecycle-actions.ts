@@ -1,0 +1,22 @@
+// The actions that take a container's lock, and how each reads in the UI. A leaf module of the container vocabulary:
+// the pipeline performs these actions, the web side offers and queues them, the repository stores the lock.
+
+export const POWER_ACTIONS = ['start', 'stop', 'shutdown', 'reboot'] as const;
+export type PowerAction = (typeof POWER_ACTIONS)[number];
+/** Everything that may hold a container's action lock: the power actions run as jobs, the others in the request. */
+export type LockingAction = PowerAction | 'destroy' | 'forget';
+
+export const isPowerAction = (value: unknown): value is PowerAction => (POWER_ACTIONS as readonly unknown[]).includes(value);
+
+/** A clean shutdown gets this long before Proxmox stops the CT hard (forceStop), in seconds. */
+export const SHUTDOWN_TIMEOUT_S = 60;
+
+/** How each action reads: “A reboot is in progress”, “Rebooting CT 101…”, the button's label and its tooltip. */
+export const ACTION_WORDS: Record<LockingAction, { noun: string; doing: string; label: string; hint?: string }> = {
+  start: { noun: 'start', doing: 'Starting', label: 'Start', hint: 'Start the CT' },
+  stop: { noun: 'stop', doing: 'Stopping', label: 'Stop', hint: 'Hard stop, like pulling the plug' },
+  shutdown: { noun: 'shutdown', doing: 'Shutting down', label: 'Shut down', hint: `Clean shutdown; stopped hard after ${SHUTDOWN_TIMEOUT_S} s` },
+  reboot: { noun: 'reboot', doing: 'Rebooting', label: 'Reboot', hint: 'Clean reboot' },
+  destroy: { noun: 'destroy', doing: 'Destroying', label: 'Destroy' },
+  forget: { noun: 'forget', doing: 'Forgetting', label: 'Forget' },
+};

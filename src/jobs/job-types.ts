@@ -1,0 +1,20 @@
+// The worker's jobs by name, with the data each carries: ids only, never secrets. A leaf module: the web side queues
+// these (src/jobs/enqueue.ts), the worker runs them (src/jobs/job-handlers.ts), and the compiler checks both agree.
+import type { PowerAction } from '../domain/containers/lifecycle-actions.ts';
+
+export interface JobDataByName {
+  /** Builds a container: its job id is the container id, so a double submit enqueues once. */
+  'create-container': { containerId: string };
+  'destroy-container': { containerId: string };
+  /** A power action: one per container at a time (job id `action-<containerId>`). */
+  'container-action': { containerId: string; action: PowerAction };
+}
+
+export type JobName = keyof JobDataByName;
+
+export const CREATE_CONTAINER_JOB = 'create-container' satisfies JobName;
+export const DESTROY_CONTAINER_JOB = 'destroy-container' satisfies JobName;
+export const CONTAINER_ACTION_JOB = 'container-action' satisfies JobName;
+
+export const actionJobId = (containerId: string) => `action-${containerId}`;
+export const destroyJobId = (containerId: string) => `destroy-${containerId}`;
