@@ -135,7 +135,7 @@ describe('template pages', () => {
     }));
     expect(res.status).toBe(422);
     expect(fieldError(res.text, 'e-name')).toContain('starting with a letter');
-    expect(fieldError(res.text, 'e-cores')).toBe('Cores must be a whole number from 1 to 128.');
+    expect(fieldError(res.text, 'e-cores')).toBe('Cores must be a whole number from 1 to 8192.');
     expect(fieldError(res.text, 'e-memory')).toContain('Memory (MiB) must be a whole number');
     expect(fieldError(res.text, 'e-tags')).toContain('not!valid');
     expect(fieldError(res.text, 'script-0-name-error')).toBe('Name the script, e.g. 10-setup.sh.');

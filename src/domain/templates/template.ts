@@ -2,6 +2,7 @@
 // field rules both ways of authoring a template obey. Each rule returns a message a person can act on, or undefined.
 
 import { NON_TEXT_CONTROL_CHARACTER, firstControlCharacter } from '../../lib/control-characters.ts';
+import { CT_LIMITS } from '../containers/ct-limits.ts';
 
 export const PACKAGE_MANAGERS = ['apt', 'npm', 'pip'] as const;
 export type PackageManager = (typeof PACKAGE_MANAGERS)[number];
@@ -105,10 +106,10 @@ export const DEFAULTS = {
 } as const;
 
 export const LIMITS = {
-  cores: { min: 1, max: 128 },
-  memory: { min: 16, max: 1_048_576 },
-  swap: { min: 0, max: 1_048_576 },
-  disk: { min: 1, max: 65_536 },
+  cores: CT_LIMITS.cores,
+  memory: CT_LIMITS.memory,
+  swap: CT_LIMITS.swap,
+  disk: CT_LIMITS.disk,
   descriptionLength: 2_000,
   tags: 20,
   scripts: 50,

@@ -61,73 +61,61 @@ export function repeated(value: unknown): string[] | undefined {
 
 const trimmed = (value: unknown) => single(value).trim();
 
-/** Reads the documented contract from a form body; fields a script leaves out stay empty (= defaults). */
-export function requestFromBody(body: Body = {}): CreationRequest {
-  return {
-    template: trimmed(body.template),
-    node: trimmed(body.node),
-    ostemplate: trimmed(body.ostemplate),
-    hostname: trimmed(body.hostname),
-    vmid: trimmed(body.vmid),
-    // Passwords are taken as typed: a leading space is part of the secret.
-    password: single(body.password),
-    passwordConfirm: single(body.password_confirm),
-    sshPublicKey: single(body.ssh_public_key).trim(),
-    cores: trimmed(body.cores),
-    memory: trimmed(body.memory),
-    swap: trimmed(body.swap),
-    disk: trimmed(body.disk),
-    storage: trimmed(body.storage),
-    bridge: trimmed(body.bridge),
-    ip: trimmed(body.ip),
-    gateway: trimmed(body.gateway),
-    nameserver: trimmed(body.nameserver),
-    unprivileged: trimmed(body.unprivileged),
-    nesting: trimmed(body.nesting),
-    destroyOnFailure: trimmed(body.destroy_on_failure),
-    tags: body.tags === undefined ? undefined : single(body.tags),
-    packageGroups: repeated(body.package_groups),
-    packageSets: repeated(body.package_sets),
-    extraPackages: single(body.extra_packages),
-    scripts: repeated(body.scripts),
-    deployId: trimmed(body.deploy_id),
-  };
+/**
+ * Every field of the form contract, once: its name on the wire, the label a person knows it by (messages listed away
+ * from their field name it), the wizard step that shows it (so a message on the review page links to where it is
+ * fixed), and how its value is read from a body.
+ * - `text`: trimmed; `asTyped`: as typed (a leading space is part of a password);
+ * - `optional`: absent = undefined (the template's choice), present = as typed; `repeated`: see repeated().
+ */
+export const CREATION_FIELDS = {
+  template: { name: 'template', label: 'Template', step: 'template', read: 'text' },
+  node: { name: 'node', label: 'Node', step: 'configure', read: 'text' },
+  ostemplate: { name: 'ostemplate', label: 'OS template', step: 'configure', read: 'text' },
+  hostname: { name: 'hostname', label: 'Hostname', step: 'configure', read: 'text' },
+  vmid: { name: 'vmid', label: 'VMID', step: 'configure', read: 'text' },
+  password: { name: 'password', label: 'Root password', step: 'configure', read: 'asTyped' },
+  passwordConfirm: { name: 'password_confirm', label: 'Password confirmation', step: 'configure', read: 'asTyped' },
+  sshPublicKey: { name: 'ssh_public_key', label: 'SSH public key', step: 'configure', read: 'text' },
+  cores: { name: 'cores', label: 'Cores', step: 'configure', read: 'text' },
+  memory: { name: 'memory', label: 'Memory', step: 'configure', read: 'text' },
+  swap: { name: 'swap', label: 'Swap', step: 'configure', read: 'text' },
+  disk: { name: 'disk', label: 'Disk', step: 'configure', read: 'text' },
+  storage: { name: 'storage', label: 'Root-disk storage', step: 'configure', read: 'text' },
+  bridge: { name: 'bridge', label: 'Bridge', step: 'configure', read: 'text' },
+  ip: { name: 'ip', label: 'IPv4 address', step: 'configure', read: 'text' },
+  gateway: { name: 'gateway', label: 'Gateway', step: 'configure', read: 'text' },
+  nameserver: { name: 'nameserver', label: 'DNS server', step: 'configure', read: 'text' },
+  unprivileged: { name: 'unprivileged', label: 'Unprivileged', step: 'configure', read: 'text' },
+  nesting: { name: 'nesting', label: 'Nesting', step: 'configure', read: 'text' },
+  destroyOnFailure: { name: 'destroy_on_failure', label: 'Destroy on failure', step: 'configure', read: 'text' },
+  tags: { name: 'tags', label: 'Tags', step: 'configure', read: 'optional' },
+  packageGroups: { name: 'package_groups', label: 'Package groups', step: 'packages', read: 'repeated' },
+  packageSets: { name: 'package_sets', label: 'Package sets', step: 'packages', read: 'repeated' },
+  extraPackages: { name: 'extra_packages', label: 'Extra packages', step: 'packages', read: 'asTyped' },
+  scripts: { name: 'scripts', label: 'Scripts', step: 'scripts', read: 'repeated' },
+  deployId: { name: 'deploy_id', label: 'Deploy id', step: 'review', read: 'text' },
+} as const satisfies Record<keyof CreationRequest, { name: string; label: string; step: 'template' | 'configure' | 'packages' | 'scripts' | 'review'; read: 'text' | 'asTyped' | 'optional' | 'repeated' }>;
+
+type FieldSpec = (typeof CREATION_FIELDS)[keyof CreationRequest];
+const FIELD_SPECS = Object.entries(CREATION_FIELDS) as Array<[keyof CreationRequest, FieldSpec]>;
+
+function readField(spec: FieldSpec, value: unknown): string | string[] | undefined {
+  switch (spec.read) {
+    case 'text': return trimmed(value);
+    case 'asTyped': return single(value);
+    case 'optional': return value === undefined ? undefined : single(value);
+    case 'repeated': return repeated(value);
+  }
 }
 
-/** Which wizard step shows each field, so a message on the review page can link to where it is fixed. */
-export const FIELD_STEP: Record<string, 'template' | 'configure' | 'packages' | 'scripts'> = {
-  template: 'template',
-  package_groups: 'packages',
-  package_sets: 'packages',
-  extra_packages: 'packages',
-  scripts: 'scripts',
-};
+/** Reads the documented contract from a form body; fields a script leaves out stay empty (= defaults). */
+export function requestFromBody(body: Body = {}): CreationRequest {
+  return Object.fromEntries(FIELD_SPECS.map(([key, spec]) => [key, readField(spec, body[spec.name])])) as unknown as CreationRequest;
+}
 
-/** The label a person knows each field by (messages listed away from their field name it). */
-export const FIELD_LABELS: Record<string, string> = {
-  template: 'Template',
-  node: 'Node',
-  ostemplate: 'OS template',
-  hostname: 'Hostname',
-  vmid: 'VMID',
-  password: 'Root password',
-  password_confirm: 'Password confirmation',
-  ssh_public_key: 'SSH public key',
-  cores: 'Cores',
-  memory: 'Memory',
-  swap: 'Swap',
-  disk: 'Disk',
-  storage: 'Root-disk storage',
-  bridge: 'Bridge',
-  ip: 'IPv4 address',
-  gateway: 'Gateway',
-  nameserver: 'DNS server',
-  unprivileged: 'Unprivileged',
-  nesting: 'Nesting',
-  tags: 'Tags',
-  destroy_on_failure: 'Destroy on failure',
-  package_groups: 'Package groups',
-  package_sets: 'Package sets',
-  extra_packages: 'Extra packages',
-  scripts: 'Scripts',
-};
+/** Which wizard step shows each field (by its name on the wire). */
+export const FIELD_STEP: Record<string, FieldSpec['step']> = Object.fromEntries(FIELD_SPECS.map(([, spec]) => [spec.name, spec.step]));
+
+/** The label a person knows each field by (by its name on the wire). */
+export const FIELD_LABELS: Record<string, string> = Object.fromEntries(FIELD_SPECS.map(([, spec]) => [spec.name, spec.label]));

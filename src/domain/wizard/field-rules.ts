@@ -1,14 +1,11 @@
 // The rules each field of a new container obeys: Proxmox's own (reference/proxmox-api.md §2.2/§3) where it has
 // them, a little stricter where a mistake would only surface minutes later inside the build. Every check takes the
 // text as typed and returns a message a person can act on, or undefined; parsers return the value or a message.
+import { CT_LIMITS } from '../containers/ct-limits.ts';
 import { LIMITS as TEMPLATE_LIMITS, checkPackage, checkTag, parseWholeNumber, splitPackageSpec, splitTags } from '../templates/template.ts';
 
 export const FIELD_LIMITS = {
-  vmid: { min: 100, max: 999_999_999 },
-  cores: { min: 1, max: 8192 },
-  memory: { min: 16, max: 1_048_576 },
-  swap: { min: 0, max: 1_048_576 },
-  disk: { min: 1, max: 65_536 },
+  ...CT_LIMITS,
   /** Proxmox needs 5; we ask for 8. */
   passwordMin: 8,
   passwordMax: 256,
