@@ -51,7 +51,7 @@ describe('syncCatalogue', () => {
     await write('.hidden/template.conf', '');
 
     const first = await sync();
-    expect(first).toEqual({ loaded: ['web'], updated: ['broken', 'web'], broken: [{ name: 'broken', error: 'broken/template.conf:1: TEMPLATE_CPU must be a whole number from 1 to 128, got “lots”' }], removed: [] });
+    expect(first).toEqual({ loaded: ['web'], updated: ['broken', 'web'], broken: [{ name: 'broken', error: 'broken/template.conf:1: TEMPLATE_CPU must be a whole number from 1 to 8192, got “lots”' }], removed: [] });
 
     const web = await getTemplate(repo, 'web');
     expect(web).toMatchObject({ source: 'filesystem', path: path.join(dir, 'web'), description: 'Web server', memory: 256, tags: ['web'], loadError: null });

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELPER_LIBRARY_SOURCE } from '../src/domain/templates/helper-library.ts';
-import {
-  TemplateLoadError, loadTemplateDir, orderScriptNames, parseConf, parsePackageList, parseTemplateConf,
-} from '../src/domain/templates/template-parser.ts';
+import { loadTemplateDir, orderScriptNames, parsePackageList, parseTemplateConf } from '../src/domain/templates/template-parser.ts';
+import { TemplateLoadError } from '../src/domain/templates/template.ts';
+import { parseConf } from '../src/domain/templates/shell-conf.ts';
 
 const run = promisify(execFile);
 const SAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../templates');
@@ -89,7 +89,7 @@ describe('template.conf', () => {
   });
 
   it.each([
-    ['TEMPLATE_DESCRIPTION=ok\n\nTEMPLATE_CPU=two\n', 'x/template.conf:3: TEMPLATE_CPU must be a whole number from 1 to 128, got “two”'],
+    ['TEMPLATE_DESCRIPTION=ok\n\nTEMPLATE_CPU=two\n', 'x/template.conf:3: TEMPLATE_CPU must be a whole number from 1 to 8192, got “two”'],
     ['TEMPLATE_RAM=0\n', 'x/template.conf:1: TEMPLATE_RAM must be a whole number from 16'],
     ['TEMPLATE_NESTING=maybe\n', 'x/template.conf:1: TEMPLATE_NESTING must be 1 or 0'],
     ['# c\nTEMPLATE_MEMORY=512\n', 'x/template.conf:2: unknown setting TEMPLATE_MEMORY'],

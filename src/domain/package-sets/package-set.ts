@@ -1,11 +1,8 @@
 // Package sets: named groups of packages ("our standard tools") kept once and reused by templates and the wizard.
 // The vocabulary, the bulk-import reader with its preview, and how packages from several
 // sources (a template's groups, its sets, sets added in the wizard, extra packages) resolve into one list.
-import { TemplateLoadError, parsePackageList } from '../templates/template-parser.ts';
-import {
-  LIMITS, PACKAGE_MANAGERS, formatPackageSpec,
-  type PackageManager, type TemplatePackage,
-} from '../templates/template.ts';
+import { parsePackageList } from '../templates/template-parser.ts';
+import { LIMITS, PACKAGE_MANAGERS, formatPackageSpec, type PackageManager, type TemplatePackage, TemplateLoadError } from '../templates/template.ts';
 
 export interface PackageSet {
   id: number;

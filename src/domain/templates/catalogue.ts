@@ -7,8 +7,8 @@ import { CONTROL_CHARACTER } from '../../lib/control-characters.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import type { Logger } from '../../logger.ts';
 import { definitionFromForm, type TemplateForm } from './template-form.ts';
-import { TemplateLoadError, loadTemplateDir } from './template-parser.ts';
-import { DEFAULTS, checkName, type Template, type TemplateDefinition, type TemplateSummary } from './template.ts';
+import { loadTemplateDir } from './template-parser.ts';
+import { DEFAULTS, checkName, type Template, type TemplateDefinition, type TemplateSummary, TemplateLoadError } from './template.ts';
 
 export interface SyncResult {
   /** Templates that loaded cleanly (changed or not). */

@@ -4,14 +4,8 @@
 import path from 'node:path';
 import { ValidationError } from '../../lib/errors.ts';
 import { repeated } from '../wizard/creation-request.ts';
-import { TemplateLoadError, parsePackageList } from './template-parser.ts';
-import {
-  DEFAULTS, FILE_POLICIES, LIMITS, PACKAGE_MANAGERS,
-  checkContent, checkDescription, checkFileName, checkName, checkOs, checkOwner, checkScriptName, checkSetName, checkTag, checkTargetPath,
-  formatPackageSpec, normalizeMode, parseWholeNumber, splitTags,
-  type FilePolicy, type PackageManager, type Template, type TemplateDefinition, type TemplateFile, type TemplatePackage,
-  type TemplateScript,
-} from './template.ts';
+import { parsePackageList } from './template-parser.ts';
+import { DEFAULTS, FILE_POLICIES, LIMITS, PACKAGE_MANAGERS, checkContent, checkDescription, checkFileName, checkName, checkOs, checkOwner, checkScriptName, checkSetName, checkTag, checkTargetPath, formatPackageSpec, normalizeMode, parseWholeNumber, splitTags, type FilePolicy, type PackageManager, type Template, type TemplateDefinition, type TemplateFile, type TemplatePackage, type TemplateScript, TemplateLoadError } from './template.ts';
 
 export interface ScriptFormRow {
   name: string;

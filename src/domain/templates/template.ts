@@ -245,3 +245,14 @@ export function parseWholeNumber(text: string, range: { min: number; max: number
   }
   return value;
 }
+
+/** A template directory that cannot be loaded: the file (relative to the catalogue), the line where known, and why. */
+export class TemplateLoadError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    readonly detail: string,
+  ) {
+    super(`${file}${line === undefined ? '' : `:${line}`}: ${detail}`);
+  }
+}

@@ -7,7 +7,8 @@ import { createContainer } from '../../domain/containers/create-container.ts';
 import { FIELD_LABELS, requestFromBody, single } from '../../domain/wizard/creation-request.ts';
 import { NodeProblemValidationError, NodeUnavailableError } from '../../domain/wizard/creation-validation.ts';
 import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft, type WizardStep } from '../../domain/wizard/wizard-draft.ts';
-import * as wizard from '../../domain/wizard/wizard.ts';
+import * as wizard from '../../domain/wizard/wizard-views.ts';
+import { saveStep } from '../../domain/wizard/wizard-saves.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { flash, saveSession } from '../middleware/session.ts';
 import { isHtmx, renderFragment, renderPage } from '../render.ts';
@@ -83,7 +84,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
   router.post('/containers/new/:step', async (req, res, next) => {
     const step = stepParam(req);
     if (!step || step === 'review') return next();
-    const outcome = await wizard.saveStep(deps, draftOf(req), step, req.body ?? {});
+    const outcome = await saveStep(deps, draftOf(req), step, req.body ?? {});
     req.session.wizardDraft = outcome.draft;
     if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
     renderStep(req, res, outcome.view, outcome.status);

@@ -1,16 +1,13 @@
-// The wizard's steps: what each one shows (a view model for its Eta page) and what posting it does to the draft.
-// Every post saves what was typed first — Back and the stepper never lose input — and only "Continue" insists on
-// valid input, using the same checks Deploy runs again (creation-validation.ts).
+// The wizard's steps, shown: what each one displays (a view model for its Eta page), read from the draft and the
+// node. Posting a step is wizard-saves.ts.
 import type { TemplateSummary, Template } from '../templates/template.ts';
 import { PACKAGE_MANAGERS, formatPackageSpec, type PackageManager } from '../templates/template.ts';
 import { FIELD_LABELS, FIELD_STEP, single, type CreationRequest } from './creation-request.ts';
 import { specsByManager } from '../package-sets/package-set.ts';
-import {
-  checkConfigure, checkPackages, checkScripts, defaultBridge, resolveTemplate, templateDefaults, type FieldErrors, type PackageResolution,
-} from './creation-validation.ts';
-import { checkHostname, checkPassword, matchOsTemplate, volidFile } from './field-rules.ts';
+import { checkPackages, defaultBridge, resolveTemplate, templateDefaults, type FieldErrors, type PackageResolution } from './creation-validation.ts';
+import { checkHostname, matchOsTemplate, volidFile } from './field-rules.ts';
 import { hostnameInUse, hostnameWarningOn, loadNodeChoices, type NodeChoices, type WizardDeps } from './node-choices.ts';
-import { acceptsSuggestedVmid, canOpen, chooseTemplate, configureFromBody, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody, previousStep, scriptsFromBody, stepper, stepUrl, WIZARD_STEPS, type ConfigureDraft, type StepperItem, type WizardDraft, type WizardStep } from './wizard-draft.ts';
+import { acceptsSuggestedVmid, canOpen, draftRequest, firstOpenStep, markStep, stepper, stepUrl, WIZARD_STEPS, type ConfigureDraft, type StepperItem, type WizardDraft, type WizardStep } from './wizard-draft.ts';
 import { draftPasswordAad } from '../sealed-secrets.ts';
 
 interface BaseView {
@@ -79,12 +76,12 @@ export type StepOutcome = { draft: WizardDraft; redirect: string } | { draft: Wi
 export const isWizardStep = (value: string): value is WizardStep => WIZARD_STEPS.some((s) => s.key === value);
 
 /** The draft's template; a template deleted since it was chosen sends the person back to choose again. */
-async function draftTemplate(deps: WizardDeps, draft: WizardDraft): Promise<{ template: Template | null } | { error: string }> {
+export async function draftTemplate(deps: WizardDeps, draft: WizardDraft): Promise<{ template: Template | null } | { error: string }> {
   if (draft.template === null) return { error: 'Choose a template, or start from scratch.' };
   return resolveTemplate(deps, draft.template);
 }
 
-function openPassword(deps: WizardDeps, draft: WizardDraft): string {
+export function openPassword(deps: WizardDeps, draft: WizardDraft): string {
   if (!draft.passwordEnc) return '';
   try {
     return deps.secrets.open(draft.passwordEnc, draftPasswordAad(draft.deployId));
@@ -97,7 +94,6 @@ function openPassword(deps: WizardDeps, draft: WizardDraft): string {
 /** A draft's request with its password opened: what Deploy validates and submits. */
 export const requestOfDraft = (deps: WizardDeps, draft: WizardDraft): CreationRequest => draftRequest(draft, openPassword(deps, draft));
 
-// --- showing a step ------------------------------------------------------------------------------------------------
 
 /** The Configure form with what the node offers filled in: its OS template for the template's OS, a disk storage, a bridge, the next VMID. */
 function preselect(form: ConfigureDraft, choices: NodeChoices, os: string): ConfigureDraft {
@@ -116,7 +112,7 @@ function preselect(form: ConfigureDraft, choices: NodeChoices, os: string): Conf
   };
 }
 
-function configureView(draft: WizardDraft, template: Template | null, form: ConfigureDraft, choices: NodeChoices, errors: FieldErrors): ConfigureStepView {
+export function configureView(draft: WizardDraft, template: Template | null, form: ConfigureDraft, choices: NodeChoices, errors: FieldErrors): ConfigureStepView {
   const os = templateDefaults(template).os;
   return {
     hostnameWarning: errors.hostname ? undefined : hostnameInUse(choices.guests, form.hostname),
@@ -131,7 +127,7 @@ function configureView(draft: WizardDraft, template: Template | null, form: Conf
   };
 }
 
-async function packagesView(deps: WizardDeps, draft: WizardDraft, template: Template | null, errors: FieldErrors): Promise<PackagesStepView> {
+export async function packagesView(deps: WizardDeps, draft: WizardDraft, template: Template | null, errors: FieldErrors): Promise<PackagesStepView> {
   const fromTemplate = template?.packageSets ?? [];
   const chosen = draft.packageSets ?? fromTemplate;
   const names = [...new Set([...fromTemplate, ...chosen, ...(await deps.repos.packageSets.names())])];
@@ -161,7 +157,7 @@ async function packagesView(deps: WizardDeps, draft: WizardDraft, template: Temp
   };
 }
 
-function scriptsView(draft: WizardDraft, template: Template | null, errors: FieldErrors): ScriptsStepView {
+export function scriptsView(draft: WizardDraft, template: Template | null, errors: FieldErrors): ScriptsStepView {
   const byName = new Map(template?.scripts.map((s) => [s.name, s]));
   return {
     step: 'scripts',
@@ -295,107 +291,3 @@ export async function hostnameWarningFor(deps: WizardDeps, draft: WizardDraft, q
   return hostnameWarningOn(deps, single(query.node).trim() || draft.configure.node, hostname);
 }
 
-// --- saving a step -------------------------------------------------------------------------------------------------
-
-type Nav = { kind: 'next' } | { kind: 'back' } | { kind: 'goto'; step: WizardStep } | { kind: 'stay' };
-
-/** What the pressed button asked for: Continue (the default, also for Enter), Back, a stepper entry, or to stay. */
-function navOf(body: Record<string, unknown>): Nav {
-  const nav = single(body.nav);
-  if (nav === 'back') return { kind: 'back' };
-  if (nav === 'refresh' || single(body.move)) return { kind: 'stay' };
-  const goto = /^goto:(.+)$/.exec(nav)?.[1];
-  if (goto && isWizardStep(goto)) return { kind: 'goto', step: goto };
-  return { kind: 'next' };
-}
-
-/** Where a navigation that does not need valid input leads; a step that cannot be opened yet yields the first open one. */
-function target(draft: WizardDraft, step: WizardStep, nav: Nav): string {
-  const wanted = nav.kind === 'back' ? previousStep(step) : nav.kind === 'goto' ? nav.step : step;
-  return stepUrl(canOpen(draft, wanted) ? wanted : firstOpenStep(draft));
-}
-
-/** A step saved without validation stays done only if nothing in it changed. */
-const saveUnchecked = (before: WizardDraft, after: WizardDraft, step: WizardStep, changed: boolean) =>
-  changed && before.completed.includes(step) ? markStep(after, step, false) : after;
-
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
-export async function saveStep(deps: WizardDeps, draft: WizardDraft, step: WizardStep, body: Record<string, unknown>): Promise<StepOutcome> {
-  const nav = navOf(body);
-  if (step === 'template') return saveTemplateStep(deps, draft, body, nav);
-  const resolved = await draftTemplate(deps, draft);
-  if ('error' in resolved) return { draft: markStep(draft, 'template', false), redirect: stepUrl('template') };
-  if (!canOpen(draft, step)) return { draft, redirect: stepUrl(firstOpenStep(draft)) };
-  const { template } = resolved;
-  if (step === 'configure') return saveConfigureStep(deps, draft, template, body, nav);
-  if (step === 'packages') return savePackagesStep(deps, draft, template, body, nav);
-  if (step === 'scripts') return saveScriptsStep(draft, template, body, nav);
-  return { draft, redirect: target(draft, step, nav) };
-}
-
-async function saveTemplateStep(deps: WizardDeps, draft: WizardDraft, body: Record<string, unknown>, nav: Nav): Promise<StepOutcome> {
-  const chosen = body.template === undefined ? undefined : single(body.template).trim();
-  const resolved = chosen === undefined ? undefined : await resolveTemplate(deps, chosen);
-  const saved = resolved && 'template' in resolved ? chooseTemplate(draft, resolved.template) : draft;
-  if (nav.kind !== 'next') return { draft: saved, redirect: target(saved, 'template', nav) };
-  if (!resolved || 'error' in resolved) {
-    const errors = { template: resolved && 'error' in resolved ? resolved.error : 'Choose a template, or start from scratch.' };
-    const view: TemplateStepView = {
-      step: 'template', stepper: stepper(saved, 'template'), errors, templateName: null, templates: await deps.repos.templates.list(), selected: chosen ?? null,
-    };
-    return { draft: saved, status: 422, view };
-  }
-  return { draft: saved, redirect: stepUrl('configure') };
-}
-
-async function saveConfigureStep(deps: WizardDeps, draft: WizardDraft, template: Template | null, body: Record<string, unknown>, nav: Nav): Promise<StepOutcome> {
-  const form = configureFromBody(body);
-  const typed = { password: single(body.password), confirm: single(body.password_confirm) };
-  const newPassword = typed.password !== '' || typed.confirm !== '';
-  // A valid new password is sealed right away, so a rejected form need not ask for it again.
-  const passwordOk = newPassword && Object.keys(checkPassword(typed.password, typed.confirm)).length === 0;
-  const passwordEnc = passwordOk ? deps.secrets.seal(typed.password, draftPasswordAad(draft.deployId)) : draft.passwordEnc;
-  const saved: WizardDraft = { ...draft, configure: form, passwordEnc };
-  if (nav.kind !== 'next') {
-    const after = saveUnchecked(draft, saved, 'configure', !same(form, draft.configure) || newPassword);
-    return { draft: after, redirect: target(after, 'configure', nav) };
-  }
-
-  const request = newPassword
-    ? { ...draftRequest(saved, typed.password), passwordConfirm: typed.confirm }
-    : draftRequest(saved, openPassword(deps, saved));
-  const { errors, choices, hostnameWarning } = await checkConfigure(deps, request, template, { warnHostname: true });
-  if (form.ipMode === 'static' && !form.ip) errors.ip = 'Type the static address with its prefix length, e.g. 192.168.1.50/24, or choose DHCP.';
-  if (Object.keys(errors).length) {
-    const rejected = markStep(saved, 'configure', false);
-    return { draft: rejected, status: 422, view: configureView(rejected, template, form, choices, errors) };
-  }
-  return { draft: markStep({ ...saved, hostnameWarning }, 'configure', true), redirect: stepUrl(nextStep('configure')) };
-}
-
-async function savePackagesStep(deps: WizardDeps, draft: WizardDraft, template: Template | null, body: Record<string, unknown>, nav: Nav): Promise<StepOutcome> {
-  const packages = packagesFromBody(body);
-  const saved: WizardDraft = { ...draft, ...packages };
-  if (nav.kind !== 'next') {
-    const before = { packageGroups: draft.packageGroups, packageSets: draft.packageSets, extraPackages: draft.extraPackages };
-    const after = saveUnchecked(draft, saved, 'packages', !same(packages, before));
-    return { draft: after, redirect: target(after, 'packages', nav) };
-  }
-  const { errors } = await checkPackages(deps, draftRequest(saved, ''), template);
-  if (Object.keys(errors).length) {
-    const rejected = markStep(saved, 'packages', false);
-    return { draft: rejected, status: 422, view: await packagesView(deps, rejected, template, errors) };
-  }
-  return { draft: markStep(saved, 'packages', true), redirect: stepUrl(nextStep('packages')) };
-}
-
-function saveScriptsStep(draft: WizardDraft, template: Template | null, body: Record<string, unknown>, nav: Nav): StepOutcome {
-  const posted = scriptsFromBody(draft, body);
-  const scriptOrder = moveScript(posted.scriptOrder, single(body.move));
-  const saved: WizardDraft = { ...draft, scriptOrder, scriptsEnabled: scriptOrder.filter((name) => posted.scriptsEnabled.includes(name)) };
-  if (nav.kind !== 'next') return { draft: saved, redirect: target(saved, 'scripts', nav) };
-  const { errors } = checkScripts(draftRequest(saved, ''), template);
-  if (Object.keys(errors).length) return { draft: saved, status: 422, view: scriptsView(saved, template, errors) };
-  return { draft: markStep(saved, 'scripts', true), redirect: stepUrl(nextStep('scripts')) };
-}
