@@ -3,8 +3,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
-import { formatDuration } from './lib/format.ts';
 import { ACTION_WORDS } from './domain/containers/lifecycle-actions.ts';
+import { formatDuration } from './lib/format.ts';
 
 export const VIEWS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../views');
 

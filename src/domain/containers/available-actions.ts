@@ -1,8 +1,8 @@
-import type { Container, LiveStatus } from './container.ts';
-import type { PowerAction } from './lifecycle-actions.ts';
 // Which actions a container offers right now. The detail page, the stream's final panel and the list all ask this
 // one function, so they cannot disagree (the list once had no Stop, the stream's panel once offered Start on a
 // running CT). A new power action is added to POWER_ACTIONS (vocabulary), to the rule below and to the pipeline.
+import type { Container, LiveStatus } from './container.ts';
+import type { PowerAction } from './lifecycle-actions.ts';
 
 /** What a user may do to a container: the power actions, and the build's own (cancel, retry, destroy, forget). */
 export type ContainerAction = PowerAction | 'cancel' | 'retry' | 'destroy' | 'forget';
