@@ -1,14 +1,14 @@
 // Every piece of HTML about a container — its page, its live stream, the list — rendered from Eta partials here.
-// Each element that shows the container's state (heading line, header badge, stepper, status panel with its actions,
-// configuration, log line count) is one partial rendered by `state()` for the page and, out of band, for the stream: the stream's last
-// message is what a reload would render, so a page left open never goes stale.
+// Each element that shows the container's state (heading line, header badge, stepper, status panel with its
+// actions, configuration, log line count) is one partial rendered by `state()` for the page and, out of band, for
+// the stream: the stream's last message is what a reload would render, so a page left open never goes stale.
+import type { ContainerEvent } from '../domain/containers/container-event.ts';
 import type { ContainerListView } from '../domain/containers/container-list.ts';
 import type { ContainerStateView } from '../domain/containers/container-page.ts';
+import { ansiToHtml } from '../domain/progress/ansi-html.ts';
 import { PHASE_LABELS, type PhaseProgress, type ProgressSnapshot } from '../domain/progress/phases.ts';
 import { progressAfter, type ProgressFragments } from '../domain/progress/progress-feed.ts';
-import { ansiToHtml } from '../domain/progress/ansi-html.ts';
 import type { Views } from '../views.ts';
-import type { ContainerEvent } from '../domain/containers/container-event.ts';
 
 /** The state elements of a container page, each a rendered partial whose root carries its id. */
 export interface ContainerStateParts {
