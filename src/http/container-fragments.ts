@@ -55,7 +55,7 @@ export function createContainerFragments(views: Views): ContainerFragments {
     heading: views.render('partials/containers/heading-line', { container: view.container, nodeName: view.nodeName, oob }),
     badge: badge(view.container.lifecycle, oob),
     stepper: stepper(view.progress, oob),
-    statusPanel: views.render('partials/progress/status-panel', { outcome: view, csrfToken, oob }),
+    statusPanel: views.render('partials/progress/status-panel', { view, csrfToken, oob }),
     config: views.render('partials/containers/config-summary', { items: view.config, oob }),
     lineCount: lineCount(view.container.lastLineNo, oob),
   });
