@@ -4,6 +4,7 @@ import { loadConfig } from './src/config.ts';
 import { buildDeps } from './src/deps.ts';
 import { WorkerShutdown, containerJobs } from './src/jobs/container-jobs.ts';
 import { jobDispatcher } from './src/jobs/dispatch.ts';
+import { templateTestJobs } from './src/jobs/template-test-job.ts';
 import { QUEUE_NAME, queueConnection } from './src/jobs/queue.ts';
 import { leaveSlot, takeOverSlot } from './src/jobs/worker-slot.ts';
 import { onShutdown, runMain } from './src/lib/main.ts';
@@ -11,7 +12,7 @@ import { onShutdown, runMain } from './src/lib/main.ts';
 runMain('worker', async () => {
   const config = loadConfig();
   const deps = await buildDeps(config, 'worker');
-  const dispatchJob = jobDispatcher(containerJobs);
+  const dispatchJob = jobDispatcher({ ...containerJobs, ...templateTestJobs });
   const shutdown = new AbortController();
 
   const worker = new Worker(QUEUE_NAME, (job, token) => dispatchJob(deps, job, token, { shutdown: shutdown.signal }), {

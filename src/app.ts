@@ -6,6 +6,7 @@ import express from 'express';
 import type { Deps } from './deps.ts';
 import { compressResponses } from './http/compression.ts';
 import { createContainerFragments } from './http/container-fragments.ts';
+import { createTemplateTestFragments } from './http/template-test-fragments.ts';
 import { errorHandler, notFound } from './http/error-handler.ts';
 import { loadUser, requireUser } from './http/middleware/auth.ts';
 import { refuseControlCharacters } from './http/middleware/control-characters.ts';
@@ -69,7 +70,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/', (_req, res) => res.redirect(303, '/containers'));
   app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
   app.use(containerRoutes(deps, createContainerFragments(app.locals.views)));
-  app.use(templateRoutes({ templates: repos.templates, packageSets: repos.packageSets, templatesDir: config.templatesDir, logger }));
+  app.use(templateRoutes({
+    templates: repos.templates, packageSets: repos.packageSets, templateTests: repos.templateTests, queue: deps.queue, redis: deps.redis,
+    testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, logger,
+  }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
   app.use(nodeRoutes({ repos, secrets: deps.secrets }));
 

@@ -9,6 +9,7 @@ import { ContainersRepository } from './db/containers-repository.ts';
 import { EventsRepository } from './db/events-repository.ts';
 import { NodesRepository } from './db/nodes-repository.ts';
 import { PackageSetsRepository } from './db/package-sets-repository.ts';
+import { TemplateTestsRepository } from './db/template-tests-repository.ts';
 import { SettingsRepository } from './db/settings-repository.ts';
 import { TemplatesRepository } from './db/templates-repository.ts';
 import { UsersRepository } from './db/users-repository.ts';
@@ -30,6 +31,7 @@ export interface Repositories {
   containerExtras: ContainerExtrasRepository;
   templates: TemplatesRepository;
   packageSets: PackageSetsRepository;
+  templateTests: TemplateTestsRepository;
 }
 
 export interface Deps {
@@ -80,6 +82,7 @@ export async function buildDeps(
     containerExtras: new ContainerExtrasRepository(knex),
     templates: new TemplatesRepository(knex),
     packageSets: new PackageSetsRepository(knex),
+    templateTests: new TemplateTestsRepository(knex),
   };
   const subscriber = createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis subscriber error (retrying)'), {
     // A viewer's subscribe must not hang while Redis is away; the relay back-fills after reconnecting.

@@ -10,6 +10,7 @@ import * as addRunLeaseToContainers from '../../migrations/20261127000600_add_ru
 import * as createPackageSets from '../../migrations/20261128000100_create_package_sets.ts';
 import * as letDestroyedContainersOutliveTheirNode from '../../migrations/20261128001000_let_destroyed_containers_outlive_their_node.ts';
 import * as addMarksAndTasksToContainers from '../../migrations/20261128002000_add_marks_and_tasks_to_containers.ts';
+import * as createTemplateTestRuns from '../../migrations/20261128140000_create_template_test_runs.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -23,6 +24,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261128000100_create_package_sets.ts', createPackageSets],
   ['20261128001000_let_destroyed_containers_outlive_their_node.ts', letDestroyedContainersOutliveTheirNode],
   ['20261128002000_add_marks_and_tasks_to_containers.ts', addMarksAndTasksToContainers],
+  ['20261128140000_create_template_test_runs.ts', createTemplateTestRuns],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

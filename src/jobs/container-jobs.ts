@@ -66,7 +66,7 @@ async function containerActionJob(deps: Deps, job: Job<JobDataByName['container-
   return runLifecycleAction(pipelineDeps(deps), containerId, action, { resumed: job.attemptsStarted > 1 });
 }
 
-export const containerJobs: JobHandlers = {
+export const containerJobs: Pick<JobHandlers, typeof CREATE_CONTAINER_JOB | typeof DESTROY_CONTAINER_JOB | typeof CONTAINER_ACTION_JOB> = {
   [CREATE_CONTAINER_JOB]: createContainerJob,
   [DESTROY_CONTAINER_JOB]: destroyContainerJob,
   [CONTAINER_ACTION_JOB]: containerActionJob,

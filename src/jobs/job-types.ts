@@ -8,6 +8,8 @@ export interface JobDataByName {
   'destroy-container': { containerId: string };
   /** A power action: one per container at a time (job id `action-<containerId>`). */
   'container-action': { containerId: string; action: PowerAction };
+  /** Runs a template in a throw-away Debian-mode CT ("Test in the simulator"; job id `template-test-<runId>`). */
+  'template-test': { runId: string };
 }
 
 export type JobName = keyof JobDataByName;
@@ -15,6 +17,7 @@ export type JobName = keyof JobDataByName;
 export const CREATE_CONTAINER_JOB = 'create-container' satisfies JobName;
 export const DESTROY_CONTAINER_JOB = 'destroy-container' satisfies JobName;
 export const CONTAINER_ACTION_JOB = 'container-action' satisfies JobName;
+export const TEMPLATE_TEST_JOB = 'template-test' satisfies JobName;
 
 export const actionJobId = (containerId: string) => `action-${containerId}`;
 export const destroyJobId = (containerId: string) => `destroy-${containerId}`;

@@ -7,11 +7,22 @@ import { PACKAGE_MANAGERS } from '../../domain/templates/template.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { Logger } from '../../logger.ts';
 import { flash } from '../middleware/session.ts';
+import { requireAdmin } from '../middleware/auth.ts';
+import type { TemplateTestsRepository } from '../../db/template-tests-repository.ts';
+import { findTemplateTest, requestTemplateTest } from '../../domain/templates/template-test.ts';
+import type { Redis } from '../../lib/redis.ts';
+import type { Queue } from 'bullmq';
+import type { TemplateTestFragments } from '../template-test-fragments.ts';
+import { streamTemplateTest } from '../template-test-stream.ts';
 import { renderFragment, renderPage } from '../render.ts';
 
 export interface TemplateRoutesDeps {
   templates: TemplatesRepository;
   packageSets: PackageSetsRepository;
+  templateTests: TemplateTestsRepository;
+  queue: Queue;
+  redis: Redis;
+  testFragments: TemplateTestFragments;
   templatesDir: string;
   logger: Logger;
 }
@@ -51,8 +62,12 @@ async function saveForm(deps: TemplateRoutesDeps, req: Request, res: Response, t
   }
 }
 
+/** A run's page shows at most this many lines (a template test prints a few hundred). */
+const LINES_IN_PAGE = 5000;
+
 export function templateRoutes(deps: TemplateRoutesDeps): Router {
   const router = Router();
+  const testDeps = { repos: { templates: deps.templates, templateTests: deps.templateTests }, queue: deps.queue };
 
   router.get('/templates', async (req, res) => {
     const result = await catalogue.searchCatalogue(deps.templates, req.query);
@@ -81,7 +96,37 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
     const template = await catalogue.getTemplate(deps.templates, param(req));
     const sets = await deps.packageSets.findByNames(template.packageSets);
     const packageSets = template.packageSets.map((name) => ({ name, set: sets.find((s) => s.name === name) }));
-    renderPage(req, res, 'pages/templates/show', { title: template.name, section: SECTION, template, packageSets, managers: PACKAGE_MANAGERS });
+    const tests = await deps.templateTests.recent(template.id);
+    renderPage(req, res, 'pages/templates/show', { title: template.name, section: SECTION, template, packageSets, managers: PACKAGE_MANAGERS, tests });
+  });
+
+  // "Test in the simulator": admins only — a run takes a worker for a minute and builds a real root filesystem.
+  router.post('/templates/:id/test', requireAdmin, async (req, res) => {
+    try {
+      const run = await requestTemplateTest(testDeps, req.user!.id, param(req));
+      res.redirect(303, `/templates/${run.templateId}/tests/${run.id}`);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      flash(req, 'error', err.message);
+      res.redirect(303, `/templates/${param(req)}`);
+    }
+  });
+
+  router.get('/templates/:id/tests/:run', requireAdmin, async (req, res) => {
+    const run = await findTemplateTest(testDeps, param(req), String(req.params.run));
+    const lines = await deps.templateTests.linesAfter(run.id, 0, LINES_IN_PAGE);
+    renderPage(req, res, 'pages/templates/test-run', {
+      title: `Test of ${run.templateName}`, section: SECTION, run,
+      report: deps.testFragments.report(run), lines: deps.testFragments.lines(lines), lastLine: lines.at(-1)?.lineNo ?? 0,
+    });
+  });
+
+  router.get('/templates/:id/tests/:run/events', requireAdmin, async (req, res) => {
+    const run = await findTemplateTest(testDeps, param(req), String(req.params.run));
+    const after = Number(req.get('Last-Event-ID') ?? req.query.after ?? 0);
+    await streamTemplateTest(res, { templateTests: deps.templateTests, redis: deps.redis, fragments: deps.testFragments }, run, {
+      after: Number.isSafeInteger(after) && after >= 0 ? after : 0,
+    });
   });
 
   router.get('/templates/:id/edit', async (req, res) => {

@@ -1,0 +1,78 @@
+// "Test in the simulator", on the web side: an admin asks for a run of a template, the worker runs it in a throw-away
+// Debian-mode CT (src/jobs/template-test-job.ts → src/tools/template-test-run.ts), and the run's page follows its
+// lines live. One run per template at a time.
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { TemplateTestsRepository } from '../../db/template-tests-repository.ts';
+import type { TemplatesRepository } from '../../db/templates-repository.ts';
+import { enqueueJob, isJobLive } from '../../jobs/enqueue.ts';
+import { TEMPLATE_TEST_JOB } from '../../jobs/job-types.ts';
+import { ConflictError, NotFoundError } from '../../lib/errors.ts';
+import { getTemplate } from './catalogue.ts';
+
+export type TemplateTestStatus = 'queued' | 'running' | 'passed' | 'failed';
+
+export interface TemplateTestScript {
+  name: string;
+  exit: number | 'skipped' | 'not run';
+  seconds: number | null;
+}
+
+export interface TemplateTestRun {
+  id: string;
+  templateId: number;
+  templateName: string;
+  requestedBy: number | null;
+  status: TemplateTestStatus;
+  /** Stored when the run ends: each script's exit and time, the outcome, the services it registered. */
+  report: { outcome: string; seconds: number; rootfsSeconds: number; scripts: TemplateTestScript[]; services: Array<{ name: string; port: number | null }> } | null;
+  error: string | null;
+  lineCount: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface TemplateTestLine {
+  lineNo: number;
+  kind: 'info' | 'step' | 'stdout' | 'stderr';
+  text: string;
+  createdAt: Date;
+}
+
+export const isLive = (run: Pick<TemplateTestRun, 'status'>) => run.status === 'queued' || run.status === 'running';
+
+/** The Redis channel the worker rings after each batch of lines and at the end (Postgres holds the lines). */
+export const templateTestChannel = (runId: string) => `template-test:${runId}:lines`;
+
+export interface TemplateTestDeps {
+  repos: { templates: TemplatesRepository; templateTests: TemplateTestsRepository };
+  queue: Queue;
+}
+
+/** Queues a run of the template; a live run of it is a conflict — unless its job is gone (its worker died), then it is closed first. */
+export async function requestTemplateTest(deps: TemplateTestDeps, userId: number, templateRef: string): Promise<TemplateTestRun> {
+  const template = await getTemplate(deps.repos.templates, templateRef);
+  if (template.loadError) throw new ConflictError(`Template “${template.name}” cannot be loaded (${template.loadError}); fix it first.`);
+  for (let tries = 0; ; tries++) {
+    const run = await deps.repos.templateTests.create({ id: randomUUID(), templateId: template.id, templateName: template.name, requestedBy: userId });
+    if (run !== 'busy') {
+      await enqueueJob(deps.queue, TEMPLATE_TEST_JOB, { runId: run.id }, { jobId: `template-test-${run.id}` });
+      return run;
+    }
+    const live = (await deps.repos.templateTests.recent(template.id, 1)).find(isLive);
+    if (tries === 0 && live && !(await isJobLive(deps.queue, `template-test-${live.id}`))) {
+      await deps.repos.templateTests.finish(live.id, { status: 'failed', report: null, error: 'The worker running this test stopped before it finished. Run the test again.' });
+      continue;
+    }
+    throw new ConflictError(`A test of “${template.name}” is already ${live?.status ?? 'running'}: wait for it to finish.`);
+  }
+}
+
+/** A run of this template (the id in the URL must belong to the template in the URL). */
+export async function findTemplateTest(deps: TemplateTestDeps, templateRef: string, runId: string): Promise<TemplateTestRun> {
+  const template = await getTemplate(deps.repos.templates, templateRef);
+  const run = /^[0-9a-f-]{36}$/i.test(runId) ? await deps.repos.templateTests.findById(runId) : undefined;
+  if (!run || run.templateId !== template.id) throw new NotFoundError('That test run');
+  return run;
+}
