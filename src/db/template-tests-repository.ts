@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { TemplateTestLine, TemplateTestRun, TemplateTestStatus } from '../domain/templates/template-test.ts';
+import type { TemplateTestLine, TemplateTestRun, TemplateTestStatus } from '../domain/templates/test-run.ts';
 
 interface RunRow {
   id: string;

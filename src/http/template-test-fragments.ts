@@ -1,7 +1,7 @@
 // The HTML of a template test run — its lines and its report — for the run's page and its live stream alike.
 import { ansiToHtml } from '../domain/progress/ansi-html.ts';
-import type { TemplateTestLine, TemplateTestRun } from '../domain/templates/template-test.ts';
 import type { Views } from '../views.ts';
+import type { TemplateTestLine, TemplateTestRun } from '../domain/templates/test-run.ts';
 
 export interface TemplateTestFragments {
   /** Log rows (the container log's partial: same permalinks, timestamps and colours); a new phase is a separator. */

@@ -3,10 +3,10 @@
 // once the run has ended. Event ids are line numbers, so a reconnect resumes where it stopped.
 import type { Response } from 'express';
 import type { TemplateTestsRepository } from '../db/template-tests-repository.ts';
-import { isLive, templateTestChannel, type TemplateTestRun } from '../domain/templates/template-test.ts';
 import type { Redis } from '../lib/redis.ts';
 import { openEventStream } from './sse.ts';
 import type { TemplateTestFragments } from './template-test-fragments.ts';
+import { isLive, templateTestChannel, type TemplateTestRun } from '../domain/templates/test-run.ts';
 
 const BATCH_LINES = 1000;
 const CHECK_EVERY_MS = 3000;

@@ -3,11 +3,11 @@
 import type { Job } from 'bullmq';
 import type { Deps } from '../deps.ts';
 import { getTemplate } from '../domain/templates/catalogue.ts';
-import { templateTestChannel, type TemplateTestLine } from '../domain/templates/template-test.ts';
 import type { Template, TemplateDefinition } from '../domain/templates/template.ts';
 import { runTemplateTest, type TemplateTestReport } from '../tools/template-test-run.ts';
 import type { JobContext, JobHandlers } from './dispatch.ts';
 import type { JobDataByName } from './job-types.ts';
+import { templateTestChannel, type TemplateTestLine } from '../domain/templates/test-run.ts';
 
 /** Lines are written in batches: at most this long after the first of a batch, or at once when this many wait. */
 const FLUSH_MS = 150;

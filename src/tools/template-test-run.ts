@@ -20,14 +20,9 @@ import { requestFromBody } from '../domain/wizard/creation-request.ts';
 import { createLogger } from '../logger.ts';
 import { probeDebianRootfs } from '../simulator/debian-rootfs.ts';
 import { startSimulator, type SimulatorHandle } from '../simulator/index.ts';
+import type { TemplateTestLine, TemplateTestScript } from '../domain/templates/test-run.ts';
 
-export type TestLineKind = 'info' | 'step' | 'stdout' | 'stderr';
-
-export interface ScriptResult {
-  name: string;
-  exit: number | 'skipped' | 'not run';
-  seconds: number | null;
-}
+export type TestLineKind = TemplateTestLine['kind'];
 
 export interface TemplateTestReport {
   ok: boolean;
@@ -36,7 +31,7 @@ export interface TemplateTestReport {
   /** The build, from Deploy to its end. */
   seconds: number;
   rootfsSeconds: number;
-  scripts: ScriptResult[];
+  scripts: TemplateTestScript[];
   /** With the port this machine reaches it on while the CT runs (Debian mode forwards CT ports). */
   services: Array<{ name: string; port: number | null; forwarded?: number }>;
 }
@@ -130,7 +125,7 @@ export async function runTemplateTest(base: Config, options: TemplateTestOptions
 }
 
 /** Each selected script's exit and duration, from the build's events ("▶ name", "✔ name finished.", the failure). */
-function scriptResults(events: ContainerEvent[], config: { scripts?: string[] }, error: string | null): ScriptResult[] {
+function scriptResults(events: ContainerEvent[], config: { scripts?: string[] }, error: string | null): TemplateTestScript[] {
   const at = (e: ContainerEvent) => Date.parse(e.createdAt);
   return (config.scripts ?? []).map((name) => {
     const logs = events.filter((e) => e.kind === 'log');
