@@ -79,7 +79,7 @@ describe.skipIf(!capable)('Test in the simulator', () => {
     expect(stream.events.filter((e) => e.event === 'lines').length).toBeGreaterThan(1);
     expect(lines).toMatch(/<li id="L1" data-t="\d\d:\d\d:\d\d"/);
     expect(lines).toContain('real Debian 12');
-    const report = stream.events.find((e) => e.event === 'report')!.data;
+    const report = stream.events.find((e) => e.event === 'done')!.data;
     expect(report).toContain('Passed: the build ended Ready.');
     for (const script of (await getTemplate(env.deps.repos.templates, 'static-web')).scripts.filter((s) => s.enabled)) {
       expect(report).toMatch(new RegExp(`${script.name.replace('.', '\\.')}</td><td class="py-1">exit 0</td><td class="py-1 text-right tabular-nums">\\d+\\.\\d s`));
@@ -100,7 +100,7 @@ describe.skipIf(!capable)('Test in the simulator', () => {
     const started = await startTest('broken-web');
     const stream = await follow(started.location);
     await stream.waitFor((e) => e.event === 'done', 5 * MINUTES);
-    const report = stream.events.find((e) => e.event === 'report')!.data;
+    const report = stream.events.find((e) => e.event === 'done')!.data;
     expect(report).toContain('Failed.');
     expect(report).toMatch(/20-broken\.sh<\/td><td class="py-1">exit 3<\/td>/);
     expect(report).toContain('Script 20-broken.sh exited with code 3');

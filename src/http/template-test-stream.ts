@@ -1,6 +1,6 @@
 // The live stream of a template test run: what Postgres has after the client's cursor, then each batch as the
 // worker rings (a per-stream Redis subscription; a check every few seconds catches a missed ring), and the report
-// once the run has ended. Event ids are line numbers, so a reconnect resumes where it stopped.
+// (in the `done` event) once the run has ended. Event ids are line numbers, so a reconnect resumes where it stopped.
 import type { Response } from 'express';
 import type { TemplateTestsRepository } from '../db/template-tests-repository.ts';
 import type { Redis } from '../lib/redis.ts';
@@ -41,8 +41,9 @@ export async function streamTemplateTest(
           if (!sse.send(sent, 'lines', deps.fragments.lines(lines)) || !(await sse.writable())) return stop();
         }
         if (!now || !isLive(now)) {
-          if (now) sse.send(sent, 'report', deps.fragments.report(now));
-          sse.send(sent, 'done', 'done'); // EventSource drops an event with no data
+          // The report rides on `done` (the page's sse-close event still reaches its sse-swap): a separate event with
+          // the last line's id would be dropped as already seen by the page's duplicate filter (live-progress.js).
+          sse.send(sent, 'done', now ? deps.fragments.report(now) : 'done');
           sse.end();
           return stop();
         }
