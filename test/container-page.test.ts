@@ -91,7 +91,7 @@ describe('GET /containers/:id', () => {
 
   it('keeps at most 5,000 lines in the page, links to earlier ones, and log.txt has them all', async () => {
     const c = await insertContainer(env.deps, ownerId, nodeId, 'chatty');
-    const rec = recorderFor(env.deps, c.id, { flushLines: 2000 });
+    const rec = recorderFor(env.deps, c.id);
     await rec.enterPhase('syncing', 'Running scripts');
     for (let i = 1; i <= 6200; i++) rec.log('stdout', `n=${i}`);
     await rec.flush();

@@ -72,7 +72,7 @@ describe('many viewers dropping and reconnecting while events flow', () => {
         fc.array(fc.integer({ min: 1, max: 80 }), { minLength: 20, maxLength: 20 }),
         async (viewers, batches) => {
           const container = await insertContainer(env.deps, ownerId, nodeId);
-          const recorder = recorderFor(env.deps, container.id, { flushMs: 5, flushLines: 50 });
+          const recorder = recorderFor(env.deps, container.id, { maxBatch: 50 });
           await recorder.enterPhase('syncing', 'Running scripts…');
           const watching = viewers.map(([drops, header]) => churningViewer(container.id, drops, header));
           let n = 0;

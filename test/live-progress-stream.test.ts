@@ -151,7 +151,7 @@ describe('GET /containers/:id/events', () => {
     // ~12 MB of rows: far more than the pending-bytes cap (1 MiB) plus what the kernel's socket buffers absorb.
     const lines = 40_000;
     const container = await insertContainer(env.deps, owner.id, nodeId);
-    const rec = recorderFor(env.deps, container.id, { flushLines: 5_000, flushMs: 10_000 });
+    const rec = recorderFor(env.deps, container.id, { maxBatch: 5_000 });
     const padding = 'p'.repeat(180);
     for (let i = 1; i <= lines; i++) rec.log('stdout', `line ${i} ${padding}`);
     await rec.complete({ status: 'Ready.' });

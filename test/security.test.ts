@@ -160,7 +160,7 @@ describe('a slow SSE client', () => {
 
       global.gc?.();
       const heapBefore = process.memoryUsage().heapUsed;
-      const rec = recorderFor(env.deps, c.id, { flushLines: 500 });
+      const rec = recorderFor(env.deps, c.id, { maxBatch: 500 });
       const line = 'x'.repeat(400);
       for (let i = 0; i < 60_000; i++) rec.log('stdout', `${i} ${line}`); // ~25 MB of HTML for this viewer
       await rec.flush();

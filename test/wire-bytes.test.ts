@@ -203,7 +203,7 @@ describe('the SSE stream, compressed', () => {
   // gzip even when br is offered (streamEncoding says why); br for a client that offers only br.
   it.each([['gzip', 'gzip, deflate, br, zstd'], ['gzip', 'gzip'], ['br', 'br']])('as %s (offered: %s), delivers a single line on a quiet stream at once', async (encoding, offered) => {
     const c = await insertContainer(env.deps, owner.id, nodeId);
-    const rec = recorderFor(env.deps, c.id, { flushMs: 5 });
+    const rec = recorderFor(env.deps, c.id);
     await rec.enterPhase('creating', 'Creating CT');
     const stream = openDecodedStream(`${server.baseUrl}/containers/${c.id}/events`, offered);
     try {
@@ -227,7 +227,7 @@ describe('the SSE stream, compressed', () => {
 describe('progress events carry only what changed', () => {
   it('a new phase sends the summary and the two rows that changed; a log line sends no stepper at all', async () => {
     const c = await insertContainer(env.deps, owner.id, nodeId);
-    const rec = recorderFor(env.deps, c.id, { flushMs: 5 });
+    const rec = recorderFor(env.deps, c.id);
     await rec.enterPhase('creating', 'Creating CT');
     rec.log('stdout', 'first');
     await rec.flush();

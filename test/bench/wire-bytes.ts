@@ -70,7 +70,7 @@ function buildLines(count: number): Array<[stream: 'stdout' | 'stderr' | 'task' 
 
 /** Plays a whole build through the recorder (as the worker does), lines spaced so batches look like a real build. */
 async function playBuild(env: Awaited<ReturnType<typeof createBenchEnv>>, containerId: string, lines: number, gapMs: number) {
-  const rec = recorderFor(env.deps, containerId, { flushMs: 100 });
+  const rec = recorderFor(env.deps, containerId);
   const all = buildLines(lines);
   const phases = [
     ['creating', 'Creating CT 105 from debian-12-standard…'],

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Deps } from '../../src/deps.ts';
-import { EventRecorder } from '../../src/domain/progress/event-recorder.ts';
+import { EventRecorder, type RecorderOptions } from '../../src/domain/progress/event-recorder.ts';
 import { initialSnapshot } from '../../src/domain/progress/phases.ts';
 import { tokenSecretAad } from '../../src/domain/sealed-secrets.ts';
 
@@ -29,7 +29,7 @@ export async function insertContainer(deps: Deps, ownerId: number, nodeId: numbe
   );
 }
 
-export function recorderFor(deps: Deps, containerId: string, options: { flushMs?: number; flushLines?: number } = {}) {
+export function recorderFor(deps: Deps, containerId: string, options: RecorderOptions = {}) {
   return new EventRecorder(
     { events: deps.repos.events, publish: (channel, message) => deps.redis.publish(channel, message), logger: deps.logger },
     containerId,

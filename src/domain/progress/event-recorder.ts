@@ -9,24 +9,19 @@ import type { ContainerPatch } from '../containers/container.ts';
 import type { LogStream, NewEvent } from '../containers/container-event.ts';
 
 export interface RecorderOptions {
-  /** Flush buffered lines after this long… */
-  flushMs?: number;
-  /** …or once this many are waiting, whichever comes first. */
-  flushLines?: number;
+  /** The most lines one transaction takes from a backlog (default 2,000). */
+  maxBatch?: number;
 }
-
-/** The most lines one transaction takes from a backlog. */
-const MAX_BATCH = 2000;
 
 export class EventRecorder {
   private pending: NewEvent[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** A write of the pending lines is scheduled for the end of this event-loop turn. */
+  private scheduled: NodeJS.Immediate | undefined;
   private chain: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
   /** Writes queued or under way. */
   private writing = 0;
-  private readonly flushMs: number;
-  private readonly flushLines: number;
+  private readonly maxBatch: number;
 
   constructor(
     private readonly deps: { events: EventsRepository; publish: Publish; logger: Logger },
@@ -34,8 +29,7 @@ export class EventRecorder {
     private snapshot: ProgressSnapshot,
     options: RecorderOptions = {},
   ) {
-    this.flushMs = options.flushMs ?? 100;
-    this.flushLines = options.flushLines ?? 200;
+    this.maxBatch = options.maxBatch ?? 2000;
   }
 
   get progress(): ProgressSnapshot {
@@ -43,18 +37,16 @@ export class EventRecorder {
   }
 
   /**
-   * Buffers one output line; it is stored within flushMs, or at once when flushLines are waiting. While a write is
-   * under way lines keep gathering, and the next write takes them all (up to MAX_BATCH): a fast script is stored in
-   * few large transactions instead of many small ones.
+   * Buffers one output line. Adaptive batching (issue 18): when nothing is being written, the line is written at
+   * the end of this event-loop turn (with whatever else arrived in the same turn) — no timer, so a lone line on a
+   * quiet stream is stored and published at once. While a write is under way, lines gather, and the moment it ends
+   * the next write takes them all (up to maxBatch): a fast script is stored in few large transactions, a slow one
+   * line by line, and no line ever waits for anything but the write before it.
    */
   log(stream: LogStream, text: string): void {
     // PostgreSQL text cannot hold NUL; keep the line, mark the byte.
     this.pending.push({ kind: 'log', stream, text: text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text, at: new Date() });
-    if (this.pending.length >= this.flushLines) {
-      if (this.writing === 0) void this.flush();
-    } else {
-      this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
-    }
+    if (this.writing === 0) this.scheduled ??= setImmediate(() => void this.flush());
   }
 
   /** Enters a phase: earlier phases are done, this one is active. */
@@ -147,9 +139,8 @@ export class EventRecorder {
 
   /** Writes everything buffered. Resolves once stored (and published, or the publish failed and was logged). */
   flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    while (this.pending.length) void this.enqueue(this.pending.splice(0, MAX_BATCH), {});
+    this.cancelScheduled();
+    while (this.pending.length) void this.enqueue(this.pending.splice(0, this.maxBatch), {});
     return this.chain;
   }
 
@@ -192,8 +183,7 @@ export class EventRecorder {
     // Lines produced before this event are stored before it, in the same order they happened.
     const batch = [...this.pending, { ...event, data: { ...event.data, progress: snapshot } }];
     this.pending = [];
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelScheduled();
     await this.enqueue(batch, patch);
     if (this.failure) throw this.failure;
   }
@@ -213,11 +203,15 @@ export class EventRecorder {
         this.deps.logger.error({ err, containerId: this.containerId }, 'storing progress events failed');
       } finally {
         this.writing--;
-        // Lines that gathered during this write: a full batch goes now, a few wait for the timer.
-        if (this.writing === 0 && this.pending.length >= this.flushLines) void this.flush();
-        else if (this.pending.length > 0) this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+        // Lines that gathered during this write go now, all together.
+        if (this.writing === 0 && this.pending.length > 0) void this.flush();
       }
     });
     return this.chain;
+  }
+
+  private cancelScheduled(): void {
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
   }
 }

@@ -8,6 +8,7 @@ import type { EventRelay, RelayListener } from './event-relay.ts';
 import type { ProgressSnapshot } from './phases.ts';
 import type { ProgressMessage } from './progress-channel.ts';
 import { type Container, isTerminal } from '../containers/container.ts';
+import { type CachedBatch, ReplayCache } from './replay-cache.ts';
 import type { ContainerEvent } from '../containers/container-event.ts';
 
 /** How a batch of events reads in the stream (src/http/container-fragments.ts renders it). */
@@ -18,16 +19,24 @@ export interface ProgressFragments {
 
 /** The snapshot the viewer shows after this batch: the newest one it carries, else the one it had. */
 export function progressAfter(events: ContainerEvent[], shown: ProgressSnapshot | undefined): ProgressSnapshot | undefined {
+  return lastProgressIn(events)?.progress ?? shown;
+}
+
+/** The newest stepper snapshot a batch carries, with the seq of its event. */
+function lastProgressIn(events: ContainerEvent[]): { progress: ProgressSnapshot; seq: number } | undefined {
   for (let i = events.length - 1; i >= 0; i--) {
     const progress = events[i]!.kind !== 'log' ? (events[i]!.data?.progress as ProgressSnapshot | undefined) : undefined;
-    if (progress) return progress;
+    if (progress) return { progress, seq: events[i]!.seq };
   }
-  return shown;
+  return undefined;
 }
 
 export interface FeedSink {
   /** Writes one message; returns false when the viewer cannot keep up and the feed must stop. */
   send(id: number, event: 'progress' | 'done' | 'live', html: string): boolean;
+  /** The bytes send() would write for this message, and writing such bytes (a cached replay batch). */
+  encode(id: number, event: 'progress', html: string): Buffer;
+  sendEncoded(id: number, frame: Buffer): boolean;
   /** Resolves when the next replay batch may be sent (false: the viewer is gone); see SseWriter.writable. */
   writable(): Promise<boolean>;
   end(): void;
@@ -46,6 +55,8 @@ export interface FeedDeps {
    * never take every database connection (pages and /healthz must still get one).
    */
   replayLimit?: <T>(query: () => Promise<T>) => Promise<T>;
+  /** Replay batches already rendered (none: every replay renders afresh). */
+  replayCache?: ReplayCache;
 }
 
 const TERMINAL_EVENTS = new Set(['complete', 'error', 'cancelled']);
@@ -74,6 +85,8 @@ export class ProgressFeed implements RelayListener {
   private unsubscribe: (() => void) | undefined;
   /** The stepper snapshot this viewer shows (what its page rendered, then what we sent): the stream sends changes only. */
   private shown: ProgressSnapshot | undefined;
+  /** The seq of the event `shown` came from (0: none) — what a cached replay batch was rendered against. */
+  private shownSeq = 0;
 
   constructor(
     private readonly deps: FeedDeps,
@@ -151,29 +164,71 @@ export class ProgressFeed implements RelayListener {
     const query = () => this.deps.events.lastProgressEvent(this.containerId, this.lastSent);
     const event = await (this.deps.replayLimit ? this.deps.replayLimit(query) : query());
     this.shown = event?.data?.progress as ProgressSnapshot | undefined;
+    this.shownSeq = this.shown ? event!.seq : 0;
   }
 
   private async backfill(): Promise<void> {
     const size = this.deps.replayBatchSize ?? 1000;
+    const cache = this.deps.replayCache;
     for (;;) {
       if (this.closed) return;
       const after = this.lastSent;
-      const query = () => this.deps.events.listAfter(this.containerId, after, size);
-      const events = await (this.deps.replayLimit ? this.deps.replayLimit(query) : query());
-      if (events.length === 0) return;
-      await this.emit(events, this.deps.fragments.streamBatch(events, this.shown));
-      if (events.length < size) return;
+      const key = cache && ReplayCache.key(this.containerId, after, size, this.shownSeq);
+      let batch = key ? cache!.get(key) : undefined;
+      let full = true;
+      if (!batch) {
+        const query = () => this.deps.events.listAfter(this.containerId, after, size);
+        const events = await (this.deps.replayLimit ? this.deps.replayLimit(query) : query());
+        if (events.length === 0) return;
+        batch = this.prepare(events);
+        full = events.length === size;
+        // A full batch is immutable (events are only ever appended after it); the tail may still grow.
+        if (key && full) cache!.set(key, batch);
+      }
+      await this.emitPrepared(batch);
+      if (!full) return;
       // A replay can be hundreds of batches: let other requests and viewers run in between, and send the next batch
       // only once this viewer has taken the last one (a slow reader is paced instead of cut and restarted).
       if (!(await this.sink.writable())) return this.stop();
     }
   }
 
+  /** A replay batch as bytes, with what the feed needs to know about it afterwards. */
+  private prepare(events: ContainerEvent[]): CachedBatch {
+    const last = events[events.length - 1]!;
+    const progress = lastProgressIn(events);
+    return {
+      frame: this.sink.encode(last.seq, 'progress', this.deps.fragments.streamBatch(events, this.shown)),
+      lastSeq: last.seq,
+      logLines: events.filter((e) => e.kind === 'log').length,
+      terminal: events.some((e) => TERMINAL_EVENTS.has(e.kind)),
+      shownAfter: progress?.progress ?? this.shown,
+      shownSeqAfter: progress?.seq ?? this.shownSeq,
+    };
+  }
+
+  private async emitPrepared(batch: CachedBatch): Promise<void> {
+    if (this.closed) return;
+    this.lastSent = batch.lastSeq;
+    this.shown = batch.shownAfter;
+    this.shownSeq = batch.shownSeqAfter;
+    if (this.replayedLines !== undefined) this.replayedLines += batch.logLines;
+    if (!this.sink.sendEncoded(batch.lastSeq, batch.frame)) {
+      this.stop();
+      return;
+    }
+    if (batch.terminal) await this.finishIfTerminal();
+  }
+
   private async emit(events: ContainerEvent[], html: string): Promise<void> {
     if (this.closed || events.length === 0) return;
     const last = events[events.length - 1]!;
     this.lastSent = last.seq;
-    this.shown = progressAfter(events, this.shown);
+    const progress = lastProgressIn(events);
+    if (progress) {
+      this.shown = progress.progress;
+      this.shownSeq = progress.seq;
+    }
     if (this.replayedLines !== undefined) this.replayedLines += events.filter((e) => e.kind === 'log').length;
     if (!this.sink.send(last.seq, 'progress', html)) {
       this.stop();

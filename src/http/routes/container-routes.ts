@@ -12,6 +12,7 @@ import {
 import { liveStatusOf, loadContainerList } from '../../domain/containers/container-list.ts';
 import { findVisibleContainer, loadContainerPage, loadContainerState, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
 import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
+import { replayCache } from '../../domain/progress/replay-cache.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { ContainerFragments } from '../container-fragments.ts';
 import { generateCsrfToken } from '../middleware/csrf.ts';
@@ -78,6 +79,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
         relay: deps.relay,
         fragments,
         replayLimit,
+        replayCache,
         finalFragments: async (id) => {
           const latest = await deps.repos.containers.findById(id);
           return latest ? fragments.final(await loadContainerState(pageDeps, latest, { liveStatus: deps }), csrfToken) : '';

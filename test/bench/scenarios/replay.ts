@@ -9,7 +9,7 @@ import { nowMs, summarize } from '../stats.ts';
 /** A finished build whose log has `lines` realistic lines (some coloured, some stderr). */
 export async function seedLog(ctx: BenchContext, lines: number): Promise<string> {
   const container = await ctx.newContainer();
-  const recorder = recorderFor(ctx.env.deps, container.id, { flushLines: 5_000, flushMs: 10_000 });
+  const recorder = recorderFor(ctx.env.deps, container.id, { maxBatch: 5_000 });
   await recorder.enterPhase('syncing', 'Running 10-install.sh…');
   for (let i = 1; i <= lines; i++) {
     if (i % 10 === 0) recorder.log('stdout', `\x1b[32mSetting up\x1b[0m libexample${i % 97}:amd64 (2.${i % 13}.${i % 7}-1) ...`);
