@@ -1,0 +1,89 @@
+// Issue 18: a lone line on a quiet stream goes straight through (recorder → Postgres → Redis → relay → socket, plain
+// or through the stream's compressor) with no flush timer on the way; and a replay served from the render-once
+// cache carries exactly the events a fresh render does.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { replayCache } from '../src/domain/progress/replay-cache.ts';
+import type { User } from '../src/db/users-repository.ts';
+import { insertContainer, insertNode, lineIdsIn, recorderFor } from './support/fixtures.ts';
+import { ensureUser, listen, signIn } from './support/http-session.ts';
+import { connectSse, type SseConnection } from './support/sse-client.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+
+let env: TestEnv;
+let server: Awaited<ReturnType<typeof listen>>;
+let owner: User;
+let cookie: string;
+let nodeId: number;
+
+beforeAll(async () => {
+  env = await createTestEnv({ SSE_HEARTBEAT_MS: '20000' });
+  server = await listen(createApp(env.deps));
+  owner = await ensureUser(env.deps, 'owner', 'owner-password');
+  cookie = (await signIn(server.baseUrl, 'owner', 'owner-password')).cookie;
+  nodeId = (await insertNode(env.deps)).id;
+});
+afterAll(async () => {
+  await server.close();
+  await env.close();
+});
+
+const streamUrl = (id: string) => `${server.baseUrl}/containers/${id}/events`;
+const progressEvents = (conn: SseConnection) => conn.events.filter((e) => e.event === 'progress').map((e) => ({ id: e.id, data: e.data }));
+
+describe('adaptive batching', () => {
+  // The recorder used to hold a lone line for its 100 ms flush timer; now nothing holds it. Five lines, each alone
+  // on a quiet stream and never flushed by hand: every one must arrive well inside what the old timer alone took.
+  it.each([['identity'], ['gzip']])('a single line on a quiet stream reaches a %s viewer without waiting for a timer', async (encoding) => {
+    const c = await insertContainer(env.deps, owner.id, nodeId);
+    const rec = recorderFor(env.deps, c.id);
+    await rec.enterPhase('syncing', 'Running scripts');
+    const conn = await connectSse(streamUrl(c.id), { cookie, headers: { 'Accept-Encoding': encoding } });
+    try {
+      expect(conn.headers['content-encoding'] ?? 'identity').toBe(encoding);
+      await conn.waitFor((e) => e.event === 'live', 5_000);
+      const delays: number[] = [];
+      for (let i = 1; i <= 5; i++) {
+        await new Promise((r) => setTimeout(r, 150)); // quiet: nothing in flight, nothing pending
+        const sent = performance.now();
+        rec.log('stdout', `lone line ${i}`);
+        await conn.waitFor((e) => e.event === 'progress' && e.data.includes(`lone line ${i}`), 2_000);
+        delays.push(performance.now() - sent);
+      }
+      delays.sort((a, b) => a - b);
+      expect(delays[2], `delays ${delays.map((d) => d.toFixed(1)).join(', ')} ms`).toBeLessThan(50);
+      expect(progressEvents(conn).flatMap((e) => lineIdsIn(e.data))).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      conn.close();
+      await rec.close();
+    }
+  });
+});
+
+describe('render once', () => {
+  it('a replay served from the cache is byte-identical to the replay rendered fresh', async () => {
+    const c = await insertContainer(env.deps, owner.id, nodeId);
+    const rec = recorderFor(env.deps, c.id);
+    await rec.enterPhase('syncing', 'Running scripts');
+    for (let i = 1; i <= 2_600; i++) rec.log(i % 9 === 0 ? 'stderr' : 'stdout', `line ${i} \x1b[32mgreen\x1b[0m <&>`);
+    await rec.complete({ status: 'Ready.' });
+    await rec.close();
+
+    const replay = async () => {
+      const conn = await connectSse(streamUrl(c.id), { cookie });
+      await conn.waitFor((e) => e.event === 'done', 10_000);
+      conn.close();
+      return progressEvents(conn);
+    };
+    const misses = replayCache.misses;
+    const fresh = await replay();
+    // 2,602 events in batches of 1,000: two full batches rendered and kept, the short tail (may still grow) looked
+    // up and rendered each time.
+    expect(replayCache.misses - misses).toBe(3);
+    const hits = replayCache.hits;
+    const cached = await replay();
+    expect(replayCache.hits - hits).toBe(2);
+    expect(fresh.flatMap((e) => lineIdsIn(e.data))).toEqual(Array.from({ length: 2_600 }, (_, i) => i + 1));
+    expect(cached).toEqual(fresh);
+  });
+});
