@@ -2,6 +2,7 @@
 // Starts everything it needs on 127.0.0.1 — a throwaway database, Launchpad's web process, the baseline's server,
 // a producer, the Proxmox simulator and (for ingest) the real worker — runs six bounded scenarios, prints a table
 // and writes bench-results/latest.json, then stops every child and drops the database, also on failure or ^C.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
@@ -21,6 +22,21 @@ import { latency } from './scenarios/latency.ts';
 import { longReplay } from './scenarios/long-replay.ts';
 import { replayStorm } from './scenarios/replay-storm.ts';
 import { replay, seedLog } from './scenarios/replay.ts';
+
+// (a) holds 10,000 viewers: one socket each in this process and in the web process. A login shell's soft limit on
+// open files is often 1,024; raise it to the hard limit, for this process and the children it starts, by running
+// the bench again under a shell that raised it (Node has no setrlimit of its own).
+const WANTED_FILES = 24_000;
+if (!process.env.BENCH_FILES_RAISED) {
+  const [soft, hard] = spawnSync('sh', ['-c', 'ulimit -n; ulimit -Hn'], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number) as [number, number];
+  if (soft < Math.min(WANTED_FILES, Number.isNaN(hard) ? Infinity : hard)) {
+    const again = spawnSync('sh', ['-c', `ulimit -n ${WANTED_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`, 'sh', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_FILES_RAISED: '1' },
+    });
+    process.exit(again.status ?? 1);
+  }
+}
 
 const HARD_LIMIT_MS = 10 * 60_000;
 const QUIET_WAIT_MS = 45_000;
