@@ -1,6 +1,8 @@
 // Issue 18: a lone line on a quiet stream goes straight through (recorder → Postgres → Redis → relay → socket, plain
 // or through the stream's compressor) with no flush timer on the way; and a replay served from the render-once
 // cache carries exactly the events a fresh render does.
+import http from 'node:http';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { replayCache } from '../src/domain/progress/replay-cache.ts';
@@ -85,5 +87,39 @@ describe('render once', () => {
     expect(replayCache.hits - hits).toBe(2);
     expect(fresh.flatMap((e) => lineIdsIn(e.data))).toEqual(Array.from({ length: 2_600 }, (_, i) => i + 1));
     expect(cached).toEqual(fresh);
+  });
+});
+
+describe('gzip without a compressor per viewer', () => {
+  /** The whole body of a stream that ends by itself (a finished build), as it crossed the wire. */
+  const rawBody = (url: string, acceptEncoding: string) =>
+    new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+      http
+        .get(url, { headers: { Cookie: cookie, 'Accept-Encoding': acceptEncoding, Accept: 'text/event-stream' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+  const progressData = (text: string) => text.split('\n\n').filter((m) => m.includes('event: progress')).join('\n\n');
+
+  it('is one valid gzip member (strict decoder: CRC and length checked) carrying the same messages as the plain stream', async () => {
+    const c = await insertContainer(env.deps, owner.id, nodeId);
+    const rec = recorderFor(env.deps, c.id);
+    await rec.enterPhase('syncing', 'Running scripts');
+    for (let i = 1; i <= 1_500; i++) rec.log('stdout', `line ${i} \x1b[1mbold\x1b[0m ü €`);
+    await rec.complete({ status: 'Ready.' });
+    await rec.close();
+    const plain = await rawBody(streamUrl(c.id), 'identity');
+    const gzipped = await rawBody(streamUrl(c.id), 'gzip');
+    expect(plain.encoding).toBeUndefined();
+    expect(gzipped.encoding).toBe('gzip');
+    const decoded = zlib.gunzipSync(gzipped.body).toString('utf8');
+    expect(decoded).toMatch(/^retry: \d+\n\n/);
+    expect(progressData(decoded)).toBe(progressData(plain.body.toString('utf8')));
+    expect(lineIdsIn(decoded)).toEqual(Array.from({ length: 1_500 }, (_, i) => i + 1));
+    expect(gzipped.body.length).toBeLessThan(plain.body.length / 5);
   });
 });

@@ -48,6 +48,41 @@ function frameFor(id: number, event: string, data: string): Buffer {
 }
 
 /**
+ * gzip without a compressor per viewer (issue 18): a gzip body is a header, raw deflate blocks and a trailer (CRC-32
+ * and length of what was compressed). A block sequence that ends with a sync flush is byte-aligned, and one
+ * compressed with no history refers to nothing before it — so such segments can follow each other in any viewer's
+ * stream. Each message is compressed once, alone, for every viewer that gets it (kept beside its frame); a viewer
+ * holds only the running CRC and length. The small per-viewer bits (retry, heartbeats) go as stored blocks.
+ * The price is the context between messages; docs/performance.md has the measurements that chose this.
+ */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+/** An empty final block with fixed codes: ends the deflate stream before the trailer. */
+const DEFLATE_END = Buffer.from([3, 0]);
+const segments = new WeakMap<Buffer, Buffer>();
+
+function deflatedSegment(frame: Buffer): Buffer {
+  let segment = segments.get(frame);
+  if (!segment) {
+    segment = zlib.deflateRawSync(frame, { level: 6, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    segments.set(frame, segment);
+  }
+  return segment;
+}
+
+/** Bytes as they are, in stored blocks (header 0, then LEN and its complement, little-endian). */
+function storedSegment(bytes: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += 0xffff) {
+    const chunk = bytes.subarray(at, at + 0xffff);
+    const head = Buffer.alloc(5);
+    head.writeUInt16LE(chunk.length, 1);
+    head.writeUInt16LE(~chunk.length & 0xffff, 3);
+    parts.push(head, chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+/**
  * Writes queued this turn, per stream, and the streams that have some. Relay side of adaptive batching (issue 18):
  * a viewer gets one socket write — and its compressor one flush — per event-loop turn, however many messages the
  * turn produced. The flush runs in the same turn's check phase (setImmediate): nothing waits for a timer.
@@ -111,7 +146,11 @@ class EventStream implements SseWriter {
   /** Frames written this turn, sent together at the end of it (see flushDirty). */
   private queued: (string | Buffer)[] = [];
   private queuedBytes = 0;
-  private readonly compressor: zlib.Gzip | zlib.BrotliCompress | undefined;
+  /** brotli only (a client that offers no gzip): one compressor for the stream. */
+  private readonly compressor: zlib.BrotliCompress | undefined;
+  /** gzip: CRC-32 and length (mod 2^32) of what the stream has carried. */
+  private crc = 0;
+  private inflatedLength = 0;
   private readonly heartbeatMs: number;
 
   constructor(
@@ -121,8 +160,9 @@ class EventStream implements SseWriter {
   ) {
     this.lastId = options.lastEventId ?? 0;
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
-    if (encoding !== 'identity') {
-      this.compressor = createStreamCompressor(encoding);
+    if (encoding === 'gzip') res.write(GZIP_HEADER);
+    if (encoding === 'br') {
+      this.compressor = createBrotliStream();
       this.compressor.pipe(res);
       // A compressor fails only when its stream is already gone; end the response rather than throw.
       this.compressor.on('error', () => res.destroy());
@@ -191,19 +231,37 @@ class EventStream implements SseWriter {
     if (this.closed) return;
     this.flushQueued();
     this.release();
-    (this.compressor ?? this.res).end();
+    if (this.encoding === 'gzip') {
+      const trailer = Buffer.alloc(8);
+      trailer.writeUInt32LE(this.crc >>> 0, 0);
+      trailer.writeUInt32LE(this.inflatedLength >>> 0, 4);
+      this.res.end(Buffer.concat([DEFLATE_END, trailer]));
+    } else {
+      (this.compressor ?? this.res).end();
+    }
   }
 
-  /** Everything queued this turn leaves in one write; a compressed stream is flushed once after it. */
+  /** Everything queued this turn leaves in one write (and a brotli stream is flushed once after it). */
   flushQueued(): void {
     const chunks = this.queued;
     if (chunks.length === 0 || this.res.destroyed) return;
     this.queued = [];
     this.queuedBytes = 0;
+    if (this.encoding === 'gzip') {
+      const parts = chunks.map((chunk) => {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        this.crc = zlib.crc32(bytes, this.crc);
+        this.inflatedLength = (this.inflatedLength + bytes.length) % 2 ** 32;
+        // Shared frames are compressed once for all viewers; this viewer's own small chunks are stored.
+        return typeof chunk === 'string' ? storedSegment(bytes) : deflatedSegment(bytes);
+      });
+      this.res.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      return;
+    }
     const out = this.compressor ?? this.res;
     out.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))));
     // A sync flush keeps the dictionary, so later messages still compress against earlier ones.
-    this.compressor?.flush(this.encoding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH);
+    this.compressor?.flush(zlib.constants.BROTLI_OPERATION_FLUSH);
   }
 
   private queue(chunk: string | Buffer): void {
@@ -233,17 +291,12 @@ class EventStream implements SseWriter {
 }
 
 /**
- * One compressor per stream, kept small: a viewer holds it for as long as it watches. gzip with a 4 KB window and
- * memLevel 5 costs about 115 KB per stream (measured with 500 streams); the repeated markup of log lines sits well
- * within the window. brotli (only for a client that offers no gzip) at quality 5: the cheaper qualities lose their
- * context at every flush.
+ * brotli, for a client that offers it but not gzip: one compressor per stream (it keeps context between messages;
+ * quality 5 — the cheaper qualities lose their context at every flush).
  */
-function createStreamCompressor(encoding: 'br' | 'gzip'): zlib.BrotliCompress | zlib.Gzip {
-  if (encoding === 'br') {
-    return zlib.createBrotliCompress({
-      chunkSize: 4096,
-      params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_LGWIN]: 16, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT },
-    });
-  }
-  return zlib.createGzip({ level: 6, windowBits: 12, memLevel: 5, chunkSize: 4096 });
+function createBrotliStream(): zlib.BrotliCompress {
+  return zlib.createBrotliCompress({
+    chunkSize: 4096,
+    params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_LGWIN]: 16, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT },
+  });
 }
