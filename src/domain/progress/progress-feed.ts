@@ -173,24 +173,24 @@ export class ProgressFeed implements RelayListener {
     for (;;) {
       if (this.closed) return;
       const after = this.lastSent;
-      const key = cache && ReplayCache.key(this.containerId, after, size, this.shownSeq);
-      let batch = key ? cache!.get(key) : undefined;
-      let full = true;
-      if (!batch) {
-        const query = () => this.deps.events.listAfter(this.containerId, after, size);
-        const events = await (this.deps.replayLimit ? this.deps.replayLimit(query) : query());
-        if (events.length === 0) return;
-        batch = this.prepare(events);
-        full = events.length === size;
+      const load = async () => {
+        const events = await this.limited(() => this.deps.events.listAfter(this.containerId, after, size));
         // A full batch is immutable (events are only ever appended after it); the tail may still grow.
-        if (key && full) cache!.set(key, batch);
-      }
+        return events.length === 0 ? undefined : { batch: this.prepare(events), full: events.length === size };
+      };
+      const loaded = cache ? await cache.getOrLoad(ReplayCache.key(this.containerId, after, size, this.shownSeq), load) : await load();
+      if (!loaded) return;
+      const { batch, full } = loaded;
       await this.emitPrepared(batch);
       if (!full) return;
       // A replay can be hundreds of batches: let other requests and viewers run in between, and send the next batch
       // only once this viewer has taken the last one (a slow reader is paced instead of cut and restarted).
       if (!(await this.sink.writable())) return this.stop();
     }
+  }
+
+  private limited<T>(query: () => Promise<T>): Promise<T> {
+    return this.deps.replayLimit ? this.deps.replayLimit(query) : query();
   }
 
   /** A replay batch as bytes, with what the feed needs to know about it afterwards. */
@@ -238,14 +238,16 @@ export class ProgressFeed implements RelayListener {
   }
 
   private async finishIfTerminal(): Promise<void> {
-    const container = await this.deps.containers.findById(this.containerId);
+    // Like replay queries, these go through the shared limit: a hundred replays ending together would otherwise
+    // take every pooled connection at once.
+    const container = await this.limited(() => this.deps.containers.findById(this.containerId));
     if (!container) return this.stop();
     if (isSettled(container) && this.lastSent >= container.lastSeq) await this.finish();
   }
 
   private async finish(): Promise<void> {
     if (this.closed) return;
-    const html = await this.deps.finalFragments(this.containerId);
+    const html = await this.limited(() => this.deps.finalFragments(this.containerId));
     if (this.sink.send(this.lastSent, 'done', html || 'done')) this.stop();
   }
 

@@ -20,6 +20,8 @@ export interface CachedBatch {
 
 export class ReplayCache {
   private readonly entries = new Map<string, CachedBatch>();
+  /** Batches being read and rendered right now: viewers that ask meanwhile wait for the same work. */
+  private readonly loading = new Map<string, Promise<{ batch: CachedBatch; full: boolean } | undefined>>();
   private bytes = 0;
   hits = 0;
   misses = 0;
@@ -41,6 +43,26 @@ export class ReplayCache {
     this.entries.delete(key);
     this.entries.set(key, hit);
     return hit;
+  }
+
+  /**
+   * The batch for `key`: from the cache, else from the load already under way for it, else from `load` (kept when
+   * it was full). A hundred viewers opening the same finished log at once cause one query and one rendering per
+   * batch, not a hundred.
+   */
+  async getOrLoad(key: string, load: () => Promise<{ batch: CachedBatch; full: boolean } | undefined>): Promise<{ batch: CachedBatch; full: boolean } | undefined> {
+    const hit = this.get(key);
+    if (hit) return { batch: hit, full: true };
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = load().then((loaded) => {
+        if (loaded?.full) this.set(key, loaded.batch);
+        return loaded;
+      });
+      this.loading.set(key, pending);
+      void pending.finally(() => this.loading.delete(key)).catch(() => undefined);
+    }
+    return pending;
   }
 
   set(key: string, batch: CachedBatch): void {
