@@ -23,6 +23,9 @@ export class EventRelay {
   private checkTimer: NodeJS.Timeout | undefined;
   /** What the database had at the previous check, per watched container. */
   private seenAtLastCheck = new Map<string, number>();
+  /** Messages that arrived this event-loop turn, per container, handed on together at the end of it. */
+  private arrived = new Map<string, ProgressMessage[]>();
+  private handOnScheduled = false;
 
   constructor(
     private readonly subscriber: Redis,
@@ -83,7 +86,30 @@ export class EventRelay {
       this.deps.logger.warn({ channel }, 'unreadable progress message ignored');
       return;
     }
-    for (const listener of set) listener.onMessage(message);
+    const list = this.arrived.get(id);
+    if (list) list.push(message);
+    else this.arrived.set(id, [message]);
+    if (!this.handOnScheduled) {
+      this.handOnScheduled = true;
+      setImmediate(() => this.handOn());
+    }
+  }
+
+  /**
+   * Adaptive batching on the relay side (issue 18): the messages of one container that arrived in the same
+   * event-loop turn reach its viewers as one message — rendered, framed and written once. A quiet stream's message
+   * goes on in the turn it arrived; a process that falls behind catches up in larger steps instead of falling
+   * further behind. Only contiguous messages are joined, so a viewer still sees every gap (and back-fills it).
+   */
+  private handOn(): void {
+    this.handOnScheduled = false;
+    const arrived = this.arrived;
+    this.arrived = new Map();
+    for (const [id, messages] of arrived) {
+      const set = this.listeners.get(id);
+      if (!set) continue;
+      for (const message of joinContiguous(messages)) for (const listener of set) listener.onMessage(message);
+    }
   }
 
   /** One query per interval for all watched containers, not one per viewer. */
@@ -107,4 +133,21 @@ export class EventRelay {
       this.deps.logger.warn({ err: (err as Error).message }, 'periodic progress check failed');
     }
   }
+}
+
+/** Runs of messages whose seqs follow on, each joined into one message. */
+function joinContiguous(messages: ProgressMessage[]): ProgressMessage[] {
+  if (messages.length === 1) return messages;
+  const joined: ProgressMessage[] = [];
+  let run: ProgressMessage | undefined;
+  for (const m of messages) {
+    if (run && m.fromSeq === run.toSeq + 1) {
+      run.toSeq = m.toSeq;
+      run.events.push(...m.events);
+    } else {
+      run = { ...m, events: [...m.events] };
+      joined.push(run);
+    }
+  }
+  return joined;
 }
