@@ -42,7 +42,7 @@ describe('first-run setup', () => {
     const ok = await agent.post('/setup').type('form').send({ ...form, code }).expect(303);
     expect(ok.headers.location).toBe('/containers');
     expect(await env.deps.repos.users.count()).toBe(1);
-    expect((await env.deps.repos.users.findByUsername('admin'))?.isAdmin).toBe(true);
+    expect((await env.deps.repos.users.findByUsername('admin'))?.role).toBe('admin');
     expect(await env.deps.repos.settings.get('setup_code')).toBeUndefined();
     await agent.get('/containers').expect(200);
 
@@ -60,7 +60,7 @@ describe('first-run setup', () => {
 describe('sign-in', () => {
   beforeAll(async () => {
     if (!(await env.deps.repos.users.findByUsername('alice'))) {
-      await env.deps.repos.users.create({ username: 'alice', passwordHash: await hashPassword('alice-password'), isAdmin: false });
+      await env.deps.repos.users.create({ username: 'alice', passwordHash: await hashPassword('alice-password'), role: 'operator' });
     }
   });
 
@@ -105,7 +105,7 @@ describe('sign-in', () => {
 
 describe('rate limits on sign-in', () => {
   it('locks an account after 5 failures, whatever the address', async () => {
-    await env.deps.repos.users.create({ username: 'bob', passwordHash: await hashPassword('bob-password'), isAdmin: false });
+    await env.deps.repos.users.create({ username: 'bob', passwordHash: await hashPassword('bob-password'), role: 'operator' });
     const agent = request.agent(app);
     const page = await agent.get('/login');
     const token = csrfFrom(page.text);

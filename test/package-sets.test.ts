@@ -93,7 +93,7 @@ beforeAll(async () => {
   await makeSet('pinned-curl', [{ manager: 'apt', name: 'curl', version: '7.88.1-10+deb12u12' }]);
   await makeSet('old-curl', [{ manager: 'apt', name: 'curl', version: '7.74.0-1.3' }]);
   admin = await browser('sets-admin');
-  await ensureUser(env.deps, 'sets-reader', 'correct horse battery staple', false);
+  await ensureUser(env.deps, 'sets-reader', 'correct horse battery staple', 'operator');
   reader = await browser('sets-reader');
   expect((await admin.post('/templates/rescan', {})).status).toBe(303);
 }, 60_000);

@@ -33,7 +33,7 @@ beforeAll(async () => {
   worker = startWorkerProcess(env.deps.config, { SIMULATOR_ROOTFS_CACHE: process.env.SIMULATOR_ROOTFS_CACHE ?? path.resolve('.data/simulator/rootfs') });
   await worker.ready;
   server = await listen(app);
-  await ensureUser(env.deps, 'admin', 'admin-password', true);
+  await ensureUser(env.deps, 'admin', 'admin-password', 'admin');
   admin = await signIn(server.baseUrl, 'admin', 'admin-password');
 }, 2 * MINUTES);
 
@@ -93,7 +93,7 @@ describe.skipIf(!capable)('Test in the simulator', () => {
     expect(reload.text).not.toContain('sse-connect=');
     expect((reload.text.match(/<li id="L\d+"/g) ?? []).length).toBe(Number(done.id) - (lines.match(/class="log-marker"/g) ?? []).length);
     // Nothing of the run is left in the console's own data.
-    expect(await env.deps.repos.containers.listVisible({ id: 0, isAdmin: true })).toEqual([]);
+    expect(await env.deps.repos.containers.listVisible({ id: 0, role: 'admin' })).toEqual([]);
   }, 6 * MINUTES);
 
   it('fails a broken template with its script\'s exit and message', async () => {
@@ -116,7 +116,7 @@ describe.skipIf(!capable)('Test in the simulator', () => {
     const page = await get(second.location);
     expect(page.text).toContain('A test of “static-web” is already');
 
-    await ensureUser(env.deps, 'someone', 'someone-password', false);
+    await ensureUser(env.deps, 'someone', 'someone-password', 'operator');
     const other = await signIn(server.baseUrl, 'someone', 'someone-password');
     const template = await getTemplate(env.deps.repos.templates, 'static-web');
     expect((await get(`/templates/${template.id}`, other)).text).not.toContain('Test in the simulator');

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Container, ContainerPatch, Lifecycle, Viewer } from '../domain/containers/container.ts';
 import type { LockingAction } from '../domain/containers/lifecycle-actions.ts';
+import { seesEveryContainer } from '../domain/roles.ts';
 import { patchToRow, toContainer, type ContainerRow } from './container-rows.ts';
 
 export interface NewContainer {
@@ -63,18 +64,18 @@ export class ContainersRepository {
     return row && toContainer(row);
   }
 
-  /** The container if this user may see it: its owner, or an admin. */
+  /** The container if this user may see it: its owner, or an admin or viewer (who see every container). */
   async findVisible(id: string, user: Viewer): Promise<Container | undefined> {
     if (!isUuid(id)) return undefined;
     const query = this.knex<ContainerRow>('containers').where({ id });
-    if (!user.isAdmin) query.andWhere({ owner_id: user.id });
+    if (!seesEveryContainer(user.role)) query.andWhere({ owner_id: user.id });
     const row = await query.first();
     return row && toContainer(row);
   }
 
   async listVisible(user: Viewer): Promise<Container[]> {
     const query = this.knex<ContainerRow>('containers').whereNot({ lifecycle: 'destroyed' }).orderBy('created_at', 'desc');
-    if (!user.isAdmin) query.andWhere({ owner_id: user.id });
+    if (!seesEveryContainer(user.role)) query.andWhere({ owner_id: user.id });
     return (await query).map(toContainer);
   }
 

@@ -10,6 +10,9 @@ import * as addRunLeaseToContainers from '../../migrations/20261127000600_add_ru
 import * as createPackageSets from '../../migrations/20261128000100_create_package_sets.ts';
 import * as letDestroyedContainersOutliveTheirNode from '../../migrations/20261128001000_let_destroyed_containers_outlive_their_node.ts';
 import * as addMarksAndTasksToContainers from '../../migrations/20261128002000_add_marks_and_tasks_to_containers.ts';
+import * as addRoleAndDisabledToUsers from '../../migrations/20261128100000_add_role_and_disabled_to_users.ts';
+import * as backfillUserRoles from '../../migrations/20261128100100_backfill_user_roles.ts';
+import * as requireUserRole from '../../migrations/20261128100200_require_user_role.ts';
 import * as createTemplateTestRuns from '../../migrations/20261128140000_create_template_test_runs.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -24,6 +27,9 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261128000100_create_package_sets.ts', createPackageSets],
   ['20261128001000_let_destroyed_containers_outlive_their_node.ts', letDestroyedContainersOutliveTheirNode],
   ['20261128002000_add_marks_and_tasks_to_containers.ts', addMarksAndTasksToContainers],
+  ['20261128100000_add_role_and_disabled_to_users.ts', addRoleAndDisabledToUsers],
+  ['20261128100100_backfill_user_roles.ts', backfillUserRoles],
+  ['20261128100200_require_user_role.ts', requireUserRole],
   ['20261128140000_create_template_test_runs.ts', createTemplateTestRuns],
 ];
 

@@ -1,10 +1,13 @@
 import type { Knex } from 'knex';
+import type { Role } from '../domain/roles.ts';
 
 export interface User {
   id: number;
   username: string;
   passwordHash: string;
-  isAdmin: boolean;
+  role: Role;
+  /** Set while an admin has disabled the account: it cannot sign in and its sessions end. */
+  disabledAt: Date | null;
   createdAt: Date;
 }
 
@@ -12,7 +15,8 @@ interface UserRow {
   id: number;
   username: string;
   password_hash: string;
-  is_admin: boolean;
+  role: Role;
+  disabled_at: Date | null;
   created_at: Date;
 }
 
@@ -20,7 +24,8 @@ const toUser = (r: UserRow): User => ({
   id: r.id,
   username: r.username,
   passwordHash: r.password_hash,
-  isAdmin: r.is_admin,
+  role: r.role,
+  disabledAt: r.disabled_at,
   createdAt: r.created_at,
 });
 
@@ -42,9 +47,9 @@ export class UsersRepository {
     return row && toUser(row);
   }
 
-  async create(input: { username: string; passwordHash: string; isAdmin: boolean }): Promise<User> {
+  async create(input: { username: string; passwordHash: string; role: Role }): Promise<User> {
     const [row] = await this.knex<UserRow>('users')
-      .insert({ username: input.username, password_hash: input.passwordHash, is_admin: input.isAdmin })
+      .insert({ username: input.username, password_hash: input.passwordHash, role: input.role })
       .returning('*');
     return toUser(row!);
   }
@@ -59,7 +64,7 @@ export class UsersRepository {
       const existing = await trx('users').first('id');
       if (existing) return undefined;
       const [row] = await trx<UserRow>('users')
-        .insert({ username: input.username, password_hash: input.passwordHash, is_admin: true })
+        .insert({ username: input.username, password_hash: input.passwordHash, role: 'admin' })
         .returning('*');
       return toUser(row!);
     });

@@ -11,12 +11,15 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** What every page's layout needs: the user, a CSRF token, the one-shot flash message, the simulator badge. */
+/** What every page's layout needs: the user and what their role may use, a CSRF token, the one-shot flash message, the simulator badge. */
 function pageContext(req: Request) {
   const flash = req.session?.flash;
   if (flash) delete req.session.flash;
+  const role = req.user?.role;
   return {
     user: req.user,
+    // What the signed-in role may use, so pages leave out buttons it cannot use (the route rules still decide).
+    can: { admin: role === 'admin', deploy: role === 'admin' || role === 'operator' },
     csrfToken: req.session ? generateCsrfToken(req) : '',
     flash,
     simulator: req.app.locals.simulator,

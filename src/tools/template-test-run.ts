@@ -79,7 +79,7 @@ export async function runTemplateTest(base: Config, options: TemplateTestOptions
     const rootfsSeconds = (Date.now() - rootfsStarted) / 1000;
     onLine(`root filesystem image ready in ${rootfsSeconds.toFixed(1)} s`, 'info');
     await registerSimulatorNode(deps, sim);
-    const owner = await deps.repos.users.create({ username: `template-test-${suffix}`, passwordHash: await hashPassword(randomUUID()), isAdmin: true });
+    const owner = await deps.repos.users.create({ username: `template-test-${suffix}`, passwordHash: await hashPassword(randomUUID()), role: 'admin' });
     const password = randomBytes(18).toString('base64url');
     const hostname = `test-${name}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
     const { containerId } = await createContainer(deps, owner, requestFromBody({ template: name, node: sim.nodeName, hostname, password, password_confirm: password }));

@@ -93,7 +93,7 @@ async function main(): Promise<number> {
   const machine = await machineDetails(env.deps);
   log(`${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, Redis ${machine.redis}`);
   const password = randomBytes(18).toString('base64url');
-  const owner = await ensureUser(env.deps, 'bench', password, true);
+  const owner = await ensureUser(env.deps, 'bench', password, 'admin');
   const placeholderNode = await insertNode(env.deps, 'bench-placeholder');
   const simNode = await registerSimulatorNode(env.deps, simulator.info);
   const { cookie } = await signIn(`http://127.0.0.1:${web.info.port}`, 'bench', password);

@@ -119,7 +119,7 @@ async function main() {
   const results: Record<string, unknown> = {};
   try {
     const password = randomBytes(12).toString('hex');
-    const owner = await ensureUser(env.deps, 'wire', password, true);
+    const owner = await ensureUser(env.deps, 'wire', password, 'admin');
     const nodeId = (await insertNode(env.deps, 'pve-wire')).id;
     const { cookie } = await signIn(server.baseUrl, 'wire', password);
     const base = server.baseUrl;

@@ -36,7 +36,7 @@ afterAll(async () => {
 
 describe('node form in a browser', () => {
   it('fetches fingerprints in place, pins them only once confirmed, and tests the saved connection', async () => {
-    await ensureUser(env.deps, 'admin', 'admin-password', true);
+    await ensureUser(env.deps, 'admin', 'admin-password', 'admin');
     const { cookie } = await signIn(server.baseUrl, 'admin', 'admin-password');
     const { context, page } = await pageWithSession(browser, server.baseUrl, cookie);
     const consoleErrors: string[] = [];

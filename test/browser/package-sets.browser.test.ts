@@ -42,7 +42,7 @@ beforeAll(async () => {
   templateId = id;
   server = await listen(createTestApp(env));
   browser = await launchBrowser();
-  await ensureUser(env.deps, 'admin', 'admin-password', true);
+  await ensureUser(env.deps, 'admin', 'admin-password', 'admin');
   await mkdir(SHOTS, { recursive: true });
 }, 60_000);
 

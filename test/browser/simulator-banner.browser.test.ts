@@ -17,7 +17,7 @@ let browser: Browser;
 beforeAll(async () => {
   env = await createTestEnv();
   simulator = await startTestSimulator(env.deps, { sandbox: false });
-  await ensureUser(env.deps, 'admin', 'admin-password', true);
+  await ensureUser(env.deps, 'admin', 'admin-password', 'admin');
   browser = await launchBrowser();
 });
 afterAll(async () => {

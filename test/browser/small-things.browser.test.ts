@@ -29,7 +29,7 @@ beforeAll(async () => {
   });
   server = await listen(createTestApp(env));
   browser = await launchBrowser();
-  await ensureUser(env.deps, 'admin', 'admin-password', true);
+  await ensureUser(env.deps, 'admin', 'admin-password', 'admin');
 });
 
 afterAll(async () => {

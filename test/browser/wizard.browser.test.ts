@@ -41,7 +41,7 @@ beforeAll(async () => {
   client.close();
   server = await listen(createTestApp(env));
   browser = await launchBrowser();
-  await ensureUser(env.deps, 'admin', 'admin-password', true);
+  await ensureUser(env.deps, 'admin', 'admin-password', 'admin');
 });
 
 afterAll(async () => {

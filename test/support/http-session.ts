@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { Express } from 'express';
 import type { Deps } from '../../src/deps.ts';
 import { hashPassword } from '../../src/domain/passwords.ts';
+import type { Role } from '../../src/domain/roles.ts';
 
 export async function listen(app: Express): Promise<{ server: Server; baseUrl: string; close: () => Promise<void> }> {
   const server = await new Promise<Server>((resolve) => {
@@ -20,8 +21,9 @@ export async function listen(app: Express): Promise<{ server: Server; baseUrl: s
   };
 }
 
-export async function ensureUser(deps: Deps, username: string, password: string, isAdmin = false) {
-  return (await deps.repos.users.findByUsername(username)) ?? deps.repos.users.create({ username, passwordHash: await hashPassword(password), isAdmin });
+/** Creates the account unless it exists: an operator unless a role is given (a second account, not the admin). */
+export async function ensureUser(deps: Deps, username: string, password: string, role: Role = 'operator') {
+  return (await deps.repos.users.findByUsername(username)) ?? deps.repos.users.create({ username, passwordHash: await hashPassword(password), role });
 }
 
 const cookieOf = (res: Response) => res.headers.getSetCookie().find((c) => c.startsWith('launchpad.sid='))?.split(';')[0];

@@ -22,7 +22,7 @@ export async function signedInAgent(
   { username = 'tester', password = 'correct horse battery staple' }: { username?: string; password?: string } = {},
 ): Promise<SignedInAgent> {
   if (!(await deps.repos.users.findByUsername(username))) {
-    await deps.repos.users.create({ username, passwordHash: await hashPassword(password), isAdmin: true });
+    await deps.repos.users.create({ username, passwordHash: await hashPassword(password), role: 'admin' });
   }
   const agent = supertest.agent(app);
   const login = await agent.get('/login');

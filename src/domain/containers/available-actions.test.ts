@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { availableActions } from './available-actions.ts';
-import type { LiveStatus } from './container.ts';
+import type { LiveStatus, Viewer } from './container.ts';
 
 const ct = (state: LiveStatus['state']): LiveStatus => ({ state });
+const owner: Viewer = { id: 7, role: 'operator' };
 
 describe('availableActions', () => {
   it.each([
@@ -21,10 +22,18 @@ describe('availableActions', () => {
     ['destroying', undefined, []],
     ['destroyed', undefined, []],
   ] as const)('%s with the CT %o offers %o', (lifecycle, status, expected) => {
-    expect(availableActions({ lifecycle, currentAction: null }, status)).toEqual(expected);
+    expect(availableActions({ lifecycle, currentAction: null, ownerId: 7 }, status, owner)).toEqual(expected);
   });
 
   it('offers nothing while an action holds the lock', () => {
-    expect(availableActions({ lifecycle: 'ready', currentAction: 'reboot' }, ct('running'))).toEqual([]);
+    expect(availableActions({ lifecycle: 'ready', currentAction: 'reboot', ownerId: 7 }, ct('running'), owner)).toEqual([]);
+  });
+
+  it('offers an admin the same as the owner, and a viewer or another operator nothing', () => {
+    const ready = { lifecycle: 'ready', currentAction: null, ownerId: 7 } as const;
+    expect(availableActions(ready, ct('running'), { id: 1, role: 'admin' })).toEqual(['shutdown', 'reboot', 'stop', 'destroy']);
+    expect(availableActions(ready, ct('running'), { id: 2, role: 'viewer' })).toEqual([]);
+    expect(availableActions(ready, ct('running'), { id: 7, role: 'viewer' })).toEqual([]);
+    expect(availableActions(ready, ct('running'), { id: 3, role: 'operator' })).toEqual([]);
   });
 });

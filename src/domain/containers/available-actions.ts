@@ -1,7 +1,10 @@
 // Which actions a container offers right now. The detail page, the stream's final panel and the list all ask this
 // one function, so they cannot disagree (the list once had no Stop, the stream's panel once offered Start on a
 // running CT). A new power action is added to POWER_ACTIONS (vocabulary), to the rule below and to the pipeline.
-import type { Container, LiveStatus } from './container.ts';
+// It also asks who is looking: a viewer (or anyone but the owner or an admin) is offered nothing, so no template
+// has to hide buttons on its own.
+import { mayActOn } from '../roles.ts';
+import type { Container, LiveStatus, Viewer } from './container.ts';
 import type { PowerAction } from './lifecycle-actions.ts';
 
 /** What a user may do to a container: the power actions, and the build's own (cancel, retry, destroy, forget). */
@@ -14,10 +17,15 @@ const POWER_BY_STATE: Partial<Record<LiveStatus['state'], readonly PowerAction[]
 };
 
 /**
- * The actions to offer, in the order they are shown. `ct` is what Proxmox says right now (undefined when nobody
- * asked). While an action holds the container's lock, nothing is offered: the page says what is in progress.
+ * The actions to offer `viewer`, in the order they are shown. `ct` is what Proxmox says right now (undefined when
+ * nobody asked). While an action holds the container's lock, nothing is offered: the page says what is in progress.
  */
-export function availableActions(container: Pick<Container, 'lifecycle' | 'currentAction'>, ct: LiveStatus | undefined): ContainerAction[] {
+export function availableActions(
+  container: Pick<Container, 'lifecycle' | 'currentAction' | 'ownerId'>,
+  ct: LiveStatus | undefined,
+  viewer: Viewer,
+): ContainerAction[] {
+  if (!mayActOn(viewer, container.ownerId)) return [];
   if (container.currentAction) return [];
   const state = ct?.state;
   // No CT on the node (removed outside Launchpad, another guest at its VMID, or never created): Destroy has nothing

@@ -9,7 +9,7 @@ import type { Redis } from '../../lib/redis.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { Logger } from '../../logger.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
-import { findVisibleContainer } from './container-page.ts';
+import { findContainerToActOn } from './container-page.ts';
 import { liveStatusOf, type LiveStatusDeps } from './container-list.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { markOf } from '../pipeline/ct-mark.ts';
@@ -70,7 +70,7 @@ async function releaseIfLost(deps: ContainerActionDeps, container: Container): P
 }
 
 export async function cancelContainer(deps: ContainerActionDeps, viewer: Viewer & { username: string }, id: string): Promise<void> {
-  const container = await findVisibleContainer(deps.repos, viewer, id);
+  const container = await findContainerToActOn(deps.repos, viewer, id);
   if (container.lifecycle === 'queued') {
     const job = await deps.queue.getJob(container.id);
     if (job && (await job.getState()) !== 'active' && (await job.remove().then(() => true, () => false))) {
@@ -86,7 +86,7 @@ export async function cancelContainer(deps: ContainerActionDeps, viewer: Viewer 
 }
 
 export async function retryContainer(deps: ContainerActionDeps, viewer: Viewer & { username: string }, id: string): Promise<void> {
-  const container = await findVisibleContainer(deps.repos, viewer, id);
+  const container = await findContainerToActOn(deps.repos, viewer, id);
   if (container.lifecycle !== 'failed' && container.lifecycle !== 'cancelled') {
     throw new ConflictError(`Only a failed or cancelled build can be retried; this one is ${container.lifecycle}.`);
   }
@@ -103,7 +103,7 @@ export async function destroyContainer(
   id: string,
   confirmHostname: unknown,
 ): Promise<void> {
-  const container = await findVisibleContainer(deps.repos, viewer, id);
+  const container = await findContainerToActOn(deps.repos, viewer, id);
   if (container.lifecycle === 'destroyed') throw new ConflictError('This container is already destroyed.');
   if (container.lifecycle === 'destroying') throw new ConflictError('This container is already being destroyed.');
   if (container.lifecycle === 'creating' || container.lifecycle === 'queued') {
@@ -126,7 +126,7 @@ export async function destroyContainer(
 
 /** Start, stop, shut down or reboot a ready container: take the lock, say so in its log, queue the job. */
 export async function requestPowerAction(deps: ContainerActionDeps, viewer: Viewer & { username: string }, id: string, action: PowerAction): Promise<void> {
-  const container = await findVisibleContainer(deps.repos, viewer, id);
+  const container = await findContainerToActOn(deps.repos, viewer, id);
   await claimAction(deps, container, action, ['ready']);
   const words = ACTION_WORDS[action];
   const recorder = await recorderFor(deps, container.id, container.lifecycle);
@@ -150,7 +150,7 @@ export async function requestPowerAction(deps: ContainerActionDeps, viewer: View
  * entry becomes `destroyed`, its history kept. Nothing is ever sent to the node.
  */
 export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps, viewer: Viewer & { username: string }, id: string): Promise<void> {
-  const container = await findVisibleContainer(deps.repos, viewer, id);
+  const container = await findContainerToActOn(deps.repos, viewer, id);
   const claimed = await claimAction(deps, container, 'forget', ['ready', 'failed', 'cancelled']);
   try {
     let live = await liveStatusOf(deps, claimed);
@@ -192,7 +192,7 @@ export async function revealCredentials(
   viewer: Viewer & { username: string },
   id: string,
 ): Promise<{ hostname: string; credentials: Array<{ key: string; value: string }> }> {
-  const container = await findVisibleContainer(deps.repos, viewer, id);
+  const container = await findContainerToActOn(deps.repos, viewer, id);
   const sealed = await deps.repos.containerExtras.sealedCredentials(container.id);
   const credentials = sealed.map((c) => ({ key: c.key, value: deps.secrets.open(c.valueEnc, credentialAad(container.id, c.key)) }));
   const recorder = await recorderFor(deps, container.id, container.lifecycle);

@@ -182,7 +182,7 @@ export async function loadContainerList(
   const all = containers.map((container) => {
     const status = live.get(container.id)!;
     const nodeName = (container.nodeId !== null && names.get(container.nodeId)) || removedNodeLabel(container);
-    return { container, nodeName, live: status, actions: availableActions(container, status) };
+    return { container, nodeName, live: status, actions: availableActions(container, status, viewer) };
   });
   const counts = Object.fromEntries(LIST_FILTERS.map((f) => [f, all.filter(MATCHES[f]).length])) as Record<ListFilter, number>;
   return { rows: all.filter(MATCHES[filter]).sort(COMPARE[sort]), filter, sort, counts };

@@ -4,7 +4,7 @@ import type { ContainerExtrasRepository, ContainerService } from '../../db/conta
 import type { EventsRepository } from '../../db/events-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
 import type { ContainerConfig } from './container-config.ts';
-import { NotFoundError } from '../../lib/errors.ts';
+import { ForbiddenError, NotFoundError } from '../../lib/errors.ts';
 import { specsByManager } from '../package-sets/package-set.ts';
 import { serviceLink } from '../templates/helper-library.ts';
 import { phaseLabel, type ProgressSnapshot, snapshotFrom } from '../progress/phases.ts';
@@ -12,6 +12,7 @@ import { isSettled } from '../progress/progress-feed.ts';
 import { availableActions, type ContainerAction } from './available-actions.ts';
 import { liveStatusOf, removedNodeLabel, type LiveStatusDeps } from './container-list.ts';
 import type { Container, LiveStatus, Viewer } from './container.ts';
+import { mayActOn } from '../roles.ts';
 import type { ContainerEvent } from './container-event.ts';
 
 /** At most this many log lines go into the page's DOM; earlier ones are a link away (and all are in log.txt). */
@@ -32,6 +33,16 @@ export async function findVisibleContainer(deps: { containers: ContainersReposit
 }
 
 /**
+ * The container if this user may act on it (see roles.ts): a viewer may look at every container and act on none.
+ * The route tables already answer 403 to a viewer; this keeps the rule true for any other caller.
+ */
+export async function findContainerToActOn(deps: { containers: ContainersRepository }, viewer: Viewer, id: string): Promise<Container> {
+  const container = await findVisibleContainer(deps, viewer, id);
+  if (!mayActOn(viewer, container.ownerId)) throw new ForbiddenError(`Acting on a container needs the operator role (its owner) or admin; you are a ${viewer.role}.`);
+  return container;
+}
+
+/**
  * Everything on the container page that shows the container's state: the heading line (VMID, attempt), the header
  * badge, the stepper, the status panel with its actions, the configuration (VMID, finish time) and the log's line
  * count. The page and the stream's final message render it through the same function
@@ -43,6 +54,8 @@ export interface ContainerStateView {
   /** href: the link to open the service, only for http(s) addresses; any other address is shown as text. */
   services: Array<ContainerService & { href: string | null }>;
   credentialKeys: string[];
+  /** Whether the person looking may reveal them (the owner or an admin; never a viewer). */
+  mayReveal: boolean;
   failedPhase: string;
   lastLines: ContainerEvent[];
   /** What Proxmox says right now (asked for a built container when the caller can reach its node). */
@@ -62,6 +75,7 @@ const ASK_STATUS_FOR = new Set(['ready', 'failed', 'cancelled']);
 export async function loadContainerState(
   deps: ContainerPageDeps,
   container: Container,
+  viewer: Viewer,
   options: { uptoSeq?: number; liveStatus?: LiveStatusDeps } = {},
 ): Promise<ContainerStateView> {
   const [node, services, credentialKeys, lastLines, lastProgress, ctStatus] = await Promise.all([
@@ -80,11 +94,12 @@ export async function loadContainerState(
     nodeName,
     services: services.map((s) => ({ ...s, href: serviceLink(s.url) })),
     credentialKeys,
+    mayReveal: mayActOn(viewer, container.ownerId),
     failedPhase: phaseLabel(container.currentStep),
     lastLines: lastLines.filter((e) => e.kind === 'log').slice(-15),
     ctStatus,
     progress: snapshotFrom(lastProgress, container.lifecycle),
-    actions: availableActions(container, ctStatus),
+    actions: availableActions(container, ctStatus, viewer),
     config: configSummary(container, nodeName),
   };
 }
@@ -147,7 +162,7 @@ export async function loadContainerPage(
         ? await deps.events.seqOfTail(container.id, LOG_LINES_IN_PAGE, upto)
         : 0;
   const [state, logEntries] = await Promise.all([
-    loadContainerState(deps, container, { uptoSeq: upto, liveStatus: options.liveStatus }),
+    loadContainerState(deps, container, viewer, { uptoSeq: upto, liveStatus: options.liveStatus }),
     deps.events.logEntries(container.id, { afterSeq, uptoSeq: upto, fromLine: options.fromLine, limit: LOG_LINES_IN_PAGE + 100 }),
   ]);
   const firstLine = logEntries.find((e) => e.kind === 'log')?.lineNo ?? undefined;

@@ -1,6 +1,7 @@
 // The container vocabulary: what a container is, the lifecycle it moves through, who may look at it, and what its
 // node says about it right now. A leaf module: the repositories, the pipeline, the web side and the views all speak
 // these words, so it imports nothing of theirs.
+import type { Role } from '../roles.ts';
 import type { LockingAction } from './lifecycle-actions.ts';
 
 export type Lifecycle = 'queued' | 'creating' | 'ready' | 'failed' | 'cancelled' | 'destroying' | 'destroyed';
@@ -67,10 +68,10 @@ export interface ContainerPatch {
   pendingTask?: PendingTask | null;
 }
 
-/** Who is looking: admins see every container, everyone else their own. */
+/** Who is looking: admins and viewers see every container, an operator their own (see roles.ts). */
 export interface Viewer {
   id: number;
-  isAdmin: boolean;
+  role: Role;
 }
 
 /**

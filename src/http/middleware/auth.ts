@@ -1,5 +1,6 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { User, UsersRepository } from '../../db/users-repository.ts';
+import { hasRole, type Role } from '../../domain/roles.ts';
 import { ForbiddenError } from '../../lib/errors.ts';
 
 declare module 'express-serve-static-core' {
@@ -14,7 +15,8 @@ export function loadUser(users: UsersRepository) {
     const id = req.session?.userId;
     if (id !== undefined) {
       const user = await users.findById(id);
-      if (user) req.user = user;
+      // A disabled (or deleted) account's sessions end on their next request: back to /login.
+      if (user && !user.disabledAt) req.user = user;
       else delete req.session.userId;
     }
     next();
@@ -37,10 +39,36 @@ export function requireUser(req: Request, res: Response, next: NextFunction): vo
 }
 
 /**
- * Changes only admins may make. Today an account is either an admin or not (users.is_admin); a later Teams issue
- * can widen this one rule.
+ * A route's access rule: one per route, first in its handler list, so the route-table test can check every route.
+ * Its parameters are `any` because Express infers a route's `req.params` from its handlers: a ParamsDictionary
+ * here would widen every `req.params.id` after it to `string | string[]`.
  */
-export function requireAdmin(req: Request, _res: Response, next: NextFunction): void {
-  if (req.user?.isAdmin) return next();
-  next(new ForbiddenError('Only an admin may change this. Ask an admin of this Launchpad to make the change.'));
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyParams = any;
+export type AccessRule = RequestHandler<AnyParams> & { readonly rule: Role | 'public' };
+
+const ARTICLE: Record<Role, string> = { admin: 'an admin', operator: 'an operator', viewer: 'a viewer' };
+
+function rule(needed: Role): AccessRule {
+  const handler: RequestHandler<AnyParams> = (req, _res, next) => {
+    const user = req.user;
+    if (!user) return next(new ForbiddenError('Sign in first.'));
+    if (hasRole(user.role, needed)) return next();
+    const who = needed === 'admin' ? 'the admin role' : 'the operator or admin role';
+    next(new ForbiddenError(`This needs ${who}; you are signed in as ${ARTICLE[user.role]}. Ask an admin of this Launchpad if you need it.`));
+  };
+  return Object.assign(handler, { rule: needed });
 }
+
+/**
+ * The rules, applied in the route tables (never by hiding buttons alone). `readers`: any signed-in account (every
+ * role may look); `operators`: deploy and act on one's own containers (operator or admin); `admins`: nodes,
+ * templates, package-set and user changes, Rescan, Test connection, Fetch fingerprints.
+ */
+export const allow = {
+  readers: rule('viewer'),
+  operators: rule('operator'),
+  admins: rule('admin'),
+  /** Open to everyone (sign-in, setup, health): says so explicitly, so the route-table test can tell it was meant. */
+  everyone: Object.assign(((_req, _res, next) => next()) as RequestHandler<AnyParams>, { rule: 'public' as const }),
+};

@@ -3,6 +3,7 @@ import * as accounts from '../../domain/accounts.ts';
 import type { AccountsDeps } from '../../domain/accounts.ts';
 import { firstControlCharacter } from '../../lib/control-characters.ts';
 import { ValidationError } from '../../lib/errors.ts';
+import { allow } from '../middleware/auth.ts';
 import { destroySession, flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 import type { RequestHandler } from 'express';
@@ -14,12 +15,12 @@ const safeReturnTo = (value: unknown) =>
 export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): Router {
   const router = Router();
 
-  router.get('/setup', async (req, res) => {
+  router.get('/setup', allow.everyone, async (req, res) => {
     if (!(await accounts.needsSetup(deps))) return res.redirect(303, '/login');
     renderPage(req, res, 'pages/auth/setup', { title: 'First-run setup' });
   });
 
-  router.post('/setup', async (req, res) => {
+  router.post('/setup', allow.everyone, async (req, res) => {
     if (!(await accounts.needsSetup(deps))) return res.redirect(303, '/login');
     try {
       const user = await accounts.completeSetup(deps, req.body);
@@ -34,13 +35,13 @@ export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): R
     }
   });
 
-  router.get('/login', async (req, res) => {
+  router.get('/login', allow.everyone, async (req, res) => {
     if (req.user) return res.redirect(303, '/containers');
     if (await accounts.needsSetup(deps)) return res.redirect(303, '/setup');
     renderPage(req, res, 'pages/auth/login', { title: 'Sign in' });
   });
 
-  router.post('/login', ...loginLimits, async (req, res) => {
+  router.post('/login', allow.everyone, ...loginLimits, async (req, res) => {
     const username = typeof req.body?.username === 'string' ? req.body.username.trim() : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     const control = firstControlCharacter(username);
@@ -60,7 +61,7 @@ export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): R
     res.redirect(303, returnTo);
   });
 
-  router.post('/logout', async (req, res) => {
+  router.post('/logout', allow.everyone, async (req, res) => {
     await destroySession(req);
     res.clearCookie('launchpad.sid');
     res.redirect(303, '/login');

@@ -15,6 +15,7 @@ import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
 import { replayCache } from '../../domain/progress/replay-cache.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { ContainerFragments } from '../container-fragments.ts';
+import { allow } from '../middleware/auth.ts';
 import { generateCsrfToken } from '../middleware/csrf.ts';
 import { flash } from '../middleware/session.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment } from '../render.ts';
@@ -37,7 +38,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   const replayLimit = pLimit(6);
   const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
 
-  router.get('/containers', async (req, res) => {
+  router.get('/containers', allow.readers, async (req, res) => {
     const list = await loadContainerList(deps, req.user!, req.query);
     // The table body polls itself (hx-target="this"): answer it with just the rows.
     if (isHtmx(req) && req.get('HX-Target') === 'container-rows') {
@@ -46,7 +47,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     renderPage(req, res, 'pages/containers/index', { title: 'Containers', section: '/containers', list });
   });
 
-  router.get('/containers/:id', async (req, res) => {
+  router.get('/containers/:id', allow.readers, async (req, res) => {
     const from = typeof req.query.from === 'string' && /^\d{1,9}$/.test(req.query.from) ? Number(req.query.from) : undefined;
     const page = await loadContainerPage(pageDeps, req.user!, req.params.id, { fromLine: from, liveStatus: deps });
     renderPage(req, res, 'pages/containers/show', {
@@ -61,8 +62,9 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     });
   });
 
-  router.get('/containers/:id/events', async (req, res) => {
-    const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
+  router.get('/containers/:id/events', allow.readers, async (req, res) => {
+    const viewer = req.user!;
+    const container = await findVisibleContainer(deps.repos, viewer, req.params.id);
     const cursor = parseCursor(req.get('Last-Event-ID'), req.query.after);
     const slot = limits.acquire(req.sessionID);
     if ('refused' in slot) {
@@ -82,7 +84,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
         replayCache,
         finalFragments: async (id) => {
           const latest = await deps.repos.containers.findById(id);
-          return latest ? fragments.final(await loadContainerState(pageDeps, latest, { liveStatus: deps }), csrfToken) : '';
+          return latest ? fragments.final(await loadContainerState(pageDeps, latest, viewer, { liveStatus: deps }), csrfToken) : '';
         },
       },
       container.id,
@@ -97,13 +99,13 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   });
 
   /** The live Proxmox status badge, which polls itself on the container page. */
-  router.get('/containers/:id/status', async (req, res) => {
+  router.get('/containers/:id/status', allow.readers, async (req, res) => {
     const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
     const status = await liveStatusOf(deps, container);
     renderFragment(req, res, 'partials/containers/live-status', { containerId: container.id, status });
   });
 
-  router.get('/containers/:id/log.txt', async (req, res) => {
+  router.get('/containers/:id/log.txt', allow.readers, async (req, res) => {
     const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
     res.status(200).set({
       'Content-Type': 'text/plain; charset=utf-8',
@@ -124,24 +126,24 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     isHtmx(req) ? res.set('HX-Location', `/containers/${id}`).status(204).end() : res.redirect(303, `/containers/${id}`);
   const actor = (req: Request) => req.user!;
 
-  router.post('/containers/:id/cancel', async (req, res) => {
+  router.post('/containers/:id/cancel', allow.operators, async (req, res) => {
     await cancelContainer(deps, actor(req), req.params.id);
     flash(req, 'info', 'Cancel requested: the running step stops in a moment.');
     backToContainer(req, res, req.params.id);
   });
 
-  router.post('/containers/:id/retry', async (req, res) => {
+  router.post('/containers/:id/retry', allow.operators, async (req, res) => {
     await retryContainer(deps, actor(req), req.params.id);
     flash(req, 'info', 'Retrying: finished steps are checked and skipped.');
     backToContainer(req, res, req.params.id);
   });
 
-  router.get('/containers/:id/destroy', async (req, res) => {
+  router.get('/containers/:id/destroy', allow.operators, async (req, res) => {
     const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
     renderPage(req, res, 'pages/containers/destroy', { title: `Destroy ${container.hostname}`, section: '/containers', container });
   });
 
-  router.post('/containers/:id/destroy', async (req, res) => {
+  router.post('/containers/:id/destroy', allow.operators, async (req, res) => {
     try {
       await destroyContainer(deps, actor(req), req.params.id, req.body?.confirm_hostname);
     } catch (err) {
@@ -162,7 +164,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   };
 
   for (const action of POWER_ACTIONS) {
-    router.post(`/containers/:id/${action}`, async (req, res) => {
+    router.post(`/containers/:id/${action}`, allow.operators, async (req, res) => {
       try {
         await requestPowerAction(deps, actor(req), req.params.id, action);
       } catch (err) {
@@ -174,7 +176,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     });
   }
 
-  router.post('/containers/:id/forget', async (req, res) => {
+  router.post('/containers/:id/forget', allow.operators, async (req, res) => {
     try {
       await forgetContainer(deps, actor(req), req.params.id);
     } catch (err) {
@@ -186,7 +188,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     else res.redirect(303, '/containers');
   });
 
-  router.post('/containers/:id/credentials', async (req, res) => {
+  router.post('/containers/:id/credentials', allow.operators, async (req, res) => {
     const { hostname, credentials } = await revealCredentials(deps, actor(req), req.params.id);
     res.set('Cache-Control', 'no-store');
     if (isHtmx(req)) return renderFragment(req, res, 'partials/containers/credentials', { credentials });

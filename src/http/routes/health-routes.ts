@@ -1,3 +1,4 @@
+import { allow } from '../middleware/auth.ts';
 import { Router } from 'express';
 import type { SettingsRepository } from '../../db/settings-repository.ts';
 import type { Redis } from '../../lib/redis.ts';
@@ -8,7 +9,7 @@ const within = <T>(ms: number, p: Promise<T>) =>
 /** GET /healthz: 200 {db:"ok",redis:"ok"}, or 503 naming what is down. No session needed. */
 export function healthRoutes(deps: { settings: SettingsRepository; redis: Redis }): Router {
   const router = Router();
-  router.get('/healthz', async (_req, res) => {
+  router.get('/healthz', allow.everyone, async (_req, res) => {
     const [db, redis] = await Promise.allSettled([within(2000, deps.settings.ping()), within(2000, deps.redis.ping())]);
     const body = {
       db: db.status === 'fulfilled' ? 'ok' : `down: ${(db.reason as Error).message}`,

@@ -5,6 +5,7 @@ import { emptyNodeForm, formFromNode, nodeFormFromBody, withoutSecrets, type Nod
 import * as nodes from '../../domain/nodes/node-management.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
+import { allow } from '../middleware/auth.ts';
 import { flash } from '../middleware/session.ts';
 import { isHtmx, renderFragment, renderPage } from '../render.ts';
 
@@ -72,7 +73,7 @@ export function nodeRoutes(deps: NodeRoutesDeps): Router {
     renderForm(req, res, view);
   }
 
-  router.get('/nodes', async (req, res) => {
+  router.get('/nodes', allow.readers, async (req, res) => {
     const list = await nodes.listNodes(deps.repos.nodes);
     renderPage(req, res, 'pages/nodes/index', {
       title: 'Nodes',
@@ -81,20 +82,20 @@ export function nodeRoutes(deps: NodeRoutesDeps): Router {
     });
   });
 
-  router.get('/nodes/new', (req, res) => renderForm(req, res, { form: emptyNodeForm() }));
-  router.post('/nodes', (req, res) => save(req, res));
-  router.post('/nodes/fingerprints', (req, res) => fetchFingerprints(req, res));
+  router.get('/nodes/new', allow.admins, (req, res) => renderForm(req, res, { form: emptyNodeForm() }));
+  router.post('/nodes', allow.admins, (req, res) => save(req, res));
+  router.post('/nodes/fingerprints', allow.admins, (req, res) => fetchFingerprints(req, res));
 
-  router.get('/nodes/:id/edit', async (req, res) => {
+  router.get('/nodes/:id/edit', allow.admins, async (req, res) => {
     const node = await nodes.getNode(deps.repos.nodes, req.params.id);
     renderForm(req, res, { form: formFromNode(node), node });
   });
 
-  router.post('/nodes/:id', async (req, res) => save(req, res, await nodes.getNode(deps.repos.nodes, req.params.id)));
+  router.post('/nodes/:id', allow.admins, async (req, res) => save(req, res, await nodes.getNode(deps.repos.nodes, req.params.id)));
 
-  router.post('/nodes/:id/fingerprints', async (req, res) => fetchFingerprints(req, res, await nodes.getNode(deps.repos.nodes, req.params.id)));
+  router.post('/nodes/:id/fingerprints', allow.admins, async (req, res) => fetchFingerprints(req, res, await nodes.getNode(deps.repos.nodes, req.params.id)));
 
-  router.post('/nodes/:id/test', async (req, res) => {
+  router.post('/nodes/:id/test', allow.admins, async (req, res) => {
     const node = await nodes.getNode(deps.repos.nodes, req.params.id);
     const report = await testConnection(deps, node);
     recent.record(report);
@@ -103,12 +104,12 @@ export function nodeRoutes(deps: NodeRoutesDeps): Router {
     renderForm(req, res, { form: formFromNode(node), node, report });
   });
 
-  router.get('/nodes/:id/delete', async (req, res) => {
+  router.get('/nodes/:id/delete', allow.admins, async (req, res) => {
     const { node, containers } = await nodes.deletionCheck(deps.repos.nodes, req.params.id);
     renderPage(req, res, 'pages/nodes/delete', { title: `Remove ${node.name}`, section: SECTION, node, containers, error: undefined });
   });
 
-  router.post('/nodes/:id/delete', async (req, res) => {
+  router.post('/nodes/:id/delete', allow.admins, async (req, res) => {
     try {
       const node = await nodes.deleteNode(deps.repos.nodes, req.params.id);
       recent.forget(node.id);

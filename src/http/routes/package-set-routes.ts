@@ -5,7 +5,7 @@ import * as library from '../../domain/package-sets/package-set-library.ts';
 import type { ImportPreview, PackageSet } from '../../domain/package-sets/package-set.ts';
 import { PACKAGE_MANAGERS } from '../../domain/templates/template.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
-import { requireAdmin } from '../middleware/auth.ts';
+import { allow } from '../middleware/auth.ts';
 import { flash } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 
@@ -32,7 +32,7 @@ async function renderShow(deps: PackageSetRoutesDeps, req: Request, res: Respons
     set,
     usedBy: await deps.packageSets.templatesUsing(set.name),
     managers: PACKAGE_MANAGERS,
-    canEdit: req.user?.isAdmin === true,
+    canEdit: req.user?.role === 'admin',
     setForm: state.setForm ?? { name: set.name, description: set.description },
     importForm: state.importForm ?? { manager: 'apt', lines: '' },
     addForm: state.addForm ?? {},
@@ -57,11 +57,11 @@ export function packageSetRoutes(deps: PackageSetRoutesDeps): Router {
   const router = Router();
   const repo = deps.packageSets;
 
-  router.get('/package-sets', async (req, res) => {
-    renderPage(req, res, 'pages/package-sets/index', { title: 'Package sets', section: SECTION, sets: await repo.list(), canEdit: req.user?.isAdmin === true, form: { name: '', description: '' }, errors: {} });
+  router.get('/package-sets', allow.readers, async (req, res) => {
+    renderPage(req, res, 'pages/package-sets/index', { title: 'Package sets', section: SECTION, sets: await repo.list(), canEdit: req.user?.role === 'admin', form: { name: '', description: '' }, errors: {} });
   });
 
-  router.post('/package-sets', requireAdmin, async (req, res) => {
+  router.post('/package-sets', allow.admins, async (req, res) => {
     const form = library.setFormFromBody(req.body);
     try {
       const id = await library.createSet(repo, form);
@@ -73,11 +73,11 @@ export function packageSetRoutes(deps: PackageSetRoutesDeps): Router {
     }
   });
 
-  router.get('/package-sets/:id', async (req, res) => {
+  router.get('/package-sets/:id', allow.readers, async (req, res) => {
     await renderShow(deps, req, res, await library.getSet(repo, param(req)));
   });
 
-  router.post('/package-sets/:id', requireAdmin, async (req, res) => {
+  router.post('/package-sets/:id', allow.admins, async (req, res) => {
     const setForm = library.setFormFromBody(req.body);
     await change(deps, req, res, async () => {
       const { set, diskTemplates } = await library.updateSet(repo, param(req), setForm);
@@ -86,18 +86,18 @@ export function packageSetRoutes(deps: PackageSetRoutesDeps): Router {
     }, { setForm });
   });
 
-  router.post('/package-sets/:id/packages', requireAdmin, async (req, res) => {
+  router.post('/package-sets/:id/packages', allow.admins, async (req, res) => {
     await change(deps, req, res, async () => `Added ${await library.addPackage(repo, param(req), req.body ?? {})}.`, { addForm: req.body ?? {} });
   });
 
-  router.post('/package-sets/:id/packages/remove', requireAdmin, async (req, res) => {
+  router.post('/package-sets/:id/packages/remove', allow.admins, async (req, res) => {
     const removed = await library.removePackage(repo, param(req), req.body ?? {});
     flash(req, 'success', `Removed ${removed}.`);
     res.redirect(303, `/package-sets/${param(req)}`);
   });
 
   // Bulk import: "Preview" shows what would happen; "Add" (offered on the preview) saves what it listed as new.
-  router.post('/package-sets/:id/import', requireAdmin, async (req, res) => {
+  router.post('/package-sets/:id/import', allow.admins, async (req, res) => {
     const importForm = library.importFormFromBody(req.body);
     if (req.body?._action !== 'save') {
       const { set, preview } = await library.previewSetImport(repo, param(req), importForm);
@@ -108,12 +108,12 @@ export function packageSetRoutes(deps: PackageSetRoutesDeps): Router {
     res.redirect(303, setUrl(set));
   });
 
-  router.get('/package-sets/:id/delete', requireAdmin, async (req, res) => {
+  router.get('/package-sets/:id/delete', allow.admins, async (req, res) => {
     const { set, usedBy } = await library.deletionCheck(repo, param(req));
     renderPage(req, res, 'pages/package-sets/delete', { title: `Delete ${set.name}`, section: SECTION, set, usedBy, error: undefined });
   });
 
-  router.post('/package-sets/:id/delete', requireAdmin, async (req, res) => {
+  router.post('/package-sets/:id/delete', allow.admins, async (req, res) => {
     try {
       const set = await library.deleteSet(repo, param(req));
       flash(req, 'success', `Package set “${set.name}” deleted.`);

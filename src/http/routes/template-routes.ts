@@ -7,7 +7,7 @@ import { PACKAGE_MANAGERS } from '../../domain/templates/template.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { Logger } from '../../logger.ts';
 import { flash } from '../middleware/session.ts';
-import { requireAdmin } from '../middleware/auth.ts';
+import { allow } from '../middleware/auth.ts';
 import type { TemplateTestsRepository } from '../../db/template-tests-repository.ts';
 import { findTemplateTest, requestTemplateTest } from '../../domain/templates/template-test.ts';
 import type { Redis } from '../../lib/redis.ts';
@@ -69,7 +69,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
   const router = Router();
   const testDeps = { repos: { templates: deps.templates, templateTests: deps.templateTests }, queue: deps.queue };
 
-  router.get('/templates', async (req, res) => {
+  router.get('/templates', allow.readers, async (req, res) => {
     const result = await catalogue.searchCatalogue(deps.templates, req.query);
     res.vary('HX-Target');
     // The search box swaps only the results; history restores and plain requests get the whole page.
@@ -77,22 +77,22 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
     renderPage(req, res, 'pages/templates/index', { title: 'Templates', section: SECTION, ...result });
   });
 
-  router.post('/templates/rescan', async (req, res) => {
+  router.post('/templates/rescan', allow.admins, async (req, res) => {
     const { loaded, broken, removed } = await catalogue.syncCatalogue(deps.templates, deps.templatesDir, req.log ?? deps.logger);
     const parts = [`${loaded.length} loaded`, `${broken.length} broken`, `${removed.length} removed`];
     flash(req, broken.length ? 'error' : 'success', `Rescanned ${deps.templatesDir}: ${parts.join(', ')}.`);
     res.redirect(303, '/templates');
   });
 
-  router.get('/templates/new', async (req, res) => {
+  router.get('/templates/new', allow.admins, async (req, res) => {
     const from = typeof req.query.from === 'string' && req.query.from ? await catalogue.getTemplate(deps.templates, req.query.from) : undefined;
     const form = from ? { ...formFromTemplate(from), name: `${from.name}-copy`.slice(0, 64) } : emptyForm();
     await renderForm(deps, req, res, { form });
   });
 
-  router.post('/templates', (req, res) => saveForm(deps, req, res));
+  router.post('/templates', allow.admins, (req, res) => saveForm(deps, req, res));
 
-  router.get('/templates/:id', async (req, res) => {
+  router.get('/templates/:id', allow.readers, async (req, res) => {
     const template = await catalogue.getTemplate(deps.templates, param(req));
     const sets = await deps.packageSets.findByNames(template.packageSets);
     const packageSets = template.packageSets.map((name) => ({ name, set: sets.find((s) => s.name === name) }));
@@ -101,7 +101,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
   });
 
   // "Test in the simulator": admins only — a run takes a worker for a minute and builds a real root filesystem.
-  router.post('/templates/:id/test', requireAdmin, async (req, res) => {
+  router.post('/templates/:id/test', allow.admins, async (req, res) => {
     try {
       const run = await requestTemplateTest(testDeps, req.user!.id, param(req));
       res.redirect(303, `/templates/${run.templateId}/tests/${run.id}`);
@@ -112,7 +112,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
     }
   });
 
-  router.get('/templates/:id/tests/:run', requireAdmin, async (req, res) => {
+  router.get('/templates/:id/tests/:run', allow.admins, async (req, res) => {
     const run = await findTemplateTest(testDeps, param(req), String(req.params.run));
     const lines = await deps.templateTests.linesAfter(run.id, 0, LINES_IN_PAGE);
     renderPage(req, res, 'pages/templates/test-run', {
@@ -121,7 +121,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
     });
   });
 
-  router.get('/templates/:id/tests/:run/events', requireAdmin, async (req, res) => {
+  router.get('/templates/:id/tests/:run/events', allow.admins, async (req, res) => {
     const run = await findTemplateTest(testDeps, param(req), String(req.params.run));
     const after = Number(req.get('Last-Event-ID') ?? req.query.after ?? 0);
     await streamTemplateTest(res, { templateTests: deps.templateTests, redis: deps.redis, fragments: deps.testFragments }, run, {
@@ -129,22 +129,22 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
     });
   });
 
-  router.get('/templates/:id/edit', async (req, res) => {
+  router.get('/templates/:id/edit', allow.admins, async (req, res) => {
     const template = await catalogue.editableTemplate(deps.templates, param(req));
     await renderForm(deps, req, res, { form: formFromTemplate(template), templateId: template.id });
   });
 
-  router.post('/templates/:id', async (req, res) => {
+  router.post('/templates/:id', allow.admins, async (req, res) => {
     const template = await catalogue.editableTemplate(deps.templates, param(req));
     await saveForm(deps, req, res, template.id);
   });
 
-  router.get('/templates/:id/delete', async (req, res) => {
+  router.get('/templates/:id/delete', allow.admins, async (req, res) => {
     const { template, references } = await catalogue.deletionCheck(deps.templates, param(req));
     renderPage(req, res, 'pages/templates/delete', { title: `Delete ${template.name}`, section: SECTION, template, references, error: undefined });
   });
 
-  router.post('/templates/:id/delete', async (req, res) => {
+  router.post('/templates/:id/delete', allow.admins, async (req, res) => {
     try {
       const template = await catalogue.deleteTemplate(deps.templates, param(req));
       flash(req, 'success', `Template “${template.name}” deleted.`);

@@ -1,6 +1,7 @@
 // The creation wizard (one URL per step, the draft in the session) and POST /containers, which Deploy and scripts
 // (README.md, section "Creating containers from scripts") both use. Mounted before containerRoutes so
 // /containers/new is not read as a container id.
+import { allow } from '../middleware/auth.ts';
 import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { createContainer } from '../../domain/containers/create-container.ts';
@@ -45,29 +46,29 @@ function showContainer(req: Request, res: Response, id: string) {
 export function wizardRoutes(deps: WizardRoutesDeps): Router {
   const router = Router();
 
-  router.get('/containers/new', (req, res) => {
+  router.get('/containers/new', allow.operators, (req, res) => {
     res.redirect(303, stepUrl(firstOpenStep(draftOf(req))));
   });
 
-  router.post('/containers/new/reset', async (req, res) => {
+  router.post('/containers/new/reset', allow.operators, async (req, res) => {
     delete req.session.wizardDraft;
     flash(req, 'info', 'The draft was discarded. Start again by choosing a template.');
     res.redirect(303, '/containers/new');
   });
 
   // The node select's live refresh: the node-dependent fields (OS template, storage, VMID) for another node.
-  router.get('/containers/new/configure/choices', async (req, res) => {
+  router.get('/containers/new/configure/choices', allow.operators, async (req, res) => {
     const choices = await wizard.nodeChoicesFor(deps, draftOf(req), req.query);
     renderFragment(req, res, 'partials/wizard/node-choices', choices);
   });
 
   // The Hostname field's live check: does a guest on the cluster already have this name?
-  router.get('/containers/new/configure/hostname', async (req, res) => {
+  router.get('/containers/new/configure/hostname', allow.operators, async (req, res) => {
     const warning = await wizard.hostnameWarningFor(deps, draftOf(req), req.query);
     renderFragment(req, res, 'partials/wizard/hostname-warning', { warning });
   });
 
-  router.get('/containers/new/:step', async (req, res, next) => {
+  router.get('/containers/new/:step', allow.operators, async (req, res, next) => {
     const step = stepParam(req);
     if (!step) return next();
     const outcome = await wizard.showStep(deps, draftOf(req), step);
@@ -81,7 +82,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     renderStep(req, res, outcome.view);
   });
 
-  router.post('/containers/new/:step', async (req, res, next) => {
+  router.post('/containers/new/:step', allow.operators, async (req, res, next) => {
     const step = stepParam(req);
     if (!step || step === 'review') return next();
     const outcome = await saveStep(deps, draftOf(req), step, req.body ?? {});
@@ -91,7 +92,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
   });
 
   // Deploy (the Review page posts its deploy id; the draft holds the rest) or a script's complete form.
-  router.post('/containers', async (req, res) => {
+  router.post('/containers', allow.operators, async (req, res) => {
     const draft = req.session.wizardDraft;
     const fromWizard = draft !== undefined && single(req.body?.deploy_id).trim() === draft.deployId;
     const request = fromWizard ? wizard.requestOfDraft(deps, draft) : requestFromBody(req.body);
