@@ -8,7 +8,7 @@ import { compressResponses } from './http/compression.ts';
 import { createContainerFragments } from './http/container-fragments.ts';
 import { createTemplateTestFragments } from './http/template-test-fragments.ts';
 import { errorHandler, notFound } from './http/error-handler.ts';
-import { loadUser, requireUser } from './http/middleware/auth.ts';
+import { allow, loadUser, requireUser } from './http/middleware/auth.ts';
 import { refuseControlCharacters } from './http/middleware/control-characters.ts';
 import { csrfProtection } from './http/middleware/csrf.ts';
 import { loginRateLimits, type LoginLimits } from './http/middleware/login-rate-limit.ts';
@@ -51,7 +51,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(compressResponses());
   app.use('/static', express.static(publicDir, { maxAge: 0, index: false }));
   // Pages link the favicon under its hashed name; a browser showing log.txt or an image still asks for the conventional path.
-  app.get('/favicon.ico', (_req, res) => res.redirect(301, '/static/favicon.svg'));
+  app.get('/favicon.ico', allow.everyone, (_req, res) => res.redirect(301, '/static/favicon.svg'));
   app.use(healthRoutes({ settings: repos.settings, redis: deps.redis }));
 
   app.use(express.urlencoded({ extended: false, limit: '2mb', parameterLimit: 2000 }));
@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Everything below needs a session.
   app.use(requireUser);
-  app.get('/', (_req, res) => res.redirect(303, '/containers'));
+  app.get('/', allow.readers, (_req, res) => res.redirect(303, '/containers'));
   app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
   app.use(containerRoutes(deps, createContainerFragments(app.locals.views)));
   app.use(templateRoutes({

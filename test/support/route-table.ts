@@ -3,16 +3,19 @@
 import type { Express } from 'express';
 
 interface Layer {
-  route?: { path: string; methods: Record<string, boolean> };
-  handle?: { stack?: Layer[] };
+  route?: { path: string; methods: Record<string, boolean>; stack: Layer[] };
+  handle?: { stack?: Layer[]; rule?: string };
 }
 
-export function routesOf(app: Express): Array<{ method: string; path: string }> {
-  const found: Array<{ method: string; path: string }> = [];
+/** `rule`: the access rule the route declares first (src/http/middleware/auth.ts `allow`), or undefined. */
+export function routesOf(app: Express): Array<{ method: string; path: string; rule?: string }> {
+  const found: Array<{ method: string; path: string; rule?: string }> = [];
   const walk = (stack: Layer[]) => {
     for (const layer of stack) {
-      if (layer.route) for (const method of Object.keys(layer.route.methods)) found.push({ method: method.toUpperCase(), path: layer.route.path });
-      else if (layer.handle?.stack) walk(layer.handle.stack);
+      if (layer.route) {
+        const rule = layer.route.stack[0]?.handle?.rule;
+        for (const method of Object.keys(layer.route.methods)) found.push({ method: method.toUpperCase(), path: layer.route.path, rule });
+      } else if (layer.handle?.stack) walk(layer.handle.stack);
     }
   };
   walk((app as unknown as { router: { stack: Layer[] } }).router.stack);
