@@ -75,7 +75,7 @@ export function createApp(deps: AppDeps): express.Express {
     testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, logger,
   }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
-  app.use(nodeRoutes({ repos, secrets: deps.secrets }));
+  app.use(nodeRoutes({ repos, secrets: deps.secrets, redis: deps.redis, rateLimitPrefix: `${config.queuePrefix}:rl:fingerprints:` }));
 
   app.use(notFound);
   app.use(errorHandler);

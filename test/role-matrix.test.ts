@@ -97,4 +97,18 @@ describe('role × route matrix', () => {
     expect(counts.forbidden).toBeGreaterThan(0);
     expect(counts.notFound).toBeGreaterThan(0);
   }, 120_000);
+
+  it('rate-limits Fetch fingerprints per account', async () => {
+    await ensureUser(env.deps, 'matrix-fetcher', 'fetcher-password-long', 'admin');
+    const { cookie, csrf } = await signIn(server.baseUrl, 'matrix-fetcher', 'fetcher-password-long');
+    const post = () => fetch(`${server.baseUrl}/nodes/fingerprints`, {
+      method: 'POST', redirect: 'manual',
+      headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf, api_url: '', ssh_host: '', ssh_port: '22' }),
+    });
+    for (let i = 0; i < 20; i++) expect((await post()).status).toBe(200);
+    const refused = await post();
+    expect(refused.status).toBe(429);
+    expect(await refused.text()).toContain('Too many fingerprint fetches from this account');
+  });
 });

@@ -35,6 +35,10 @@ export class ValidationError extends AppError {
   }
 }
 
+export class TooManyRequestsError extends AppError {
+  override readonly status = 429;
+}
+
 export class UnavailableError extends AppError {
   override readonly status = 503;
 }

@@ -131,6 +131,15 @@ export async function validateNodeForm(form: NodeForm, existing?: NodeRecord): P
   else if (form.sshPrivateKey) note('ssh_private_key', (await import('../../lib/ssh-keys.ts')).privateKeyProblem(form.sshPrivateKey));
   else if (!existing?.sshPrivateKeyEnc) note('ssh_private_key', 'Paste the private key Launchpad signs in with (its public half must be in the node’s authorized_keys).');
 
+  // A stored secret never follows a changed address: whoever points a node elsewhere must know its secrets, or a
+  // changed API URL would carry the stored token to a server of their choosing (issue #16).
+  if (existing && api.value && api.value !== existing.apiUrl && !form.tokenSecret) {
+    note('token_secret', 'The API URL changed: enter the token secret again (a stored secret is never sent to a new address).');
+  }
+  if (existing?.sshPrivateKeyEnc && (sshHost !== (existing.sshHost ?? '') || (sshPort !== undefined && sshPort !== existing.sshPort)) && !form.sshPrivateKey) {
+    note('ssh_private_key', 'The SSH host or port changed: paste the private key again (a stored key is never used on a new address).');
+  }
+
   const tlsFingerprint = pinnedValue(form.tlsFingerprint, form.fetched.tls, form.trustFetched, tlsFingerprintOf);
   if (tlsFingerprint === INVALID) note('tls_fingerprint', 'Use the SHA-256 fingerprint: 32 hex bytes separated by colons, as `pvenode cert info` shows it.');
   const hostKeyFingerprint = pinnedValue(form.sshHostKeyFingerprint, form.fetched.sshHostKey, form.trustFetched, hostKeyFingerprintOf);

@@ -83,6 +83,15 @@ export interface FingerprintFetch {
  * Trust on first use, step one: reads the certificate and host-key fingerprints the node presents right now, for
  * each fingerprint field left empty. Nothing is stored; the form shows them and asks for an explicit confirmation.
  */
+/**
+ * One message per fingerprint whatever went wrong: telling a closed port from a filtered or reset one would make
+ * this form a port scanner for whoever can reach it (it is admin-only and rate-limited as well).
+ */
+export const FINGERPRINT_FAILED = {
+  tls: 'Could not read a certificate at that address. Check the API URL and that Launchpad can reach the node.',
+  ssh: 'Could not read an SSH host key at that address. Check the SSH host and port and that Launchpad can reach the node.',
+};
+
 export async function fetchFingerprints(form: NodeForm): Promise<FingerprintFetch> {
   const errors: Record<string, string> = {};
   const fetched: NodeForm['fetched'] = {};
@@ -100,8 +109,8 @@ export async function fetchFingerprints(form: NodeForm): Promise<FingerprintFetc
       if (!api.value) return void (errors.tls_fingerprint = `Fix the API URL first: ${api.error}`);
       try {
         fetched.tls = await fetchCertificateFingerprint(api.value, { timeoutMs: PROBE_TIMEOUT_MS });
-      } catch (err) {
-        errors.tls_fingerprint = `Could not read the certificate: ${(err as Error).message}`;
+      } catch {
+        errors.tls_fingerprint = FINGERPRINT_FAILED.tls;
       }
     })(),
     wantHostKey && (async () => {
@@ -112,8 +121,8 @@ export async function fetchFingerprints(form: NodeForm): Promise<FingerprintFetc
         // Loaded on first use: ssh2 stays out of the web process until someone fetches a host key.
         const { fetchHostKeyFingerprint } = await import('../../proxmox/node-shell.ts');
         fetched.sshHostKey = await fetchHostKeyFingerprint(sshHost, sshPort, { timeoutMs: PROBE_TIMEOUT_MS });
-      } catch (err) {
-        errors.ssh_host_key_fingerprint = `Could not read the host key: ${(err as Error).message}`;
+      } catch {
+        errors.ssh_host_key_fingerprint = FINGERPRINT_FAILED.ssh;
       }
     })(),
   ]);

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import { TooManyRequestsError } from '../../lib/errors.ts';
 import type { Redis } from '../../lib/redis.ts';
 import { renderPage } from '../render.ts';
 
@@ -48,4 +49,21 @@ export function loginRateLimits(redis: Redis, limits: LoginLimits): RequestHandl
       handler: refuse('for this account'),
     }),
   ];
+}
+
+/**
+ * "Fetch fingerprints" opens connections to any address typed into the form: at most 20 per account in 10 minutes,
+ * shared by every web process through Redis. Typed with the `:id` of /nodes/:id/fingerprints: Express infers a
+ * route's `req.params` from its handlers.
+ */
+export function fingerprintRateLimit(redis: Redis, prefix: string): RequestHandler<{ id: string }> {
+  return rateLimit({
+    windowMs: 10 * 60 * 1000,
+    limit: 20,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    store: new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> }),
+    keyGenerator: (req) => String(req.user?.id ?? ipKeyGenerator(req.ip ?? 'unknown')),
+    handler: (_req, _res, next) => next(new TooManyRequestsError('Too many fingerprint fetches from this account. Wait a few minutes and try again.')),
+  });
 }

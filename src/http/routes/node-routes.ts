@@ -4,14 +4,19 @@ import { RecentTests, testConnection, type ConnectionReport } from '../../domain
 import { emptyNodeForm, formFromNode, nodeFormFromBody, withoutSecrets, type NodeForm } from '../../domain/nodes/node-form.ts';
 import * as nodes from '../../domain/nodes/node-management.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
+import type { Redis } from '../../lib/redis.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import { allow } from '../middleware/auth.ts';
+import { fingerprintRateLimit } from '../middleware/login-rate-limit.ts';
 import { flash } from '../middleware/session.ts';
 import { isHtmx, renderFragment, renderPage } from '../render.ts';
 
 export interface NodeRoutesDeps {
   repos: { nodes: NodesRepository };
   secrets: SecretBox;
+  redis: Redis;
+  /** Redis key prefix of the fingerprint rate limit. */
+  rateLimitPrefix: string;
 }
 
 const SECTION = '/nodes';
@@ -51,6 +56,7 @@ function renderForm(req: Request, res: Response, view: FormView, status = 200) {
 export function nodeRoutes(deps: NodeRoutesDeps): Router {
   const router = Router();
   const recent = new RecentTests();
+  const fingerprintLimit = fingerprintRateLimit(deps.redis, deps.rateLimitPrefix);
 
   async function save(req: Request, res: Response, node?: NodeRecord) {
     const form = nodeFormFromBody(req.body);
@@ -84,7 +90,7 @@ export function nodeRoutes(deps: NodeRoutesDeps): Router {
 
   router.get('/nodes/new', allow.admins, (req, res) => renderForm(req, res, { form: emptyNodeForm() }));
   router.post('/nodes', allow.admins, (req, res) => save(req, res));
-  router.post('/nodes/fingerprints', allow.admins, (req, res) => fetchFingerprints(req, res));
+  router.post('/nodes/fingerprints', allow.admins, fingerprintLimit, (req, res) => fetchFingerprints(req, res));
 
   router.get('/nodes/:id/edit', allow.admins, async (req, res) => {
     const node = await nodes.getNode(deps.repos.nodes, req.params.id);
@@ -93,7 +99,7 @@ export function nodeRoutes(deps: NodeRoutesDeps): Router {
 
   router.post('/nodes/:id', allow.admins, async (req, res) => save(req, res, await nodes.getNode(deps.repos.nodes, req.params.id)));
 
-  router.post('/nodes/:id/fingerprints', allow.admins, async (req, res) => fetchFingerprints(req, res, await nodes.getNode(deps.repos.nodes, req.params.id)));
+  router.post('/nodes/:id/fingerprints', allow.admins, fingerprintLimit, async (req, res) => fetchFingerprints(req, res, await nodes.getNode(deps.repos.nodes, req.params.id)));
 
   router.post('/nodes/:id/test', allow.admins, async (req, res) => {
     const node = await nodes.getNode(deps.repos.nodes, req.params.id);
