@@ -178,7 +178,7 @@ describe('the Package sets page', () => {
     ] as const) {
       const res = await reader.post(url, fields);
       expect(res.status, url).toBe(403);
-      expect(res.text).toContain('Only an admin may change this.');
+      expect(res.text).toContain('This needs the admin role; you are signed in as an operator.');
     }
     expect((await reader.get(`/package-sets/${id}/delete`)).status).toBe(403);
     expect((await setPackages('base-tools')).map(spec)).toEqual(['apt curl', 'apt htop', 'npm typescript 5.6.3']);
