@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(express.urlencoded({ extended: false, limit: '2mb', parameterLimit: 2000 }));
   app.use(sessions({ pool: deps.sessionPool, secret: deps.sessionSecret, secureCookies: false, onStoreError: (message) => logger.warn({ err: message }, 'session store error') }));
   app.use(saveBeforeRedirect);
-  app.use(csrfProtection);
+  app.use(csrfProtection(deps.sessionSecret));
   app.use(loadUser(repos.users));
   app.use(simulatorBadgeLocals(repos));
   app.use(refuseControlCharacters);

@@ -64,26 +64,40 @@ describe('sign-in', () => {
     }
   });
 
-  it('gives a new session id at sign-in (no fixation) and signs out', async () => {
+  it('stores a session only at sign-in, with a fresh id (no fixation), and signs out', async () => {
     const agent = request.agent(app);
     const page = await agent.get('/login').expect(200);
-    const before = sessionCookie(page);
-    expect(before).toBeDefined();
-    const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), username: 'alice', password: 'alice-password' }).expect(303);
+    // Not signed in: no session cookie at all, only the sign-in form's CSRF cookie.
+    expect(sessionCookie(page)).toBeUndefined();
+    const planted = 'launchpad.sid=s%3Aplanted-by-someone-else.invalid';
+    const res = await agent.post('/login').set('Cookie', planted).type('form').send({ _csrf: csrfFrom(page.text), username: 'alice', password: 'alice-password' }).expect(303);
     const after = sessionCookie(res);
     expect(after).toBeDefined();
-    expect(after).not.toBe(before);
-    expect(res.headers['set-cookie']?.[0]).toMatch(/HttpOnly/i);
-    expect(res.headers['set-cookie']?.[0]).toMatch(/SameSite=Lax/i);
+    expect(after).not.toBe(planted);
+    const setCookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('launchpad.sid='))!;
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(setCookie).toMatch(/SameSite=Lax/i);
 
-    // The old session id grants nothing.
-    await request(app).get('/containers').set('Cookie', before!).expect(303).expect('Location', '/login');
+    // The planted id grants nothing.
+    await request(app).get('/containers').set('Cookie', planted).expect(303).expect('Location', '/login');
     const list = await agent.get('/containers').expect(200);
     expect(list.text).toContain('alice');
 
     const token = /<meta name="csrf-token" content="([^"]+)"/.exec(list.text)?.[1];
     await agent.post('/logout').type('form').send({ _csrf: token }).expect(303);
     await agent.get('/containers').expect(303).expect('Location', '/login');
+    // The signed-out session is gone: its cookie grants nothing either.
+    await request(app).get('/containers').set('Cookie', after!).expect(303).expect('Location', '/login');
+  });
+
+  it('200 anonymous GETs of /containers and /login add no rows to the sessions table', async () => {
+    const count = async () => Number((await env.deps.knex('sessions').count<{ count: string }[]>('* as count'))[0]!.count);
+    const before = await count();
+    for (let i = 0; i < 100; i++) {
+      await request(app).get('/containers').set('Accept', 'text/html').expect(303);
+      await request(app).get('/login').expect(200);
+    }
+    expect(await count()).toBe(before);
   });
 
   it('says so on a wrong password and keeps the username', async () => {
@@ -94,12 +108,24 @@ describe('sign-in', () => {
     expect(res.text).toContain('value="alice"');
   });
 
-  it('returns to the page that asked for sign-in, but never off-site', async () => {
+  it('returns to the page that asked for sign-in (?next=), but never off-site and never to an icon', async () => {
     const agent = request.agent(app);
-    await agent.get('/containers?filter=running').expect(303);
-    const page = await agent.get('/login');
-    const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), username: 'alice', password: 'alice-password' });
+    const asked = await agent.get('/containers?filter=running').set('Sec-Fetch-Dest', 'document').expect(303);
+    expect(asked.headers.location).toBe('/login?next=%2Fcontainers%3Ffilter%3Drunning');
+    const page = await agent.get(asked.headers.location!);
+    expect(page.text).toContain('name="next" value="/containers?filter=running"');
+    const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), username: 'alice', password: 'alice-password', next: '/containers?filter=running' });
     expect(res.headers.location).toBe('/containers?filter=running');
+
+    // An image or icon request is not a page: it is sent to /login without a way back.
+    const icon = await request(app).get('/no-such-icon.png').set('Sec-Fetch-Dest', 'image').expect(303);
+    expect(icon.headers.location).toBe('/login');
+    for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example', '/favicon.ico', '/static/favicon.svg']) {
+      const fresh = request.agent(app);
+      const form = await fresh.get('/login');
+      const signed = await fresh.post('/login').type('form').send({ _csrf: csrfFrom(form.text), username: 'alice', password: 'alice-password', next });
+      expect(signed.headers.location, next).toBe('/containers');
+    }
   });
 });
 

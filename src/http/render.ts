@@ -1,6 +1,5 @@
 import type { Request, Response } from 'express';
 import type { Views } from '../views.ts';
-import { generateCsrfToken } from './middleware/csrf.ts';
 
 declare module 'express-serve-static-core' {
   // app.locals: shared by every request of this app.
@@ -20,7 +19,7 @@ function pageContext(req: Request) {
     user: req.user,
     // What the signed-in role may use, so pages leave out buttons it cannot use (the route rules still decide).
     can: { admin: role === 'admin', deploy: role === 'admin' || role === 'operator' },
-    csrfToken: req.session ? generateCsrfToken(req) : '',
+    csrfToken: req.formToken ? req.formToken() : '',
     flash,
     simulator: req.app.locals.simulator,
   };

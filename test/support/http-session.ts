@@ -31,7 +31,8 @@ const cookieOf = (res: Response) => res.headers.getSetCookie().find((c) => c.sta
 /** Signs in with fetch and returns the session cookie and a CSRF token for that session. */
 export async function signIn(baseUrl: string, username: string, password: string): Promise<{ cookie: string; csrf: string }> {
   const page = await fetch(`${baseUrl}/login`);
-  const first = cookieOf(page)!;
+  // Not signed in yet: the sign-in form's CSRF token is bound to a cookie, not to a stored session.
+  const first = page.headers.getSetCookie().find((c) => c.startsWith('launchpad.form='))!.split(';')[0]!;
   const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
   const res = await fetch(`${baseUrl}/login`, {
     method: 'POST',

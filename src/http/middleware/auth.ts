@@ -23,6 +23,14 @@ export function loadUser(users: UsersRepository) {
   };
 }
 
+/** A browser loading a page (not a fetch, image, icon or script): Sec-Fetch-Dest says so, else an Accept of HTML. */
+function isPageNavigation(req: Request): boolean {
+  if (req.method !== 'GET') return false;
+  const dest = req.get('Sec-Fetch-Dest');
+  if (dest) return dest === 'document';
+  return /\btext\/html\b/.test(req.get('Accept') ?? '');
+}
+
 /** Everything behind this needs a session: pages redirect to /login, htmx gets HX-Redirect, streams get 401. */
 export function requireUser(req: Request, res: Response, next: NextFunction): void {
   if (req.user) return next();
@@ -30,12 +38,13 @@ export function requireUser(req: Request, res: Response, next: NextFunction): vo
     res.status(401).type('text/plain').send('Sign in first.');
     return;
   }
-  if (req.method === 'GET' && req.session) req.session.returnTo = req.originalUrl;
   if (req.headers['hx-request']) {
     res.set('HX-Redirect', '/login').status(401).end();
     return;
   }
-  res.redirect(303, '/login');
+  // The way back travels in the URL (nothing is stored for an anonymous visit), and only for a page the browser
+  // navigated to: an icon, an image or a script must never become where sign-in lands.
+  res.redirect(303, isPageNavigation(req) ? `/login?next=${encodeURIComponent(req.originalUrl)}` : '/login');
 }
 
 /**

@@ -7,7 +7,6 @@ declare module 'express-session' {
   interface SessionData {
     userId?: number;
     flash?: { kind: 'info' | 'success' | 'error'; text: string };
-    returnTo?: string;
   }
 }
 
@@ -34,12 +33,13 @@ export function sessions(options: { pool: pg.Pool; secret: string; secureCookies
 /**
  * express-session sends a response's headers before its own save has finished, and a browser follows a 303 on the
  * headers alone: the next page could read the session as it was (a lost flash message, a stale wizard draft). Every
- * redirect therefore waits for the session to be stored first.
+ * redirect therefore waits for the session to be stored first — unless it holds nothing (an anonymous visit), which
+ * is never stored.
  */
 export const saveBeforeRedirect: RequestHandler = (req, res, next) => {
   const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
   res.redirect = ((...args: unknown[]) => {
-    if (!req.session) return redirect(...args);
+    if (!req.session || Object.keys(req.session).every((key) => key === 'cookie')) return redirect(...args);
     req.session.save((err) => (err ? next(err) : redirect(...args)));
   }) as typeof res.redirect;
   next();

@@ -8,9 +8,14 @@ import { destroySession, flash, regenerateSession } from '../middleware/session.
 import { renderPage } from '../render.ts';
 import type { RequestHandler } from 'express';
 
-/** A same-site path to return to after sign-in, never an absolute URL (no open redirect). */
-const safeReturnTo = (value: unknown) =>
-  typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') ? value : '/containers';
+/**
+ * A same-site page to return to after sign-in (`?next=`), never an absolute URL (no open redirect) and never a
+ * static file or the favicon.
+ */
+export const safeReturnTo = (value: unknown): string =>
+  typeof value === 'string' && value.length <= 2048 && /^\/(?![/\\])/.test(value) && !/[\\\p{Cc}]/u.test(value) && !/^\/(static|assets)\/|^\/favicon\./.test(value)
+    ? value
+    : '/containers';
 
 export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): Router {
   const router = Router();
@@ -36,9 +41,9 @@ export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): R
   });
 
   router.get('/login', allow.everyone, async (req, res) => {
-    if (req.user) return res.redirect(303, '/containers');
+    if (req.user) return res.redirect(303, safeReturnTo(req.query.next));
     if (await accounts.needsSetup(deps)) return res.redirect(303, '/setup');
-    renderPage(req, res, 'pages/auth/login', { title: 'Sign in' });
+    renderPage(req, res, 'pages/auth/login', { title: 'Sign in', next: typeof req.query.next === 'string' ? safeReturnTo(req.query.next) : undefined });
   });
 
   router.post('/login', allow.everyone, ...loginLimits, async (req, res) => {
@@ -47,14 +52,14 @@ export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): R
     const control = firstControlCharacter(username);
     if (control) {
       const error = `A username never contains a control character, and this one has ${control} (often from pasting). Type it again.`;
-      return renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username: username.replace(/\p{Cc}/gu, ''), error }, 422);
+      return renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username: username.replace(/\p{Cc}/gu, ''), error, next: req.body?.next }, 422);
     }
     const user = await accounts.authenticate(deps, username, password);
     if (!user) {
       req.log.warn({ username: username.slice(0, 64) }, 'sign-in failed');
-      return renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username, error: 'Wrong username or password.' }, 401);
+      return renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username, error: 'Wrong username or password.', next: req.body?.next }, 401);
     }
-    const returnTo = safeReturnTo(req.session.returnTo);
+    const returnTo = safeReturnTo(req.body?.next);
     await regenerateSession(req);
     req.session.userId = user.id;
     req.log.info({ userId: user.id }, 'signed in');
