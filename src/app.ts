@@ -63,7 +63,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(refuseControlCharacters);
 
   // Open to everyone: first-run setup and sign-in.
-  app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` })));
+  app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` }, repos.users)));
 
   // Everything below needs a session.
   app.use(requireUser);

@@ -144,6 +144,21 @@ describe('rate limits on sign-in', () => {
     await agent.post('/login').type('form').send({ _csrf: token, username: 'alice', password: 'alice-password' }).expect(303);
   });
 
+  it('counts every spelling of an account against the same budget; a look-alike spelling is no username at all', async () => {
+    await env.deps.repos.users.create({ username: 'lisa', passwordHash: await hashPassword('lisa-password'), role: 'viewer' });
+    const agent = request.agent(app);
+    const token = csrfFrom((await agent.get('/login')).text);
+    for (const spelling of ['lisa', 'LISA', ' Lisa', 'lIsA ', 'LISA']) {
+      await agent.post('/login').type('form').send({ _csrf: token, username: spelling, password: 'wrong-password' }).expect(401);
+    }
+    for (const spelling of ['lisa', 'Lisa']) {
+      await agent.post('/login').type('form').send({ _csrf: token, username: spelling, password: 'lisa-password' }).expect(429);
+    }
+    // A dotted capital I (U+0130) is not an ASCII letter: never the account `lisa`, even with its password.
+    const dotted = await agent.post('/login').type('form').send({ _csrf: token, username: 'L\u0130SA', password: 'lisa-password' }).expect(401);
+    expect(dotted.text).toContain('Wrong username or password.');
+  });
+
   it('limits attempts per client address', async () => {
     const strict = createTestApp(env, { perIp: 3, perAccount: 100, prefix: `${env.prefix}rl-ip:` });
     const agent = request.agent(strict);

@@ -5,7 +5,18 @@ import type { User, UsersRepository } from '../db/users-repository.ts';
 import { ForbiddenError, ValidationError } from '../lib/errors.ts';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.ts';
 
-const USERNAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
+/** The one username pattern: ASCII only, stored and compared lower-case. */
+const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/**
+ * A username as typed → its one spelling, or undefined when it cannot be a username. Only ASCII letters are
+ * lower-cased (once, here): `ADMİN` with a dotted capital I stays non-ASCII and is no spelling of `admin`.
+ */
+export function normalizeUsername(raw: unknown): string | undefined {
+  if (typeof raw !== 'string') return undefined;
+  const name = raw.trim().replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return USERNAME.test(name) ? name : undefined;
+}
 const SETUP_CODE_KEY = 'setup_code';
 
 export interface AccountsDeps {
@@ -16,9 +27,9 @@ export interface AccountsDeps {
 
 export function validateCredentials(input: { username?: unknown; password?: unknown; password_confirm?: unknown }) {
   const fields: Record<string, string> = {};
-  const username = typeof input.username === 'string' ? input.username.trim() : '';
+  const username = normalizeUsername(input.username) ?? '';
   const password = typeof input.password === 'string' ? input.password : '';
-  if (!USERNAME.test(username)) fields.username = 'Use 1–64 letters, digits, dots, dashes or underscores, starting with a letter or digit.';
+  if (!username) fields.username = 'Use 1–64 ASCII letters, digits, dots, dashes or underscores, starting with a letter or digit (letters are stored lower-case).';
   if (password.length < 8) fields.password = 'Use at least 8 characters.';
   else if (password.length > 1024) fields.password = 'Use at most 1024 characters.';
   if (input.password_confirm !== undefined && input.password_confirm !== password) fields.password_confirm = 'The two passwords differ.';
@@ -76,7 +87,17 @@ export async function seedAdmin(deps: AccountsDeps, admin: { username: string; p
 
 /** Returns the user when the password matches; spends the same time on unknown usernames. */
 export async function authenticate(deps: AccountsDeps, username: string, password: string): Promise<User | undefined> {
-  const user = username ? await deps.users.findByUsername(username) : undefined;
+  const name = normalizeUsername(username);
+  const user = name ? await deps.users.findByUsername(name) : undefined;
   const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
-  return ok && user ? user : undefined;
+  // A disabled account cannot sign in; it spends the same time as a wrong password.
+  return ok && user && !user.disabledAt ? user : undefined;
+}
+
+/** The key the per-account sign-in limit counts under: the account itself, whichever spelling was typed. */
+export async function signInLimitKey(deps: Pick<AccountsDeps, 'users'>, typed: unknown): Promise<string> {
+  const name = normalizeUsername(typed);
+  if (!name) return '(not a username)';
+  const user = await deps.users.findByUsername(name);
+  return user ? `account:${user.id}` : `unknown:${name}`;
 }

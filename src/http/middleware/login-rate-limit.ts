@@ -1,6 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import type { UsersRepository } from '../../db/users-repository.ts';
+import { signInLimitKey } from '../../domain/accounts.ts';
 import { TooManyRequestsError } from '../../lib/errors.ts';
 import type { Redis } from '../../lib/redis.ts';
 import { renderPage } from '../render.ts';
@@ -19,7 +21,7 @@ export interface LoginLimits {
   prefix: string;
 }
 
-export function loginRateLimits(redis: Redis, limits: LoginLimits): RequestHandler[] {
+export function loginRateLimits(redis: Redis, limits: LoginLimits, users: UsersRepository): RequestHandler[] {
   const store = (prefix: string) =>
     new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> });
   const refuse = (what: string) => (req: Request, res: Response) =>
@@ -45,7 +47,8 @@ export function loginRateLimits(redis: Redis, limits: LoginLimits): RequestHandl
       legacyHeaders: false,
       skipSuccessfulRequests: true,
       store: store(`${limits.prefix}account:`),
-      keyGenerator: (req) => String(req.body?.username ?? '').trim().toLowerCase().slice(0, 64) || '(empty)',
+      // Keyed by the resolved account, so no other spelling of a username gets a fresh budget.
+      keyGenerator: (req) => signInLimitKey({ users }, req.body?.username),
       handler: refuse('for this account'),
     }),
   ];
