@@ -23,6 +23,7 @@ import { healthRoutes } from './http/routes/health-routes.ts';
 import { nodeRoutes } from './http/routes/node-routes.ts';
 import { packageSetRoutes } from './http/routes/package-set-routes.ts';
 import { templateRoutes } from './http/routes/template-routes.ts';
+import { inviteRoutes, userRoutes } from './http/routes/user-routes.ts';
 import { wizardRoutes } from './http/routes/wizard-routes.ts';
 import { createViews } from './views.ts';
 
@@ -65,6 +66,9 @@ export function createApp(deps: AppDeps): express.Express {
   // Open to everyone: first-run setup and sign-in.
   app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` }, repos.users)));
 
+  // Invite links are open to whoever holds one.
+  app.use(inviteRoutes({ repos }));
+
   // Everything below needs a session.
   app.use(requireUser);
   app.get('/', allow.readers, (_req, res) => res.redirect(303, '/containers'));
@@ -75,6 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
     testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, logger,
   }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
+  app.use(userRoutes({ repos }));
   app.use(nodeRoutes({ repos, secrets: deps.secrets, redis: deps.redis, rateLimitPrefix: `${config.queuePrefix}:rl:fingerprints:` }));
 
   app.use(notFound);

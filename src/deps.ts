@@ -13,6 +13,7 @@ import { TemplateTestsRepository } from './db/template-tests-repository.ts';
 import { SettingsRepository } from './db/settings-repository.ts';
 import { TemplatesRepository } from './db/templates-repository.ts';
 import { UsersRepository } from './db/users-repository.ts';
+import { InvitesRepository } from './db/invites-repository.ts';
 import { resolveBootSecrets } from './domain/boot-secrets.ts';
 import { EventRelay } from './domain/progress/event-relay.ts';
 import { NodeListCache } from './domain/wizard/node-list-cache.ts';
@@ -24,6 +25,7 @@ import { SecretBox } from './lib/secret-box.ts';
 
 export interface Repositories {
   users: UsersRepository;
+  invites: InvitesRepository;
   settings: SettingsRepository;
   nodes: NodesRepository;
   containers: ContainersRepository;
@@ -75,6 +77,7 @@ export async function buildDeps(
   }
   const repos: Repositories = {
     users: new UsersRepository(knex),
+    invites: new InvitesRepository(knex),
     settings: new SettingsRepository(knex),
     nodes: new NodesRepository(knex),
     containers: new ContainersRepository(knex),

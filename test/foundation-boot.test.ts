@@ -91,13 +91,13 @@ describe('migrations', () => {
       expect(await tables()).toEqual([
         'container_credentials', 'container_events', 'container_services', 'containers', 'nodes', 'package_set_items',
         'package_sets', 'sessions', 'settings', 'template_files', 'template_package_sets', 'template_packages',
-        'template_scripts', 'template_test_lines', 'template_test_runs', 'templates', 'users',
+        'template_scripts', 'template_test_lines', 'template_test_runs', 'templates', 'user_invites', 'users',
       ]);
       const all = await migrationSource.getMigrations([]);
       await knex.migrate.rollback(undefined, true);
       expect(await tables()).toEqual([]);
       expect(await migrateLatest(knex)).toHaveLength(all.length);
-      expect(await tables()).toHaveLength(17);
+      expect(await tables()).toHaveLength(18);
 
       const unique = await knex.raw(
         "SELECT indexdef FROM pg_indexes WHERE tablename = 'container_events' AND indexdef LIKE '%UNIQUE%'",

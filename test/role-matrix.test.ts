@@ -58,7 +58,7 @@ describe('role × route matrix', () => {
         const containers = r.path.startsWith('/containers/:id') ? [operatorsOwn.id, adminsOwn.id] : [''];
         for (const containerId of containers) {
           const url = r.path
-            .replace(':id', r.path.startsWith('/containers') ? containerId : r.path.startsWith('/nodes') ? String(node.id) : r.path.startsWith('/package-sets') ? String(setId) : String(templateId))
+            .replace(':id', r.path.startsWith('/containers') ? containerId : r.path.startsWith('/users') ? String(users.viewer.id) : r.path.startsWith('/nodes') ? String(node.id) : r.path.startsWith('/package-sets') ? String(setId) : String(templateId))
             .replace(':step', 'template')
             .replace(':run', '6f1c2b7e-0000-4000-8000-000000000000');
           const stream = url.endsWith('/events');

@@ -13,6 +13,7 @@ import * as addMarksAndTasksToContainers from '../../migrations/20261128002000_a
 import * as addRoleAndDisabledToUsers from '../../migrations/20261128100000_add_role_and_disabled_to_users.ts';
 import * as backfillUserRoles from '../../migrations/20261128100100_backfill_user_roles.ts';
 import * as requireUserRole from '../../migrations/20261128100200_require_user_role.ts';
+import * as createUserInvites from '../../migrations/20261128100300_create_user_invites.ts';
 import * as createTemplateTestRuns from '../../migrations/20261128140000_create_template_test_runs.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -30,6 +31,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261128100000_add_role_and_disabled_to_users.ts', addRoleAndDisabledToUsers],
   ['20261128100100_backfill_user_roles.ts', backfillUserRoles],
   ['20261128100200_require_user_role.ts', requireUserRole],
+  ['20261128100300_create_user_invites.ts', createUserInvites],
   ['20261128140000_create_template_test_runs.ts', createTemplateTestRuns],
 ];
 

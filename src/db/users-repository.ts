@@ -69,4 +69,54 @@ export class UsersRepository {
       return toUser(row!);
     });
   }
+
+  async list(): Promise<User[]> {
+    return (await this.knex<UserRow>('users').orderBy('username')).map(toUser);
+  }
+
+  async setPassword(id: number, passwordHash: string): Promise<void> {
+    await this.knex('users').where({ id }).update({ password_hash: passwordHash });
+  }
+
+  /**
+   * Changes a user's role or enabled state unless that would leave no enabled admin. The table lock serialises two
+   * admins demoting each other at once.
+   */
+  async change(id: number, patch: { role?: Role; disabled?: boolean }): Promise<'done' | 'last-admin' | 'missing'> {
+    return this.knex.transaction(async (trx) => {
+      await trx.raw('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE');
+      const row = await trx<UserRow>('users').where({ id }).first();
+      if (!row) return 'missing';
+      const staysAdmin = (patch.role ?? row.role) === 'admin' && !(patch.disabled ?? Boolean(row.disabled_at));
+      if (row.role === 'admin' && !row.disabled_at && !staysAdmin && !(await this.otherEnabledAdmin(trx, id))) return 'last-admin';
+      const update: Partial<UserRow> = {};
+      if (patch.role) update.role = patch.role;
+      if (patch.disabled !== undefined) update.disabled_at = patch.disabled ? (row.disabled_at ?? new Date()) : null;
+      await trx('users').where({ id }).update(update);
+      return 'done';
+    });
+  }
+
+  /** Deletes the user unless they are the last enabled admin. */
+  async delete(id: number): Promise<'done' | 'last-admin' | 'owns-containers' | 'missing'> {
+    return this.knex.transaction(async (trx) => {
+      await trx.raw('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE');
+      const row = await trx<UserRow>('users').where({ id }).first();
+      if (!row) return 'missing';
+      if (row.role === 'admin' && !row.disabled_at && !(await this.otherEnabledAdmin(trx, id))) return 'last-admin';
+      // Containers keep their owner (their history names who built them): such an account is disabled instead.
+      if (await trx('containers').where({ owner_id: id }).first('id')) return 'owns-containers';
+      await trx('users').where({ id }).delete();
+      return 'done';
+    });
+  }
+
+  /** Ends every stored session of this user at once (their next request lands on /login). */
+  async endSessions(id: number): Promise<number> {
+    return this.knex('sessions').whereRaw("(sess->>'userId')::int = ?", [id]).delete();
+  }
+
+  private async otherEnabledAdmin(trx: Knex.Transaction, id: number): Promise<boolean> {
+    return Boolean(await trx('users').where({ role: 'admin' }).whereNull('disabled_at').whereNot({ id }).first('id'));
+  }
 }

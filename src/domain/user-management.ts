@@ -1,0 +1,118 @@
+// The admin's side of accounts (/users): create a user with a role and hand them a one-time invite link, change
+// the role, disable/enable, re-issue the link (password reset), delete. The person sets their own password on the
+// link's page: no admin ever chooses or sees one. Disabling or deleting ends every session of the user at once.
+import { createHash, randomBytes } from 'node:crypto';
+import type { InvitesRepository } from '../db/invites-repository.ts';
+import type { User, UsersRepository } from '../db/users-repository.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts';
+import { normalizeUsername } from './accounts.ts';
+import { hashPassword } from './passwords.ts';
+import { isRole, type Role } from './roles.ts';
+
+export const INVITE_LIFETIME_MS = 48 * 60 * 60 * 1000;
+
+export interface UserManagementDeps {
+  repos: { users: UsersRepository; invites: InvitesRepository };
+}
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/**
+ * Where API tokens of a disabled or deleted user are revoked. Launchpad has no API tokens yet (the tokens work of
+ * issue #16 adds them): wire their revocation here, it is called on every disable and delete.
+ */
+export async function revokeApiTokens(_deps: UserManagementDeps, _userId: number): Promise<void> {}
+
+/** A fresh link token for the user (replacing any earlier one); only its hash is stored. Returns the raw token. */
+async function issueInvite(deps: UserManagementDeps, userId: number): Promise<{ token: string; expiresAt: Date }> {
+  const token = randomBytes(32).toString('base64url');
+  const expiresAt = new Date(Date.now() + INVITE_LIFETIME_MS);
+  await deps.repos.invites.replace(userId, hashToken(token), expiresAt);
+  return { token, expiresAt };
+}
+
+function roleFrom(value: unknown): Role {
+  if (!isRole(value)) throw new ValidationError({ role: 'Choose admin, operator or viewer.' });
+  return value;
+}
+
+export async function createUser(deps: UserManagementDeps, input: { username?: unknown; role?: unknown }): Promise<{ user: User; token: string; expiresAt: Date }> {
+  const username = normalizeUsername(input.username);
+  const fields: Record<string, string> = {};
+  if (!username) fields.username = 'Use 1–64 ASCII letters, digits, dots, dashes or underscores, starting with a letter or digit (letters are stored lower-case).';
+  if (!isRole(input.role)) fields.role = 'Choose admin, operator or viewer.';
+  if (Object.keys(fields).length) throw new ValidationError(fields);
+  if (await deps.repos.users.findByUsername(username!)) throw new ValidationError({ username: `The username “${username}” is taken.` });
+  // No usable password until the person sets one through the link: a random one nobody knows.
+  const user = await deps.repos.users.create({ username: username!, passwordHash: await hashPassword(randomBytes(32).toString('hex')), role: roleFrom(input.role) });
+  return { user, ...(await issueInvite(deps, user.id)) };
+}
+
+async function getUser(deps: UserManagementDeps, rawId: string): Promise<User> {
+  const user = /^\d{1,9}$/.test(rawId) ? await deps.repos.users.findById(Number(rawId)) : undefined;
+  if (!user) throw new NotFoundError('That user');
+  return user;
+}
+
+const LAST_ADMIN = 'This is the last enabled admin: make another account an admin first.';
+
+export async function changeRole(deps: UserManagementDeps, rawId: string, role: unknown): Promise<User> {
+  const user = await getUser(deps, rawId);
+  const outcome = await deps.repos.users.change(user.id, { role: roleFrom(role) });
+  if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN);
+  return user;
+}
+
+export async function setDisabled(deps: UserManagementDeps, rawId: string, disabled: boolean): Promise<User> {
+  const user = await getUser(deps, rawId);
+  const outcome = await deps.repos.users.change(user.id, { disabled });
+  if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN);
+  if (disabled) {
+    await deps.repos.users.endSessions(user.id);
+    await revokeApiTokens(deps, user.id);
+  }
+  return user;
+}
+
+export async function deleteUser(deps: UserManagementDeps, rawId: string): Promise<User> {
+  const user = await getUser(deps, rawId);
+  const outcome = await deps.repos.users.delete(user.id);
+  if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN);
+  if (outcome === 'owns-containers') throw new ConflictError(`${user.username} owns containers, whose history names who built them: disable the account instead.`);
+  await deps.repos.users.endSessions(user.id);
+  await revokeApiTokens(deps, user.id);
+  return user;
+}
+
+/** Re-issues the link (password reset): the old link stops working; the current password keeps working until used. */
+export async function reissueInvite(deps: UserManagementDeps, rawId: string): Promise<{ user: User; token: string; expiresAt: Date }> {
+  const user = await getUser(deps, rawId);
+  return { user, ...(await issueInvite(deps, user.id)) };
+}
+
+export async function openInvite(deps: UserManagementDeps, token: string) {
+  const invite = await deps.repos.invites.findOpen(hashToken(token));
+  if (!invite) throw new NotFoundError('That invite link (it may have expired or been used already; ask an admin for a new one)');
+  return invite;
+}
+
+/** Sets the password from an invite link, once; every other session of the user ends (a reset locks others out). */
+export async function acceptInvite(deps: UserManagementDeps, token: string, input: { password?: unknown; password_confirm?: unknown }): Promise<User> {
+  const invite = await openInvite(deps, token);
+  const password = typeof input.password === 'string' ? input.password : '';
+  const fields: Record<string, string> = {};
+  if (password.length < 8) fields.password = 'Use at least 8 characters.';
+  else if (password.length > 1024) fields.password = 'Use at most 1024 characters.';
+  if (input.password_confirm !== password) fields.password_confirm = 'The two passwords differ.';
+  if (Object.keys(fields).length) throw new ValidationError(fields);
+  if (!(await deps.repos.invites.consume(hashToken(token)))) throw new NotFoundError('That invite link (it was used a moment ago)');
+  await deps.repos.users.setPassword(invite.userId, await hashPassword(password));
+  await deps.repos.users.endSessions(invite.userId);
+  return (await deps.repos.users.findById(invite.userId))!;
+}
+
+export async function listUsers(deps: UserManagementDeps) {
+  const users = await deps.repos.users.list();
+  const invites = await deps.repos.invites.openFor(users.map((u) => u.id));
+  return users.map((user) => ({ user, inviteExpiresAt: invites.get(user.id) }));
+}

@@ -1,0 +1,93 @@
+// Accounts: the admin pages under /users, and the one-time invite link where a person sets their own password.
+import { Router, type Request, type Response } from 'express';
+import * as users from '../../domain/user-management.ts';
+import { ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
+import { ValidationError } from '../../lib/errors.ts';
+import { allow } from '../middleware/auth.ts';
+import { flash, regenerateSession } from '../middleware/session.ts';
+import { renderPage } from '../render.ts';
+
+const SECTION = '/users';
+
+async function renderList(req: Request, res: Response, deps: users.UserManagementDeps, extra: Record<string, unknown> = {}, status = 200) {
+  renderPage(req, res, 'pages/users/index', {
+    title: 'Users', section: SECTION, rows: await users.listUsers(deps), roles: ROLES, roleDescriptions: ROLE_DESCRIPTIONS,
+    form: { username: '', role: 'operator' }, errors: {}, ...extra,
+  }, status);
+}
+
+/** The link is shown once, on this page only: not stored, not logged, not cached. */
+function showInvite(req: Request, res: Response, result: { user: { username: string }; token: string; expiresAt: Date }, reset: boolean) {
+  res.set('Cache-Control', 'no-store');
+  renderPage(req, res, 'pages/users/invite-link', {
+    title: `Invite link for ${result.user.username}`, section: SECTION, username: result.user.username, reset,
+    link: `${req.protocol}://${req.get('host')}/invite/${result.token}`, expiresAt: result.expiresAt,
+  }, reset ? 200 : 201);
+}
+
+export function userRoutes(deps: users.UserManagementDeps): Router {
+  const router = Router();
+
+  router.get('/users', allow.admins, (req, res) => renderList(req, res, deps));
+
+  router.post('/users', allow.admins, async (req, res) => {
+    try {
+      showInvite(req, res, await users.createUser(deps, req.body ?? {}), false);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderList(req, res, deps, { form: { username: String(req.body?.username ?? ''), role: String(req.body?.role ?? '') }, errors: err.fields }, 422);
+    }
+  });
+
+  router.post('/users/:id/role', allow.admins, async (req, res) => {
+    const user = await users.changeRole(deps, req.params.id, req.body?.role);
+    flash(req, 'success', `${user.username} is now ${req.body.role === 'admin' ? 'an admin' : `a ${req.body.role}`}.`);
+    res.redirect(303, '/users');
+  });
+
+  for (const [action, disabled] of [['disable', true], ['enable', false]] as const) {
+    router.post(`/users/:id/${action}`, allow.admins, async (req, res) => {
+      const user = await users.setDisabled(deps, req.params.id, disabled);
+      flash(req, 'success', disabled ? `${user.username} is disabled: their sessions have ended.` : `${user.username} is enabled again.`);
+      res.redirect(303, '/users');
+    });
+  }
+
+  router.post('/users/:id/invite', allow.admins, async (req, res) => showInvite(req, res, await users.reissueInvite(deps, req.params.id), true));
+
+  router.post('/users/:id/delete', allow.admins, async (req, res) => {
+    const user = await users.deleteUser(deps, req.params.id);
+    flash(req, 'success', `${user.username} is deleted.`);
+    res.redirect(303, '/users');
+  });
+
+  return router;
+}
+
+/** The invite link itself: open to whoever holds it (the token is the credential), so mounted before sign-in. */
+export function inviteRoutes(deps: users.UserManagementDeps): Router {
+  const router = Router();
+
+  router.get('/invite/:token', allow.everyone, async (req, res) => {
+    const invite = await users.openInvite(deps, req.params.token);
+    res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
+    renderPage(req, res, 'pages/users/set-password', { title: 'Set your password', username: invite.username, token: req.params.token, errors: {} });
+  });
+
+  router.post('/invite/:token', allow.everyone, async (req, res) => {
+    try {
+      const user = await users.acceptInvite(deps, req.params.token, req.body ?? {});
+      await regenerateSession(req);
+      req.session.userId = user.id;
+      flash(req, 'success', `Welcome, ${user.username}: your password is set.`);
+      res.redirect(303, '/containers');
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const invite = await users.openInvite(deps, req.params.token);
+      res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
+      renderPage(req, res, 'pages/users/set-password', { title: 'Set your password', username: invite.username, token: req.params.token, errors: err.fields }, 422);
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,138 @@
+// Accounts under /users: an admin creates a user with a role and gets a one-time invite link (stored hashed, 48 h);
+// the person sets their own password there. Role changes, disable/enable (sessions end at once), a new link as the
+// password reset, delete; the last enabled admin is protected.
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { signedInAgent, type SignedInAgent } from './support/session.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+
+let env: TestEnv;
+let app: ReturnType<typeof createApp>;
+let admin: SignedInAgent;
+let csrf: string;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  app = createApp(env.deps);
+  admin = await signedInAgent(app, env.deps, { username: 'boss', password: 'boss-password-long' });
+  csrf = await admin.csrf('/users');
+}, 60_000);
+afterAll(() => env?.close());
+
+const csrfFrom = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+const linkIn = (html: string) => /<code id="invite-link"[^>]*>([^<]+)<\/code>/.exec(html)?.[1];
+const pathOf = (link: string) => new URL(link).pathname;
+
+async function invite(username: string, role: string) {
+  const res = await admin.agent.post('/users').type('form').send({ _csrf: csrf, username, role }).expect(201);
+  expect(res.headers['cache-control']).toBe('no-store');
+  return pathOf(linkIn(res.text)!);
+}
+
+/** Opens the link in a fresh browser and sets the password; returns that browser, now signed in. */
+async function accept(path: string, password: string) {
+  const agent = request.agent(app);
+  const page = await agent.get(path).expect(200);
+  await agent.post(path).type('form').send({ _csrf: csrfFrom(page.text), password, password_confirm: password }).expect(303).expect('Location', '/containers');
+  return agent;
+}
+
+async function signIn(username: string, password: string) {
+  const agent = request.agent(app);
+  const page = await agent.get('/login');
+  const res = await agent.post('/login').type('form').send({ _csrf: csrfFrom(page.text), username, password });
+  return { agent, status: res.status };
+}
+
+describe('/users', () => {
+  it('creates a user with a one-time link stored only as a hash; the person sets their own password', async () => {
+    const path = await invite('Dave', 'operator');
+    const token = path.split('/').pop()!;
+    expect(token.length).toBeGreaterThanOrEqual(40);
+    const dave = (await env.deps.repos.users.findByUsername('dave'))!;
+    expect(dave.role).toBe('operator');
+    const stored = await env.deps.knex('user_invites').where({ user_id: dave.id }).first();
+    expect(stored.token_hash).not.toContain(token);
+    expect(new Date(stored.expires_at).getTime() - Date.now()).toBeGreaterThan(47.9 * 3600_000);
+
+    const page = await request(app).get(path).expect(200);
+    expect(page.text).toContain('Set your password');
+    const forged = await request.agent(app).post(path).type('form').send({ _csrf: 'x', password: 'a' }).expect(403);
+    expect(forged.text).toContain('Reload the page');
+
+    const agent = await accept(path, 'dave-password-long');
+    expect((await agent.get('/containers').expect(200)).text).toContain('dave');
+    // Used once: the link is gone.
+    await request(app).get(path).expect(404);
+    expect((await signIn('dave', 'dave-password-long')).status).toBe(303);
+  });
+
+  it('refuses a taken or invalid username and an unknown role, keeping what was typed', async () => {
+    const taken = await admin.agent.post('/users').type('form').send({ _csrf: csrf, username: 'DAVE', role: 'viewer' }).expect(422);
+    expect(taken.text).toContain('The username “dave” is taken.');
+    const bad = await admin.agent.post('/users').type('form').send({ _csrf: csrf, username: 'd\u0130ve', role: 'root' }).expect(422);
+    expect(bad.text).toContain('ASCII letters');
+    expect(bad.text).toContain('Choose admin, operator or viewer.');
+  });
+
+  it('disabling ends every session at once and blocks sign-in; enabling lets the user back', async () => {
+    const path = await invite('erin', 'viewer');
+    const erin = await accept(path, 'erin-password-long');
+    const second = (await signIn('erin', 'erin-password-long')).agent;
+    await erin.get('/containers').expect(200);
+    const id = (await env.deps.repos.users.findByUsername('erin'))!.id;
+
+    await admin.agent.post(`/users/${id}/disable`).type('form').send({ _csrf: csrf }).expect(303);
+    for (const browser of [erin, second]) await browser.get('/containers').expect(303).expect('Location', '/login');
+    const rows = await env.deps.knex('sessions').whereRaw("(sess->>'userId')::int = ?", [id]).count<{ count: string }[]>('* as count');
+    expect(Number(rows[0]!.count)).toBe(0);
+    expect((await signIn('erin', 'erin-password-long')).status).toBe(401);
+
+    await admin.agent.post(`/users/${id}/enable`).type('form').send({ _csrf: csrf }).expect(303);
+    expect((await signIn('erin', 'erin-password-long')).status).toBe(303);
+  });
+
+  it('a new link resets the password: the old link stops working, an expired one never works', async () => {
+    const first = await invite('fred', 'operator');
+    const id = (await env.deps.repos.users.findByUsername('fred'))!.id;
+    const reissued = await admin.agent.post(`/users/${id}/invite`).type('form').send({ _csrf: csrf }).expect(200);
+    const second = pathOf(linkIn(reissued.text)!);
+    expect(second).not.toBe(first);
+    await request(app).get(first).expect(404);
+    await accept(second, 'fred-password-one');
+
+    const reset = pathOf(linkIn((await admin.agent.post(`/users/${id}/invite`).type('form').send({ _csrf: csrf }).expect(200)).text)!);
+    await env.deps.knex('user_invites').where({ user_id: id }).update({ expires_at: new Date(Date.now() - 1000) });
+    await request(app).get(reset).expect(404);
+    expect((await signIn('fred', 'fred-password-one')).status).toBe(303);
+  });
+
+  it('changes a role; the last enabled admin cannot be demoted, disabled or deleted', async () => {
+    const boss = (await env.deps.repos.users.findByUsername('boss'))!;
+    for (const [path, body] of [[`/users/${boss.id}/role`, { role: 'viewer' }], [`/users/${boss.id}/disable`, {}], [`/users/${boss.id}/delete`, {}]] as const) {
+      const res = await admin.agent.post(path).type('form').send({ _csrf: csrf, ...body }).expect(409);
+      expect(res.text).toContain('This is the last enabled admin');
+    }
+    expect((await env.deps.repos.users.findById(boss.id))!).toMatchObject({ role: 'admin', disabledAt: null });
+
+    const dave = (await env.deps.repos.users.findByUsername('dave'))!;
+    await admin.agent.post(`/users/${dave.id}/role`).type('form').send({ _csrf: csrf, role: 'admin' }).expect(303);
+    // With a second admin, the first may step down.
+    await admin.agent.post(`/users/${boss.id}/role`).type('form').send({ _csrf: csrf, role: 'operator' }).expect(303);
+    expect((await env.deps.repos.users.findById(boss.id))!.role).toBe('operator');
+    await admin.agent.get('/users').expect(403);
+    await env.deps.repos.users.change(boss.id, { role: 'admin' });
+  });
+
+  it('deletes a user and ends their sessions', async () => {
+    const path = await invite('gina', 'viewer');
+    const gina = await accept(path, 'gina-password-long');
+    const id = (await env.deps.repos.users.findByUsername('gina'))!.id;
+    const list = await admin.agent.get('/users').expect(200);
+    expect(list.text).toContain(`id="user-${id}"`);
+    await admin.agent.post(`/users/${id}/delete`).type('form').send({ _csrf: csrf }).expect(303);
+    expect(await env.deps.repos.users.findById(id)).toBeUndefined();
+    await gina.get('/containers').expect(303).expect('Location', '/login');
+  });
+});
