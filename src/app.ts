@@ -17,6 +17,7 @@ import { loadStaticAssets } from './http/static-assets.ts';
 import { securityHeaders } from './http/middleware/security.ts';
 import { saveBeforeRedirect, sessions } from './http/middleware/session.ts';
 import { simulatorBadgeLocals } from './http/middleware/simulator-badge.ts';
+import { accountRoutes } from './http/routes/account-routes.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { containerRoutes } from './http/routes/container-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps): express.Express {
   }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
   app.use(userRoutes({ repos }));
+  app.use(accountRoutes({ users: repos.users }));
   app.use(nodeRoutes({ repos, secrets: deps.secrets, redis: deps.redis, rateLimitPrefix: `${config.queuePrefix}:rl:fingerprints:` }));
 
   app.use(notFound);

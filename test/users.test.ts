@@ -4,6 +4,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
+import { hashPassword } from '../src/domain/passwords.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 
@@ -134,5 +135,26 @@ describe('/users', () => {
     await admin.agent.post(`/users/${id}/delete`).type('form').send({ _csrf: csrf }).expect(303);
     expect(await env.deps.repos.users.findById(id)).toBeUndefined();
     await gina.get('/containers').expect(303).expect('Location', '/login');
+  });
+});
+
+describe('/account', () => {
+  it('changes the own password only with the current one, and signs out other browsers', async () => {
+    await env.deps.repos.users.create({ username: 'hank', passwordHash: await hashPassword('hank-password-old'), role: 'viewer' });
+    const here = await signIn('hank', 'hank-password-old');
+    const elsewhere = await signIn('hank', 'hank-password-old');
+    const page = await here.agent.get('/account').expect(200);
+    expect(page.text).toContain('role <span class="font-medium">viewer</span>');
+    const token = /<meta name="csrf-token" content="([^"]+)"/.exec(page.text)![1];
+
+    const wrong = await here.agent.post('/account/password').type('form').send({ _csrf: token, current_password: 'guess-guess', password: 'hank-password-new', password_confirm: 'hank-password-new' }).expect(422);
+    expect(wrong.text).toContain('That is not your current password.');
+    expect((await signIn('hank', 'hank-password-old')).status).toBe(303);
+
+    await here.agent.post('/account/password').type('form').send({ _csrf: token, current_password: 'hank-password-old', password: 'hank-password-new', password_confirm: 'hank-password-new' }).expect(303);
+    expect((await here.agent.get('/account').expect(200)).text).toContain('Your password is changed');
+    await elsewhere.agent.get('/containers').expect(303).expect('Location', '/login');
+    expect((await signIn('hank', 'hank-password-old')).status).toBe(401);
+    expect((await signIn('hank', 'hank-password-new')).status).toBe(303);
   });
 });

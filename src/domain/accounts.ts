@@ -101,3 +101,21 @@ export async function signInLimitKey(deps: Pick<AccountsDeps, 'users'>, typed: u
   const user = await deps.users.findByUsername(name);
   return user ? `account:${user.id}` : `unknown:${name}`;
 }
+
+/** Changes the user's own password: the current one is required; every stored session of the account ends. */
+export async function changeOwnPassword(
+  deps: Pick<AccountsDeps, 'users'>,
+  user: User,
+  input: { current_password?: unknown; password?: unknown; password_confirm?: unknown },
+): Promise<void> {
+  const current = typeof input.current_password === 'string' ? input.current_password : '';
+  const password = typeof input.password === 'string' ? input.password : '';
+  const fields: Record<string, string> = {};
+  if (!(await verifyPassword(current, user.passwordHash))) fields.current_password = 'That is not your current password.';
+  if (password.length < 8) fields.password = 'Use at least 8 characters.';
+  else if (password.length > 1024) fields.password = 'Use at most 1024 characters.';
+  if (input.password_confirm !== password) fields.password_confirm = 'The two passwords differ.';
+  if (Object.keys(fields).length) throw new ValidationError(fields);
+  await deps.users.setPassword(user.id, await hashPassword(password));
+  await deps.users.endSessions(user.id);
+}
