@@ -83,6 +83,28 @@ describe('migrations', () => {
   });
   afterAll(() => db.drop());
 
+  it('turn existing accounts into roles: the admin stays admin, any other account becomes an operator', async () => {
+    const knex = knexFactory(knexConfig(db.url, 1));
+    try {
+      // Back to just before the roles, with accounts as they were stored then.
+      while ((await knex.migrate.currentVersion()) >= '20261128100000') await knex.migrate.down();
+      await knex('users').insert([
+        { username: 'legacy-admin', password_hash: 'x', is_admin: true },
+        { username: 'legacy-other', password_hash: 'x', is_admin: false },
+      ]);
+      await migrateLatest(knex);
+      const roles = await knex('users').whereIn('username', ['legacy-admin', 'legacy-other']).orderBy('username').select('username', 'role', 'disabled_at');
+      expect(roles).toEqual([
+        { username: 'legacy-admin', role: 'admin', disabled_at: null },
+        { username: 'legacy-other', role: 'operator', disabled_at: null },
+      ]);
+      expect(await knex.schema.hasColumn('users', 'is_admin')).toBe(false);
+      await knex('users').whereIn('username', ['legacy-admin', 'legacy-other']).delete();
+    } finally {
+      await knex.destroy();
+    }
+  });
+
   it('go down to nothing and up again, with the keys the spec asks for', async () => {
     const knex = knexFactory(knexConfig(db.url, 1));
     try {
