@@ -36,7 +36,7 @@ afterAll(async () => {
 
 describe.skipIf(!capable)('Test in the simulator, in a browser', () => {
   it('follows a run from the click to its report, and the live page equals a reload', async () => {
-    await ensureUser(env.deps, 'admin', 'admin-password', true);
+    await ensureUser(env.deps, 'admin', 'admin-password', 'admin');
     const { cookie } = await signIn(server.baseUrl, 'admin', 'admin-password');
     const { page } = await pageWithSession(browser, server.baseUrl, cookie);
     const template = await getTemplate(env.deps.repos.templates, 'static-web');
