@@ -32,7 +32,7 @@ const sync = () => syncCatalogue(repo, dir, env.deps.logger);
 /** A container row built from the template, as the wizard would leave it. */
 async function containerUsing(templateId: number, lifecycle = 'ready'): Promise<string> {
   const knex = env.deps.knex;
-  const user = (await knex('users').first('id')) ?? (await knex('users').insert({ username: `owner-${randomUUID().slice(0, 8)}`, password_hash: 'x' }).returning('id'))[0];
+  const user = (await knex('users').first('id')) ?? (await knex('users').insert({ username: `owner-${randomUUID().slice(0, 8)}`, password_hash: 'x', role: 'operator' }).returning('id'))[0];
   const node = (await knex('nodes').first('id')) ?? (await knex('nodes').insert({ name: 'pve1', api_url: 'https://127.0.0.1:8006', token_id: 't@pam!x', token_secret_enc: 'v1:x' }).returning('id'))[0];
   const id = randomUUID();
   await knex('containers').insert({ id, owner_id: user.id, node_id: node.id, template_id: templateId, hostname: 'ct', config: {}, lifecycle });
