@@ -10,6 +10,7 @@ import { createTemplateTestFragments } from './http/template-test-fragments.ts';
 import { errorHandler, notFound } from './http/error-handler.ts';
 import { allow, loadUser, requireUser } from './http/middleware/auth.ts';
 import { refuseControlCharacters } from './http/middleware/control-characters.ts';
+import { bearerAuth, unlessBearer } from './http/middleware/bearer-auth.ts';
 import { csrfProtection } from './http/middleware/csrf.ts';
 import { loginRateLimits, type LoginLimits } from './http/middleware/login-rate-limit.ts';
 import { requestLogging } from './http/middleware/request-context.ts';
@@ -57,10 +58,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes({ settings: repos.settings, redis: deps.redis }));
 
   app.use(express.urlencoded({ extended: false, limit: '2mb', parameterLimit: 2000 }));
-  app.use(sessions({ pool: deps.sessionPool, secret: deps.sessionSecret, secureCookies: false, onStoreError: (message) => logger.warn({ err: message }, 'session store error') }));
+  // Scripts may send JSON; a cross-site form cannot (it would need a CORS preflight we never grant).
+  app.use(express.json({ limit: '2mb' }));
+  app.use(bearerAuth({ apiTokens: repos.apiTokens, users: repos.users }));
+  app.use(unlessBearer(sessions({ pool: deps.sessionPool, secret: deps.sessionSecret, secureCookies: false, onStoreError: (message) => logger.warn({ err: message }, 'session store error') })));
   app.use(saveBeforeRedirect);
-  app.use(csrfProtection(deps.sessionSecret));
-  app.use(loadUser(repos.users));
+  app.use(unlessBearer(csrfProtection(deps.sessionSecret)));
+  app.use(unlessBearer(loadUser(repos.users)));
   app.use(simulatorBadgeLocals(repos));
   app.use(refuseControlCharacters);
 

@@ -4,6 +4,8 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import type { Config } from './config.ts';
 import { createKnex, ensureDatabase, migrateLatest } from './db/database.ts';
+import { ApiTokensRepository } from './db/api-tokens-repository.ts';
+import { AuditRepository } from './db/audit-repository.ts';
 import { ContainerExtrasRepository } from './db/container-extras-repository.ts';
 import { ContainersRepository } from './db/containers-repository.ts';
 import { EventsRepository } from './db/events-repository.ts';
@@ -34,6 +36,8 @@ export interface Repositories {
   templates: TemplatesRepository;
   packageSets: PackageSetsRepository;
   templateTests: TemplateTestsRepository;
+  apiTokens: ApiTokensRepository;
+  audit: AuditRepository;
 }
 
 export interface Deps {
@@ -86,6 +90,8 @@ export async function buildDeps(
     templates: new TemplatesRepository(knex),
     packageSets: new PackageSetsRepository(knex),
     templateTests: new TemplateTestsRepository(knex),
+    apiTokens: new ApiTokensRepository(knex),
+    audit: new AuditRepository(knex),
   };
   const subscriber = createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis subscriber error (retrying)'), {
     // A viewer's subscribe must not hang while Redis is away; the relay back-fills after reconnecting.

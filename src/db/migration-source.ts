@@ -14,6 +14,8 @@ import * as addRoleAndDisabledToUsers from '../../migrations/20261128100000_add_
 import * as backfillUserRoles from '../../migrations/20261128100100_backfill_user_roles.ts';
 import * as requireUserRole from '../../migrations/20261128100200_require_user_role.ts';
 import * as createUserInvites from '../../migrations/20261128100300_create_user_invites.ts';
+import * as createApiTokens from '../../migrations/20261128110000_create_api_tokens.ts';
+import * as createAuditEntries from '../../migrations/20261128110100_create_audit_entries.ts';
 import * as createTemplateTestRuns from '../../migrations/20261128140000_create_template_test_runs.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -32,6 +34,8 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261128100100_backfill_user_roles.ts', backfillUserRoles],
   ['20261128100200_require_user_role.ts', requireUserRole],
   ['20261128100300_create_user_invites.ts', createUserInvites],
+  ['20261128110000_create_api_tokens.ts', createApiTokens],
+  ['20261128110100_create_audit_entries.ts', createAuditEntries],
   ['20261128140000_create_template_test_runs.ts', createTemplateTestRuns],
 ];
 

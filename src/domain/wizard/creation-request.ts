@@ -49,6 +49,9 @@ type Body = Record<string, unknown>;
 // With extended: false a repeated field arrives as an array: the last value wins (a checkbox after its hidden 0).
 export function single(value: unknown): string {
   const v = Array.isArray(value) ? value[value.length - 1] : value;
+  // A JSON body may send numbers and booleans where a form sends text: 2 is "2", true/false are the checkbox's 1/0.
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'boolean') return v ? '1' : '0';
   return typeof v === 'string' ? v.replace(/\r\n/g, '\n') : '';
 }
 
