@@ -131,9 +131,9 @@ export class EventsRepository {
     return row ? row.seq - 1 : 0;
   }
 
-  /** Every log line in order, in batches, for log.txt (no connection is held between batches). */
-  async *logLineBatches(containerId: string, batchSize = 5000): AsyncGenerator<Array<{ lineNo: number; text: string }>> {
-    let after = 0;
+  /** Every log line after line `afterLine` in order, in batches, for log.txt (no connection is held between batches). */
+  async *logLineBatches(containerId: string, afterLine = 0, batchSize = 5000): AsyncGenerator<Array<{ lineNo: number; text: string }>> {
+    let after = afterLine;
     for (;;) {
       const rows: Array<{ line_no: number; text: string | null }> = await this.knex('container_events')
         .where({ container_id: containerId, kind: 'log' })

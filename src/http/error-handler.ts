@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { isConnectionError, isUnstorableTextError } from '../lib/db-errors.ts';
-import { AppError, BadRequestError, UnavailableError } from '../lib/errors.ts';
-import { isHtmx, renderFragment, renderPage } from './render.ts';
+import { AppError, BadRequestError, UnavailableError, ValidationError } from '../lib/errors.ts';
+import { isHtmx, renderFragment, renderPage, wantsJson } from './render.ts';
 
 const HEADINGS: Record<number, string> = {
   400: 'That request could not be understood',
@@ -53,5 +53,9 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     return;
   }
   const message = expose ? String(err.message) : 'Something went wrong on our side. Try again; if it keeps happening, check the server log.';
+  if (wantsJson(req)) {
+    res.status(status).json({ error: message, ...(err instanceof ValidationError ? { fields: err.fields } : {}), ...(errorId ? { error_id: errorId } : {}) });
+    return;
+  }
   explain(req, res, status, message, errorId);
 };

@@ -41,3 +41,6 @@ export function sendFragment(res: Response, html: string, status = 200): void {
 }
 
 export const isHtmx = (req: Request) => req.headers['hx-request'] === 'true';
+
+/** A script asking for JSON (Accept: application/json ranks it above HTML); a browser's Accept never does. */
+export const wantsJson = (req: Request) => req.accepts(['html', 'json']) === 'json';

@@ -38,6 +38,10 @@ export function requireUser(req: Request, res: Response, next: NextFunction): vo
     res.status(401).type('text/plain').send('Sign in first.');
     return;
   }
+  if (req.accepts(['html', 'json']) === 'json') {
+    res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'Sign in first: send Authorization: Bearer <token> (create one on /account).' });
+    return;
+  }
   if (req.headers['hx-request']) {
     res.set('HX-Redirect', '/login').status(401).end();
     return;

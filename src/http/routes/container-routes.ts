@@ -18,7 +18,9 @@ import type { ContainerFragments } from '../container-fragments.ts';
 import { allow } from '../middleware/auth.ts';
 import { generateCsrfToken } from '../middleware/csrf.ts';
 import { flash } from '../middleware/session.ts';
-import { isHtmx, renderFragment, renderPage, sendFragment } from '../render.ts';
+import { containerJson } from '../../domain/containers/container-json.ts';
+import { followLog } from '../../domain/containers/log-follow.ts';
+import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
 import { openEventStream } from '../sse.ts';
 import { StreamLimits } from '../stream-limits.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
@@ -40,6 +42,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
 
   router.get('/containers', allow.readers, async (req, res) => {
     const list = await loadContainerList(deps, req.user!, req.query);
+    if (wantsJson(req)) return res.json({ containers: list.rows.map((r) => containerJson(r.container, r.nodeName, r.live)) });
     // The table body polls itself (hx-target="this"): answer it with just the rows.
     if (isHtmx(req) && req.get('HX-Target') === 'container-rows') {
       return sendFragment(res, fragments.listUpdate(list, generateCsrfToken(req)));
@@ -48,6 +51,12 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   });
 
   router.get('/containers/:id', allow.readers, async (req, res) => {
+    if (wantsJson(req)) {
+      const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
+      const state = await loadContainerState(pageDeps, container, { liveStatus: deps });
+      const services = state.services.map(({ name, kind, port, url, status }) => ({ name, kind, port, url, status }));
+      return res.json({ ...containerJson(container, state.nodeName, state.ctStatus), actions: state.actions, services });
+    }
     const from = typeof req.query.from === 'string' && /^\d{1,9}$/.test(req.query.from) ? Number(req.query.from) : undefined;
     const page = await loadContainerPage(pageDeps, req.user!, req.params.id, { fromLine: from, liveStatus: deps });
     renderPage(req, res, 'pages/containers/show', {
@@ -105,20 +114,46 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     renderFragment(req, res, 'partials/containers/live-status', { containerId: container.id, status });
   });
 
+  // ?from=N starts at line N; ?follow=1 keeps the response open, writing lines as they are recorded, until the
+  // build ends (curl -N shows a live build in a terminal).
   router.get('/containers/:id/log.txt', allow.readers, async (req, res) => {
     const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
+    const from = typeof req.query.from === 'string' ? req.query.from : '1';
+    if (!/^\d{1,9}$/.test(from) || Number(from) < 1) throw new ValidationError({ from: 'from must be a line number (1 or more).' }, 'from must be a line number (1 or more).');
+    const follow = req.query.follow === '1' || req.query.follow === 'true';
+    const slot = follow ? limits.acquire(req.sessionID) : undefined;
+    if (slot && 'refused' in slot) {
+      res.status(slot.refused === 'process' ? 503 : 429).set('Retry-After', '5').type('text/plain').send('Too many live views open; try again shortly.');
+      return;
+    }
     res.status(200).set({
       'Content-Type': 'text/plain; charset=utf-8',
       'X-Content-Type-Options': 'nosniff',
       'Content-Disposition': `inline; filename="${container.hostname}-${container.id.slice(0, 8)}.log"`,
       'Cache-Control': 'no-store',
     });
-    for await (const batch of deps.repos.events.logLineBatches(container.id)) {
-      if (res.destroyed) return;
-      const ok = res.write(batch.map((l) => `${l.text}\n`).join(''));
-      if (!ok) await new Promise((resolve) => res.once('drain', resolve));
+    const write = async (text: string) => {
+      const ok = res.write(text);
+      // Through the compression middleware a write sits in the compressor until flushed: send each batch now.
+      (res as { flush?: () => void }).flush?.();
+      if (!ok && !res.destroyed) await new Promise((resolve) => res.once('drain', resolve));
+    };
+    if (!follow) {
+      for await (const batch of deps.repos.events.logLineBatches(container.id, Number(from) - 1)) {
+        if (res.destroyed) return;
+        await write(batch.map((l) => `${l.text}\n`).join(''));
+      }
+      res.end();
+      return;
     }
-    res.end();
+    res.set('X-Accel-Buffering', 'no');
+    const stop = new AbortController();
+    res.on('close', () => {
+      stop.abort();
+      slot!.release();
+    });
+    await followLog({ events: deps.repos.events, containers: deps.repos.containers, relay: deps.relay }, container.id, Number(from) - 1, write, stop.signal);
+    if (!res.destroyed) res.end();
   });
 
   /** After an action: back to the container page (htmx follows HX-Location without a full reload). */

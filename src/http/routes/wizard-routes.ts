@@ -12,7 +12,8 @@ import * as wizard from '../../domain/wizard/wizard-views.ts';
 import { saveStep } from '../../domain/wizard/wizard-saves.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { flash, saveSession } from '../middleware/session.ts';
-import { isHtmx, renderFragment, renderPage } from '../render.ts';
+import { containerLinks } from '../../domain/containers/container-json.ts';
+import { isHtmx, renderFragment, renderPage, wantsJson } from '../render.ts';
 
 declare module 'express-session' {
   interface SessionData {
@@ -39,7 +40,8 @@ function renderStep(req: Request, res: Response, view: wizard.StepView, status =
 
 /** Where a created container is shown: a redirect, or for htmx a client-side navigation (a 303 would be swapped in). */
 function showContainer(req: Request, res: Response, id: string) {
-  if (isHtmx(req)) res.set('HX-Location', `/containers/${id}`).status(200).end();
+  if (wantsJson(req)) res.status(201).location(`/containers/${id}`).json({ id, ...containerLinks(id) });
+  else if (isHtmx(req)) res.set('HX-Location', `/containers/${id}`).status(200).end();
   else res.redirect(303, `/containers/${id}`);
 }
 
@@ -112,7 +114,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
         req.session.deployRefusal = { deployId: draft.deployId, errors: err.fields, nodeProblem };
         return res.redirect(303, stepUrl('review'));
       }
-      if (req.accepts(['html', 'json']) === 'json') return res.status(err.status).json({ error: err.message, fields: err.fields });
+      if (wantsJson(req)) return res.status(err.status).json({ error: err.message, fields: err.fields });
       const page = { title: 'Container not created', section: SECTION, nodeProblem, errors: err.fields, labels: FIELD_LABELS };
       renderPage(req, res, 'pages/wizard/rejected', page, err.status);
     }
