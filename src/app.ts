@@ -19,6 +19,7 @@ import { securityHeaders } from './http/middleware/security.ts';
 import { saveBeforeRedirect, sessions } from './http/middleware/session.ts';
 import { simulatorBadgeLocals } from './http/middleware/simulator-badge.ts';
 import { accountRoutes } from './http/routes/account-routes.ts';
+import { auditRoutes } from './http/routes/audit-routes.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { containerRoutes } from './http/routes/container-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
@@ -69,7 +70,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(refuseControlCharacters);
 
   // Open to everyone: first-run setup and sign-in.
-  app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` }, repos.users)));
+  app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, { repos, logger }, loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` }, repos.users)));
 
   // Invite links are open to whoever holds one.
   app.use(inviteRoutes({ repos }));
@@ -85,7 +86,8 @@ export function createApp(deps: AppDeps): express.Express {
   }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
   app.use(userRoutes({ repos }));
-  app.use(accountRoutes({ users: repos.users }));
+  app.use(accountRoutes({ repos, logger }));
+  app.use(auditRoutes({ repos, logger }));
   app.use(nodeRoutes({ repos, secrets: deps.secrets, redis: deps.redis, rateLimitPrefix: `${config.queuePrefix}:rl:fingerprints:` }));
 
   app.use(notFound);

@@ -1,32 +1,62 @@
-// /account: what every signed-in user may do to their own account. The API-tokens work of issue #16 adds its own
-// section (views/partials/account/tokens.eta) and routes under /account/tokens.
-import { Router } from 'express';
-import type { UsersRepository } from '../../db/users-repository.ts';
+// /account: what every signed-in user may do to their own account: change the password, and manage API tokens
+// (views/partials/account/tokens.eta, routes under /account/tokens).
+import { Router, type Request, type Response } from 'express';
+import type { Deps } from '../../deps.ts';
+import { createApiToken, listApiTokens, revokeApiToken, validateTokenInput } from '../../domain/access/api-tokens.ts';
+import { recordAudit } from '../../domain/access/audit.ts';
 import { changeOwnPassword } from '../../domain/accounts.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
 import { flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 
-export function accountRoutes(deps: { users: UsersRepository }): Router {
+export function accountRoutes(deps: Pick<Deps, 'repos' | 'logger'>): Router {
   const router = Router();
+  const tokenDeps = { apiTokens: deps.repos.apiTokens, users: deps.repos.users };
 
-  router.get('/account', allow.readers, (req, res) => {
-    renderPage(req, res, 'pages/account/index', { title: 'Your account', section: '/account', errors: {} });
-  });
+  const showAccount = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
+    const tokens = await listApiTokens(tokenDeps, req.user!);
+    renderPage(req, res, 'pages/account/index', { title: 'Your account', section: '/account', errors: {}, tokens, now: new Date(), ...extra }, status);
+  };
+
+  router.get('/account', allow.readers, (req, res) => showAccount(req, res));
 
   router.post('/account/password', allow.readers, async (req, res) => {
     try {
-      await changeOwnPassword(deps, req.user!, req.body ?? {});
+      await changeOwnPassword({ users: deps.repos.users }, req.user!, req.body ?? {});
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      return renderPage(req, res, 'pages/account/index', { title: 'Your account', section: '/account', errors: err.fields }, 422);
+      await recordAudit(deps, req, { action: 'account.password_change', outcome: 'failure', target: req.user!.username });
+      return showAccount(req, res, { errors: err.fields }, 422);
     }
+    await recordAudit(deps, req, { action: 'account.password_change', target: req.user!.username });
     // Every other session of this account has ended; this one continues under a new id.
     const userId = req.user!.id;
     await regenerateSession(req);
     req.session.userId = userId;
     flash(req, 'success', 'Your password is changed. Other browsers signed in as you have been signed out.');
+    res.redirect(303, '/account');
+  });
+
+  router.post('/account/tokens', allow.readers, async (req, res) => {
+    let input;
+    try {
+      input = validateTokenInput(req.body ?? {});
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return showAccount(req, res, { tokenErrors: err.fields, tokenValues: { name: req.body?.name, expires_in_days: req.body?.expires_in_days } }, 422);
+    }
+    const { token, record } = await createApiToken(tokenDeps, req.user!, input);
+    await recordAudit(deps, req, { action: 'token.create', target: record.name, details: { token_id: record.id, expires_at: record.expiresAt?.toISOString() ?? null } });
+    // Shown in this response only (not a flash: a redirect would carry it through the session store).
+    res.set('Cache-Control', 'no-store');
+    await showAccount(req, res, { newToken: { name: record.name, value: token } }, 201);
+  });
+
+  router.post('/account/tokens/:id/revoke', allow.readers, async (req, res) => {
+    const revoked = await revokeApiToken(tokenDeps, req.user!, req.params.id);
+    await recordAudit(deps, req, { action: 'token.revoke', target: revoked.name, details: { token_id: revoked.id } });
+    flash(req, 'success', `Token “${revoked.name}” revoked: scripts using it are refused from now on.`);
     res.redirect(303, '/account');
   });
 

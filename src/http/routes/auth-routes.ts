@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import * as accounts from '../../domain/accounts.ts';
 import type { AccountsDeps } from '../../domain/accounts.ts';
+import { recordAudit, type AuditDeps } from '../../domain/access/audit.ts';
 import { firstControlCharacter } from '../../lib/control-characters.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
@@ -17,7 +18,7 @@ export const safeReturnTo = (value: unknown): string =>
     ? value
     : '/containers';
 
-export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): Router {
+export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: RequestHandler[]): Router {
   const router = Router();
 
   router.get('/setup', allow.everyone, async (req, res) => {
@@ -57,16 +58,19 @@ export function authRoutes(deps: AccountsDeps, loginLimits: RequestHandler[]): R
     const user = await accounts.authenticate(deps, username, password);
     if (!user) {
       req.log.warn({ username: username.slice(0, 64) }, 'sign-in failed');
+      await recordAudit(audit, req, { action: 'auth.sign_in', outcome: 'failure', username, target: username });
       return renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username, error: 'Wrong username or password.', next: req.body?.next }, 401);
     }
     const returnTo = safeReturnTo(req.body?.next);
     await regenerateSession(req);
     req.session.userId = user.id;
     req.log.info({ userId: user.id }, 'signed in');
+    await recordAudit(audit, { user, ip: req.ip }, { action: 'auth.sign_in', target: user.username });
     res.redirect(303, returnTo);
   });
 
   router.post('/logout', allow.everyone, async (req, res) => {
+    if (req.user) await recordAudit(audit, req, { action: 'auth.sign_out', target: req.user.username });
     await destroySession(req);
     res.clearCookie('launchpad.sid');
     res.redirect(303, '/login');
