@@ -13,12 +13,13 @@ import { liveStatusOf, loadContainerList } from '../../domain/containers/contain
 import { findVisibleContainer, loadContainerPage, loadContainerState, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
 import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
 import { replayCache } from '../../domain/progress/replay-cache.ts';
-import { ConflictError, ValidationError } from '../../lib/errors.ts';
+import { ConflictError, ForbiddenError, ValidationError } from '../../lib/errors.ts';
 import type { ContainerFragments } from '../container-fragments.ts';
 import { allow } from '../middleware/auth.ts';
 import { generateCsrfToken } from '../middleware/csrf.ts';
 import { flash } from '../middleware/session.ts';
-import { containerJson } from '../../domain/containers/container-json.ts';
+import { recordAudit } from '../../domain/access/audit.ts';
+import { containerJson, containerLinks } from '../../domain/containers/container-json.ts';
 import { followLog } from '../../domain/containers/log-follow.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
 import { openEventStream } from '../sse.ts';
@@ -53,7 +54,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   router.get('/containers/:id', allow.readers, async (req, res) => {
     if (wantsJson(req)) {
       const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
-      const state = await loadContainerState(pageDeps, container, { liveStatus: deps });
+      const state = await loadContainerState(pageDeps, container, req.user!, { liveStatus: deps });
       const services = state.services.map(({ name, kind, port, url, status }) => ({ name, kind, port, url, status }));
       return res.json({ ...containerJson(container, state.nodeName, state.ctStatus), actions: state.actions, services });
     }
@@ -157,28 +158,44 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   });
 
   /** After an action: back to the container page (htmx follows HX-Location without a full reload). */
-  const backToContainer = (req: Request, res: Response, id: string) =>
-    isHtmx(req) ? res.set('HX-Location', `/containers/${id}`).status(204).end() : res.redirect(303, `/containers/${id}`);
+  const backToContainer = (req: Request, res: Response, id: string) => {
+    if (wantsJson(req)) res.status(202).json({ id, ...containerLinks(id) });
+    else if (isHtmx(req)) res.set('HX-Location', `/containers/${id}`).status(204).end();
+    else res.redirect(303, `/containers/${id}`);
+  };
   const actor = (req: Request) => req.user!;
 
-  router.post('/containers/:id/cancel', allow.operators, async (req, res) => {
+  /** Every container action leaves an audit entry: success, or why it was refused (never a secret: messages only). */
+  const audited = (action: string, handler: (req: Request<{ id: string }>, res: Response) => Promise<void>) => async (req: Request<{ id: string }>, res: Response) => {
+    const entry = { action: `container.${action}`, containerId: req.params.id, target: req.params.id };
+    try {
+      await handler(req, res);
+    } catch (err) {
+      const outcome = err instanceof ForbiddenError ? 'denied' : 'failure';
+      await recordAudit(deps, req, { ...entry, outcome, details: { status: (err as { status?: number }).status ?? 500, message: (err as Error).message } });
+      throw err;
+    }
+    await recordAudit(deps, req, { ...entry, outcome: res.statusCode < 400 ? 'success' : 'failure', details: res.statusCode < 400 ? {} : { status: res.statusCode } });
+  };
+
+  router.post('/containers/:id/cancel', allow.operators, audited('cancel', async (req, res) => {
     await cancelContainer(deps, actor(req), req.params.id);
     flash(req, 'info', 'Cancel requested: the running step stops in a moment.');
     backToContainer(req, res, req.params.id);
-  });
+  }));
 
-  router.post('/containers/:id/retry', allow.operators, async (req, res) => {
+  router.post('/containers/:id/retry', allow.operators, audited('retry', async (req, res) => {
     await retryContainer(deps, actor(req), req.params.id);
     flash(req, 'info', 'Retrying: finished steps are checked and skipped.');
     backToContainer(req, res, req.params.id);
-  });
+  }));
 
   router.get('/containers/:id/destroy', allow.operators, async (req, res) => {
     const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
     renderPage(req, res, 'pages/containers/destroy', { title: `Destroy ${container.hostname}`, section: '/containers', container });
   });
 
-  router.post('/containers/:id/destroy', allow.operators, async (req, res) => {
+  router.post('/containers/:id/destroy', allow.operators, audited('destroy', async (req, res) => {
     try {
       await destroyContainer(deps, actor(req), req.params.id, req.body?.confirm_hostname);
     } catch (err) {
@@ -188,7 +205,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     }
     flash(req, 'info', 'Destroying: the container is stopped and purged from Proxmox.');
     backToContainer(req, res, req.params.id);
-  });
+  }));
 
   /** Without htmx a 409 page says what is in progress; htmx does not show error bodies, so the page it returns to does. */
   const conflictShownOnPage = (req: Request, res: Response, err: unknown): boolean => {
@@ -199,7 +216,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   };
 
   for (const action of POWER_ACTIONS) {
-    router.post(`/containers/:id/${action}`, allow.operators, async (req, res) => {
+    router.post(`/containers/:id/${action}`, allow.operators, audited(action, async (req, res) => {
       try {
         await requestPowerAction(deps, actor(req), req.params.id, action);
       } catch (err) {
@@ -208,10 +225,10 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       }
       flash(req, 'info', `${ACTION_WORDS[action].label} requested: follow it in the log below.`);
       backToContainer(req, res, req.params.id);
-    });
+    }));
   }
 
-  router.post('/containers/:id/forget', allow.operators, async (req, res) => {
+  router.post('/containers/:id/forget', allow.operators, audited('forget', async (req, res) => {
     try {
       await forgetContainer(deps, actor(req), req.params.id);
     } catch (err) {
@@ -221,14 +238,14 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     flash(req, 'success', 'Forgotten: the entry is gone from the list; its history stays at its own address.');
     if (isHtmx(req)) res.set('HX-Location', '/containers').status(204).end();
     else res.redirect(303, '/containers');
-  });
+  }));
 
-  router.post('/containers/:id/credentials', allow.operators, async (req, res) => {
+  router.post('/containers/:id/credentials', allow.operators, audited('reveal_credentials', async (req, res) => {
     const { hostname, credentials } = await revealCredentials(deps, actor(req), req.params.id);
     res.set('Cache-Control', 'no-store');
     if (isHtmx(req)) return renderFragment(req, res, 'partials/containers/credentials', { credentials });
     renderPage(req, res, 'pages/containers/credentials', { title: `Credentials of ${hostname}`, section: '/containers', hostname, credentials, containerId: req.params.id });
-  });
+  }));
 
   return router;
 }

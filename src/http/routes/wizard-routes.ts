@@ -12,6 +12,7 @@ import * as wizard from '../../domain/wizard/wizard-views.ts';
 import { saveStep } from '../../domain/wizard/wizard-saves.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { flash, saveSession } from '../middleware/session.ts';
+import { recordAudit } from '../../domain/access/audit.ts';
 import { containerLinks } from '../../domain/containers/container-json.ts';
 import { isHtmx, renderFragment, renderPage, wantsJson } from '../render.ts';
 
@@ -100,6 +101,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     const request = fromWizard ? wizard.requestOfDraft(deps, draft) : requestFromBody(req.body);
     try {
       const { containerId } = await createContainer(deps, req.user!, request);
+      await recordAudit(deps, req, { action: 'container.deploy', containerId, target: request.hostname, details: { template: request.template, node: request.node, via: req.apiTokenId !== undefined ? 'token' : 'session' } });
       if (fromWizard) {
         delete req.session.wizardDraft;
         await saveSession(req);
@@ -108,6 +110,7 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
     } catch (err) {
       // 422: something in the request is wrong; 503: only the node's silence is (its problem is then the summary).
       if (!(err instanceof ValidationError) && !(err instanceof NodeUnavailableError)) throw err;
+      await recordAudit(deps, req, { action: 'container.deploy', outcome: 'failure', target: request.hostname, details: { template: request.template, node: request.node, status: err.status, fields: Object.keys(err.fields ?? {}) } });
       const nodeProblem = err instanceof NodeUnavailableError || err instanceof NodeProblemValidationError ? err.nodeProblem : undefined;
       if (fromWizard) {
         // Redirect-after-POST: the Review step shows the messages at its own URL, so a reload stays on it.
