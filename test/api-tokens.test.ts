@@ -1,0 +1,233 @@
+// Scripts and CI: API tokens created on /account drive the console with `Authorization: Bearer` — deploy with JSON,
+// read JSON status, follow the live log with plain fetch against a listening app and a worker process — and the
+// audit trail records who did what. Cookie requests still need their CSRF token.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import type { TemplateDefinition } from '../src/domain/templates/template.ts';
+import { listen, signIn } from './support/http-session.ts';
+import { startTestSimulator } from './support/simulator-fixtures.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
+import { ensureUser } from './support/http-session.ts';
+
+let env: TestEnv;
+let sim: Awaited<ReturnType<typeof startTestSimulator>>;
+let worker: WorkerProcess;
+let server: Awaited<ReturnType<typeof listen>>;
+let base: string;
+let admin: { cookie: string; csrf: string };
+const PASSWORD = 'correct horse battery staple';
+
+const TEMPLATE: TemplateDefinition = {
+  name: 'api-app', description: 'API tests', osTemplate: 'debian-12', cores: 1, memory: 512, swap: 0, disk: 4,
+  unprivileged: true, nesting: false, tags: [],
+  scripts: [{ name: '10-hello.sh', position: 1, content: 'for i in 1 2 3; do echo "hello line $i"; done\n', enabled: true }],
+  files: [], packages: [],
+};
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  const app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
+  sim = await startTestSimulator(env.deps);
+  if ((await env.deps.repos.templates.createCustom(TEMPLATE)) === 'taken') throw new Error('template name taken');
+  server = await listen(app);
+  base = server.baseUrl;
+  await ensureUser(env.deps, 'ops', PASSWORD, true);
+  admin = await signIn(base, 'ops', PASSWORD);
+  worker = startWorkerProcess(env.config);
+  await worker.ready;
+}, 60_000);
+
+afterAll(async () => {
+  worker?.kill();
+  await worker?.exited;
+  await server?.close();
+  await env?.deps.queue.obliterate({ force: true }).catch(() => undefined);
+  await sim?.close();
+  await env?.close();
+});
+
+/** Creates a token through /account as the signed-in browser would; returns the value shown once. */
+async function createToken(name: string, expiresInDays = ''): Promise<string> {
+  const res = await fetch(`${base}/account/tokens`, {
+    method: 'POST',
+    headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _csrf: admin.csrf, name, expires_in_days: expiresInDays }),
+  });
+  expect(res.status).toBe(201);
+  expect(res.headers.get('cache-control')).toBe('no-store');
+  const token = /<code id="new-token"[^>]*>([^<]+)<\/code>/.exec(await res.text())?.[1];
+  expect(token).toMatch(/^lp_[A-Za-z0-9_-]{43}$/);
+  return token!;
+}
+
+const bearer = (token: string, extra: Record<string, string> = {}) => ({ Authorization: `Bearer ${token}`, ...extra });
+
+describe('API tokens', () => {
+  it('are shown once, stored only as a hash, and listed with their last use', async () => {
+    const token = await createToken('listing');
+    const rows = await env.deps.knex('api_tokens').where({ name: 'listing' });
+    expect(rows).toHaveLength(1);
+    expect(JSON.stringify(rows)).not.toContain(token);
+    const before = await (await fetch(`${base}/account`, { headers: { Cookie: admin.cookie } })).text();
+    expect(before).toContain('listing');
+    expect(before).not.toContain(token);
+    expect((await fetch(`${base}/containers`, { headers: bearer(token, { Accept: 'application/json' }) })).status).toBe(200);
+    const [row] = await env.deps.knex('api_tokens').where({ name: 'listing' });
+    expect(row.last_used_at).not.toBeNull();
+  });
+
+  it('sign in without cookie or CSRF; a cookie request without CSRF is still refused', async () => {
+    const token = await createToken('csrf-check');
+    const withToken = await fetch(`${base}/account/tokens`, {
+      method: 'POST', headers: bearer(token, { 'Content-Type': 'application/json' }), body: JSON.stringify({ name: 'made-by-token' }),
+    });
+    expect(withToken.status).toBe(201);
+    expect(withToken.headers.getSetCookie()).toEqual([]);
+    const withCookie = await fetch(`${base}/account/tokens`, {
+      method: 'POST', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ name: 'no-csrf' }),
+    });
+    expect(withCookie.status).toBe(403);
+    expect(await env.deps.knex('api_tokens').where({ name: 'no-csrf' })).toHaveLength(0);
+  });
+
+  it('revoked, expired, unknown and malformed tokens get 401', async () => {
+    const token = await createToken('to-revoke');
+    const [row] = await env.deps.knex('api_tokens').where({ name: 'to-revoke' });
+    const revoke = await fetch(`${base}/account/tokens/${row.id}/revoke`, {
+      method: 'POST', redirect: 'manual', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: admin.csrf }),
+    });
+    expect(revoke.status).toBe(303);
+    expect((await fetch(`${base}/containers`, { headers: bearer(token) })).status).toBe(401);
+
+    const expiring = await createToken('expiring', '1');
+    expect((await fetch(`${base}/containers`, { headers: bearer(expiring) })).status).toBe(200);
+    await env.deps.knex('api_tokens').where({ name: 'expiring' }).update({ expires_at: new Date(Date.now() - 1000) });
+    const expired = await fetch(`${base}/containers`, { headers: bearer(expiring) });
+    expect(expired.status).toBe(401);
+    expect(expired.headers.get('www-authenticate')).toContain('Bearer');
+
+    expect((await fetch(`${base}/containers`, { headers: bearer(`lp_${'A'.repeat(43)}`) })).status).toBe(401);
+    expect((await fetch(`${base}/containers`, { headers: bearer('nonsense') })).status).toBe(401);
+  });
+
+  it('refuses a bad token name with a message, storing nothing', async () => {
+    const res = await fetch(`${base}/account/tokens`, {
+      method: 'POST', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: admin.csrf, name: '', expires_in_days: 'soon' }),
+    });
+    expect(res.status).toBe(422);
+    const html = await res.text();
+    expect(html).toContain('Use 1–64 letters');
+    expect(html).toContain('whole number of days');
+  });
+});
+
+describe('driving a deploy with a token', () => {
+  it('deploys with JSON, follows the log until the build ends, resumes from a line, and reads JSON status', async () => {
+    const token = await createToken('ci');
+    const deploy = await fetch(`${base}/containers`, {
+      method: 'POST',
+      headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }),
+      body: JSON.stringify({ template: 'api-app', node: 'sim', hostname: 'api-1', password: 'api-root-pass', password_confirm: 'api-root-pass', memory: 512 }),
+    });
+    const created = await deploy.json();
+    expect(deploy.status, JSON.stringify(created)).toBe(201);
+    expect(created).toEqual({ id: expect.any(String), url: `/containers/${created.id}`, events_url: `/containers/${created.id}/events`, log_url: `/containers/${created.id}/log.txt` });
+    expect(deploy.headers.getSetCookie()).toEqual([]);
+
+    // Follow: the response stays open while the build runs and closes when it ends.
+    const follow = await fetch(`${base}${created.log_url}?follow=1`, { headers: bearer(token, { 'Accept-Encoding': 'gzip' }) });
+    expect(follow.status).toBe(200);
+    expect(follow.headers.get('content-type')).toContain('text/plain');
+    const reader = follow.body!.getReader();
+    const chunks: string[] = [];
+    const decoder = new TextDecoder();
+    let firstChunkWhileRunning: string | undefined;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(decoder.decode(value, { stream: true }));
+      if (firstChunkWhileRunning === undefined) firstChunkWhileRunning = (await env.deps.repos.containers.findById(created.id))!.lifecycle;
+    }
+    const followed = chunks.join('');
+    const row = (await env.deps.repos.containers.findById(created.id))!;
+    expect(row.lifecycle).toBe('ready');
+    expect(['queued', 'creating']).toContain(firstChunkWhileRunning);
+    expect(followed).toContain('hello line 3');
+    const plain = await (await fetch(`${base}${created.log_url}`, { headers: bearer(token) })).text();
+    expect(followed).toBe(plain);
+    expect(followed.split('\n').length - 1).toBe(row.lastLineNo);
+
+    const fromThree = await (await fetch(`${base}${created.log_url}?from=3&follow=1`, { headers: bearer(token) })).text();
+    expect(fromThree).toBe(plain.split('\n').slice(2).join('\n'));
+    expect((await fetch(`${base}${created.log_url}?from=zero`, { headers: bearer(token) })).status).toBe(422);
+
+    const status = await fetch(`${base}${created.url}`, { headers: bearer(token, { Accept: 'application/json' }) });
+    expect(status.headers.get('content-type')).toContain('application/json');
+    const body = await status.json();
+    expect(body).toMatchObject({ id: created.id, hostname: 'api-1', node: 'sim', lifecycle: 'ready', percent: 100, log_url: created.log_url });
+    expect(JSON.stringify(body)).not.toContain('api-root-pass');
+    const list = await (await fetch(`${base}/containers`, { headers: bearer(token, { Accept: 'application/json' }) })).json();
+    expect(list.containers.map((c: { id: string }) => c.id)).toContain(created.id);
+
+    // An action with a token: no CSRF, a JSON answer.
+    const stop = await fetch(`${base}/containers/${created.id}/stop`, { method: 'POST', headers: bearer(token, { Accept: 'application/json' }) });
+    expect(stop.status).toBe(202);
+
+    // Validation errors come back as JSON with the field messages.
+    const bad = await fetch(`${base}/containers`, {
+      method: 'POST', headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }), body: JSON.stringify({ template: 'api-app', node: 'sim', hostname: '$(reboot)' }),
+    });
+    expect(bad.status).toBe(422);
+    expect((await bad.json()).fields.hostname).toBeTruthy();
+
+    // The audit trail: the deploy (by token) and the action, linked from the filter by container.
+    const entries = await env.deps.knex('audit_entries').where({ container_id: created.id }).orderBy('id');
+    expect(entries.map((e) => [e.action, e.outcome, e.username])).toEqual([
+      ['container.deploy', 'success', 'ops'],
+      ['container.stop', 'success', 'ops'],
+    ]);
+    expect(entries[0].details).toMatchObject({ via: 'token', template: 'api-app' });
+    expect(JSON.stringify(await env.deps.knex('audit_entries'))).not.toContain('api-root-pass');
+    const page = await (await fetch(`${base}/audit?container=${created.id}`, { headers: { Cookie: admin.cookie } })).text();
+    expect([...page.matchAll(/data-action="([^"]+)"/g)].map((m) => m[1])).toEqual(['container.stop', 'container.deploy']);
+  }, 60_000);
+});
+
+describe('audit trail', () => {
+  it('records sign-in success and failure, sign-out and token changes, and filters by user and action', async () => {
+    const failed = await fetch(`${base}/login`);
+    const cookie = failed.headers.getSetCookie()[0]!.split(';')[0]!;
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await failed.text())![1]!;
+    await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrf, username: 'ops', password: 'wrong password!' }) });
+    const second = await signIn(base, 'ops', PASSWORD);
+    await fetch(`${base}/logout`, { method: 'POST', redirect: 'manual', headers: { Cookie: second.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: second.csrf }) });
+
+    const rows = await env.deps.knex('audit_entries').whereIn('action', ['auth.sign_in', 'auth.sign_out']).orderBy('id');
+    expect(rows.map((r) => [r.action, r.outcome])).toEqual(expect.arrayContaining([['auth.sign_in', 'failure'], ['auth.sign_in', 'success'], ['auth.sign_out', 'success']]));
+    expect(JSON.stringify(rows)).not.toContain('wrong password!');
+    expect(rows.every((r) => r.remote_address)).toBe(true);
+
+    const byAction = await (await fetch(`${base}/audit?action=token.revoke`, { headers: { Cookie: admin.cookie } })).text();
+    const actions = [...byAction.matchAll(/data-action="([^"]+)"/g)].map((m) => m[1]);
+    expect(actions.length).toBeGreaterThan(0);
+    expect(new Set(actions)).toEqual(new Set(['token.revoke']));
+    const byUser = await (await fetch(`${base}/audit?user=nobody`, { headers: { Cookie: admin.cookie } })).text();
+    expect(byUser).toContain('No entries match.');
+  });
+
+  it('is for admins only and pages newest first', async () => {
+    await ensureUser(env.deps, 'plain', PASSWORD, false);
+    const plain = await signIn(base, 'plain', PASSWORD);
+    expect((await fetch(`${base}/audit`, { headers: { Cookie: plain.cookie } })).status).toBe(403);
+    await env.deps.knex('audit_entries').insert(Array.from({ length: 60 }, (_, i) => ({ action: 'test.bulk', outcome: 'success', target: `n${i}`, details: '{}' })));
+    const first = await (await fetch(`${base}/audit?action=test.bulk`, { headers: { Cookie: admin.cookie, Accept: 'application/json' } })).json();
+    expect(first.entries).toHaveLength(50);
+    expect(first.entries[0].target).toBe('n59');
+    expect(first.has_next).toBe(true);
+    const second = await (await fetch(`${base}/audit?action=test.bulk&page=2`, { headers: { Cookie: admin.cookie, Accept: 'application/json' } })).json();
+    expect(second.entries.map((e: { target: string }) => e.target)).toEqual(Array.from({ length: 10 }, (_, i) => `n${9 - i}`));
+    expect(second.has_next).toBe(false);
+  });
+});
