@@ -10,6 +10,7 @@ import { createTemplateTestFragments } from './http/template-test-fragments.ts';
 import { errorHandler, notFound } from './http/error-handler.ts';
 import { allow, loadUser, requireUser } from './http/middleware/auth.ts';
 import { refuseControlCharacters } from './http/middleware/control-characters.ts';
+import { auditAdminWrites } from './http/middleware/audit-writes.ts';
 import { bearerAuth, unlessBearer } from './http/middleware/bearer-auth.ts';
 import { csrfProtection } from './http/middleware/csrf.ts';
 import { loginRateLimits, type LoginLimits } from './http/middleware/login-rate-limit.ts';
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Everything below needs a session.
   app.use(requireUser);
+  app.use(auditAdminWrites({ repos, logger }));
   app.get('/', allow.readers, (_req, res) => res.redirect(303, '/containers'));
   app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
   app.use(containerRoutes(deps, createContainerFragments(app.locals.views)));

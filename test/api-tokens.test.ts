@@ -192,6 +192,8 @@ describe('driving a deploy with a token', () => {
     expect(JSON.stringify(await env.deps.knex('audit_entries'))).not.toContain('api-root-pass');
     const page = await (await fetch(`${base}/audit?container=${created.id}`, { headers: { Cookie: admin.cookie } })).text();
     expect([...page.matchAll(/data-action="([^"]+)"/g)].map((m) => m[1])).toEqual(['container.stop', 'container.deploy']);
+    const containerPage = await (await fetch(`${base}${created.url}`, { headers: { Cookie: admin.cookie } })).text();
+    expect(containerPage).toContain(`href="/audit?container=${created.id}"`);
   }, 60_000);
 });
 
@@ -215,6 +217,21 @@ describe('audit trail', () => {
     expect(new Set(actions)).toEqual(new Set(['token.revoke']));
     const byUser = await (await fetch(`${base}/audit?user=nobody`, { headers: { Cookie: admin.cookie } })).text();
     expect(byUser).toContain('No entries match.');
+  });
+
+  it('records admin changes by path and status, never their bodies', async () => {
+    const res = await fetch(`${base}/package-sets`, {
+      method: 'POST', redirect: 'manual', headers: bearer(await createToken('admin-writes')), body: new URLSearchParams({ name: 'audited-set', description: 'secret-looking words' }),
+    });
+    expect(res.status).toBeLessThan(400);
+    // Written once the answer has gone out ('finish'), so it may land a moment after the client has read it.
+    let entry;
+    for (let i = 0; i < 100 && !entry; i++) {
+      [entry] = await env.deps.knex('audit_entries').where({ action: 'package_set.create' });
+      if (!entry) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(entry).toMatchObject({ username: 'ops', outcome: 'success', details: { path: '/package-sets', status: res.status } });
+    expect(JSON.stringify(entry)).not.toContain('secret-looking');
   });
 
   it('is for admins only and pages newest first', async () => {

@@ -1,0 +1,30 @@
+// Admin changes (nodes, templates, package sets, settings, users) are audited here, once, from the request's path and the
+// answer's status, so each route need not remember to: POST /nodes → node.create, POST /nodes/7 → node.update,
+// POST /nodes/7/test → node.test. Only the path and status are kept, never the body (it holds node secrets).
+import type { RequestHandler } from 'express';
+import { recordAudit, type AuditDeps } from '../../domain/access/audit.ts';
+
+const RESOURCES: Record<string, string> = { nodes: 'node', templates: 'template', 'package-sets': 'package_set', settings: 'settings', users: 'user' };
+
+/** The audit action for a POST path, or undefined when the path is not an audited admin change. */
+export function auditActionOf(path: string): { action: string; target?: string } | undefined {
+  const [resource, id, verb, ...rest] = path.split('/').filter(Boolean);
+  const name = resource && RESOURCES[resource];
+  if (!name || rest.length > 1) return undefined;
+  if (id === undefined) return { action: `${name}.${name === 'settings' ? 'update' : 'create'}` };
+  if (!/^\d+$/.test(id)) return { action: `${name}.${[id, verb, ...rest].filter(Boolean).join('.').replace(/-/g, '_')}` };
+  return { action: `${name}.${[verb ?? 'update', ...rest].join('.').replace(/-/g, '_')}`, target: `${name} ${id}` };
+}
+
+export function auditAdminWrites(deps: AuditDeps): RequestHandler {
+  return (req, res, next) => {
+    const what = req.method === 'POST' ? auditActionOf(req.path) : undefined;
+    if (what) {
+      res.on('finish', () => {
+        const outcome = res.statusCode === 403 ? 'denied' : res.statusCode < 400 ? 'success' : 'failure';
+        void recordAudit(deps, req, { action: what.action, target: what.target, outcome, details: { path: req.path, status: res.statusCode } });
+      });
+    }
+    next();
+  };
+}
