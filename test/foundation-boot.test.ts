@@ -119,7 +119,7 @@ describe('migrations', () => {
       await knex.migrate.rollback(undefined, true);
       expect(await tables()).toEqual([]);
       expect(await migrateLatest(knex)).toHaveLength(all.length);
-      expect(await tables()).toHaveLength(18);
+      expect(await tables()).toHaveLength(20);
 
       const unique = await knex.raw(
         "SELECT indexdef FROM pg_indexes WHERE tablename = 'container_events' AND indexdef LIKE '%UNIQUE%'",
