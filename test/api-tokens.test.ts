@@ -1,7 +1,9 @@
 // Scripts and CI: API tokens created on /account drive the console with `Authorization: Bearer` — deploy with JSON,
 // read JSON status, follow the live log with plain fetch against a listening app and a worker process — and the
 // audit trail records who did what. Cookie requests still need their CSRF token.
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.ts';
 import { createApp } from '../src/app.ts';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { listen, signIn } from './support/http-session.ts';
@@ -25,8 +27,16 @@ const TEMPLATE: TemplateDefinition = {
   files: [], packages: [],
 };
 
+const logLines: string[] = [];
+const capture = new Writable({
+  write(chunk, _encoding, done) {
+    logLines.push(chunk.toString());
+    done();
+  },
+});
+
 beforeAll(async () => {
-  env = await createTestEnv();
+  env = await createTestEnv({ LOG_LEVEL: 'debug' }, createLogger('debug', 'test', capture));
   const app = createApp({ ...env.deps, loginLimits: { perIp: 1000, perAccount: 50, prefix: `${env.prefix}rl:` } });
   sim = await startTestSimulator(env.deps);
   if ((await env.deps.repos.templates.createCustom(TEMPLATE)) === 'taken') throw new Error('template name taken');
@@ -190,6 +200,9 @@ describe('driving a deploy with a token', () => {
     ]);
     expect(entries[0].details).toMatchObject({ via: 'token', template: 'api-app' });
     expect(JSON.stringify(await env.deps.knex('audit_entries'))).not.toContain('api-root-pass');
+    // The token went through the request log many times over; it never appears there (nor in the worker's output).
+    expect(logLines.join('')).toContain(created.log_url);
+    expect(logLines.join('') + worker.output()).not.toContain(token);
     const page = await (await fetch(`${base}/audit?container=${created.id}`, { headers: { Cookie: admin.cookie } })).text();
     expect([...page.matchAll(/data-action="([^"]+)"/g)].map((m) => m[1])).toEqual(['container.stop', 'container.deploy']);
     const containerPage = await (await fetch(`${base}${created.url}`, { headers: { Cookie: admin.cookie } })).text();
