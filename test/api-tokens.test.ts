@@ -42,7 +42,7 @@ beforeAll(async () => {
   if ((await env.deps.repos.templates.createCustom(TEMPLATE)) === 'taken') throw new Error('template name taken');
   server = await listen(app);
   base = server.baseUrl;
-  await ensureUser(env.deps, 'ops', PASSWORD, true);
+  await ensureUser(env.deps, 'ops', PASSWORD, 'admin');
   admin = await signIn(base, 'ops', PASSWORD);
   worker = startWorkerProcess(env.config);
   await worker.ready;
@@ -119,6 +119,26 @@ describe('API tokens', () => {
 
     expect((await fetch(`${base}/containers`, { headers: bearer(`lp_${'A'.repeat(43)}`) })).status).toBe(401);
     expect((await fetch(`${base}/containers`, { headers: bearer('nonsense') })).status).toBe(401);
+  });
+
+  it("stop working when their owner is disabled, and a viewer's token reads but cannot act", async () => {
+    const viewer = await ensureUser(env.deps, 'watcher', PASSWORD, 'viewer');
+    const session = await signIn(base, 'watcher', PASSWORD);
+    const made = await fetch(`${base}/account/tokens`, {
+      method: 'POST', headers: { Cookie: session.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: session.csrf, name: 'watch' }),
+    });
+    const token = /<code id="new-token"[^>]*>([^<]+)<\/code>/.exec(await made.text())![1]!;
+    expect((await fetch(`${base}/containers`, { headers: bearer(token, { Accept: 'application/json' }) })).status).toBe(200);
+    const deploy = await fetch(`${base}/containers`, { method: 'POST', headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }), body: '{}' });
+    expect(deploy.status).toBe(403);
+
+    const disable = await fetch(`${base}/users/${viewer.id}/disable`, {
+      method: 'POST', redirect: 'manual', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: admin.csrf }),
+    });
+    expect(disable.status).toBe(303);
+    expect((await fetch(`${base}/containers`, { headers: bearer(token) })).status).toBe(401);
+    const [row] = await env.deps.knex('api_tokens').where({ name: 'watch' });
+    expect(row.revoked_at).not.toBeNull();
   });
 
   it('refuses a bad token name with a message, storing nothing', async () => {
@@ -248,7 +268,7 @@ describe('audit trail', () => {
   });
 
   it('is for admins only and pages newest first', async () => {
-    await ensureUser(env.deps, 'plain', PASSWORD, false);
+    await ensureUser(env.deps, 'plain', PASSWORD, 'viewer');
     const plain = await signIn(base, 'plain', PASSWORD);
     expect((await fetch(`${base}/audit`, { headers: { Cookie: plain.cookie } })).status).toBe(403);
     await env.deps.knex('audit_entries').insert(Array.from({ length: 60 }, (_, i) => ({ action: 'test.bulk', outcome: 'success', target: `n${i}`, details: '{}' })));

@@ -2,9 +2,11 @@
 // the role, disable/enable, re-issue the link (password reset), delete. The person sets their own password on the
 // link's page: no admin ever chooses or sees one. Disabling or deleting ends every session of the user at once.
 import { createHash, randomBytes } from 'node:crypto';
+import type { ApiTokensRepository } from '../db/api-tokens-repository.ts';
 import type { InvitesRepository } from '../db/invites-repository.ts';
 import type { User, UsersRepository } from '../db/users-repository.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts';
+import { revokeAllApiTokensFor } from './access/api-tokens.ts';
 import { normalizeUsername } from './accounts.ts';
 import { hashPassword } from './passwords.ts';
 import { isRole, type Role } from './roles.ts';
@@ -12,16 +14,15 @@ import { isRole, type Role } from './roles.ts';
 export const INVITE_LIFETIME_MS = 48 * 60 * 60 * 1000;
 
 export interface UserManagementDeps {
-  repos: { users: UsersRepository; invites: InvitesRepository };
+  repos: { users: UsersRepository; invites: InvitesRepository; apiTokens: ApiTokensRepository };
 }
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
-/**
- * Where API tokens of a disabled or deleted user are revoked. Launchpad has no API tokens yet (the tokens work of
- * issue #16 adds them): wire their revocation here, it is called on every disable and delete.
- */
-export async function revokeApiTokens(_deps: UserManagementDeps, _userId: number): Promise<void> {}
+/** API tokens of a disabled or deleted user stop working at once (called on every disable and delete). */
+export async function revokeApiTokens(deps: UserManagementDeps, userId: number): Promise<void> {
+  await revokeAllApiTokensFor({ apiTokens: deps.repos.apiTokens }, userId);
+}
 
 /** A fresh link token for the user (replacing any earlier one); only its hash is stored. Returns the raw token. */
 async function issueInvite(deps: UserManagementDeps, userId: number): Promise<{ token: string; expiresAt: Date }> {

@@ -61,5 +61,6 @@ export async function authenticateToken(deps: ApiTokenDeps, token: string): Prom
   const record = await deps.apiTokens.useByHash(hashOf(token));
   if (!record) return undefined;
   const user = await deps.users.findById(record.userId);
-  return user && { user, tokenId: record.id };
+  // A disabled account's tokens are revoked when it is disabled; checked here too, as sessions are.
+  return user && !user.disabledAt ? { user, tokenId: record.id } : undefined;
 }
