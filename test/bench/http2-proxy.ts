@@ -1,0 +1,215 @@
+// `npx tsx test/bench/http2-proxy.ts` (issue 18, scale-out): the README's scale-out layout on one machine — two web
+// processes on one PostgreSQL and one Redis, Caddy in front (deploy/Caddyfile: HTTP/2 + TLS from its internal CA).
+// A browser opens at most six HTTP/1.1 connections per host; over HTTP/2 every build tab shares one. So:
+//  (1) 100 SSE streams (one per container) over ONE HTTP/2 connection (node:http2, trusting only Caddy's root
+//      certificate) through Caddy to the two web processes; 50 lines per container (10 lines/s each, 1,000 lines/s
+//      in all); every stream must get every line, in order, and both web processes must carry streams;
+//  (2) the same 100 streams straight to the web processes (HTTP/1.1, one connection each, split between the two);
+//  the difference of the line → viewer latencies is what the proxy adds. Lines carry `t=<ms>` stamped by the writer,
+//  which runs in this process (same clock). Needs `caddy` on PATH (Debian: apt-get install caddy).
+// Writes bench-results/http2-proxy.json (or the path given).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
+import { ensureUser, signIn } from '../support/http-session.ts';
+import { connectSse } from '../support/sse-client.ts';
+import { startChild, type BenchChild } from './bench-child.ts';
+import { createBenchEnv } from './bench-env.ts';
+import { nowMs, sleep, summarize, waitUntil } from './stats.ts';
+
+const STREAMS = Number(process.env.H2_STREAMS ?? 100);
+const LINES = Number(process.env.H2_LINES ?? 50);
+const RATE_PER_STREAM = 10;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const log = (m: string) => process.stderr.write(`[http2-proxy] ${m}\n`);
+const STAMP = / t=(\d+(?:\.\d+)?) n=(\d+)/g;
+
+/** What one viewer saw: the line numbers in arrival order and each line's latency. */
+interface Seen {
+  numbers: number[];
+  latencies: number[];
+}
+
+function onLines(seen: Seen, data: string, at: number) {
+  for (const m of data.matchAll(STAMP)) {
+    seen.latencies.push(at - Number(m[1]));
+    seen.numbers.push(Number(m[2]));
+  }
+}
+
+/** A minimal SSE parser over text chunks (the spec's field rules for `data:` lines; comments ignored). */
+function sseParser(onData: (data: string) => void) {
+  let buffer = '';
+  return (chunk: string) => {
+    buffer += chunk;
+    let end: number;
+    while ((end = buffer.search(/\r?\n\r?\n/)) !== -1) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + (buffer[end] === '\r' ? 4 : 2));
+      const data = block
+        .split(/\r?\n/)
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(l[5] === ' ' ? 6 : 5));
+      if (data.length) onData(data.join('\n'));
+    }
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function startCaddy(dir: string, port: number, upstreams: string[]): Promise<{ child: ChildProcess; ca: Buffer; output: () => string }> {
+  const env = { ...process.env, HOME: dir, XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config'), LAUNCHPAD_SITE: `localhost:${port}`, LAUNCHPAD_UPSTREAMS: upstreams.join(' ') };
+  const child = spawn('caddy', ['run', '--config', path.resolve(here, '../../deploy/Caddyfile'), '--adapter', 'caddyfile'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (c: Buffer) => (output = (output + c.toString()).slice(-6000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', (err) => reject(new Error(`caddy could not start (${err.message}); install it: apt-get install caddy`)));
+    child.once('exit', (code) => reject(new Error(`caddy exited (${code}):\n${output}`)));
+  });
+  const root = path.join(dir, 'data/caddy/pki/authorities/local/root.crt');
+  await Promise.race([waitUntil(() => existsSync(root) && /"server running".*"srv0"|serving initial configuration/.test(output), 30_000, 100), failed]);
+  // The leaf certificate is issued just after the CA; a TLS handshake that succeeds is the real "ready".
+  const ca = await readFile(root);
+  await waitUntil(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const s = http2.connect(`https://localhost:${port}`, { ca });
+        s.once('connect', () => (s.close(), resolve(true)));
+        s.once('error', () => resolve(false));
+      }),
+    30_000,
+    200,
+  );
+  return { child, ca, output: () => output };
+}
+
+/** Writes LINES lines to every container at RATE_PER_STREAM lines/s each, the way a worker's recorder does. */
+async function produce(env: Awaited<ReturnType<typeof createBenchEnv>>, containerIds: string[]) {
+  const recorders = containerIds.map((id) => recorderFor(env.deps, id));
+  for (let n = 1; n <= LINES; n++) {
+    const tick = nowMs();
+    for (const r of recorders) r.log('stdout', `line t=${nowMs().toFixed(2)} n=${n}`);
+    await sleep(Math.max(0, 1000 / RATE_PER_STREAM - (nowMs() - tick)));
+  }
+  await Promise.all(recorders.map((r) => r.close()));
+}
+
+function verdict(seen: Seen[]) {
+  const complete = seen.filter((s) => s.numbers.length === LINES && s.numbers.every((n, i) => n === i + 1)).length;
+  return { streams: seen.length, complete, linesReceived: seen.reduce((a, s) => a + s.numbers.length, 0), linesExpected: seen.length * LINES, latencyMs: summarize(seen.flatMap((s) => s.latencies)) };
+}
+
+async function main() {
+  const out = process.argv[2] ?? 'bench-results/http2-proxy.json';
+  const env = await createBenchEnv();
+  const webs: BenchChild<{ port: number }>[] = [];
+  let caddy: ChildProcess | undefined;
+  const caddyDir = await mkdtemp(path.join(os.tmpdir(), 'launchpad-caddy-'));
+  try {
+    const childEnv = { ...env.childEnv, TRUST_PROXY: '1' };
+    webs.push(...(await Promise.all(['web-1', 'web-2'].map((name) => startChild<{ port: number }>(name, path.join(here, 'bench-web.ts'), { env: childEnv })))));
+    const password = randomBytes(12).toString('hex');
+    const owner = await ensureUser(env.deps, 'bench', password, true);
+    const node = await insertNode(env.deps, 'bench-h2');
+    const { cookie } = await signIn(`http://127.0.0.1:${webs[0]!.info.port}`, 'bench', password);
+    const viewers = async () => (await Promise.all(webs.map((w) => w.call<number>('viewers')))) as number[];
+
+    const port = await freePort();
+    const started = await startCaddy(caddyDir, port, webs.map((w) => `127.0.0.1:${w.info.port}`));
+    caddy = started.child;
+    log(`caddy ${port} → web ${webs.map((w) => w.info.port).join(', ')}`);
+
+    // (1) through Caddy, one HTTP/2 connection.
+    const viaProxy = await (async () => {
+      const containers = await Promise.all(Array.from({ length: STREAMS }, (_, i) => insertContainer(env.deps, owner.id, node.id, `h2-${i}`)));
+      const session = http2.connect(`https://localhost:${port}`, { ca: started.ca });
+      let sockets = 0;
+      session.on('connect', () => sockets++);
+      const seen: Seen[] = containers.map(() => ({ numbers: [], latencies: [] }));
+      const streams = containers.map((c, i) => {
+        const req = session.request({ ':path': `/containers/${c.id}/events`, cookie, accept: 'text/event-stream' });
+        req.setEncoding('utf8');
+        const parse = sseParser((data) => onLines(seen[i]!, data, nowMs()));
+        req.on('data', parse);
+        req.on('error', (err) => log(`stream ${i}: ${err.message}`));
+        return req;
+      });
+      await waitUntil(async () => (await viewers()).reduce((a, b) => a + b, 0) >= STREAMS, 30_000, 100);
+      const perWeb = await viewers();
+      await produce(env, containers.map((c) => c.id));
+      await waitUntil(() => seen.every((s) => s.numbers.length >= LINES), 15_000, 20).catch(() => undefined);
+      for (const s of streams) s.close();
+      session.close();
+      return { ...verdict(seen), httpVersion: '2', tcpConnections: sockets, streamsPerWebProcess: perWeb };
+    })();
+    log(`proxy ${JSON.stringify(viaProxy)}`);
+    await waitUntil(async () => (await viewers()).every((n) => n === 0), 30_000, 100);
+
+    // (2) straight to the two web processes, HTTP/1.1, one connection per stream.
+    const direct = await (async () => {
+      const containers = await Promise.all(Array.from({ length: STREAMS }, (_, i) => insertContainer(env.deps, owner.id, node.id, `h1-${i}`)));
+      const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+      const seen: Seen[] = containers.map(() => ({ numbers: [], latencies: [] }));
+      const conns = await Promise.all(
+        containers.map(async (c, i) => {
+          const conn = await connectSse(`http://127.0.0.1:${webs[i % 2]!.info.port}/containers/${c.id}/events`, { cookie, agent });
+          conn.onEvent = (e) => {
+            conn.events.length = 0;
+            onLines(seen[i]!, e.data, nowMs());
+          };
+          return conn;
+        }),
+      );
+      await waitUntil(async () => (await viewers()).reduce((a, b) => a + b, 0) >= STREAMS, 30_000, 100);
+      const perWeb = await viewers();
+      await produce(env, containers.map((c) => c.id));
+      await waitUntil(() => seen.every((s) => s.numbers.length >= LINES), 15_000, 20).catch(() => undefined);
+      for (const c of conns) c.close();
+      agent.destroy();
+      return { ...verdict(seen), httpVersion: '1.1', tcpConnections: STREAMS, streamsPerWebProcess: perWeb };
+    })();
+    log(`direct ${JSON.stringify(direct)}`);
+
+    const added = { p50: round(viaProxy.latencyMs.p50 - direct.latencyMs.p50), p99: round(viaProxy.latencyMs.p99 - direct.latencyMs.p99) };
+    const result = { streams: STREAMS, linesPerStream: LINES, linesPerSecond: STREAMS * RATE_PER_STREAM, viaProxy, direct, proxyAddedMs: added, cores: os.cpus().length };
+    await mkdir(path.dirname(out), { recursive: true });
+    await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
+    const ok = viaProxy.complete === STREAMS && direct.complete === STREAMS && viaProxy.streamsPerWebProcess.every((n) => n > 0);
+    console.log(
+      [
+        `${STREAMS} SSE streams × ${LINES} lines (${STREAMS * RATE_PER_STREAM} lines/s in all)`,
+        `through Caddy, HTTP/2 over ${viaProxy.tcpConnections} connection: ${viaProxy.complete}/${STREAMS} streams complete, streams per web process ${viaProxy.streamsPerWebProcess.join(' / ')}, line → viewer p50 ${viaProxy.latencyMs.p50} ms, p99 ${viaProxy.latencyMs.p99} ms`,
+        `direct, HTTP/1.1 over ${STREAMS} connections: ${direct.complete}/${STREAMS} complete, p50 ${direct.latencyMs.p50} ms, p99 ${direct.latencyMs.p99} ms`,
+        `the proxy adds p50 ${added.p50} ms, p99 ${added.p99} ms — ${ok ? 'every stream got every line ✔' : 'LINES MISSING ✘'}`,
+      ].join('\n'),
+    );
+    process.exitCode = ok ? 0 : 1;
+  } finally {
+    caddy?.kill('SIGTERM');
+    await Promise.all(webs.map((w) => w.stop()));
+    await env.close();
+    await rm(caddyDir, { recursive: true, force: true });
+  }
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+await main();
