@@ -2,10 +2,12 @@
 // processes on one PostgreSQL and one Redis, Caddy in front (deploy/Caddyfile: HTTP/2 + TLS from its internal CA).
 // A browser opens at most six HTTP/1.1 connections per host; over HTTP/2 every build tab shares one. So:
 //  (1) 100 SSE streams (one per container) over ONE HTTP/2 connection (node:http2, trusting only Caddy's root
-//      certificate) through Caddy to the two web processes; 50 lines per container (10 lines/s each, 1,000 lines/s
-//      in all); every stream must get every line, in order, and both web processes must carry streams;
-//  (2) the same 100 streams straight to the web processes (HTTP/1.1, one connection each, split between the two);
-//  the difference of the line → viewer latencies is what the proxy adds. Lines carry `t=<ms>` stamped by the writer,
+//      certificate) through Caddy to the two web processes; every stream must get every line, in order, and both
+//      web processes must carry streams;
+//  (2) at the same time, 100 more streams straight to the web processes (HTTP/1.1, one connection each, half on
+//      each), so both sides see the same machine load;
+//  H2_LINES (50) lines per container at H2_RATE (2) lines/s each; the difference of the line → viewer latencies of
+//  (1) and (2) is what the proxy adds. Lines carry `t=<ms>` stamped by the writer,
 //  which runs in this process (same clock). Needs `caddy` on PATH (Debian: apt-get install caddy).
 // Writes bench-results/http2-proxy.json (or the path given).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,7 +29,7 @@ import { nowMs, sleep, summarize, waitUntil } from './stats.ts';
 
 const STREAMS = Number(process.env.H2_STREAMS ?? 100);
 const LINES = Number(process.env.H2_LINES ?? 50);
-const RATE_PER_STREAM = 10;
+const RATE_PER_STREAM = Number(process.env.H2_RATE ?? 2);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => process.stderr.write(`[http2-proxy] ${m}\n`);
 const STAMP = / t=(\d+(?:\.\d+)?) n=(\d+)/g;
@@ -137,67 +139,62 @@ async function main() {
     caddy = started.child;
     log(`caddy ${port} → web ${webs.map((w) => w.info.port).join(', ')}`);
 
-    // (1) through Caddy, one HTTP/2 connection.
-    const viaProxy = await (async () => {
-      const containers = await Promise.all(Array.from({ length: STREAMS }, (_, i) => insertContainer(env.deps, owner.id, node.id, `h2-${i}`)));
-      const session = http2.connect(`https://localhost:${port}`, { ca: started.ca });
-      let sockets = 0;
-      session.on('connect', () => sockets++);
-      const seen: Seen[] = containers.map(() => ({ numbers: [], latencies: [] }));
-      const streams = containers.map((c, i) => {
-        const req = session.request({ ':path': `/containers/${c.id}/events`, cookie, accept: 'text/event-stream' });
-        req.setEncoding('utf8');
-        const parse = sseParser((data) => onLines(seen[i]!, data, nowMs()));
-        req.on('data', parse);
-        req.on('error', (err) => log(`stream ${i}: ${err.message}`));
-        return req;
-      });
-      await waitUntil(async () => (await viewers()).reduce((a, b) => a + b, 0) >= STREAMS, 30_000, 100);
-      const perWeb = await viewers();
-      await produce(env, containers.map((c) => c.id));
-      await waitUntil(() => seen.every((s) => s.numbers.length >= LINES), 15_000, 20).catch(() => undefined);
-      for (const s of streams) s.close();
-      session.close();
-      return { ...verdict(seen), httpVersion: '2', tcpConnections: sockets, streamsPerWebProcess: perWeb };
-    })();
-    log(`proxy ${JSON.stringify(viaProxy)}`);
-    await waitUntil(async () => (await viewers()).every((n) => n === 0), 30_000, 100);
+    // Both at once, each on its own 100 containers: on a shared machine the load drifts from one minute to the
+    // next, so measuring one after the other would compare two different machines.
+    const proxied = await Promise.all(Array.from({ length: STREAMS }, (_, i) => insertContainer(env.deps, owner.id, node.id, `h2-${i}`)));
+    const straight = await Promise.all(Array.from({ length: STREAMS }, (_, i) => insertContainer(env.deps, owner.id, node.id, `h1-${i}`)));
 
-    // (2) straight to the two web processes, HTTP/1.1, one connection per stream.
-    const direct = await (async () => {
-      const containers = await Promise.all(Array.from({ length: STREAMS }, (_, i) => insertContainer(env.deps, owner.id, node.id, `h1-${i}`)));
-      const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-      const seen: Seen[] = containers.map(() => ({ numbers: [], latencies: [] }));
-      const conns = await Promise.all(
-        containers.map(async (c, i) => {
-          const conn = await connectSse(`http://127.0.0.1:${webs[i % 2]!.info.port}/containers/${c.id}/events`, { cookie, agent });
-          conn.onEvent = (e) => {
-            conn.events.length = 0;
-            onLines(seen[i]!, e.data, nowMs());
-          };
-          return conn;
-        }),
-      );
-      await waitUntil(async () => (await viewers()).reduce((a, b) => a + b, 0) >= STREAMS, 30_000, 100);
-      const perWeb = await viewers();
-      await produce(env, containers.map((c) => c.id));
-      await waitUntil(() => seen.every((s) => s.numbers.length >= LINES), 15_000, 20).catch(() => undefined);
-      for (const c of conns) c.close();
-      agent.destroy();
-      return { ...verdict(seen), httpVersion: '1.1', tcpConnections: STREAMS, streamsPerWebProcess: perWeb };
-    })();
+    // (1) through Caddy, one HTTP/2 connection.
+    const session = http2.connect(`https://localhost:${port}`, { ca: started.ca });
+    let sockets = 0;
+    session.on('connect', () => sockets++);
+    const proxySeen: Seen[] = proxied.map(() => ({ numbers: [], latencies: [] }));
+    const streams = proxied.map((c, i) => {
+      const req = session.request({ ':path': `/containers/${c.id}/events`, cookie, accept: 'text/event-stream' });
+      req.setEncoding('utf8');
+      req.on('data', sseParser((data) => onLines(proxySeen[i]!, data, nowMs())));
+      req.on('error', (err) => log(`stream ${i}: ${err.message}`));
+      return req;
+    });
+    await waitUntil(async () => (await viewers()).reduce((a, b) => a + b, 0) >= STREAMS, 30_000, 100);
+    const proxyPerWeb = await viewers();
+
+    // (2) straight to the two web processes, HTTP/1.1, one connection per stream, half on each.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+    const directSeen: Seen[] = straight.map(() => ({ numbers: [], latencies: [] }));
+    const conns = await Promise.all(
+      straight.map(async (c, i) => {
+        const conn = await connectSse(`http://127.0.0.1:${webs[i % 2]!.info.port}/containers/${c.id}/events`, { cookie, agent });
+        conn.onEvent = (e) => {
+          conn.events.length = 0;
+          onLines(directSeen[i]!, e.data, nowMs());
+        };
+        return conn;
+      }),
+    );
+    await waitUntil(async () => (await viewers()).reduce((a, b) => a + b, 0) >= 2 * STREAMS, 30_000, 100);
+
+    await produce(env, [...proxied, ...straight].map((c) => c.id));
+    await waitUntil(() => [...proxySeen, ...directSeen].every((s) => s.numbers.length >= LINES), 15_000, 20);
+    for (const s of streams) s.close();
+    session.close();
+    for (const c of conns) c.close();
+    agent.destroy();
+    const viaProxy = { ...verdict(proxySeen), httpVersion: '2', tcpConnections: sockets, streamsPerWebProcess: proxyPerWeb };
+    const direct = { ...verdict(directSeen), httpVersion: '1.1', tcpConnections: STREAMS, streamsPerWebProcess: [Math.ceil(STREAMS / 2), Math.floor(STREAMS / 2)] };
+    log(`proxy ${JSON.stringify(viaProxy)}`);
     log(`direct ${JSON.stringify(direct)}`);
 
     const added = { p50: round(viaProxy.latencyMs.p50 - direct.latencyMs.p50), p99: round(viaProxy.latencyMs.p99 - direct.latencyMs.p99) };
-    const result = { streams: STREAMS, linesPerStream: LINES, linesPerSecond: STREAMS * RATE_PER_STREAM, viaProxy, direct, proxyAddedMs: added, cores: os.cpus().length };
+    const result = { streams: STREAMS, linesPerStream: LINES, linesPerSecond: 2 * STREAMS * RATE_PER_STREAM, viaProxy, direct, proxyAddedMs: added, cores: os.cpus().length };
     await mkdir(path.dirname(out), { recursive: true });
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
     const ok = viaProxy.complete === STREAMS && direct.complete === STREAMS && viaProxy.streamsPerWebProcess.every((n) => n > 0);
     console.log(
       [
-        `${STREAMS} SSE streams × ${LINES} lines (${STREAMS * RATE_PER_STREAM} lines/s in all)`,
-        `through Caddy, HTTP/2 over ${viaProxy.tcpConnections} connection: ${viaProxy.complete}/${STREAMS} streams complete, streams per web process ${viaProxy.streamsPerWebProcess.join(' / ')}, line → viewer p50 ${viaProxy.latencyMs.p50} ms, p99 ${viaProxy.latencyMs.p99} ms`,
-        `direct, HTTP/1.1 over ${STREAMS} connections: ${direct.complete}/${STREAMS} complete, p50 ${direct.latencyMs.p50} ms, p99 ${direct.latencyMs.p99} ms`,
+        `${STREAMS} SSE streams × ${LINES} lines (${2 * STREAMS * RATE_PER_STREAM} lines/s in all)`,
+        `through Caddy, HTTP/2 over ${viaProxy.tcpConnections} connection: ${viaProxy.complete}/${STREAMS} streams complete, streams per web process ${viaProxy.streamsPerWebProcess.join(' / ')}, line → viewer p50 ${round(viaProxy.latencyMs.p50)} ms, p99 ${round(viaProxy.latencyMs.p99)} ms`,
+        `direct, HTTP/1.1 over ${STREAMS} connections: ${direct.complete}/${STREAMS} complete, p50 ${round(direct.latencyMs.p50)} ms, p99 ${round(direct.latencyMs.p99)} ms`,
         `the proxy adds p50 ${added.p50} ms, p99 ${added.p99} ms — ${ok ? 'every stream got every line ✔' : 'LINES MISSING ✘'}`,
       ].join('\n'),
     );
