@@ -129,6 +129,7 @@ async function main() {
     await playBuild(env, finished.id, 1000, 0);
     const page = await get(`${base}/containers/${finished.id}`, { Cookie: cookie, 'Accept-Encoding': BROWSER_ACCEPT });
     const html = page.body.toString();
+    if (process.env.WIRE_DUMP) writeFileSync(`${process.env.WIRE_DUMP}-page.html`, html);
     const assetUrls = [...html.matchAll(/<(?:link rel="stylesheet" href|script src)="([^"]+)"/g)].map((m) => m[1]!);
     const assets = await Promise.all(assetUrls.map((u) => get(`${base}${u}`, { 'Accept-Encoding': BROWSER_ACCEPT })));
     const plainPage = await get(`${base}/containers/${finished.id}`, { Cookie: cookie });
