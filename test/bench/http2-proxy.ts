@@ -10,12 +10,9 @@
 //  (1) and (2) is what the proxy adds. Lines carry `t=<ms>` stamped by the writer,
 //  which runs in this process (same clock). Needs `caddy` on PATH (Debian: apt-get install caddy).
 // Writes bench-results/http2-proxy.json (or the path given).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import http2 from 'node:http2';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
 import { ensureUser, signIn } from '../support/http-session.ts';
 import { connectSse } from '../support/sse-client.ts';
+import { startCaddy, sseDataParser, type Caddy } from '../support/caddy.ts';
 import { startChild, type BenchChild } from './bench-child.ts';
 import { createBenchEnv } from './bench-env.ts';
 import { nowMs, sleep, summarize, waitUntil } from './stats.ts';
@@ -47,62 +45,6 @@ function onLines(seen: Seen, data: string, at: number) {
   }
 }
 
-/** A minimal SSE parser over text chunks (the spec's field rules for `data:` lines; comments ignored). */
-function sseParser(onData: (data: string) => void) {
-  let buffer = '';
-  return (chunk: string) => {
-    buffer += chunk;
-    let end: number;
-    while ((end = buffer.search(/\r?\n\r?\n/)) !== -1) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + (buffer[end] === '\r' ? 4 : 2));
-      const data = block
-        .split(/\r?\n/)
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(l[5] === ' ' ? 6 : 5));
-      if (data.length) onData(data.join('\n'));
-    }
-  };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function startCaddy(dir: string, port: number, upstreams: string[]): Promise<{ child: ChildProcess; ca: Buffer; output: () => string }> {
-  const env = { ...process.env, HOME: dir, XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config'), LAUNCHPAD_SITE: `localhost:${port}`, LAUNCHPAD_UPSTREAMS: upstreams.join(' ') };
-  const child = spawn('caddy', ['run', '--config', path.resolve(here, '../../deploy/Caddyfile'), '--adapter', 'caddyfile'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (c: Buffer) => (output = (output + c.toString()).slice(-6000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const failed = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new Error(`caddy could not start (${err.message}); install it: apt-get install caddy`)));
-    child.once('exit', (code) => reject(new Error(`caddy exited (${code}):\n${output}`)));
-  });
-  const root = path.join(dir, 'data/caddy/pki/authorities/local/root.crt');
-  await Promise.race([waitUntil(() => existsSync(root) && /"server running".*"srv0"|serving initial configuration/.test(output), 30_000, 100), failed]);
-  // The leaf certificate is issued just after the CA; a TLS handshake that succeeds is the real "ready".
-  const ca = await readFile(root);
-  await waitUntil(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const s = http2.connect(`https://localhost:${port}`, { ca });
-        s.once('connect', () => (s.close(), resolve(true)));
-        s.once('error', () => resolve(false));
-      }),
-    30_000,
-    200,
-  );
-  return { child, ca, output: () => output };
-}
-
 /** Writes LINES lines to every container at RATE_PER_STREAM lines/s each, the way a worker's recorder does. */
 async function produce(env: Awaited<ReturnType<typeof createBenchEnv>>, containerIds: string[]) {
   const recorders = containerIds.map((id) => recorderFor(env.deps, id));
@@ -123,8 +65,7 @@ async function main() {
   const out = process.argv[2] ?? 'bench-results/http2-proxy.json';
   const env = await createBenchEnv();
   const webs: BenchChild<{ port: number }>[] = [];
-  let caddy: ChildProcess | undefined;
-  const caddyDir = await mkdtemp(path.join(os.tmpdir(), 'launchpad-caddy-'));
+  let caddy: Caddy | undefined;
   try {
     const childEnv = { ...env.childEnv, TRUST_PROXY: '1' };
     webs.push(...(await Promise.all(['web-1', 'web-2'].map((name) => startChild<{ port: number }>(name, path.join(here, 'bench-web.ts'), { env: childEnv })))));
@@ -134,9 +75,8 @@ async function main() {
     const { cookie } = await signIn(`http://127.0.0.1:${webs[0]!.info.port}`, 'bench', password);
     const viewers = async () => (await Promise.all(webs.map((w) => w.call<number>('viewers')))) as number[];
 
-    const port = await freePort();
-    const started = await startCaddy(caddyDir, port, webs.map((w) => `127.0.0.1:${w.info.port}`));
-    caddy = started.child;
+    caddy = await startCaddy(webs.map((w) => `127.0.0.1:${w.info.port}`));
+    const { port, ca } = caddy;
     log(`caddy ${port} → web ${webs.map((w) => w.info.port).join(', ')}`);
 
     // Both at once, each on its own 100 containers: on a shared machine the load drifts from one minute to the
@@ -145,14 +85,14 @@ async function main() {
     const straight = await Promise.all(Array.from({ length: STREAMS }, (_, i) => insertContainer(env.deps, owner.id, node.id, `h1-${i}`)));
 
     // (1) through Caddy, one HTTP/2 connection.
-    const session = http2.connect(`https://localhost:${port}`, { ca: started.ca });
+    const session = http2.connect(`https://localhost:${port}`, { ca });
     let sockets = 0;
     session.on('connect', () => sockets++);
     const proxySeen: Seen[] = proxied.map(() => ({ numbers: [], latencies: [] }));
     const streams = proxied.map((c, i) => {
       const req = session.request({ ':path': `/containers/${c.id}/events`, cookie, accept: 'text/event-stream' });
       req.setEncoding('utf8');
-      req.on('data', sseParser((data) => onLines(proxySeen[i]!, data, nowMs())));
+      req.on('data', sseDataParser((data) => onLines(proxySeen[i]!, data, nowMs())));
       req.on('error', (err) => log(`stream ${i}: ${err.message}`));
       return req;
     });
@@ -200,10 +140,9 @@ async function main() {
     );
     process.exitCode = ok ? 0 : 1;
   } finally {
-    caddy?.kill('SIGTERM');
+    await caddy?.close();
     await Promise.all(webs.map((w) => w.stop()));
     await env.close();
-    await rm(caddyDir, { recursive: true, force: true });
   }
 }
 
