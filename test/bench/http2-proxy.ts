@@ -70,7 +70,7 @@ async function main() {
     const childEnv = { ...env.childEnv, TRUST_PROXY: '1' };
     webs.push(...(await Promise.all(['web-1', 'web-2'].map((name) => startChild<{ port: number }>(name, path.join(here, 'bench-web.ts'), { env: childEnv })))));
     const password = randomBytes(12).toString('hex');
-    const owner = await ensureUser(env.deps, 'bench', password, true);
+    const owner = await ensureUser(env.deps, 'bench', password, 'admin');
     const node = await insertNode(env.deps, 'bench-h2');
     const { cookie } = await signIn(`http://127.0.0.1:${webs[0]!.info.port}`, 'bench', password);
     const viewers = async () => (await Promise.all(webs.map((w) => w.call<number>('viewers')))) as number[];
