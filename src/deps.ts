@@ -9,6 +9,7 @@ import { AuditRepository } from './db/audit-repository.ts';
 import { ContainerExtrasRepository } from './db/container-extras-repository.ts';
 import { ContainersRepository } from './db/containers-repository.ts';
 import { EventsRepository } from './db/events-repository.ts';
+import { HistoryRepository } from './db/history-repository.ts';
 import { NodesRepository } from './db/nodes-repository.ts';
 import { PackageSetsRepository } from './db/package-sets-repository.ts';
 import { TemplateTestsRepository } from './db/template-tests-repository.ts';
@@ -38,6 +39,7 @@ export interface Repositories {
   templateTests: TemplateTestsRepository;
   apiTokens: ApiTokensRepository;
   audit: AuditRepository;
+  history: HistoryRepository;
 }
 
 export interface Deps {
@@ -92,6 +94,7 @@ export async function buildDeps(
     templateTests: new TemplateTestsRepository(knex),
     apiTokens: new ApiTokensRepository(knex),
     audit: new AuditRepository(knex),
+    history: new HistoryRepository(knex),
   };
   const subscriber = createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis subscriber error (retrying)'), {
     // A viewer's subscribe must not hang while Redis is away; the relay back-fills after reconnecting.

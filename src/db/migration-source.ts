@@ -17,6 +17,7 @@ import * as createUserInvites from '../../migrations/20261128100300_create_user_
 import * as createApiTokens from '../../migrations/20261128110000_create_api_tokens.ts';
 import * as createAuditEntries from '../../migrations/20261128110100_create_audit_entries.ts';
 import * as createTemplateTestRuns from '../../migrations/20261128140000_create_template_test_runs.ts';
+import * as createContainerHistory from '../../migrations/20261129000100_create_container_history.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -37,6 +38,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261128110000_create_api_tokens.ts', createApiTokens],
   ['20261128110100_create_audit_entries.ts', createAuditEntries],
   ['20261128140000_create_template_test_runs.ts', createTemplateTestRuns],
+  ['20261129000100_create_container_history.ts', createContainerHistory],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
