@@ -71,7 +71,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(refuseControlCharacters);
 
   // Open to everyone: first-run setup and sign-in.
-  app.use(authRoutes({ users: repos.users, settings: repos.settings, logger }, { repos, logger }, loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` }, repos.users)));
+  app.use(authRoutes(
+    { users: repos.users, settings: repos.settings, logger },
+    { repos, logger },
+    loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` }, repos.users),
+    { users: repos.users, settings: repos.settings, nodes: repos.nodes, secrets: deps.secrets, logger },
+  ));
 
   // Invite links are open to whoever holds one.
   app.use(inviteRoutes({ repos }));
@@ -87,7 +92,7 @@ export function createApp(deps: AppDeps): express.Express {
     testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, logger,
   }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
-  app.use(userRoutes({ repos }));
+  app.use(userRoutes({ repos }, { users: repos.users, settings: repos.settings, nodes: repos.nodes, secrets: deps.secrets, logger }));
   app.use(accountRoutes({ repos, logger }));
   app.use(auditRoutes({ repos, logger }));
   app.use(nodeRoutes({ repos, secrets: deps.secrets, redis: deps.redis, rateLimitPrefix: `${config.queuePrefix}:rl:fingerprints:` }));

@@ -11,6 +11,7 @@ import { recordSimulatorRootfs, recordSimulatorSandbox, simulatorStartupMessage 
 import { registerSimulatorNode } from './domain/nodes/simulator-node.ts';
 import { runMain } from './lib/main.ts';
 import { probeDebianRootfs } from './simulator/debian-rootfs.ts';
+import { PVE_USERS_FILE } from './simulator/pve-users.ts';
 import { startSimulator, type SimulatorHandle } from './simulator/index.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -38,6 +39,9 @@ runMain('launchpad', async () => {
         : { mode },
     });
     await registerSimulatorNode(deps, simulator);
+    deps.logger.info(
+      `SIMULATOR: its Proxmox VE users (for "Sign-in with Proxmox VE accounts" under Users) and their passwords are in ${path.join(root, '.data/simulator/secrets', PVE_USERS_FILE)}`,
+    );
     await recordSimulatorSandbox(deps.repos.settings, simulator.sandboxed);
     await recordSimulatorRootfs(deps.repos.settings, simulator.rootfs === 'debian' ? 'debian' : `host: ${capability.ok ? 'SIMULATOR_ROOTFS=host' : capability.reason}`);
     deps.logger.warn(

@@ -18,6 +18,7 @@ import * as createApiTokens from '../../migrations/20261128110000_create_api_tok
 import * as createAuditEntries from '../../migrations/20261128110100_create_audit_entries.ts';
 import * as createTemplateTestRuns from '../../migrations/20261128140000_create_template_test_runs.ts';
 import * as createContainerHistory from '../../migrations/20261129000100_create_container_history.ts';
+import * as addPveUseridToUsers from '../../migrations/20261129000200_add_pve_userid_to_users.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -39,6 +40,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261128110100_create_audit_entries.ts', createAuditEntries],
   ['20261128140000_create_template_test_runs.ts', createTemplateTestRuns],
   ['20261129000100_create_container_history.ts', createContainerHistory],
+  ['20261129000200_add_pve_userid_to_users.ts', addPveUseridToUsers],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Role } from '../domain/roles.ts';
+import { isUniqueViolation } from '../lib/db-errors.ts';
 
 export interface User {
   id: number;
@@ -9,6 +10,8 @@ export interface User {
   /** Set while an admin has disabled the account: it cannot sign in and its sessions end. */
   disabledAt: Date | null;
   createdAt: Date;
+  /** The Proxmox VE user (`name@realm`) this account signs in as, when linked. */
+  pveUserid: string | null;
 }
 
 interface UserRow {
@@ -18,6 +21,7 @@ interface UserRow {
   role: Role;
   disabled_at: Date | null;
   created_at: Date;
+  pve_userid: string | null;
 }
 
 const toUser = (r: UserRow): User => ({
@@ -27,6 +31,7 @@ const toUser = (r: UserRow): User => ({
   role: r.role,
   disabledAt: r.disabled_at,
   createdAt: r.created_at,
+  pveUserid: r.pve_userid,
 });
 
 export class UsersRepository {
@@ -47,11 +52,27 @@ export class UsersRepository {
     return row && toUser(row);
   }
 
-  async create(input: { username: string; passwordHash: string; role: Role }): Promise<User> {
+  async create(input: { username: string; passwordHash: string; role: Role; pveUserid?: string }): Promise<User> {
     const [row] = await this.knex<UserRow>('users')
-      .insert({ username: input.username, password_hash: input.passwordHash, role: input.role })
+      .insert({ username: input.username, password_hash: input.passwordHash, role: input.role, pve_userid: input.pveUserid ?? null })
       .returning('*');
     return toUser(row!);
+  }
+
+  async findByPveUserid(pveUserid: string): Promise<User | undefined> {
+    const row = await this.knex<UserRow>('users').where({ pve_userid: pveUserid }).first();
+    return row && toUser(row);
+  }
+
+  /** Links the account to a Proxmox VE user, or unlinks it (null). False when another account has that link. */
+  async setPveUserid(id: number, pveUserid: string | null): Promise<boolean> {
+    try {
+      await this.knex('users').where({ id }).update({ pve_userid: pveUserid });
+      return true;
+    } catch (err) {
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    }
   }
 
   /**

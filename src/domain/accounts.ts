@@ -94,8 +94,12 @@ export async function authenticate(deps: AccountsDeps, username: string, passwor
   return ok && user && !user.disabledAt ? user : undefined;
 }
 
-/** The key the per-account sign-in limit counts under: the account itself, whichever spelling was typed. */
-export async function signInLimitKey(deps: Pick<AccountsDeps, 'users'>, typed: unknown): Promise<string> {
+/**
+ * The key the per-account sign-in limit counts under: the account itself, whichever spelling was typed; for a
+ * Proxmox VE realm, the Proxmox user as typed (Proxmox compares user names exactly).
+ */
+export async function signInLimitKey(deps: Pick<AccountsDeps, 'users'>, typed: unknown, realm?: unknown): Promise<string> {
+  if (typeof realm === 'string' && realm) return `pve:${String(typed ?? '').trim().slice(0, 64)}@${realm.slice(0, 32)}`;
   const name = normalizeUsername(typed);
   if (!name) return '(not a username)';
   const user = await deps.users.findByUsername(name);

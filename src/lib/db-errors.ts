@@ -17,3 +17,8 @@ export function isConnectionError(err: unknown): boolean {
     /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e?.message ?? '')
   );
 }
+
+/** A unique index refused the row (23505): the name, link or key is taken. */
+export function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: string } | undefined)?.code === '23505';
+}

@@ -13,8 +13,10 @@ import type {
   LxcNetworkConfig,
   LxcStatus,
   PveBridge,
+  PveLoginCheck,
   PveNode,
   PveNodeStatus,
+  PveRealm,
   PveStorage,
   PveVersion,
   StorageVolume,
@@ -96,6 +98,34 @@ export class ProxmoxClient {
   /** Closes idle keep-alive sockets. */
   close(): void {
     this.agent.destroy();
+  }
+
+  // --- access ------------------------------------------------------------------------------------------------
+
+  /** The realms a person may sign in with (no auth needed; the token is sent anyway and accepted). */
+  async listRealms(): Promise<PveRealm[]> {
+    return list(await this.get('/access/domains')).map((d) => ({
+      realm: str(d.realm),
+      type: str(d.type),
+      comment: optStr(d.comment),
+      tfa: d.tfa === 'yubico' || d.tfa === 'oath' ? d.tfa : undefined,
+    }));
+  }
+
+  /**
+   * Checks a Proxmox VE user's password with `POST /access/ticket`, sent without the API token (the endpoint refuses
+   * tokens). Proxmox's answer names the canonical `user@realm`; the ticket and CSRF token in it are dropped here.
+   * Not retried: every failed attempt counts against the user on the node.
+   */
+  async checkLogin(input: { username: string; realm: string; password: string }): Promise<PveLoginCheck> {
+    try {
+      const d = obj((await this.call('POST', '/access/ticket', { username: input.username, realm: input.realm, password: input.password }, false, false)).data);
+      if (num(d.NeedTFA) === 1) return { ok: false, reason: 'needs-tfa' };
+      return { ok: true, userid: str(d.username) };
+    } catch (err) {
+      if (err instanceof ProxmoxAuthError) return { ok: false, reason: 'wrong' };
+      throw err;
+    }
   }
 
   // --- cluster and nodes -------------------------------------------------------------------------------------
@@ -371,12 +401,12 @@ export class ProxmoxClient {
     return (await this.call(method, apiPath, params, false)).data;
   }
 
-  private async call(method: Method, apiPath: string, params: Params, idempotent: boolean): Promise<Envelope> {
+  private async call(method: Method, apiPath: string, params: Params, idempotent: boolean, withToken = true): Promise<Envelope> {
     for (let attempt = 1; ; attempt++) {
       const started = Date.now();
       let status: number | undefined;
       try {
-        const response = await this.exchange(method, apiPath, params);
+        const response = await this.exchange(method, apiPath, params, withToken);
         status = response.status;
         return response.envelope;
       } catch (err) {
@@ -391,13 +421,13 @@ export class ProxmoxClient {
     }
   }
 
-  private exchange(method: Method, apiPath: string, params: Params): Promise<{ status: number; envelope: Envelope }> {
+  private exchange(method: Method, apiPath: string, params: Params, withToken: boolean): Promise<{ status: number; envelope: Envelope }> {
     const url = new URL(apiPath.replace(/^\//, ''), this.base);
     const form = encodeParams(params);
     const hasBody = method === 'POST' || method === 'PUT';
     if (!hasBody && form.size > 0) url.search = form.toString();
     const body = hasBody ? form.toString() : undefined;
-    const headers: Record<string, string> = { Authorization: this.authorization, Accept: 'application/json' };
+    const headers: Record<string, string> = { Accept: 'application/json', ...(withToken ? { Authorization: this.authorization } : {}) };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/x-www-form-urlencoded';
       headers['Content-Length'] = String(Buffer.byteLength(body));

@@ -7,6 +7,18 @@ export interface PveVersion {
   repoid: string;
 }
 
+/** One sign-in realm of `GET /access/domains` (what the Proxmox login window lists). */
+export interface PveRealm {
+  realm: string;
+  type: string;
+  comment?: string;
+  /** A realm-wide second factor; Launchpad cannot pass one, so such a realm is offered with a warning. */
+  tfa?: 'yubico' | 'oath';
+}
+
+/** What `POST /access/ticket` said about a user name and password (the ticket itself is never kept). */
+export type PveLoginCheck = { ok: true; userid: string } | { ok: false; reason: 'wrong' | 'needs-tfa' };
+
 export interface PveNode {
   node: string;
   status: 'online' | 'offline' | 'unknown';

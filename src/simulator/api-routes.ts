@@ -1,8 +1,11 @@
 // The simulated node's route table: `METHOD /schema/path` → handler. Paths come from the schema subset; a schema
 // path without an entry here answers 501 like an unknown path (see the list in index.ts's documentation).
+import { randomBytes } from 'node:crypto';
 import type { LxcLifecycle } from './lxc-lifecycle.ts';
 import type { NodeViews } from './node-views.ts';
 import type { ParamValues } from './pve-schema.ts';
+import { PveHttpError } from './pve-error.ts';
+import { checkPveLogin, REALMS, type PveUser } from './pve-users.ts';
 import type { TaskRunner } from './task-runner.ts';
 
 export interface ApiCall {
@@ -24,15 +27,39 @@ export interface RouteDeps {
   views: NodeViews;
   lxc: LxcLifecycle;
   tasks: TaskRunner;
+  /** Who may get a ticket (pve-users.ts). */
+  pveUsers: readonly PveUser[];
 }
 
 const ok = (data: unknown): ApiResult => ({ data });
 
-export function buildRoutes({ views, lxc, tasks }: RouteDeps): ReadonlyMap<string, RouteHandler> {
+/**
+ * `POST /access/ticket`: a right password gets a ticket and CSRF token in Proxmox's formats (signed with random bytes
+ * here: nothing in the simulator accepts tickets back); anything else is 401 `authentication failure`.
+ */
+function createTicket(users: readonly PveUser[], params: ParamValues): ApiResult {
+  const userid = checkPveLogin(users, {
+    username: String(params.username),
+    password: String(params.password),
+    realm: params.realm === undefined ? undefined : String(params.realm),
+  });
+  if (!userid) throw new PveHttpError(401, 'authentication failure');
+  const epoch = Math.floor(Date.now() / 1000).toString(16).toUpperCase().padStart(8, '0');
+  return ok({
+    username: userid,
+    ticket: `PVE:${userid.replace(/:/g, '\\:')}:${epoch}::${randomBytes(256).toString('base64')}`,
+    CSRFPreventionToken: `${epoch}:${randomBytes(32).toString('base64').replace(/=+$/, '')}`,
+  });
+}
+
+export function buildRoutes({ views, lxc, tasks, pveUsers }: RouteDeps): ReadonlyMap<string, RouteHandler> {
   const vmid = (p: ParamValues) => Number(p.vmid);
   const upid = (p: ParamValues) => String(p.upid);
   const table: [string, RouteHandler][] = [
     ['GET /version', () => ok(views.version())],
+    ['GET /access/domains', () => ok(REALMS.map((r) => ({ ...r })))],
+    ['GET /access/ticket', () => ok(null)],
+    ['POST /access/ticket', ({ params }) => createTicket(pveUsers, params)],
     ['GET /nodes', () => ok(views.nodes())],
     ['GET /nodes/{node}/status', () => ok(views.nodeStatus())],
     ['GET /cluster/nextid', ({ params }) => ok(views.nextId(params))],

@@ -28,6 +28,12 @@ export interface ApiServerOptions {
   authDelayMs: number;
 }
 
+/**
+ * Calls pve-manager's auth handler lets through without a ticket or token (HTTPServer.pm `auth_handler`): the
+ * realm list for the login window and the ticket call itself.
+ */
+const WITHOUT_AUTH = new Set(['GET /access/domains', 'GET /access/ticket', 'POST /access/ticket']);
+
 export interface RecordedRequest {
   /** 1, 2, 3… in arrival order since the server started (never reused, unlike positions in the trimmed log). */
   seq: number;
@@ -107,9 +113,13 @@ async function handle(options: ApiServerOptions, requests: RecordedRequest[], co
   if (!match || !handler) return sendError(res, 501, `Method '${method} ${apiPath}' not implemented`, undefined, legacy);
 
   const auth = checkToken(req.headers.authorization, options.tokenId, options.tokenSecret);
-  if (auth !== 'ok') {
+  if (auth !== 'ok' && !WITHOUT_AUTH.has(`${method} ${match.route}`)) {
     if (options.authDelayMs > 0) await sleep(options.authDelayMs);
     return sendError(res, 401, auth === 'missing' ? 'No ticket' : 'Authentication failed!', undefined, legacy);
+  }
+  if (auth === 'ok' && match.schema.allowtoken === 0) {
+    // The inner text ends in a newline, so the closing parenthesis never reaches the status line (proxmox-api.md §1.1).
+    return sendError(res, 403, `Permission check failed (URI '${apiPath}' not available with API token, need proper ticket.\n)`, undefined, legacy);
   }
 
   const injected = options.faults.takeRequestFault(method, apiPath);
@@ -139,7 +149,9 @@ async function handle(options: ApiServerOptions, requests: RecordedRequest[], co
   } catch (err) {
     if (!(err instanceof PveHttpError)) throw err;
     status = err.status;
-    sendError(res, err.status, err.message, err.errors, legacy);
+    // A 401 from a handler (a wrong password on /access/ticket) is delayed too, and keeps its `{"data":null}` body.
+    if (status === 401 && options.authDelayMs > 0) await sleep(options.authDelayMs);
+    sendError(res, err.status, err.message, err.errors, legacy, status === 401);
   } finally {
     record.status = status;
   }
@@ -209,12 +221,12 @@ function sendData(res: ServerResponse, result: ApiResult): void {
 }
 
 /** Status line = first line of the message (pve-http-server cuts it); the connection is closed after errors. */
-function sendError(res: ServerResponse, status: number, message: string, errors: Record<string, string> | undefined, legacy: boolean): void {
+function sendError(res: ServerResponse, status: number, message: string, errors: Record<string, string> | undefined, legacy: boolean, bodyOn401 = false): void {
   const reason = (message.split('\n')[0] ?? '').replace(/[^\t\x20-\x7e]/g, '?');
   let full = message.endsWith('\n') ? message : `${message}\n`;
   if (errors) full += Object.entries(errors).map(([k, v]) => `${k}: ${v.replace(/\n$/, '')}\n`).join('');
-  // 401s carry no body; everything else `{"data":null}`, plus `errors` for 400 and `message` since PVE 8.4.
-  const payload = status === 401 ? '' : JSON.stringify({ ...(errors ? { errors } : {}), data: null, ...(legacy ? {} : { message: full }) });
+  // The auth handler's 401s carry no body; everything else `{"data":null}`, plus `errors` for 400 and `message` since PVE 8.4.
+  const payload = status === 401 && !bodyOn401 ? '' : JSON.stringify({ ...(errors ? { errors } : {}), data: null, ...(legacy ? {} : { message: full }) });
   res.writeHead(status, reason, {
     ...BASE_HEADERS,
     Connection: 'close',

@@ -1,21 +1,23 @@
 // The embedded Proxmox VE simulator: one node (default `sim`) with an HTTPS API and an SSH host, speaking the real
 // protocols so no client code knows it is there. Used by `npm start` when no node is configured, and by tests.
 //
-// API endpoints served (all validated against schema/pve-api-schema-subset.json): GET /version, /nodes,
+// API endpoints served (all validated against schema/pve-api-schema-subset.json): GET /version, GET /access/domains
+// and GET+POST /access/ticket (no auth, like pveproxy; users from pve-users.ts), /nodes,
 // /nodes/{node}/status, /cluster/nextid, /cluster/resources, /nodes/{node}/storage, …/storage/{storage}/content,
 // GET+POST /nodes/{node}/lxc, GET+DELETE …/lxc/{vmid}, GET+PUT …/config, GET …/status/current, POST
 // …/status/{start,stop,shutdown,reboot}, GET …/interfaces, GET /nodes/{node}/tasks, GET+DELETE …/tasks/{upid},
-// GET …/tasks/{upid}/{status,log}. Schema paths the product does not use (/access/ticket, aplinfo, storage
+// GET …/tasks/{upid}/{status,log}. Schema paths the product does not use (aplinfo, storage
 // allocation, node power) answer 501 like unknown paths. GET /nodes/{node}/network lists a port `eno1`, the bridge
 // `vmbr0` on it and `vmbr1` without ports.
 //
 // Where it differs from a real node: one node, two storages (`local` dir, `local-lvm` thin) and two bridges
-// (`vmbr0`, `vmbr1`; no SDN); API tokens only (no tickets/CSRF) and the token may do everything a root@pam token
+// (`vmbr0`, `vmbr1`; no SDN); API tokens only (a ticket is issued by /access/ticket but accepted nowhere) and the token may do everything a root@pam token
 // may; templates are a list, not files; whatever the OS template, the CT root filesystem is either a copy of one real
 // Debian 12 image run in its own namespaces (rootfs mode `debian`: debian-rootfs.ts, ct-runtime.ts; no systemd, no
 // cgroup limits, a few ports forwarded to 127.0.0.1) or a plain directory with stand-ins (mode `host`: ct-rootfs.ts);
 // a CT's DHCP lease (10.10.0.100–249/24) is fixed at create time; stats are invented; an interrupted create or
 // destroy is forgotten on restart and running CTs come back stopped.
+import { join } from 'node:path';
 import { TaskRunner } from './task-runner.ts';
 import { buildRoutes } from './api-routes.ts';
 import { startApiServer, type RecordedRequest } from './api-server.ts';
@@ -25,6 +27,7 @@ import { SimulatorFaults } from './faults.ts';
 import { LxcLifecycle, type DebianRootfsMode } from './lxc-lifecycle.ts';
 import { loadOrCreateNodeSecrets } from './node-secrets.ts';
 import { NodeViews } from './node-views.ts';
+import { loadOrCreatePveUsers, type PveUser } from './pve-users.ts';
 import { PveSchema } from './pve-schema.ts';
 import { startSshHost, startSshHostWith } from './ssh-host.ts';
 import { SimulatorState } from './state.ts';
@@ -52,6 +55,8 @@ export interface SimulatorOptions {
   rootfs?: { mode: 'host' } | { mode: 'debian'; cacheDir: string; onProgress?: (line: string) => void };
   /** false: behave as on a machine without bubblewrap (commands simulated) even where it is installed. */
   sandbox?: false;
+  /** Who may sign in with `POST /access/ticket`; default: `<dataDir>/secrets/pve-users.json` (created with one user). */
+  pveUsers?: PveUser[];
 }
 
 /** Which root filesystem the simulator's CTs have, as every page's badge and the first log line say. */
@@ -104,7 +109,7 @@ export async function startSimulatorApi(options: SimulatorOptions): Promise<Simu
   const views = new NodeViews(state, faults, speed, secrets.tls.fingerprint);
   const server = await startApiServer({
     schema,
-    routes: buildRoutes({ views, lxc, tasks }),
+    routes: buildRoutes({ views, lxc, tasks, pveUsers: options.pveUsers ?? loadOrCreatePveUsers(join(options.dataDir, 'secrets')) }),
     faults,
     node: nodeName,
     tokenId: secrets.token.id,

@@ -23,6 +23,8 @@ export interface ParamSchema {
 
 export interface MethodSchema {
   name?: string;
+  /** 0: an API token is refused (403) even where it is valid, e.g. `POST /access/ticket`. */
+  allowtoken?: number;
   parameters?: { properties?: Record<string, ParamSchema>; additionalProperties?: number };
   returns?: unknown;
 }

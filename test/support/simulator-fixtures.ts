@@ -7,13 +7,14 @@ import type { ContainerConfig } from '../../src/domain/containers/container-conf
 import { registerSimulatorNode } from '../../src/domain/nodes/simulator-node.ts';
 import type { Template } from '../../src/domain/templates/template.ts';
 import { startSimulator, type SimulatorHandle } from '../../src/simulator/index.ts';
+import type { PveUser } from '../../src/simulator/pve-users.ts';
 import { rootPasswordAad } from '../../src/domain/sealed-secrets.ts';
 
 /** sandbox: false starts it as on a machine without bubblewrap (commands in CTs only simulated). */
-export async function startTestSimulator(deps: Deps, options: { speed?: number; nodeName?: string; sandbox?: false } = {}) {
+export async function startTestSimulator(deps: Deps, options: { speed?: number; nodeName?: string; sandbox?: false; pveUsers?: PveUser[] } = {}) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'launchpad-sim-'));
   // Host mode on purpose: fast, no downloads (the Debian mode has its own suite, test/template-conformance.test.ts).
-  const sim: SimulatorHandle = await startSimulator({ dataDir, speed: options.speed ?? 50, authDelayMs: 0, nodeName: options.nodeName, rootfs: { mode: 'host' }, sandbox: options.sandbox });
+  const sim: SimulatorHandle = await startSimulator({ dataDir, speed: options.speed ?? 50, authDelayMs: 0, nodeName: options.nodeName, rootfs: { mode: 'host' }, sandbox: options.sandbox, pveUsers: options.pveUsers });
   const node = await registerSimulatorNode(deps, sim);
   return {
     sim,

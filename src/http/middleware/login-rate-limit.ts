@@ -48,7 +48,7 @@ export function loginRateLimits(redis: Redis, limits: LoginLimits, users: UsersR
       skipSuccessfulRequests: true,
       store: store(`${limits.prefix}account:`),
       // Keyed by the resolved account, so no other spelling of a username gets a fresh budget.
-      keyGenerator: (req) => signInLimitKey({ users }, req.body?.username),
+      keyGenerator: (req) => signInLimitKey({ users }, req.body?.username, req.body?.realm),
       handler: refuse('for this account'),
     }),
   ];

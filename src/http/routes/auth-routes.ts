@@ -2,12 +2,13 @@ import { Router } from 'express';
 import * as accounts from '../../domain/accounts.ts';
 import type { AccountsDeps } from '../../domain/accounts.ts';
 import { recordAudit, type AuditDeps } from '../../domain/access/audit.ts';
+import { loginRealms, signInWithProxmox, type ProxmoxSignInDeps } from '../../domain/access/proxmox-sign-in.ts';
 import { firstControlCharacter } from '../../lib/control-characters.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
 import { destroySession, flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 
 /**
  * A same-site page to return to after sign-in (`?next=`), never an absolute URL (no open redirect) and never a
@@ -18,8 +19,11 @@ export const safeReturnTo = (value: unknown): string =>
     ? value
     : '/containers';
 
-export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: RequestHandler[]): Router {
+export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: RequestHandler[], proxmox: ProxmoxSignInDeps): Router {
   const router = Router();
+  /** The login form, with the realm list while sign-in with Proxmox VE is on. */
+  const loginPage = async (req: Request, res: Response, values: Record<string, unknown>, status = 200) =>
+    renderPage(req, res, 'pages/auth/login', { title: 'Sign in', signIn: await loginRealms(proxmox), ...values }, status);
 
   router.get('/setup', allow.everyone, async (req, res) => {
     if (!(await accounts.needsSetup(deps))) return res.redirect(303, '/login');
@@ -44,28 +48,44 @@ export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: Re
   router.get('/login', allow.everyone, async (req, res) => {
     if (req.user) return res.redirect(303, safeReturnTo(req.query.next));
     if (await accounts.needsSetup(deps)) return res.redirect(303, '/setup');
-    renderPage(req, res, 'pages/auth/login', { title: 'Sign in', next: typeof req.query.next === 'string' ? safeReturnTo(req.query.next) : undefined });
+    await loginPage(req, res, { next: typeof req.query.next === 'string' ? safeReturnTo(req.query.next) : undefined });
   });
 
   router.post('/login', allow.everyone, ...loginLimits, async (req, res) => {
     const username = typeof req.body?.username === 'string' ? req.body.username.trim() : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
+    // '' (or absent): a Launchpad account; otherwise a Proxmox VE realm of the sign-in node.
+    const realm = typeof req.body?.realm === 'string' ? req.body.realm : '';
+    const again = (error: string, status: number, shown = username) => loginPage(req, res, { username: shown, realm, error, next: req.body?.next }, status);
     const control = firstControlCharacter(username);
     if (control) {
-      const error = `A username never contains a control character, and this one has ${control} (often from pasting). Type it again.`;
-      return renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username: username.replace(/\p{Cc}/gu, ''), error, next: req.body?.next }, 422);
+      return again(`A username never contains a control character, and this one has ${control} (often from pasting). Type it again.`, 422, username.replace(/\p{Cc}/gu, ''));
     }
-    const user = await accounts.authenticate(deps, username, password);
-    if (!user) {
-      req.log.warn({ username: username.slice(0, 64) }, 'sign-in failed');
-      await recordAudit(audit, req, { action: 'auth.sign_in', outcome: 'failure', username, target: username });
-      return renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username, error: 'Wrong username or password.', next: req.body?.next }, 401);
+    const target = realm ? `${username}@${realm}` : username;
+    let user;
+    let details: Record<string, unknown> = {};
+    if (realm) {
+      const result = await signInWithProxmox(proxmox, { username, realm, password });
+      if (!result.ok) {
+        req.log.warn({ username: target.slice(0, 100), realm }, 'sign-in with Proxmox VE failed');
+        await recordAudit(audit, req, { action: 'auth.sign_in', outcome: 'failure', username, target, details: { realm } });
+        return again(result.error, result.status);
+      }
+      user = result.user;
+      details = { realm, pveUserid: result.userid, ...(result.created ? { accountCreated: true } : {}) };
+    } else {
+      user = await accounts.authenticate(deps, username, password);
+      if (!user) {
+        req.log.warn({ username: username.slice(0, 64) }, 'sign-in failed');
+        await recordAudit(audit, req, { action: 'auth.sign_in', outcome: 'failure', username, target: username });
+        return again('Wrong username or password.', 401);
+      }
     }
     const returnTo = safeReturnTo(req.body?.next);
     await regenerateSession(req);
     req.session.userId = user.id;
-    req.log.info({ userId: user.id }, 'signed in');
-    await recordAudit(audit, { user, ip: req.ip }, { action: 'auth.sign_in', target: user.username });
+    req.log.info({ userId: user.id, ...(realm ? { realm } : {}) }, 'signed in');
+    await recordAudit(audit, { user, ip: req.ip }, { action: 'auth.sign_in', target: user.username, details });
     res.redirect(303, returnTo);
   });
 

@@ -1,6 +1,7 @@
 // Accounts: the admin pages under /users, and the one-time invite link where a person sets their own password.
 import { Router, type Request, type Response } from 'express';
 import * as users from '../../domain/user-management.ts';
+import { linkProxmoxUser, loadSignInSettings, saveSignInSettings, type ProxmoxSignInDeps } from '../../domain/access/proxmox-sign-in.ts';
 import { ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
@@ -9,10 +10,12 @@ import { renderPage } from '../render.ts';
 
 const SECTION = '/users';
 
-async function renderList(req: Request, res: Response, deps: users.UserManagementDeps, extra: Record<string, unknown> = {}, status = 200) {
+async function renderList(req: Request, res: Response, deps: users.UserManagementDeps, proxmox: ProxmoxSignInDeps, extra: Record<string, unknown> = {}, status = 200) {
   renderPage(req, res, 'pages/users/index', {
     title: 'Users', section: SECTION, rows: await users.listUsers(deps), roles: ROLES, roleDescriptions: ROLE_DESCRIPTIONS,
-    form: { username: '', role: 'operator' }, errors: {}, ...extra,
+    form: { username: '', role: 'operator' }, errors: {},
+    signIn: await loadSignInSettings(proxmox), nodes: await proxmox.nodes.list(), signInErrors: {}, linkErrors: {},
+    ...extra,
   }, status);
 }
 
@@ -25,17 +28,39 @@ function showInvite(req: Request, res: Response, result: { user: { username: str
   }, reset ? 200 : 201);
 }
 
-export function userRoutes(deps: users.UserManagementDeps): Router {
+export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignInDeps): Router {
   const router = Router();
 
-  router.get('/users', allow.admins, (req, res) => renderList(req, res, deps));
+  router.get('/users', allow.admins, (req, res) => renderList(req, res, deps, proxmox));
+
+  router.post('/users/proxmox-sign-in', allow.admins, async (req, res) => {
+    try {
+      const settings = await saveSignInSettings(proxmox, req.body ?? {});
+      flash(req, 'success', settings.enabled ? 'Sign-in with Proxmox VE accounts is on: the login form lists the node’s realms.' : 'Sign-in with Proxmox VE accounts is off.');
+      res.redirect(303, '/users#proxmox-sign-in');
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderList(req, res, deps, proxmox, { signInErrors: err.fields }, 422);
+    }
+  });
+
+  router.post('/users/:id/proxmox-user', allow.admins, async (req, res) => {
+    try {
+      const { user, pveUserid } = await linkProxmoxUser(proxmox, req.params.id, req.body?.pve_userid);
+      flash(req, 'success', pveUserid ? `${user.username} signs in as Proxmox VE user ${pveUserid} too.` : `${user.username} is no longer linked to a Proxmox VE user.`);
+      res.redirect(303, '/users');
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderList(req, res, deps, proxmox, { linkErrors: { [req.params.id]: err.fields.pve_userid } }, 422);
+    }
+  });
 
   router.post('/users', allow.admins, async (req, res) => {
     try {
       showInvite(req, res, await users.createUser(deps, req.body ?? {}), false);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      await renderList(req, res, deps, { form: { username: String(req.body?.username ?? ''), role: String(req.body?.role ?? '') }, errors: err.fields }, 422);
+      await renderList(req, res, deps, proxmox, { form: { username: String(req.body?.username ?? ''), role: String(req.body?.role ?? '') }, errors: err.fields }, 422);
     }
   });
 
