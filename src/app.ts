@@ -86,7 +86,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(auditAdminWrites({ repos, logger }));
   app.get('/', allow.readers, (_req, res) => res.redirect(303, '/containers'));
   app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
-  app.use(containerRoutes(deps, createContainerFragments(app.locals.views)));
+  app.use(containerRoutes(deps, createContainerFragments(app.locals.views, { heartbeatMs: config.sse.heartbeatMs })));
   app.use(templateRoutes({
     templates: repos.templates, packageSets: repos.packageSets, templateTests: repos.templateTests, queue: deps.queue, redis: deps.redis,
     testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, logger,

@@ -24,6 +24,7 @@ const schema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   PVE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  USAGE_POLL_MS: z.coerce.number().int().min(100).max(300_000).default(5000),
   WORKER_SLOT: z.string().regex(/^[\w.:-]{1,200}$/, 'WORKER_SLOT may hold letters, digits and . : _ - only').optional(),
   TEMPLATES_DIR: z.string().min(1).default('./templates'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -65,6 +66,8 @@ export type Config = {
   workerLockMs: number;
   /** How often the worker polls Proxmox task status, config locks and IP addresses. */
   pvePollMs: number;
+  /** How often a node is asked for the live usage of the CTs someone is looking at (one request per node). */
+  usagePollMs: number;
   /**
    * Set by `npm start` for the worker it supervises: a name its restarted successor shares, so the successor can take
    * back at once the jobs and run leases its dead predecessor held instead of waiting for their locks to lapse.
@@ -119,6 +122,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: c.WORKER_CONCURRENCY,
     workerLockMs: c.WORKER_LOCK_MS,
     pvePollMs: c.PVE_POLL_MS,
+    usagePollMs: c.USAGE_POLL_MS,
     workerSlot: c.WORKER_SLOT,
     templatesDir: c.TEMPLATES_DIR,
     logLevel: c.LOG_LEVEL,

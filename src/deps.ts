@@ -20,6 +20,7 @@ import { InvitesRepository } from './db/invites-repository.ts';
 import { resolveBootSecrets } from './domain/boot-secrets.ts';
 import { EventRelay } from './domain/progress/event-relay.ts';
 import { NodeListCache } from './domain/wizard/node-list-cache.ts';
+import { UsageMonitor } from './domain/usage/usage-monitor.ts';
 import { createQueue } from './jobs/queue.ts';
 import type { Queue } from 'bullmq';
 import { createLogger, resolveLogFormat, type Logger } from './logger.ts';
@@ -59,6 +60,8 @@ export interface Deps {
   queue: Queue;
   /** What each node offers (storages, templates, bridges, guests), remembered for a few seconds per process. */
   nodeLists: NodeListCache;
+  /** Live usage of the CTs on open pages: one poll per node per interval across all web processes. */
+  usage: UsageMonitor;
   close(): Promise<void>;
 }
 
@@ -104,6 +107,16 @@ export async function buildDeps(
   const queue = createQueue(config.redisUrl, config.queuePrefix);
   queue.on('error', (err) => logger.error({ err: err.message }, 'job queue connection error'));
   const { sessionSecret, encryptionKey } = await resolveBootSecrets(repos.settings, config, logger, { announce: !config.supervised });
+  const secrets = new SecretBox(encryptionKey);
+  const usage = new UsageMonitor({
+    redis,
+    subscriber: () => createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis usage subscriber error (retrying)'), { maxRetriesPerRequest: 3 }),
+    nodes: repos.nodes,
+    secrets,
+    logger,
+    intervalMs: config.usagePollMs,
+    prefix: config.queuePrefix,
+  });
 
   return {
     config,
@@ -112,12 +125,14 @@ export async function buildDeps(
     redis,
     sessionPool,
     sessionSecret,
-    secrets: new SecretBox(encryptionKey),
+    secrets,
     repos,
     relay,
     queue,
     nodeLists: new NodeListCache(),
+    usage,
     async close() {
+      await usage.close();
       await relay.close();
       await queue.close().catch(() => undefined);
       await Promise.allSettled([knex.destroy(), sessionPool.end(), redis.quit()]);

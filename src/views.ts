@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import { ACTION_WORDS } from './domain/containers/lifecycle-actions.ts';
-import { formatDuration } from './lib/format.ts';
+import { formatBytes, formatDuration, formatSeconds } from './lib/format.ts';
 
 export const VIEWS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../views');
 
@@ -19,6 +19,6 @@ export function createViews(options: { cache: boolean; /** the hashed URL of a b
   const eta = new Eta({ views: VIEWS_DIR, cache: options.cache, autoEscape: true, autoTrim: [false, 'nl'] });
   return {
     // Small formatting helpers and the actions' words, which every template may use.
-    render: (name, data) => eta.render(name, { formatDuration, actionWords: ACTION_WORDS, asset: options.asset, ...data }),
+    render: (name, data) => eta.render(name, { formatDuration, formatBytes, formatSeconds, actionWords: ACTION_WORDS, asset: options.asset, ...data }),
   };
 }

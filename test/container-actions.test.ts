@@ -148,11 +148,12 @@ describe('credentials', () => {
     await scan();
     const page = await admin.agent.get(`/containers/${ct.id}`);
     expect(page.text).toContain('Reveal credentials (APP_PASSWORD)');
-    // The detail page: configuration summary and what Proxmox says right now (a badge that polls itself).
+    // The detail page: configuration summary and what Proxmox says right now (a badge the usage stream keeps current).
     expect(page.text).toMatch(/<dt[^>]*>Memory<\/dt><dd[^>]*>512 MiB \+ 512 MiB swap<\/dd>/);
     expect(page.text).toMatch(/<dt[^>]*>Network<\/dt><dd[^>]*>eth0 on vmbr0, DHCP<\/dd>/);
     expect(page.text).toMatch(new RegExp(`<dt[^>]*>VMID</dt><dd[^>]*>${vmid}</dd>`));
-    expect(page.text).toMatch(/<span id="live-status" hx-get="[^"]+\/status" hx-trigger="every 10s" hx-swap="outerHTML"><span class="badge [^"]*">running<\/span><\/span>/);
+    expect(page.text).toMatch(/<span id="live-status"><span class="badge [^"]*">running<\/span><\/span>/);
+    expect(page.text).toContain(`sse-connect="/containers/${ct.id}/live"`);
     const badge = await admin.agent.get(`/containers/${ct.id}/status`).expect(200);
     expect(badge.text.trim()).toMatch(/^<span id="live-status"[^>]*><span class="badge [^"]*">running<\/span><\/span>$/);
 
@@ -205,7 +206,9 @@ describe('one action at a time', () => {
     expect(simulator.sim.state.containers.get(vmid)!.startedAt).not.toBe(startedAt);
     expect(await logText(ct.id)).toContain(`Rebooting CT ${vmid}…`);
     const after = await admin.agent.get(`/containers/${ct.id}`).expect(200);
-    expect(after.text).not.toContain('sse-connect');
+    // Settled again: the page watches usage, not progress.
+    expect(after.text).not.toContain('id="progress-stream"');
+    expect(after.text).toContain(`sse-connect="/containers/${ct.id}/live"`);
     expect(after.text).toContain(`action="/containers/${ct.id}/reboot"`);
   }, 60_000);
 

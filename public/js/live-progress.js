@@ -1,6 +1,10 @@
 // Exactly-once live progress on top of htmx-ext-sse (reference/htmx-sse.md §1.6): the extension's own reconnect
 // opens a fresh EventSource without Last-Event-ID, so we keep the highest seq shown, put it in the URL of every
-// EventSource the extension creates, and drop any message we have already applied.
+// progress EventSource the extension creates, and drop any progress message we have already applied.
+//
+// A container page has one stream at a time in its #stream-slot: the build's progress (`progress` events carry a
+// seq, `done` ends it) or, once built, its usage (`usage` events, no seq; `done` when an action starts). Each
+// stream's `done` swaps the slot for the other stream's element; the extension then asks for a new EventSource.
 //
 // Connection health (issue 22): the server sends `event: heartbeat` every data-heartbeat-ms, so hearing nothing for
 // twice that long means the connection died without either side noticing; we close it and reconnect from the
@@ -15,12 +19,13 @@
   const cursorOf = (url) => Number(new URL(url, location.href).searchParams.get('after') || 0);
   const withCursor = (url) => {
     const u = new URL(url, location.href);
-    u.searchParams.set('after', String(highest));
+    if (u.searchParams.has('after')) u.searchParams.set('after', String(highest));
     return u.pathname + u.search;
   };
 
   const BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
-  const health = { state: 'connecting', attempt: 0, since: 0, heardAt: 0, caughtUp: 0 };
+  // `opened` counts the streams this page has opened (a build's progress, then its usage, …), for tests to wait on.
+  const health = { state: 'connecting', attempt: 0, since: 0, heardAt: 0, caughtUp: 0, opened: 0 };
   window.launchpadStream = health;
   const report = (changes) => {
     Object.assign(health, changes);
@@ -68,10 +73,13 @@
   htmx.createEventSource = (url) => {
     highest = Math.max(highest, cursorOf(url));
     stop();
+    // The previous stream ended and handed over to this one (progress → usage, or back).
+    if (health.state === 'ended') report({ state: 'connecting', attempt: 0, since: 0, caughtUp: 0 });
+    health.opened++;
     source = new ResumableEventSource(withCursor(url), { withCredentials: true });
     heard();
     source.addEventListener('error', lost);
-    for (const name of ['open', 'progress', 'heartbeat']) source.addEventListener(name, heard);
+    for (const name of ['open', 'progress', 'usage', 'heartbeat']) source.addEventListener(name, heard);
     source.addEventListener('live', (evt) => {
       report({ state: 'live', attempt: 0, since: 0, caughtUp: Number(evt.data) || 0 });
       heard();
@@ -84,7 +92,7 @@
   };
   document.addEventListener('htmx:sseBeforeMessage', (evt) => {
     const seq = Number(evt.detail.lastEventId);
-    if (evt.detail.type === 'done') return;
+    if (evt.detail.type !== 'progress') return;
     if (!(seq > highest)) evt.preventDefault();
     else highest = seq;
   });

@@ -5,6 +5,8 @@
 import type { ContainerEvent } from '../domain/containers/container-event.ts';
 import type { ContainerListView } from '../domain/containers/container-list.ts';
 import type { ContainerStateView } from '../domain/containers/container-page.ts';
+import type { LiveStatus } from '../domain/containers/container.ts';
+import type { UsageView } from '../domain/usage/usage.ts';
 import { ansiToHtml } from '../domain/progress/ansi-html.ts';
 import { PHASE_LABELS, type PhaseProgress, type ProgressSnapshot } from '../domain/progress/phases.ts';
 import { progressAfter, type ProgressFragments } from '../domain/progress/progress-feed.ts';
@@ -18,6 +20,10 @@ export interface ContainerStateParts {
   statusPanel: string;
   config: string;
   lineCount: string;
+  /** Live usage (empty and hidden for a container without a CT to measure). */
+  usage: string;
+  /** The page's one stream: the build's progress, or the built CT's usage; swapping it switches streams. */
+  streamSlot: string;
 }
 
 export interface ContainerFragments extends ProgressFragments {
@@ -25,10 +31,14 @@ export interface ContainerFragments extends ProgressFragments {
   state(view: ContainerStateView, csrfToken: string, oob: boolean): ContainerStateParts;
   /** The stream's last message: every state element, out of band, as a reload would render it. */
   final(view: ContainerStateView, csrfToken: string): string;
+  /** Every state element but the stream slot, out of band: the usage stream's answer to a CT that started or stopped. */
+  refresh(view: ContainerStateView, csrfToken: string): string;
   /** Log rows for these events (non-log events other than attempt markers are skipped). */
   logRows(events: ContainerEvent[]): string;
   /** The list's poll answer: the table body, and the filter counts out of band. */
   listUpdate(list: ContainerListView, csrfToken: string): string;
+  /** The usage panel and the Proxmox status badge, out of band: one message for every viewer of the container. */
+  usageUpdate(usage: UsageView, status: LiveStatus | undefined, containerId: string): string;
 }
 
 const logEntry = (e: ContainerEvent) => ({
@@ -43,7 +53,7 @@ const logEntry = (e: ContainerEvent) => ({
 const samePhase = (a: PhaseProgress | undefined, b: PhaseProgress) =>
   a !== undefined && a.key === b.key && a.state === b.state && a.startedAt === b.startedAt && a.finishedAt === b.finishedAt;
 
-export function createContainerFragments(views: Views): ContainerFragments {
+export function createContainerFragments(views: Views, options: { heartbeatMs: number }): ContainerFragments {
   const stepper = (progress: ProgressSnapshot, oob: boolean) => views.render('partials/progress/stepper', { progress, labels: PHASE_LABELS, oob });
   const badge = (lifecycle: string, oob: boolean) => views.render('partials/containers/lifecycle-badge', { lifecycle, id: 'lifecycle-badge', oob });
   const lineCount = (lines: number, oob: boolean) => views.render('partials/progress/log-count', { lines, oob });
@@ -58,12 +68,21 @@ export function createContainerFragments(views: Views): ContainerFragments {
     statusPanel: views.render('partials/progress/status-panel', { view, csrfToken, oob }),
     config: views.render('partials/containers/config-summary', { items: view.config, oob }),
     lineCount: lineCount(view.container.lastLineNo, oob),
+    usage: usagePanel(view.usage, oob),
+    streamSlot: views.render('partials/containers/stream-slot', { container: view.container, stream: view.stream, heartbeatMs: options.heartbeatMs, oob }),
   });
+  const usagePanel = (usage: UsageView | undefined, oob: boolean) => views.render('partials/containers/usage-panel', { usage, now: Date.now(), oob });
 
   return {
     state,
     logRows,
     final: (view, csrfToken) => Object.values(state(view, csrfToken, true)).join(''),
+    refresh: (view, csrfToken) => {
+      const { streamSlot: _keep, ...parts } = state(view, csrfToken, true);
+      return Object.values(parts).join('');
+    },
+    usageUpdate: (usage, status, containerId) =>
+      usagePanel(usage, true) + views.render('partials/containers/live-status', { containerId, status, oob: true }),
     listUpdate: (list, csrfToken) =>
       views.render('partials/containers/list-rows', { list, csrfToken }) + views.render('partials/containers/list-filters', { list, oob: true }),
     /**

@@ -11,6 +11,7 @@ import type {
   LxcCreateOptions,
   LxcInterface,
   LxcNetworkConfig,
+  LxcRrdPoint,
   LxcStatus,
   PveBridge,
   PveLoginCheck,
@@ -302,6 +303,16 @@ export class ProxmoxClient {
     });
   }
 
+  /** The node's RRD statistics of one CT: one point per minute over the last ~70 minutes for `hour`. */
+  async getLxcRrdData(node: string, vmid: number, timeframe: 'hour' | 'day' = 'hour'): Promise<LxcRrdPoint[]> {
+    return list(await this.get(path`/nodes/${node}/lxc/${vmid}/rrddata`, { timeframe, cf: 'AVERAGE' })).map((d) => ({
+      time: num(d.time),
+      cpu: optNum(d.cpu),
+      mem: optNum(d.mem),
+      maxmem: optNum(d.maxmem),
+    }));
+  }
+
   async getLxcStatus(node: string, vmid: number): Promise<LxcStatus> {
     return toLxcStatus(obj(await this.get(path`/nodes/${node}/lxc/${vmid}/status/current`)));
   }
@@ -580,6 +591,10 @@ function toLxcStatus(d: Record<string, unknown>): LxcStatus {
     maxdisk: optNum(d.maxdisk),
     disk: optNum(d.disk),
     maxswap: optNum(d.maxswap),
+    swap: optNum(d.swap),
+    cpu: optNum(d.cpu),
+    netin: optNum(d.netin),
+    netout: optNum(d.netout),
     pid: optNum(d.pid),
     tags: tagList(d.tags),
     template: bool(d.template),

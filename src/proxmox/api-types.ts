@@ -110,9 +110,24 @@ export interface LxcStatus {
   maxdisk?: number;
   disk?: number;
   maxswap?: number;
+  swap?: number;
+  /** CPU use as a fraction of the CT's `cpus` (0.25 = a quarter of its cores), as the Proxmox UI shows it. */
+  cpu?: number;
+  /** Bytes received / sent since the CT started (counters: a rate needs two samples). */
+  netin?: number;
+  netout?: number;
   pid?: number;
   tags: string[];
   template: boolean;
+}
+
+/** One point of `GET …/lxc/{vmid}/rrddata`; points before the CT existed carry only `time`. */
+export interface LxcRrdPoint {
+  /** Unix seconds. */
+  time: number;
+  cpu?: number;
+  mem?: number;
+  maxmem?: number;
 }
 
 /** `GET /nodes/{node}/lxc/{vmid}/config`. While vzcreate runs it holds only `lock` and `digest`. */

@@ -18,6 +18,15 @@ export const PVE_VERSION = { version: '9.2.11', release: '9.2', repoid: '14a22df
 
 type Json = Record<string, unknown>;
 
+/**
+ * A running CT's load, invented (the simulator runs no cgroups to measure): CPU between 0.4 % and 4.4 % of its cores
+ * and memory 38–70 MiB, each a slow wave shifted by the VMID so graphs move and CTs differ. Status and rrddata agree.
+ */
+const invented = {
+  cpu: (vmid: number, ms: number) => Math.round((0.004 + 0.02 * (1 + Math.sin(ms / 90_000 + vmid))) * 10_000) / 10_000,
+  mem: (vmid: number, ms: number) => Math.round(38 * MiB + (vmid % 17) * MiB + 8 * MiB * (1 + Math.sin(ms / 300_000 + vmid * 2))),
+};
+
 export class NodeViews {
   constructor(
     private readonly state: SimulatorState,
@@ -162,6 +171,22 @@ export class NodeViews {
     return { ...this.vmStatus(record), ha: { managed: 0 } };
   }
 
+  /**
+   * `rrddata`: one point per minute (`hour`: 70 points, `day`: 70 points of 20 minutes, as pvestatd's RRAs), the
+   * invented load while the CT ran since it started; points before that carry only `time`, as on a real node.
+   */
+  rrdData(record: CtRecord, params: ParamValues): Json[] {
+    const step = params.timeframe === 'day' ? 1200 : params.timeframe === 'week' ? 10800 : 60;
+    const now = Math.floor(Date.now() / 1000 / step) * step;
+    const since = record.status === 'running' && record.startedAt ? record.startedAt / 1000 : Infinity;
+    const c = record.config;
+    return Array.from({ length: 70 }, (_, i) => {
+      const time = now - (69 - i) * step;
+      if (time < since) return { time };
+      return { time, cpu: invented.cpu(record.vmid, time * 1000), maxcpu: Number(c.cores ?? HOST_CPUS), mem: invented.mem(record.vmid, time * 1000), maxmem: Number(c.memory ?? 512) * MiB, disk: record.usedBytes, maxdisk: record.diskGiB * GiB, netin: 731, netout: 212, diskread: 0, diskwrite: 4096 };
+    });
+  }
+
   lxcConfig(record: CtRecord): Json {
     return configResponse(record.config, record.lock);
   }
@@ -282,9 +307,9 @@ export class NodeViews {
       maxswap: Number(c.swap ?? 512) * MiB,
       maxdisk: ct.diskGiB * GiB,
       disk: running ? ct.usedBytes : 0,
-      mem: running ? 38 * MiB + (ct.vmid % 17) * MiB : 0,
+      mem: running ? invented.mem(ct.vmid, Date.now()) : 0,
       swap: 0,
-      cpu: running ? 0.0021 : 0,
+      cpu: running ? invented.cpu(ct.vmid, Date.now()) : 0,
       uptime,
       netin: running ? uptime * 731 : 0,
       netout: running ? uptime * 212 : 0,

@@ -23,7 +23,7 @@ const knex = createKnex(config.databaseUrl);
 const events = new EventsRepository(knex);
 const containers = new ContainersRepository(knex);
 const settings = new SettingsRepository(knex);
-const fragments = createContainerFragments(createViews({ cache: true, asset: (name) => `/static/${name}` }));
+const fragments = createContainerFragments(createViews({ cache: true, asset: (name) => `/static/${name}` }), { heartbeatMs: config.sse.heartbeatMs });
 const health = new Redis(config.redisUrl);
 let viewers = 0;
 let subscriberErrors = 0;

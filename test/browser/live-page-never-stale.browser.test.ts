@@ -2,7 +2,7 @@
 // A live container page never goes stale (issue 17): followed in a real browser from the queued build to Ready, and
 // then through a Stop clicked on the page, every element that shows the container's state — heading line (VMID),
 // header badge, stepper, status panel with its actions, configuration, the log's line count — is, once the stream
-// has ended, the same DOM a fresh reload renders. A stopped container offers Start, not Stop, Shut down or Reboot. On the list, the row offers the same,
+// has ended, the same DOM a fresh reload renders; the page then watches the CT's live usage on its one stream. A stopped container offers Start, not Stop, Shut down or Reboot. On the list, the row offers the same,
 // and the filter counts follow a CT started behind Launchpad's back.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -23,9 +23,22 @@ const STATE_ELEMENTS = ['#container-heading', '#lifecycle-badge', '#stepper', '#
 const stateDom = (page: Page) =>
   page.evaluate((selectors) => Object.fromEntries(selectors.map((s) => [s, document.querySelector(s)?.outerHTML ?? '(missing)'])), STATE_ELEMENTS);
 
-/** Waits until the page's stream has delivered its final message and every swap has settled. */
-async function streamEnded(page: Page) {
-  await page.waitForFunction(() => (window as unknown as { launchpadStream?: { state: string } }).launchpadStream?.state === 'ended', undefined, { timeout: 90_000 });
+type StreamHealth = { state: string; opened: number };
+const opened = (page: Page) => page.evaluate(() => (window as unknown as { launchpadStream: StreamHealth }).launchpadStream.opened);
+
+/**
+ * Waits until the page's progress stream has delivered its final message, handed over to the usage stream (a stream
+ * opened after `openedBefore`, ending on the usage stream), and every swap has settled.
+ */
+async function streamEnded(page: Page, openedBefore: number) {
+  await page.waitForFunction(
+    (before) => {
+      const h = (window as unknown as { launchpadStream?: StreamHealth }).launchpadStream;
+      return !!h && h.opened >= before + 1 && document.querySelector('#usage-stream') !== null && h.state === 'live';
+    },
+    openedBefore,
+    { timeout: 90_000 },
+  );
   await page.waitForFunction(() => document.querySelector('.htmx-settling, .htmx-swapping, .htmx-added') === null);
   await page.waitForTimeout(300);
 }
@@ -58,26 +71,40 @@ describe('the live container page', () => {
     await page.goto(`${rig.server.baseUrl}/containers/${c.id}`);
     expect(await page.textContent('#lifecycle-badge')).toBe('queued');
     expect(await page.textContent('#log-count')).toBe('0 lines');
+    const atStart = await opened(page);
     await rig.env.deps.queue.add(CREATE_CONTAINER_JOB, { containerId: c.id }, { jobId: c.id });
 
     await page.waitForSelector('#status-panel >> text=Ready', { timeout: 90_000 });
-    await streamEnded(page);
+    await streamEnded(page, atStart);
     expect(await page.textContent('#lifecycle-badge')).toBe('ready');
     const lines = await page.locator('#log-lines > li[id]').count();
     expect(lines).toBeGreaterThan(0);
     expect(await page.textContent('#log-count')).toBe(`${lines} lines`);
     expect(await buttonsIn(page, '#container-actions')).toEqual(['Shut down', 'Reboot', 'Stop', 'Destroy…']);
+    // Live usage arrives through the page's one stream: figures, then (after two polls) the sparklines.
+    await page.waitForSelector('#usage-panel [data-usage="cpu"] dd >> text=/% of 1 core/', { timeout: 15_000 });
+    await page.waitForSelector('#usage-panel polyline', { state: 'attached', timeout: 15_000 });
+    expect(await page.$$eval('[sse-connect]', (els) => els.map((e) => e.getAttribute('sse-connect')))).toEqual([`/containers/${c.id}/live`]);
     await expectSameAfterReload(page);
+    // For the docs (a full-page screenshot resizes the page, so only after the comparison).
+    if (process.env.SCREENSHOT_DIR) {
+      await page.waitForSelector('#usage-panel polyline', { state: 'attached', timeout: 15_000 });
+      await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/container-ready-usage.png`, fullPage: true });
+    }
 
     // Stop, clicked on the page: the page follows the action live, and its end offers what a reload offers.
+    const beforeStop = await opened(page);
     await page.click('#container-actions button:text-is("Stop")');
     await page.waitForSelector('#container-actions >> text=A stop is in progress', { timeout: 10_000 });
-    await streamEnded(page);
+    // The usage stream hands over to the action's progress stream, which hands back when the CT has stopped.
+    await streamEnded(page, beforeStop + 1);
     const vmid = (await rig.env.deps.repos.containers.findById(c.id))!.vmid!;
     expect(rig.simulator.sim.state.container(vmid)?.status).toBe('stopped');
     expect(await buttonsIn(page, '#container-actions')).toEqual(['Start', 'Destroy…']);
+    await page.waitForSelector('#usage-panel >> text=/Stopped since/', { timeout: 15_000 });
     await expectSameAfterReload(page);
     expect(await buttonsIn(page, '#container-actions')).toEqual(['Start', 'Destroy…']);
+    if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/container-stopped.png`, fullPage: true });
 
     // The list: the stopped row offers what its page offers, and the filter counts follow the CT when it is
     // started behind Launchpad's back (the table's next poll brings the row and the counts).

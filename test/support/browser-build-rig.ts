@@ -21,7 +21,8 @@ export interface BrowserBuildRig {
 }
 
 export async function startBrowserBuildRig(): Promise<BrowserBuildRig> {
-  const env = await createTestEnv();
+  // Live usage every half second, so a page shows figures and sparklines within a test's patience.
+  const env = await createTestEnv({ USAGE_POLL_MS: '500' });
   const simulator = await startTestSimulator(env.deps, { speed: 10 });
   await syncCatalogue(env.deps.repos.templates, path.resolve('test/fixtures/host-mode-templates'), env.deps.logger);
   const server = await listen(createApp(env.deps));

@@ -14,6 +14,7 @@ import { liveStatusOf, removedNodeLabel, type LiveStatusDeps } from './container
 import type { Container, LiveStatus, Viewer } from './container.ts';
 import { mayActOn } from '../roles.ts';
 import type { ContainerEvent } from './container-event.ts';
+import { usageView, type UsageSnapshot, type UsageView } from '../usage/usage.ts';
 
 /** At most this many log lines go into the page's DOM; earlier ones are a link away (and all are in log.txt). */
 export const LOG_LINES_IN_PAGE = 5000;
@@ -63,7 +64,17 @@ export interface ContainerStateView {
   progress: ProgressSnapshot;
   actions: ContainerAction[];
   config: ConfigSummaryItem[];
+  /** Live usage, for a built container with a CT (undefined: the page shows no usage panel). */
+  usage?: UsageView;
+  /** Which stream the page keeps open: the build's progress, the built CT's usage, or none. */
+  stream: 'progress' | 'usage' | 'none';
 }
+
+/** Where the page's live values come from: the usage monitor's last snapshot of a container. */
+export type UsageSource = (containerId: string) => Promise<UsageSnapshot>;
+
+/** A built container whose CT exists shows live usage (and keeps a stream open for it). */
+const showsUsage = (c: Container) => c.lifecycle === 'ready' && c.vmid !== null && c.nodeId !== null;
 
 /** Lifecycles whose CT is worth asking the node about for the page. */
 const ASK_STATUS_FOR = new Set(['ready', 'failed', 'cancelled']);
@@ -76,9 +87,16 @@ export async function loadContainerState(
   deps: ContainerPageDeps,
   container: Container,
   viewer: Viewer,
-  options: { uptoSeq?: number; liveStatus?: LiveStatusDeps } = {},
+  options: {
+    uptoSeq?: number;
+    liveStatus?: LiveStatusDeps;
+    /** What the node said at the last usage poll, instead of asking it again (the usage stream's re-render). */
+    status?: LiveStatus;
+    usage?: UsageSource;
+  } = {},
 ): Promise<ContainerStateView> {
-  const [node, services, credentialKeys, lastLines, lastProgress, ctStatus] = await Promise.all([
+  const wantsUsage = options.usage !== undefined && showsUsage(container);
+  const [node, services, credentialKeys, lastLines, lastProgress, ctStatus, usage] = await Promise.all([
     deps.nodes.findById(container.nodeId),
     deps.containerExtras.services(container.id),
     deps.containerExtras.credentialKeys(container.id),
@@ -86,7 +104,10 @@ export async function loadContainerState(
       ? deps.events.logEntries(container.id, { afterSeq: Math.max(0, container.lastSeq - 40), limit: 40 })
       : Promise.resolve([]),
     deps.events.lastProgressEvent(container.id, options.uptoSeq),
-    options.liveStatus && ASK_STATUS_FOR.has(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
+    options.status
+      ? Promise.resolve(options.status)
+      : options.liveStatus && ASK_STATUS_FOR.has(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
+    wantsUsage ? options.usage!(container.id) : Promise.resolve(undefined),
   ]);
   const nodeName = node?.name ?? removedNodeLabel(container);
   return {
@@ -101,6 +122,8 @@ export async function loadContainerState(
     progress: snapshotFrom(lastProgress, container.lifecycle),
     actions: availableActions(container, ctStatus, viewer),
     config: configSummary(container, nodeName),
+    usage: usage && usageView(usage, Date.now()),
+    stream: !isSettled(container) ? 'progress' : wantsUsage ? 'usage' : 'none',
   };
 }
 
@@ -151,7 +174,7 @@ export async function loadContainerPage(
   viewer: Viewer,
   id: string,
   /** liveStatus: how to ask the node what a ready container is doing (left out, the page shows no live status). */
-  options: { fromLine?: number; liveStatus?: LiveStatusDeps } = {},
+  options: { fromLine?: number; liveStatus?: LiveStatusDeps; usage?: UsageSource } = {},
 ): Promise<ContainerPageView> {
   const container = await findVisibleContainer(deps, viewer, id);
   const upto = container.lastSeq;
@@ -162,7 +185,7 @@ export async function loadContainerPage(
         ? await deps.events.seqOfTail(container.id, LOG_LINES_IN_PAGE, upto)
         : 0;
   const [state, logEntries] = await Promise.all([
-    loadContainerState(deps, container, viewer, { uptoSeq: upto, liveStatus: options.liveStatus }),
+    loadContainerState(deps, container, viewer, { uptoSeq: upto, liveStatus: options.liveStatus, usage: options.usage }),
     deps.events.logEntries(container.id, { afterSeq, uptoSeq: upto, fromLine: options.fromLine, limit: LOG_LINES_IN_PAGE + 100 }),
   ]);
   const firstLine = logEntries.find((e) => e.kind === 'log')?.lineNo ?? undefined;
@@ -172,5 +195,7 @@ export async function loadContainerPage(
     renderedSeq: options.fromLine !== undefined ? (logEntries.at(-1)?.seq ?? upto) : upto,
     firstLineShown: firstLine !== undefined && firstLine > 1 ? firstLine : undefined,
     live: !isSettled(container) && options.fromLine === undefined,
+    // A page showing an older part of the log (?from=) is a document to read: it opens no stream.
+    stream: options.fromLine === undefined ? state.stream : 'none',
   };
 }

@@ -23,6 +23,7 @@ import { containerJson, containerLinks } from '../../domain/containers/container
 import { followLog } from '../../domain/containers/log-follow.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
 import { openEventStream } from '../sse.ts';
+import { streamUsage } from '../usage-stream.ts';
 import { StreamLimits } from '../stream-limits.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
 
@@ -34,9 +35,10 @@ function parseCursor(lastEventId: string | undefined, after: unknown): number {
   return Number(raw);
 }
 
-export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'queue' | 'redis' | 'logger' | 'secrets'>, fragments: ContainerFragments): Router {
+export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'queue' | 'redis' | 'logger' | 'secrets' | 'usage'>, fragments: ContainerFragments): Router {
   const router = Router();
   const pageDeps: ContainerPageDeps = deps.repos;
+  const usage = (id: string) => deps.usage.snapshot(id);
   // Replays share at most 6 of the pool's 10 connections, whatever the number of viewers catching up.
   const replayLimit = pLimit(6);
   const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
@@ -59,7 +61,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       return res.json({ ...containerJson(container, state.nodeName, state.ctStatus), actions: state.actions, services });
     }
     const from = typeof req.query.from === 'string' && /^\d{1,9}$/.test(req.query.from) ? Number(req.query.from) : undefined;
-    const page = await loadContainerPage(pageDeps, req.user!, req.params.id, { fromLine: from, liveStatus: deps });
+    const page = await loadContainerPage(pageDeps, req.user!, req.params.id, { fromLine: from, liveStatus: deps, usage });
     renderPage(req, res, 'pages/containers/show', {
       title: page.container.hostname,
       section: '/containers',
@@ -94,7 +96,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
         replayCache,
         finalFragments: async (id) => {
           const latest = await deps.repos.containers.findById(id);
-          return latest ? fragments.final(await loadContainerState(pageDeps, latest, viewer, { liveStatus: deps }), csrfToken) : '';
+          return latest ? fragments.final(await loadContainerState(pageDeps, latest, viewer, { liveStatus: deps, usage }), csrfToken) : '';
         },
       },
       container.id,
@@ -108,7 +110,32 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     await feed.start();
   });
 
-  /** The live Proxmox status badge, which polls itself on the container page. */
+  // The built container's usage stream: usage and status at each poll of its node, its state when that changes.
+  router.get('/containers/:id/live', allow.readers, async (req, res) => {
+    const viewer = req.user!;
+    const container = await findVisibleContainer(deps.repos, viewer, req.params.id);
+    const slot = limits.acquire(req.sessionID);
+    if ('refused' in slot) {
+      res.status(slot.refused === 'process' ? 503 : 429).set('Retry-After', '5').type('text/plain').send('Too many live views open; try again shortly.');
+      return;
+    }
+    res.on('close', () => slot.release());
+    const csrfToken = generateCsrfToken(req);
+    await streamUsage(res, {
+      usage: deps.usage,
+      relay: deps.relay,
+      containers: deps.repos.containers,
+      fragments,
+      sse: deps.config.sse,
+      render: async (how, status) => {
+        const latest = (await deps.repos.containers.findById(container.id)) ?? container;
+        const view = await loadContainerState(pageDeps, latest, viewer, status ? { status, usage } : { liveStatus: deps, usage });
+        return how === 'final' ? fragments.final(view, csrfToken) : fragments.refresh(view, csrfToken);
+      },
+    }, container);
+  });
+
+  /** The live Proxmox status badge, asked once by a panel rendered without it. */
   router.get('/containers/:id/status', allow.readers, async (req, res) => {
     const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
     const status = await liveStatusOf(deps, container);

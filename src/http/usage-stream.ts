@@ -1,0 +1,92 @@
+// The usage stream of a built container's page (GET /containers/:id/live): the usage panel and the Proxmox status
+// badge each time the node is polled (rendered once per poll for every viewer in this process), the whole state when
+// the CT starts or stops (actions change with it), and — when something happens to the container (an action
+// starts, it is destroyed) — a last `done` message that renders the page's state and swaps the stream slot to the
+// progress stream. The viewers' interest is what keeps the node being polled (src/domain/usage/usage-monitor.ts).
+import type { Response } from 'express';
+import type { ContainersRepository } from '../db/containers-repository.ts';
+import type { Container, LiveStatus } from '../domain/containers/container.ts';
+import type { EventRelay } from '../domain/progress/event-relay.ts';
+import { isSettled } from '../domain/progress/progress-feed.ts';
+import type { UsageMonitor } from '../domain/usage/usage-monitor.ts';
+import { usageView, type UsageSnapshot } from '../domain/usage/usage.ts';
+import type { ContainerFragments } from './container-fragments.ts';
+import { openEventStream } from './sse.ts';
+
+export interface UsageStreamDeps {
+  usage: UsageMonitor;
+  relay: EventRelay;
+  containers: ContainersRepository;
+  fragments: ContainerFragments;
+  /**
+   * This viewer's page state, out of band, as of now (the container read again): `final` with the stream slot, or a
+   * refresh without it; `status` is what the last poll saw (so no extra request to the node).
+   */
+  render(how: 'final' | 'refresh', status?: LiveStatus): Promise<string>;
+  sse: { maxPendingBytes: number; heartbeatMs: number };
+}
+
+/** What the badge says, from the poll (no extra request to the node). */
+export function statusOf(snapshot: UsageSnapshot): LiveStatus | undefined {
+  const s = snapshot.sample;
+  if (snapshot.problem) return { state: 'unknown', reason: snapshot.problem.reason };
+  return s && { state: s.status, uptime: s.status === 'running' ? s.uptime : undefined, lock: s.lock };
+}
+
+// Every viewer of a container in this process gets the same snapshot object from the monitor: render it once.
+const rendered = new WeakMap<UsageSnapshot, string>();
+function usageMessage(fragments: ContainerFragments, snapshot: UsageSnapshot, containerId: string): string {
+  let html = rendered.get(snapshot);
+  if (html === undefined) {
+    html = fragments.usageUpdate(usageView(snapshot, Date.now()), statusOf(snapshot), containerId);
+    rendered.set(snapshot, html);
+  }
+  return html;
+}
+
+const watchesUsage = (c: Container) => isSettled(c) && c.lifecycle === 'ready' && c.vmid !== null && c.nodeId !== null;
+
+export async function streamUsage(res: Response, deps: UsageStreamDeps, container: Container): Promise<void> {
+  const sse = openEventStream(res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs });
+  if (!watchesUsage(container)) {
+    // Opened from a page that is out of date: hand it the current state (and the right stream) and end.
+    sse.send(0, 'done', await deps.render('final'));
+    return sse.end();
+  }
+  let stopped = false;
+  const stops: Array<() => void> = [];
+  const stop = () => {
+    stopped = true;
+    for (const s of stops.splice(0)) s();
+  };
+  res.on('close', stop);
+
+  let checking = false;
+  const checkContainer = async () => {
+    if (checking || stopped) return;
+    checking = true;
+    try {
+      const latest = await deps.containers.findById(container.id);
+      if (stopped || (latest && watchesUsage(latest))) return;
+      stop();
+      sse.send(0, 'done', latest ? await deps.render('final') : '');
+      sse.end();
+    } finally {
+      checking = false;
+    }
+  };
+  stops.push(await deps.relay.subscribe(container.id, { onMessage: () => void checkContainer(), onResync: () => void checkContainer(), lastSent: Number.MAX_SAFE_INTEGER }));
+
+  const onSnapshot = (snapshot: UsageSnapshot, statusChanged: boolean) => {
+    if (stopped) return;
+    if (!statusChanged) return void sse.send(0, 'usage', usageMessage(deps.fragments, snapshot, container.id));
+    // Started or stopped: what it offers changed too. This viewer's whole state, with the status the poll saw.
+    void deps.render('refresh', statusOf(snapshot)).then((html) => !stopped && sse.send(0, 'usage', html));
+  };
+  const unwatch = await deps.usage.watch({ id: container.id, nodeId: container.nodeId!, vmid: container.vmid! }, onSnapshot);
+  if (stopped) return unwatch();
+  stops.push(unwatch);
+  // What is known already, so the panel is current before the next poll; then `live` for the page's indicator.
+  sse.send(0, 'usage', usageMessage(deps.fragments, await deps.usage.snapshot(container.id), container.id));
+  sse.send(0, 'live', '0');
+}

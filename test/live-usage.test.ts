@@ -1,0 +1,171 @@
+// #17 live usage: a built container's page shows CPU, memory, swap, disk, network and uptime with 15-minute
+// sparklines, updated through the page's one stream; Proxmox is asked once per node per interval whatever the number
+// of viewers and web processes, and not at all when nobody looks; a stopped CT says since when; an unreachable node
+// shows the last known values with their age and the reason; an action starting hands the page back to the progress
+// stream. Two web processes (two sets of connections on one Postgres and one Redis) and the simulator.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { buildDeps, type Deps } from '../src/deps.ts';
+import { runCreatePipeline } from '../src/domain/pipeline/pipeline-runner.ts';
+import { ensureUser, listen, signIn } from './support/http-session.ts';
+import { testPipelineDeps } from './support/pipeline-deps.ts';
+import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
+import { connectSse, type SseConnection } from './support/sse-client.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+
+const INTERVAL_MS = 200;
+let env: TestEnv;
+let second: Deps;
+let sim: Awaited<ReturnType<typeof startTestSimulator>>;
+let web: Array<Awaited<ReturnType<typeof listen>>>;
+let cookies: string[];
+const ids: string[] = [];
+
+beforeAll(async () => {
+  env = await createTestEnv({ USAGE_POLL_MS: String(INTERVAL_MS), SSE_MAX_STREAMS_PER_SESSION: '100' });
+  second = await buildDeps(env.config, 'web-2', env.deps.logger);
+  sim = await startTestSimulator(env.deps);
+  const owner = await ensureUser(env.deps, 'watcher', 'watcher-password-long', 'admin');
+  for (const hostname of ['usage-a', 'usage-b']) {
+    const c = await insertDeployment(env.deps, { ownerId: owner.id, nodeId: sim.node.id, hostname });
+    expect(await runCreatePipeline(testPipelineDeps(env), c.id, new AbortController().signal)).toBe('ready');
+    ids.push(c.id);
+  }
+  web = [await listen(createApp(env.deps)), await listen(createApp(second))];
+  cookies = [(await signIn(web[0]!.baseUrl, 'watcher', 'watcher-password-long')).cookie, (await signIn(web[1]!.baseUrl, 'watcher', 'watcher-password-long')).cookie];
+}, 120_000);
+afterAll(async () => {
+  for (const w of web ?? []) await w.close();
+  await second?.close();
+  await sim?.close();
+  await env?.close();
+});
+
+const listRequests = () => sim.sim.requests.filter((r) => r.method === 'GET' && r.route === '/nodes/{node}/lxc').length;
+const open = (process: number, id: string) => connectSse(`${web[process]!.baseUrl}/containers/${id}/live`, { cookie: cookies[process] });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const polls = () => env.deps.usage.polls + second.usage.polls;
+
+describe('live usage on a built container’s page', () => {
+  it('the page shows the usage panel and opens the usage stream instead of polling the status', async () => {
+    const page = await fetch(`${web[0]!.baseUrl}/containers/${ids[0]}`, { headers: { Cookie: cookies[0]! } });
+    const html = await page.text();
+    expect(html).toContain('id="usage-panel"');
+    expect(html).toContain(`sse-connect="/containers/${ids[0]}/live"`);
+    expect(html).not.toContain('hx-trigger="every 10s"');
+    expect(html).not.toContain('id="progress-stream"');
+  });
+
+  it('streams bars with figures, network rates, uptime and sparklines as the node is polled', async () => {
+    const stream = await open(0, ids[0]!);
+    try {
+      expect(stream.status).toBe(200);
+      await stream.waitFor((e) => e.event === 'live');
+      const full = await stream.waitFor((e) => e.event === 'usage' && e.data.includes('<polyline') && e.data.includes('/s</span>'), 10_000);
+      expect(full.data).toContain('id="usage-panel" hx-swap-oob="true"');
+      expect(full.data).toMatch(/data-usage="cpu"[\s\S]*?\d+\.\d % of \d+ cores?/);
+      expect(full.data).toMatch(/data-usage="mem"[\s\S]*?MiB of 512 MiB/);
+      expect(full.data).toMatch(/data-usage="swap"/);
+      expect(full.data).toMatch(/data-usage="disk"[\s\S]*?of 4\.00 GiB/);
+      expect(full.data).toMatch(/Network: <span class="tabular-nums">↓ [\d.]+ (B|KiB)\/s · ↑ [\d.]+ (B|KiB)\/s/);
+      expect(full.data).toMatch(/up \d+ (s|min)/);
+      expect(full.data).toMatch(/<polyline [^>]*points="[\d.]+,[\d.]+ [\d.]+,[\d.]+/);
+      // The Proxmox status badge travels with it, from the same poll.
+      expect(full.data).toMatch(/<span id="live-status" hx-swap-oob="true"><span class="badge [^"]*">running<\/span><\/span>/);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('asks the node once per interval whatever the number of viewers and web processes, and not when nobody looks', async () => {
+    const measure = async (streams: SseConnection[]) => {
+      await Promise.all(streams.map((s) => s.waitFor((e) => e.event === 'live')));
+      await sleep(INTERVAL_MS * 2);
+      const [requestsBefore, pollsBefore] = [listRequests(), polls()];
+      const started = Date.now();
+      await sleep(INTERVAL_MS * 10);
+      const elapsed = Date.now() - started;
+      return { requests: listRequests() - requestsBefore, polls: polls() - pollsBefore, elapsed };
+    };
+    const one = [await open(0, ids[0]!), await open(0, ids[1]!)];
+    const few = await measure(one);
+    one.forEach((s) => s.close());
+
+    const many: SseConnection[] = [];
+    for (let i = 0; i < 40; i++) many.push(await open(i % 2, ids[i % 2]!));
+    const lots = await measure(many);
+    const delivered = many.map((s) => s.events.filter((e) => e.event === 'usage').length);
+    many.forEach((s) => s.close());
+    console.log(`live usage: 2 viewers → ${few.requests} node requests in ${few.elapsed} ms; 40 viewers on 2 web processes → ${lots.requests} in ${lots.elapsed} ms`);
+
+    // Every request is one poll of the node for all its watched CTs (±1: a poll may straddle the window's edge), and
+    // there is at most one poll per interval.
+    for (const m of [few, lots]) expect(Math.abs(m.requests - m.polls)).toBeLessThanOrEqual(1);
+    expect(lots.requests).toBeLessThanOrEqual(Math.ceil(lots.elapsed / INTERVAL_MS) + 1);
+    expect(lots.requests).toBeLessThanOrEqual(few.requests + 2);
+    expect(lots.requests).toBeGreaterThan(0);
+    // …and every viewer, on either process, was told.
+    expect(Math.min(...delivered)).toBeGreaterThanOrEqual(3);
+
+    // Nobody looks: the interest expires and polling stops.
+    await sleep(INTERVAL_MS * 4);
+    const idle = listRequests();
+    await sleep(INTERVAL_MS * 6);
+    expect(listRequests()).toBe(idle);
+  });
+
+  it('a CT stopped outside Launchpad: the page is told at the next poll, says since when, and offers Start', async () => {
+    const stream = await open(1, ids[1]!);
+    try {
+      await stream.waitFor((e) => e.event === 'usage' && e.data.includes('running</span>'), 10_000);
+      const vmid = (await env.deps.repos.containers.findById(ids[1]!))!.vmid!;
+      sim.sim.state.containers.get(vmid)!.status = 'stopped';
+      const refresh = await stream.waitFor((e) => e.event === 'usage' && e.data.includes('id="status-panel"'), 10_000);
+      expect(refresh.data).toMatch(/Stopped since <time datetime="[^"]+">\d\d:\d\d:\d\d UTC<\/time>/);
+      expect(refresh.data).toContain(`action="/containers/${ids[1]}/start"`);
+      expect(refresh.data).not.toContain(`action="/containers/${ids[1]}/stop"`);
+      expect(refresh.data).not.toContain('id="stream-slot"');
+      sim.sim.state.containers.get(vmid)!.status = 'running';
+      sim.sim.state.containers.get(vmid)!.startedAt = Date.now();
+      const back = await stream.waitFor((e) => e.event === 'usage' && e.data.includes('id="status-panel"') && e.data.includes(`action="/containers/${ids[1]}/stop"`), 10_000);
+      expect(back.data).toContain('data-usage="cpu"');
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('an unreachable node: the last known values with their age and the reason, never a spinner', async () => {
+    const stream = await open(0, ids[0]!);
+    try {
+      await stream.waitFor((e) => e.event === 'usage' && e.data.includes('data-usage="cpu"'), 10_000);
+      sim.sim.faults.set({ unreachable: true });
+      const stale = await stream.waitFor((e) => e.event === 'usage' && e.data.includes('Last known values'), 15_000);
+      expect(stale.data).toMatch(/Last known values, from \d+ s ago: sim did not answer: [^<]+\(since <time/);
+      expect(stale.data).toContain('data-usage="cpu"');
+      expect(stale.data).toMatch(/<span id="live-status" hx-swap-oob="true"><details class="ct-status"><summary class="badge [^"]*" title="sim did not answer/);
+    } finally {
+      sim.sim.faults.set({ unreachable: false });
+      stream.close();
+    }
+  });
+
+  it('an action starting hands the page back to the progress stream', async () => {
+    const stream = await open(0, ids[0]!);
+    try {
+      await stream.waitFor((e) => e.event === 'live');
+      const csrf = (await signIn(web[0]!.baseUrl, 'watcher', 'watcher-password-long'));
+      const res = await fetch(`${web[0]!.baseUrl}/containers/${ids[0]}/reboot`, {
+        method: 'POST', redirect: 'manual',
+        headers: { Cookie: csrf.cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf.csrf }),
+      });
+      expect(res.status).toBe(303);
+      const done = await stream.waitFor((e) => e.event === 'done', 10_000);
+      expect(done.data).toContain('<div id="stream-slot" hx-swap-oob="true">');
+      expect(done.data).toMatch(/<div id="progress-stream" hidden sse-connect="\/containers\/[^"]+\/events\?after=\d+"/);
+      await stream.ended;
+    } finally {
+      stream.close();
+    }
+  });
+});
