@@ -105,8 +105,14 @@ describe('compression, negotiated', () => {
 
 describe('hashed assets', () => {
   it('serves every asset the layout references under a content hash, immutable, precompressed, 304 on revalidation', async () => {
-    const page = await rawGet(server.baseUrl, '/containers');
-    const urls = [...page.text.matchAll(/(?:href|src)="(\/static\/[^"]+)"/g)].map((m) => m[1]!);
+    // The list loads Alpine and app.js; a container page loads the plain log viewer instead. Together: every asset.
+    const c = await insertContainer(env.deps, owner.id, nodeId);
+    const referenced = async (pathname: string) => [...(await rawGet(server.baseUrl, pathname)).text.matchAll(/(?:href|src)="(\/static\/[^"]+)"/g)].map((m) => m[1]!);
+    const list = await referenced('/containers');
+    const containerPage = await referenced(`/containers/${c.id}`);
+    expect(list.some((u) => u.includes('alpine'))).toBe(true);
+    expect(containerPage.some((u) => u.includes('alpine') || /\/app\.[0-9a-f]{12}\.js$/.test(u))).toBe(false);
+    const urls = [...new Set([...list, ...containerPage])];
     expect(urls).toHaveLength(ASSETS.length);
     for (const url of urls) {
       expect(url).toMatch(/^\/static\/assets\/[\w.-]+\.[0-9a-f]{12}\.(css|js|svg)$/);

@@ -11,9 +11,9 @@
 // cursor. Reconnects are ours, not the extension's (it would retry every 0.5 s doubling, and leave a dead but open
 // connection alone): after 1 s, 2 s, 5 s, 10 s, then every 30 s, and at once when the browser comes back online or
 // the tab becomes visible. We reconnect by letting htmx swap the connect element for a copy of itself, which closes
-// the old source and makes the extension create a new one through createEventSource below. The state goes to the
-// indicator (Alpine `streamHealth` in app.js) as `stream:health` events; `live` ends the replay and says how many
-// lines it caught up.
+// the old source and makes the extension create a new one through createEventSource below. The state is worded in
+// the indicator (#stream-health, below) and sent as `stream:health` events; `live` ends the replay and says how many
+// lines it caught up. The same one-second tick runs the elapsed time of a running phase ([data-since]).
 (() => {
   let highest = 0;
   const cursorOf = (url) => Number(new URL(url, location.href).searchParams.get('after') || 0);
@@ -29,8 +29,43 @@
   window.launchpadStream = health;
   const report = (changes) => {
     Object.assign(health, changes);
+    showHealth();
     document.dispatchEvent(new CustomEvent('stream:health', { detail: { ...health } }));
   };
+
+  // The indicator (views/partials/progress/stream-health.eta): the state in words, data-state for the dot's colour.
+  const healthLabel = (h) => {
+    if (h.state === 'live') return h.caughtUp ? `Live — caught up ${h.caughtUp.toLocaleString()} line${h.caughtUp === 1 ? '' : 's'}` : 'Live';
+    if (h.state === 'reconnecting') return `Reconnecting… (attempt ${h.attempt}, disconnected since ${new Date(h.since).toLocaleTimeString()})`;
+    if (h.state === 'offline') return 'Offline — the browser reports no network; reconnecting when it is back';
+    return h.state === 'ended' ? '' : 'Connecting…';
+  };
+  const healthAge = (h) => {
+    if (h.state !== 'live') return '';
+    const s = Math.max(0, Math.round((Date.now() - h.heardAt) / 1000));
+    return s < 1 ? 'updated just now' : s < 60 ? `updated ${s} s ago` : `updated ${Math.floor(s / 60)} min ago`;
+  };
+  const setText = (el, text) => { if (el && el.textContent !== text) el.textContent = text; };
+  function showHealth() {
+    const box = document.getElementById('stream-health');
+    if (!box) return;
+    box.dataset.state = health.state;
+    box.hidden = health.state === 'ended';
+    setText(box.querySelector('[data-health-label]'), healthLabel(health));
+    setText(box.querySelector('[data-health-age]'), healthAge(health));
+  }
+  const tick = () => {
+    if (health.state === 'live') setText(document.querySelector('#stream-health [data-health-age]'), healthAge(health));
+    for (const el of document.querySelectorAll('[data-since]')) {
+      const s = Math.max(0, Math.round((Date.now() - Date.parse(el.dataset.since)) / 1000));
+      setText(el, s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`);
+    }
+  };
+  setInterval(tick, 1000);
+  document.addEventListener('DOMContentLoaded', () => {
+    showHealth();
+    tick();
+  });
   let source;
   let watchdog;
   let retry;

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 
 /** The assets the layout references, relative to public/. */
-export const ASSETS = ['favicon.svg', 'css/app.css', 'vendor/htmx.min.js', 'vendor/htmx-ext-sse.min.js', 'js/live-progress.js', 'js/app.js', 'vendor/alpine-csp.min.js'];
+export const ASSETS = ['favicon.svg', 'css/app.css', 'vendor/htmx.min.js', 'vendor/htmx-ext-sse.min.js', 'js/live-progress.js', 'js/log-viewer.js', 'js/app.js', 'vendor/alpine-csp.min.js'];
 
 export interface AssetEntry {
   /** The hashed file name inside public/assets, e.g. `app.3f2a9c1b0d.css`. */

@@ -65,6 +65,8 @@ export async function createBenchEnv(): Promise<BenchEnv> {
     SSE_MAX_STREAMS: '100000',
     SSE_MAX_STREAMS_PER_SESSION: '100000',
     PVE_POLL_MS: '50',
+    // (g): live usage polled every second, so a 20-second window holds ~20 polls.
+    USAGE_POLL_MS: '1000',
     WORKER_CONCURRENCY: '1',
   };
   const config = loadConfig(overrides);

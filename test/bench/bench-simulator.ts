@@ -10,7 +10,19 @@ const stop = async () => {
   await sim.close().catch(() => undefined);
   process.exit(0);
 };
-serveRpc({}, () => void stop());
+// (g) counts what the node was asked: requests per schema route since the start.
+serveRpc({ requests: () => sim.requests.length ? { last: sim.requests.at(-1)!.seq, byRoute: countByRoute() } : { last: 0, byRoute: {} } }, () => void stop());
+const counted: Record<string, number> = {};
+let countedUpTo = 0;
+function countByRoute(): Record<string, number> {
+  for (const r of sim.requests) {
+    if (r.seq <= countedUpTo) continue;
+    const key = `${r.method} ${r.route ?? r.path}`;
+    counted[key] = (counted[key] ?? 0) + 1;
+    countedUpTo = r.seq;
+  }
+  return { ...counted };
+}
 process.once('SIGTERM', () => void stop());
 // What registerSimulatorNode needs; the token and key travel over the IPC channel, never a command line.
 announce({

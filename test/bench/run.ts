@@ -22,6 +22,7 @@ import { latency } from './scenarios/latency.ts';
 import { longReplay } from './scenarios/long-replay.ts';
 import { replayStorm } from './scenarios/replay-storm.ts';
 import { replay, seedLog } from './scenarios/replay.ts';
+import { runningContainers, usagePolling } from './scenarios/usage-polling.ts';
 
 // (a) holds 10,000 viewers: one socket each in this process and in the web process. A login shell's soft limit on
 // open files is often 1,024; raise it to the hard limit, for this process and the children it starts, by running
@@ -156,6 +157,18 @@ async function main(): Promise<number> {
     log('seeding a 200,000-line log…');
     const longContainer = await seedLog(ctx, 200_000);
     await attempt('(f) long replay', () => longReplay(ctx, longContainer, 200_000));
+  }
+  if (wanted('(g) usage')) {
+    log('(g) starting a second web process and 20 running CTs…');
+    const web2 = await startChild<{ port: number }>('web-2', entry('bench-web.ts'), { env: childEnv });
+    children.push(web2);
+    const containers = await runningContainers(ctx, simNode);
+    await attempt('(g) usage', () => usagePolling(ctx, {
+      ports: [web.info.port, web2.info.port],
+      cookie,
+      containers,
+      requests: async () => ((await simulator.call('requests')) as { byRoute: Record<string, number> }).byRoute,
+    }));
   }
   agent.destroy();
 

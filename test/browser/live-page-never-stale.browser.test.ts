@@ -20,8 +20,12 @@ const rig = useBrowserBuildRig();
 /** The elements of the container page that show its state; each has one partial and one render function. */
 const STATE_ELEMENTS = ['#container-heading', '#lifecycle-badge', '#stepper', '#status-panel', '#container-config', '#log-count'];
 
+/** The elements' HTML, without htmx's transient swap classes (the usage stream swaps the status badge every poll). */
 const stateDom = (page: Page) =>
-  page.evaluate((selectors) => Object.fromEntries(selectors.map((s) => [s, document.querySelector(s)?.outerHTML ?? '(missing)'])), STATE_ELEMENTS);
+  page.evaluate(
+    (selectors) => Object.fromEntries(selectors.map((s) => [s, (document.querySelector(s)?.outerHTML ?? '(missing)').replace(/ class="htmx-added htmx-settling"| ?htmx-(added|settling|swapping)/g, '')])),
+    STATE_ELEMENTS,
+  );
 
 type StreamHealth = { state: string; opened: number };
 const opened = (page: Page) => page.evaluate(() => (window as unknown as { launchpadStream: StreamHealth }).launchpadStream.opened);

@@ -71,6 +71,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       heartbeatMs: deps.config.sse.heartbeatMs,
       renderedAt: new Date(),
       reloadWithoutScript: page.live,
+      lean: true,
     });
   });
 
