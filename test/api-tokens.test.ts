@@ -131,6 +131,9 @@ describe('API tokens', () => {
     expect((await fetch(`${base}/containers`, { headers: bearer(token, { Accept: 'application/json' }) })).status).toBe(200);
     const deploy = await fetch(`${base}/containers`, { method: 'POST', headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }), body: '{}' });
     expect(deploy.status).toBe(403);
+    // Refused by the route's role rule, before any handler ran: audited as denied, once.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await env.deps.knex('audit_entries').where({ action: 'container.deploy', outcome: 'denied', username: 'watcher' }).select('action')).toHaveLength(1);
 
     const disable = await fetch(`${base}/users/${viewer.id}/disable`, {
       method: 'POST', redirect: 'manual', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: admin.csrf }),

@@ -35,6 +35,8 @@ function withoutSecrets(details: Record<string, unknown> = {}): Record<string, u
  */
 export async function recordAudit(deps: AuditDeps, req: Request | { user?: User; ip?: string }, event: AuditEvent): Promise<void> {
   const user = req.user;
+  // The response knows it was audited, so the refused-write net (audit-writes.ts) does not write it twice.
+  if ('res' in req && req.res) req.res.locals.audited = true;
   try {
     await deps.repos.audit.insert({
       userId: user?.id ?? null,

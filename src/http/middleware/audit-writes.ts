@@ -16,6 +16,16 @@ export function auditActionOf(path: string): { action: string; target?: string }
   return { action: `${name}.${[verb ?? 'update', ...rest].join('.').replace(/-/g, '_')}`, target: `${name} ${id}` };
 }
 
+/**
+ * A deploy or container action refused before its handler ran — by the route's role rule (a viewer pressing Start)
+ * or a missing CSRF token — is audited as denied here; the handlers audit everything that reaches them.
+ */
+export function refusedContainerWriteOf(path: string): { action: string; containerId?: string } | undefined {
+  const m = /^\/containers(?:\/([0-9a-f-]{36})\/([a-z-]+))?\/?$/.exec(path);
+  if (!m) return undefined;
+  return m[1] ? { action: `container.${m[2]!.replace(/-/g, '_')}`, containerId: m[1] } : { action: 'container.deploy' };
+}
+
 export function auditAdminWrites(deps: AuditDeps): RequestHandler {
   return (req, res, next) => {
     const what = req.method === 'POST' ? auditActionOf(req.path) : undefined;
@@ -23,6 +33,13 @@ export function auditAdminWrites(deps: AuditDeps): RequestHandler {
       res.on('finish', () => {
         const outcome = res.statusCode === 403 ? 'denied' : res.statusCode < 400 ? 'success' : 'failure';
         void recordAudit(deps, req, { action: what.action, target: what.target, outcome, details: { path: req.path, status: res.statusCode } });
+      });
+    }
+    const refused = req.method === 'POST' && !what ? refusedContainerWriteOf(req.path) : undefined;
+    if (refused) {
+      res.on('finish', () => {
+        if (res.statusCode !== 403 || res.locals.audited) return;
+        void recordAudit(deps, req, { action: refused.action, containerId: refused.containerId, target: refused.containerId, outcome: 'denied', details: { path: req.path, status: 403 } });
       });
     }
     next();
