@@ -97,7 +97,9 @@ export async function retryContainer(deps: ContainerActionDeps, viewer: Viewer &
   const recorder = await recorderFor(deps, container.id, container.lifecycle);
   await recorder.queued(`Retry requested by ${viewer.username}; waiting for a worker…`);
   await recorder.close();
-  await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, { containerId: container.id, requestedBy: viewer.id }, { jobId: container.id, replaceFinished: true });
+  // The build settles (failed, cancelled) just before its job returns: it still writes the attempt's history entry.
+  const data = { containerId: container.id, requestedBy: viewer.id };
+  await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, data, { jobId: container.id, replaceFinished: true, settleMs: 2_000 });
 }
 
 export async function destroyContainer(
