@@ -5,7 +5,7 @@
 import type { Express } from 'express';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as backfill from '../migrations/20261129000300_backfill_build_history.ts';
+import * as backfill from '../migrations/20261129000400_backfill_build_history.ts';
 import { runCreatePipeline } from '../src/domain/pipeline/pipeline-runner.ts';
 import type { HistoryEntry, HistoryKind } from '../src/domain/history/history.ts';
 import { HISTORY_PAGE_SIZE } from '../src/domain/history/history-pages.ts';
