@@ -71,7 +71,11 @@ export type RunOutcome = 'ready' | 'failed' | 'cancelled' | 'interrupted' | 'ski
  */
 export async function runCreatePipeline(deps: PipelineDeps, containerId: string, signal: AbortSignal, options: { requestedBy?: number } = {}): Promise<RunOutcome> {
   const outcome = await runAttempt(deps, containerId, signal);
-  if (outcome !== 'interrupted') await recordBuildEnded(deps.repos, containerId, options.requestedBy);
+  if (outcome !== 'interrupted') {
+    await recordBuildEnded(deps.repos, containerId, options.requestedBy).catch((err: Error) =>
+      deps.logger.error({ err, containerId }, 'could not write the history entry of a build attempt'),
+    );
+  }
   return outcome;
 }
 
