@@ -62,8 +62,6 @@ afterAll(async () => {
 
 async function open(url: string, width: number): Promise<{ page: Page; refused: string[]; close: () => Promise<void> }> {
   const { context, page } = await pageWithSession(browser, server.baseUrl, cookie, { viewport: { width, height: 900 } });
-  // The page's live stream (usage, progress) is not under test here, and its swaps have CSP findings of their own.
-  await page.route((u) => /^\/containers\/[^/]+\/(events|live)$/.test(u.pathname), (route) => route.abort());
   const refused: string[] = [];
   page.on('console', (msg) => {
     if (/Content[- ]Security[- ]Policy|Refused to/i.test(msg.text())) refused.push(msg.text());
@@ -114,6 +112,7 @@ describe('the History section with JavaScript', () => {
       expect(await page.locator('#log-lines').innerText()).toContain('first run fails');
       expect(await page.locator('#log-lines').innerText()).not.toContain('second run works');
       expect(await page.locator('#attempt-state').innerText()).toBe('failed');
+      await page.locator('[data-log-times]').waitFor({ state: 'visible' }); // the log viewer (log-viewer.js) runs here too
       const scrolls = () => page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
       expect(await scrolls()).toBe(false);
       await shoot(page, 'history-attempt-390');
