@@ -33,6 +33,8 @@ export function historyRoutes(deps: Pick<Deps, 'repos'>, fragments: Pick<Contain
     renderPage(req, res, 'pages/containers/attempt', {
       title: `${view.container.hostname} · attempt ${view.attempt}`,
       section: '/containers',
+      // Like the container page: the plain log viewer, no Alpine.
+      lean: true,
       view,
       phaseLabels: PHASE_LABELS,
       logRows: fragments.logRows(view.logEntries),
