@@ -24,6 +24,7 @@ import { auditRoutes } from './http/routes/audit-routes.ts';
 import { authRoutes } from './http/routes/auth-routes.ts';
 import { containerRoutes } from './http/routes/container-routes.ts';
 import { healthRoutes } from './http/routes/health-routes.ts';
+import { historyRoutes } from './http/routes/history-routes.ts';
 import { nodeRoutes } from './http/routes/node-routes.ts';
 import { packageSetRoutes } from './http/routes/package-set-routes.ts';
 import { templateRoutes } from './http/routes/template-routes.ts';
@@ -86,7 +87,9 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(auditAdminWrites({ repos, logger }));
   app.get('/', allow.readers, (_req, res) => res.redirect(303, '/containers'));
   app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
-  app.use(containerRoutes(deps, createContainerFragments(app.locals.views, { heartbeatMs: config.sse.heartbeatMs })));
+  const containerFragments = createContainerFragments(app.locals.views, { heartbeatMs: config.sse.heartbeatMs });
+  app.use(containerRoutes(deps, containerFragments));
+  app.use(historyRoutes({ repos }, containerFragments));
   app.use(templateRoutes({
     templates: repos.templates, packageSets: repos.packageSets, templateTests: repos.templateTests, queue: deps.queue, redis: deps.redis,
     testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, logger,

@@ -194,7 +194,7 @@ describe('one action at a time', () => {
 
     // One job, one request recorded; nothing ran yet (no worker).
     const jobs = (await env.deps.queue.getJobs(['waiting', 'active', 'delayed', 'completed'])).filter((j) => j.name === CONTAINER_ACTION_JOB);
-    expect(jobs.map((j) => [j.id, j.data])).toEqual([[actionJobId(ct.id), { containerId: ct.id, action: 'reboot' }]]);
+    expect(jobs.map((j) => [j.id, j.data])).toEqual([[actionJobId(ct.id), { containerId: ct.id, action: 'reboot', requestedBy: ownerId }]]);
     const requested = (await env.deps.repos.events.listAfter(ct.id, before, 1000)).filter((e) => /requested by/.test(e.text ?? ''));
     expect(requested.map((e) => e.text)).toEqual(['Reboot requested by operator; waiting for a worker…']);
     expect(simStatus()).toBe('running');

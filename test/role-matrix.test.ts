@@ -35,6 +35,11 @@ describe('role × route matrix', () => {
     expect(routes.length).toBeGreaterThan(50);
     const missing = routes.filter((r) => !r.rule).map((r) => `${r.method} ${r.path}`);
     expect(missing).toEqual([]);
+    // History (#17): every role reads it; an operator only their own containers' (404 below, /activity filtered in
+    // test/history.test.ts).
+    for (const path of ['/activity', '/containers/:id/history', '/containers/:id/attempts/:attempt']) {
+      expect(routes).toContainEqual({ method: 'GET', path, rule: 'viewer' });
+    }
   });
 
   it('answers each role as its rule says, on every page, fragment, stream and POST', async () => {
@@ -60,6 +65,7 @@ describe('role × route matrix', () => {
           const url = r.path
             .replace(':id', r.path.startsWith('/containers') ? containerId : r.path.startsWith('/users') ? String(users.viewer.id) : r.path.startsWith('/nodes') ? String(node.id) : r.path.startsWith('/package-sets') ? String(setId) : String(templateId))
             .replace(':step', 'template')
+            .replace(':attempt', '1')
             .replace(':run', '6f1c2b7e-0000-4000-8000-000000000000');
           const stream = url.endsWith('/events');
           const abort = new AbortController();

@@ -134,7 +134,8 @@ describe('Deploy from the wizard', () => {
 
     const job = (await env.deps.queue.getJob(deployId))!;
     expect(job.name).toBe(CREATE_CONTAINER_JOB);
-    expect(job.data).toEqual({ containerId: deployId });
+    // Ids only: the container, and who deployed it (for its history).
+    expect(job.data).toEqual({ containerId: deployId, requestedBy: (await env.deps.repos.users.findByUsername('deployer'))!.id });
     expect(job.opts).toMatchObject({ removeOnComplete: 1000, removeOnFail: 5000 });
     // The whole job hash in Redis, not only the parsed data, carries no secret.
     const hash = await env.deps.redis.hgetall(env.deps.queue.toKey(deployId));
@@ -297,7 +298,7 @@ describe('POST /containers as a form contract (curl)', () => {
       extraPackages: [], scripts: ['10-a.sh', '30-c.sh'], destroyOnFailure: false,
     });
     expect(container.vmid).toBeGreaterThanOrEqual(100);
-    expect((await env.deps.queue.getJob(id))!.data).toEqual({ containerId: id });
+    expect((await env.deps.queue.getJob(id))!.data).toEqual({ containerId: id, requestedBy: (await env.deps.repos.users.findByUsername('deployer'))!.id });
   });
 
   it('takes every documented field, repeatable ones in order, template and node by id', async () => {

@@ -35,6 +35,16 @@ const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs 
 };
 
 const events = (id: string) => env.deps.repos.events.listAfter(id, 0, 100_000);
+/**
+ * The build attempts in the container's history, newest first: [attempt, outcome, who]. The entry is written just
+ * after the container turns ready, so wait for the one of its latest attempt.
+ */
+async function builds(id: string) {
+  const list = () => env.deps.repos.history.list({ containerId: id, kind: 'build' }, { limit: 100, offset: 0 });
+  const attempt = (await env.deps.repos.containers.findById(id))!.attempt;
+  await waitUntil(`the history entry of attempt ${attempt}`, async () => (await list()).some((e) => e.attempt === attempt), 10_000);
+  return (await list()).map((e) => [e.attempt, e.outcome, e.username]);
+}
 
 const FILES = Array.from({ length: 12 }, (_, i) => ({
   name: `file-${i}`,
@@ -102,6 +112,8 @@ describe('a worker killed mid-phase', () => {
     const cts = [...simulator.sim.state.containers.values()].filter((ct) => ct.config.hostname === container.hostname);
     expect(cts).toHaveLength(1);
     expect(container.attempt).toBe(2);
+    // One history entry: the attempt that ended (the killed one never did); the job data names no user, so the owner.
+    expect(await builds(c.id)).toEqual([[2, 'succeeded', 'crash']]);
   }, 150_000);
 });
 
@@ -135,6 +147,7 @@ describe('a worker asked to stop (SIGTERM) mid-script', () => {
     expect(all.some((e) => e.text === 'The worker is shutting down; the build resumes on the next worker.')).toBe(true);
     expect(all.find((e) => e.kind === 'attempt')?.text).toMatch(/^Attempt 2: resuming at Run Scripts/);
     expect(all.filter((e) => e.text === 'long-done')).toHaveLength(1);
+    expect(await builds(c.id)).toEqual([[2, 'succeeded', 'crash']]);
   }, 120_000);
 });
 
@@ -170,6 +183,7 @@ describe('Cancel and Retry from the web side, with a real worker', () => {
     expect(all.filter((e) => e.text === 'finished')).toHaveLength(1);
     expect(all.filter((e) => e.text?.startsWith('Creating CT '))).toHaveLength(1);
     expect(all.find((e) => e.kind === 'attempt')?.text).toMatch(/^Attempt 2: resuming at Run Scripts — retry requested/);
+    expect(await builds(c.id)).toEqual([[2, 'succeeded', 'crash'], [1, 'cancelled', 'crash']]);
   }, 120_000);
 });
 

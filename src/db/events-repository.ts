@@ -131,13 +131,24 @@ export class EventsRepository {
     return row ? row.seq - 1 : 0;
   }
 
-  /** Every log line after line `afterLine` in order, in batches, for log.txt (no connection is held between batches). */
-  async *logLineBatches(containerId: string, afterLine = 0, batchSize = 5000): AsyncGenerator<Array<{ lineNo: number; text: string }>> {
+  /**
+   * Every log line after line `afterLine` in order, in batches, for log.txt (no connection is held between batches);
+   * with a seq range, only the lines recorded within it (one build attempt's).
+   */
+  async *logLineBatches(
+    containerId: string,
+    afterLine = 0,
+    options: { batchSize?: number; fromSeq?: number; toSeq?: number } = {},
+  ): AsyncGenerator<Array<{ lineNo: number; text: string }>> {
+    const { batchSize = 5000, fromSeq, toSeq } = options;
     let after = afterLine;
     for (;;) {
-      const rows: Array<{ line_no: number; text: string | null }> = await this.knex('container_events')
+      const query = this.knex('container_events')
         .where({ container_id: containerId, kind: 'log' })
-        .andWhere('line_no', '>', after)
+        .andWhere('line_no', '>', after);
+      if (fromSeq !== undefined) query.andWhere('seq', '>=', fromSeq);
+      if (toSeq !== undefined) query.andWhere('seq', '<=', toSeq);
+      const rows: Array<{ line_no: number; text: string | null }> = await query
         .orderBy('line_no')
         .limit(batchSize)
         .select('line_no', 'text');
@@ -145,5 +156,16 @@ export class EventsRepository {
       after = rows[rows.length - 1]!.line_no;
       yield rows.map((r) => ({ lineNo: r.line_no, text: r.text ?? '' }));
     }
+  }
+
+  /** Where each resumed build attempt begins: the seq of its `attempt` marker (attempt 1 begins the log). */
+  async attemptStarts(containerId: string): Promise<Map<number, number>> {
+    const rows: Array<{ seq: number; data: { attempt?: unknown } | null }> = await this.knex('container_events')
+      .where({ container_id: containerId, kind: 'attempt' })
+      .orderBy('seq')
+      .select('seq', 'data');
+    const starts = new Map<number, number>([[1, 1]]);
+    for (const r of rows) if (typeof r.data?.attempt === 'number') starts.set(r.data.attempt, r.seq);
+    return starts;
   }
 }

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { HistoryEntry, HistoryFilter, HistoryKind, HistoryOutcome, NewHistoryEntry } from '../domain/history/history.ts';
+import type { HistoryEntry, HistoryFilter, HistoryKind, HistoryListing, HistoryOutcome, NewHistoryEntry } from '../domain/history/history.ts';
 
 interface HistoryRow {
   id: string;
@@ -13,6 +13,8 @@ interface HistoryRow {
   summary: string;
   details: Record<string, unknown>;
 }
+
+const COLUMNS = ['id', 'container_id', 'at', 'kind', 'user_id', 'username', 'attempt', 'outcome', 'summary', 'details'].map((c) => `container_history.${c}`);
 
 const toEntry = (r: HistoryRow): HistoryEntry => ({
   id: Number(r.id),
@@ -30,8 +32,9 @@ const toEntry = (r: HistoryRow): HistoryEntry => ({
 export class HistoryRepository {
   constructor(private readonly knex: Knex) {}
 
-  async record(entry: NewHistoryEntry): Promise<void> {
-    await this.knex('container_history').insert({
+  /** Writes the entry; false when one with the same dedupeKey was already written for this container. */
+  async record(entry: NewHistoryEntry): Promise<boolean> {
+    const insert = this.knex('container_history').insert({
       container_id: entry.containerId,
       ...(entry.at ? { at: entry.at } : {}),
       kind: entry.kind,
@@ -41,14 +44,39 @@ export class HistoryRepository {
       outcome: entry.outcome,
       summary: entry.summary,
       details: JSON.stringify(entry.details),
+      dedupe_key: entry.dedupeKey ?? null,
     });
+    if (!entry.dedupeKey) {
+      await insert;
+      return true;
+    }
+    const rows = await insert.onConflict(['container_id', 'dedupe_key']).ignore().returning('id');
+    return rows.length > 0;
   }
 
-  /** Newest first; one row more than `limit` tells the caller there is a next page. */
-  async list(filter: HistoryFilter, page: { limit: number; offset: number }): Promise<HistoryEntry[]> {
-    const q = this.knex<HistoryRow>('container_history').orderBy('id', 'desc').limit(page.limit).offset(page.offset);
-    if (filter.containerId) q.where('container_id', filter.containerId);
-    if (filter.kind) q.where('kind', filter.kind);
-    return (await q).map(toEntry);
+  /**
+   * Newest first (by when it happened), with each entry's container hostname; one row more than `limit` tells the
+   * caller there is a next page.
+   */
+  async list(filter: HistoryFilter, page: { limit: number; offset: number }): Promise<HistoryListing[]> {
+    const q = this.knex('container_history')
+      .join('containers', 'containers.id', 'container_history.container_id')
+      .orderBy([{ column: 'container_history.at', order: 'desc' }, { column: 'container_history.id', order: 'desc' }])
+      .limit(page.limit)
+      .offset(page.offset)
+      .select([...COLUMNS, 'containers.hostname']);
+    if (filter.containerId) q.where('container_history.container_id', filter.containerId);
+    if (filter.kind) q.where('container_history.kind', filter.kind);
+    if (filter.ownerId !== undefined) q.where('containers.owner_id', filter.ownerId);
+    return (await q).map((r: HistoryRow & { hostname: string }) => ({ ...toEntry(r), hostname: r.hostname }));
+  }
+
+  /** The entry of one build attempt, if it has ended. */
+  async findBuild(containerId: string, attempt: number): Promise<HistoryEntry | undefined> {
+    const row: HistoryRow | undefined = await this.knex('container_history')
+      .where({ container_id: containerId, kind: 'build', attempt })
+      .orderBy('id', 'desc')
+      .first(...COLUMNS);
+    return row && toEntry(row);
   }
 }

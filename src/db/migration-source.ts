@@ -19,6 +19,8 @@ import * as createAuditEntries from '../../migrations/20261128110100_create_audi
 import * as createTemplateTestRuns from '../../migrations/20261128140000_create_template_test_runs.ts';
 import * as createContainerHistory from '../../migrations/20261129000100_create_container_history.ts';
 import * as addPveUseridToUsers from '../../migrations/20261129000200_add_pve_userid_to_users.ts';
+import * as addDedupeKeyToContainerHistory from '../../migrations/20261129000300_add_dedupe_key_to_container_history.ts';
+import * as backfillBuildHistory from '../../migrations/20261129000400_backfill_build_history.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -41,6 +43,8 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261128140000_create_template_test_runs.ts', createTemplateTestRuns],
   ['20261129000100_create_container_history.ts', createContainerHistory],
   ['20261129000200_add_pve_userid_to_users.ts', addPveUseridToUsers],
+  ['20261129000300_add_dedupe_key_to_container_history.ts', addDedupeKeyToContainerHistory],
+  ['20261129000400_backfill_build_history.ts', backfillBuildHistory],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -10,6 +10,7 @@ import { acquireRunLease } from './run-lease.ts';
 import type { JobContext, JobHandlers } from './dispatch.ts';
 import { DESTROY_CONTAINER_JOB, CREATE_CONTAINER_JOB, CONTAINER_ACTION_JOB, type JobDataByName } from './job-types.ts';
 import { isPowerAction } from '../domain/containers/lifecycle-actions.ts';
+import type { JobRequest } from '../domain/history/record-history.ts';
 
 
 function pipelineDeps(deps: Deps): PipelineDeps {
@@ -37,7 +38,8 @@ async function createContainerJob(deps: Deps, job: Job<JobDataByName['create-con
   const cancels = new CancelRequests(deps.redis);
   const watch = cancels.watch(containerId);
   try {
-    const outcome = await runCreatePipeline(pipelineDeps(deps), containerId, AbortSignal.any([watch.signal, ctx.shutdown, lease.signal]));
+    const signal = AbortSignal.any([watch.signal, ctx.shutdown, lease.signal]);
+    const outcome = await runCreatePipeline(pipelineDeps(deps), containerId, signal, { requestedBy: job.data.requestedBy });
     if (outcome === 'interrupted' && token) {
       // Hand the job back: the next worker picks it up at once and resumes (steps check the real state).
       await lease.release();
@@ -52,8 +54,14 @@ async function createContainerJob(deps: Deps, job: Job<JobDataByName['create-con
   }
 }
 
+/**
+ * Who queued a job, and its name across deliveries: the id is reused for the container's next job of its kind
+ * (action-<id>, destroy-<id>), the time it was queued is not. A redelivered job writes no second history entry.
+ */
+const requestOf = (job: Job<{ requestedBy?: number }>): JobRequest => ({ requestedBy: job.data.requestedBy, key: `job:${job.id}@${job.timestamp}` });
+
 async function destroyContainerJob(deps: Deps, job: Job<JobDataByName['destroy-container']>, _token: string | undefined, ctx: JobContext) {
-  return runDestroyPipeline(pipelineDeps(deps), job.data.containerId, ctx.shutdown);
+  return runDestroyPipeline(pipelineDeps(deps), job.data.containerId, ctx.shutdown, requestOf(job));
 }
 
 /**
@@ -63,7 +71,7 @@ async function destroyContainerJob(deps: Deps, job: Job<JobDataByName['destroy-c
 async function containerActionJob(deps: Deps, job: Job<JobDataByName['container-action']>) {
   const { containerId, action } = job.data;
   if (!isPowerAction(action)) throw new Error(`unknown container action '${String(action)}'`);
-  return runLifecycleAction(pipelineDeps(deps), containerId, action, { resumed: job.attemptsStarted > 1 });
+  return runLifecycleAction(pipelineDeps(deps), containerId, action, { resumed: job.attemptsStarted > 1, request: requestOf(job) });
 }
 
 export const containerJobs: Pick<JobHandlers, typeof CREATE_CONTAINER_JOB | typeof DESTROY_CONTAINER_JOB | typeof CONTAINER_ACTION_JOB> = {

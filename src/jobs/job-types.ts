@@ -2,12 +2,14 @@
 // these (src/jobs/enqueue.ts), the worker runs them (src/jobs/job-handlers.ts), and the compiler checks both agree.
 import type { PowerAction } from '../domain/containers/lifecycle-actions.ts';
 
+// requestedBy: the id of the user whose Deploy, Retry, Destroy or power action queued the job, for the container's
+// history (jobs queued before it existed lack it).
 export interface JobDataByName {
   /** Builds a container: its job id is the container id, so a double submit enqueues once. */
-  'create-container': { containerId: string };
-  'destroy-container': { containerId: string };
+  'create-container': { containerId: string; requestedBy?: number };
+  'destroy-container': { containerId: string; requestedBy?: number };
   /** A power action: one per container at a time (job id `action-<containerId>`). */
-  'container-action': { containerId: string; action: PowerAction };
+  'container-action': { containerId: string; action: PowerAction; requestedBy?: number };
   /** Runs a template in a throw-away Debian-mode CT ("Test in the simulator"; job id `template-test-<runId>`). */
   'template-test': { runId: string };
 }

@@ -4,6 +4,7 @@
 import type { Queue } from 'bullmq';
 import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
+import type { HistoryRepository } from '../../db/history-repository.ts';
 import { CancelRequests } from '../../jobs/cancel-requests.ts';
 import type { Redis } from '../../lib/redis.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
@@ -21,9 +22,10 @@ import { CREATE_CONTAINER_JOB, CONTAINER_ACTION_JOB, actionJobId, destroyJobId, 
 import { credentialAad } from '../sealed-secrets.ts';
 import { ACTION_WORDS, isPowerAction, type LockingAction, type PowerAction } from './lifecycle-actions.ts';
 import { enqueueJob, isJobLive } from '../../jobs/enqueue.ts';
+import { recordForgotten, recordQueuedBuildCancelled } from '../history/record-history.ts';
 
 export interface ContainerActionDeps {
-  repos: { containers: ContainersRepository; events: EventsRepository };
+  repos: { containers: ContainersRepository; events: EventsRepository; history: HistoryRepository };
   queue: Queue;
   redis: Redis;
   logger: Logger;
@@ -77,6 +79,7 @@ export async function cancelContainer(deps: ContainerActionDeps, viewer: Viewer 
       const recorder = await recorderFor(deps, container.id, container.lifecycle);
       await recorder.cancelled(`Cancelled by ${viewer.username} before a worker started.`);
       await recorder.close();
+      await recordQueuedBuildCancelled(deps.repos, container, viewer);
       return;
     }
   } else if (container.lifecycle !== 'creating') {
@@ -94,7 +97,9 @@ export async function retryContainer(deps: ContainerActionDeps, viewer: Viewer &
   const recorder = await recorderFor(deps, container.id, container.lifecycle);
   await recorder.queued(`Retry requested by ${viewer.username}; waiting for a worker…`);
   await recorder.close();
-  await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, { containerId: container.id }, { jobId: container.id, replaceFinished: true });
+  // The build settles (failed, cancelled) just before its job returns: it still writes the attempt's history entry.
+  const data = { containerId: container.id, requestedBy: viewer.id };
+  await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, data, { jobId: container.id, replaceFinished: true, settleMs: 2_000 });
 }
 
 export async function destroyContainer(
@@ -118,7 +123,7 @@ export async function destroyContainer(
     const recorder = await recorderFor(deps, container.id, container.lifecycle);
     await recorder.destroying(`Destroy requested by ${viewer.username}; waiting for a worker…`);
     await recorder.close();
-    await enqueueJob(deps.queue, DESTROY_CONTAINER_JOB, { containerId: container.id }, { jobId: destroyJobId(container.id), replaceFinished: true });
+    await enqueueJob(deps.queue, DESTROY_CONTAINER_JOB, { containerId: container.id, requestedBy: viewer.id }, { jobId: destroyJobId(container.id), replaceFinished: true });
   } finally {
     await deps.repos.containers.releaseAction(container.id, 'destroy');
   }
@@ -132,7 +137,8 @@ export async function requestPowerAction(deps: ContainerActionDeps, viewer: View
   const recorder = await recorderFor(deps, container.id, container.lifecycle);
   try {
     await recorder.actionStatus(`${words.label} requested by ${viewer.username}; waiting for a worker…`);
-    await enqueueJob(deps.queue, CONTAINER_ACTION_JOB, { containerId: container.id, action }, { jobId: actionJobId(container.id), replaceFinished: true, settleMs: 2_000 });
+    const data = { containerId: container.id, action, requestedBy: viewer.id };
+    await enqueueJob(deps.queue, CONTAINER_ACTION_JOB, data, { jobId: actionJobId(container.id), replaceFinished: true, settleMs: 2_000 });
   } catch (err) {
     // No job will release it: release here, and end the entry in the log so viewers are not left waiting.
     await deps.repos.containers.releaseAction(container.id, action);
@@ -161,8 +167,10 @@ export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps
     }
     const recorder = await recorderFor(deps, claimed.id, claimed.lifecycle);
     if (live.reason) recorder.log('system', live.reason);
-    await recorder.destroyed(live.state === 'not-created' ? `Forgotten by ${viewer.username}; no CT was ever created.` : `Forgotten by ${viewer.username}; the CT was already gone.`);
+    const words = live.state === 'not-created' ? 'no CT was ever created' : 'the CT was already gone';
+    await recorder.destroyed(`Forgotten by ${viewer.username}; ${words}.`);
     await recorder.close();
+    await recordForgotten(deps.repos, claimed.id, viewer, `Forgotten: ${words}.`);
   } finally {
     await deps.repos.containers.releaseAction(container.id, 'forget');
   }

@@ -2,6 +2,7 @@
 import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository, ContainerService } from '../../db/container-extras-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
+import type { HistoryRepository } from '../../db/history-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
 import type { ContainerConfig } from './container-config.ts';
 import { ForbiddenError, NotFoundError } from '../../lib/errors.ts';
@@ -15,6 +16,7 @@ import type { Container, LiveStatus, Viewer } from './container.ts';
 import { mayActOn } from '../roles.ts';
 import type { ContainerEvent } from './container-event.ts';
 import { usageView, type UsageSnapshot, type UsageView } from '../usage/usage.ts';
+import { containerHistory, type HistoryPage } from '../history/history-pages.ts';
 
 /** At most this many log lines go into the page's DOM; earlier ones are a link away (and all are in log.txt). */
 export const LOG_LINES_IN_PAGE = 5000;
@@ -24,6 +26,7 @@ export interface ContainerPageDeps {
   events: EventsRepository;
   nodes: NodesRepository;
   containerExtras: ContainerExtrasRepository;
+  history: HistoryRepository;
 }
 
 
@@ -134,6 +137,8 @@ export interface ContainerPageView extends ContainerStateView {
   /** Line number of the first line in the page when earlier ones were left out. */
   firstLineShown: number | undefined;
   live: boolean;
+  /** The first page of its history, all kinds (the section links to the rest). */
+  history: HistoryPage;
 }
 
 export interface ConfigSummaryItem {
@@ -184,9 +189,10 @@ export async function loadContainerPage(
       : container.lastLineNo > LOG_LINES_IN_PAGE
         ? await deps.events.seqOfTail(container.id, LOG_LINES_IN_PAGE, upto)
         : 0;
-  const [state, logEntries] = await Promise.all([
+  const [state, logEntries, history] = await Promise.all([
     loadContainerState(deps, container, viewer, { uptoSeq: upto, liveStatus: options.liveStatus, usage: options.usage }),
     deps.events.logEntries(container.id, { afterSeq, uptoSeq: upto, fromLine: options.fromLine, limit: LOG_LINES_IN_PAGE + 100 }),
+    containerHistory(deps, container.id, { page: 1 }),
   ]);
   const firstLine = logEntries.find((e) => e.kind === 'log')?.lineNo ?? undefined;
   return {
@@ -197,5 +203,6 @@ export async function loadContainerPage(
     live: !isSettled(container) && options.fromLine === undefined,
     // A page showing an older part of the log (?from=) is a document to read: it opens no stream.
     stream: options.fromLine === undefined ? state.stream : 'none',
+    history,
   };
 }

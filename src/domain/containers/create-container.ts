@@ -85,7 +85,7 @@ export async function createContainer(
   if (outcome === 'vmid-taken') throw new ValidationError({ vmid: vmidTakenMessage(vmid) });
 
   try {
-    await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, { containerId: id }, { jobId: id });
+    await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, { containerId: id, requestedBy: owner.id }, { jobId: id });
   } catch (err) {
     // Without its job nothing would ever build the row: take it back and say so. The wizard draft (and the same
     // deploy id) is kept, so pressing Deploy again once Redis answers creates exactly one container.

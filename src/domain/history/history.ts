@@ -30,11 +30,29 @@ export interface HistoryEntry {
   details: Record<string, unknown>;
 }
 
-export type NewHistoryEntry = Omit<HistoryEntry, 'id' | 'at'> & { at?: Date };
+export type NewHistoryEntry = Omit<HistoryEntry, 'id' | 'at'> & {
+  at?: Date;
+  /**
+   * For writers that may run twice (a job BullMQ delivers again after a worker crash): an entry with the same key
+   * for the same container is written once. `build:<attempt>` for a build attempt, `job:<id>@<queued at>` for a job.
+   */
+  dedupeKey?: string;
+};
+
+/** An entry as lists show it: with the hostname of its container (for /activity). */
+export type HistoryListing = HistoryEntry & { hostname: string };
+
+/** The part of a container's event log (container_events seq, inclusive) an entry's work wrote: a build attempt's log. */
+export interface LogSlice {
+  fromSeq: number;
+  toSeq: number;
+}
 
 export interface HistoryFilter {
   containerId?: string;
   kind?: HistoryKind;
+  /** Only the history of containers this user owns (an operator's view; see roles.ts). */
+  ownerId?: number;
 }
 
 export const isHistoryKind = (value: unknown): value is HistoryKind => HISTORY_KINDS.includes(value as HistoryKind);

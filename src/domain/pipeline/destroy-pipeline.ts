@@ -1,6 +1,8 @@
 // Destroy: stop the CT if it runs, delete it with purge, mark the container destroyed. A CT already gone from the
 // node counts as destroyed (someone removed it by hand). Nothing is sent unless the CT carries this container's mark
-// (ct-mark.ts): a guest that took over the VMID survives, and the entry offers "Forget" instead.
+// (ct-mark.ts): a guest that took over the VMID survives, and the entry offers "Forget" instead. The history entry
+// is written before the final event (which ends the `destroying` state): a job delivered again after a crash in
+// between runs again, finds the CT gone, and its key keeps the entry single.
 import { waitForTask } from '../../proxmox/task-waiter.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
@@ -8,8 +10,14 @@ import { confirmOwnCt } from './ct-mark.ts';
 import { describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
 import { snapshotFrom } from '../progress/phases.ts';
+import { recordDestroyEnded, type JobRequest } from '../history/record-history.ts';
 
-export async function runDestroyPipeline(deps: PipelineDeps, containerId: string, signal: AbortSignal): Promise<'destroyed' | 'failed' | 'skipped'> {
+export async function runDestroyPipeline(
+  deps: PipelineDeps,
+  containerId: string,
+  signal: AbortSignal,
+  request: JobRequest = {},
+): Promise<'destroyed' | 'failed' | 'skipped'> {
   const container = await deps.repos.containers.findById(containerId);
   if (!container || container.lifecycle !== 'destroying') return 'skipped';
   const recorder = new EventRecorder(
@@ -18,6 +26,10 @@ export async function runDestroyPipeline(deps: PipelineDeps, containerId: string
     snapshotFrom(await deps.repos.events.lastProgressEvent(containerId), container.lifecycle),
   );
   const node = await deps.repos.nodes.findById(container.nodeId);
+  const record = (result: { ok: boolean; text: string }) =>
+    recordDestroyEnded(deps.repos, containerId, result, request).catch((err: Error) =>
+      deps.logger.error({ err, containerId }, 'could not write the history entry of a destroy'),
+    );
   try {
     if (!node) throw new Error('its node has been removed from Launchpad');
     if (container.vmid) {
@@ -41,12 +53,15 @@ export async function runDestroyPipeline(deps: PipelineDeps, containerId: string
         api.close();
       }
     }
-    await recorder.destroyed(`Destroyed${container.vmid ? ` CT ${container.vmid}` : ''}.`);
+    const done = `Destroyed${container.vmid ? ` CT ${container.vmid}` : ''}.`;
+    await record({ ok: true, text: done });
+    await recorder.destroyed(done);
     await recorder.close();
     return 'destroyed';
   } catch (err) {
     const message = `Destroy failed: ${describeFailure(err)}`;
     deps.logger.warn({ err, containerId }, 'destroy failed');
+    await record({ ok: false, text: message });
     await recorder.actionFailed('failed', message);
     await recorder.close().catch(() => undefined);
     return 'failed';

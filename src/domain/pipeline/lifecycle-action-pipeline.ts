@@ -1,7 +1,8 @@
 // Start, stop, shut down or reboot a built container, as a worker job that writes its own live log. Each action
 // reads the CT's real state first, so a job redelivered after a worker crash just finishes the work (a start on a
-// running CT is already done). The action lock (containers.current_action) is released BEFORE the final event:
-// viewers end their stream on that event only once no action holds the container.
+// running CT is already done). Its history entry is written while the lock is still held (a crash before it leaves
+// the job to run again; after it, the job's key keeps the entry single). The action lock (containers.current_action)
+// is released BEFORE the final event: viewers end their stream on that event only once no action holds the container.
 import type { NodeRecord } from '../../db/nodes-repository.ts';
 import { findIpv4, type ProxmoxClient } from '../../proxmox/api-client.ts';
 import type { LxcStatus } from '../../proxmox/api-types.ts';
@@ -15,6 +16,7 @@ import type { PipelineDeps } from './pipeline-runner.ts';
 import type { Container } from '../containers/container.ts';
 import { snapshotFrom } from '../progress/phases.ts';
 import { SHUTDOWN_TIMEOUT_S, type PowerAction, ACTION_WORDS } from '../containers/lifecycle-actions.ts';
+import { recordActionEnded, type JobRequest } from '../history/record-history.ts';
 
 /** After a start or reboot, how long to look for the (possibly new) DHCP address before leaving the last known one. */
 const IP_REFRESH_MAX_MS = 60_000;
@@ -26,7 +28,7 @@ export async function runLifecycleAction(
   deps: PipelineDeps,
   containerId: string,
   action: PowerAction,
-  options: { resumed?: boolean } = {},
+  options: { resumed?: boolean; request?: JobRequest } = {},
 ): Promise<ActionOutcome> {
   const container = await deps.repos.containers.findById(containerId);
   // The lock is the request's ticket: without it this action already ran to its end (or was never asked for).
@@ -44,6 +46,12 @@ export async function runLifecycleAction(
   } catch (err) {
     deps.logger.warn({ err, containerId, action }, 'container action failed');
     outcome = { ok: false, message: `${ACTION_WORDS[action].label} failed: ${describeFailure(err)}` };
+  }
+  try {
+    const result = outcome.ok ? { ok: true, text: outcome.status } : { ok: false, text: outcome.message };
+    await recordActionEnded(deps.repos, containerId, action, result, options.request ?? {});
+  } catch (err) {
+    deps.logger.error({ err, containerId, action }, 'could not write the history entry of a container action');
   } finally {
     await deps.repos.containers.releaseAction(containerId, action);
   }

@@ -4,8 +4,10 @@
 import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
+import type { HistoryRepository } from '../../db/history-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
 import type { SettingsRepository } from '../../db/settings-repository.ts';
+import type { UsersRepository } from '../../db/users-repository.ts';
 import type { Logger } from '../../logger.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import { NodeShell } from '../../proxmox/node-shell.ts';
@@ -26,9 +28,18 @@ import { startingStep } from './steps/starting-step.ts';
 import { syncingStep } from './steps/syncing-step.ts';
 import type { Container } from '../containers/container.ts';
 import { rootPasswordAad } from '../sealed-secrets.ts';
+import { recordBuildEnded } from '../history/record-history.ts';
 
 export interface PipelineDeps {
-  repos: { containers: ContainersRepository; events: EventsRepository; nodes: NodesRepository; containerExtras: ContainerExtrasRepository; settings: SettingsRepository };
+  repos: {
+    containers: ContainersRepository;
+    events: EventsRepository;
+    nodes: NodesRepository;
+    containerExtras: ContainerExtrasRepository;
+    settings: SettingsRepository;
+    users: UsersRepository;
+    history: HistoryRepository;
+  };
   secrets: SecretBox;
   publish: Publish;
   logger: Logger;
@@ -53,7 +64,22 @@ export class WorkerShutdown extends Error {
 
 export type RunOutcome = 'ready' | 'failed' | 'cancelled' | 'interrupted' | 'skipped';
 
-export async function runCreatePipeline(deps: PipelineDeps, containerId: string, signal: AbortSignal): Promise<RunOutcome> {
+/**
+ * Runs (or resumes) a container's build. Every attempt that ends — ready, failed or cancelled — leaves one entry in
+ * the container's history; so does a settled build whose entry a crashed worker never wrote (`skipped`).
+ * `requestedBy`: the user who pressed Deploy or Retry.
+ */
+export async function runCreatePipeline(deps: PipelineDeps, containerId: string, signal: AbortSignal, options: { requestedBy?: number } = {}): Promise<RunOutcome> {
+  const outcome = await runAttempt(deps, containerId, signal);
+  if (outcome !== 'interrupted') {
+    await recordBuildEnded(deps.repos, containerId, options.requestedBy).catch((err: Error) =>
+      deps.logger.error({ err, containerId }, 'could not write the history entry of a build attempt'),
+    );
+  }
+  return outcome;
+}
+
+async function runAttempt(deps: PipelineDeps, containerId: string, signal: AbortSignal): Promise<RunOutcome> {
   const container = await deps.repos.containers.findById(containerId);
   if (!container || !['queued', 'creating'].includes(container.lifecycle)) return 'skipped';
   const node = await deps.repos.nodes.findById(container.nodeId);

@@ -21,6 +21,7 @@ import { flash } from '../middleware/session.ts';
 import { recordAudit } from '../../domain/access/audit.ts';
 import { containerJson, containerLinks } from '../../domain/containers/container-json.ts';
 import { followLog } from '../../domain/containers/log-follow.ts';
+import { attemptLogSlice } from '../../domain/history/attempt-page.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
 import { openEventStream } from '../sse.ts';
 import { streamUsage } from '../usage-stream.ts';
@@ -144,12 +145,14 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   });
 
   // ?from=N starts at line N; ?follow=1 keeps the response open, writing lines as they are recorded, until the
-  // build ends (curl -N shows a live build in a terminal).
+  // build ends (curl -N shows a live build in a terminal); ?attempt=N has only the lines build attempt N wrote.
   router.get('/containers/:id/log.txt', allow.readers, async (req, res) => {
     const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
     const from = typeof req.query.from === 'string' ? req.query.from : '1';
     if (!/^\d{1,9}$/.test(from) || Number(from) < 1) throw new ValidationError({ from: 'from must be a line number (1 or more).' }, 'from must be a line number (1 or more).');
     const follow = req.query.follow === '1' || req.query.follow === 'true';
+    const attempt = req.query.attempt === undefined ? undefined : await attemptLogSlice(deps.repos, container, req.query.attempt);
+    if (attempt && follow) throw new ValidationError({ follow: 'follow works on the whole log: leave out attempt to follow a build live.' }, 'follow works on the whole log: leave out attempt to follow a build live.');
     const slot = follow ? limits.acquire(req.sessionID) : undefined;
     if (slot && 'refused' in slot) {
       res.status(slot.refused === 'process' ? 503 : 429).set('Retry-After', '5').type('text/plain').send('Too many live views open; try again shortly.');
@@ -158,7 +161,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     res.status(200).set({
       'Content-Type': 'text/plain; charset=utf-8',
       'X-Content-Type-Options': 'nosniff',
-      'Content-Disposition': `inline; filename="${container.hostname}-${container.id.slice(0, 8)}.log"`,
+      'Content-Disposition': `inline; filename="${container.hostname}-${container.id.slice(0, 8)}${attempt ? `-attempt-${String(req.query.attempt)}` : ''}.log"`,
       'Cache-Control': 'no-store',
     });
     const write = async (text: string) => {
@@ -168,7 +171,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       if (!ok && !res.destroyed) await new Promise((resolve) => res.once('drain', resolve));
     };
     if (!follow) {
-      for await (const batch of deps.repos.events.logLineBatches(container.id, Number(from) - 1)) {
+      for await (const batch of deps.repos.events.logLineBatches(container.id, Number(from) - 1, attempt)) {
         if (res.destroyed) return;
         await write(batch.map((l) => `${l.text}\n`).join(''));
       }
