@@ -101,11 +101,11 @@ describe('live usage on a built container’s page', () => {
     // Every request is one poll of the node for all its watched CTs (±1: a poll may straddle the window's edge), and
     // there is at most one poll per interval.
     for (const m of [few, lots]) expect(Math.abs(m.requests - m.polls)).toBeLessThanOrEqual(1);
-    expect(lots.requests).toBeLessThanOrEqual(Math.ceil(lots.elapsed / INTERVAL_MS) + 1);
-    expect(lots.requests).toBeLessThanOrEqual(few.requests + 2);
+    // 40 viewers cannot make the node be asked more than once per interval (a slow machine may ask it less often).
+    for (const m of [few, lots]) expect(m.requests).toBeLessThanOrEqual(Math.ceil(m.elapsed / INTERVAL_MS) + 1);
     expect(lots.requests).toBeGreaterThan(0);
-    // …and every viewer, on either process, was told.
-    expect(Math.min(...delivered)).toBeGreaterThanOrEqual(3);
+    // …and every viewer, on either process, was told (the snapshot at connect, then each poll).
+    expect(Math.min(...delivered)).toBeGreaterThanOrEqual(2);
 
     // Nobody looks: the interest expires and polling stops.
     await sleep(INTERVAL_MS * 4);
