@@ -81,8 +81,9 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
       const { streamSlot: _keep, ...parts } = state(view, csrfToken, true);
       return Object.values(parts).join('');
     },
+    // Sent at every poll: without the partials' trailing newlines, which would pile up as text nodes in the page.
     usageUpdate: (usage, status, containerId) =>
-      usagePanel(usage, true) + views.render('partials/containers/live-status', { containerId, status, oob: true }),
+      usagePanel(usage, true).trim() + views.render('partials/containers/live-status', { containerId, status, oob: true }).trim(),
     listUpdate: (list, csrfToken) =>
       views.render('partials/containers/list-rows', { list, csrfToken }) + views.render('partials/containers/list-filters', { list, oob: true }),
     /**

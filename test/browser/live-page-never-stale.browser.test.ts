@@ -89,6 +89,11 @@ describe('the live container page', () => {
     await page.waitForSelector('#usage-panel [data-usage="cpu"] dd >> text=/% of 1 core/', { timeout: 15_000 });
     await page.waitForSelector('#usage-panel polyline', { state: 'attached', timeout: 15_000 });
     expect(await page.$$eval('[sse-connect]', (els) => els.map((e) => e.getAttribute('sse-connect')))).toEqual([`/containers/${c.id}/live`]);
+    // Swapped at every poll, the panel and the badge leave nothing behind (no stray text nodes piling up).
+    const around = () => page.evaluate(() => [document.getElementById('usage-panel')!.parentElement!.childNodes.length, document.getElementById('live-status')!.parentElement!.childNodes.length]);
+    const nodesBefore = await around();
+    await page.waitForTimeout(1600);
+    expect(await around()).toEqual(nodesBefore);
     await expectSameAfterReload(page);
     // For the docs (a full-page screenshot resizes the page, so only after the comparison).
     if (process.env.SCREENSHOT_DIR) {
