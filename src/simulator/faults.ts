@@ -18,6 +18,8 @@ export interface NodeFaults {
   legacyErrorBodies: boolean;
   /** The API drops every request's connection without an answer, as a node that went down or was firewalled. */
   unreachable: boolean;
+  /** Web services of host-mode CTs answer HTTP 502 (a proxy whose backend is gone) to the node's health check. */
+  serviceErrors: boolean;
 }
 
 export interface RequestFault {
@@ -44,6 +46,7 @@ const NONE: NodeFaults = {
   slowStorage: false,
   legacyErrorBodies: false,
   unreachable: false,
+  serviceErrors: false,
 };
 
 export class SimulatorFaults {

@@ -87,6 +87,8 @@ export interface SimulatorApiHandle {
 
 export interface SimulatorHandle extends Omit<SimulatorApiHandle, 'secrets' | 'debian'> {
   ssh: { host: string; port: number; user: 'root'; privateKey: string; hostKeyFingerprint: string };
+  /** Every command line run on the node over SSH (newest last), for tests. */
+  nodeCommands: readonly string[];
   /** false when bubblewrap is missing and commands inside CTs are only simulated. */
   sandboxed: boolean;
 }
@@ -148,6 +150,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const sshOptions = {
     runtime: debian?.runtime,
     state: api.state,
+    faults: api.faults,
     hostKey: secrets.sshHostKey,
     authorizedPublicKey: secrets.sshClientPublicKey,
     user: 'root',
@@ -163,6 +166,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   return {
     ...api,
     ssh: { host: sshHost.host, port: sshHost.port, user: 'root', privateKey: secrets.sshClientPrivateKey, hostKeyFingerprint: sshHost.hostKeyFingerprint },
+    nodeCommands: sshHost.commands,
     sandboxed: sshHost.sandboxed,
     async close() {
       await sshHost.close();

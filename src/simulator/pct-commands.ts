@@ -8,6 +8,8 @@ import { parse } from 'shell-quote';
 import type { ServerChannel } from 'ssh2';
 import { nodePath } from './node-sftp.ts';
 import type { CtRuntime } from './ct-runtime.ts';
+import type { SimulatorFaults } from './faults.ts';
+import { nodeCurl } from './node-curl.ts';
 import { killSandbox, spawnInSandbox } from './sandbox.ts';
 import type { SimContainerView, SimulatorStateView } from './types.ts';
 
@@ -19,6 +21,7 @@ export interface NodeContext {
   speed: number;
   /** Debian mode: CTs are running namespaces; exec enters them, and the CT's /usr is its own (writable). */
   runtime?: CtRuntime;
+  faults?: SimulatorFaults;
 }
 
 export type ExitStatus = { code: number } | { signal: string };
@@ -44,8 +47,16 @@ export function startNodeCommand(ctx: NodeContext, commandLine: string, channel:
   let kill = () => {};
   const done = (async (): Promise<ExitStatus> => {
     const words = parseCommandLine(commandLine);
-    if (!words || words.length === 0) return fail(channel, 'bash: line 1: syntax error: the simulated node runs only plain pct commands\n', 2);
+    if (!words || words.length === 0) return fail(channel, 'bash: line 1: syntax error: the simulated node runs only plain pct and curl commands\n', 2);
     const [program, subcommand, ...rest] = words;
+    if (program === 'curl') {
+      // The HTTP health check of a CT's service, from the node (src/simulator/node-curl.ts).
+      const running = nodeCurl(ctx, words.slice(1), channel);
+      kill = running.kill;
+      const status = await running.done;
+      await flushed(channel);
+      return status;
+    }
     if (program !== 'pct') return fail(channel, `bash: line 1: ${program}: command not found\n`, 127);
     switch (subcommand) {
       case 'exec': {

@@ -23,7 +23,8 @@ export async function startSshHostWith(options: SshHostOptions, mode: { sandboxe
   const stagingDir = await mkdtemp(join(tmpdir(), 'launchpad-sim-node-'));
   await mkdir(join(stagingDir, 'tmp'), { mode: 0o1777 });
   await mkdir(join(stagingDir, 'root'), { mode: 0o700 });
-  const ctx: NodeContext = { state: options.state, stagingDir, sandboxed: mode.sandboxed, speed: options.speed, runtime: options.runtime };
+  const ctx: NodeContext = { state: options.state, stagingDir, sandboxed: mode.sandboxed, speed: options.speed, runtime: options.runtime, faults: options.faults };
+  const commands: string[] = [];
 
   const connections = new Set<Connection>();
   const running = new Set<RunningCommand>();
@@ -43,7 +44,7 @@ export async function startSshHostWith(options: SshHostOptions, mode: { sandboxe
       auth.accept();
     });
     connection.on('ready', () => {
-      connection.on('session', (accept) => serveSession(accept(), ctx, running));
+      connection.on('session', (accept) => serveSession(accept(), ctx, running, commands));
     });
   });
 
@@ -63,6 +64,7 @@ export async function startSshHostWith(options: SshHostOptions, mode: { sandboxe
     port: address.port,
     hostKeyFingerprint,
     sandboxed: ctx.sandboxed,
+    commands,
     async close() {
       for (const command of running) command.kill();
       for (const connection of connections) connection.end();
@@ -72,10 +74,12 @@ export async function startSshHostWith(options: SshHostOptions, mode: { sandboxe
   };
 }
 
-function serveSession(session: Session, ctx: NodeContext, running: Set<RunningCommand>): void {
+function serveSession(session: Session, ctx: NodeContext, running: Set<RunningCommand>, log: string[]): void {
   let command: RunningCommand | undefined;
   session.on('exec', (accept, _reject, info) => {
     const channel = accept();
+    log.push(info.command);
+    if (log.length > 10_000) log.splice(0, log.length - 10_000);
     command = startNodeCommand(ctx, info.command, channel);
     const current = command;
     running.add(current);

@@ -145,7 +145,12 @@ export class SimulatorState implements SimulatorStateView {
   container(vmid: number): SimContainerView | undefined {
     const ct = this.containers.get(vmid);
     if (!ct) return undefined;
-    return { vmid, status: ct.status, hostname: String(ct.config.hostname ?? `CT${vmid}`), rootDir: this.rootDir(vmid) };
+    return { vmid, status: ct.status, hostname: String(ct.config.hostname ?? `CT${vmid}`), rootDir: this.rootDir(vmid), ipv4: ipv4Of(ct) };
+  }
+
+  containerWithAddress(ipv4: string): SimContainerView | undefined {
+    for (const ct of this.containers.values()) if (ipv4Of(ct) === ipv4) return this.container(ct.vmid);
+    return undefined;
   }
 
   // --- containers --------------------------------------------------------------------------------------------
@@ -221,4 +226,12 @@ export class SimulatorState implements SimulatorStateView {
     writeFileSync(tmp, JSON.stringify(persisted));
     renameSync(tmp, this.file);
   }
+}
+
+/** A running CT's address on eth0: net0's static ip=, or its DHCP lease. */
+function ipv4Of(ct: CtRecord): string | undefined {
+  if (ct.status !== 'running') return undefined;
+  const net0 = String(ct.config.net0 ?? '');
+  const address = /(?:^|,)ip=(\d[^,]*)/.exec(net0)?.[1] ?? (/(?:^|,)ip=dhcp/.test(net0) ? ct.lease : undefined);
+  return address?.split('/')[0];
 }

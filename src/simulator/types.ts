@@ -1,4 +1,5 @@
 import type { CtRuntime } from './ct-runtime.ts';
+import type { SimulatorFaults } from './faults.ts';
 // The seam between the simulator's two halves: the HTTPS API side owns the cluster state (src/simulator/state.ts)
 // and the SSH side (src/simulator/ssh-host.ts) only looks containers up through this view.
 
@@ -8,18 +9,24 @@ export interface SimContainerView {
   hostname: string;
   /** Host directory that is this CT's root filesystem (its writable /etc /root /home /opt /srv /var /tmp live here). */
   rootDir: string;
+  /** Its IPv4 address on eth0 while running (static, or its DHCP lease), without the prefix. */
+  ipv4?: string;
 }
 
 export interface SimulatorStateView {
   /** The simulated node's name, e.g. "sim". */
   readonly node: string;
   container(vmid: number): SimContainerView | undefined;
+  /** The running CT that has this IPv4 address (what the node reaches on its bridge). */
+  containerWithAddress(ipv4: string): SimContainerView | undefined;
 }
 
 export interface SshHostOptions {
   /** Debian mode: `pct exec` enters the CT's namespaces through this runtime instead of a bubblewrap sandbox. */
   runtime?: CtRuntime;
   state: SimulatorStateView;
+  /** The node's fault switches (serviceErrors: host-mode CT services answer HTTP 502). */
+  faults?: SimulatorFaults;
   /** The host's private key (OpenSSH or PEM); its fingerprint is what clients pin. */
   hostKey: string;
   /** The one client public key accepted (OpenSSH `ssh-ed25519 AAAA…` line). */
@@ -38,5 +45,7 @@ export interface SshHostHandle {
   hostKeyFingerprint: string;
   /** true when commands run for real in a bubblewrap sandbox; false when bwrap is missing and output is simulated. */
   sandboxed: boolean;
+  /** Every command line run on the node so far (newest last; like the node's shell history), for tests. */
+  commands: readonly string[];
   close(): Promise<void>;
 }

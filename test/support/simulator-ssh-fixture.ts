@@ -24,7 +24,7 @@ export async function startSimNode(opts: { sandboxed?: boolean; speed?: number }
   const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
   const containers = new Map<number, SimContainerView>();
   const options = {
-    state: { node: 'sim', container: (vmid: number) => containers.get(vmid) },
+    state: { node: 'sim', container: (vmid: number) => containers.get(vmid), containerWithAddress: (ip: string) => [...containers.values()].find((c) => c.ipv4 === ip) },
     hostKey: hostKey.private,
     authorizedPublicKey: clientKey.public,
     user: 'root',

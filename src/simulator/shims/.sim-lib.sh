@@ -4,6 +4,7 @@
 SIM_STATE=/var/lib/pve-sim
 SIM_UNITS=$SIM_STATE/units          # one file per known unit: lines "PORT ADDRESS PROCESS"
 SIM_ACTIVE=/run/pve-sim/active      # one empty file per running unit
+SIM_FAILED=/run/pve-sim/failed      # one empty file per unit whose main process died (systemd's "failed")
 SIM_WANTS=/etc/systemd/system/multi-user.target.wants
 
 # sim_sleep SECONDS: a simulated delay, divided by the simulator's speed.
@@ -23,10 +24,13 @@ sim_unit_known() {
 }
 
 sim_unit_active() { [ -e "$SIM_ACTIVE/$1" ]; }
+sim_unit_failed() { [ -e "$SIM_FAILED/$1" ]; }
 sim_unit_enabled() { [ -e "$SIM_WANTS/$1.service" ] || [ -L "$SIM_WANTS/$1.service" ]; }
 
-sim_unit_start() { mkdir -p "$SIM_ACTIVE" && : >"$SIM_ACTIVE/$1"; }
+sim_unit_start() { rm -f "$SIM_FAILED/$1"; mkdir -p "$SIM_ACTIVE" && : >"$SIM_ACTIVE/$1"; }
 sim_unit_stop() { rm -f "$SIM_ACTIVE/$1"; }
+# The unit's main process died (killed, crashed): inactive, and "failed" until it is started again or reset.
+sim_unit_fail() { rm -f "$SIM_ACTIVE/$1"; mkdir -p "$SIM_FAILED" && : >"$SIM_FAILED/$1"; }
 
 sim_unit_enable() {
   mkdir -p "$SIM_WANTS"
