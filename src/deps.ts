@@ -9,6 +9,7 @@ import { AuditRepository } from './db/audit-repository.ts';
 import { ContainerExtrasRepository } from './db/container-extras-repository.ts';
 import { ContainersRepository } from './db/containers-repository.ts';
 import { EventsRepository } from './db/events-repository.ts';
+import { HealthRepository } from './db/health-repository.ts';
 import { HistoryRepository } from './db/history-repository.ts';
 import { NodesRepository } from './db/nodes-repository.ts';
 import { PackageSetsRepository } from './db/package-sets-repository.ts';
@@ -41,6 +42,7 @@ export interface Repositories {
   apiTokens: ApiTokensRepository;
   audit: AuditRepository;
   history: HistoryRepository;
+  health: HealthRepository;
 }
 
 export interface Deps {
@@ -98,6 +100,7 @@ export async function buildDeps(
     apiTokens: new ApiTokensRepository(knex),
     audit: new AuditRepository(knex),
     history: new HistoryRepository(knex),
+    health: new HealthRepository(knex),
   };
   const subscriber = createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis subscriber error (retrying)'), {
     // A viewer's subscribe must not hang while Redis is away; the relay back-fills after reconnecting.

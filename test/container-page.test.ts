@@ -55,7 +55,7 @@ describe('GET /containers/:id', () => {
     await rec.enterPhase('creating', 'Creating CT');
     rec.log('stdout', 'hello');
     await rec.complete({ status: 'Ready', ip: '10.10.0.7' });
-    await env.deps.repos.containerExtras.replace(c.id, [{ name: 'postgresql', kind: 'tcp', port: 5432, url: null, status: 'listening' }], [{ key: 'DB_PASSWORD', valueEnc: 'v1:x:y:z' }]);
+    await env.deps.repos.containerExtras.replace(c.id, [{ name: 'postgresql', kind: 'tcp', port: 5432, url: null, unit: 'postgresql', status: 'listening' }], [{ key: 'DB_PASSWORD', valueEnc: 'v1:x:y:z' }]);
 
     const res = await agent.get(`/containers/${c.id}`).expect(200);
     expect(res.text).not.toContain('sse-connect');

@@ -111,7 +111,7 @@ describe('migrations', () => {
       const tables = async () =>
         (await knex.raw("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'knex%' ORDER BY 1")).rows.map((r: { tablename: string }) => r.tablename);
       expect(await tables()).toEqual([
-        'api_tokens', 'audit_entries', 'container_credentials', 'container_events', 'container_history', 'container_services', 'containers', 'nodes', 'package_set_items',
+        'api_tokens', 'audit_entries', 'container_credentials', 'container_events', 'container_health_checks', 'container_history', 'container_services', 'containers', 'nodes', 'package_set_items',
         'package_sets', 'sessions', 'settings', 'template_files', 'template_package_sets', 'template_packages',
         'template_scripts', 'template_test_lines', 'template_test_runs', 'templates', 'user_invites', 'users',
       ]);
@@ -119,7 +119,7 @@ describe('migrations', () => {
       await knex.migrate.rollback(undefined, true);
       expect(await tables()).toEqual([]);
       expect(await migrateLatest(knex)).toHaveLength(all.length);
-      expect(await tables()).toHaveLength(21);
+      expect(await tables()).toHaveLength(22);
 
       const unique = await knex.raw(
         "SELECT indexdef FROM pg_indexes WHERE tablename = 'container_events' AND indexdef LIKE '%UNIQUE%'",

@@ -49,20 +49,24 @@ describe('helper library', () => {
   });
 
   it('registers services without duplicates when a script runs twice', async () => {
-    const body = 'register_service http 80 http://10.0.0.5/\nregister_service postgresql 5432\n';
+    const body = 'register_service http 80 http://10.0.0.5/ nginx\nregister_service postgresql 5432\nregister_service app 3000 - -\nregister_service ssh 22 - ssh.service\n';
     expect((await script(body)).code).toBe(0);
     expect((await script(body.replace('10.0.0.5', '10.0.0.6'))).code).toBe(0);
     const text = await readFile(path.join(state, 'launchpad', 'services'), 'utf8');
-    expect(text).toBe('http 80 http://10.0.0.6/\npostgresql 5432\n');
+    expect(text).toBe('http 80 http://10.0.0.6/ nginx\npostgresql 5432\napp 3000 - -\nssh 22 - ssh.service\n');
     expect(parseServicesFile(text)).toEqual([
-      { name: 'http', port: 80, url: 'http://10.0.0.6/' },
-      { name: 'postgresql', port: 5432, url: null },
+      { name: 'http', port: 80, url: 'http://10.0.0.6/', unit: 'nginx' },
+      { name: 'postgresql', port: 5432, url: null, unit: 'postgresql' },
+      { name: 'app', port: 3000, url: null, unit: null },
+      { name: 'ssh', port: 22, url: null, unit: 'ssh.service' },
     ]);
   });
 
   it.each([
     ['register_service http 70000', 'PORT 1-65535'],
     ['register_service http eighty', 'usage: register_service'],
+    ["register_service http 80 - 'nginx;reboot'", 'UNIT must be a systemd unit name'],
+    ['register_service http 80 - -nginx', 'UNIT must be a systemd unit name'],
     ['save_credential "bad key" x', 'usage: save_credential'],
     [`save_credential KEY $'two\\nlines'`, 'must be a single line'],
   ])('refuses %s (status 2, which stops a strict script)', async (call, message) => {

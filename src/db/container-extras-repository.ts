@@ -5,6 +5,8 @@ export interface ContainerService {
   kind: string;
   port: number | null;
   url: string | null;
+  /** The systemd unit that runs it, as the template's script wrote it (validated before any use); null: none. */
+  unit: string | null;
   status: string;
 }
 
@@ -18,7 +20,7 @@ export class ContainerExtrasRepository {
   constructor(private readonly knex: Knex) {}
 
   async services(containerId: string): Promise<ContainerService[]> {
-    return this.knex('container_services').where({ container_id: containerId }).orderBy('port').select('name', 'kind', 'port', 'url', 'status');
+    return this.knex('container_services').where({ container_id: containerId }).orderBy('port').select('name', 'kind', 'port', 'url', 'unit', 'status');
   }
 
   async credentialKeys(containerId: string): Promise<string[]> {

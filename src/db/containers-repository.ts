@@ -155,6 +155,23 @@ export class ContainersRepository {
     return this.knex('containers').where({ run_owner: owner }).update({ run_token: null, run_heartbeat_at: null, run_owner: null });
   }
 
+  /**
+   * Ready containers whose services may be health-checked now (all of them, or the one `id`): a CT on a node, and no
+   * action (current_action) or build run (a run lease with a heartbeat younger than `leaseStaleMs`) holding them.
+   */
+  async healthCheckable(leaseStaleMs: number, id?: string): Promise<Container[]> {
+    if (id !== undefined && !isUuid(id)) return [];
+    const query = this.knex<ContainerRow>('containers')
+      .where({ lifecycle: 'ready' })
+      .whereNotNull('vmid')
+      .whereNotNull('node_id')
+      .whereNull('current_action')
+      .andWhere((q) => q.whereNull('run_token').orWhere('run_heartbeat_at', '<', this.knex.raw("now() - (? || ' milliseconds')::interval", [leaseStaleMs])))
+      .orderBy('id');
+    if (id !== undefined) query.andWhere({ id });
+    return (await query).map(toContainer);
+  }
+
   /** last_seq for each of these containers, in one query (the SSE relay's periodic check for lost messages). */
   async lastSeqs(ids: string[]): Promise<Map<string, { lastSeq: number; lifecycle: Lifecycle }>> {
     if (ids.length === 0) return new Map();

@@ -21,6 +21,8 @@ import * as createContainerHistory from '../../migrations/20261129000100_create_
 import * as addPveUseridToUsers from '../../migrations/20261129000200_add_pve_userid_to_users.ts';
 import * as addDedupeKeyToContainerHistory from '../../migrations/20261129000300_add_dedupe_key_to_container_history.ts';
 import * as backfillBuildHistory from '../../migrations/20261129000400_backfill_build_history.ts';
+import * as addUnitToContainerServices from '../../migrations/20261130000100_add_unit_to_container_services.ts';
+import * as createContainerHealthChecks from '../../migrations/20261130000200_create_container_health_checks.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -45,6 +47,8 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261129000200_add_pve_userid_to_users.ts', addPveUseridToUsers],
   ['20261129000300_add_dedupe_key_to_container_history.ts', addDedupeKeyToContainerHistory],
   ['20261129000400_backfill_build_history.ts', backfillBuildHistory],
+  ['20261130000100_add_unit_to_container_services.ts', addUnitToContainerServices],
+  ['20261130000200_create_container_health_checks.ts', createContainerHealthChecks],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

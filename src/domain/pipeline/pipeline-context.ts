@@ -9,6 +9,7 @@ import type { NodeShell } from '../../proxmox/node-shell.ts';
 import type { ContainerConfig } from '../containers/container-config.ts';
 import type { EventRecorder } from '../progress/event-recorder.ts';
 import type { Container } from '../containers/container.ts';
+import type { HealthCheck } from '../health/service-health.ts';
 
 /** Timing knobs; tests against a fast simulator shorten the polls. */
 export interface PipelineTimings {
@@ -60,6 +61,8 @@ export interface PipelineContext {
    * work was simulated rather than done.
    */
   commandsSimulated: boolean;
+  /** Checks the registered services over this run's node connection and stores the result (the build's check). */
+  checkHealth(): Promise<HealthCheck | 'busy' | 'no-services'>;
 }
 
 /** What a step appends to a line about work inside the CT when that work was only simulated. */

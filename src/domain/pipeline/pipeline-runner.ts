@@ -4,6 +4,7 @@
 import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
+import type { HealthRepository } from '../../db/health-repository.ts';
 import type { HistoryRepository } from '../../db/history-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
 import type { SettingsRepository } from '../../db/settings-repository.ts';
@@ -29,6 +30,7 @@ import { syncingStep } from './steps/syncing-step.ts';
 import type { Container } from '../containers/container.ts';
 import { rootPasswordAad } from '../sealed-secrets.ts';
 import { recordBuildEnded } from '../history/record-history.ts';
+import { runHealthCheck } from '../health/health-check.ts';
 
 export interface PipelineDeps {
   repos: {
@@ -39,6 +41,7 @@ export interface PipelineDeps {
     settings: SettingsRepository;
     users: UsersRepository;
     history: HistoryRepository;
+    health: HealthRepository;
   };
   secrets: SecretBox;
   publish: Publish;
@@ -131,6 +134,8 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
       ip: container.ip,
       commandsSimulated,
       rootPassword: () => (container.rootPasswordEnc ? deps.secrets.open(container.rootPasswordEnc, rootPasswordAad(container.id)) : undefined),
+      checkHealth: async () =>
+        runHealthCheck({ repos: deps.repos, secrets: deps.secrets, logger: log }, containerId, { trigger: 'build', userId: null }, { shell: await ctx.shell(), signal }),
     };
     for (const phase of PHASES) {
       signal.throwIfAborted();

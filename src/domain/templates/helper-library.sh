@@ -51,18 +51,28 @@ get_credential() {
   return 1
 }
 
-# register_service NAME PORT [URL]: announces a service; one line "NAME PORT [URL]" in /etc/launchpad/services.
+# register_service NAME PORT [URL] [UNIT]: announces a service; one line "NAME PORT [URL|-] [UNIT]" in
+# /etc/launchpad/services. UNIT is the systemd unit that runs it, checked by Launchpad's health checks (default: NAME;
+# `-` for none: only the port and URL are checked). URL `-` (or empty) means none.
 register_service() {
-  if [[ $# -lt 2 || $# -gt 3 || ! $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ || ! $2 =~ ^[0-9]{1,5}$ ]] || ((10#$2 < 1 || 10#$2 > 65535)); then
-    log_error "usage: register_service NAME PORT [URL] (PORT 1-65535)"
+  if [[ $# -lt 2 || $# -gt 4 || ! $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ || ! $2 =~ ^[0-9]{1,5}$ ]] || ((10#$2 < 1 || 10#$2 > 65535)); then
+    log_error "usage: register_service NAME PORT [URL] [UNIT] (PORT 1-65535)"
     return 2
   fi
-  if [[ ${3:-} =~ [[:space:]] ]]; then
+  local url=${3:-} unit=${4:-} line
+  [[ $url == - ]] && url=''
+  if [[ $url =~ [[:space:]] ]]; then
     log_error "register_service $1: the URL must not contain spaces"
     return 2
   fi
-  _launchpad_put_line "$LAUNCHPAD_STATE_DIR/services" "$1 " "$1 $((10#$2))${3:+ $3}"
-  log_info "service $1 registered on port $((10#$2))${3:+ ($3)}"
+  if [[ -n $unit && $unit != - && ! $unit =~ ^[A-Za-z0-9][A-Za-z0-9:_.@-]*$ ]]; then
+    log_error "register_service $1: UNIT must be a systemd unit name such as nginx or nginx.service, or - for none"
+    return 2
+  fi
+  line="$1 $((10#$2))"
+  if [[ -n $unit ]]; then line+=" ${url:--} $unit"; elif [[ -n $url ]]; then line+=" $url"; fi
+  _launchpad_put_line "$LAUNCHPAD_STATE_DIR/services" "$1 " "$line"
+  log_info "service $1 registered on port $((10#$2))${url:+ ($url)}${unit:+, unit $unit}"
 }
 
 # generate_password [LENGTH]: prints a random alphanumeric password (default 24 characters).

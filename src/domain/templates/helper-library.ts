@@ -33,6 +33,11 @@ export interface RegisteredService {
   port: number;
   /** What the script registered as the service's address, as written (shown as text unless it is a web link). */
   url: string | null;
+  /**
+   * The systemd unit that runs it, as written (the health check validates it before use): the NAME unless the script
+   * named another, null when it said `-` (no unit: only the port and URL are checked).
+   */
+  unit: string | null;
 }
 
 /**
@@ -45,14 +50,17 @@ export function serviceLink(url: string | null): string | null {
   return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.href : null;
 }
 
-/** `NAME PORT [URL]` lines of /etc/launchpad/services; the last line for a name wins, malformed lines are skipped. */
+/**
+ * `NAME PORT [URL|-] [UNIT|-]` lines of /etc/launchpad/services; the last line for a name wins, malformed lines are
+ * skipped. Names and units are kept as written: whatever wrote the file, nothing here runs them.
+ */
 export function parseServicesFile(text: string): RegisteredService[] {
   const services = new Map<string, RegisteredService>();
   for (const line of text.split('\n')) {
-    const [name, port, url, extra] = line.trim().split(/\s+/);
+    const [name, port, url, unit, extra] = line.trim().split(/\s+/);
     const number = Number(port);
     if (!name || extra !== undefined || !Number.isInteger(number) || number < 1 || number > 65535) continue;
-    services.set(name, { name, port: number, url: url ?? null });
+    services.set(name, { name, port: number, url: url === undefined || url === '-' ? null : url, unit: unit === '-' ? null : (unit ?? name) });
   }
   return [...services.values()];
 }

@@ -20,8 +20,8 @@ done
 
 ip=$(primary_ip)
 if [[ -n $ip ]]; then
-  register_service http 80 "http://$ip/"
+  register_service http 80 "http://$ip/" nginx
 else
   log_warn "no IPv4 address yet; registering the service without a URL"
-  register_service http 80
+  register_service http 80 - nginx
 fi
