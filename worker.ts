@@ -4,6 +4,9 @@ import { loadConfig } from './src/config.ts';
 import { buildDeps } from './src/deps.ts';
 import { WorkerShutdown, containerJobs } from './src/jobs/container-jobs.ts';
 import { jobDispatcher } from './src/jobs/dispatch.ts';
+import { scheduleRepeating } from './src/jobs/enqueue.ts';
+import { healthJobs } from './src/jobs/health-jobs.ts';
+import { HEALTH_SWEEP_JOB } from './src/jobs/job-types.ts';
 import { templateTestJobs } from './src/jobs/template-test-job.ts';
 import { QUEUE_NAME, queueConnection } from './src/jobs/queue.ts';
 import { leaveSlot, takeOverSlot } from './src/jobs/worker-slot.ts';
@@ -12,7 +15,7 @@ import { onShutdown, runMain } from './src/lib/main.ts';
 runMain('worker', async () => {
   const config = loadConfig();
   const deps = await buildDeps(config, 'worker');
-  const dispatchJob = jobDispatcher({ ...containerJobs, ...templateTestJobs });
+  const dispatchJob = jobDispatcher({ ...containerJobs, ...templateTestJobs, ...healthJobs });
   const shutdown = new AbortController();
 
   const worker = new Worker(QUEUE_NAME, (job, token) => dispatchJob(deps, job, token, { shutdown: shutdown.signal }), {
@@ -34,6 +37,8 @@ runMain('worker', async () => {
   if (config.workerSlot) {
     await takeOverSlot({ queue: deps.queue, redis: deps.redis, containers: deps.repos.containers, logger: deps.logger, prefix: config.queuePrefix }, config.workerSlot, worker.id);
   }
+  // Every ready container's services, every HEALTH_CHECK_INTERVAL_S (one schedule, however many workers start).
+  await scheduleRepeating(deps.queue, HEALTH_SWEEP_JOB, {}, config.healthCheckIntervalS * 1000);
   deps.logger.info({ queue: QUEUE_NAME, concurrency: config.workerConcurrency }, 'worker ready: connected to Redis, waiting for jobs');
   void worker.run();
   process.send?.('ready');

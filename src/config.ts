@@ -24,6 +24,7 @@ const schema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   PVE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  HEALTH_CHECK_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(300),
   USAGE_POLL_MS: z.coerce.number().int().min(100).max(300_000).default(5000),
   WORKER_SLOT: z.string().regex(/^[\w.:-]{1,200}$/, 'WORKER_SLOT may hold letters, digits and . : _ - only').optional(),
   TEMPLATES_DIR: z.string().min(1).default('./templates'),
@@ -66,6 +67,8 @@ export type Config = {
   workerLockMs: number;
   /** How often the worker polls Proxmox task status, config locks and IP addresses. */
   pvePollMs: number;
+  /** Seconds between the worker's health sweeps over ready containers; 0: none (after-build and Check now still run). */
+  healthCheckIntervalS: number;
   /** How often a node is asked for the live usage of the CTs someone is looking at (one request per node). */
   usagePollMs: number;
   /**
@@ -122,6 +125,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: c.WORKER_CONCURRENCY,
     workerLockMs: c.WORKER_LOCK_MS,
     pvePollMs: c.PVE_POLL_MS,
+    healthCheckIntervalS: c.HEALTH_CHECK_INTERVAL_S,
     usagePollMs: c.USAGE_POLL_MS,
     workerSlot: c.WORKER_SLOT,
     templatesDir: c.TEMPLATES_DIR,

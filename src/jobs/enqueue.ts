@@ -43,3 +43,15 @@ export async function isJobLive(queue: Queue, jobId: string): Promise<boolean> {
   const job = await queue.getJob(jobId);
   return !!job && LIVE_JOB_STATES.has(await job.getState());
 }
+
+/**
+ * Runs the job `name` every `everyMs` (a BullMQ job scheduler named after the job: one however many workers start);
+ * 0 removes the schedule.
+ */
+export async function scheduleRepeating<N extends JobName>(queue: Queue, name: N, data: JobDataByName[N], everyMs: number): Promise<void> {
+  if (everyMs <= 0) {
+    await queue.removeJobScheduler(name);
+    return;
+  }
+  await queue.upsertJobScheduler(name, { every: everyMs }, { name, data, opts: RETENTION });
+}

@@ -12,6 +12,10 @@ export interface JobDataByName {
   'container-action': { containerId: string; action: PowerAction; requestedBy?: number };
   /** Runs a template in a throw-away Debian-mode CT ("Test in the simulator"; job id `template-test-<runId>`). */
   'template-test': { runId: string };
+  /** "Check now": one container's service health (job id `health-<containerId>`). */
+  'health-check': { containerId: string; requestedBy?: number };
+  /** The periodic sweep over every ready container (its job scheduler id is the job name). */
+  'health-sweep': Record<string, never>;
 }
 
 export type JobName = keyof JobDataByName;
@@ -20,6 +24,9 @@ export const CREATE_CONTAINER_JOB = 'create-container' satisfies JobName;
 export const DESTROY_CONTAINER_JOB = 'destroy-container' satisfies JobName;
 export const CONTAINER_ACTION_JOB = 'container-action' satisfies JobName;
 export const TEMPLATE_TEST_JOB = 'template-test' satisfies JobName;
+export const HEALTH_CHECK_JOB = 'health-check' satisfies JobName;
+export const HEALTH_SWEEP_JOB = 'health-sweep' satisfies JobName;
 
 export const actionJobId = (containerId: string) => `action-${containerId}`;
 export const destroyJobId = (containerId: string) => `destroy-${containerId}`;
+export const healthJobId = (containerId: string) => `health-${containerId}`;

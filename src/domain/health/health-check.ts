@@ -120,12 +120,11 @@ export async function runHealthCheck(
   deps: HealthCheckDeps,
   containerId: string,
   request: HealthRequest,
-  options: { shell?: NodeCommands; leaseStaleMs?: number; signal?: AbortSignal } = {},
+  options: HealthCheckOptions = {},
 ): Promise<HealthCheck | 'busy' | 'no-services'> {
-  const [container] = await deps.repos.containers.healthCheckable(options.leaseStaleMs ?? 0, containerId);
-  // During the build itself the lease is the build's own: it lends its shell and passes no lease age.
-  if (!container && !options.shell) return 'busy';
-  const c = container ?? (await deps.repos.containers.findById(containerId));
+  const [checkable] = await deps.repos.containers.healthCheckable(options.leaseStaleMs ?? 0, containerId);
+  // The build's own check runs under its run lease, before the container is marked ready.
+  const c = checkable ?? (options.duringBuild ? await deps.repos.containers.findById(containerId) : undefined);
   if (!c || c.vmid === null || c.nodeId === null) return 'busy';
   const services = await deps.repos.containerExtras.services(c.id);
   if (services.length === 0) return 'no-services';
@@ -134,12 +133,22 @@ export async function runHealthCheck(
   return storeResult(deps, c, { ...result, trigger: request.trigger, userId: request.userId });
 }
 
+export interface HealthCheckOptions {
+  /** The node connection to use (the build's, or one the sweep shares among a node's checks); else one is opened. */
+  connection?: () => Promise<NodeCommands>;
+  /** A build is checking its own container: its run lease and lifecycle do not hold the check back. */
+  duringBuild?: boolean;
+  /** A run lease whose heartbeat is older than this is a dead run's and does not hold the check back. */
+  leaseStaleMs?: number;
+  signal?: AbortSignal;
+}
+
 async function checkOnNode(
   deps: HealthCheckDeps,
   c: Container,
   node: NodeRecord | undefined,
   services: ContainerService[],
-  options: { shell?: NodeCommands; signal?: AbortSignal },
+  options: HealthCheckOptions,
 ): Promise<Pick<NewHealthCheck, 'state' | 'summary' | 'services'>> {
   const notChecked = (summary: string) => ({ state: 'not-checked' as const, summary, services: [] });
   if (!node) return notChecked('not checked: its node has been removed from Launchpad');
@@ -148,7 +157,7 @@ async function checkOnNode(
   }
   let own: NodeShell | undefined;
   try {
-    const shell = options.shell ?? (own = await NodeShell.connect(shellTargetFor(node, deps.secrets), { signal: options.signal }));
+    const shell = options.connection ? await options.connection() : (own = await NodeShell.connect(shellTargetFor(node, deps.secrets), { signal: options.signal }));
     const probed = await probeServices(shell, { vmid: c.vmid!, ip: c.ip }, services, options.signal);
     if ('notChecked' in probed) return notChecked(probed.notChecked);
     return { ...overallHealth(probed.services), services: probed.services };

@@ -50,8 +50,6 @@ export interface HealthCheck {
 
 export type NewHealthCheck = Omit<HealthCheck, 'id' | 'checkedAt'>;
 
-/** The 5-minute sweep's default period (HEALTH_CHECK_INTERVAL_S). */
-export const DEFAULT_HEALTH_INTERVAL_S = 300;
 /** How long the node's curl waits for a service to answer. */
 export const HTTP_CHECK_TIMEOUT_S = 5;
 

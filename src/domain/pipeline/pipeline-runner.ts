@@ -134,8 +134,8 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
       ip: container.ip,
       commandsSimulated,
       rootPassword: () => (container.rootPasswordEnc ? deps.secrets.open(container.rootPasswordEnc, rootPasswordAad(container.id)) : undefined),
-      checkHealth: async () =>
-        runHealthCheck({ repos: deps.repos, secrets: deps.secrets, logger: log }, containerId, { trigger: 'build', userId: null }, { shell: await ctx.shell(), signal }),
+      checkHealth: () =>
+        runHealthCheck({ repos: deps.repos, secrets: deps.secrets, logger: log }, containerId, { trigger: 'build', userId: null }, { connection: ctx.shell, duringBuild: true, signal }),
     };
     for (const phase of PHASES) {
       signal.throwIfAborted();
