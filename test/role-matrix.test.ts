@@ -40,6 +40,8 @@ describe('role × route matrix', () => {
     for (const path of ['/activity', '/containers/:id/history', '/containers/:id/attempts/:attempt']) {
       expect(routes).toContainEqual({ method: 'GET', path, rule: 'viewer' });
     }
+    // Service health (#17): "Check now" is an action (its owner or an admin); every role sees the results on the page.
+    expect(routes).toContainEqual({ method: 'POST', path: '/containers/:id/health', rule: 'operator' });
   });
 
   it('answers each role as its rule says, on every page, fragment, stream and POST', async () => {

@@ -1,12 +1,13 @@
 // Every piece of HTML about a container — its page, its live stream, the list — rendered from Eta partials here.
 // Each element that shows the container's state (heading line, header badge, stepper, status panel with its
-// actions, configuration, log line count) is one partial rendered by `state()` for the page and, out of band, for
+// actions, usage, service health, configuration, log line count) is one partial rendered by `state()` for the page and, out of band, for
 // the stream: the stream's last message is what a reload would render, so a page left open never goes stale.
 import type { ContainerEvent } from '../domain/containers/container-event.ts';
 import type { ContainerListView } from '../domain/containers/container-list.ts';
 import type { ContainerStateView } from '../domain/containers/container-page.ts';
 import type { LiveStatus } from '../domain/containers/container.ts';
 import type { UsageView } from '../domain/usage/usage.ts';
+import type { HealthView } from '../domain/health/health-view.ts';
 import { ansiToHtml } from '../domain/progress/ansi-html.ts';
 import { PHASE_LABELS, type PhaseProgress, type ProgressSnapshot } from '../domain/progress/phases.ts';
 import { progressAfter, type ProgressFragments } from '../domain/progress/progress-feed.ts';
@@ -22,6 +23,8 @@ export interface ContainerStateParts {
   lineCount: string;
   /** Live usage (empty and hidden for a container without a CT to measure). */
   usage: string;
+  /** Its services' health (empty and hidden for a container without services, or not built). */
+  health: string;
   /** The page's one stream: the build's progress, or the built CT's usage; swapping it switches streams. */
   streamSlot: string;
 }
@@ -37,6 +40,8 @@ export interface ContainerFragments extends ProgressFragments {
   logRows(events: ContainerEvent[]): string;
   /** The list's poll answer: the table body, and the filter counts out of band. */
   listUpdate(list: ContainerListView, csrfToken: string): string;
+  /** The health section alone, in place: the answer to "Check now". */
+  health(view: HealthView, csrfToken: string): string;
   /** The usage panel and the Proxmox status badge, out of band: one message for every viewer of the container. */
   usageUpdate(usage: UsageView, status: LiveStatus | undefined, containerId: string): string;
 }
@@ -69,13 +74,16 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
     config: views.render('partials/containers/config-summary', { items: view.config, oob }),
     lineCount: lineCount(view.container.lastLineNo, oob),
     usage: usagePanel(view.usage, oob),
+    health: healthPanel(view.health, csrfToken, oob),
     streamSlot: views.render('partials/containers/stream-slot', { container: view.container, stream: view.stream, heartbeatMs: options.heartbeatMs, oob }),
   });
   const usagePanel = (usage: UsageView | undefined, oob: boolean) => views.render('partials/containers/usage-panel', { usage, now: Date.now(), oob });
+  const healthPanel = (health: HealthView, csrfToken: string, oob: boolean) => views.render('partials/containers/health', { health, csrfToken, oob });
 
   return {
     state,
     logRows,
+    health: (view, csrfToken) => healthPanel(view, csrfToken, false),
     final: (view, csrfToken) => Object.values(state(view, csrfToken, true)).join(''),
     refresh: (view, csrfToken) => {
       const { streamSlot: _keep, ...parts } = state(view, csrfToken, true);

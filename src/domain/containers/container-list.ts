@@ -3,12 +3,15 @@
 // not answer makes its containers "unknown" (with the reason), never the page fail. Only rows Launchpad created are
 // listed: guests it did not create are never shown, matched or acted on.
 import type { ContainersRepository } from '../../db/containers-repository.ts';
+import type { HealthRepository } from '../../db/health-repository.ts';
 import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { ClusterVmResource } from '../../proxmox/api-types.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { MARK_TAG } from '../pipeline/ct-mark.ts';
 import { availableActions, type ContainerAction } from './available-actions.ts';
+import { healthListText } from '../health/health-view.ts';
+import type { HealthState } from '../health/service-health.ts';
 import type { Container, Viewer, LiveStatus } from './container.ts';
 
 
@@ -127,6 +130,8 @@ export interface ContainerListRow {
   live: LiveStatus;
   /** What the row offers: the same as the container's page. */
   actions: ContainerAction[];
+  /** Its services' health in a few words ("2/3 services healthy"); undefined when never checked. */
+  health?: { state: HealthState; text: string };
 }
 
 export interface ContainerListView {
@@ -138,7 +143,7 @@ export interface ContainerListView {
 }
 
 export interface ContainerListDeps extends LiveStatusDeps {
-  repos: { containers: ContainersRepository; nodes: NodesRepository };
+  repos: { containers: ContainersRepository; nodes: NodesRepository; health: HealthRepository };
 }
 
 const oneOf = <T extends string>(values: readonly T[], value: unknown, fallback: T): T =>
@@ -178,11 +183,14 @@ export async function loadContainerList(
   const sort = oneOf(LIST_SORTS, query.sort, 'created');
   const [containers, nodes] = await Promise.all([deps.repos.containers.listVisible(viewer), deps.repos.nodes.list()]);
   const names = new Map(nodes.map((n) => [n.id, n.name]));
-  const live = await liveStatuses(deps, containers, options);
+  const [live, health] = await Promise.all([
+    liveStatuses(deps, containers, options),
+    deps.repos.health.latestOf(containers.filter((c) => c.lifecycle === 'ready').map((c) => c.id)),
+  ]);
   const all = containers.map((container) => {
     const status = live.get(container.id)!;
     const nodeName = (container.nodeId !== null && names.get(container.nodeId)) || removedNodeLabel(container);
-    return { container, nodeName, live: status, actions: availableActions(container, status, viewer) };
+    return { container, nodeName, live: status, actions: availableActions(container, status, viewer), health: healthListText(container, health.get(container.id), status) };
   });
   const counts = Object.fromEntries(LIST_FILTERS.map((f) => [f, all.filter(MATCHES[f]).length])) as Record<ListFilter, number>;
   return { rows: all.filter(MATCHES[filter]).sort(COMPARE[sort]), filter, sort, counts };

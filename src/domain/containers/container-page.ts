@@ -2,6 +2,7 @@
 import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository, ContainerService } from '../../db/container-extras-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
+import type { HealthRepository } from '../../db/health-repository.ts';
 import type { HistoryRepository } from '../../db/history-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
 import type { ContainerConfig } from './container-config.ts';
@@ -17,6 +18,7 @@ import { mayActOn } from '../roles.ts';
 import type { ContainerEvent } from './container-event.ts';
 import { usageView, type UsageSnapshot, type UsageView } from '../usage/usage.ts';
 import { containerHistory, type HistoryPage } from '../history/history-pages.ts';
+import { healthView, type HealthView } from '../health/health-view.ts';
 
 /** At most this many log lines go into the page's DOM; earlier ones are a link away (and all are in log.txt). */
 export const LOG_LINES_IN_PAGE = 5000;
@@ -27,6 +29,7 @@ export interface ContainerPageDeps {
   nodes: NodesRepository;
   containerExtras: ContainerExtrasRepository;
   history: HistoryRepository;
+  health: HealthRepository;
 }
 
 
@@ -71,6 +74,8 @@ export interface ContainerStateView {
   usage?: UsageView;
   /** Which stream the page keeps open: the build's progress, the built CT's usage, or none. */
   stream: 'progress' | 'usage' | 'none';
+  /** Its services' health: the last check, per service, with "Check now" for those who may act on it. */
+  health: HealthView;
 }
 
 /** Where the page's live values come from: the usage monitor's last snapshot of a container. */
@@ -99,7 +104,7 @@ export async function loadContainerState(
   } = {},
 ): Promise<ContainerStateView> {
   const wantsUsage = options.usage !== undefined && showsUsage(container);
-  const [node, services, credentialKeys, lastLines, lastProgress, ctStatus, usage] = await Promise.all([
+  const [node, services, credentialKeys, lastLines, lastProgress, ctStatus, usage, latestHealth] = await Promise.all([
     deps.nodes.findById(container.nodeId),
     deps.containerExtras.services(container.id),
     deps.containerExtras.credentialKeys(container.id),
@@ -111,6 +116,7 @@ export async function loadContainerState(
       ? Promise.resolve(options.status)
       : options.liveStatus && ASK_STATUS_FOR.has(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
     wantsUsage ? options.usage!(container.id) : Promise.resolve(undefined),
+    container.lifecycle === 'ready' ? deps.health.latest(container.id) : Promise.resolve(undefined),
   ]);
   const nodeName = node?.name ?? removedNodeLabel(container);
   return {
@@ -127,6 +133,7 @@ export async function loadContainerState(
     config: configSummary(container, nodeName),
     usage: usage && usageView(usage, Date.now()),
     stream: !isSettled(container) ? 'progress' : wantsUsage ? 'usage' : 'none',
+    health: healthView(container, services, latestHealth, ctStatus, mayActOn(viewer, container.ownerId)),
   };
 }
 

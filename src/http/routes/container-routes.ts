@@ -21,6 +21,7 @@ import { flash } from '../middleware/session.ts';
 import { recordAudit } from '../../domain/access/audit.ts';
 import { containerJson, containerLinks } from '../../domain/containers/container-json.ts';
 import { followLog } from '../../domain/containers/log-follow.ts';
+import { checkHealthNow } from '../../domain/health/health-request.ts';
 import { attemptLogSlice } from '../../domain/history/attempt-page.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
 import { openEventStream } from '../sse.ts';
@@ -269,6 +270,21 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     flash(req, 'success', 'Forgotten: the entry is gone from the list; its history stays at its own address.');
     if (isHtmx(req)) res.set('HX-Location', '/containers').status(204).end();
     else res.redirect(303, '/containers');
+  }));
+
+  // "Check now": the worker checks the services; the answer is the health section (htmx) or the page with its result.
+  router.post('/containers/:id/health', allow.operators, audited('health', async (req, res) => {
+    let checked;
+    try {
+      checked = await checkHealthNow(deps, actor(req), req.params.id);
+    } catch (err) {
+      if (conflictShownOnPage(req, res, err)) return;
+      throw err;
+    }
+    if (wantsJson(req)) return void res.status(checked.result ? 200 : 202).json({ id: checked.container.id, health: checked.result ?? null });
+    if (isHtmx(req)) return sendFragment(res, fragments.health(checked.view, generateCsrfToken(req)));
+    flash(req, 'info', checked.result ? `Health checked: ${checked.result.summary}.` : 'Health check queued: a worker has not answered yet; its result appears here shortly.');
+    backToContainer(req, res, req.params.id);
   }));
 
   router.post('/containers/:id/credentials', allow.operators, audited('reveal_credentials', async (req, res) => {
