@@ -129,6 +129,9 @@ describe('service health', () => {
     expect(healthSection(page.text)).toContain('data-health-state="degraded"');
     const list = await admin.agent.get('/containers').expect(200);
     expect(list.text).toContain('1/2 services healthy');
+    // The dashboard counts it as unhealthy, and its filter lists it.
+    expect(list.text).toMatch(/href="\/containers\?filter=unhealthy&amp;sort=created"[^>]*><span[^>]*>1<\/span><span[^>]*>Unhealthy<\/span>/);
+    expect((await admin.agent.get('/containers?filter=unhealthy').expect(200)).text).toContain('1/2 services healthy');
 
     const history = await env.deps.repos.history.list({ containerId: id, kind: 'health' }, { limit: 10, offset: 0 });
     expect(history[0]).toMatchObject({ outcome: 'degraded', username: 'tester' });

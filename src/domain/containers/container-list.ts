@@ -119,7 +119,7 @@ function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<
 
 // --- the list page -------------------------------------------------------------------------------------------------
 
-export const LIST_FILTERS = ['all', 'running', 'stopped', 'creating', 'failed'] as const;
+export const LIST_FILTERS = ['all', 'running', 'stopped', 'creating', 'failed', 'unhealthy'] as const;
 export type ListFilter = (typeof LIST_FILTERS)[number];
 export const LIST_SORTS = ['created', 'name', 'status'] as const;
 export type ListSort = (typeof LIST_SORTS)[number];
@@ -155,6 +155,8 @@ const MATCHES: Record<ListFilter, (row: ContainerListRow) => boolean> = {
   stopped: (r) => r.live.state === 'stopped',
   creating: (r) => r.container.lifecycle === 'queued' || r.container.lifecycle === 'creating',
   failed: (r) => r.container.lifecycle === 'failed',
+  // A service checked and found degraded or down (a stopped CT's services are not checked, so never unhealthy).
+  unhealthy: (r) => r.health?.state === 'degraded' || r.health?.state === 'down',
 };
 
 /** Sort order of the status column: what runs first, then what needs attention, then the rest. */
