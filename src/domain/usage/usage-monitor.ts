@@ -94,8 +94,14 @@ export class UsageMonitor {
       this.watched.set(container.id, entry);
     }
     entry.listeners.add(listener);
-    await this.subscribeNode(container.nodeId);
-    await this.deps.redis.zadd(this.key('watch', container.nodeId), Date.now() + this.deps.intervalMs * 3, `${container.id}:${container.vmid}`);
+    try {
+      await this.subscribeNode(container.nodeId);
+      await this.deps.redis.zadd(this.key('watch', container.nodeId), Date.now() + this.deps.intervalMs * 3, `${container.id}:${container.vmid}`);
+    } catch (err) {
+      // Redis away: the next tick renews the interest (ioredis re-subscribes when it is back).
+      this.subscribedNodes.delete(container.nodeId);
+      this.deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'live usage: Redis did not answer; retrying at the next tick');
+    }
     if (!this.timer) {
       this.timer = setInterval(() => void this.tick(), this.deps.intervalMs);
       this.timer.unref();
@@ -125,11 +131,19 @@ export class UsageMonitor {
     if (this.sub) await this.sub.quit().catch(() => this.sub?.disconnect());
   }
 
+  /** What Redis holds; nothing (never an error) while Redis is away, so a page or a stream's last message still renders. */
   private async readStored(containerId: string): Promise<UsageSnapshot> {
-    const [latest, series] = await Promise.all([
-      this.deps.redis.get(this.key('latest', containerId)),
-      this.deps.redis.lrange(this.key('series', containerId), 0, -1),
-    ]);
+    let latest: string | null;
+    let series: string[];
+    try {
+      [latest, series] = await Promise.all([
+        this.deps.redis.get(this.key('latest', containerId)),
+        this.deps.redis.lrange(this.key('series', containerId), 0, -1),
+      ]);
+    } catch (err) {
+      this.deps.logger.warn({ err: err instanceof Error ? err.message : String(err), containerId }, 'live usage: Redis did not answer; the page shows no figures this time');
+      return { series: [] };
+    }
     const stored = latest ? (JSON.parse(latest) as { sample?: UsageSample; problem?: UsageSnapshot['problem'] }) : {};
     const now = Date.now();
     return { ...stored, series: series.map((p) => JSON.parse(p) as UsagePoint).filter((p) => now - p.t <= SERIES_WINDOW_MS) };
@@ -155,6 +169,7 @@ export class UsageMonitor {
       const until = Date.now() + this.deps.intervalMs * 3;
       await Promise.all(
         [...byNode].map(async ([nodeId, list]) => {
+          await this.subscribeNode(nodeId);
           await this.deps.redis.zadd(this.key('watch', nodeId), ...list.flatMap((w) => [String(until), `${w.container.id}:${w.container.vmid}`]));
           const held = await this.deps.redis.eval(CLAIM, 1, this.key('poller', nodeId), this.id, Math.round(this.deps.intervalMs * 2.5));
           if (held === 1) await this.poll(nodeId);
