@@ -36,7 +36,7 @@ describe('reading the answers', () => {
     const ok = { kind: 'port' as const, ok: true, words: 'something listens on 80' };
     const bad = { kind: 'unit' as const, ok: false, words: 'nginx.service is inactive (failed)' };
     expect([serviceState([ok]), serviceState([bad]), serviceState([ok, bad])]).toEqual(['healthy', 'down', 'degraded']);
-    const svc = (state: ServiceHealth['state'], checks = [ok]): ServiceHealth => ({ name: 'x', port: 80, unit: null, url: null, state, checks });
+    const svc = (state: ServiceHealth['state'], checks: ServiceHealth['checks'] = [ok]): ServiceHealth => ({ name: 'x', port: 80, unit: null, url: null, state, checks });
     expect(overallHealth([svc('healthy'), svc('healthy'), svc('healthy')])).toEqual({ state: 'healthy', summary: 'all 3 services healthy' });
     expect(overallHealth([svc('healthy'), svc('down', [bad])])).toEqual({ state: 'degraded', summary: 'nginx.service is inactive (failed)' });
     expect(overallHealth([svc('down', [bad])]).state).toBe('down');

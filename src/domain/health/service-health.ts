@@ -34,6 +34,8 @@ export interface ServiceHealth {
   url: string | null;
   state: ServiceState;
   checks: CheckOutcome[];
+  /** What was not checked and why ("not checked over HTTP: ssh: is not http: or https:"); not a failure. */
+  notes?: string[];
 }
 
 export interface HealthCheck {
