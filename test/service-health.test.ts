@@ -184,6 +184,8 @@ describe('service health', () => {
       'set -euo pipefail',
       'apt-get install -y postgresql >/dev/null',
       'register_service postgresql 5432',
+      // An address the node cannot fetch over HTTP is no failure: noted, not checked.
+      'register_service psql 5432 "ssh://dev@$(primary_ip)" -',
       // Written past register_service, which would refuse it: the file is the template's to write.
       "printf '%s\\n' 'evil 8080 - nginx;touch${IFS}/tmp/pwned' >>/etc/launchpad/services",
       '',
@@ -195,6 +197,7 @@ describe('service health', () => {
     const evil = result.services.find((s) => s.name === 'evil')!;
     expect(evil.checks[0]).toEqual({ kind: 'unit', ok: false, words: 'refused: “nginx;touch${IFS}/tmp/pwned” is not a systemd unit name, so it was not asked about' });
     expect(result.services.find((s) => s.name === 'postgresql')!.checks).toContainEqual({ kind: 'port', ok: false, words: 'refused: port 70000 is not a port number from 1 to 65535' });
+    expect(result.services.find((s) => s.name === 'psql')).toMatchObject({ state: 'healthy', notes: ['not checked over HTTP: ssh: is not http: or https:'] });
     const ran = sim.sim.nodeCommands.slice(before);
     expect(ran.length).toBeGreaterThan(0);
     expect(ran.filter((command) => command.includes('pwned') || command.includes('70000'))).toEqual([]);

@@ -155,6 +155,8 @@ describe('each sample template on a real Debian 12 CT', () => {
     if (first.outcome !== 'ready') throw new Error(`${name} did not become ready: ${first.container.error}\n${first.log.split('\n').slice(-40).join('\n')}`);
     for (const script of template.scripts.filter((s) => s.enabled)) expect(first.log).toContain(`✔ ${script.name} finished.`);
     expect(first.log).not.toMatch(/not really installed|skipping/i);
+    // The build's own health check: units asked with systemctl, ports with the CT's real ss, URLs with curl from the node.
+    expect(first.log).toMatch(/^Health check: healthy — /m);
     const vmid = first.container.vmid!;
     await checks[name]!(id, vmid, hostname);
 
@@ -209,6 +211,13 @@ describe('systemctl in a Debian-mode CT', () => {
       'if systemctl is-active --quiet sleeper; then echo "still active after stop" >&2; exit 1; fi',
       'if pgrep -f "sleep 4242"; then echo "still running after stop" >&2; exit 1; fi',
       'systemctl start no-such-unit || echo "exit $?"',
+      // A killed main process leaves the unit failed, as systemd 252 reports it (exit 3 unless one unit is active).
+      'systemctl start sleeper',
+      'systemctl kill --signal=KILL sleeper',
+      'sleep 0.3',
+      'systemctl is-active sleeper || echo "is-active exit $?"',
+      'systemctl is-active sleeper no-such-unit ssh || echo "is-active exit $?"',
+      'systemctl reset-failed sleeper && systemctl is-active sleeper || echo "is-active exit $?"',
     ].join('\n');
     const definition: TemplateDefinition = {
       name: 'unit-only', description: '', osTemplate: 'debian-12', cores: 1, memory: 512, swap: 512, disk: 4,
@@ -225,6 +234,7 @@ describe('systemctl in a Debian-mode CT', () => {
     expect(result.log).toMatch(/^enabled$/m);
     expect(result.log).toContain('Failed to start no-such-unit.service: Unit no-such-unit.service not found.');
     expect(result.log).toMatch(/^exit 5$/m);
+    expect(result.log).toMatch(/^failed\nis-active exit 3\nfailed\ninactive\nactive\ninactive\nis-active exit 3$/m);
   }, 10 * MINUTES);
 });
 

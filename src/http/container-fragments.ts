@@ -1,7 +1,8 @@
 // Every piece of HTML about a container — its page, its live stream, the list — rendered from Eta partials here.
 // Each element that shows the container's state (heading line, header badge, stepper, status panel with its
-// actions, usage, service health, configuration, log line count) is one partial rendered by `state()` for the page and, out of band, for
-// the stream: the stream's last message is what a reload would render, so a page left open never goes stale.
+// actions, usage, service health, configuration, log line count) is one partial rendered by `state()` for the page
+// and, out of band, for the stream: the stream's last message is what a reload would render, so a page left open
+// never goes stale.
 import type { ContainerEvent } from '../domain/containers/container-event.ts';
 import type { ContainerListView } from '../domain/containers/container-list.ts';
 import type { ContainerStateView } from '../domain/containers/container-page.ts';

@@ -97,9 +97,10 @@ export async function probeServices(
     }
     if (plan.port === null) checks.push({ kind: 'port', ok: false, words: `refused: port ${s.port ?? '(none)'} is not a port number from 1 to 65535` });
     else checks.push(ports ? portOutcome(plan.port, ports.has(plan.port)) : { kind: 'port', ok: false, words: `could not tell whether anything listens on ${plan.port}: ${portProblem}` });
-    if (plan.url && 'refused' in plan.url) checks.push({ kind: 'http', ok: false, words: plan.url.refused });
-    else if (plan.url) checks.push(await httpCheck(shell, plan.url.url, signal));
-    healths.push({ name: s.name, port: s.port, unit: plan.unit ?? null, url: s.url, state: serviceState(checks), checks });
+    // An address the node cannot fetch (ssh://…, another host) is the service's to advertise, not a failure.
+    const notes = plan.url && 'refused' in plan.url ? [plan.url.refused] : [];
+    if (plan.url && 'url' in plan.url) checks.push(await httpCheck(shell, plan.url.url, signal));
+    healths.push({ name: s.name, port: s.port, unit: plan.unit ?? null, url: s.url, state: serviceState(checks), checks, ...(notes.length ? { notes } : {}) });
   }
   return { services: healths };
 }

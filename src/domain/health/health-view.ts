@@ -45,7 +45,8 @@ export function healthView(
     const checked = byName.get(r.name);
     if (!checked) return { name: r.name, port: r.port, state: 'not-checked', label: HEALTH_STATE_LABELS['not-checked'], words: [stopped ? STOPPED : (current?.summary ?? 'not checked yet')] };
     const failing = checked.checks.filter((c) => !c.ok).map((c) => c.words);
-    return { name: r.name, port: r.port, state: checked.state, label: HEALTH_STATE_LABELS[checked.state], words: failing.length ? failing : checked.checks.map((c) => c.words) };
+    const words = [...(failing.length ? failing : checked.checks.map((c) => c.words)), ...(checked.notes ?? [])];
+    return { name: r.name, port: r.port, state: checked.state, label: HEALTH_STATE_LABELS[checked.state], words };
   });
   const state: HealthState = current?.state ?? 'not-checked';
   const summary = stopped ? STOPPED : (current?.summary ?? 'not checked yet: the first check runs after the build, then every few minutes');

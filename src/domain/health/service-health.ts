@@ -34,6 +34,8 @@ export interface ServiceHealth {
   url: string | null;
   state: ServiceState;
   checks: CheckOutcome[];
+  /** What was not checked and why ("not checked over HTTP: ssh: is not http: or https:"); not a failure. */
+  notes?: string[];
 }
 
 export interface HealthCheck {
@@ -132,14 +134,14 @@ export function serviceState(checks: readonly CheckOutcome[]): ServiceState {
   return passed === checks.length ? 'healthy' : passed === 0 ? 'down' : 'degraded';
 }
 
-/** The container's state from its services' (none healthy: down; all: healthy), with its summary sentence. */
+/** The container's state from its services' (all healthy: healthy; all down: down), with its summary sentence. */
 export function overallHealth(services: readonly ServiceHealth[]): { state: ServiceState; summary: string } {
   const healthy = services.filter((s) => s.state === 'healthy').length;
   if (healthy === services.length) {
     return { state: 'healthy', summary: services.length === 1 ? 'the 1 service is healthy' : `all ${services.length} services healthy` };
   }
   const failing = services.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => c.words));
-  return { state: healthy === 0 && services.every((s) => s.state === 'down') ? 'down' : 'degraded', summary: failing.join('; ') };
+  return { state: services.every((s) => s.state === 'down') ? 'down' : 'degraded', summary: failing.join('; ') };
 }
 
 /** "2/3 services healthy", for the list. */
