@@ -6,6 +6,7 @@
 import type { Response } from 'express';
 import type { ContainersRepository } from '../db/containers-repository.ts';
 import type { Container, LiveStatus } from '../domain/containers/container.ts';
+import { showsUsage } from '../domain/containers/container-page.ts';
 import type { EventRelay } from '../domain/progress/event-relay.ts';
 import { isSettled } from '../domain/progress/progress-feed.ts';
 import type { UsageMonitor } from '../domain/usage/usage-monitor.ts';
@@ -44,7 +45,8 @@ function usageMessage(fragments: ContainerFragments, snapshot: UsageSnapshot, co
   return html;
 }
 
-const watchesUsage = (c: Container) => isSettled(c) && c.lifecycle === 'ready' && c.vmid !== null && c.nodeId !== null;
+/** The page's stream slot holds the usage stream exactly then (container-page.ts decides the same way). */
+const watchesUsage = (c: Container) => isSettled(c) && showsUsage(c);
 
 export async function streamUsage(res: Response, deps: UsageStreamDeps, container: Container): Promise<void> {
   const sse = openEventStream(res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs });

@@ -82,7 +82,7 @@ export interface ContainerStateView {
 export type UsageSource = (containerId: string) => Promise<UsageSnapshot>;
 
 /** A built container whose CT exists shows live usage (and keeps a stream open for it). */
-const showsUsage = (c: Container) => c.lifecycle === 'ready' && c.vmid !== null && c.nodeId !== null;
+export const showsUsage = (c: Pick<Container, 'lifecycle' | 'vmid' | 'nodeId'>) => c.lifecycle === 'ready' && c.vmid !== null && c.nodeId !== null;
 
 /** Lifecycles whose CT is worth asking the node about for the page. */
 const ASK_STATUS_FOR = new Set(['ready', 'failed', 'cancelled']);

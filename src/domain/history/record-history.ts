@@ -70,35 +70,29 @@ export interface JobRequest {
   key?: string;
 }
 
-/** A power action ended: `text` is its last status line ("CT 104 is stopped.") or why it failed. */
-export async function recordActionEnded(
+/** A power action or a destroy ended: `text` is its last status line ("CT 104 is stopped.") or why it failed. */
+async function recordJobEnded(
   deps: Pick<HistoryWriteDeps, 'users' | 'history'>,
   containerId: string,
-  action: PowerAction,
+  action: PowerAction | 'destroy',
   result: { ok: boolean; text: string },
   request: JobRequest,
 ): Promise<void> {
   await deps.history.record({
-    containerId, kind: 'action', ...(await whoAsked(deps.users, request.requestedBy)), attempt: null,
+    containerId, kind: action === 'destroy' ? 'destroy' : 'action', ...(await whoAsked(deps.users, request.requestedBy)), attempt: null,
     outcome: result.ok ? 'succeeded' : 'failed',
-    summary: clip(result.ok ? `${ACTION_WORDS[action].label}: ${result.text}` : result.text),
+    summary: clip(result.ok && action !== 'destroy' ? `${ACTION_WORDS[action].label}: ${result.text}` : result.text),
     details: { action },
     dedupeKey: request.key,
   });
 }
 
+export const recordActionEnded = (deps: Pick<HistoryWriteDeps, 'users' | 'history'>, containerId: string, action: PowerAction, result: { ok: boolean; text: string }, request: JobRequest) =>
+  recordJobEnded(deps, containerId, action, result, request);
+
 /** A destroy ended (`text`: "Destroyed CT 104." or why it failed). */
-export async function recordDestroyEnded(
-  deps: Pick<HistoryWriteDeps, 'users' | 'history'>,
-  containerId: string,
-  result: { ok: boolean; text: string },
-  request: JobRequest,
-): Promise<void> {
-  await deps.history.record({
-    containerId, kind: 'destroy', ...(await whoAsked(deps.users, request.requestedBy)), attempt: null,
-    outcome: result.ok ? 'succeeded' : 'failed', summary: clip(result.text), details: { action: 'destroy' }, dedupeKey: request.key,
-  });
-}
+export const recordDestroyEnded = (deps: Pick<HistoryWriteDeps, 'users' | 'history'>, containerId: string, result: { ok: boolean; text: string }, request: JobRequest) =>
+  recordJobEnded(deps, containerId, 'destroy', result, request);
 
 /** An entry forgotten (its CT was gone, or never created): the end of its life in Launchpad, like a destroy. */
 export async function recordForgotten(deps: Pick<HistoryWriteDeps, 'history'>, containerId: string, by: { id: number; username: string }, text: string): Promise<void> {
