@@ -153,7 +153,7 @@ describe('credentials', () => {
     expect(page.text).toMatch(/<dt[^>]*>Network<\/dt><dd[^>]*>eth0 on vmbr0, DHCP<\/dd>/);
     expect(page.text).toMatch(new RegExp(`<dt[^>]*>VMID</dt><dd[^>]*>${vmid}</dd>`));
     expect(page.text).toMatch(/<span id="live-status"><span class="badge [^"]*">running<\/span><\/span>/);
-    expect(page.text).toContain(`sse-connect="/containers/${ct.id}/live"`);
+    expect(page.text).toMatch(new RegExp(`sse-connect="/containers/${ct.id}/live\\?history=\\d+"`));
     const badge = await admin.agent.get(`/containers/${ct.id}/status`).expect(200);
     expect(badge.text.trim()).toMatch(/^<span id="live-status"[^>]*><span class="badge [^"]*">running<\/span><\/span>$/);
 
@@ -208,7 +208,7 @@ describe('one action at a time', () => {
     const after = await admin.agent.get(`/containers/${ct.id}`).expect(200);
     // Settled again: the page watches usage, not progress.
     expect(after.text).not.toContain('id="progress-stream"');
-    expect(after.text).toContain(`sse-connect="/containers/${ct.id}/live"`);
+    expect(after.text).toMatch(new RegExp(`sse-connect="/containers/${ct.id}/live\\?history=\\d+"`));
     expect(after.text).toContain(`action="/containers/${ct.id}/reboot"`);
   }, 60_000);
 

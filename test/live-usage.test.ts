@@ -51,7 +51,7 @@ describe('live usage on a built container’s page', () => {
     const page = await fetch(`${web[0]!.baseUrl}/containers/${ids[0]}`, { headers: { Cookie: cookies[0]! } });
     const html = await page.text();
     expect(html).toContain('id="usage-panel"');
-    expect(html).toContain(`sse-connect="/containers/${ids[0]}/live"`);
+    expect(html).toMatch(new RegExp(`sse-connect="/containers/${ids[0]}/live\\?history=\\d+"`));
     expect(html).not.toContain('hx-trigger="every 10s"');
     expect(html).not.toContain('id="progress-stream"');
   });
@@ -112,6 +112,56 @@ describe('live usage on a built container’s page', () => {
     const idle = listRequests();
     await sleep(INTERVAL_MS * 6);
     expect(listRequests()).toBe(idle);
+  });
+
+  it('a change the worker announces (a health result, a history entry) reaches every viewer on every web process as the whole state', async () => {
+    const c = (await env.deps.repos.containers.findById(ids[0]!))!;
+    const seen = await env.deps.repos.history.newestId(c.id);
+    const viewers = [
+      await connectSse(`${web[0]!.baseUrl}/containers/${c.id}/live?history=${seen}`, { cookie: cookies[0] }),
+      await connectSse(`${web[1]!.baseUrl}/containers/${c.id}/live?history=${seen}`, { cookie: cookies[1] }),
+    ];
+    try {
+      await Promise.all(viewers.map((v) => v.waitFor((e) => e.event === 'live')));
+      // As the worker does after a health check: store, then ring the node's doorbell (here from a third process's Redis connection).
+      await env.deps.repos.history.record({
+        containerId: c.id, kind: 'health', userId: null, username: null, attempt: null, outcome: 'down', summary: 'web answered 502 (announced)', details: {},
+      });
+      const worker = await buildDeps(env.config, 'worker-announce', env.deps.logger);
+      try {
+        await worker.usage.announce(c);
+      } finally {
+        await worker.close();
+      }
+      for (const v of viewers) {
+        const refresh = await v.waitFor((e) => e.event === 'usage' && e.data.includes('web answered 502 (announced)'), 5_000);
+        // Only a section showing the first page of all kinds is replaced (a reader's filter or older page stays).
+        expect(refresh.data).toContain('<section id="history" data-follows-live hx-swap-oob="outerHTML:#history[data-follows-live]"');
+        expect(refresh.data).toContain('id="health-panel" hx-swap-oob="true"');
+        expect(refresh.data).toContain('id="container-actions"');
+        // The stream slot is not in it: the page keeps this connection.
+        expect(refresh.data).not.toContain('id="stream-slot"');
+      }
+    } finally {
+      viewers.forEach((v) => v.close());
+    }
+  });
+
+  it('a stream opened by a page older than the newest history entry brings it up to date at once; a current page gets no re-render', async () => {
+    const id = ids[0]!;
+    const newest = await env.deps.repos.history.newestId(id);
+    const stale = await connectSse(`${web[0]!.baseUrl}/containers/${id}/live?history=${newest - 1}`, { cookie: cookies[0] });
+    const current = await connectSse(`${web[0]!.baseUrl}/containers/${id}/live?history=${newest}`, { cookie: cookies[0] });
+    try {
+      const refresh = await stale.waitFor((e) => e.event === 'usage' && e.data.includes('id="history"'), 5_000);
+      expect(refresh.data).toContain('web answered 502 (announced)');
+      // Three polls later the current page has had usage updates only.
+      await current.waitFor((_e, all) => all.filter((e) => e.event === 'usage').length >= 4, 5_000);
+      expect(current.events.filter((e) => e.data.includes('id="history"'))).toEqual([]);
+    } finally {
+      stale.close();
+      current.close();
+    }
   });
 
   it('a CT stopped outside Launchpad: the page is told at the next poll, says since when, and offers Start', async () => {

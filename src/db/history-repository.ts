@@ -71,6 +71,15 @@ export class HistoryRepository {
     return (await q).map((r: HistoryRow & { hostname: string }) => ({ ...toEntry(r), hostname: r.hostname }));
   }
 
+  /** The id of a container's newest entry (0 when it has none): what a page shows first, in the list's order. */
+  async newestId(containerId: string): Promise<number> {
+    const row: { id: number } | undefined = await this.knex('container_history')
+      .where('container_id', containerId)
+      .orderBy([{ column: 'at', order: 'desc' }, { column: 'id', order: 'desc' }])
+      .first('id');
+    return row ? Number(row.id) : 0;
+  }
+
   /** The entry of one build attempt, if it has ended. */
   async findBuild(containerId: string, attempt: number): Promise<HistoryEntry | undefined> {
     const row: HistoryRow | undefined = await this.knex('container_history')

@@ -1,6 +1,6 @@
 // Every piece of HTML about a container — its page, its live stream, the list — rendered from Eta partials here.
 // Each element that shows the container's state (heading line, header badge, stepper, status panel with its
-// actions, usage, service health, configuration, log line count) is one partial rendered by `state()` for the page
+// actions, usage, service health, history, configuration, log line count) is one partial rendered by `state()` for the page
 // and, out of band, for the stream: the stream's last message is what a reload would render, so a page left open
 // never goes stale.
 import type { ContainerEvent } from '../domain/containers/container-event.ts';
@@ -26,6 +26,11 @@ export interface ContainerStateParts {
   usage: string;
   /** Its services' health (empty and hidden for a container without services, or not built). */
   health: string;
+  /**
+   * Its history's first page, all kinds. Out of band it replaces only a section showing that same view: a page
+   * whose reader chose a filter or an older page keeps it.
+   */
+  history: string;
   /** The page's one stream: the build's progress, or the built CT's usage; swapping it switches streams. */
   streamSlot: string;
 }
@@ -76,7 +81,10 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
     lineCount: lineCount(view.container.lastLineNo, oob),
     usage: usagePanel(view.usage, oob),
     health: healthPanel(view.health, csrfToken, oob),
-    streamSlot: views.render('partials/containers/stream-slot', { container: view.container, stream: view.stream, heartbeatMs: options.heartbeatMs, oob }),
+    history: views.render('partials/history/section', { containerId: view.container.id, history: view.history, oob }),
+    streamSlot: views.render('partials/containers/stream-slot', {
+      container: view.container, stream: view.stream, heartbeatMs: options.heartbeatMs, historySeen: view.history.entries[0]?.id ?? 0, oob,
+    }),
   });
   const usagePanel = (usage: UsageView | undefined, oob: boolean) => views.render('partials/containers/usage-panel', { usage, now: Date.now(), oob });
   const healthPanel = (health: HealthView, csrfToken: string, oob: boolean) => views.render('partials/containers/health', { health, csrfToken, oob });

@@ -1,6 +1,7 @@
 // The usage stream of a built container's page (GET /containers/:id/live): the usage panel and the Proxmox status
 // badge each time the node is polled (rendered once per poll for every viewer in this process), the whole state when
-// the CT starts or stops (actions change with it), and — when something happens to the container (an action
+// the CT starts or stops (actions change with it) or when the worker announces a change the page cannot see (a health
+// check's result, a history entry), and — when something happens to the container (an action
 // starts, it is destroyed) — a last `done` message that renders the page's state and swaps the stream slot to the
 // progress stream. The viewers' interest is what keeps the node being polled (src/domain/usage/usage-monitor.ts).
 import type { Response } from 'express';
@@ -9,7 +10,7 @@ import type { Container, LiveStatus } from '../domain/containers/container.ts';
 import { showsUsage } from '../domain/containers/container-page.ts';
 import type { EventRelay } from '../domain/progress/event-relay.ts';
 import { isSettled } from '../domain/progress/progress-feed.ts';
-import type { UsageMonitor } from '../domain/usage/usage-monitor.ts';
+import type { UsageChange, UsageMonitor } from '../domain/usage/usage-monitor.ts';
 import { usageView, type UsageSnapshot } from '../domain/usage/usage.ts';
 import type { ContainerFragments } from './container-fragments.ts';
 import { openEventStream } from './sse.ts';
@@ -24,6 +25,8 @@ export interface UsageStreamDeps {
    * refresh without it; `status` is what the last poll saw (so no extra request to the node).
    */
   render(how: 'final' | 'refresh', status?: LiveStatus): Promise<string>;
+  /** The id of the container's newest history entry now (the page says which one it shows). */
+  newestHistoryId(containerId: string): Promise<number>;
   sse: { maxPendingBytes: number; heartbeatMs: number };
 }
 
@@ -48,7 +51,12 @@ function usageMessage(fragments: ContainerFragments, snapshot: UsageSnapshot, co
 /** The page's stream slot holds the usage stream exactly then (container-page.ts decides the same way). */
 const watchesUsage = (c: Container) => isSettled(c) && showsUsage(c);
 
-export async function streamUsage(res: Response, deps: UsageStreamDeps, container: Container): Promise<void> {
+/**
+ * `historySeen`: the newest history entry the page shows. One written between the page's render and this stream's
+ * subscription (a build's entry lands just after its last event) would be missed by the doorbell, so it is looked
+ * for once the stream listens.
+ */
+export async function streamUsage(res: Response, deps: UsageStreamDeps, container: Container, historySeen: number | undefined): Promise<void> {
   const sse = openEventStream(res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs });
   if (!watchesUsage(container)) {
     // Opened from a page that is out of date: hand it the current state (and the right stream) and end.
@@ -79,16 +87,21 @@ export async function streamUsage(res: Response, deps: UsageStreamDeps, containe
   };
   stops.push(await deps.relay.subscribe(container.id, { onMessage: () => void checkContainer(), onResync: () => void checkContainer(), lastSent: Number.MAX_SAFE_INTEGER }));
 
-  const onSnapshot = (snapshot: UsageSnapshot, statusChanged: boolean) => {
-    if (stopped) return;
-    if (!statusChanged) return void sse.send(0, 'usage', usageMessage(deps.fragments, snapshot, container.id));
-    // Started or stopped: what it offers changed too. This viewer's whole state, with the status the poll saw.
+  const refresh = (snapshot: UsageSnapshot) =>
     void deps.render('refresh', statusOf(snapshot)).then((html) => !stopped && sse.send(0, 'usage', html));
+  const onSnapshot = (snapshot: UsageSnapshot, change: UsageChange) => {
+    if (stopped) return;
+    if (change === 'usage') return void sse.send(0, 'usage', usageMessage(deps.fragments, snapshot, container.id));
+    // Started or stopped (what it offers changed too), or its health or history did: this viewer's whole state, with
+    // the status the last poll saw.
+    refresh(snapshot);
   };
   const unwatch = await deps.usage.watch({ id: container.id, nodeId: container.nodeId!, vmid: container.vmid! }, onSnapshot);
   if (stopped) return unwatch();
   stops.push(unwatch);
   // What is known already, so the panel is current before the next poll; then `live` for the page's indicator.
-  sse.send(0, 'usage', usageMessage(deps.fragments, await deps.usage.snapshot(container.id), container.id));
+  const known = await deps.usage.snapshot(container.id);
+  sse.send(0, 'usage', usageMessage(deps.fragments, known, container.id));
   sse.send(0, 'live', '0');
+  if (historySeen !== undefined && (await deps.newestHistoryId(container.id)) !== historySeen) refresh(known);
 }

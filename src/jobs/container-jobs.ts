@@ -20,6 +20,7 @@ function pipelineDeps(deps: Deps): PipelineDeps {
     publish: (channel, message) => deps.redis.publish(channel, message),
     logger: deps.logger,
     timings: { pollMs: deps.config.pvePollMs },
+    usage: deps.usage,
   };
 }
 

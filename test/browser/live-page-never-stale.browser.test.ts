@@ -1,9 +1,11 @@
 /// <reference lib="dom" />
 // A live container page never goes stale (issue 17): followed in a real browser from the queued build to Ready, and
 // then through a Stop clicked on the page, every element that shows the container's state — heading line (VMID),
-// header badge, stepper, status panel with its actions, configuration, the log's line count — is, once the stream
-// has ended, the same DOM a fresh reload renders; the page then watches the CT's live usage on its one stream. A stopped container offers Start, not Stop, Shut down or Reboot. On the list, the row offers the same,
-// and the filter counts follow a CT started behind Launchpad's back.
+// header badge, stepper, status panel with its actions, service health, history, configuration, the log's line
+// count — is, once the stream has ended, the same DOM a fresh reload renders; the page then watches the CT's live
+// usage on its one stream. When the worker's periodic health sweep finds the web server dead, the open page's health
+// and history follow without a reload. A stopped container offers Start, not Stop, Shut down or Reboot. On the list,
+// the row offers the same, and the filter counts follow a CT started behind Launchpad's back.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { proxmoxClientFor } from '../../src/domain/nodes/node-access.ts';
@@ -13,12 +15,14 @@ import { pageWithSession } from '../support/browser.ts';
 import { ensureUser, signIn } from '../support/http-session.ts';
 import { insertDeployment } from '../support/simulator-fixtures.ts';
 import { useBrowserBuildRig } from '../support/browser-build-rig.ts';
-import { CREATE_CONTAINER_JOB } from '../../src/jobs/job-types.ts';
+import { CREATE_CONTAINER_JOB, HEALTH_SWEEP_JOB } from '../../src/jobs/job-types.ts';
+import { NodeShell } from '../../src/proxmox/node-shell.ts';
+import { shellTargetFor } from '../../src/domain/nodes/node-access.ts';
 
 const rig = useBrowserBuildRig();
 
 /** The elements of the container page that show its state; each has one partial and one render function. */
-const STATE_ELEMENTS = ['#container-heading', '#lifecycle-badge', '#stepper', '#status-panel', '#container-config', '#log-count'];
+const STATE_ELEMENTS = ['#container-heading', '#lifecycle-badge', '#stepper', '#status-panel', '#health-panel', '#history', '#container-config', '#log-count'];
 
 /** The elements' HTML, without htmx's transient swap classes (the usage stream swaps the status badge every poll). */
 const stateDom = (page: Page) =>
@@ -57,6 +61,16 @@ async function expectSameAfterReload(page: Page) {
   expect(live).toEqual(reloaded);
 }
 
+/** Runs a command inside the CT over the node's SSH (pct exec), as an admin at the node's shell would. */
+async function inCt(vmid: number, argv: string[]): Promise<number> {
+  const shell = await NodeShell.connect(shellTargetFor(rig.simulator.node, rig.env.deps.secrets));
+  try {
+    return (await shell.pctExec(vmid, argv, { timeoutMs: 20_000 })).exitCode;
+  } finally {
+    await shell.close();
+  }
+}
+
 const buttonsIn = (page: Page, selector: string) => page.$$eval(`${selector} button, ${selector} a.btn-danger`, (els) => els.map((e) => e.textContent?.trim() ?? ''));
 
 async function signedInPage() {
@@ -88,7 +102,9 @@ describe('the live container page', () => {
     // Live usage arrives through the page's one stream: figures, then (after two polls) the sparklines.
     await page.waitForSelector('#usage-panel [data-usage="cpu"] dd >> text=/% of 1 core/', { timeout: 15_000 });
     await page.waitForSelector('#usage-panel polyline', { state: 'attached', timeout: 15_000 });
-    expect(await page.$$eval('[sse-connect]', (els) => els.map((e) => e.getAttribute('sse-connect')))).toEqual([`/containers/${c.id}/live`]);
+    const streams = await page.$$eval('[sse-connect]', (els) => els.map((e) => e.getAttribute('sse-connect')));
+    expect(streams).toHaveLength(1);
+    expect(streams[0]).toMatch(new RegExp(`^/containers/${c.id}/live\\?history=\\d+$`));
     // Swapped at every poll, the panel and the badge leave nothing behind (no stray text nodes piling up).
     const around = () => page.evaluate(() => [document.getElementById('usage-panel')!.parentElement!.childNodes.length, document.getElementById('live-status')!.parentElement!.childNodes.length]);
     const nodesBefore = await around();
@@ -101,13 +117,27 @@ describe('the live container page', () => {
       await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/container-ready-usage.png`, fullPage: true });
     }
 
+    // The worker's periodic sweep (queued here rather than waiting 5 minutes) finds nginx dead: the open page's health
+    // section and its history follow on the usage stream, with no reload and no second connection.
+    expect(await page.getAttribute('#health-panel [data-health-state]', 'data-health-state')).toBe('healthy');
+    expect(await page.locator('#history li[data-kind="health"][data-outcome="down"]').count()).toBe(0);
+    const vmid = (await rig.env.deps.repos.containers.findById(c.id))!.vmid!;
+    expect(await inCt(vmid, ['systemctl', 'kill', '--signal=KILL', 'nginx'])).toBe(0);
+    const streamsBeforeSweep = await opened(page);
+    await rig.env.deps.queue.add(HEALTH_SWEEP_JOB, {});
+    await page.waitForSelector('#health-panel [data-health-state="down"]', { timeout: 30_000 });
+    await page.waitForSelector('#history li[data-kind="health"][data-outcome="down"]', { timeout: 10_000 });
+    expect(await page.textContent('#health-panel')).toContain('nginx.service is inactive (failed)');
+    expect(await opened(page)).toBe(streamsBeforeSweep);
+    await page.waitForFunction(() => document.querySelector('.htmx-settling, .htmx-swapping, .htmx-added') === null);
+    await expectSameAfterReload(page);
+
     // Stop, clicked on the page: the page follows the action live, and its end offers what a reload offers.
     const beforeStop = await opened(page);
     await page.click('#container-actions button:text-is("Stop")');
     await page.waitForSelector('#container-actions >> text=A stop is in progress', { timeout: 10_000 });
     // The usage stream hands over to the action's progress stream, which hands back when the CT has stopped.
     await streamEnded(page, beforeStop + 1);
-    const vmid = (await rig.env.deps.repos.containers.findById(c.id))!.vmid!;
     expect(rig.simulator.sim.state.container(vmid)?.status).toBe('stopped');
     expect(await buttonsIn(page, '#container-actions')).toEqual(['Start', 'Destroy…']);
     await page.waitForSelector('#usage-panel >> text=/Stopped since/', { timeout: 15_000 });

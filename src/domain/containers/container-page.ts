@@ -76,6 +76,8 @@ export interface ContainerStateView {
   stream: 'progress' | 'usage' | 'none';
   /** Its services' health: the last check, per service, with "Check now" for those who may act on it. */
   health: HealthView;
+  /** The first page of its history, all kinds (the section links to the rest). */
+  history: HistoryPage;
 }
 
 /** Where the page's live values come from: the usage monitor's last snapshot of a container. */
@@ -104,7 +106,7 @@ export async function loadContainerState(
   } = {},
 ): Promise<ContainerStateView> {
   const wantsUsage = options.usage !== undefined && showsUsage(container);
-  const [node, services, credentialKeys, lastLines, lastProgress, ctStatus, usage, latestHealth] = await Promise.all([
+  const [node, services, credentialKeys, lastLines, lastProgress, ctStatus, usage, latestHealth, history] = await Promise.all([
     deps.nodes.findById(container.nodeId),
     deps.containerExtras.services(container.id),
     deps.containerExtras.credentialKeys(container.id),
@@ -117,6 +119,7 @@ export async function loadContainerState(
       : options.liveStatus && ASK_STATUS_FOR.has(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
     wantsUsage ? options.usage!(container.id) : Promise.resolve(undefined),
     container.lifecycle === 'ready' ? deps.health.latest(container.id) : Promise.resolve(undefined),
+    containerHistory(deps, container.id, { page: 1 }),
   ]);
   const nodeName = node?.name ?? removedNodeLabel(container);
   return {
@@ -134,6 +137,7 @@ export async function loadContainerState(
     usage: usage && usageView(usage, Date.now()),
     stream: !isSettled(container) ? 'progress' : wantsUsage ? 'usage' : 'none',
     health: healthView(container, services, latestHealth, ctStatus, mayActOn(viewer, container.ownerId)),
+    history,
   };
 }
 
@@ -144,8 +148,6 @@ export interface ContainerPageView extends ContainerStateView {
   /** Line number of the first line in the page when earlier ones were left out. */
   firstLineShown: number | undefined;
   live: boolean;
-  /** The first page of its history, all kinds (the section links to the rest). */
-  history: HistoryPage;
 }
 
 export interface ConfigSummaryItem {
@@ -196,10 +198,9 @@ export async function loadContainerPage(
       : container.lastLineNo > LOG_LINES_IN_PAGE
         ? await deps.events.seqOfTail(container.id, LOG_LINES_IN_PAGE, upto)
         : 0;
-  const [state, logEntries, history] = await Promise.all([
+  const [state, logEntries] = await Promise.all([
     loadContainerState(deps, container, viewer, { uptoSeq: upto, liveStatus: options.liveStatus, usage: options.usage }),
     deps.events.logEntries(container.id, { afterSeq, uptoSeq: upto, fromLine: options.fromLine, limit: LOG_LINES_IN_PAGE + 100 }),
-    containerHistory(deps, container.id, { page: 1 }),
   ]);
   const firstLine = logEntries.find((e) => e.kind === 'log')?.lineNo ?? undefined;
   return {
@@ -210,6 +211,5 @@ export async function loadContainerPage(
     live: !isSettled(container) && options.fromLine === undefined,
     // A page showing an older part of the log (?from=) is a document to read: it opens no stream.
     stream: options.fromLine === undefined ? state.stream : 'none',
-    history,
   };
 }

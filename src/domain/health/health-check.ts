@@ -14,6 +14,7 @@ import type { SecretBox } from '../../lib/secret-box.ts';
 import type { Logger } from '../../logger.ts';
 import { NodeShell, type ExecOptions, type ExecResult } from '../../proxmox/node-shell.ts';
 import type { Container } from '../containers/container.ts';
+import type { UsageMonitor } from '../usage/usage-monitor.ts';
 import { shellTargetFor } from '../nodes/node-access.ts';
 import { SANDBOX_FIX, simulatorRunsCommands } from '../nodes/simulator-badge.ts';
 import {
@@ -36,6 +37,8 @@ export interface HealthCheckDeps {
   };
   secrets: SecretBox;
   logger: Logger;
+  /** Tells the container's open pages that its health (and maybe its history) changed (left out during a build: its stream's end shows it). */
+  usage?: Pick<UsageMonitor, 'announce'>;
 }
 
 export interface HealthRequest {
@@ -185,5 +188,6 @@ async function storeResult(deps: HealthCheckDeps, c: Container, check: Omit<NewH
       details: { previous: stored.previous, trigger: check.trigger, services: check.services.map((s) => ({ name: s.name, state: s.state })) },
     });
   }
+  await deps.usage?.announce(c);
   return { ...check, containerId: c.id, id: stored.id, checkedAt: stored.checkedAt };
 }

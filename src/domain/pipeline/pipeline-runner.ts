@@ -31,6 +31,7 @@ import type { Container } from '../containers/container.ts';
 import { rootPasswordAad } from '../sealed-secrets.ts';
 import { recordBuildEnded } from '../history/record-history.ts';
 import { runHealthCheck } from '../health/health-check.ts';
+import type { UsageMonitor } from '../usage/usage-monitor.ts';
 
 export interface PipelineDeps {
   repos: {
@@ -47,6 +48,8 @@ export interface PipelineDeps {
   publish: Publish;
   logger: Logger;
   timings?: Partial<PipelineTimings>;
+  /** Tells the container's open pages when its history changed after its last event (left out where none can be open). */
+  usage?: Pick<UsageMonitor, 'announce'>;
 }
 
 const STEPS: Record<PhaseKey, (ctx: PipelineContext) => Promise<void>> = {
@@ -75,9 +78,16 @@ export type RunOutcome = 'ready' | 'failed' | 'cancelled' | 'interrupted' | 'ski
 export async function runCreatePipeline(deps: PipelineDeps, containerId: string, signal: AbortSignal, options: { requestedBy?: number } = {}): Promise<RunOutcome> {
   const outcome = await runAttempt(deps, containerId, signal);
   if (outcome !== 'interrupted') {
-    await recordBuildEnded(deps.repos, containerId, options.requestedBy).catch((err: Error) =>
-      deps.logger.error({ err, containerId }, 'could not write the history entry of a build attempt'),
-    );
+    // Written after the attempt's last event (its outcome needs the container as that event left it): a page whose
+    // stream already ended hears of the entry through the doorbell.
+    const written = await recordBuildEnded(deps.repos, containerId, options.requestedBy).catch((err: Error) => {
+      deps.logger.error({ err, containerId }, 'could not write the history entry of a build attempt');
+      return false;
+    });
+    if (written && deps.usage) {
+      const container = await deps.repos.containers.findById(containerId);
+      if (container) await deps.usage.announce(container);
+    }
   }
   return outcome;
 }

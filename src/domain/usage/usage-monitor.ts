@@ -4,7 +4,9 @@
 //   interest   ZSET <p>usage:watch:<node>   member "<container>:<vmid>", score = until when someone looks (ms)
 //   poller     <p>usage:poller:<node>       the process that polls the node, a lease renewed every tick
 //   results    <p>usage:latest:<container>  the last sample (JSON); <p>usage:series:<container> the 15-minute series
-//   doorbell   PUBLISH <p>usage:node:<node> the samples of one poll, for every process with viewers on that node
+//   doorbell   PUBLISH <p>usage:node:<node> the samples of one poll, for every process with viewers on that node;
+//              also rung by the worker (announce) when a container's stored state changed outside any stream — a
+//              health check's result, a build's history entry — so its open pages re-render that state
 //
 // Every process with viewers on a node ticks every interval: it renews its viewers' interest and tries to hold the
 // node's lease; the holder asks the node once (`GET /nodes/{node}/lxc`: every CT's status, CPU, memory, swap, disk,
@@ -40,8 +42,12 @@ export interface WatchedContainer {
   vmid: number;
 }
 
-/** Told each new snapshot; `statusChanged` when the CT went from running to stopped or back. */
-export type UsageListener = (snapshot: UsageSnapshot, statusChanged: boolean) => void;
+/**
+ * What a viewer is told: a new snapshot (`usage`); one in which the CT went from running to stopped or back
+ * (`status`); or that the container's stored state changed meanwhile (`state`: a health check, a history entry).
+ */
+export type UsageChange = 'usage' | 'status' | 'state';
+export type UsageListener = (snapshot: UsageSnapshot, change: UsageChange) => void;
 
 interface Watched {
   container: WatchedContainer;
@@ -52,6 +58,8 @@ interface Watched {
 interface PollMessage {
   at: number;
   samples: Record<string, { sample?: UsageSample; seeded?: UsagePoint[]; problem?: string }>;
+  /** Containers whose stored state changed (announce). */
+  changed?: string[];
 }
 
 // Hold the lease if free or ours; answers 1 when this process is the node's poller.
@@ -116,6 +124,20 @@ export class UsageMonitor {
         this.timer = undefined;
       }
     };
+  }
+
+  /**
+   * Tells every process with viewers of this container that its stored state changed outside its streams (a health
+   * check stored, a build's history entry written after its last event): their pages re-render it. One PUBLISH on
+   * the node's channel, which those processes already hear; nobody listening costs nothing. Never throws: a page
+   * that misses it is current again at its next reload.
+   */
+  async announce(container: { id: string; nodeId: number | null }): Promise<void> {
+    if (container.nodeId === null) return;
+    const message: PollMessage = { at: Date.now(), samples: {}, changed: [container.id] };
+    await this.deps.redis.publish(this.key('node', container.nodeId), JSON.stringify(message)).catch((err: Error) =>
+      this.deps.logger.warn({ err: err.message, containerId: container.id }, 'could not tell open pages that a container changed'),
+    );
   }
 
   get viewerCount(): number {
@@ -251,12 +273,20 @@ export class UsageMonitor {
         : { sample: before.sample, series, problem: { reason: update.problem ?? 'No values.', at: before.problem?.at ?? message.at } };
       w.snapshot = snapshot;
       const statusChanged = !!update.sample && !!before.sample && before.sample.status !== update.sample.status;
-      for (const listener of w.listeners) {
-        try {
-          listener(snapshot, statusChanged);
-        } catch (err) {
-          this.deps.logger.error({ err, containerId: id }, 'live usage: a viewer could not be updated');
-        }
+      this.tell(w, statusChanged ? 'status' : 'usage');
+    }
+    for (const id of message.changed ?? []) {
+      const w = this.watched.get(id);
+      if (w) this.tell(w, 'state');
+    }
+  }
+
+  private tell(w: Watched, change: UsageChange): void {
+    for (const listener of w.listeners) {
+      try {
+        listener(w.snapshot, change);
+      } catch (err) {
+        this.deps.logger.error({ err, containerId: w.container.id }, 'live usage: a viewer could not be updated');
       }
     }
   }

@@ -124,18 +124,20 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     }
     res.on('close', () => slot.release());
     const csrfToken = generateCsrfToken(req);
+    const historySeen = typeof req.query.history === 'string' && /^\d{1,15}$/.test(req.query.history) ? Number(req.query.history) : undefined;
     await streamUsage(res, {
       usage: deps.usage,
       relay: deps.relay,
       containers: deps.repos.containers,
       fragments,
+      newestHistoryId: (id) => deps.repos.history.newestId(id),
       sse: deps.config.sse,
       render: async (how, status) => {
         const latest = (await deps.repos.containers.findById(container.id)) ?? container;
         const view = await loadContainerState(pageDeps, latest, viewer, status ? { status, usage } : { liveStatus: deps, usage });
         return how === 'final' ? fragments.final(view, csrfToken) : fragments.refresh(view, csrfToken);
       },
-    }, container);
+    }, container, historySeen);
   });
 
   /** The live Proxmox status badge, asked once by a panel rendered without it. */
