@@ -126,4 +126,56 @@ describe('gzip without a compressor per viewer', () => {
     expect(lineIdsIn(decoded)).toEqual(Array.from({ length: 1_500 }, (_, i) => i + 1));
     expect(gzipped.body.length).toBeLessThan(plain.body.length / 5);
   });
+
+  // Live messages share one compression context among the viewers of a container (src/http/gzip-chain.ts): each
+  // viewer writes the chain's segments only while its decoder holds exactly the chain's history, and joins at a reset
+  // otherwise. Viewers that arrive in the middle of the build (their replay is their own) must still decode strictly.
+  it('viewers of a live build share one compression context, joining at different times, and each decodes strictly to every line', async () => {
+    const c = await insertContainer(env.deps, owner.id, nodeId);
+    const rec = recorderFor(env.deps, c.id);
+    await rec.enterPhase('syncing', 'Running scripts');
+    const open = (acceptEncoding: string) => {
+      let opened!: () => void;
+      const ready = new Promise<void>((resolve) => (opened = resolve));
+      const body = new Promise<Buffer>((resolve, reject) => {
+        http
+          .get(streamUrl(c.id), { headers: { Cookie: cookie, 'Accept-Encoding': acceptEncoding, Accept: 'text/event-stream' } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => {
+              chunks.push(chunk);
+              opened();
+            });
+            res.on('end', () => resolve(Buffer.concat(chunks)));
+            res.on('error', reject);
+          })
+          .on('error', reject);
+      });
+      return { ready, body };
+    };
+    const lines = async (from: number, to: number) => {
+      for (let i = from; i <= to; i++) {
+        rec.log('stdout', `Unpacking package-${i % 7} (1.${i}-1) over (1.${i - 1}-1) ...`);
+        await new Promise((r) => setTimeout(r, 3));
+      }
+    };
+    const plain = open('identity');
+    const first = open('gzip');
+    await Promise.all([plain.ready, first.ready]);
+    await lines(1, 120);
+    const second = open('gzip');
+    await second.ready;
+    await lines(121, 240);
+    const third = open('gzip');
+    await third.ready;
+    await lines(241, 300);
+    await rec.complete({ status: 'Ready.' });
+    await rec.close();
+
+    const every = Array.from({ length: 300 }, (_, i) => i + 1);
+    expect(lineIdsIn((await plain.body).toString('utf8'))).toEqual(every);
+    for (const viewer of [first, second, third]) expect(lineIdsIn(zlib.gunzipSync(await viewer.body).toString('utf8'))).toEqual(every);
+    // The first viewer followed the chain: its messages cost a fraction of what they cost compressed one by one.
+    const alone = zlib.gunzipSync(await first.body).toString('utf8').split('\n\n').reduce((n, m) => n + zlib.deflateRawSync(`${m}\n\n`).length, 0);
+    expect((await first.body).length).toBeLessThan(alone / 2.5);
+  });
 });

@@ -2,8 +2,9 @@
 // - Pages, fragments, JSON and log.txt go through the `compression` middleware (brotli quality 5: about 1.6 ms for a
 //   100 KB page, 10 % smaller than gzip -9; quality 6 and up cost 4–100× the time for under 1 % more).
 // - Built assets are precompressed by the build (src/build/hash-assets.ts) and served as they are.
-// - The SSE stream compresses itself (src/http/sse.ts), preferring gzip (see streamEncoding): each message deflated
-//   once for all its viewers; brotli (only for a client without gzip) with one compressor per stream.
+// - The SSE stream compresses itself (src/http/sse.ts), preferring gzip (see streamEncoding): a container's live
+//   messages in one context shared by its viewers, anything else deflated once for all its viewers; brotli (only for
+//   a client without gzip) with one compressor per stream.
 import type { IncomingMessage } from 'node:http';
 import zlib from 'node:zlib';
 import compression from 'compression';
@@ -34,7 +35,7 @@ export function preferredEncoding(req: IncomingMessage): Encoding {
  * The event stream's encoding: gzip first, even when br is offered. Flushed after every message, brotli's cheap
  * qualities (0–1) lose their context at each flush and send 2–3× what gzip sends; from quality 2 up a brotli
  * compressor holds about 290 KB per viewer for as long as it watches, while gzip shares one compression per message
- * among all viewers and holds nothing per viewer (src/http/sse.ts) — brotli would save about 25 % of the bytes.
+ * — and one context per container — among all viewers and holds nothing per viewer (src/http/sse.ts, gzip-chain.ts).
  * Measured in docs/performance.md. br only for a client that offers no gzip.
  */
 export function streamEncoding(req: IncomingMessage): Encoding {

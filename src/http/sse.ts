@@ -6,10 +6,16 @@
 import zlib from 'node:zlib';
 import type { Response } from 'express';
 import { streamEncoding } from './compression.ts';
+import { chainFor } from './gzip-chain.ts';
 
 export interface SseWriter {
   /** Writes one event; false once more than the pending-bytes cap is queued for this client (it is then cut). */
   send(id: number, event: string, data: string): boolean;
+  /**
+   * Writes a message every viewer of the stream's group gets alike (a live progress batch, a usage poll): with gzip,
+   * compressed against the messages before it, in one context shared by the group (src/http/gzip-chain.ts).
+   */
+  sendShared(id: number, event: string, data: string): boolean;
   /**
    * Resolves once other requests have had a turn of the event loop and this client has taken what was written
    * (false if the stream closed, or the client took nothing for `stallMs` and was cut). A long replay awaits it
@@ -51,9 +57,10 @@ function frameFor(id: number, event: string, data: string): Buffer {
  * gzip without a compressor per viewer (issue 18): a gzip body is a header, raw deflate blocks and a trailer (CRC-32
  * and length of what was compressed). A block sequence that ends with a sync flush is byte-aligned, and one
  * compressed with no history refers to nothing before it — so such segments can follow each other in any viewer's
- * stream. Each message is compressed once, alone, for every viewer that gets it (kept beside its frame); a viewer
- * holds only the running CRC and length. The small per-viewer bits (retry, heartbeats) go as stored blocks.
- * The price is the context between messages; docs/performance.md has the measurements that chose this.
+ * stream. A viewer holds only the running CRC and length. The live messages of a container (sendShared) come from
+ * one compression context shared by its viewers (src/http/gzip-chain.ts), so they compress against the messages
+ * before them; any other message is compressed once, alone, for every viewer that gets it (kept beside its frame);
+ * the small per-viewer bits (retry, heartbeats) go as stored blocks. docs/performance.md has the measurements.
  */
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 /** An empty final block with fixed codes: ends the deflate stream before the trailer. */
@@ -120,7 +127,7 @@ function leaveHeartbeat(stream: EventStream, everyMs: number): void {
 
 export function openEventStream(
   res: Response,
-  options: { maxPendingBytes: number; heartbeatMs?: number; retryMs?: number; stallMs?: number; /** the client's cursor */ lastEventId?: number },
+  options: StreamOptions,
 ): SseWriter {
   const encoding = streamEncoding(res.req);
   res.status(200).set({
@@ -136,6 +143,23 @@ export function openEventStream(
   return new EventStream(res, encoding, options);
 }
 
+interface StreamOptions {
+  maxPendingBytes: number;
+  heartbeatMs?: number;
+  retryMs?: number;
+  stallMs?: number;
+  /** the client's cursor */
+  lastEventId?: number;
+  /** The viewers that get the same messages through sendShared (one container's live stream of one kind). */
+  group?: string;
+}
+
+/** A shared message's frame and its segment in the group's compression chain. */
+interface ChainPiece {
+  frame: Buffer;
+  deflated: Buffer;
+}
+
 /**
  * One viewer's stream. A class rather than closures: an idle viewer is this object, its response, its socket and
  * (when compressed) its compressor — about what the connection itself costs.
@@ -144,19 +168,21 @@ class EventStream implements SseWriter {
   closed = false;
   private lastId: number;
   /** Frames written this turn, sent together at the end of it (see flushDirty). */
-  private queued: (string | Buffer)[] = [];
+  private queued: (string | Buffer | ChainPiece)[] = [];
   private queuedBytes = 0;
   /** brotli only (a client that offers no gzip): one compressor for the stream. */
   private readonly compressor: zlib.BrotliCompress | undefined;
   /** gzip: CRC-32 and length (mod 2^32) of what the stream has carried. */
   private crc = 0;
   private inflatedLength = 0;
+  /** gzip: the seq of the last segment of the group's chain this stream wrote, if it wrote nothing else since (else -1). */
+  private chainAt = -1;
   private readonly heartbeatMs: number;
 
   constructor(
     private readonly res: Response,
     private readonly encoding: 'br' | 'gzip' | 'identity',
-    private readonly options: { maxPendingBytes: number; heartbeatMs?: number; retryMs?: number; stallMs?: number; lastEventId?: number },
+    private readonly options: StreamOptions,
   ) {
     this.lastId = options.lastEventId ?? 0;
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
@@ -183,10 +209,25 @@ class EventStream implements SseWriter {
     return encodeEvent(id, event, data);
   }
 
+  sendShared(id: number, event: string, data: string): boolean {
+    const group = this.options.group;
+    if (this.encoding !== 'gzip' || group === undefined) return this.send(id, event, data);
+    if (this.closed) return false;
+    const frame = frameFor(id, event, data);
+    const segment = chainFor(group).next({ id, event, data }, frame, this.chainAt);
+    if (!segment) return this.sendEncoded(id, frame);
+    this.chainAt = segment.seq;
+    return this.accept(id, { frame, deflated: segment.bytes });
+  }
+
   sendEncoded(id: number, frame: Buffer): boolean {
     if (this.closed) return false;
+    return this.accept(id, frame);
+  }
+
+  private accept(id: number, chunk: Buffer | ChainPiece): boolean {
     this.lastId = id;
-    this.queue(frame);
+    this.queue(chunk);
     if (this.pending() > this.options.maxPendingBytes) {
       // A client this far behind is cut; it reconnects with its cursor and resumes from Postgres.
       this.release();
@@ -249,24 +290,29 @@ class EventStream implements SseWriter {
     this.queuedBytes = 0;
     if (this.encoding === 'gzip') {
       const parts = chunks.map((chunk) => {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : chunk.frame;
         this.crc = zlib.crc32(bytes, this.crc);
         this.inflatedLength = (this.inflatedLength + bytes.length) % 2 ** 32;
-        // Shared frames are compressed once for all viewers; this viewer's own small chunks are stored.
-        return typeof chunk === 'string' ? storedSegment(bytes) : deflatedSegment(bytes);
+        // A group's live messages come from its chain; other frames are compressed once, alone, for all viewers;
+        // this viewer's own small chunks are stored.
+        if (typeof chunk === 'string') return storedSegment(bytes);
+        return Buffer.isBuffer(chunk) ? deflatedSegment(bytes) : chunk.deflated;
       });
       this.res.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
       return;
     }
     const out = this.compressor ?? this.res;
-    out.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))));
+    const plain = chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : Buffer.isBuffer(c) ? c : c.frame));
+    out.write(plain.length === 1 ? plain[0]! : Buffer.concat(plain));
     // A sync flush keeps the dictionary, so later messages still compress against earlier ones.
     this.compressor?.flush(zlib.constants.BROTLI_OPERATION_FLUSH);
   }
 
-  private queue(chunk: string | Buffer): void {
+  private queue(chunk: string | Buffer | ChainPiece): void {
+    // Anything of this stream's own puts its decoder's history out of step with the group's chain.
+    if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) this.chainAt = -1;
     this.queued.push(chunk);
-    this.queuedBytes += chunk.length;
+    this.queuedBytes += typeof chunk === 'string' || Buffer.isBuffer(chunk) ? chunk.length : chunk.frame.length;
     dirty.add(this);
     if (!flushScheduled) {
       flushScheduled = true;

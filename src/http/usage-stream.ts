@@ -57,7 +57,7 @@ const watchesUsage = (c: Container) => isSettled(c) && showsUsage(c);
  * for once the stream listens.
  */
 export async function streamUsage(res: Response, deps: UsageStreamDeps, container: Container, historySeen: number | undefined): Promise<void> {
-  const sse = openEventStream(res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs });
+  const sse = openEventStream(res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs, group: `usage:${container.id}` });
   if (!watchesUsage(container)) {
     // Opened from a page that is out of date: hand it the current state (and the right stream) and end.
     sse.send(0, 'done', await deps.render('final'));
@@ -91,7 +91,7 @@ export async function streamUsage(res: Response, deps: UsageStreamDeps, containe
     void deps.render('refresh', statusOf(snapshot)).then((html) => !stopped && sse.send(0, 'usage', html));
   const onSnapshot = (snapshot: UsageSnapshot, change: UsageChange) => {
     if (stopped) return;
-    if (change === 'usage') return void sse.send(0, 'usage', usageMessage(deps.fragments, snapshot, container.id));
+    if (change === 'usage') return void sse.sendShared(0, 'usage', usageMessage(deps.fragments, snapshot, container.id));
     // Started or stopped (what it offers changed too), or its health or history did: this viewer's whole state, with
     // the status the last poll saw.
     refresh(snapshot);
@@ -101,7 +101,7 @@ export async function streamUsage(res: Response, deps: UsageStreamDeps, containe
   stops.push(unwatch);
   // What is known already, so the panel is current before the next poll; then `live` for the page's indicator.
   const known = await deps.usage.snapshot(container.id);
-  sse.send(0, 'usage', usageMessage(deps.fragments, known, container.id));
+  sse.sendShared(0, 'usage', usageMessage(deps.fragments, known, container.id));
   sse.send(0, 'live', '0');
   if (historySeen !== undefined && (await deps.newestHistoryId(container.id)) !== historySeen) refresh(known);
 }

@@ -34,6 +34,8 @@ function lastProgressIn(events: ContainerEvent[]): { progress: ProgressSnapshot;
 export interface FeedSink {
   /** Writes one message; returns false when the viewer cannot keep up and the feed must stop. */
   send(id: number, event: 'progress' | 'done' | 'live', html: string): boolean;
+  /** Writes a live message that every viewer of the container gets alike (see SseWriter.sendShared). */
+  sendShared(id: number, event: 'progress', html: string): boolean;
   /** The bytes send() would write for this message, and writing such bytes (a cached replay batch). */
   encode(id: number, event: 'progress', html: string): Buffer;
   sendEncoded(id: number, frame: Buffer): boolean;
@@ -230,7 +232,7 @@ export class ProgressFeed implements RelayListener {
       this.shownSeq = progress.seq;
     }
     if (this.replayedLines !== undefined) this.replayedLines += events.filter((e) => e.kind === 'log').length;
-    if (!this.sink.send(last.seq, 'progress', html)) {
+    if (!this.sink.sendShared(last.seq, 'progress', html)) {
       this.stop();
       return;
     }

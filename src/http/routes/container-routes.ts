@@ -88,7 +88,9 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       return;
     }
     const csrfToken = generateCsrfToken(req);
-    const writer = openEventStream(res, { maxPendingBytes: deps.config.sse.maxPendingBytes, heartbeatMs: deps.config.sse.heartbeatMs, lastEventId: cursor });
+    const writer = openEventStream(res, {
+      maxPendingBytes: deps.config.sse.maxPendingBytes, heartbeatMs: deps.config.sse.heartbeatMs, lastEventId: cursor, group: `progress:${container.id}`,
+    });
     const feed = new ProgressFeed(
       {
         events: deps.repos.events,

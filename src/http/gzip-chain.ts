@@ -1,0 +1,96 @@
+// One compression context for all the viewers of one container's live stream (issue 21). A message compressed
+// alone cannot refer to the messages before it, and a log line's markup, SSE framing and text are mostly what the
+// previous line sent: alone, a line costs about 200 bytes on the wire; against the stream so far, about 40. A
+// compressor per viewer would keep that context but costs 80–105 KB per viewer and one compression per viewer per
+// message (docs/performance.md). Instead the viewers of a container share one: every viewer that is at the chain's
+// head — it wrote every segment of the chain so far, and nothing else since — can write the chain's next segment,
+// since its decoder then holds exactly the history the compressor refers to. A viewer that wrote anything of its own
+// (a heartbeat, a replay batch, its final message) has left the chain; it writes the next live message compressed
+// alone, and asks for a reset: the chain's next segment then starts with a full flush (no reference to anything
+// before it), which any viewer can write, and so joins. Every segment ends with a sync flush (byte-aligned, like the
+// segments compressed alone), so all of them can follow each other in one gzip member (src/http/sse.ts).
+import { Deflate, Z_FULL_FLUSH, Z_SYNC_FLUSH } from 'pako';
+
+export interface ChainSegment {
+  /** Unique in the process (so a position in a dropped chain never matches a new one). */
+  readonly seq: number;
+  /** The segment a viewer must have written just before this one; -1 after a reset (anyone may write it). */
+  readonly after: number;
+  readonly bytes: Buffer;
+}
+
+/** A chain nobody sent to for this long is dropped, with its compressor (about 260 KB). */
+const IDLE_MS = 30_000;
+/** Segments kept for viewers that have not written them yet (one message reaches every viewer in the same turn). */
+const RECENT = 8;
+const NOTHING = new Uint8Array(0);
+let lastSeq = 0;
+
+class GzipChain {
+  /** The seq of the chain's last segment (-1: none yet). */
+  head = -1;
+  lastUsed = Date.now();
+  private readonly deflate = new Deflate({ raw: true, level: 6, windowBits: 15, memLevel: 8 });
+  /** By the message's HTML (every viewer renders the same string, not always the same object), with its id and event. */
+  private readonly recent = new Map<string, { id: number; event: string; segment: ChainSegment }>();
+  private out: Uint8Array[] = [];
+  private wantReset = false;
+
+  constructor() {
+    this.deflate.onData = (chunk) => this.out.push(chunk);
+  }
+
+  /**
+   * The segment a viewer whose last chain segment was `at` writes for `frame`; undefined when it cannot follow
+   * the chain there (it writes the frame compressed alone, and the chain's next segment lets it join).
+   */
+  next(message: { id: number; event: string; data: string }, frame: Buffer, at: number): ChainSegment | undefined {
+    this.lastUsed = Date.now();
+    const hit = this.recent.get(message.data);
+    const known = hit && hit.id === message.id && hit.event === message.event ? hit.segment : undefined;
+    if (known && (known.after === -1 || known.after === at)) return known;
+    if (known && at !== this.head) {
+      this.wantReset = true;
+      return undefined;
+    }
+    // A message the chain has not compressed yet — or the same bytes again, for a viewer at the head.
+    return this.append(message, frame, this.wantReset || at !== this.head);
+  }
+
+  private append(message: { id: number; event: string; data: string }, frame: Buffer, reset: boolean): ChainSegment {
+    const fresh = this.head === -1;
+    if (reset && !fresh) this.deflate.push(NOTHING, Z_FULL_FLUSH);
+    this.deflate.push(frame, Z_SYNC_FLUSH);
+    const segment: ChainSegment = { seq: ++lastSeq, after: reset || fresh ? -1 : this.head, bytes: Buffer.concat(this.out) };
+    this.out = [];
+    this.wantReset = false;
+    this.head = segment.seq;
+    this.recent.delete(message.data);
+    this.recent.set(message.data, { id: message.id, event: message.event, segment });
+    if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
+    return segment;
+  }
+}
+
+const chains = new Map<string, GzipChain>();
+let sweeper: NodeJS.Timeout | undefined;
+
+/** The chain of a group of viewers (one container's live stream), made on first use, dropped when idle. */
+export function chainFor(group: string): GzipChain {
+  let chain = chains.get(group);
+  if (!chain) {
+    chain = new GzipChain();
+    chains.set(group, chain);
+    sweeper ??= setInterval(dropIdleChains, IDLE_MS).unref();
+  }
+  return chain;
+}
+
+function dropIdleChains(): void {
+  const now = Date.now();
+  for (const [group, chain] of chains) if (now - chain.lastUsed >= IDLE_MS) chains.delete(group);
+  if (chains.size === 0 && sweeper) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
