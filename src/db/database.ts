@@ -7,7 +7,9 @@ export function knexConfig(databaseUrl: string, poolMax = 10): Knex.Config {
   return {
     client: 'pg',
     connection: databaseUrl,
-    pool: { min: 0, max: poolMax },
+    // Two connections stay open and the others idle for ten minutes before they close: a burst of requests after a
+    // quiet spell (a hundred viewers reconnecting) does not wait for connections to be opened one by one.
+    pool: { min: Math.min(2, poolMax), max: poolMax, idleTimeoutMillis: 10 * 60_000 },
     acquireConnectionTimeout: 10_000,
     migrations: { migrationSource, tableName: 'knex_migrations' },
   };

@@ -7,7 +7,8 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.ts';
 import { ContainersRepository } from '../../src/db/containers-repository.ts';
-import { createKnex } from '../../src/db/database.ts';
+import knexFactory from 'knex';
+import { knexConfig } from '../../src/db/database.ts';
 import { EventsRepository } from '../../src/db/events-repository.ts';
 import { SettingsRepository } from '../../src/db/settings-repository.ts';
 import { createContainerFragments } from '../../src/http/container-fragments.ts';
@@ -19,7 +20,8 @@ import { poolWatch } from './pool-watch.ts';
 import type { ContainerEvent } from '../../src/domain/containers/container-event.ts';
 
 const config = loadConfig();
-const knex = createKnex(config.databaseUrl);
+// The pool as it was when this baseline was first measured (nothing kept open), whatever Launchpad's pool does now.
+const knex = knexFactory({ ...knexConfig(config.databaseUrl), pool: { min: 0, max: 10 } });
 const events = new EventsRepository(knex);
 const containers = new ContainersRepository(knex);
 const settings = new SettingsRepository(knex);

@@ -89,56 +89,96 @@ export const showsUsage = (c: Pick<Container, 'lifecycle' | 'vmid' | 'nodeId'>) 
 /** Lifecycles whose CT is worth asking the node about for the page. */
 const ASK_STATUS_FOR = new Set(['ready', 'failed', 'cancelled']);
 
+export interface StateOptions {
+  uptoSeq?: number;
+  liveStatus?: LiveStatusDeps;
+  /** What the node said at the last usage poll, instead of asking it again (the usage stream's re-render). */
+  status?: LiveStatus;
+  usage?: UsageSource;
+  /** Runs each database read (a stream's last message shares the replays' connection limit); else they all run at once. */
+  limit?: <T>(query: () => Promise<T>) => Promise<T>;
+}
+
 /**
- * The container's state as of `uptoSeq` (its newest event when left out). liveStatus: how to ask the node what a
+ * What a container's page shows that does not depend on who looks, read in one go: shaped for a viewer by stateFor.
+ * Many viewers of one change (a build's end, replayed by a hundred at once) can share one read.
+ */
+export interface ContainerFacts {
+  container: Container;
+  nodeName: string;
+  services: ContainerService[];
+  credentialKeys: string[];
+  lastLines: ContainerEvent[];
+  ctStatus?: LiveStatus;
+  progress: ProgressSnapshot;
+  usage?: UsageView;
+  wantsUsage: boolean;
+  latestHealth: Awaited<ReturnType<HealthRepository['latest']>>;
+  history: HistoryPage;
+}
+
+/**
+ * The container's facts as of `uptoSeq` (its newest event when left out). liveStatus: how to ask the node what a
  * built container is doing (left out, no live status is shown and no power action offered).
  */
-export async function loadContainerState(
-  deps: ContainerPageDeps,
-  container: Container,
-  viewer: Viewer,
-  options: {
-    uptoSeq?: number;
-    liveStatus?: LiveStatusDeps;
-    /** What the node said at the last usage poll, instead of asking it again (the usage stream's re-render). */
-    status?: LiveStatus;
-    usage?: UsageSource;
-  } = {},
-): Promise<ContainerStateView> {
+export async function loadContainerFacts(deps: ContainerPageDeps, container: Container, options: StateOptions = {}): Promise<ContainerFacts> {
   const wantsUsage = options.usage !== undefined && showsUsage(container);
+  const read = options.limit ?? (<T>(query: () => Promise<T>) => query());
   const [node, services, credentialKeys, lastLines, lastProgress, ctStatus, usage, latestHealth, history] = await Promise.all([
-    deps.nodes.findById(container.nodeId),
-    deps.containerExtras.services(container.id),
-    deps.containerExtras.credentialKeys(container.id),
+    read(() => deps.nodes.findById(container.nodeId)),
+    read(() => deps.containerExtras.services(container.id)),
+    read(() => deps.containerExtras.credentialKeys(container.id)),
     container.lifecycle === 'failed' || container.lifecycle === 'cancelled'
-      ? deps.events.logEntries(container.id, { afterSeq: Math.max(0, container.lastSeq - 40), limit: 40 })
+      ? read(() => deps.events.logEntries(container.id, { afterSeq: Math.max(0, container.lastSeq - 40), limit: 40 }))
       : Promise.resolve([]),
-    deps.events.lastProgressEvent(container.id, options.uptoSeq),
+    read(() => deps.events.lastProgressEvent(container.id, options.uptoSeq)),
     options.status
       ? Promise.resolve(options.status)
       : options.liveStatus && ASK_STATUS_FOR.has(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
     wantsUsage ? options.usage!(container.id) : Promise.resolve(undefined),
-    container.lifecycle === 'ready' ? deps.health.latest(container.id) : Promise.resolve(undefined),
-    containerHistory(deps, container.id, { page: 1 }),
+    container.lifecycle === 'ready' ? read(() => deps.health.latest(container.id)) : Promise.resolve(undefined),
+    read(() => containerHistory(deps, container.id, { page: 1 })),
   ]);
-  const nodeName = node?.name ?? removedNodeLabel(container);
   return {
     container,
-    nodeName,
-    services: services.map((s) => ({ ...s, href: serviceLink(s.url) })),
+    nodeName: node?.name ?? removedNodeLabel(container),
+    services,
     credentialKeys,
-    mayReveal: mayActOn(viewer, container.ownerId),
-    failedPhase: phaseLabel(container.currentStep),
     lastLines: lastLines.filter((e) => e.kind === 'log').slice(-15),
     ctStatus,
     progress: snapshotFrom(lastProgress, container.lifecycle),
-    actions: availableActions(container, ctStatus, viewer),
-    config: configSummary(container, nodeName),
     usage: usage && usageView(usage, Date.now()),
-    stream: !isSettled(container) ? 'progress' : wantsUsage ? 'usage' : 'none',
-    health: healthView(container, services, latestHealth, ctStatus, mayActOn(viewer, container.ownerId)),
+    wantsUsage,
+    latestHealth,
     history,
   };
+}
+
+/** The facts as this viewer sees them: what they may reveal, which actions and checks they are offered. */
+export function stateFor(facts: ContainerFacts, viewer: Viewer): ContainerStateView {
+  const { container, nodeName, ctStatus } = facts;
+  return {
+    container,
+    nodeName,
+    services: facts.services.map((s) => ({ ...s, href: serviceLink(s.url) })),
+    credentialKeys: facts.credentialKeys,
+    mayReveal: mayActOn(viewer, container.ownerId),
+    failedPhase: phaseLabel(container.currentStep),
+    lastLines: facts.lastLines,
+    ctStatus,
+    progress: facts.progress,
+    actions: availableActions(container, ctStatus, viewer),
+    config: configSummary(container, nodeName),
+    usage: facts.usage,
+    stream: !isSettled(container) ? 'progress' : facts.wantsUsage ? 'usage' : 'none',
+    health: healthView(container, facts.services, facts.latestHealth, ctStatus, mayActOn(viewer, container.ownerId)),
+    history: facts.history,
+  };
+}
+
+/** The container's state for one viewer (see loadContainerFacts). */
+export async function loadContainerState(deps: ContainerPageDeps, container: Container, viewer: Viewer, options: StateOptions = {}): Promise<ContainerStateView> {
+  return stateFor(await loadContainerFacts(deps, container, options), viewer);
 }
 
 export interface ContainerPageView extends ContainerStateView {

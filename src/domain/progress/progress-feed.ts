@@ -2,7 +2,6 @@
 // go live — dropping anything already sent and back-filling from Postgres whenever seq jumps. The result, on one
 // connection, is every event after the cursor exactly once and in order. Once the replay is done, an `event: live`
 // tells the page how many log lines it caught up (its indicator says "Live — caught up 240 lines").
-import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
 import type { EventRelay, RelayListener } from './event-relay.ts';
 import type { ProgressSnapshot } from './phases.ts';
@@ -46,11 +45,15 @@ export interface FeedSink {
 
 export interface FeedDeps {
   events: EventsRepository;
-  containers: ContainersRepository;
+  /** The container as it stands (viewers finishing together may share one read: see src/lib/single-flight.ts). */
+  readContainer(id: string): Promise<Container | undefined>;
   relay: EventRelay;
   fragments: ProgressFragments;
-  /** The fragments a finished container's page ends with (every state element, as a reload shows it), out of band. */
-  finalFragments(containerId: string): Promise<string>;
+  /**
+   * The fragments a finished container's page ends with (every state element, as a reload shows it), out of band.
+   * Its database reads go through replayLimit too.
+   */
+  finalFragments(container: Container): Promise<string>;
   replayBatchSize?: number;
   /**
    * Runs a replay query. The process shares one limit among all viewers so that many viewers back-filling at once
@@ -242,14 +245,15 @@ export class ProgressFeed implements RelayListener {
   private async finishIfTerminal(): Promise<void> {
     // Like replay queries, these go through the shared limit: a hundred replays ending together would otherwise
     // take every pooled connection at once.
-    const container = await this.limited(() => this.deps.containers.findById(this.containerId));
+    const container = await this.limited(() => this.deps.readContainer(this.containerId));
     if (!container) return this.stop();
-    if (isSettled(container) && this.lastSent >= container.lastSeq) await this.finish();
+    if (isSettled(container) && this.lastSent >= container.lastSeq) await this.finish(container);
   }
 
-  private async finish(): Promise<void> {
+  private async finish(container: Container): Promise<void> {
     if (this.closed) return;
-    const html = await this.limited(() => this.deps.finalFragments(this.containerId));
+    // finalFragments runs its reads through the same limit itself (one slot per read, never one held around many).
+    const html = await this.deps.finalFragments(container);
     if (this.sink.send(this.lastSent, 'done', html || 'done')) this.stop();
   }
 

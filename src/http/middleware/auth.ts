@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { User, UsersRepository } from '../../db/users-repository.ts';
 import { hasRole, type Role } from '../../domain/roles.ts';
 import { ForbiddenError } from '../../lib/errors.ts';
+import { singleFlight } from '../../lib/single-flight.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -9,12 +10,16 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Loads the signed-in user, if any, onto req.user. */
+/**
+ * Loads the signed-in user, if any, onto req.user. Requests of one user that arrive together (a browser reconnecting
+ * its streams, a hundred tabs) share one read.
+ */
 export function loadUser(users: UsersRepository) {
+  const shared = singleFlight<number, User | undefined>();
   return async (req: Request, _res: Response, next: NextFunction) => {
     const id = req.session?.userId;
     if (id !== undefined) {
-      const user = await users.findById(id);
+      const user = await shared(id, () => users.findById(id));
       // A disabled (or deleted) account's sessions end on their next request: back to /login.
       if (user && !user.disabledAt) req.user = user;
       else delete req.session.userId;

@@ -10,7 +10,11 @@ import {
   revealCredentials,
 } from '../../domain/containers/container-actions.ts';
 import { liveStatusOf, loadContainerList } from '../../domain/containers/container-list.ts';
-import { findVisibleContainer, loadContainerPage, loadContainerState, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
+import type { Container, Viewer } from '../../domain/containers/container.ts';
+import {
+  findVisibleContainer, loadContainerFacts, loadContainerPage, loadContainerState, stateFor, type ContainerFacts, type ContainerPageDeps,
+} from '../../domain/containers/container-page.ts';
+import { singleFlight } from '../../lib/single-flight.ts';
 import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
 import { replayCache } from '../../domain/progress/replay-cache.ts';
 import { ConflictError, ForbiddenError, ValidationError } from '../../lib/errors.ts';
@@ -44,6 +48,16 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   // Replays share at most 6 of the pool's 10 connections, whatever the number of viewers catching up.
   const replayLimit = pLimit(6);
   const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
+  // Viewers of one build that end together (a replay storm, a build's end watched by many) share the reads of its
+  // last state; each gets it shaped for them (stateFor) from the container as they read it, with their own CSRF
+  // token. The facts of one seq are kept a second for the viewers that finish just after: what they hold beyond the
+  // seq's events — health, history, usage, the node's status — may be that old, and the usage stream that follows
+  // brings a newer history entry at once (usage-stream.ts) and the node's status at its first poll.
+  const sharedContainer = singleFlight<string, Container | undefined>();
+  const sharedFacts = singleFlight<string, ContainerFacts>({ keepMs: 1_000 });
+  // …and so do viewers opening the same stream at once (a storm of reconnects after a restart).
+  const sharedVisible = singleFlight<string, Container>();
+  const streamedContainer = (viewer: Viewer, id: string) => sharedVisible(`${id}:${viewer.id}`, () => findVisibleContainer(deps.repos, viewer, id));
 
   router.get('/containers', allow.readers, async (req, res) => {
     const list = await loadContainerList(deps, req.user!, req.query);
@@ -79,7 +93,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
 
   router.get('/containers/:id/events', allow.readers, async (req, res) => {
     const viewer = req.user!;
-    const container = await findVisibleContainer(deps.repos, viewer, req.params.id);
+    const container = await streamedContainer(viewer, req.params.id);
     const cursor = parseCursor(req.get('Last-Event-ID'), req.query.after);
     const slot = limits.acquire(req.sessionID);
     if ('refused' in slot) {
@@ -94,14 +108,14 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     const feed = new ProgressFeed(
       {
         events: deps.repos.events,
-        containers: deps.repos.containers,
+        readContainer: (id) => sharedContainer(id, () => deps.repos.containers.findById(id)),
         relay: deps.relay,
         fragments,
         replayLimit,
         replayCache,
-        finalFragments: async (id) => {
-          const latest = await deps.repos.containers.findById(id);
-          return latest ? fragments.final(await loadContainerState(pageDeps, latest, viewer, { liveStatus: deps, usage }), csrfToken) : '';
+        finalFragments: async (latest) => {
+          const facts = await sharedFacts(`${latest.id}:${latest.lastSeq}`, () => loadContainerFacts(pageDeps, latest, { liveStatus: deps, usage, limit: replayLimit }));
+          return fragments.final(stateFor({ ...facts, container: latest }, viewer), csrfToken);
         },
       },
       container.id,
@@ -118,7 +132,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   // The built container's usage stream: usage and status at each poll of its node, its state when that changes.
   router.get('/containers/:id/live', allow.readers, async (req, res) => {
     const viewer = req.user!;
-    const container = await findVisibleContainer(deps.repos, viewer, req.params.id);
+    const container = await streamedContainer(viewer, req.params.id);
     const slot = limits.acquire(req.sessionID);
     if ('refused' in slot) {
       res.status(slot.refused === 'process' ? 503 : 429).set('Retry-After', '5').type('text/plain').send('Too many live views open; try again shortly.');

@@ -1,27 +1,61 @@
 // (e) Many viewers replaying at once: 100 new viewers of the same 10,000-line log, all connected together. The
 // database pool (10 connections per process) must not run dry: every viewer gets every line, and /healthz — which
-// needs a pooled connection too — keeps answering, probed every 100 ms throughout.
+// needs a pooled connection too — keeps answering, probed every 100 ms throughout (from a process of its own).
+import { spawn } from 'node:child_process';
 import type { BenchContext, Side } from '../context.ts';
 import type { PoolPeak } from '../pool-watch.ts';
 import { SseViewer, countLines } from '../sse-viewer.ts';
 import { inBatches, nowMs, sleep, summarize } from '../stats.ts';
 
-async function probeHealth(url: string, stop: { done: boolean }) {
-  const latencies: number[] = [];
-  let failures = 0;
-  while (!stop.done) {
-    const start = nowMs();
+/**
+ * Asks /healthz every 100 ms until stopped, from a process of its own: the bench's own process is busy parsing a
+ * million lines for the 100 viewers, and a probe sharing its event loop would time the bench's lag, not the server's.
+ */
+const PROBE = `
+const url = process.argv[1];
+const latencies = [];
+let failures = 0;
+let stopping = false;
+process.stdin.on('end', () => { stopping = true; });
+process.stdin.resume();
+(async () => {
+  // A process's first fetch loads its HTTP client and opens the connection: not the server's time.
+  await fetch(url).then((res) => res.arrayBuffer()).catch(() => undefined);
+  process.stdout.write('ready\\n');
+  while (!stopping) {
+    const start = performance.now();
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
       await res.arrayBuffer();
       if (res.status !== 200) failures++;
     } catch {
       failures++;
     }
-    latencies.push(nowMs() - start);
-    await sleep(100);
+    latencies.push(performance.now() - start);
+    await new Promise((r) => setTimeout(r, 100));
   }
-  return { latencies, failures };
+  process.stdout.write(JSON.stringify({ latencies, failures }) + '\\n');
+})();
+`;
+
+async function probeHealth(url: string): Promise<{ stop(): Promise<{ latencies: number[]; failures: number }> }> {
+  const child = spawn(process.execPath, ['-e', PROBE, url], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  let ready!: () => void;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+    if (out.startsWith('ready\n')) ready();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await Promise.race([isReady, exited]);
+  return {
+    async stop() {
+      child.stdin.end();
+      await exited;
+      return JSON.parse(out.replace(/^ready\n/, '')) as { latencies: number[]; failures: number };
+    },
+  };
 }
 
 async function measure(ctx: BenchContext, side: Side, containerId: string, viewers: number, lines: number, capMs: number) {
@@ -29,8 +63,7 @@ async function measure(ctx: BenchContext, side: Side, containerId: string, viewe
   await side.server.call('resetLoop');
   const before = await side.stats();
   await side.server.call('poolWatchStart');
-  const stop = { done: false };
-  const health = probeHealth(side.healthUrl, stop);
+  const health = await probeHealth(side.healthUrl);
   const start = nowMs();
   const deadline = start + capMs;
   const results = await inBatches(Array.from({ length: viewers }, (_, i) => i), viewers, async () => {
@@ -55,8 +88,7 @@ async function measure(ctx: BenchContext, side: Side, containerId: string, viewe
     }
     return { seen, ms: doneAt ? doneAt - start : NaN, failure: viewer.failure, reconnects: viewer.reconnects };
   });
-  stop.done = true;
-  const probes = await health;
+  const probes = await health.stop();
   const pool = await side.server.call<PoolPeak>('poolWatchStop');
   const after = await side.stats();
   const completed = results.filter((r) => !Number.isNaN(r.ms));
