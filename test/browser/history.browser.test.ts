@@ -103,6 +103,42 @@ describe('the History section with JavaScript', () => {
     }
   });
 
+  it('follows live on the first page of all kinds, and leaves a filtered view as its reader chose it', async () => {
+    const { page, close } = await open(`/containers/${containerId}`, 1280);
+    try {
+      // The page's usage stream is open; count the messages that carry a history section.
+      await page.waitForFunction(() => (window as unknown as { launchpadStream?: { state: string } }).launchpadStream?.state === 'live', undefined, { timeout: 15_000 });
+      await page.evaluate(() => {
+        (window as unknown as { historyMessages: number }).historyMessages = 0;
+        document.addEventListener('htmx:sseMessage', (e) => {
+          if (String((e as CustomEvent<MessageEvent>).detail.data).includes('id="history"')) (window as unknown as { historyMessages: number }).historyMessages++;
+        });
+      });
+      const container = (await env.deps.repos.containers.findById(containerId))!;
+      const announce = async (summary: string) => {
+        await env.deps.repos.history.record({ containerId, kind: 'health', userId: null, username: null, attempt: null, outcome: 'degraded', summary, details: {} });
+        await env.deps.usage.announce(container);
+      };
+      const messages = () => page.evaluate(() => (window as unknown as { historyMessages: number }).historyMessages);
+
+      await page.locator('#history nav a', { hasText: 'Builds' }).click();
+      await page.locator('#history nav a[aria-current="page"]', { hasText: 'Builds' }).waitFor();
+      await announce('degraded while the reader looked at builds');
+      await page.waitForFunction(() => (window as unknown as { historyMessages: number }).historyMessages >= 1, undefined, { timeout: 10_000 });
+      expect(await kindsShown(page)).toEqual(['build', 'build']);
+
+      await page.locator('#history nav a', { hasText: 'All' }).click();
+      await page.locator('#history nav a[aria-current="page"]', { hasText: 'All' }).waitFor();
+      expect(await page.locator('#history li').first().textContent()).toContain('degraded while the reader looked at builds');
+      const before = await messages();
+      await announce('degraded again, shown at once');
+      await page.locator('#history li').first().filter({ hasText: 'degraded again, shown at once' }).waitFor({ timeout: 10_000 });
+      expect(await messages()).toBeGreaterThan(before);
+    } finally {
+      await close();
+    }
+  });
+
   it("opens attempt 1's own log from its entry, and /activity, at 390 px without sideways scrolling", async () => {
     const { page, refused, close } = await open(`/containers/${containerId}/history?kind=build`, 390);
     try {
