@@ -43,11 +43,14 @@ export function streamEncoding(req: IncomingMessage): Encoding {
 }
 
 export function compressResponses(): RequestHandler {
-  return compression({
+  const compress = compression({
     // The event stream compresses (and flushes) itself; everything else compressible is compressed here.
     filter: (req, res) => !String(res.getHeader('Content-Type') ?? '').startsWith('text/event-stream') && compression.filter(req, res),
     brotli: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT } },
     level: 6,
     threshold: 1024,
   });
+  // A request for an event stream skips the middleware altogether: the stream compresses itself, and each of the
+  // thousands of streams a process may hold is spared the wrappers the middleware puts on every response.
+  return (req, res, next) => (req.headers.accept === 'text/event-stream' ? next() : compress(req, res, next));
 }
