@@ -130,6 +130,8 @@ describe('the live container page', () => {
     expect(await page.textContent('#health-panel')).toContain('nginx.service is inactive (failed)');
     expect(await opened(page)).toBe(streamsBeforeSweep);
     await page.waitForFunction(() => document.querySelector('.htmx-settling, .htmx-swapping, .htmx-added') === null);
+    // As the stream left it (caret: 'initial' — hiding the caret would mark the page's inputs with a style attribute).
+    if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/container-health-down-live.png`, fullPage: true, caret: 'initial' });
     await expectSameAfterReload(page);
 
     // Stop, clicked on the page: the page follows the action live, and its end offers what a reload offers.
