@@ -147,6 +147,27 @@ describe('live usage on a built container’s page', () => {
     }
   });
 
+  it('the viewers of one process re-render an announced change from one read of the container’s state', async () => {
+    const c = (await env.deps.repos.containers.findById(ids[0]!))!;
+    const seen = await env.deps.repos.history.newestId(c.id);
+    const viewers = await Promise.all(Array.from({ length: 10 }, () => connectSse(`${web[0]!.baseUrl}/containers/${c.id}/live?history=${seen}`, { cookie: cookies[0] })));
+    const historyReads: string[] = [];
+    const count = (q: { sql: string }) => q.sql.includes('"container_history"') && historyReads.push(q.sql);
+    try {
+      await Promise.all(viewers.map((v) => v.waitFor((e) => e.event === 'live')));
+      await env.deps.repos.history.record({
+        containerId: c.id, kind: 'health', userId: null, username: null, attempt: null, outcome: 'healthy', summary: 'answered again (announced to ten)', details: {},
+      });
+      env.deps.knex.on('query', count);
+      await second.usage.announce(c);
+      await Promise.all(viewers.map((v) => v.waitFor((e) => e.event === 'usage' && e.data.includes('answered again (announced to ten)'), 5_000)));
+      expect(historyReads).toHaveLength(1);
+    } finally {
+      env.deps.knex.off('query', count);
+      viewers.forEach((v) => v.close());
+    }
+  });
+
   it('a stream opened by a page older than the newest history entry brings it up to date at once; a current page gets no re-render', async () => {
     const id = ids[0]!;
     const newest = await env.deps.repos.history.newestId(id);

@@ -22,9 +22,10 @@ export interface UsageStreamDeps {
   fragments: ContainerFragments;
   /**
    * This viewer's page state, out of band, as of now (the container read again): `final` with the stream slot, or a
-   * refresh without it; `status` is what the last poll saw (so no extra request to the node).
+   * refresh without it. `round`: the snapshot that prompted a refresh — the status the last poll saw (so no extra
+   * request to the node), and the key under which every viewer of that round shares one read.
    */
-  render(how: 'final' | 'refresh', status?: LiveStatus): Promise<string>;
+  render(how: 'final' | 'refresh', round?: UsageSnapshot): Promise<string>;
   /** The id of the container's newest history entry now (the page says which one it shows). */
   newestHistoryId(containerId: string): Promise<number>;
   sse: { maxPendingBytes: number; heartbeatMs: number };
@@ -70,6 +71,13 @@ export async function streamUsage(res: Response, deps: UsageStreamDeps, containe
     for (const s of stops.splice(0)) s();
   };
   res.on('close', stop);
+  // The database unreachable (a re-render, a look at the container): end this stream; the browser reconnects and
+  // the page is rendered afresh when it can be.
+  const orEnd = (work: Promise<unknown>) =>
+    void work.catch(() => {
+      stop();
+      sse.end();
+    });
 
   let checking = false;
   const checkContainer = async () => {
@@ -85,10 +93,9 @@ export async function streamUsage(res: Response, deps: UsageStreamDeps, containe
       checking = false;
     }
   };
-  stops.push(await deps.relay.subscribe(container.id, { onMessage: () => void checkContainer(), onResync: () => void checkContainer(), lastSent: Number.MAX_SAFE_INTEGER }));
+  stops.push(await deps.relay.subscribe(container.id, { onMessage: () => orEnd(checkContainer()), onResync: () => orEnd(checkContainer()), lastSent: Number.MAX_SAFE_INTEGER }));
 
-  const refresh = (snapshot: UsageSnapshot) =>
-    void deps.render('refresh', statusOf(snapshot)).then((html) => !stopped && sse.send(0, 'usage', html));
+  const refresh = (snapshot: UsageSnapshot) => orEnd(deps.render('refresh', snapshot).then((html) => !stopped && sse.send(0, 'usage', html)));
   const onSnapshot = (snapshot: UsageSnapshot, change: UsageChange) => {
     if (stopped) return;
     if (change === 'usage') return void sse.sendShared(0, 'usage', usageMessage(deps.fragments, snapshot, container.id));
@@ -103,5 +110,6 @@ export async function streamUsage(res: Response, deps: UsageStreamDeps, containe
   const known = await deps.usage.snapshot(container.id);
   sse.sendShared(0, 'usage', usageMessage(deps.fragments, known, container.id));
   sse.send(0, 'live', '0');
-  if (historySeen !== undefined && (await deps.newestHistoryId(container.id)) !== historySeen) refresh(known);
+  // (A round of its own: what is read for it must be newer than the entry just found.)
+  if (historySeen !== undefined && (await deps.newestHistoryId(container.id)) !== historySeen) refresh({ ...known });
 }

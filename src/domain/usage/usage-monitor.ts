@@ -98,7 +98,10 @@ export class UsageMonitor {
   async watch(container: WatchedContainer, listener: UsageListener): Promise<() => void> {
     let entry = this.watched.get(container.id);
     if (!entry) {
-      entry = { container, listeners: new Set(), snapshot: await this.readStored(container.id) };
+      const stored = await this.readStored(container.id);
+      // Another viewer of the same container may have arrived meanwhile: join its entry, never replace it (its
+      // listeners would be told nothing more).
+      entry = this.watched.get(container.id) ?? { container, listeners: new Set(), snapshot: stored };
       this.watched.set(container.id, entry);
     }
     entry.listeners.add(listener);
@@ -277,7 +280,11 @@ export class UsageMonitor {
     }
     for (const id of message.changed ?? []) {
       const w = this.watched.get(id);
-      if (w) this.tell(w, 'state');
+      if (!w) continue;
+      // The same values in a new object: each announce is a round of its own, so the viewers' re-renders of it can
+      // share one read keyed by it (and none of an earlier round's).
+      w.snapshot = { ...w.snapshot };
+      this.tell(w, 'state');
     }
   }
 

@@ -29,7 +29,8 @@ import { checkHealthNow } from '../../domain/health/health-request.ts';
 import { attemptLogSlice } from '../../domain/history/attempt-page.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
 import { openEventStream } from '../sse.ts';
-import { streamUsage } from '../usage-stream.ts';
+import { statusOf, streamUsage } from '../usage-stream.ts';
+import type { UsageSnapshot } from '../../domain/usage/usage.ts';
 import { StreamLimits } from '../stream-limits.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
 
@@ -58,6 +59,20 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   // …and so do viewers opening the same stream at once (a storm of reconnects after a restart).
   const sharedVisible = singleFlight<string, Container>();
   const streamedContainer = (viewer: Viewer, id: string) => sharedVisible(`${id}:${viewer.id}`, () => findVisibleContainer(deps.repos, viewer, id));
+  // A usage stream's re-render, read once per round for all its viewers in this process: a round is the snapshot that
+  // prompted it (a poll that saw the CT start or stop, a change the worker announced), made after what it reports.
+  const rounds = new WeakMap<UsageSnapshot, Promise<{ latest: Container; facts: ContainerFacts }>>();
+  const readRound = (container: Container, round: UsageSnapshot | undefined) => {
+    const read = async () => {
+      const latest = (await deps.repos.containers.findById(container.id)) ?? container;
+      const status = round && statusOf(round);
+      return { latest, facts: await loadContainerFacts(pageDeps, latest, status ? { status, usage } : { liveStatus: deps, usage }) };
+    };
+    if (!round) return read();
+    let shared = rounds.get(round);
+    if (!shared) rounds.set(round, (shared = read()));
+    return shared;
+  };
 
   router.get('/containers', allow.readers, async (req, res) => {
     const list = await loadContainerList(deps, req.user!, req.query);
@@ -148,9 +163,9 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       fragments,
       newestHistoryId: (id) => deps.repos.history.newestId(id),
       sse: deps.config.sse,
-      render: async (how, status) => {
-        const latest = (await deps.repos.containers.findById(container.id)) ?? container;
-        const view = await loadContainerState(pageDeps, latest, viewer, status ? { status, usage } : { liveStatus: deps, usage });
+      render: async (how, round) => {
+        const { latest, facts } = await readRound(container, round);
+        const view = stateFor({ ...facts, container: latest }, viewer);
         return how === 'final' ? fragments.final(view, csrfToken) : fragments.refresh(view, csrfToken);
       },
     }, container, historySeen);
