@@ -29,10 +29,14 @@ async function templateTestJob(deps: Deps, job: Job<JobDataByName['template-test
     timer = undefined;
     const batch = pending;
     pending = [];
-    writing = writing.then(async () => {
-      if (batch.length) await tests.appendLines(runId, batch);
-      await ring();
-    });
+    // A batch that cannot be stored is reported and the run goes on (a write left to fail unhandled would end the
+    // worker process, and every later batch with it).
+    writing = writing
+      .then(async () => {
+        if (batch.length) await tests.appendLines(runId, batch);
+        await ring();
+      })
+      .catch((err: Error) => deps.logger.warn({ err: err.message, runId, lines: batch.length }, 'could not store lines of a template test run; they are missing from its log'));
     return writing;
   };
   const onLine = (text: string, kind: TemplateTestLine['kind']) => {
