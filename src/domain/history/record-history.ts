@@ -34,15 +34,15 @@ async function whoAsked(users: UsersRepository, userId: number | undefined): Pro
  * The entry of the attempt that just ended, from the container as it stands (so a job delivered again after a crash
  * that came between the outcome and this write still writes it, once: the key is `build:<attempt>`). Its log slice
  * runs from the attempt's marker to the last event so far. `requestedBy`: who pressed Deploy or Retry (the owner
- * when unknown).
+ * when unknown). Answers the container as the entry was written from, or undefined when nothing was written.
  */
-export async function recordBuildEnded(deps: HistoryWriteDeps, containerId: string, requestedBy: number | undefined): Promise<boolean> {
+export async function recordBuildEnded(deps: HistoryWriteDeps, containerId: string, requestedBy: number | undefined): Promise<Container | undefined> {
   const c = await deps.containers.findById(containerId);
   const outcome = c && BUILD_OUTCOMES[c.lifecycle];
-  if (!c || !outcome || c.attempt < 1) return false;
+  if (!c || !outcome || c.attempt < 1) return undefined;
   const slice = derivedSlice(await deps.events.attemptStarts(c.id), c.attempt, c.lastSeq);
   const where = c.currentStep ? ` at ${phaseLabel(c.currentStep)}` : '';
-  return deps.history.record({
+  const written = await deps.history.record({
     containerId: c.id,
     at: c.finishedAt ?? undefined,
     kind: 'build',
@@ -53,6 +53,7 @@ export async function recordBuildEnded(deps: HistoryWriteDeps, containerId: stri
     details: { ...slice },
     dedupeKey: `build:${c.attempt}`,
   });
+  return written ? c : undefined;
 }
 
 /** A build cancelled while it waited in the queue: no attempt ran, so it has no attempt number and no log. */

@@ -80,14 +80,11 @@ export async function runCreatePipeline(deps: PipelineDeps, containerId: string,
   if (outcome !== 'interrupted') {
     // Written after the attempt's last event (its outcome needs the container as that event left it): a page whose
     // stream already ended hears of the entry through the doorbell.
-    const written = await recordBuildEnded(deps.repos, containerId, options.requestedBy).catch((err: Error) => {
+    const writtenFor = await recordBuildEnded(deps.repos, containerId, options.requestedBy).catch((err: Error) => {
       deps.logger.error({ err, containerId }, 'could not write the history entry of a build attempt');
-      return false;
+      return undefined;
     });
-    if (written && deps.usage) {
-      const container = await deps.repos.containers.findById(containerId);
-      if (container) await deps.usage.announce(container);
-    }
+    if (writtenFor) await deps.usage?.announce(writtenFor);
   }
   return outcome;
 }

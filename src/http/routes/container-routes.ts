@@ -10,11 +10,8 @@ import {
   revealCredentials,
 } from '../../domain/containers/container-actions.ts';
 import { liveStatusOf, loadContainerList } from '../../domain/containers/container-list.ts';
-import type { Container, Viewer } from '../../domain/containers/container.ts';
-import {
-  findVisibleContainer, loadContainerFacts, loadContainerPage, loadContainerState, stateFor, type ContainerFacts, type ContainerPageDeps,
-} from '../../domain/containers/container-page.ts';
-import { singleFlight } from '../../lib/single-flight.ts';
+import { findVisibleContainer, loadContainerPage, loadContainerState, stateFor, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
+import { SharedReads } from '../../domain/containers/shared-reads.ts';
 import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
 import { replayCache } from '../../domain/progress/replay-cache.ts';
 import { ConflictError, ForbiddenError, ValidationError } from '../../lib/errors.ts';
@@ -30,7 +27,6 @@ import { attemptLogSlice } from '../../domain/history/attempt-page.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
 import { openEventStream } from '../sse.ts';
 import { statusOf, streamUsage } from '../usage-stream.ts';
-import type { UsageSnapshot } from '../../domain/usage/usage.ts';
 import { StreamLimits } from '../stream-limits.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
 
@@ -49,30 +45,8 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   // Replays share at most 6 of the pool's 10 connections, whatever the number of viewers catching up.
   const replayLimit = pLimit(6);
   const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
-  // Viewers of one build that end together (a replay storm, a build's end watched by many) share the reads of its
-  // last state; each gets it shaped for them (stateFor) from the container as they read it, with their own CSRF
-  // token. The facts of one seq are kept a second for the viewers that finish just after: what they hold beyond the
-  // seq's events — health, history, usage, the node's status — may be that old, and the usage stream that follows
-  // brings a newer history entry at once (usage-stream.ts) and the node's status at its first poll.
-  const sharedContainer = singleFlight<string, Container | undefined>();
-  const sharedFacts = singleFlight<string, ContainerFacts>({ keepMs: 1_000 });
-  // …and so do viewers opening the same stream at once (a storm of reconnects after a restart).
-  const sharedVisible = singleFlight<string, Container>();
-  const streamedContainer = (viewer: Viewer, id: string) => sharedVisible(`${id}:${viewer.id}`, () => findVisibleContainer(deps.repos, viewer, id));
-  // A usage stream's re-render, read once per round for all its viewers in this process: a round is the snapshot that
-  // prompted it (a poll that saw the CT start or stop, a change the worker announced), made after what it reports.
-  const rounds = new WeakMap<UsageSnapshot, Promise<{ latest: Container; facts: ContainerFacts }>>();
-  const readRound = (container: Container, round: UsageSnapshot | undefined) => {
-    const read = async () => {
-      const latest = (await deps.repos.containers.findById(container.id)) ?? container;
-      const status = round && statusOf(round);
-      return { latest, facts: await loadContainerFacts(pageDeps, latest, status ? { status, usage } : { liveStatus: deps, usage }) };
-    };
-    if (!round) return read();
-    let shared = rounds.get(round);
-    if (!shared) rounds.set(round, (shared = read()));
-    return shared;
-  };
+  // Reads many viewers of one container make at once, made once (src/domain/containers/shared-reads.ts).
+  const shared = new SharedReads(pageDeps, { liveStatus: deps, usage, limit: replayLimit });
 
   router.get('/containers', allow.readers, async (req, res) => {
     const list = await loadContainerList(deps, req.user!, req.query);
@@ -108,7 +82,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
 
   router.get('/containers/:id/events', allow.readers, async (req, res) => {
     const viewer = req.user!;
-    const container = await streamedContainer(viewer, req.params.id);
+    const container = await shared.visibleContainer(viewer, req.params.id);
     const cursor = parseCursor(req.get('Last-Event-ID'), req.query.after);
     const slot = limits.acquire(req.sessionID);
     if ('refused' in slot) {
@@ -123,15 +97,12 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     const feed = new ProgressFeed(
       {
         events: deps.repos.events,
-        readContainer: (id) => sharedContainer(id, () => deps.repos.containers.findById(id)),
+        readContainer: (id) => shared.container(id),
         relay: deps.relay,
         fragments,
         replayLimit,
         replayCache,
-        finalFragments: async (latest) => {
-          const facts = await sharedFacts(`${latest.id}:${latest.lastSeq}`, () => loadContainerFacts(pageDeps, latest, { liveStatus: deps, usage, limit: replayLimit }));
-          return fragments.final(stateFor({ ...facts, container: latest }, viewer), csrfToken);
-        },
+        finalFragments: async (latest) => fragments.final(stateFor(await shared.finalFacts(latest), viewer), csrfToken),
       },
       container.id,
       cursor,
@@ -147,7 +118,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
   // The built container's usage stream: usage and status at each poll of its node, its state when that changes.
   router.get('/containers/:id/live', allow.readers, async (req, res) => {
     const viewer = req.user!;
-    const container = await streamedContainer(viewer, req.params.id);
+    const container = await shared.visibleContainer(viewer, req.params.id);
     const slot = limits.acquire(req.sessionID);
     if ('refused' in slot) {
       res.status(slot.refused === 'process' ? 503 : 429).set('Retry-After', '5').type('text/plain').send('Too many live views open; try again shortly.');
@@ -164,8 +135,7 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
       newestHistoryId: (id) => deps.repos.history.newestId(id),
       sse: deps.config.sse,
       render: async (how, round) => {
-        const { latest, facts } = await readRound(container, round);
-        const view = stateFor({ ...facts, container: latest }, viewer);
+        const view = stateFor(await shared.roundFacts(container, round && { snapshot: round, status: statusOf(round) }), viewer);
         return how === 'final' ? fragments.final(view, csrfToken) : fragments.refresh(view, csrfToken);
       },
     }, container, historySeen);
