@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { connectSse } from './support/sse-client.ts';
-import { insertContainer, insertNode, lineIdsIn, recorderFor } from './support/fixtures.ts';
+import { insertContainer, insertNode, streamedLinesIn, recorderFor } from './support/fixtures.ts';
 import { ensureUser, listen, signIn } from './support/http-session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 
@@ -45,7 +45,7 @@ async function churningViewer(containerId: string, drops: number[], useHeader: b
           done = true;
           return resolve();
         }
-        lines.push(...lineIdsIn(e.data));
+        lines.push(...streamedLinesIn(e.data));
         cursor = Number(e.id);
         if (++seen >= dropAfter) {
           conn.close();

@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { haveCaddy, sseDataParser, startCaddy, type Caddy } from './support/caddy.ts';
-import { insertContainer, insertNode, lineIdsIn, recorderFor } from './support/fixtures.ts';
+import { insertContainer, insertNode, streamedLinesIn, recorderFor } from './support/fixtures.ts';
 import { ensureUser, listen, signIn } from './support/http-session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 
@@ -59,7 +59,7 @@ describe.skipIf(!caddyInstalled)('behind Caddy over HTTP/2', () => {
         const req = session.request({ ':path': `/containers/${c.id}/events`, cookie, accept: 'text/event-stream' });
         req.on('response', (h) => statuses.push(Number(h[':status'])));
         req.setEncoding('utf8');
-        req.on('data', sseDataParser((data) => seen[i]!.push(...lineIdsIn(data))));
+        req.on('data', sseDataParser((data) => seen[i]!.push(...streamedLinesIn(data))));
         return req;
       });
       await waitFor(() => statuses.length === STREAMS);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { ASSETS, hashAssets } from '../src/build/hash-assets.ts';
 import type { User } from '../src/db/users-repository.ts';
-import { insertContainer, insertNode, lineIdsIn, recorderFor } from './support/fixtures.ts';
+import { insertContainer, insertNode, lineHtmlIn, recorderFor } from './support/fixtures.ts';
 import { ensureUser, listen, signIn } from './support/http-session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 
@@ -223,7 +223,7 @@ describe('the SSE stream, compressed', () => {
       const ms = await stream.until((t) => t.includes('the only line for a while'), 2_000);
       expect(ms).toBeLessThan(1_000);
       expect(stream.text).toMatch(/^retry: \d+\n\n/);
-      expect(lineIdsIn(stream.text)).toEqual([1]);
+      expect(lineHtmlIn(stream.text)).toEqual(['the only line for a while']);
     } finally {
       stream.close();
     }

@@ -1,7 +1,9 @@
 // The container page's log viewer, without a framework (the page loads no Alpine: every byte counts on a slow link).
 // It follows new lines until the reader scrolls up, then offers "Jump to latest (N new)"; keeps at most MAX_LINES
 // lines in the DOM; remembers the timestamps toggle; a click on a line's number (drawn by CSS in its gutter) makes
-// the line's permalink. Without scripts the log is a plain list and the buttons stay hidden.
+// the line's permalink. Lines that come over the live stream carry no id and no line count (it is the one part of a
+// line a compressor cannot predict): they are numbered here from their place in the list, and the header's count
+// follows. Without scripts the log is a plain list (the page's lines have their ids) and the buttons stay hidden.
 (() => {
   const MAX_LINES = 5000;
   const init = () => {
@@ -29,6 +31,19 @@
       programmatic = true;
       box.scrollTop = box.scrollHeight;
       requestAnimationFrame(() => { programmatic = false; });
+    };
+    // Gives the lines appended since the last call (those without an id, after the last line that has one) the ids
+    // their place implies — the first line of the list is the list's start — and the header its count.
+    const number = () => {
+      const fresh = [];
+      let last = lines.lastElementChild;
+      for (; last && !last.id; last = last.previousElementSibling) if (!last.classList.contains('log-marker')) fresh.push(last);
+      if (!fresh.length) return 0;
+      let n = last ? Number(last.id.slice(1)) : lines.start - 1;
+      for (let i = fresh.length - 1; i >= 0; i--) fresh[i].id = `L${++n}`;
+      const count = document.getElementById('log-count'); // the stream's last message replaces it: look it up each time
+      if (count) count.textContent = `${n} lines`;
+      return fresh.length;
     };
     const trim = () => {
       let excess = lines.children.length - MAX_LINES;
@@ -59,8 +74,8 @@
       render();
     });
     document.addEventListener('htmx:sseBeforeMessage', () => { pinned = follow && atBottom(); });
-    document.addEventListener('htmx:sseMessage', (evt) => {
-      const added = (evt.detail.data.match(/<li id="L/g) || []).length;
+    document.addEventListener('htmx:sseMessage', () => {
+      const added = number();
       if (!added) return;
       trim();
       if (!pinned) {
@@ -73,6 +88,7 @@
       const line = evt.target;
       if (line.parentElement === lines && line.id && evt.offsetX < parseFloat(getComputedStyle(line).paddingLeft)) location.hash = line.id;
     });
+    number();
     if (!location.hash) box.scrollTop = box.scrollHeight;
     render();
   };

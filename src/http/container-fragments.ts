@@ -42,8 +42,11 @@ export interface ContainerFragments extends ProgressFragments {
   final(view: ContainerStateView, csrfToken: string): string;
   /** Every state element but the stream slot, out of band: the usage stream's answer to a CT that started or stopped. */
   refresh(view: ContainerStateView, csrfToken: string): string;
-  /** Log rows for these events (non-log events other than attempt markers are skipped). */
-  logRows(events: ContainerEvent[]): string;
+  /**
+   * Log rows for these events (non-log events other than attempt markers are skipped). The page's rows carry their
+   * ids (permalinks work without scripts); the stream's (`numbered: false`) do not: the log viewer numbers them.
+   */
+  logRows(events: ContainerEvent[], numbered?: boolean): string;
   /** The list's poll answer: the table body, and the filter counts out of band. */
   listUpdate(list: ContainerListView, csrfToken: string): string;
   /** The health section alone, in place: the answer to "Check now". */
@@ -68,9 +71,9 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
   const stepper = (progress: ProgressSnapshot, oob: boolean) => views.render('partials/progress/stepper', { progress, labels: PHASE_LABELS, oob });
   const badge = (lifecycle: string, oob: boolean) => views.render('partials/containers/lifecycle-badge', { lifecycle, id: 'lifecycle-badge', oob });
   const lineCount = (lines: number, oob: boolean) => views.render('partials/progress/log-count', { lines, oob });
-  const logRows = (events: ContainerEvent[]) => {
+  const logRows = (events: ContainerEvent[], numbered = true) => {
     const entries = events.filter((e) => e.kind === 'log' || e.kind === 'attempt').map(logEntry);
-    return entries.length ? views.render('partials/progress/log-batch', { entries }) : '';
+    return entries.length ? views.render('partials/progress/log-batch', { entries, numbered }) : '';
   };
   const state = (view: ContainerStateView, csrfToken: string, oob: boolean): ContainerStateParts => ({
     heading: views.render('partials/containers/heading-line', { container: view.container, nodeName: view.nodeName, oob }),
@@ -104,17 +107,15 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
     listUpdate: (list, csrfToken) =>
       views.render('partials/containers/list-rows', { list, csrfToken }) + views.render('partials/containers/list-filters', { list, oob: true }),
     /**
-     * One SSE message for a contiguous batch of events: new log rows appended to #log-lines with the line count,
-     * and what the batch changed in the header badge and the stepper. Given the snapshot the viewer shows (`shown`),
+     * One SSE message for a contiguous batch of events: new log rows appended to #log-lines — without their ids or
+     * the line count, which the page's log viewer derives from the list (public/js/log-viewer.js) — and what the batch changed in the header badge and the stepper. Given the snapshot the viewer shows (`shown`),
      * only the summary (status line and bar) and the phase rows that differ are sent; without it, the whole
      * stepper. Every part is an out-of-band swap; the stream's sink swaps nothing itself.
      */
     streamBatch: (events, shown) => {
       let html = '';
-      const rows = logRows(events);
+      const rows = logRows(events, false);
       if (rows) html += views.render('partials/progress/log-append', { rows });
-      const lastLine = events.findLast((e) => e.kind === 'log')?.lineNo;
-      if (lastLine) html += lineCount(lastLine, true);
       const progress = progressAfter(events, undefined);
       if (!progress || progress === shown) return html;
       if (!shown || shown.lifecycle !== progress.lifecycle) html += badge(progress.lifecycle, true);

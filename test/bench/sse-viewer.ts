@@ -87,9 +87,9 @@ export function closeViewers(viewers: SseViewer[]): void {
   for (const v of viewers) v.close();
 }
 
-/** Log line ids (`id="L<n>"`) in a progress fragment: how many lines one SSE message carried. */
+/** Log lines (each has its time, `data-t="…"`) in a progress fragment: how many lines one SSE message carried. */
 export function countLines(html: string): number {
   let n = 0;
-  for (let i = html.indexOf('id="L'); i !== -1; i = html.indexOf('id="L', i + 5)) n++;
+  for (let i = html.indexOf(' data-t="'); i !== -1; i = html.indexOf(' data-t="', i + 9)) n++;
   return n;
 }

@@ -162,7 +162,7 @@ async function main() {
           await playBuild(env, c.id, lines, lines > 100 ? 2 : 25);
         });
         const txt = await get(`${base}/containers/${c.id}/log.txt`, { Cookie: cookie });
-        const got = (text.match(/id="L\d+"/g) ?? []).length;
+        const got = (text.match(/<li[^>]* data-t="/g) ?? []).length;
         if (got !== lines) throw new Error(`the ${label} stream of ${lines} lines carried ${got}`);
         const gz = zlib.gzipSync(txt.body).length;
         streams[`${lines}/${label}`] = { bytes, perLine: +(bytes / lines).toFixed(1), logTxtBytes: txt.body.length, logTxtGzipBytes: gz, ratioToGzipLog: +(bytes / gz).toFixed(2) };

@@ -38,5 +38,19 @@ export function recorderFor(deps: Deps, containerId: string, options: RecorderOp
   );
 }
 
-/** The log line numbers present in an HTML fragment, in order. */
+/** The log line numbers present in a page's HTML, in order (its lines carry their ids). */
 export const lineIdsIn = (html: string) => [...html.matchAll(/id="L(\d+)"/g)].map((m) => Number(m[1]));
+
+/** The HTML of each log line in a fragment, in order (a page's, with ids, or a stream's, without). */
+export const lineHtmlIn = (html: string) => [...html.matchAll(/<li(?: id="L\d+")? data-t="[^"]*"[^>]*>(.*?)<\/li>/g)].map((m) => m[1]!);
+
+/**
+ * The lines a stream carries, by the number their text holds (`line 7 …` → 7, or what `pattern` captures): a
+ * stream's lines have no ids — the page's log viewer numbers them by place — so the tests write the number into
+ * the text, and a line sent twice or skipped still shows.
+ */
+/** The text of each log line in a fragment, as log.txt has it (the ANSI colours' markup and the escaping undone). */
+export const lineTextsIn = (html: string) =>
+  lineHtmlIn(html).map((h) => h.replace(/<[^>]*>/g, '').replace(/&(lt|gt|quot|#39|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' })[e]!));
+
+export const streamedLinesIn = (html: string, pattern = /(\d+)/) => lineHtmlIn(html).map((text) => Number(pattern.exec(text)?.[1] ?? NaN));

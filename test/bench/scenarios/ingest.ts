@@ -15,7 +15,7 @@ import { CREATE_CONTAINER_JOB } from '../../../src/jobs/job-types.ts';
 
 const SCRIPT = '50-print-lines.sh';
 const SCRIPT_PATH = `/opt/launchpad/scripts/${SCRIPT}`;
-const LINE = /<li id="L\d+" [^>]*>line (\d+)</g;
+const LINE = /<li[^>]* data-t="[^"]*"[^>]*>line (\d+)</g;
 
 /** One viewer that checks every `line N` arrives exactly once and in order, and notes (wall clock) when N = last. */
 function lineCounter(ctx: BenchContext, side: Side, containerId: string, last: number) {
