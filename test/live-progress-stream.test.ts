@@ -58,7 +58,10 @@ describe('GET /containers/:id/events', () => {
     // A streamed line is its time, its stream's class and its text: no id (the log viewer numbers it), no count.
     expect(all).toMatch(/<li data-t="\d\d:\d\d:\d\d" class="e">line 7 /);
     expect(all).not.toMatch(/id="L\d|id="log-count"/);
-    expect(all).toContain('id="stepper" class="card p-5" hx-swap-oob="true"');
+    // From cursor 0 the viewer's page shows the untouched stepper: the first step sends its row and the summary only.
+    expect(all).toMatch(/<li id="step-creating" data-state="active" [^>]*hx-swap-oob="true">/);
+    expect(all).toContain('<div id="progress-summary" hx-swap-oob="true">');
+    expect(all).not.toContain('id="stepper"');
     conn.close();
   });
 

@@ -94,7 +94,7 @@ async function playBuild(env: Awaited<ReturnType<typeof createBenchEnv>>, contai
   await rec.flush();
 }
 
-async function streamBytes(url: string, cookie: string, acceptEncoding: string, whileOpen: () => Promise<void>): Promise<{ bytes: number; text: string }> {
+async function streamBytes(url: string, cookie: string, acceptEncoding: string, dumpAs: string, whileOpen: () => Promise<void>): Promise<{ bytes: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers: { Cookie: cookie, Accept: 'text/event-stream', ...(acceptEncoding ? { 'Accept-Encoding': acceptEncoding } : {}) } }, (res) => {
       let bytes = 0;
@@ -104,7 +104,7 @@ async function streamBytes(url: string, cookie: string, acceptEncoding: string, 
         const wire = Buffer.concat(chunks);
         const enc = res.headers['content-encoding'];
         const text = (enc === 'br' ? zlib.brotliDecompressSync(wire, { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH }) : enc === 'gzip' ? zlib.gunzipSync(wire, { finishFlush: zlib.constants.Z_SYNC_FLUSH }) : wire).toString();
-        if (process.env.WIRE_DUMP) writeFileSync(`${process.env.WIRE_DUMP}-${acceptEncoding ? acceptEncoding.split(",")[0] : "none"}.txt`, text);
+        if (process.env.WIRE_DUMP) writeFileSync(`${process.env.WIRE_DUMP}-${dumpAs}.txt`, text);
         resolve({ bytes, text });
       });
       void whileOpen().catch(reject);
@@ -157,7 +157,7 @@ async function main() {
     for (const lines of [61, 1000]) {
       for (const [label, accept] of [['browser', BROWSER_ACCEPT], ['gzip', 'gzip'], ['none', '']] as const) {
         const c = await insertContainer(env.deps, owner.id, nodeId, `wire-${lines}-${label}`);
-        const { bytes, text } = await streamBytes(`${base}/containers/${c.id}/events`, cookie, accept, async () => {
+        const { bytes, text } = await streamBytes(`${base}/containers/${c.id}/events`, cookie, accept, `${lines}-${label}`, async () => {
           await new Promise((r) => setTimeout(r, 200));
           await playBuild(env, c.id, lines, lines > 100 ? 2 : 25);
         });

@@ -4,7 +4,7 @@
 // tells the page how many log lines it caught up (its indicator says "Live — caught up 240 lines").
 import type { EventsRepository } from '../../db/events-repository.ts';
 import type { EventRelay, RelayListener } from './event-relay.ts';
-import type { ProgressSnapshot } from './phases.ts';
+import { initialSnapshot, type ProgressSnapshot } from './phases.ts';
 import type { ProgressMessage } from './progress-channel.ts';
 import { type Container, isTerminal } from '../containers/container.ts';
 import { type CachedBatch, ReplayCache } from './replay-cache.ts';
@@ -78,6 +78,9 @@ export function isSettled(container: Pick<Container, 'lifecycle' | 'currentActio
 // What it renders to depends on the stepper the viewer shows before it; viewers that are live share that snapshot
 // object (the previous message's), so they share the rendering.
 const rendered = new WeakMap<ProgressMessage, { shown: ProgressSnapshot | undefined; html: string }>();
+
+/** What a page rendered before a container's first event shows (one object: viewers starting there share renderings). */
+const UNTOUCHED: ProgressSnapshot = Object.freeze(initialSnapshot());
 
 export class ProgressFeed implements RelayListener {
   lastSent: number;
@@ -163,9 +166,16 @@ export class ProgressFeed implements RelayListener {
     await this.emit(fresh, html);
   }
 
-  /** The stepper the page rendered at the cursor (none at 0: the first change then sends the whole stepper). */
+  /**
+   * The stepper the page rendered at the cursor. At 0 that is the stepper of a container no event has touched yet
+   * (queued, every phase pending: what the wizard's redirect shows), so the first change sends what changed, not
+   * the whole stepper again.
+   */
   private async loadShownProgress(): Promise<void> {
-    if (this.lastSent === 0) return;
+    if (this.lastSent === 0) {
+      this.shown = UNTOUCHED;
+      return;
+    }
     const query = () => this.deps.events.lastProgressEvent(this.containerId, this.lastSent);
     const event = await (this.deps.replayLimit ? this.deps.replayLimit(query) : query());
     this.shown = event?.data?.progress as ProgressSnapshot | undefined;
