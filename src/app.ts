@@ -1,5 +1,6 @@
 // createApp(deps) → an Express app that does not listen; src/server.ts listens, tests drive it with supertest.
 // Read the route table below top to bottom: it is the console's public surface.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
@@ -17,7 +18,9 @@ import { loginRateLimits, type LoginLimits } from './http/middleware/login-rate-
 import { requestLogging } from './http/middleware/request-context.ts';
 import { loadStaticAssets } from './http/static-assets.ts';
 import { securityHeaders } from './http/middleware/security.ts';
-import { saveBeforeRedirect, sessions } from './http/middleware/session.ts';
+import { saveBeforeRedirect, sessionReader, sessionStore, sessions } from './http/middleware/session.ts';
+import { containerStreams } from './http/container-streams.ts';
+import { streamGateway } from './http/stream-gateway.ts';
 import { simulatorBadgeLocals } from './http/middleware/simulator-badge.ts';
 import { accountRoutes } from './http/routes/account-routes.ts';
 import { auditRoutes } from './http/routes/audit-routes.ts';
@@ -34,6 +37,8 @@ import { createViews } from './views.ts';
 
 const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
 
+type Handle = (req: IncomingMessage, res: ServerResponse, done?: (err?: unknown) => void) => void;
+
 export type AppDeps = Deps & {
   loginLimits?: LoginLimits;
   /** Where the built browser assets are (tests build their own); public/ by default. */
@@ -48,6 +53,16 @@ export function createApp(deps: AppDeps): express.Express {
   const publicDir = deps.publicDir ?? PUBLIC_DIR;
   const assets = loadStaticAssets(publicDir);
   app.locals.views = createViews({ cache: config.env === 'production', asset: assets.url });
+
+  const store = sessionStore({ pool: deps.sessionPool, onStoreError: (message) => logger.warn({ err: message }, 'session store error') });
+  const containerFragments = createContainerFragments(app.locals.views, { heartbeatMs: config.sse.heartbeatMs });
+  const streams = containerStreams(deps, containerFragments);
+  // A page's live streams are answered before Express and its middleware (src/http/stream-gateway.ts): the gateway
+  // sits in front of `app.handle`, which the app function calls for every request (app.listen and supertest alike),
+  // and hands Express whatever it does not take.
+  const gateway = streamGateway({ readSession: sessionReader(store, deps.sessionSecret), users: repos.users, streams, logger });
+  const expressHandle = (app as unknown as { handle: Handle }).handle.bind(app);
+  (app as unknown as { handle: Handle }).handle = (req, res, done) => void gateway(req, res, () => expressHandle(req, res, done));
 
   app.use(requestLogging(logger));
   // Hashed, precompressed, immutable, before the page headers (a script or stylesheet needs none of them: they
@@ -64,7 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Scripts may send JSON; a cross-site form cannot (it would need a CORS preflight we never grant).
   app.use(express.json({ limit: '2mb' }));
   app.use(bearerAuth({ apiTokens: repos.apiTokens, users: repos.users }));
-  app.use(unlessBearer(sessions({ pool: deps.sessionPool, secret: deps.sessionSecret, secureCookies: false, onStoreError: (message) => logger.warn({ err: message }, 'session store error') })));
+  app.use(unlessBearer(sessions({ store, secret: deps.sessionSecret, secureCookies: false })));
   app.use(saveBeforeRedirect);
   app.use(unlessBearer(csrfProtection(deps.sessionSecret)));
   app.use(unlessBearer(loadUser(repos.users)));
@@ -87,8 +102,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(auditAdminWrites({ repos, logger }));
   app.get('/', allow.readers, (_req, res) => res.redirect(303, '/containers'));
   app.use(wizardRoutes(deps)); // before containerRoutes: /containers/new is not a container id
-  const containerFragments = createContainerFragments(app.locals.views, { heartbeatMs: config.sse.heartbeatMs });
-  app.use(containerRoutes(deps, containerFragments));
+  app.use(containerRoutes(deps, containerFragments, streams));
   app.use(historyRoutes({ repos }, containerFragments));
   app.use(templateRoutes({
     templates: repos.templates, packageSets: repos.packageSets, templateTests: repos.templateTests, queue: deps.queue, redis: deps.redis,

@@ -4,16 +4,15 @@
 // stand-in responses that keep what was written.
 import { EventEmitter } from 'node:events';
 import zlib from 'node:zlib';
-import type { Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { openEventStream, type SseWriter } from './sse.ts';
 
 function standInResponse(acceptEncoding: string) {
   const chunks: Buffer[] = [];
+  const req = { headers: { 'accept-encoding': acceptEncoding } } as unknown as IncomingMessage;
   const res = Object.assign(new EventEmitter(), {
-    req: { headers: { 'accept-encoding': acceptEncoding } },
-    status: () => res,
-    set: () => res,
+    writeHead: () => res,
     flushHeaders: () => undefined,
     socket: { setNoDelay: () => undefined },
     write: (chunk: Buffer | string) => chunks.push(Buffer.from(chunk)) > 0,
@@ -23,14 +22,14 @@ function standInResponse(acceptEncoding: string) {
     writableNeedDrain: false,
     destroyed: false,
   });
-  return { res: res as unknown as Response, body: () => Buffer.concat(chunks) };
+  return { req, res: res as unknown as ServerResponse, body: () => Buffer.concat(chunks) };
 }
 
 /** A gzip viewer and a plain twin that get the same calls. */
 function viewer(group: string) {
   const gzip = standInResponse('gzip, deflate, br');
   const plain = standInResponse('identity');
-  const streams = [gzip, plain].map(({ res }) => openEventStream(res, { maxPendingBytes: 64 * 1024 * 1024, heartbeatMs: 3_600_000, group }));
+  const streams = [gzip, plain].map(({ req, res }) => openEventStream(req, res, { maxPendingBytes: 64 * 1024 * 1024, heartbeatMs: 3_600_000, group }));
   const both = (call: (s: SseWriter) => void) => streams.forEach(call);
   return {
     shared: (id: number, data: string) => both((s) => s.sendShared(id, 'progress', data)),

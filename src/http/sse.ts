@@ -1,10 +1,10 @@
-// Server-Sent Events framing for Express responses (reference/htmx-sse.md §0, §1.4): `retry:` first, `id:` on
+// Server-Sent Events framing for Node responses — Express's or the stream gateway's (reference/htmx-sse.md §0, §1.4): `retry:` first, `id:` on
 // every message, every line of HTML on its own `data:` line, a heartbeat, no buffering anywhere.
 // The heartbeat is an `event: heartbeat` rather than a `:` comment because EventSource never shows comments to the
 // page, and the page's watchdog must hear it to tell a quiet build from a dead connection (issue 22). It repeats
 // the id of the last message, so a client that takes its cursor from every event keeps the right one.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
-import type { Response } from 'express';
 import { streamEncoding } from './compression.ts';
 import { chainFor } from './gzip-chain.ts';
 
@@ -126,18 +126,19 @@ function leaveHeartbeat(stream: EventStream, everyMs: number): void {
 }
 
 export function openEventStream(
-  res: Response,
+  req: IncomingMessage,
+  res: ServerResponse,
   options: StreamOptions,
 ): SseWriter {
-  const encoding = streamEncoding(res.req);
-  res.status(200).set({
+  const encoding = streamEncoding(req);
+  res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache, no-transform',
     'X-Accel-Buffering': 'no',
     Connection: 'keep-alive',
     Vary: 'Accept-Encoding',
+    ...(encoding === 'identity' ? {} : { 'Content-Encoding': encoding }),
   });
-  if (encoding !== 'identity') res.set('Content-Encoding', encoding);
   res.flushHeaders();
   res.socket?.setNoDelay(true);
   return new EventStream(res, encoding, options);
@@ -180,7 +181,7 @@ class EventStream implements SseWriter {
   private readonly heartbeatMs: number;
 
   constructor(
-    private readonly res: Response,
+    private readonly res: ServerResponse,
     private readonly encoding: 'br' | 'gzip' | 'identity',
     private readonly options: StreamOptions,
   ) {

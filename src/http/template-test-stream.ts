@@ -1,7 +1,7 @@
 // The live stream of a template test run: what Postgres has after the client's cursor, then each batch as the
 // worker rings (a per-stream Redis subscription; a check every few seconds catches a missed ring), and the report
 // (in the `done` event) once the run has ended. Event ids are line numbers, so a reconnect resumes where it stopped.
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import type { TemplateTestsRepository } from '../db/template-tests-repository.ts';
 import type { Redis } from '../lib/redis.ts';
 import { openEventStream } from './sse.ts';
@@ -12,12 +12,13 @@ const BATCH_LINES = 1000;
 const CHECK_EVERY_MS = 3000;
 
 export async function streamTemplateTest(
+  req: Request,
   res: Response,
   deps: { templateTests: TemplateTestsRepository; redis: Redis; fragments: TemplateTestFragments },
   run: TemplateTestRun,
   options: { after: number; heartbeatMs?: number },
 ): Promise<void> {
-  const sse = openEventStream(res, { maxPendingBytes: 4 * 1024 * 1024, lastEventId: options.after, heartbeatMs: options.heartbeatMs });
+  const sse = openEventStream(req, res, { maxPendingBytes: 4 * 1024 * 1024, lastEventId: options.after, heartbeatMs: options.heartbeatMs });
   const subscriber = deps.redis.duplicate();
   let sent = options.after;
   let running = false;

@@ -4,7 +4,7 @@
 // check's result, a history entry), and — when something happens to the container (an action
 // starts, it is destroyed) — a last `done` message that renders the page's state and swaps the stream slot to the
 // progress stream. The viewers' interest is what keeps the node being polled (src/domain/usage/usage-monitor.ts).
-import type { Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ContainersRepository } from '../db/containers-repository.ts';
 import type { Container, LiveStatus } from '../domain/containers/container.ts';
 import { showsUsage } from '../domain/containers/container-page.ts';
@@ -57,8 +57,8 @@ const watchesUsage = (c: Container) => isSettled(c) && showsUsage(c);
  * subscription (a build's entry lands just after its last event) would be missed by the doorbell, so it is looked
  * for once the stream listens.
  */
-export async function streamUsage(res: Response, deps: UsageStreamDeps, container: Container, historySeen: number | undefined): Promise<void> {
-  const sse = openEventStream(res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs, group: `usage:${container.id}` });
+export async function streamUsage(req: IncomingMessage, res: ServerResponse, deps: UsageStreamDeps, container: Container, historySeen: number | undefined): Promise<void> {
+  const sse = openEventStream(req, res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs, group: `usage:${container.id}` });
   if (!watchesUsage(container)) {
     // Opened from a page that is out of date: hand it the current state (and the right stream) and end.
     sse.send(0, 'done', await deps.render('final'));

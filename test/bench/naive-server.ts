@@ -40,7 +40,7 @@ app.get('/containers/:id/events', async (req, res) => {
   const container = await containers.findById(req.params.id);
   if (!container) return void res.status(404).end();
   const cursor = Number(req.get('Last-Event-ID') ?? req.query.after ?? 0) || 0;
-  const writer = openEventStream(res, { maxPendingBytes: Number.MAX_SAFE_INTEGER, heartbeatMs: config.sse.heartbeatMs });
+  const writer = openEventStream(req, res, { maxPendingBytes: Number.MAX_SAFE_INTEGER, heartbeatMs: config.sse.heartbeatMs });
   const subscriber = new Redis(config.redisUrl);
   subscriber.on('error', () => subscriberErrors++);
   let lastSent = cursor;

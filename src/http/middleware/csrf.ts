@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { csrfSync } from 'csrf-sync';
 import { ForbiddenError } from '../../lib/errors.ts';
+import { cookieValue } from './session.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -33,14 +34,6 @@ export const generateCsrfToken = csrf.generateToken;
 export const FORM_COOKIE = 'launchpad.form';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-const cookieValue = (req: Request, name: string) => {
-  for (const part of req.headers.cookie?.split(';') ?? []) {
-    const [key, ...rest] = part.trim().split('=');
-    if (key === name) return rest.join('=');
-  }
-  return undefined;
-};
-
 /**
  * Two kinds of CSRF protection. A signed-in session keeps a synchronizer token in the session (csrf-sync). Someone
  * not signed in (the sign-in and setup forms) gets a signed double-submit cookie instead: a random nonce in a cookie
@@ -54,7 +47,7 @@ export function csrfProtection(secret: string): RequestHandler {
       req.formToken = () => generateCsrfToken(req);
       return csrf.csrfSynchronisedProtection(req, res, next);
     }
-    let nonce = cookieValue(req, FORM_COOKIE);
+    let nonce = cookieValue(req.headers.cookie, FORM_COOKIE);
     req.formToken = () => {
       if (!nonce || !/^[A-Za-z0-9_-]{43}$/.test(nonce)) nonce = issueNonce(req, res);
       return sign(nonce);

@@ -1,6 +1,7 @@
 import connectPgSimple from 'connect-pg-simple';
+import { unsign } from 'cookie-signature';
 import type { Request, RequestHandler } from 'express';
-import session from 'express-session';
+import session, { type SessionData, type Store } from 'express-session';
 import type pg from 'pg';
 
 declare module 'express-session' {
@@ -12,11 +13,16 @@ declare module 'express-session' {
 
 export const SESSION_COOKIE = 'launchpad.sid';
 
-export function sessions(options: { pool: pg.Pool; secret: string; secureCookies: boolean; onStoreError: (message: string) => void }): RequestHandler {
+/** Where sessions live: the `sessions` table. One per app, shared by express-session and the stream gateway. */
+export function sessionStore(options: { pool: pg.Pool; onStoreError: (message: string) => void }): Store {
   const PgStore = connectPgSimple(session);
+  return new PgStore({ pool: options.pool, tableName: 'sessions', pruneSessionInterval: 60 * 15, errorLog: (...args: unknown[]) => options.onStoreError(args.map(String).join(' ')) });
+}
+
+export function sessions(options: { store: Store; secret: string; secureCookies: boolean }): RequestHandler {
   return session({
     name: SESSION_COOKIE,
-    store: new PgStore({ pool: options.pool, tableName: 'sessions', pruneSessionInterval: 60 * 15, errorLog: (...args: unknown[]) => options.onStoreError(args.map(String).join(' ')) }),
+    store: options.store,
     secret: options.secret,
     resave: false,
     saveUninitialized: false,
@@ -28,6 +34,37 @@ export function sessions(options: { pool: pg.Pool; secret: string; secureCookies
       maxAge: 12 * 60 * 60 * 1000,
     },
   });
+}
+
+/** The value of one cookie in a Cookie header, as sent (undefined if absent). */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of header?.split(';') ?? []) {
+    const [key, ...rest] = part.trim().split('=');
+    if (key === name) return rest.join('=');
+  }
+  return undefined;
+}
+
+/**
+ * The session a request's cookie names, read as express-session would (signed id, then the store, which leaves out
+ * an expired one) but without changing anything: no cookie is sent, nothing is saved or touched. For the stream
+ * gateway, which answers a page's live streams before Express (src/http/stream-gateway.ts).
+ */
+export function sessionReader(store: Store, secret: string) {
+  return async (cookieHeader: string | undefined): Promise<{ id: string; data: SessionData } | undefined> => {
+    const raw = cookieValue(cookieHeader, SESSION_COOKIE);
+    if (!raw) return undefined;
+    let value: string;
+    try {
+      value = decodeURIComponent(raw);
+    } catch {
+      return undefined;
+    }
+    const id = value.startsWith('s:') ? unsign(value.slice(2), secret) : false;
+    if (id === false) return undefined;
+    const data = await new Promise<SessionData | null | undefined>((resolve, reject) => store.get(id, (err, s) => (err ? reject(err) : resolve(s))));
+    return data ? { id, data } : undefined;
+  };
 }
 
 /**

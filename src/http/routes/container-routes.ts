@@ -1,5 +1,4 @@
 import { Router, type Request, type Response } from 'express';
-import pLimit from 'p-limit';
 import type { Deps } from '../../deps.ts';
 import {
   cancelContainer,
@@ -10,10 +9,7 @@ import {
   revealCredentials,
 } from '../../domain/containers/container-actions.ts';
 import { liveStatusOf, loadContainerList } from '../../domain/containers/container-list.ts';
-import { findVisibleContainer, loadContainerPage, loadContainerState, stateFor, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
-import { SharedReads } from '../../domain/containers/shared-reads.ts';
-import { ProgressFeed } from '../../domain/progress/progress-feed.ts';
-import { replayCache } from '../../domain/progress/replay-cache.ts';
+import { findVisibleContainer, loadContainerPage, loadContainerState, type ContainerPageDeps } from '../../domain/containers/container-page.ts';
 import { ConflictError, ForbiddenError, ValidationError } from '../../lib/errors.ts';
 import type { ContainerFragments } from '../container-fragments.ts';
 import { allow } from '../middleware/auth.ts';
@@ -25,28 +21,21 @@ import { followLog } from '../../domain/containers/log-follow.ts';
 import { checkHealthNow } from '../../domain/health/health-request.ts';
 import { attemptLogSlice } from '../../domain/history/attempt-page.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
-import { openEventStream } from '../sse.ts';
-import { statusOf, streamUsage } from '../usage-stream.ts';
-import { StreamLimits } from '../stream-limits.ts';
+import { parseCursor, parseHistorySeen, refuseStream, type ContainerStreams, type StreamViewer } from '../container-streams.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
 
 
-/** The stream's cursor: Last-Event-ID (native reconnect), else ?after= (our reconnect), else 0. */
-function parseCursor(lastEventId: string | undefined, after: unknown): number {
-  const raw = lastEventId ?? (typeof after === 'string' ? after : undefined) ?? '0';
-  if (!/^\d{1,10}$/.test(raw)) throw new ValidationError({ after: 'The cursor must be a whole number.' }, 'Bad cursor');
-  return Number(raw);
-}
+/** A signed-in (or token) viewer of a stream, as the stream functions need them. */
+const streamViewer = (req: Request): StreamViewer => ({ user: req.user!, sessionId: req.sessionID ?? `token:${req.user!.id}`, csrfToken: generateCsrfToken(req) });
 
-export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'queue' | 'redis' | 'logger' | 'secrets' | 'usage'>, fragments: ContainerFragments): Router {
+export function containerRoutes(
+  deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'queue' | 'redis' | 'logger' | 'secrets' | 'usage'>,
+  fragments: ContainerFragments,
+  streams: ContainerStreams,
+): Router {
   const router = Router();
   const pageDeps: ContainerPageDeps = deps.repos;
   const usage = (id: string) => deps.usage.snapshot(id);
-  // Replays share at most 6 of the pool's 10 connections, whatever the number of viewers catching up.
-  const replayLimit = pLimit(6);
-  const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
-  // Reads many viewers of one container make at once, made once (src/domain/containers/shared-reads.ts).
-  const shared = new SharedReads(pageDeps, { liveStatus: deps, usage, limit: replayLimit });
 
   router.get('/containers', allow.readers, async (req, res) => {
     const list = await loadContainerList(deps, req.user!, req.query);
@@ -80,65 +69,19 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     });
   });
 
+  // A page's own streams usually come in through the stream gateway (src/http/stream-gateway.ts) and never reach
+  // these routes; API tokens, and anything the gateway leaves to Express (no session, a foreign container, a bad
+  // cursor), do.
   router.get('/containers/:id/events', allow.readers, async (req, res) => {
-    const viewer = req.user!;
-    const container = await shared.visibleContainer(viewer, req.params.id);
+    const container = await streams.visibleContainer(req.user!, req.params.id);
     const cursor = parseCursor(req.get('Last-Event-ID'), req.query.after);
-    const slot = limits.acquire(req.sessionID);
-    if ('refused' in slot) {
-      const [status, text] = slot.refused === 'process' ? [503, 'Too many live viewers on this server; retrying shortly.'] : [429, 'Too many live views open in this browser session.'];
-      res.status(status).set('Retry-After', '5').type('text/plain').send(text);
-      return;
-    }
-    const csrfToken = generateCsrfToken(req);
-    const writer = openEventStream(res, {
-      maxPendingBytes: deps.config.sse.maxPendingBytes, heartbeatMs: deps.config.sse.heartbeatMs, lastEventId: cursor, group: `progress:${container.id}`,
-    });
-    const feed = new ProgressFeed(
-      {
-        events: deps.repos.events,
-        readContainer: (id) => shared.container(id),
-        relay: deps.relay,
-        fragments,
-        replayLimit,
-        replayCache,
-        finalFragments: async (latest) => fragments.final(stateFor(await shared.finalFacts(latest), viewer), csrfToken),
-      },
-      container.id,
-      cursor,
-      writer,
-    );
-    res.on('close', () => {
-      feed.close();
-      slot.release();
-    });
-    await feed.start();
+    await streams.progress(req, res, streamViewer(req), container, cursor);
   });
 
   // The built container's usage stream: usage and status at each poll of its node, its state when that changes.
   router.get('/containers/:id/live', allow.readers, async (req, res) => {
-    const viewer = req.user!;
-    const container = await shared.visibleContainer(viewer, req.params.id);
-    const slot = limits.acquire(req.sessionID);
-    if ('refused' in slot) {
-      res.status(slot.refused === 'process' ? 503 : 429).set('Retry-After', '5').type('text/plain').send('Too many live views open; try again shortly.');
-      return;
-    }
-    res.on('close', () => slot.release());
-    const csrfToken = generateCsrfToken(req);
-    const historySeen = typeof req.query.history === 'string' && /^\d{1,15}$/.test(req.query.history) ? Number(req.query.history) : undefined;
-    await streamUsage(res, {
-      usage: deps.usage,
-      relay: deps.relay,
-      containers: deps.repos.containers,
-      fragments,
-      newestHistoryId: (id) => deps.repos.history.newestId(id),
-      sse: deps.config.sse,
-      render: async (how, round) => {
-        const view = stateFor(await shared.roundFacts(container, round && { snapshot: round, status: statusOf(round) }), viewer);
-        return how === 'final' ? fragments.final(view, csrfToken) : fragments.refresh(view, csrfToken);
-      },
-    }, container, historySeen);
+    const container = await streams.visibleContainer(req.user!, req.params.id);
+    await streams.usage(req, res, streamViewer(req), container, parseHistorySeen(req.query.history));
   });
 
   /** The live Proxmox status badge, asked once by a panel rendered without it. */
@@ -157,11 +100,8 @@ export function containerRoutes(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 
     const follow = req.query.follow === '1' || req.query.follow === 'true';
     const attempt = req.query.attempt === undefined ? undefined : await attemptLogSlice(deps.repos, container, req.query.attempt);
     if (attempt && follow) throw new ValidationError({ follow: 'follow works on the whole log: leave out attempt to follow a build live.' }, 'follow works on the whole log: leave out attempt to follow a build live.');
-    const slot = follow ? limits.acquire(req.sessionID) : undefined;
-    if (slot && 'refused' in slot) {
-      res.status(slot.refused === 'process' ? 503 : 429).set('Retry-After', '5').type('text/plain').send('Too many live views open; try again shortly.');
-      return;
-    }
+    const slot = follow ? streams.limits.acquire(req.sessionID) : undefined;
+    if (slot && 'refused' in slot) return refuseStream(res, slot.refused);
     res.status(200).set({
       'Content-Type': 'text/plain; charset=utf-8',
       'X-Content-Type-Options': 'nosniff',

@@ -124,7 +124,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
   router.get('/templates/:id/tests/:run/events', allow.admins, async (req, res) => {
     const run = await findTemplateTest(testDeps, param(req), String(req.params.run));
     const after = Number(req.get('Last-Event-ID') ?? req.query.after ?? 0);
-    await streamTemplateTest(res, { templateTests: deps.templateTests, redis: deps.redis, fragments: deps.testFragments }, run, {
+    await streamTemplateTest(req, res, { templateTests: deps.templateTests, redis: deps.redis, fragments: deps.testFragments }, run, {
       after: Number.isSafeInteger(after) && after >= 0 ? after : 0,
     });
   });

@@ -1,0 +1,105 @@
+// The two live streams of a container page — the build's progress (GET /containers/:id/events) and the built CT's
+// usage (GET /containers/:id/live) — opened for a viewer whose access has been checked. Two doors lead here: the
+// Express routes (API tokens, and every request the gateway does not take) and the stream gateway, which answers a
+// page's own streams before Express (src/http/stream-gateway.ts). Both share one set of stream slots, one replay
+// limit and one set of shared reads, so the process counts and reads the same whichever way a viewer came in.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import pLimit from 'p-limit';
+import type { Deps } from '../deps.ts';
+import type { Container, Viewer } from '../domain/containers/container.ts';
+import { stateFor } from '../domain/containers/container-page.ts';
+import { SharedReads } from '../domain/containers/shared-reads.ts';
+import { ProgressFeed } from '../domain/progress/progress-feed.ts';
+import { replayCache } from '../domain/progress/replay-cache.ts';
+import { ValidationError } from '../lib/errors.ts';
+import type { ContainerFragments } from './container-fragments.ts';
+import { openEventStream } from './sse.ts';
+import { StreamLimits } from './stream-limits.ts';
+import { statusOf, streamUsage } from './usage-stream.ts';
+
+/** Who opens a stream: the user, their session (its streams are counted together) and the CSRF token their forms carry. */
+export interface StreamViewer {
+  user: Viewer;
+  sessionId: string;
+  csrfToken: string;
+}
+
+/** The stream's cursor: Last-Event-ID (native reconnect), else ?after= (our reconnect), else 0. */
+export function parseCursor(lastEventId: string | undefined, after: unknown): number {
+  const raw = lastEventId ?? (typeof after === 'string' ? after : undefined) ?? '0';
+  if (!/^\d{1,10}$/.test(raw)) throw new ValidationError({ after: 'The cursor must be a whole number.' }, 'Bad cursor');
+  return Number(raw);
+}
+
+/** ?history=: the newest history entry the page shows, if it says. */
+export const parseHistorySeen = (history: unknown) => (typeof history === 'string' && /^\d{1,15}$/.test(history) ? Number(history) : undefined);
+
+/** A live view refused for want of a slot: the process's or this browser session's (it retries after Retry-After). */
+export function refuseStream(res: ServerResponse, refused: 'process' | 'session'): void {
+  const [status, text] = refused === 'process'
+    ? [503, 'Too many live viewers on this server; retrying shortly.']
+    : [429, 'Too many live views open in this browser session; close one (or a tab) and it resumes.'];
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '5', 'X-Content-Type-Options': 'nosniff' }).end(text);
+}
+
+export type ContainerStreams = ReturnType<typeof containerStreams>;
+
+export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'usage' | 'secrets'>, fragments: ContainerFragments) {
+  // Replays share at most 6 of the pool's 10 connections, whatever the number of viewers catching up.
+  const replayLimit = pLimit(6);
+  const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
+  // Reads many viewers of one container make at once, made once (src/domain/containers/shared-reads.ts).
+  const shared = new SharedReads(deps.repos, { liveStatus: deps, usage: (id) => deps.usage.snapshot(id), limit: replayLimit });
+  const { sse } = deps.config;
+
+  return {
+    limits,
+    /** The container behind a stream this user opens (NotFoundError if they may not see it). */
+    visibleContainer: (user: Viewer, id: string) => shared.visibleContainer(user, id),
+
+    /** Every event after `cursor`, then live until the build settles; its last message is the page's state. */
+    async progress(req: IncomingMessage, res: ServerResponse, viewer: StreamViewer, container: Container, cursor: number): Promise<void> {
+      const slot = limits.acquire(viewer.sessionId);
+      if ('refused' in slot) return refuseStream(res, slot.refused);
+      const writer = openEventStream(req, res, { maxPendingBytes: sse.maxPendingBytes, heartbeatMs: sse.heartbeatMs, lastEventId: cursor, group: `progress:${container.id}` });
+      const feed = new ProgressFeed(
+        {
+          events: deps.repos.events,
+          readContainer: (id) => shared.container(id),
+          relay: deps.relay,
+          fragments,
+          replayLimit,
+          replayCache,
+          finalFragments: async (latest) => fragments.final(stateFor(await shared.finalFacts(latest), viewer.user), viewer.csrfToken),
+        },
+        container.id,
+        cursor,
+        writer,
+      );
+      res.on('close', () => {
+        feed.close();
+        slot.release();
+      });
+      await feed.start();
+    },
+
+    /** The built container's usage at each poll of its node, its state when that changes. */
+    async usage(req: IncomingMessage, res: ServerResponse, viewer: StreamViewer, container: Container, historySeen: number | undefined): Promise<void> {
+      const slot = limits.acquire(viewer.sessionId);
+      if ('refused' in slot) return refuseStream(res, slot.refused);
+      res.on('close', () => slot.release());
+      await streamUsage(req, res, {
+        usage: deps.usage,
+        relay: deps.relay,
+        containers: deps.repos.containers,
+        fragments,
+        newestHistoryId: (id) => deps.repos.history.newestId(id),
+        sse,
+        render: async (how, round) => {
+          const view = stateFor(await shared.roundFacts(container, round && { snapshot: round, status: statusOf(round) }), viewer.user);
+          return how === 'final' ? fragments.final(view, viewer.csrfToken) : fragments.refresh(view, viewer.csrfToken);
+        },
+      }, container, historySeen);
+    },
+  };
+}
