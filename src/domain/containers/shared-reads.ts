@@ -17,6 +17,7 @@ export class SharedReads {
    * newer history entry at once (usage-stream.ts) and the node's status at its first poll.
    */
   private readonly lastFacts = singleFlight<string, ContainerFacts>({ keepMs: 1_000 });
+  private readonly withLatest = new WeakMap<ContainerFacts, WeakMap<Container, ContainerFacts>>();
   /** A round's re-render: keyed by the snapshot that prompted it, made after what it reports. */
   private readonly rounds = new WeakMap<UsageSnapshot, Promise<ContainerFacts>>();
 
@@ -39,7 +40,12 @@ export class SharedReads {
   /** A settled container's facts for a stream's last message (`latest`: the container as this viewer read it). */
   async finalFacts(latest: Container): Promise<ContainerFacts> {
     const facts = await this.lastFacts(`${latest.id}:${latest.lastSeq}`, () => loadContainerFacts(this.deps, latest, this.options));
-    return { ...facts, container: latest };
+    // The same object for viewers that read the same container (they end together): their message is rendered once.
+    let withLatest = this.withLatest.get(facts);
+    if (!withLatest) this.withLatest.set(facts, (withLatest = new WeakMap()));
+    let composed = withLatest.get(latest);
+    if (!composed) withLatest.set(latest, (composed = { ...facts, container: latest }));
+    return composed;
   }
 
   /**
