@@ -151,6 +151,30 @@ describe('GET /containers/:id/events', () => {
     expect(element(page, 'span', 'lifecycle-badge')).toContain('ready');
   });
 
+  it('gives viewers ending together each their own last message: their CSRF token, actions only where they may act', async () => {
+    const { container, rec } = await containerWithLog(3);
+    await ensureUser(env.deps, 'onlooker', 'onlooker-password', 'viewer');
+    const mine = await signIn(server.baseUrl, 'owner', 'owner-password');
+    const theirs = await signIn(server.baseUrl, 'onlooker', 'onlooker-password');
+    const owners = await Promise.all([connectSse(streamUrl(container.id), { cookie: mine.cookie }), connectSse(streamUrl(container.id), { cookie: mine.cookie })]);
+    const onlooker = await connectSse(streamUrl(container.id), { cookie: theirs.cookie });
+    await Promise.all([...owners, onlooker].map((c) => c.waitFor(() => linesOf(c).length >= 3)));
+    // A failed build: its owner may retry it or destroy what is left.
+    await rec.fail('apt-get exited with 100');
+    const [a, b, other] = await Promise.all([...owners, onlooker].map(async (c) => (await c.ended, c.events.at(-1)!)));
+    for (const done of [a!, b!, other!]) {
+      expect(done.event).toBe('done');
+      expect(done.data).toContain('apt-get exited with 100');
+      expect(done.data).not.toContain('csrf-stand-in');
+    }
+    // The owner's forms carry the owner's session token; the onlooker gets no actions and no token of anyone's.
+    expect(a!.data).toContain(`value="${mine.csrf}"`);
+    expect(a!.data).toBe(b!.data);
+    expect(other!.data).not.toContain(mine.csrf);
+    expect(other!.data).not.toContain('name="_csrf"');
+    expect(a!.data).toContain('name="_csrf"');
+  });
+
   it('paces a long replay to a reader that stops for a while: one connection, every line once, never cut', async () => {
     // ~12 MB of rows: far more than the pending-bytes cap (1 MiB) plus what the kernel's socket buffers absorb.
     const lines = 40_000;
