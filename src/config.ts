@@ -36,6 +36,7 @@ const schema = z.object({
   SSE_MAX_STREAMS_PER_SESSION: z.coerce.number().int().min(1).default(6),
   SSE_MAX_PENDING_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
+  SSE_STALL_MS: z.coerce.number().int().min(100).default(30_000),
   QUEUE_PREFIX: z.string().regex(/^[\w:-]+$/).default('bull'),
   LOGIN_LIMIT_PER_IP: z.coerce.number().int().min(1).default(30),
   LOGIN_LIMIT_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
@@ -86,7 +87,7 @@ export type Config = {
    */
   supervised: boolean;
   trustProxy: boolean;
-  sse: { maxStreams: number; maxStreamsPerSession: number; maxPendingBytes: number; heartbeatMs: number };
+  sse: { maxStreams: number; maxStreamsPerSession: number; maxPendingBytes: number; heartbeatMs: number; stallMs: number };
 };
 
 export class ConfigError extends Error {}
@@ -138,6 +139,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxStreamsPerSession: c.SSE_MAX_STREAMS_PER_SESSION,
       maxPendingBytes: c.SSE_MAX_PENDING_BYTES,
       heartbeatMs: c.SSE_HEARTBEAT_MS,
+      stallMs: c.SSE_STALL_MS,
     },
   };
 }

@@ -198,6 +198,29 @@ describe('GET /containers/:id/events', () => {
     expect(seen).toEqual(Array.from({ length: lines }, (_, i) => i + 1));
   }, 90_000);
 
+  it('paces a live build to a reader that stops for a while: caught up from Postgres, one connection, never cut', async () => {
+    const lines = 40_000;
+    const container = await insertContainer(env.deps, owner.id, nodeId);
+    const rec = recorderFor(env.deps, container.id, { maxBatch: 5_000 });
+    await rec.enterPhase('syncing', 'Running scripts');
+    await rec.flush();
+    const conn = await connectSse(streamUrl(container.id), { cookie });
+    await conn.waitFor((e) => e.event === 'live');
+    conn.pause();
+    // ~8 MB of lines while the reader takes nothing: live, as fast as the recorder stores them.
+    const padding = 'p'.repeat(180);
+    for (let i = 1; i <= lines; i++) rec.log('stdout', `line ${i} ${padding}`);
+    await rec.flush();
+    await new Promise((r) => setTimeout(r, 1_000));
+    conn.resume();
+    await rec.complete({ status: 'Ready.' });
+    await rec.close();
+    await Promise.race([conn.ended, conn.waitFor((e) => e.event === 'done', 60_000)]);
+    const seen = linesOf(conn);
+    expect(conn.events.at(-1)?.event, `the stream ended after ${seen.length} of ${lines} lines`).toBe('done');
+    expect(seen).toEqual(Array.from({ length: lines }, (_, i) => i + 1));
+  }, 90_000);
+
   it('caps the streams one session may hold open (429) and frees the slot when one closes', async () => {
     const limitedCookie = (await signIn(server.baseUrl, 'stranger', 'stranger-password')).cookie;
     const mine = await insertContainer(env.deps, (await env.deps.repos.users.findByUsername('stranger'))!.id, nodeId);

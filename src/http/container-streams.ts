@@ -82,7 +82,9 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
     async progress(req: IncomingMessage, res: ServerResponse, viewer: StreamViewer, container: Container, cursor: number): Promise<void> {
       const slot = limits.acquire(viewer.sessionId);
       if ('refused' in slot) return refuseStream(res, slot.refused);
-      const writer = openEventStream(req, res, { maxPendingBytes: sse.maxPendingBytes, heartbeatMs: sse.heartbeatMs, lastEventId: cursor, group: `progress:${container.id}` });
+      const writer = openEventStream(req, res, {
+        maxPendingBytes: sse.maxPendingBytes, heartbeatMs: sse.heartbeatMs, stallMs: sse.stallMs, lastEventId: cursor, group: `progress:${container.id}`,
+      });
       const feed = new ProgressFeed(
         {
           events: deps.repos.events,

@@ -22,6 +22,11 @@ export interface SseWriter {
    * between batches, so it neither holds the process nor piles up more than one batch for a slow reader.
    */
   writable(): Promise<boolean>;
+  /**
+   * Whether this client still holds a good part of what was written (over a quarter of the pending-bytes cap): a
+   * live feed then lets it take that and catches it up from Postgres, rather than pile on until it is cut.
+   */
+  behind(): boolean;
   /** The bytes of one event as send() writes them; sendEncoded writes such bytes (kept by a cache). */
   encode(id: number, event: string, data: string): Buffer;
   sendEncoded(id: number, frame: Buffer): boolean;
@@ -227,16 +232,22 @@ class EventStream implements SseWriter {
   }
 
   private accept(id: number, chunk: Buffer | ChainPiece): boolean {
-    this.lastId = id;
-    this.queue(chunk);
     if (this.pending() > this.options.maxPendingBytes) {
-      // A client this far behind is cut; it reconnects with its cursor and resumes from Postgres.
+      // A client still holding this much is cut; it reconnects with its cursor and resumes from Postgres. (Measured
+      // before the new message: one message larger than the cap — a burst of output — is sent, and a live feed
+      // stops sending to a client well before the cap: see ProgressFeed.deliver.)
       this.release();
       this.compressor?.destroy();
       this.res.destroy();
       return false;
     }
+    this.lastId = id;
+    this.queue(chunk);
     return true;
+  }
+
+  behind(): boolean {
+    return this.pending() > this.options.maxPendingBytes / 4;
   }
 
   heartbeat(): void {

@@ -40,6 +40,8 @@ export interface FeedSink {
   sendEncoded(id: number, frame: Buffer): boolean;
   /** Resolves when the next replay batch may be sent (false: the viewer is gone); see SseWriter.writable. */
   writable(): Promise<boolean>;
+  /** The viewer has not taken much of what was sent yet (see SseWriter.behind). */
+  behind(): boolean;
   end(): void;
 }
 
@@ -95,6 +97,9 @@ export class ProgressFeed implements RelayListener {
   private shown: ProgressSnapshot | undefined;
   /** The seq of the event `shown` came from (0: none) — what a cached replay batch was rendered against. */
   private shownSeq = 0;
+  /** Catching a slow reader up from Postgres: live messages are not kept meanwhile, only that some came. */
+  private catchingUp = false;
+  private missedWhileCatchingUp = false;
 
   constructor(
     private readonly deps: FeedDeps,
@@ -130,6 +135,11 @@ export class ProgressFeed implements RelayListener {
 
   onMessage(message: ProgressMessage): void {
     if (this.closed) return;
+    // Postgres has it; the catch-up reads it (nothing is held for a reader that is taking its time).
+    if (this.catchingUp) {
+      this.missedWhileCatchingUp = true;
+      return;
+    }
     if (this.buffering) this.buffer.push(message);
     else void this.run(() => this.deliver(message));
   }
@@ -156,6 +166,9 @@ export class ProgressFeed implements RelayListener {
     if (message.toSeq <= this.lastSent) return;
     // A message was lost in between: Postgres has it (and this one too, committed before it was published).
     if (message.fromSeq > this.lastSent + 1) return this.backfill();
+    // A reader slower than the build (a slow link, a busy browser): rather than pile messages on it until it is cut
+    // and has to reconnect, let it take what it holds, then catch it up from Postgres at its own pace, as a replay.
+    if (this.sink.behind()) return this.catchUp();
     const fresh = message.fromSeq > this.lastSent ? message.events : message.events.filter((e) => e.seq > this.lastSent);
     const hit = fresh === message.events ? rendered.get(message) : undefined;
     let html = hit && hit.shown === this.shown ? hit.html : undefined;
@@ -180,6 +193,20 @@ export class ProgressFeed implements RelayListener {
     const event = await (this.deps.replayLimit ? this.deps.replayLimit(query) : query());
     this.shown = event?.data?.progress as ProgressSnapshot | undefined;
     this.shownSeq = this.shown ? event!.seq : 0;
+  }
+
+  /** Waits for the reader to take what it holds, then sends what it missed from Postgres, until nothing is missing. */
+  private async catchUp(): Promise<void> {
+    this.catchingUp = true;
+    try {
+      do {
+        this.missedWhileCatchingUp = false;
+        if (!(await this.sink.writable())) return this.stop();
+        await this.backfill();
+      } while (this.missedWhileCatchingUp && !this.closed);
+    } finally {
+      this.catchingUp = false;
+    }
   }
 
   private async backfill(): Promise<void> {
