@@ -53,6 +53,8 @@ export interface ContainerFragments extends ProgressFragments {
   health(view: HealthView, csrfToken: string): string;
   /** The usage panel and the Proxmox status badge, out of band: one message for every viewer of the container. */
   usageUpdate(usage: UsageView, status: LiveStatus | undefined, containerId: string): string;
+  /** The live status badge in place: the answer to a panel that was rendered without it and asks once. */
+  liveStatus(containerId: string, status: LiveStatus | undefined): string;
 }
 
 const logEntry = (e: ContainerEvent) => ({
@@ -104,6 +106,9 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
     // Sent at every poll: without the partials' trailing newlines, which would pile up as text nodes in the page.
     usageUpdate: (usage, status, containerId) =>
       usagePanel(usage, true).trim() + views.render('partials/containers/live-status', { containerId, status, oob: true }).trim(),
+    // Trimmed too: swapped in place of the badge, a trailing newline would stay in the page as a text node that a
+    // reload (the badge rendered inline) does not have.
+    liveStatus: (containerId, status) => views.render('partials/containers/live-status', { containerId, status, oob: false }).trim(),
     listUpdate: (list, csrfToken) =>
       views.render('partials/containers/list-rows', { list, csrfToken }) + views.render('partials/containers/list-filters', { list, oob: true }),
     /**

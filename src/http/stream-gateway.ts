@@ -50,9 +50,10 @@ export function streamGateway(deps: GatewayDeps) {
     const match = req.method === 'GET' ? STREAM_PATH.exec(req.url!.split('?', 1)[0]!) : null;
     if (!match) return next();
     const [, id, kind] = match as unknown as [string, string, 'events' | 'live'];
+    const queryAt = req.url!.indexOf('?');
     let opened = false;
     try {
-      const query = new URLSearchParams(req.url!.slice(req.url!.indexOf('?') + 1 || req.url!.length));
+      const query = new URLSearchParams(queryAt < 0 ? '' : req.url!.slice(queryAt + 1));
       if (query.getAll('after').length > 1 || query.getAll('history').length > 1) return next();
       const viewer = await viewerOf(req);
       if (!viewer) return next();
@@ -66,7 +67,7 @@ export function streamGateway(deps: GatewayDeps) {
       if (kind === 'events') await deps.streams.progress(req, res, viewer, container, cursor);
       else await deps.streams.usage(req, res, viewer, container, parseHistorySeen(query.get('history') ?? undefined));
     } catch (err) {
-      // Before anything was sent Express answers (a bad cursor: 400; the database gone: 503); after, the stream ends
+      // Before anything was sent Express answers (a bad cursor: 422; the database gone: 503); after, the stream ends
       // and the browser reconnects.
       if (!opened && !res.headersSent) return next();
       deps.logger.warn({ err }, 'stream failed');

@@ -88,7 +88,7 @@ export function containerRoutes(
   router.get('/containers/:id/status', allow.readers, async (req, res) => {
     const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
     const status = await liveStatusOf(deps, container);
-    renderFragment(req, res, 'partials/containers/live-status', { containerId: container.id, status });
+    sendFragment(res, fragments.liveStatus(container.id, status));
   });
 
   // ?from=N starts at line N; ?follow=1 keeps the response open, writing lines as they are recorded, until the
