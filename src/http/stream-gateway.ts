@@ -12,8 +12,8 @@ import type { SessionData } from 'express-session';
 import type { User } from '../db/users-repository.ts';
 import type { Viewer } from '../domain/containers/container.ts';
 import { hasRole } from '../domain/roles.ts';
-import { singleFlight } from '../lib/single-flight.ts';
 import type { Logger } from '../logger.ts';
+import { signedInUsers } from './middleware/auth.ts';
 import { parseCursor, parseHistorySeen, type ContainerStreams, type StreamViewer } from './container-streams.ts';
 
 export interface GatewayDeps {
@@ -30,7 +30,7 @@ const STREAM_PATH = /^\/containers\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
  * anything was written.
  */
 export function streamGateway(deps: GatewayDeps) {
-  const users = singleFlight<number, User | undefined>();
+  const signedIn = signedInUsers(deps.users);
 
   /** The signed-in viewer of this request, if its session and account allow a stream. */
   async function viewerOf(req: IncomingMessage): Promise<StreamViewer | undefined> {
@@ -39,8 +39,8 @@ export function streamGateway(deps: GatewayDeps) {
     const userId = session?.data.userId;
     const csrfToken = session?.data.csrfToken;
     if (userId === undefined || typeof csrfToken !== 'string') return undefined;
-    const user = await users(userId, () => deps.users.findById(userId));
-    if (!user || user.disabledAt || !hasRole(user.role, 'viewer')) return undefined;
+    const user = await signedIn(userId);
+    if (!user || !hasRole(user.role, 'viewer')) return undefined;
     // What a stream keeps of the account: who it is and what it may do (not the row, password hash and all).
     const who: Viewer = { id: user.id, role: user.role };
     return { user: who, sessionId: session!.id, csrfToken };

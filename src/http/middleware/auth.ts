@@ -14,17 +14,29 @@ declare module 'express-serve-static-core' {
  * Loads the signed-in user, if any, onto req.user. Requests of one user that arrive together (a browser reconnecting
  * its streams, a hundred tabs) share one read.
  */
-export function loadUser(users: UsersRepository) {
-  const shared = singleFlight<number, User | undefined>();
+export function loadUser(users: Pick<UsersRepository, 'findById'>) {
+  const signedIn = signedInUsers(users);
   return async (req: Request, _res: Response, next: NextFunction) => {
     const id = req.session?.userId;
     if (id !== undefined) {
-      const user = await shared(id, () => users.findById(id));
+      const user = await signedIn(id);
       // A disabled (or deleted) account's sessions end on their next request: back to /login.
-      if (user && !user.disabledAt) req.user = user;
+      if (user) req.user = user;
       else delete req.session.userId;
     }
     next();
+  };
+}
+
+/**
+ * The account behind a session's user id, if it may still be signed in (neither disabled nor deleted). Reads of one
+ * user that arrive together share one query. Used by loadUser and by the stream gateway.
+ */
+export function signedInUsers(users: Pick<UsersRepository, 'findById'>): (id: number) => Promise<User | undefined> {
+  const shared = singleFlight<number, User | undefined>();
+  return async (id) => {
+    const user = await shared(id, () => users.findById(id));
+    return user && !user.disabledAt ? user : undefined;
   };
 }
 
