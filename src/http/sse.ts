@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
 import { streamEncoding } from './compression.ts';
-import { chainFor } from './gzip-chain.ts';
+import { chainFor, type ChainSegment } from './gzip-chain.ts';
 
 export interface SseWriter {
   /** Writes one event; false once more than the pending-bytes cap is queued for this client (it is then cut). */
@@ -70,6 +70,14 @@ function frameFor(id: number, event: string, data: string): Buffer {
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 /** An empty final block with fixed codes: ends the deflate stream before the trailer. */
 const DEFLATE_END = Buffer.from([3, 0]);
+/**
+ * What brings a stream left `bits` short of a byte boundary by a chain's partial flush (src/http/gzip-chain.ts) back
+ * to one: those bits (zeros), an empty stored block's header (3 zero bits), zeros to the boundary, LEN 0, NLEN 0xffff.
+ * Indexed by the dangling bits, 0–7.
+ */
+const ALIGNMENT = Array.from({ length: 8 }, (_, bits) =>
+  bits === 0 ? Buffer.alloc(0) : Buffer.concat([Buffer.alloc(Math.ceil((bits + 3) / 8)), Buffer.from([0, 0, 0xff, 0xff])]),
+);
 const segments = new WeakMap<Buffer, Buffer>();
 
 function deflatedSegment(frame: Buffer): Buffer {
@@ -163,7 +171,7 @@ interface StreamOptions {
 /** A shared message's frame and its segment in the group's compression chain. */
 interface ChainPiece {
   frame: Buffer;
-  deflated: Buffer;
+  segment: ChainSegment;
 }
 
 /**
@@ -183,6 +191,8 @@ class EventStream implements SseWriter {
   private inflatedLength = 0;
   /** gzip: the seq of the last segment of the group's chain this stream wrote, if it wrote nothing else since (else -1). */
   private chainAt = -1;
+  /** gzip: bits the last chain segment written left unwritten (see ALIGNMENT). */
+  private danglingBits = 0;
   private readonly heartbeatMs: number;
 
   constructor(
@@ -223,7 +233,7 @@ class EventStream implements SseWriter {
     const segment = chainFor(group).next({ id, event, data }, frame, this.chainAt);
     if (!segment) return this.sendEncoded(id, frame);
     this.chainAt = segment.seq;
-    return this.accept(id, { frame, deflated: segment.bytes });
+    return this.accept(id, { frame, segment });
   }
 
   sendEncoded(id: number, frame: Buffer): boolean {
@@ -288,7 +298,7 @@ class EventStream implements SseWriter {
       const trailer = Buffer.alloc(8);
       trailer.writeUInt32LE(this.crc >>> 0, 0);
       trailer.writeUInt32LE(this.inflatedLength >>> 0, 4);
-      this.res.end(Buffer.concat([DEFLATE_END, trailer]));
+      this.res.end(Buffer.concat([ALIGNMENT[this.danglingBits]!, DEFLATE_END, trailer]));
     } else {
       (this.compressor ?? this.res).end();
     }
@@ -301,15 +311,21 @@ class EventStream implements SseWriter {
     this.queued = [];
     this.queuedBytes = 0;
     if (this.encoding === 'gzip') {
-      const parts = chunks.map((chunk) => {
+      const parts: Buffer[] = [];
+      for (const chunk of chunks) {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : chunk.frame;
         this.crc = zlib.crc32(bytes, this.crc);
         this.inflatedLength = (this.inflatedLength + bytes.length) % 2 ** 32;
-        // A group's live messages come from its chain; other frames are compressed once, alone, for all viewers;
-        // this viewer's own small chunks are stored.
-        if (typeof chunk === 'string') return storedSegment(bytes);
-        return Buffer.isBuffer(chunk) ? deflatedSegment(bytes) : chunk.deflated;
-      });
+        // A group's live messages come from its chain — the next segment goes on from the last one's very bit;
+        // anything else starts on a byte boundary: other frames compressed once, alone, for all viewers, this
+        // viewer's own small chunks stored, and a chain segment after a reset.
+        const continues = typeof chunk === 'object' && !Buffer.isBuffer(chunk) && chunk.segment.after !== -1;
+        if (!continues && this.danglingBits > 0) parts.push(ALIGNMENT[this.danglingBits]!);
+        if (typeof chunk === 'string') parts.push(storedSegment(bytes));
+        else if (Buffer.isBuffer(chunk)) parts.push(deflatedSegment(bytes));
+        else parts.push(chunk.segment.bytes);
+        this.danglingBits = typeof chunk === 'object' && !Buffer.isBuffer(chunk) ? chunk.segment.danglingBits : 0;
+      }
       this.res.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
       return;
     }
