@@ -11,6 +11,8 @@ export interface ViewerOptions {
   /** Every event, with the monotonic time it was parsed. */
   onEvent?: (event: SseEvent, receivedAt: number) => void;
   maxReconnects?: number;
+  /** The Accept-Encoding this viewer sends (else BENCH_ACCEPT_ENCODING's, else none). */
+  acceptEncoding?: string;
 }
 
 export class SseViewer {
@@ -34,7 +36,8 @@ export class SseViewer {
   async open(): Promise<void> {
     this.openedAt ||= nowMs();
     // BENCH_ACCEPT_ENCODING=gzip: viewers ask for a compressed stream, as browsers do.
-    const headers = process.env.BENCH_ACCEPT_ENCODING ? { 'Accept-Encoding': process.env.BENCH_ACCEPT_ENCODING } : undefined;
+    const encoding = this.options.acceptEncoding ?? process.env.BENCH_ACCEPT_ENCODING;
+    const headers = encoding ? { 'Accept-Encoding': encoding } : undefined;
     const conn = await connectSse(this.url, { cookie: this.options.cookie, agent: this.options.agent, lastEventId: this.lastId, headers });
     if (conn.status !== 200) {
       conn.close();
@@ -75,9 +78,14 @@ export class SseViewer {
 }
 
 /** Opens `count` viewers, `concurrency` handshakes at a time; a viewer that cannot connect is returned with its failure. */
-export async function openViewers(count: number, url: (i: number) => string, options: ViewerOptions & { onEventFor?: (i: number) => ViewerOptions['onEvent'] }, concurrency = 100): Promise<SseViewer[]> {
+export async function openViewers(
+  count: number,
+  url: (i: number) => string,
+  options: ViewerOptions & { onEventFor?: (i: number) => ViewerOptions['onEvent']; encodingFor?: (i: number) => string | undefined },
+  concurrency = 100,
+): Promise<SseViewer[]> {
   return inBatches(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
-    const viewer = new SseViewer(url(i), { ...options, onEvent: options.onEventFor?.(i) ?? options.onEvent });
+    const viewer = new SseViewer(url(i), { ...options, onEvent: options.onEventFor?.(i) ?? options.onEvent, acceptEncoding: options.encodingFor?.(i) ?? options.acceptEncoding });
     await viewer.open().catch((err: Error) => (viewer.failure = err.message));
     return viewer;
   });
