@@ -5,8 +5,9 @@ import type { Knex } from 'knex';
 // script's output (100,000 lines: 2.4 s → 1.7 s of appends, measured in docs/performance.md). The one writer,
 // EventsRepository.append, already proves the container is there in the same transaction: it takes the seq
 // numbers by updating the container's row, fails when no row comes back, and holds that row's lock until commit,
-// so the container cannot go away under it. Deleting a container (nothing in the app does; an admin in psql might)
-// still takes its events along, by a trigger instead of ON DELETE CASCADE.
+// so the container cannot go away under it (a concurrent DELETE waits for that lock, and an append after the DELETE
+// finds no row). Deleting a container (the app only removes one no worker has touched, with no events; an admin in
+// psql might remove any) still takes its events along, by a trigger instead of ON DELETE CASCADE.
 export async function up(knex: Knex): Promise<void> {
   await knex.raw('ALTER TABLE container_events DROP CONSTRAINT container_events_container_id_foreign');
   await knex.raw(`

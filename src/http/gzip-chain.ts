@@ -14,7 +14,7 @@
 // bits still owed are zeros (the tail of that empty block's end code); the segment says how many
 // (`danglingBits`), and a viewer about to write anything that starts on a byte boundary — its own message, a reset
 // segment, the stream's end — first writes them with an empty stored block (alignment(), src/http/sse.ts).
-import { Deflate, Z_FULL_FLUSH, Z_PARTIAL_FLUSH } from 'pako';
+import { Deflate, Z_FULL_FLUSH, Z_PARTIAL_FLUSH, Z_SYNC_FLUSH } from 'pako';
 
 export interface ChainSegment {
   /** Unique in the process (so a position in a dropped chain never matches a new one). */
@@ -73,7 +73,7 @@ class GzipChain {
       this.deflate.push(NOTHING, Z_FULL_FLUSH);
       this.out = [];
     }
-    this.deflate.push(frame, Z_PARTIAL_FLUSH);
+    this.deflate.push(frame, FLUSH);
     const segment: ChainSegment = { seq: ++lastSeq, after: reset || fresh ? -1 : this.head, bytes: Buffer.concat(this.out), danglingBits: danglingBitsOf(this.deflate) };
     this.out = [];
     this.wantReset = false;
@@ -85,10 +85,27 @@ class GzipChain {
   }
 }
 
-/** The bits a compressor holds that are not in its output yet: pako's bit buffer (zlib's deflate_state.bi_valid). */
+/**
+ * The bits a compressor holds that are not in its output yet: pako's bit buffer (zlib's deflate_state.bi_valid), a
+ * private field (pako is pinned to the version this was checked against). Should a pako ever keep it elsewhere, the
+ * chains fall back to sync flushes, which leave nothing behind (FLUSH below).
+ */
+function bitBufferOf(deflate: Deflate): number | undefined {
+  const bits = (deflate as unknown as { strm?: { state?: { bi_valid?: unknown } } }).strm?.state?.bi_valid;
+  return typeof bits === 'number' && Number.isInteger(bits) && bits >= 0 && bits <= 7 ? bits : undefined;
+}
+
+/** Partial flushes when this pako's bit buffer can be read (checked once, on a throwaway compressor), else sync flushes. */
+const FLUSH = (() => {
+  const probe = new Deflate({ raw: true, level: 9 });
+  probe.push('probe: a partial flush leaves a few bits behind', Z_PARTIAL_FLUSH);
+  return bitBufferOf(probe) === undefined ? Z_SYNC_FLUSH : Z_PARTIAL_FLUSH;
+})();
+
 function danglingBitsOf(deflate: Deflate): number {
-  const bits = (deflate as unknown as { strm: { state?: { bi_valid?: unknown } } }).strm.state?.bi_valid;
-  if (typeof bits !== 'number' || bits < 0 || bits > 7) throw new Error(`pako's bit buffer is not where this code expects it (bi_valid ${String(bits)})`);
+  if (FLUSH !== Z_PARTIAL_FLUSH) return 0;
+  const bits = bitBufferOf(deflate);
+  if (bits === undefined) throw new Error("pako's bit buffer went missing after the probe found it");
   return bits;
 }
 

@@ -62,7 +62,9 @@ function frameFor(id: number, event: string, data: string): Buffer {
  * gzip without a compressor per viewer (issue 18): a gzip body is a header, raw deflate blocks and a trailer (CRC-32
  * and length of what was compressed). A block sequence that ends with a sync flush is byte-aligned, and one
  * compressed with no history refers to nothing before it — so such segments can follow each other in any viewer's
- * stream. A viewer holds only the running CRC and length. The live messages of a container (sendShared) come from
+ * stream. The chain's segments end with a partial flush instead, up to 7 bits short of a byte boundary: the next
+ * segment of the same chain goes on from there, anything else is preceded by ALIGNMENT. A viewer holds only the
+ * running CRC and length, and the bits its last chain segment left. The live messages of a container (sendShared) come from
  * one compression context shared by its viewers (src/http/gzip-chain.ts), so they compress against the messages
  * before them; any other message is compressed once, alone, for every viewer that gets it (kept beside its frame);
  * the small per-viewer bits (retry, heartbeats) go as stored blocks. docs/performance.md has the measurements.

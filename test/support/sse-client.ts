@@ -128,7 +128,8 @@ export function connectSse(url: string, options: { cookie?: string; lastEventId?
         const encoding = res.headers['content-encoding'];
         const decoder = new StringDecoder('utf8');
         if (encoding === 'gzip') {
-          const inflator = new Inflate();
+          // Small output chunks: a flushing push allocates a fresh output buffer each time (64 KiB by default).
+          const inflator = new Inflate({ chunkSize: 4096 });
           inflator.onData = (bytes: Uint8Array) => text(decoder.write(bytes));
           res.on('data', (chunk: Buffer) => {
             if (!inflator.push(chunk, Z_SYNC_FLUSH) || inflator.err) {
