@@ -124,7 +124,10 @@ export async function replayStorm(ctx: BenchContext, containerId: string, viewer
     { scenario: s, metric: '/healthz median answer', unit: 'ms', launchpad: lp.health.p50, naive: nv.health.p50, better: 'lower' },
     { scenario: s, metric: 'web event-loop delay p99', unit: 'ms', launchpad: lp.webLoop.p99, naive: nv.webLoop.p99, better: 'lower' },
     { scenario: s, metric: 'DB pool peak in use (pool size 10)', unit: '', launchpad: lp.pool.maxUsed, naive: nv.pool.maxUsed },
-    // "Without exhausting the pool": nothing ever waits for a connection, so other requests are not queued behind replays.
-    { scenario: s, metric: 'DB pool peak waiting acquires', unit: '', launchpad: lp.pool.maxPendingAcquires, naive: nv.pool.maxPendingAcquires, better: 'lower', target: { op: '==', value: 0, label: '0 (never dry)' } },
+    // "Without exhausting the pool": nothing ever waits for a connection while all of them are taken, so other
+    // requests are not queued behind replays. Waiting while the pool opens another connection (a web process
+    // started for the bench holds 2 until the storm asks for more) is shown apart: a few ms, once per process.
+    { scenario: s, metric: 'DB pool peak waiting acquires, every connection in use', unit: '', launchpad: lp.pool.maxPendingAcquires, naive: nv.pool.maxPendingAcquires, better: 'lower', target: { op: '==', value: 0, label: '0 (never dry)' } },
+    { scenario: s, metric: 'DB pool peak waiting acquires, for a connection being opened', unit: '', launchpad: lp.pool.maxPendingForNewConnection, naive: nv.pool.maxPendingForNewConnection },
   );
 }
