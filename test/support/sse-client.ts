@@ -110,16 +110,24 @@ export function connectSse(url: string, options: { cookie?: string; lastEventId?
             return;
           }
           buffer += chunk;
-          let m: RegExpExecArray | null;
-          const re = /\r\n|\r|\n/g;
           let start = 0;
-          while ((m = re.exec(buffer))) {
-            // A lone CR at the very end may be the first half of CRLF: wait for more.
-            if (m[0] === '\r' && m.index === buffer.length - 1) break;
-            line(buffer.slice(start, m.index));
-            start = m.index + m[0].length;
+          if (!buffer.includes('\r')) {
+            // The usual case, LF only (a bench client parses a hundred thousand events a second: no regex for it).
+            for (let lf = buffer.indexOf('\n'); lf !== -1; lf = buffer.indexOf('\n', start)) {
+              line(buffer.slice(start, lf));
+              start = lf + 1;
+            }
+          } else {
+            let m: RegExpExecArray | null;
+            const re = /\r\n|\r|\n/g;
+            while ((m = re.exec(buffer))) {
+              // A lone CR at the very end may be the first half of CRLF: wait for more.
+              if (m[0] === '\r' && m.index === buffer.length - 1) break;
+              line(buffer.slice(start, m.index));
+              start = m.index + m[0].length;
+            }
           }
-          buffer = buffer.slice(start);
+          buffer = start === buffer.length ? '' : buffer.slice(start);
         };
         // A stream the client asked to be compressed (headers: Accept-Encoding) is read through its decoder. gzip is
         // inflated in this thread as each chunk arrives (pako, zlib's algorithm in JavaScript; it checks the CRC at the
