@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 
 const streamUrl = (id: string) => `${server.baseUrl}/containers/${id}/events`;
-const progressEvents = (conn: SseConnection) => conn.events.filter((e) => e.event === 'progress').map((e) => ({ id: e.id, data: e.data }));
+const progressEvents = (conn: SseConnection) => conn.events.filter((e) => (e.event === 'log' || e.event === 'progress')).map((e) => ({ id: e.id, data: e.data }));
 
 describe('adaptive batching', () => {
   // The recorder used to hold a lone line for its 100 ms flush timer; now nothing holds it. Proved without a clock:
@@ -51,7 +51,7 @@ describe('adaptive batching', () => {
         vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
         try {
           rec.log('stdout', `lone line ${i}`);
-          const arrived = conn.waitFor((e) => e.event === 'progress' && e.data.includes(`lone line ${i}`), 60_000).then(() => 'arrived');
+          const arrived = conn.waitFor((e) => (e.event === 'log' || e.event === 'progress') && e.data.includes(`lone line ${i}`), 60_000).then(() => 'arrived');
           const guard = new Promise<string>((resolve) => realSetTimeout(() => resolve(`line ${i} did not arrive while timers stood still`), 10_000));
           expect(await Promise.race([arrived, guard])).toBe('arrived');
         } finally {
@@ -107,7 +107,7 @@ describe('gzip without a compressor per viewer', () => {
         })
         .on('error', reject);
     });
-  const progressData = (text: string) => text.split('\n\n').filter((m) => m.includes('event: progress')).join('\n\n');
+  const progressData = (text: string) => text.split('\n\n').filter((m) => /\nevent: (log|progress)\n/.test(m)).join('\n\n');
 
   it('is one valid gzip member (strict decoder: CRC and length checked) carrying the same messages as the plain stream', async () => {
     const c = await insertContainer(env.deps, owner.id, nodeId);

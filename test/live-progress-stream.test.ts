@@ -26,8 +26,8 @@ afterAll(async () => {
 });
 
 const streamUrl = (id: string, after?: number) => `${server.baseUrl}/containers/${id}/events${after === undefined ? '' : `?after=${after}`}`;
-const linesOf = (conn: SseConnection) => conn.events.filter((e) => e.event === 'progress').flatMap((e) => streamedLinesIn(e.data));
-const idsOf = (conn: SseConnection) => conn.events.filter((e) => e.event === 'progress').map((e) => Number(e.id));
+const linesOf = (conn: SseConnection) => conn.events.filter((e) => (e.event === 'log' || e.event === 'progress')).flatMap((e) => streamedLinesIn(e.data));
+const idsOf = (conn: SseConnection) => conn.events.filter((e) => (e.event === 'log' || e.event === 'progress')).map((e) => Number(e.id));
 
 async function containerWithLog(lines: number) {
   const container = await insertContainer(env.deps, owner.id, nodeId);
@@ -72,7 +72,7 @@ describe('GET /containers/:id/events', () => {
     // The end of the replay is marked, with the number of log lines it caught up.
     const live = await conn.waitFor((e) => e.event === 'live');
     expect(live.data).toBe('10');
-    expect(live.id).toBe(conn.events.filter((e) => e.event === 'progress').at(-1)!.id);
+    expect(live.id).toBe(conn.events.filter((e) => (e.event === 'log' || e.event === 'progress')).at(-1)!.id);
     for (let i = 11; i <= 300; i++) rec.log('stdout', `live ${i}`);
     await rec.flush();
     await conn.waitFor(() => linesOf(conn).length >= 300);
@@ -82,7 +82,7 @@ describe('GET /containers/:id/events', () => {
     const heartbeats = conn.events.filter((e) => e.event === 'heartbeat');
     expect(heartbeats.length).toBeGreaterThanOrEqual(1);
     expect(heartbeats.at(-1)!.data).toBe('');
-    expect(heartbeats.at(-1)!.id).toBe(conn.events.filter((e) => e.event === 'progress').at(-1)!.id);
+    expect(heartbeats.at(-1)!.id).toBe(conn.events.filter((e) => (e.event === 'log' || e.event === 'progress')).at(-1)!.id);
     expect(conn.events.filter((e) => e.event === 'live')).toHaveLength(1);
     conn.close();
   });
@@ -118,7 +118,7 @@ describe('GET /containers/:id/events', () => {
     expect(done.event).toBe('done');
     expect(done.data).toContain('id="status-panel" hx-swap-oob="true"');
     expect(done.data).toContain('10.0.0.5');
-    const last = conn.events.filter((e) => e.event === 'progress').at(-1)!;
+    const last = conn.events.filter((e) => (e.event === 'log' || e.event === 'progress')).at(-1)!;
     expect(last.data).toContain('aria-valuenow="100"');
 
     // Reconnecting to a finished container replays and ends at once.
@@ -133,7 +133,7 @@ describe('GET /containers/:id/events', () => {
     const conn = await connectSse(streamUrl(container.id), { cookie });
     await conn.waitFor(() => linesOf(conn).length >= 12);
     // With the first step, the lines arriving live move the badge (the header's count follows the list in the page).
-    const live = conn.events.filter((e) => e.event === 'progress').map((e) => e.data).join('\n');
+    const live = conn.events.filter((e) => (e.event === 'log' || e.event === 'progress')).map((e) => e.data).join('\n');
     expect(live).toMatch(/<span id="lifecycle-badge" hx-swap-oob="true" class="badge [^"]*">creating<\/span>/);
     await rec.complete({ status: 'Ready at 10.0.0.9', ip: '10.0.0.9' });
     await conn.ended;

@@ -38,7 +38,7 @@ async function readToDone(url: string, cookie: string): Promise<Array<{ id: stri
   expect(conn.status).toBe(200);
   await conn.waitFor((e) => e.event === 'done', 120_000);
   conn.close();
-  return conn.events.filter((e) => e.event === 'progress').map((e) => ({ id: e.id, data: e.data }));
+  return conn.events.filter((e) => (e.event === 'log' || e.event === 'progress')).map((e) => ({ id: e.id, data: e.data }));
 }
 
 describe('two web processes and two workers', () => {

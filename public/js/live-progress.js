@@ -2,8 +2,8 @@
 // opens a fresh EventSource without Last-Event-ID, so we keep the highest seq shown, put it in the URL of every
 // progress EventSource the extension creates, and drop any progress message we have already applied.
 //
-// A container page has one stream at a time in its #stream-slot: the build's progress (`progress` events carry a
-// seq, `done` ends it) or, once built, its usage (`usage` events, no seq; `done` when an action starts). Each
+// A container page has one stream at a time in its #stream-slot: the build's progress (`log` and `progress` events
+// carry a seq, `done` ends it) or, once built, its usage (`usage` events, no seq; `done` when an action starts). Each
 // stream's `done` swaps the slot for the other stream's element; the extension then asks for a new EventSource.
 //
 // Connection health (issue 22): the server sends `event: heartbeat` every data-heartbeat-ms, so hearing nothing for
@@ -114,7 +114,7 @@
     source = new ResumableEventSource(withCursor(url), { withCredentials: true });
     heard();
     source.addEventListener('error', lost);
-    for (const name of ['open', 'progress', 'usage', 'heartbeat']) source.addEventListener(name, heard);
+    for (const name of ['open', 'log', 'progress', 'usage', 'heartbeat']) source.addEventListener(name, heard);
     source.addEventListener('live', (evt) => {
       report({ state: 'live', attempt: 0, since: 0, caughtUp: Number(evt.data) || 0 });
       heard();
@@ -127,7 +127,7 @@
   };
   document.addEventListener('htmx:sseBeforeMessage', (evt) => {
     const seq = Number(evt.detail.lastEventId);
-    if (evt.detail.type !== 'progress') return;
+    if (evt.detail.type !== 'log' && evt.detail.type !== 'progress') return;
     if (!(seq > highest)) evt.preventDefault();
     else highest = seq;
   });

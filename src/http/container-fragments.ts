@@ -11,7 +11,7 @@ import type { UsageView } from '../domain/usage/usage.ts';
 import type { HealthView } from '../domain/health/health-view.ts';
 import { ansiToHtml } from '../domain/progress/ansi-html.ts';
 import { PHASE_LABELS, type PhaseProgress, type ProgressSnapshot } from '../domain/progress/phases.ts';
-import { progressAfter, type ProgressFragments } from '../domain/progress/progress-feed.ts';
+import { progressAfter, type ProgressFragments, type StreamMessage } from '../domain/progress/progress-feed.ts';
 import type { Views } from '../views.ts';
 
 /** The state elements of a container page, each a rendered partial whose root carries its id. */
@@ -112,19 +112,21 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
     listUpdate: (list, csrfToken) =>
       views.render('partials/containers/list-rows', { list, csrfToken }) + views.render('partials/containers/list-filters', { list, oob: true }),
     /**
-     * One SSE message for a contiguous batch of events: new log rows appended to #log-lines — without their ids or
-     * the line count, which the page's log viewer derives from the list (public/js/log-viewer.js) — and what the batch changed in the header badge and the stepper. Given the snapshot the viewer shows (`shown`),
-     * only the summary (status line and bar) and the phase rows that differ are sent; without it, the whole
-     * stepper. Every part is an out-of-band swap; the stream's sink swaps nothing itself.
+     * One SSE message for a contiguous batch of events. With new log rows it is a `log` message: the rows themselves,
+     * which the page's log sink (stream-slot.eta) appends to #log-lines — without their ids or the line count, which
+     * the log viewer derives from the list (public/js/log-viewer.js) — and what the batch changed in the header badge
+     * and the stepper, out of band (htmx applies those first and appends the rest). Without rows it is a `progress`
+     * message of out-of-band changes only. Given the snapshot the viewer shows (`shown`), only the summary (status
+     * line and bar) and the phase rows that differ are sent; without it, the whole stepper.
      */
     streamBatch: (events, shown) => {
-      let html = '';
       const rows = logRows(events, false);
-      if (rows) html += views.render('partials/progress/log-append', { rows });
+      const message = (html: string): StreamMessage => ({ event: rows ? 'log' : 'progress', html });
+      let html = rows;
       const progress = progressAfter(events, undefined);
-      if (!progress || progress === shown) return html;
+      if (!progress || progress === shown) return message(html);
       if (!shown || shown.lifecycle !== progress.lifecycle) html += badge(progress.lifecycle, true);
-      if (!shown || shown.phases.length !== progress.phases.length) return html + stepper(progress, true);
+      if (!shown || shown.phases.length !== progress.phases.length) return message(html + stepper(progress, true));
       if (shown.status !== progress.status || shown.percent !== progress.percent || shown.lifecycle !== progress.lifecycle) {
         html += views.render('partials/progress/progress-summary', { progress, oob: true });
       }
@@ -132,7 +134,7 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
         if (samePhase(shown.phases[i], phase)) return;
         html += views.render('partials/progress/step-row', { phase, label: PHASE_LABELS[phase.key], oob: true });
       });
-      return html;
+      return message(html);
     },
   };
 }

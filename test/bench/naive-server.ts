@@ -51,7 +51,8 @@ app.get('/containers/:id/events', async (req, res) => {
   const send = (e: ContainerEvent) => {
     if (closed || e.seq <= lastSent) return;
     lastSent = e.seq;
-    writer.send(e.seq, 'progress', fragments.streamBatch([e]));
+    const message = fragments.streamBatch([e]);
+    writer.send(e.seq, message.event, message.html);
   };
   subscriber.on('message', (_channel: string, payload: string) => {
     const event = JSON.parse(payload) as ContainerEvent;

@@ -10,10 +10,19 @@ import { type Container, isTerminal } from '../containers/container.ts';
 import { type CachedBatch, ReplayCache } from './replay-cache.ts';
 import type { ContainerEvent } from '../containers/container-event.ts';
 
+/**
+ * One SSE message for a batch: `log` when it appends log rows — its HTML is the rows, which the page's log sink
+ * appends to #log-lines, and the stepper's out-of-band changes — else `progress` (out-of-band changes only).
+ */
+export interface StreamMessage {
+  event: 'log' | 'progress';
+  html: string;
+}
+
 /** How a batch of events reads in the stream (src/http/container-fragments.ts renders it). */
 export interface ProgressFragments {
   /** One SSE message for a contiguous batch; `shown` is the stepper snapshot the viewer shows before it. */
-  streamBatch(events: ContainerEvent[], shown?: ProgressSnapshot): string;
+  streamBatch(events: ContainerEvent[], shown?: ProgressSnapshot): StreamMessage;
 }
 
 /** The snapshot the viewer shows after this batch: the newest one it carries, else the one it had. */
@@ -32,11 +41,11 @@ function lastProgressIn(events: ContainerEvent[]): { progress: ProgressSnapshot;
 
 export interface FeedSink {
   /** Writes one message; returns false when the viewer cannot keep up and the feed must stop. */
-  send(id: number, event: 'progress' | 'done' | 'live', html: string): boolean;
+  send(id: number, event: StreamMessage['event'] | 'done' | 'live', html: string): boolean;
   /** Writes a live message that every viewer of the container gets alike (see SseWriter.sendShared). */
-  sendShared(id: number, event: 'progress', html: string): boolean;
+  sendShared(id: number, event: StreamMessage['event'], html: string): boolean;
   /** The bytes send() would write for this message, and writing such bytes (a cached replay batch). */
-  encode(id: number, event: 'progress', html: string): Buffer;
+  encode(id: number, event: StreamMessage['event'], html: string): Buffer;
   sendEncoded(id: number, frame: Buffer): boolean;
   /** Resolves when the next replay batch may be sent (false: the viewer is gone); see SseWriter.writable. */
   writable(): Promise<boolean>;
@@ -79,7 +88,7 @@ export function isSettled(container: Pick<Container, 'lifecycle' | 'currentActio
 // A message reaches every viewer of its container as the same object: render it once per process, not per viewer.
 // What it renders to depends on the stepper the viewer shows before it; viewers that are live share that snapshot
 // object (the previous message's), so they share the rendering.
-const rendered = new WeakMap<ProgressMessage, { shown: ProgressSnapshot | undefined; html: string }>();
+const rendered = new WeakMap<ProgressMessage, { shown: ProgressSnapshot | undefined; message: StreamMessage }>();
 
 /** What a page rendered before a container's first event shows (one object: viewers starting there share renderings). */
 const UNTOUCHED: ProgressSnapshot = Object.freeze(initialSnapshot());
@@ -171,12 +180,12 @@ export class ProgressFeed implements RelayListener {
     if (this.sink.behind()) return this.catchUp();
     const fresh = message.fromSeq > this.lastSent ? message.events : message.events.filter((e) => e.seq > this.lastSent);
     const hit = fresh === message.events ? rendered.get(message) : undefined;
-    let html = hit && hit.shown === this.shown ? hit.html : undefined;
-    if (html === undefined) {
-      html = this.deps.fragments.streamBatch(fresh, this.shown);
-      if (fresh === message.events) rendered.set(message, { shown: this.shown, html });
+    let out = hit && hit.shown === this.shown ? hit.message : undefined;
+    if (out === undefined) {
+      out = this.deps.fragments.streamBatch(fresh, this.shown);
+      if (fresh === message.events) rendered.set(message, { shown: this.shown, message: out });
     }
-    await this.emit(fresh, html);
+    await this.emit(fresh, out);
   }
 
   /**
@@ -239,8 +248,9 @@ export class ProgressFeed implements RelayListener {
   private prepare(events: ContainerEvent[]): CachedBatch {
     const last = events[events.length - 1]!;
     const progress = lastProgressIn(events);
+    const message = this.deps.fragments.streamBatch(events, this.shown);
     return {
-      frame: this.sink.encode(last.seq, 'progress', this.deps.fragments.streamBatch(events, this.shown)),
+      frame: this.sink.encode(last.seq, message.event, message.html),
       lastSeq: last.seq,
       logLines: events.filter((e) => e.kind === 'log').length,
       terminal: events.some((e) => TERMINAL_EVENTS.has(e.kind)),
@@ -262,7 +272,7 @@ export class ProgressFeed implements RelayListener {
     if (batch.terminal) await this.finishIfTerminal();
   }
 
-  private async emit(events: ContainerEvent[], html: string): Promise<void> {
+  private async emit(events: ContainerEvent[], message: StreamMessage): Promise<void> {
     if (this.closed || events.length === 0) return;
     const last = events[events.length - 1]!;
     this.lastSent = last.seq;
@@ -272,7 +282,7 @@ export class ProgressFeed implements RelayListener {
       this.shownSeq = progress.seq;
     }
     if (this.replayedLines !== undefined) this.replayedLines += events.filter((e) => e.kind === 'log').length;
-    if (!this.sink.sendShared(last.seq, 'progress', html)) {
+    if (!this.sink.sendShared(last.seq, message.event, message.html)) {
       this.stop();
       return;
     }

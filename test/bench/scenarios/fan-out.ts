@@ -29,7 +29,7 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, container
     cookie: side.cookie,
     agent: ctx.agent,
     onEvent: (e, at) => {
-      if (e.event !== 'progress') return;
+      if (e.event !== 'log' && e.event !== 'progress') return;
       received++;
       lastReceipt = Math.max(lastReceipt, at);
     },

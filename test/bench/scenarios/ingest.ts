@@ -25,7 +25,7 @@ function lineCounter(ctx: BenchContext, side: Side, containerId: string, last: n
     agent: ctx.agent,
     maxReconnects: 50,
     onEvent: (e) => {
-      if (e.event !== 'progress') return;
+      if (e.event !== 'log' && e.event !== 'progress') return;
       let inMessage = 0;
       for (const m of e.data.matchAll(LINE)) {
         const n = Number(m[1]);

@@ -27,7 +27,7 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, rate: num
     agent: ctx.agent,
     encodingFor,
     onEventFor: (i) => (e, at) => {
-      if (e.event !== 'progress') return;
+      if (e.event !== 'log' && e.event !== 'progress') return;
       const mine = received[i]!;
       mine.ids.push(Number(e.id));
       mine.times.push(at);

@@ -16,7 +16,7 @@ async function liveViewer(ctx: BenchContext, side: Side, rate: number, durationM
     cookie: side.cookie,
     agent: ctx.agent,
     onEvent: (e, at) => {
-      if (e.event !== 'progress') return;
+      if (e.event !== 'log' && e.event !== 'progress') return;
       ids.push(Number(e.id));
       times.push(at);
     },

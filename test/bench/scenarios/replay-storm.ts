@@ -73,7 +73,7 @@ async function measure(ctx: BenchContext, side: Side, containerId: string, viewe
       cookie: side.cookie,
       agent: ctx.agent,
       onEvent: (e, at) => {
-        if (e.event !== 'progress') return;
+        if (e.event !== 'log' && e.event !== 'progress') return;
         seen += countLines(e.data);
         if (seen >= lines) doneAt ||= at;
       },

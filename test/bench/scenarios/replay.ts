@@ -32,7 +32,7 @@ export async function replayOnce(ctx: BenchContext, side: Side, containerId: str
     cookie: side.cookie,
     agent: ctx.agent,
     onEvent: (e, at) => {
-      if (e.event !== 'progress') return;
+      if (e.event !== 'log' && e.event !== 'progress') return;
       seen += countLines(e.data);
       if (seen > 0) first ||= at;
       if (seen >= lines && !all) {
