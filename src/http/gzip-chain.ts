@@ -13,7 +13,7 @@
 // boundary instead of paying an empty stored block (4–5 bytes) per message — a tenth of a live stream's bytes. The
 // bits still owed are zeros (the tail of that empty block's end code); the segment says how many
 // (`danglingBits`), and a viewer about to write anything that starts on a byte boundary — its own message, a reset
-// segment, the stream's end — first writes them with an empty stored block (alignment(), src/http/sse.ts).
+// segment, the stream's end — first writes them with an empty stored block (ALIGNMENT in src/http/sse.ts).
 import { Deflate, Z_FULL_FLUSH, Z_PARTIAL_FLUSH, Z_SYNC_FLUSH } from 'pako';
 
 export interface ChainSegment {
@@ -22,7 +22,7 @@ export interface ChainSegment {
   /** The segment a viewer must have written just before this one; -1 after a reset (anyone may write it). */
   readonly after: number;
   readonly bytes: Buffer;
-  /** Bits of the stream after `bytes` not yet written (0–7, all zero): see alignment(). */
+  /** Bits of the stream after `bytes` not yet written (0–7, all zero): see ALIGNMENT in src/http/sse.ts. */
   readonly danglingBits: number;
 }
 
@@ -73,7 +73,7 @@ class GzipChain {
       this.deflate.push(NOTHING, Z_FULL_FLUSH);
       this.out = [];
     }
-    this.deflate.push(frame, FLUSH);
+    this.deflate.push(frame, flushMode());
     const segment: ChainSegment = { seq: ++lastSeq, after: reset || fresh ? -1 : this.head, bytes: Buffer.concat(this.out), danglingBits: danglingBitsOf(this.deflate) };
     this.out = [];
     this.wantReset = false;
@@ -88,22 +88,30 @@ class GzipChain {
 /**
  * The bits a compressor holds that are not in its output yet: pako's bit buffer (zlib's deflate_state.bi_valid), a
  * private field (pako is pinned to the version this was checked against). Should a pako ever keep it elsewhere, the
- * chains fall back to sync flushes, which leave nothing behind (FLUSH below).
+ * chains fall back to sync flushes, which leave nothing behind (flushMode below).
  */
 function bitBufferOf(deflate: Deflate): number | undefined {
   const bits = (deflate as unknown as { strm?: { state?: { bi_valid?: unknown } } }).strm?.state?.bi_valid;
   return typeof bits === 'number' && Number.isInteger(bits) && bits >= 0 && bits <= 7 ? bits : undefined;
 }
 
-/** Partial flushes when this pako's bit buffer can be read (checked once, on a throwaway compressor), else sync flushes. */
-const FLUSH = (() => {
-  const probe = new Deflate({ raw: true, level: 9 });
-  probe.push('probe: a partial flush leaves a few bits behind', Z_PARTIAL_FLUSH);
-  return bitBufferOf(probe) === undefined ? Z_SYNC_FLUSH : Z_PARTIAL_FLUSH;
-})();
+/**
+ * Partial flushes when this pako's bit buffer can be read, else sync flushes. Checked once, on a throwaway compressor,
+ * when the first chain compresses (not when the module loads: a process that never streams never pays for it).
+ */
+type FlushMode = typeof Z_PARTIAL_FLUSH | typeof Z_SYNC_FLUSH;
+let flush: FlushMode | undefined;
+function flushMode(): FlushMode {
+  if (flush === undefined) {
+    const probe = new Deflate({ raw: true, level: 9 });
+    probe.push('probe: a partial flush leaves a few bits behind', Z_PARTIAL_FLUSH);
+    flush = bitBufferOf(probe) === undefined ? Z_SYNC_FLUSH : Z_PARTIAL_FLUSH;
+  }
+  return flush;
+}
 
 function danglingBitsOf(deflate: Deflate): number {
-  if (FLUSH !== Z_PARTIAL_FLUSH) return 0;
+  if (flushMode() !== Z_PARTIAL_FLUSH) return 0;
   const bits = bitBufferOf(deflate);
   if (bits === undefined) throw new Error("pako's bit buffer went missing after the probe found it");
   return bits;

@@ -321,12 +321,10 @@ class EventStream implements SseWriter {
         // A group's live messages come from its chain — the next segment goes on from the last one's very bit;
         // anything else starts on a byte boundary: other frames compressed once, alone, for all viewers, this
         // viewer's own small chunks stored, and a chain segment after a reset.
-        const continues = typeof chunk === 'object' && !Buffer.isBuffer(chunk) && chunk.segment.after !== -1;
-        if (!continues && this.danglingBits > 0) parts.push(ALIGNMENT[this.danglingBits]!);
-        if (typeof chunk === 'string') parts.push(storedSegment(bytes));
-        else if (Buffer.isBuffer(chunk)) parts.push(deflatedSegment(bytes));
-        else parts.push(chunk.segment.bytes);
-        this.danglingBits = typeof chunk === 'object' && !Buffer.isBuffer(chunk) ? chunk.segment.danglingBits : 0;
+        const segment = typeof chunk === 'string' || Buffer.isBuffer(chunk) ? undefined : chunk.segment;
+        if ((!segment || segment.after === -1) && this.danglingBits > 0) parts.push(ALIGNMENT[this.danglingBits]!);
+        parts.push(segment ? segment.bytes : typeof chunk === 'string' ? storedSegment(bytes) : deflatedSegment(bytes));
+        this.danglingBits = segment ? segment.danglingBits : 0;
       }
       this.res.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
       return;
