@@ -13,6 +13,8 @@ export interface ViewerOptions {
   maxReconnects?: number;
   /** The Accept-Encoding this viewer sends (else BENCH_ACCEPT_ENCODING's, else none). */
   acceptEncoding?: string;
+  /** Keep the stream's bytes with their arrival times, parsed only by parseRecorded() (test/support/sse-client.ts). */
+  record?: boolean;
 }
 
 export class SseViewer {
@@ -38,7 +40,7 @@ export class SseViewer {
     // BENCH_ACCEPT_ENCODING=gzip: viewers ask for a compressed stream, as browsers do.
     const encoding = this.options.acceptEncoding ?? process.env.BENCH_ACCEPT_ENCODING;
     const headers = encoding ? { 'Accept-Encoding': encoding } : undefined;
-    const conn = await connectSse(this.url, { cookie: this.options.cookie, agent: this.options.agent, lastEventId: this.lastId, headers });
+    const conn = await connectSse(this.url, { cookie: this.options.cookie, agent: this.options.agent, lastEventId: this.lastId, headers, record: this.options.record });
     if (conn.status !== 200) {
       conn.close();
       throw new Error(`${this.url} answered ${conn.status}`);
@@ -46,14 +48,27 @@ export class SseViewer {
     this.headersAt ||= nowMs();
     this.conn = conn;
     conn.onEvent = (event) => {
-      const at = nowMs();
+      const at = conn.receivedAt ?? nowMs();
       conn.events.length = 0;
       this.events++;
       if (event.id !== undefined) this.lastId = event.id;
       if (event.event === 'done') this.done = true;
       this.options.onEvent?.(event, at);
     };
-    void conn.ended.then(() => this.dropped(conn));
+    void conn.ended.then(() => {
+      conn.parseRecorded();
+      this.dropped(conn);
+    });
+  }
+
+  /** With `record`: parses what arrived so far (events keep the time their bytes arrived). */
+  parseRecorded(): void {
+    this.conn?.parseRecorded();
+  }
+
+  /** With `record`: chunks received and not parsed yet. */
+  get unparsed(): number {
+    return this.conn?.recordedChunks ?? 0;
   }
 
   close(): void {

@@ -3,7 +3,8 @@
 //  (1) a finished build's page with a 1,000-line log, cold cache: every byte transferred (page + assets);
 //  (2) the same page again: what a repeat visit fetches;
 //  (3) the SSE stream of a whole build (a static-web-like build: five phases, 61 lines), as transferred, against
-//      its log.txt gzip'd, and the bytes per log line; also for a 1,000-line build;
+//      its log.txt gzip'd, and the bytes per log line; also for a 1,000-line build; and the floor of any stream
+//      flushed per message: the same lines with no markup, grouped and flushed as the stream was (flushedFloor);
 //  (4) in Chromium with network emulation (256 kbit/s, 300 ms RTT, DevTools protocol): navigation → first log line
 //      visible, and → the page finished (load event), for a first and a repeat visit, with the bytes Chromium counted.
 // Run it on any tree (the figures "before" came from this same script on the commit before issue 21).
@@ -14,6 +15,7 @@ import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Deflate, Z_FINISH, Z_PARTIAL_FLUSH } from 'pako';
 import { createApp } from '../../src/app.ts';
 import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
@@ -94,6 +96,29 @@ async function playBuild(env: Awaited<ReturnType<typeof createBenchEnv>>, contai
   await rec.flush();
 }
 
+/**
+ * The least any stream flushed after every message could carry for these lines: the log.txt lines alone, no markup,
+ * no SSE framing, no stepper, grouped into messages as the stream grouped them and compressed the way the stream is
+ * (one deflate context, level 9, a partial flush after each message; gzip's header and trailer). A flush ends a
+ * deflate block, and a block of a few dozen bytes is coded with deflate's fixed codes rather than codes fitted to the
+ * text, so this is more than log.txt gzip'd whole — by how much is what a flush per message costs by itself.
+ */
+function flushedFloor(streamText: string, logTxt: string): number {
+  const lines = logTxt.split('\n');
+  const deflate = new Deflate({ raw: true, level: 9 });
+  let bytes = 10 + 8; // gzip header and trailer
+  deflate.onData = (chunk) => (bytes += chunk.length);
+  let next = 0;
+  for (const message of streamText.split('\n\n')) {
+    const count = (message.match(/<li[^>]* data-t="/g) ?? []).length;
+    if (count === 0) continue;
+    deflate.push(lines.slice(next, next + count).map((l) => `${l}\n`).join(''), Z_PARTIAL_FLUSH);
+    next += count;
+  }
+  deflate.push('', Z_FINISH);
+  return bytes;
+}
+
 async function streamBytes(url: string, cookie: string, acceptEncoding: string, dumpAs: string, whileOpen: () => Promise<void>): Promise<{ bytes: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers: { Cookie: cookie, Accept: 'text/event-stream', ...(acceptEncoding ? { 'Accept-Encoding': acceptEncoding } : {}) } }, (res) => {
@@ -165,7 +190,19 @@ async function main() {
         const got = (text.match(/<li[^>]* data-t="/g) ?? []).length;
         if (got !== lines) throw new Error(`the ${label} stream of ${lines} lines carried ${got}`);
         const gz = zlib.gzipSync(txt.body).length;
-        streams[`${lines}/${label}`] = { bytes, perLine: +(bytes / lines).toFixed(1), logTxtBytes: txt.body.length, logTxtGzipBytes: gz, ratioToGzipLog: +(bytes / gz).toFixed(2) };
+        const messages = (text.match(/^event: (?:log|progress)$/gm) ?? []).length;
+        const floor = flushedFloor(text, txt.body.toString());
+        streams[`${lines}/${label}`] = {
+          bytes,
+          perLine: +(bytes / lines).toFixed(1),
+          messages,
+          logTxtBytes: txt.body.length,
+          logTxtGzipBytes: gz,
+          ratioToGzipLog: +(bytes / gz).toFixed(2),
+          // The log's lines alone, flushed as this stream was (see flushedFloor): what no markup could go below.
+          linesAloneFlushedBytes: floor,
+          linesAloneFlushedRatio: +(floor / gz).toFixed(2),
+        };
         log(`stream ${lines} lines ${label}: ${JSON.stringify(streams[`${lines}/${label}`])}`);
       }
     }

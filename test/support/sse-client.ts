@@ -27,10 +27,25 @@ export interface SseConnection {
   resume(): void;
   /** Called for every event as it is parsed (set before data flows). */
   onEvent?: (e: SseEvent) => void;
+  /**
+   * With `record`: the monotonic time (ms) the bytes that completed the event being dispatched arrived, while
+   * parseRecorded() runs; undefined otherwise (the event is being parsed as it arrives).
+   */
+  receivedAt: number | undefined;
+  /** With `record`: parses the bytes received so far (each event dispatched with its arrival time), and forgets them. */
+  parseRecorded(): void;
+  /** With `record`: chunks received and not parsed yet. */
+  readonly recordedChunks: number;
   bodyText: string;
 }
 
-export function connectSse(url: string, options: { cookie?: string; lastEventId?: string; headers?: Record<string, string>; agent?: http.Agent } = {}): Promise<SseConnection> {
+/**
+ * `record`: keep the response's bytes with their arrival times and parse them only when asked (parseRecorded). For
+ * the benchmark's latency scenario, where one process reads for a thousand viewers on the machine the server runs
+ * on: parsing as they arrive took more CPU than the server it measured, and every viewer's arrival time then
+ * included the queue of parsing for the others. A browser parses its one stream in microseconds on its own machine.
+ */
+export function connectSse(url: string, options: { cookie?: string; lastEventId?: string; headers?: Record<string, string>; agent?: http.Agent; record?: boolean } = {}): Promise<SseConnection> {
   return new Promise((resolve, reject) => {
     const req = http.get(
       url,
@@ -58,6 +73,22 @@ export function connectSse(url: string, options: { cookie?: string; lastEventId?
           comments: 0,
           retry: undefined,
           bodyText: '',
+          receivedAt: undefined,
+          get recordedChunks() {
+            return recorded.chunks;
+          },
+          parseRecorded() {
+            const { bytes, ends, times } = recorded;
+            let start = 0;
+            for (let k = 0; k < recorded.chunks; k++) {
+              conn.receivedAt = times[k]!;
+              read(bytes.subarray(start, ends[k]!));
+              start = ends[k]!;
+            }
+            conn.receivedAt = undefined;
+            recorded.chunks = 0;
+            recorded.length = 0;
+          },
           ended: new Promise((r) => (endResolve = r)),
           waitFor(predicate, timeoutMs = 10_000) {
             const found = conn.events.find((e) => predicate(e, conn.events));
@@ -135,21 +166,52 @@ export function connectSse(url: string, options: { cookie?: string; lastEventId?
         // compressed viewers turns into seconds of queueing that are the client's, not the server's.
         const encoding = res.headers['content-encoding'];
         const decoder = new StringDecoder('utf8');
+        let read: (chunk: Uint8Array) => void;
         if (encoding === 'gzip') {
           // Small output chunks: a flushing push allocates a fresh output buffer each time (64 KiB by default).
           const inflator = new Inflate({ chunkSize: 4096 });
-          inflator.onData = (bytes: Uint8Array) => text(decoder.write(bytes));
-          res.on('data', (chunk: Buffer) => {
+          inflator.onData = (bytes: Uint8Array) => text(decoder.write(bytes as Buffer));
+          read = (chunk) => {
             if (!inflator.push(chunk, Z_SYNC_FLUSH) || inflator.err) {
               res.destroy();
               endResolve();
             }
-          });
-        } else {
-          const body = encoding === 'br' ? res.pipe(zlib.createBrotliDecompress()) : res;
-          if (body !== res) body.on('error', () => endResolve());
+          };
+        } else if (encoding === 'br') {
+          const body = zlib.createBrotliDecompress();
+          body.on('error', () => endResolve());
           body.on('data', (chunk: Buffer) => text(decoder.write(chunk)));
+          res.on('end', () => body.end());
+          read = (chunk) => body.write(chunk);
+        } else {
+          read = (chunk) => text(decoder.write(chunk as Buffer));
         }
+        // Recorded bytes live in one growing buffer per connection (not a Buffer per chunk: a thousand viewers'
+        // million small objects would cost the reading process major collections mid-measurement).
+        const recorded = { bytes: Buffer.alloc(0), ends: new Float64Array(0), times: new Float64Array(0), chunks: 0, length: 0 };
+        const record = (chunk: Buffer) => {
+          const at = Number(process.hrtime.bigint()) / 1e6;
+          if (recorded.length + chunk.length > recorded.bytes.length) {
+            const bigger = Buffer.allocUnsafe(Math.max(64 * 1024, 2 * (recorded.length + chunk.length)));
+            recorded.bytes.copy(bigger, 0, 0, recorded.length);
+            recorded.bytes = bigger;
+          }
+          if (recorded.chunks === recorded.ends.length) {
+            const size = Math.max(256, 2 * recorded.chunks);
+            const ends = new Float64Array(size);
+            const times = new Float64Array(size);
+            ends.set(recorded.ends);
+            times.set(recorded.times);
+            recorded.ends = ends;
+            recorded.times = times;
+          }
+          chunk.copy(recorded.bytes, recorded.length);
+          recorded.length += chunk.length;
+          recorded.ends[recorded.chunks] = recorded.length;
+          recorded.times[recorded.chunks++] = at;
+        };
+        // brotli decodes on the thread pool, so its events could not be given their bytes' arrival time: never recorded.
+        res.on('data', options.record && res.statusCode === 200 && encoding !== 'br' ? record : read);
         res.on('end', () => endResolve());
         res.on('close', () => endResolve());
         res.on('error', () => endResolve());

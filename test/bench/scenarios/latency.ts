@@ -26,6 +26,9 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, rate: num
     cookie: side.cookie,
     agent: ctx.agent,
     encodingFor,
+    // Each viewer's bytes are kept with their arrival times and parsed after the run (test/support/sse-client.ts):
+    // the receive times are when the bytes reached this process, not when its turn to parse them came.
+    record: true,
     onEventFor: (i) => (e, at) => {
       if (e.event !== 'log' && e.event !== 'progress') return;
       const mine = received[i]!;
@@ -46,7 +49,20 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, rate: num
 
     const run = await ctx.producer.call<SteadyRun>('steadyLines', { containerId: container.id, design: side.design, rate, durationMs, drainCapMs: 20_000 }, durationMs + 60_000);
     const lastSeq = Math.max(0, ...run.sent.map(([seq]) => seq));
-    await waitUntil(() => list.every((v) => v.failure || Number(v.lastId ?? 0) >= lastSeq), 15_000, 20);
+    // Parsed once the streams have been quiet for half a second (parsing earlier would hold up the arrival of the
+    // last messages); a viewer still short of the last seq then is given until 15 s after the run.
+    let unparsed = -1;
+    const everyone = () => list.every((v) => v.failure || Number(v.lastId ?? 0) >= lastSeq);
+    await waitUntil(() => {
+      const now = list.reduce((n, v) => n + v.unparsed, 0);
+      const quiet = now === unparsed;
+      unparsed = now;
+      if (!quiet) return false;
+      for (const v of list) v.parseRecorded();
+      unparsed = 0;
+      return everyone();
+    }, 15_000, 500);
+    for (const v of list) v.parseRecorded();
     const [web, producer] = await Promise.all([side.stats(), ctx.producer.call<ProcessStats>('stats')]);
 
     // For each viewer, walk its messages and the publishes in seq order together.
