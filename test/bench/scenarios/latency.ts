@@ -1,10 +1,14 @@
 // (b) Latency: 1,000 viewers of one container while the producer writes 100 lines/s for 10 s through the design's
-// recorder. Publish → receive pairs the producer's PUBLISH time (by seq) with the time each viewer parsed the first
-// message whose id reached that seq; produce → receive uses the time embedded in every line (`t=<ms>`), so it also
-// counts any batching a design does (Launchpad's is adaptive: no timer, a line waits only for the write before it). Both clocks are CLOCK_MONOTONIC of the same machine.
+// recorder. Publish → receive pairs the producer's PUBLISH time (by seq) with the time the bytes of the first message
+// whose id reached that seq arrived at the viewer; produce → receive uses the time embedded in every line (`t=<ms>`),
+// so it also counts any batching a design does (Launchpad's is adaptive: no timer, a line waits only for the write
+// before it). Both clocks are CLOCK_MONOTONIC of the same machine. The viewers are read by two processes
+// (test/bench/bench-viewers.ts), which parse what arrived after the run.
 import type { BenchContext, Side } from '../context.ts';
 import type { ProcessStats } from '../bench-rpc.ts';
-import { closeViewers, openViewers } from '../sse-viewer.ts';
+import path from 'node:path';
+import { startChild, type BenchChild } from '../bench-child.ts';
+import type { ViewerReport } from '../bench-viewers.ts';
 import { sleep, summarize, waitUntil } from '../stats.ts';
 
 interface SteadyRun {
@@ -14,34 +18,22 @@ interface SteadyRun {
   drainCapped: boolean;
 }
 
-const STAMP = / t=(\d+(?:\.\d+)?)/g;
+/** Processes that read the viewers' streams (test/bench/bench-viewers.ts): one thread cannot read 100,000 chunks a second. */
+const READERS = 2;
 
 /** `encodingFor` gives a viewer's Accept-Encoding; its figures are also kept per encoding (`byEncoding`). */
-async function measure(ctx: BenchContext, side: Side, viewers: number, rate: number, durationMs: number, encodingFor?: (i: number) => string | undefined) {
+async function measure(ctx: BenchContext, readers: BenchChild[], side: Side, viewers: number, rate: number, durationMs: number, encodingFor?: (i: number) => string | undefined) {
   await ctx.settle();
   const container = await ctx.newContainer();
-  const received = Array.from({ length: viewers }, () => ({ ids: [] as number[], times: [] as number[], lines: 0 }));
-  const produceToReceive: number[] = [];
-  const list = await openViewers(viewers, () => side.streamUrl(container.id), {
-    cookie: side.cookie,
-    agent: ctx.agent,
-    encodingFor,
-    // Each viewer's bytes are kept with their arrival times and parsed after the run (test/support/sse-client.ts):
-    // the receive times are when the bytes reached this process, not when its turn to parse them came.
-    record: true,
-    onEventFor: (i) => (e, at) => {
-      if (e.event !== 'log' && e.event !== 'progress') return;
-      const mine = received[i]!;
-      mine.ids.push(Number(e.id));
-      mine.times.push(at);
-      for (const m of e.data.matchAll(STAMP)) {
-        produceToReceive.push(at - Number(m[1]));
-        mine.lines++;
-      }
-    },
-  });
+  // Viewer i is read by reader i % READERS.
+  const share = (r: number) => Array.from({ length: viewers }, (_, i) => i).filter((i) => i % readers.length === r);
+  const opened = await Promise.all(
+    readers.map((reader, r) =>
+      reader.call<number>('open', { urls: share(r).map(() => side.streamUrl(container.id)), cookie: side.cookie, encodings: share(r).map((i) => encodingFor?.(i) ?? null) }, 120_000),
+    ),
+  );
   try {
-    const connected = list.filter((v) => !v.failure).length;
+    const connected = opened.reduce((n, c) => n + c, 0);
     await waitUntil(async () => (await side.viewers()) >= connected, 60_000, 200);
     await sleep(500);
     await Promise.all([side.server.call('resetLoop'), ctx.producer.call('resetLoop')]);
@@ -49,20 +41,22 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, rate: num
 
     const run = await ctx.producer.call<SteadyRun>('steadyLines', { containerId: container.id, design: side.design, rate, durationMs, drainCapMs: 20_000 }, durationMs + 60_000);
     const lastSeq = Math.max(0, ...run.sent.map(([seq]) => seq));
-    // Parsed once the streams have been quiet for half a second (parsing earlier would hold up the arrival of the
-    // last messages); a viewer still short of the last seq then is given until 15 s after the run.
+    // The readers parse once the streams have been quiet for half a second (parsing earlier would hold up the arrival
+    // of the last messages); a viewer still short of the last seq then is given until 15 s after the run.
     let unparsed = -1;
-    const everyone = () => list.every((v) => v.failure || Number(v.lastId ?? 0) >= lastSeq);
-    await waitUntil(() => {
-      const now = list.reduce((n, v) => n + v.unparsed, 0);
+    await waitUntil(async () => {
+      const now = (await Promise.all(readers.map((r) => r.call<number>('unparsed')))).reduce((n, c) => n + c, 0);
       const quiet = now === unparsed;
       unparsed = now;
       if (!quiet) return false;
-      for (const v of list) v.parseRecorded();
       unparsed = 0;
-      return everyone();
+      return (await Promise.all(readers.map((r) => r.call<boolean>('parse', { lastSeq }, 60_000)))).every(Boolean);
     }, 15_000, 500);
-    for (const v of list) v.parseRecorded();
+    const reports = await Promise.all(readers.map((r) => r.call<ViewerReport[]>('report', undefined, 60_000)));
+    const received: ViewerReport[] = new Array(viewers);
+    reports.forEach((list, r) => share(r).forEach((i, k) => (received[i] = list[k]!)));
+    const produceToReceive = received.flatMap((r) => r.produceToReceive);
+    const reconnects = (await Promise.all(readers.map((r) => r.call<number>('reconnects')))).reduce((n, c) => n + c, 0);
     const [web, producer] = await Promise.all([side.stats(), ctx.producer.call<ProcessStats>('stats')]);
 
     // For each viewer, walk its messages and the publishes in seq order together.
@@ -74,7 +68,7 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, rate: num
     const lastViewer = new Array<number>(sent.length).fill(-Infinity);
     let unmatched = 0;
     for (const [i, mine] of received.entries()) {
-      if (list[i]!.failure) continue;
+      if (mine.failure) continue;
       const encoding = encodingFor?.(i) ?? 'identity';
       if (!byEncoding.has(encoding)) byEncoding.set(encoding, []);
       const mineByEncoding = byEncoding.get(encoding)!;
@@ -107,26 +101,35 @@ async function measure(ctx: BenchContext, side: Side, viewers: number, rate: num
       produceToReceive: summarize(produceToReceive),
       undelivered: connected * run.produced - linesDelivered,
       unmatchedPublishes: unmatched,
-      reconnects: list.reduce((n, v) => n + v.reconnects, 0),
+      reconnects,
       webLoop: web.loop,
       producerLoop: producer.loop,
     };
   } finally {
-    closeViewers(list);
+    await Promise.all(readers.map((r) => r.call('close')));
     await waitUntil(async () => (await side.viewers()) === 0, 30_000, 200);
   }
 }
 
 export async function latency(ctx: BenchContext, viewers = 1_000, rate = 100, durationMs = 10_000) {
-  const lp = await measure(ctx, ctx.sides.launchpad, viewers, rate, durationMs);
+  const readers = await Promise.all(Array.from({ length: READERS }, (_, r) => startChild(`viewers-${r + 1}`, path.resolve('test/bench/bench-viewers.ts'), { env: process.env })));
+  try {
+    await measureBoth(ctx, readers, viewers, rate, durationMs);
+  } finally {
+    await Promise.all(readers.map((r) => r.stop()));
+  }
+}
+
+async function measureBoth(ctx: BenchContext, readers: BenchChild[], viewers: number, rate: number, durationMs: number) {
+  const lp = await measure(ctx, readers, ctx.sides.launchpad, viewers, rate, durationMs);
   ctx.log(`latency Launchpad: p50 ${lp.publishToReceive.p50.toFixed(1)} ms, p99 ${lp.publishToReceive.p99.toFixed(1)} ms`);
-  const nv = await measure(ctx, ctx.sides.naive, viewers, rate, durationMs);
+  const nv = await measure(ctx, readers, ctx.sides.naive, viewers, rate, durationMs);
   ctx.log(`latency naive: p50 ${nv.publishToReceive.p50.toFixed(1)} ms, p99 ${nv.publishToReceive.p99.toFixed(1)} ms`);
   // Issue 21: what compressing costs a live viewer. Every other viewer asks for gzip (as browsers do) in one run,
   // so both halves see the same machine at the same moments; the difference of their p99s is the compressor's.
   // A fifth of the viewers: at 1,000 the bench's own reading (and inflating) of the streams is what everyone waits
   // for, and the two halves only show the client's queue.
-  const mixed = await measure(ctx, ctx.sides.launchpad, Math.round(viewers / 5), rate, durationMs, (i) => (i % 2 ? 'gzip' : undefined));
+  const mixed = await measure(ctx, readers, ctx.sides.launchpad, Math.round(viewers / 5), rate, durationMs, (i) => (i % 2 ? 'gzip' : undefined));
   const gzipP99 = mixed.byEncoding.gzip?.p99 ?? NaN;
   const plainP99 = mixed.byEncoding.identity?.p99 ?? NaN;
   ctx.log(`latency Launchpad, ${mixed.viewers} viewers, half of them gzip: p99 ${gzipP99.toFixed(1)} ms gzip, ${plainP99.toFixed(1)} ms plain`);
