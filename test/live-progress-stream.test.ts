@@ -46,6 +46,9 @@ describe('GET /containers/:id/events', () => {
     expect(conn.headers['content-type']).toMatch(/^text\/event-stream/);
     expect(conn.headers['cache-control']).toBe('no-cache, no-transform');
     expect(conn.headers['x-accel-buffering']).toBe('no');
+    // The body ends with the connection: no chunk framing around every message.
+    expect(conn.headers['transfer-encoding']).toBeUndefined();
+    expect(conn.headers.connection).toBe('close');
     await conn.waitFor(() => linesOf(conn).length >= 450);
     expect(conn.retry).toBe(3000);
     expect(linesOf(conn)).toEqual(Array.from({ length: 450 }, (_, i) => i + 1));

@@ -119,9 +119,11 @@ function flushedFloor(streamText: string, logTxt: string): number {
   return bytes;
 }
 
-async function streamBytes(url: string, cookie: string, acceptEncoding: string, dumpAs: string, whileOpen: () => Promise<void>): Promise<{ bytes: number; text: string }> {
+/** The stream's body bytes (as the server encoded them), and everything its connection read: head, framing, body. */
+async function streamBytes(url: string, cookie: string, acceptEncoding: string, dumpAs: string, whileOpen: () => Promise<void>): Promise<{ bytes: number; socketBytes: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers: { Cookie: cookie, Accept: 'text/event-stream', ...(acceptEncoding ? { 'Accept-Encoding': acceptEncoding } : {}) } }, (res) => {
+    // A connection of its own (agent: false), so what its socket read is this response and nothing else.
+    const req = http.get(url, { agent: false, headers: { Cookie: cookie, Accept: 'text/event-stream', ...(acceptEncoding ? { 'Accept-Encoding': acceptEncoding } : {}) } }, (res) => {
       let bytes = 0;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => ((bytes += c.length), chunks.push(c)));
@@ -130,7 +132,7 @@ async function streamBytes(url: string, cookie: string, acceptEncoding: string, 
         const enc = res.headers['content-encoding'];
         const text = (enc === 'br' ? zlib.brotliDecompressSync(wire, { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH }) : enc === 'gzip' ? zlib.gunzipSync(wire, { finishFlush: zlib.constants.Z_SYNC_FLUSH }) : wire).toString();
         if (process.env.WIRE_DUMP) writeFileSync(`${process.env.WIRE_DUMP}-${dumpAs}.txt`, text);
-        resolve({ bytes, text });
+        resolve({ bytes, socketBytes: res.socket.bytesRead, text });
       });
       void whileOpen().catch(reject);
     });
@@ -182,7 +184,7 @@ async function main() {
     for (const lines of [61, 1000]) {
       for (const [label, accept] of [['browser', BROWSER_ACCEPT], ['gzip', 'gzip'], ['none', '']] as const) {
         const c = await insertContainer(env.deps, owner.id, nodeId, `wire-${lines}-${label}`);
-        const { bytes, text } = await streamBytes(`${base}/containers/${c.id}/events`, cookie, accept, `${lines}-${label}`, async () => {
+        const { bytes, socketBytes, text } = await streamBytes(`${base}/containers/${c.id}/events`, cookie, accept, `${lines}-${label}`, async () => {
           await new Promise((r) => setTimeout(r, 200));
           await playBuild(env, c.id, lines, lines > 100 ? 2 : 25);
         });
@@ -194,11 +196,14 @@ async function main() {
         const floor = flushedFloor(text, txt.body.toString());
         streams[`${lines}/${label}`] = {
           bytes,
+          // With the status line, the headers and any transfer-coding (chunk sizes and CRLFs) around the body.
+          socketBytes,
           perLine: +(bytes / lines).toFixed(1),
           messages,
           logTxtBytes: txt.body.length,
           logTxtGzipBytes: gz,
           ratioToGzipLog: +(bytes / gz).toFixed(2),
+          socketRatioToGzipLog: +(socketBytes / gz).toFixed(2),
           // The log's lines alone, flushed as this stream was (see flushedFloor): what no markup could go below.
           linesAloneFlushedBytes: floor,
           linesAloneFlushedRatio: +(floor / gz).toFixed(2),
