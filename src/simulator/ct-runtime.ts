@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -88,8 +88,8 @@ export class CtRuntime {
       throw new Error(`the CT's namespaces could not be set up: ${output.trim() || 'no answer within 10 s'}`);
     }
     const pid = await childPid(init.pid!);
-    const ports = new Map<number, number>();
-    for (const port of FORWARDED_CT_PORTS) ports.set(port, await freePort());
+    const hostPorts = await freePorts(FORWARDED_CT_PORTS.length);
+    const ports = new Map<number, number>(FORWARDED_CT_PORTS.map((port, i) => [port, hostPorts[i]!]));
     const [ip, prefix] = network.address.split('/');
     const netns = openSync(`/proc/${pid}/ns/net`, 'r');
     const pasta = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'pasta', '--foreground', '--quiet', '--runas', '0', '--config-net',
@@ -173,13 +173,23 @@ async function childPid(unsharePid: number): Promise<number> {
   throw new Error('the CT init process did not appear');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+/**
+ * `count` distinct free ports on 127.0.0.1. Each is held until all are found: a port closed before the next is asked
+ * for can be handed out again, and pasta refuses to start on the same host port twice ("Overlapping port specifier").
+ */
+async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+    }
+    return servers.map((server) => (server.address() as { port: number }).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
