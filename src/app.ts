@@ -106,7 +106,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(historyRoutes({ repos }, containerFragments));
   app.use(templateRoutes({
     templates: repos.templates, packageSets: repos.packageSets, templateTests: repos.templateTests, queue: deps.queue, redis: deps.redis,
-    testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, logger,
+    testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, heartbeatMs: config.sse.heartbeatMs, logger,
   }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
   app.use(userRoutes({ repos }, { users: repos.users, settings: repos.settings, nodes: repos.nodes, secrets: deps.secrets, logger }));

@@ -90,6 +90,28 @@ describe('GET /containers/:id/events', () => {
     conn.close();
   });
 
+  it('sends no heartbeat while the stream is talking, and heartbeats again once it is quiet', async () => {
+    // A heartbeat is the viewer's own message: on a gzip stream it takes the viewer off its group's shared chain
+    // (src/http/gzip-chain.ts). A stream that wrote in the last half interval skips the tick.
+    const { container, rec } = await containerWithLog(1);
+    const conn = await connectSse(streamUrl(container.id), { cookie });
+    await conn.waitFor((e) => e.event === 'live');
+    const from = conn.events.length;
+    // Six heartbeat intervals (300 ms here) of a line every 40 ms.
+    for (let i = 2; i <= 46; i++) {
+      rec.log('stdout', `talking ${i}`);
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    await rec.flush();
+    await conn.waitFor(() => linesOf(conn).length >= 46);
+    const talking = conn.events.slice(from);
+    // Every tick would have sent one (about 6); a stalled event loop on a loaded machine may let one through.
+    expect(talking.filter((e) => e.event === 'heartbeat').length).toBeLessThanOrEqual(1);
+    const quiet = conn.events.length;
+    await conn.waitFor((e, all) => e.event === 'heartbeat' && all.indexOf(e) >= quiet, 2_000);
+    conn.close();
+  });
+
   it('resumes from Last-Event-ID, and from ?after= when the header is absent', async () => {
     const { container, rec } = await containerWithLog(100);
     const first = await connectSse(streamUrl(container.id), { cookie });

@@ -6,8 +6,9 @@
 // carry a seq, `done` ends it) or, once built, its usage (`usage` events, no seq; `done` when an action starts). Each
 // stream's `done` swaps the slot for the other stream's element; the extension then asks for a new EventSource.
 //
-// Connection health (issue 22): the server sends `event: heartbeat` every data-heartbeat-ms, so hearing nothing for
-// twice that long means the connection died without either side noticing; we close it and reconnect from the
+// Connection health (issue 22): the server sends a message at least every 1.5 × data-heartbeat-ms — `event: heartbeat`
+// when it has had nothing else to say for half of that — so hearing nothing for twice that long means the connection
+// died without either side noticing; we close it and reconnect from the
 // cursor. Reconnects are ours, not the extension's (it would retry every 0.5 s doubling, and leave a dead but open
 // connection alone): after 1 s, 2 s, 5 s, 10 s, then every 30 s, and at once when the browser comes back online or
 // the tab becomes visible. We reconnect by letting htmx swap the connect element for a copy of itself, which closes
@@ -126,6 +127,8 @@
     return source;
   };
   document.addEventListener('htmx:sseBeforeMessage', (evt) => {
+    // Any message swapped into the page (a template test's `lines` too) is the server talking.
+    if (source && evt.detail.target === source) heard();
     const seq = Number(evt.detail.lastEventId);
     if (evt.detail.type !== 'log' && evt.detail.type !== 'progress') return;
     if (!(seq > highest)) evt.preventDefault();

@@ -200,6 +200,8 @@ class EventStream implements SseWriter {
   /** gzip: bits the last chain segment written left unwritten (see ALIGNMENT). */
   private danglingBits = 0;
   private readonly heartbeatMs: number;
+  /** When this stream last wrote (Date.now()): a stream that is talking needs no heartbeat. */
+  private wroteAt = 0;
 
   constructor(
     private readonly res: ServerResponse,
@@ -266,8 +268,15 @@ class EventStream implements SseWriter {
     return this.pending() > this.options.maxPendingBytes / 4;
   }
 
+  /**
+   * The shared timer's tick: a heartbeat, unless the stream wrote in the last half interval — then its messages are
+   * what the page hears (at most 1.5 intervals apart either way; the page gives up after 2). A heartbeat is the
+   * viewer's own message, so it takes a compressed viewer off its group's chain, and the next two live messages
+   * cost what they cost compressed alone (src/http/gzip-chain.ts): a page of a running CT, updated every 5 s, paid
+   * that at every third update.
+   */
   heartbeat(): void {
-    if (!this.closed) this.queue(`id: ${this.lastId}\nevent: heartbeat\ndata:\n\n`);
+    if (!this.closed && Date.now() - this.wroteAt >= this.heartbeatMs / 2) this.queue(`id: ${this.lastId}\nevent: heartbeat\ndata:\n\n`);
   }
 
   async writable(): Promise<boolean> {
@@ -314,6 +323,7 @@ class EventStream implements SseWriter {
   flushQueued(): void {
     const chunks = this.queued;
     if (chunks.length === 0 || this.res.destroyed) return;
+    this.wroteAt = Date.now();
     this.queued = [];
     this.queuedBytes = 0;
     if (this.encoding === 'gzip') {

@@ -5,6 +5,10 @@
 //  (3) the SSE stream of a whole build (a static-web-like build: five phases, 61 lines), as transferred, against
 //      its log.txt gzip'd, and the bytes per log line; also for a 1,000-line build; and the floor of any stream
 //      flushed per message: the same lines with no markup, grouped and flushed as the stream was (flushedFloor);
+//  (5) an open page of a running CT: what each usage update (every USAGE_POLL_MS, 5 s by default) costs on the
+//      wire once the 15-minute sparklines are full — the panel the stream sends, rendered by the real fragments
+//      from 50 minutes of simulated polls, compressed as a group's chain compresses it (one context, a partial flush
+//      per message; a talking stream gets no heartbeat to interrupt the chain);
 //  (4) in Chromium with network emulation (256 kbit/s, 300 ms RTT, DevTools protocol): navigation → first log line
 //      visible, and → the page finished (load event), for a first and a repeat visit, with the bytes Chromium counted.
 // Run it on any tree (the figures "before" came from this same script on the commit before issue 21).
@@ -17,6 +21,9 @@ import zlib from 'node:zlib';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Deflate, Z_FINISH, Z_PARTIAL_FLUSH } from 'pako';
 import { createApp } from '../../src/app.ts';
+import { createContainerFragments } from '../../src/http/container-fragments.ts';
+import { SERIES_WINDOW_MS, usageView, type UsagePoint, type UsageSample } from '../../src/domain/usage/usage.ts';
+import { createViews } from '../../src/views.ts';
 import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { launchBrowser } from '../support/browser.ts';
@@ -120,6 +127,43 @@ function flushedFloor(streamText: string, logTxt: string): number {
 }
 
 /** The stream's body bytes (as the server encoded them), and everything its connection read: head, framing, body. */
+/** (5): the usage stream's message at every 5 s poll for 50 minutes; bytes per poll over the last 40 minutes. */
+function usageUpdateBytes(): { perPoll: number; rawPerPoll: number; perHourKB: number } {
+  const fragments = createContainerFragments(createViews({ cache: true, asset: (name) => `/static/${name}` }), { heartbeatMs: 15_000 });
+  const deflate = new Deflate({ raw: true, level: 9 });
+  let bytes = 0;
+  deflate.onData = (chunk) => (bytes += chunk.length);
+  const STEP = 5_000;
+  const start = Date.parse('2026-11-29T12:00:00Z');
+  let series: UsagePoint[] = [];
+  let cpu = 0.1;
+  let seed = 7;
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+  let measured = 0;
+  let raw = 0;
+  let polls = 0;
+  for (let i = 0; i < 600; i++) {
+    const now = start + i * STEP;
+    cpu = Math.max(0, Math.min(1, cpu + (random() - 0.5) * 0.04));
+    const mem = (0.3 + random() * 0.01) * 512 * 2 ** 20;
+    series = [...series, { t: now, cpu, mem: mem / (512 * 2 ** 20) }].filter((p) => now - p.t <= SERIES_WINDOW_MS);
+    const sample: UsageSample = {
+      at: now, status: 'running', cpu, cores: 2, mem, maxmem: 512 * 2 ** 20, swap: 0, maxswap: 512 * 2 ** 20, disk: 1.2 * 2 ** 30, maxdisk: 4 * 2 ** 30,
+      uptime: 3_600 + i * 5, netinRate: 1_000 + random() * 500, netoutRate: 400 + random() * 100, netin: 0, netout: 0, stoppedSince: null,
+    };
+    const html = fragments.usageUpdate(usageView({ series, sample }, now), { state: 'running', uptime: sample.uptime }, '00000000-0000-4000-8000-000000000000');
+    const message = `id: 0\nevent: usage\n${html.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
+    const before = bytes;
+    deflate.push(message, Z_PARTIAL_FLUSH);
+    if (i >= 120) {
+      measured += bytes - before;
+      raw += message.length;
+      polls++;
+    }
+  }
+  return { perPoll: Math.round(measured / polls), rawPerPoll: Math.round(raw / polls), perHourKB: Math.round(((measured / polls) * 720) / 1024) };
+}
+
 async function streamBytes(url: string, cookie: string, acceptEncoding: string, dumpAs: string, whileOpen: () => Promise<void>): Promise<{ bytes: number; socketBytes: number; text: string }> {
   return new Promise((resolve, reject) => {
     // A connection of its own (agent: false), so what its socket read is this response and nothing else.
@@ -212,6 +256,9 @@ async function main() {
       }
     }
     results.stream = streams;
+
+    results.usageUpdates = usageUpdateBytes();
+    log(`usage updates ${JSON.stringify(results.usageUpdates)}`);
 
     // (4): Chromium at 256 kbit/s, 300 ms RTT.
     const browser = await launchBrowser();

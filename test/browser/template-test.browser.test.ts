@@ -18,7 +18,8 @@ let server: Awaited<ReturnType<typeof listen>>;
 let browser: Awaited<ReturnType<typeof launchBrowser>>;
 
 beforeAll(async () => {
-  env = await createTestEnv({ TEMPLATES_DIR: path.resolve('templates') });
+  // A short heartbeat: the stream sends none while lines flow, so the page must count the lines as hearing it.
+  env = await createTestEnv({ TEMPLATES_DIR: path.resolve('templates'), SSE_HEARTBEAT_MS: '1000' });
   await syncCatalogue(env.deps.repos.templates, path.resolve('templates'), env.deps.logger);
   worker = startWorkerProcess(env.deps.config, { SIMULATOR_ROOTFS_CACHE: process.env.SIMULATOR_ROOTFS_CACHE ?? path.resolve('.data/simulator/rootfs') });
   await worker.ready;
@@ -49,6 +50,8 @@ describe.skipIf(!capable)('Test in the simulator, in a browser', () => {
     for (const script of template.scripts.filter((s) => s.enabled)) {
       expect(await page.textContent('#test-report')).toContain(script.name);
     }
+    // One connection for the whole run: the page never took the busy stream for a dead one.
+    expect(await page.evaluate(() => (window as unknown as { launchpadStream: { opened: number } }).launchpadStream.opened)).toBe(1);
     const live = { report: await page.innerHTML('#test-report'), lines: await page.locator('#log-lines li[id]').allTextContents() };
     await page.reload();
     expect(await page.innerHTML('#test-report')).toBe(live.report);

@@ -96,19 +96,25 @@ export function appendPoint(series: readonly UsagePoint[], point: UsagePoint): U
 }
 
 /**
- * The `points` attribute of an SVG polyline drawing one value of the series over the 15-minute window, right-aligned
- * at `now`, 0 at the bottom and 1 at the top of a `width` × `height` box. Empty when there is nothing to draw.
+ * An SVG polyline drawing one value of the series over the 15-minute window that ends at `now`, 0 at the bottom and 1
+ * at the top of a `width` × `height` box: its `points`, empty when there is nothing to draw, and the x where the
+ * window starts (the viewBox's min-x; the window is `width` wide from there). A point's x depends on its own time
+ * only — measured from the start of the 15-minute period before the window's start, so 0 ≤ x < 2 × width — not on
+ * `now`: the next poll's points are these minus the oldest plus the newest, and the window moves by moving the
+ * viewBox. The page's stream sends the panel at every poll, and a points string that repeats all but its ends costs
+ * its compressor one back-reference (both sparklines: ~100 B a poll instead of ~800 when every x moved with `now`;
+ * docs/performance.md). Every x moves once per 15 minutes, when the period does.
  */
-export function sparklinePoints(series: readonly UsagePoint[], value: 'cpu' | 'mem', now: number, width: number, height: number): string {
+export function sparkline(series: readonly UsagePoint[], value: 'cpu' | 'mem', now: number, width: number, height: number): { points: string; minX: string } {
+  const start = now - SERIES_WINDOW_MS;
+  const origin = Math.floor(start / SERIES_WINDOW_MS) * SERIES_WINDOW_MS;
+  const x = (t: number) => (((t - origin) / SERIES_WINDOW_MS) * width).toFixed(1);
   const scale = value === 'cpu' ? Math.max(0.05, ...series.map((p) => p.cpu)) : 1;
-  return series
-    .filter((p) => now - p.t <= SERIES_WINDOW_MS)
-    .map((p) => {
-      const x = width - ((now - p.t) / SERIES_WINDOW_MS) * width;
-      const y = height - (Math.min(p[value], scale) / scale) * height;
-      return `${x.toFixed(1)},${y.toFixed(1)}`;
-    })
+  const points = series
+    .filter((p) => p.t >= start)
+    .map((p) => `${x(p.t)},${(height - (Math.min(p[value], scale) / scale) * height).toFixed(1)}`)
     .join(' ');
+  return { points, minX: x(start) };
 }
 
 /** What the usage panel shows, worked out once per snapshot (every viewer of a container gets the same HTML). */
@@ -123,7 +129,8 @@ export interface UsageView {
   stoppedSince?: number | null;
   /** Set when the values are not fresh: why, and since when. */
   stale?: { reason: string; since: number };
-  spark: { cpu: string; mem: string; peakCpu: number; points: number };
+  /** The sparklines' points and the viewBox min-x they share (see sparkline). */
+  spark: { cpu: string; mem: string; minX: string; peakCpu: number; points: number };
 }
 
 export const SPARK_WIDTH = 240;
@@ -131,9 +138,11 @@ export const SPARK_HEIGHT = 40;
 
 export function usageView(snapshot: UsageSnapshot, now: number): UsageView {
   const s = snapshot.sample;
+  const cpu = sparkline(snapshot.series, 'cpu', now, SPARK_WIDTH, SPARK_HEIGHT);
   const spark = {
-    cpu: sparklinePoints(snapshot.series, 'cpu', now, SPARK_WIDTH, SPARK_HEIGHT),
-    mem: sparklinePoints(snapshot.series, 'mem', now, SPARK_WIDTH, SPARK_HEIGHT),
+    cpu: cpu.points,
+    mem: sparkline(snapshot.series, 'mem', now, SPARK_WIDTH, SPARK_HEIGHT).points,
+    minX: cpu.minX,
     peakCpu: Math.max(0, ...snapshot.series.map((p) => p.cpu)),
     points: snapshot.series.length,
   };

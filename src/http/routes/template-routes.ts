@@ -24,6 +24,8 @@ export interface TemplateRoutesDeps {
   redis: Redis;
   testFragments: TemplateTestFragments;
   templatesDir: string;
+  /** SSE_HEARTBEAT_MS: the run page's stream and its watchdog (public/js/live-progress.js) go by the same interval. */
+  heartbeatMs: number;
   logger: Logger;
 }
 
@@ -118,6 +120,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
     renderPage(req, res, 'pages/templates/test-run', {
       title: `Test of ${run.templateName}`, section: SECTION, run,
       report: deps.testFragments.report(run), lines: deps.testFragments.lines(lines), lastLine: lines.at(-1)?.lineNo ?? 0,
+      heartbeatMs: deps.heartbeatMs,
     });
   });
 
@@ -126,6 +129,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
     const after = Number(req.get('Last-Event-ID') ?? req.query.after ?? 0);
     await streamTemplateTest(req, res, { templateTests: deps.templateTests, redis: deps.redis, fragments: deps.testFragments }, run, {
       after: Number.isSafeInteger(after) && after >= 0 ? after : 0,
+      heartbeatMs: deps.heartbeatMs,
     });
   });
 
