@@ -50,6 +50,9 @@ describe('the stream gateway', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('x-request-id')).toBeTruthy();
     expect(page.headers.getSetCookie().some((h) => h.startsWith('launchpad.sid='))).toBe(true);
+    // The whole body: express-session ends the response only once the store has touched the session, and fetch
+    // resolves at the headers — resetting the expiry before then raced the touch (seen once in CI).
+    await page.text();
     await env.deps.knex('sessions').where({ sid }).update({ expire: before });
 
     // …the gateway's streams neither: both streams, to their end.
