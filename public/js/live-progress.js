@@ -3,7 +3,8 @@
 // progress EventSource the extension creates, and drop any progress message we have already applied.
 //
 // A container page has one stream at a time in its #stream-slot: the build's progress (`log` and `progress` events
-// carry a seq, `done` ends it) or, once built, its usage (`usage` events, no seq; `done` when an action starts). Each
+// carry a seq, `done` ends it) or, once built, its usage (`usage` events, no seq; `done` when an action starts). A
+// template test's page has its run's stream (`lines` carry the last line number). Each
 // stream's `done` swaps the slot for the other stream's element; the extension then asks for a new EventSource.
 //
 // Connection health (issue 22): the server sends a message at least every 1.5 × data-heartbeat-ms — `event: heartbeat`
@@ -130,7 +131,8 @@
     // Any message swapped into the page (a template test's `lines` too) is the server talking.
     if (source && evt.detail.target === source) heard();
     const seq = Number(evt.detail.lastEventId);
-    if (evt.detail.type !== 'log' && evt.detail.type !== 'progress') return;
+    // The events that carry a cursor: a build's seq, a template test's line number.
+    if (evt.detail.type !== 'log' && evt.detail.type !== 'progress' && evt.detail.type !== 'lines') return;
     if (!(seq > highest)) evt.preventDefault();
     else highest = seq;
   });

@@ -46,12 +46,18 @@ describe.skipIf(!capable)('Test in the simulator, in a browser', () => {
     // Lines appear while the run is going, before any report.
     await page.waitForSelector('#log-lines li[id]', { timeout: 120_000 });
     expect(await page.textContent('#test-report')).toMatch(/Queued|Running/);
+    // The connection drops once mid-run (the browser says it went offline and came back): the page reconnects from
+    // the last line it has, so no line shows twice (checked against a reload below).
+    await page.evaluate(() => {
+      window.dispatchEvent(new Event('offline'));
+      window.dispatchEvent(new Event('online'));
+    });
     await page.waitForSelector('#test-report:has-text("Passed: the build ended Ready.")', { timeout: 300_000 });
     for (const script of template.scripts.filter((s) => s.enabled)) {
       expect(await page.textContent('#test-report')).toContain(script.name);
     }
-    // One connection for the whole run: the page never took the busy stream for a dead one.
-    expect(await page.evaluate(() => (window as unknown as { launchpadStream: { opened: number } }).launchpadStream.opened)).toBe(1);
+    // Two connections for the whole run, the second after the drop: the page never took the busy stream for a dead one.
+    expect(await page.evaluate(() => (window as unknown as { launchpadStream: { opened: number } }).launchpadStream.opened)).toBe(2);
     const live = { report: await page.innerHTML('#test-report'), lines: await page.locator('#log-lines li[id]').allTextContents() };
     await page.reload();
     expect(await page.innerHTML('#test-report')).toBe(live.report);
