@@ -200,8 +200,8 @@ class EventStream implements SseWriter {
   /** gzip: bits the last chain segment written left unwritten (see ALIGNMENT). */
   private danglingBits = 0;
   private readonly heartbeatMs: number;
-  /** When this stream last wrote (Date.now()): a stream that is talking needs no heartbeat. */
-  private wroteAt = 0;
+  /** When this stream last wrote (performance.now(): monotonic): a stream that is talking needs no heartbeat. */
+  private wroteAt = -Infinity;
 
   constructor(
     private readonly res: ServerResponse,
@@ -276,7 +276,7 @@ class EventStream implements SseWriter {
    * that at every third update.
    */
   heartbeat(): void {
-    if (!this.closed && Date.now() - this.wroteAt >= this.heartbeatMs / 2) this.queue(`id: ${this.lastId}\nevent: heartbeat\ndata:\n\n`);
+    if (!this.closed && performance.now() - this.wroteAt >= this.heartbeatMs / 2) this.queue(`id: ${this.lastId}\nevent: heartbeat\ndata:\n\n`);
   }
 
   async writable(): Promise<boolean> {
@@ -323,7 +323,7 @@ class EventStream implements SseWriter {
   flushQueued(): void {
     const chunks = this.queued;
     if (chunks.length === 0 || this.res.destroyed) return;
-    this.wroteAt = Date.now();
+    this.wroteAt = performance.now();
     this.queued = [];
     this.queuedBytes = 0;
     if (this.encoding === 'gzip') {

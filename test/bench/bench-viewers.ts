@@ -24,7 +24,8 @@ let reports: ViewerReport[] = [];
 
 serveRpc({
   async open(args: { urls: string[]; cookie: string | undefined; encodings: Array<string | null> }) {
-    reports = args.urls.map(() => ({ failure: undefined, ids: [], times: [], produceToReceive: [], lines: 0 }));
+    // This run's reports, kept by the viewers' callbacks: a viewer closed after the run may still parse its last bytes.
+    const mine: ViewerReport[] = (reports = args.urls.map(() => ({ failure: undefined, ids: [], times: [], produceToReceive: [], lines: 0 })));
     viewers = await openViewers(args.urls.length, (i) => args.urls[i]!, {
       cookie: args.cookie,
       agent,
@@ -32,12 +33,12 @@ serveRpc({
       encodingFor: (i) => args.encodings[i] ?? undefined,
       onEventFor: (i) => (e, at) => {
         if (e.event !== 'log' && e.event !== 'progress') return;
-        const mine = reports[i]!;
-        mine.ids.push(Number(e.id));
-        mine.times.push(at);
+        const report = mine[i]!;
+        report.ids.push(Number(e.id));
+        report.times.push(at);
         for (const m of e.data.matchAll(STAMP)) {
-          mine.produceToReceive.push(at - Number(m[1]));
-          mine.lines++;
+          report.produceToReceive.push(at - Number(m[1]));
+          report.lines++;
         }
       },
     });

@@ -56,7 +56,8 @@ export class SseViewer {
       this.options.onEvent?.(event, at);
     };
     void conn.ended.then(() => {
-      conn.parseRecorded();
+      // What arrived before the drop, before reconnecting from it (a viewer closed by the bench is done with).
+      if (!this.closed) conn.parseRecorded();
       this.dropped(conn);
     });
   }

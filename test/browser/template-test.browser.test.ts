@@ -19,7 +19,7 @@ let browser: Awaited<ReturnType<typeof launchBrowser>>;
 
 beforeAll(async () => {
   // A short heartbeat: the stream sends none while lines flow, so the page must count the lines as hearing it.
-  env = await createTestEnv({ TEMPLATES_DIR: path.resolve('templates'), SSE_HEARTBEAT_MS: '1000' });
+  env = await createTestEnv({ TEMPLATES_DIR: path.resolve('templates'), SSE_HEARTBEAT_MS: '2000' });
   await syncCatalogue(env.deps.repos.templates, path.resolve('templates'), env.deps.logger);
   worker = startWorkerProcess(env.deps.config, { SIMULATOR_ROOTFS_CACHE: process.env.SIMULATOR_ROOTFS_CACHE ?? path.resolve('.data/simulator/rootfs') });
   await worker.ready;
