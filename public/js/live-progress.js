@@ -116,7 +116,8 @@
     source = new ResumableEventSource(withCursor(url), { withCredentials: true });
     heard();
     source.addEventListener('error', lost);
-    for (const name of ['open', 'log', 'progress', 'usage', 'heartbeat']) source.addEventListener(name, heard);
+    // What the page swaps in counts as heard below (htmx:sseBeforeMessage); these two it does not swap.
+    for (const name of ['open', 'heartbeat']) source.addEventListener(name, heard);
     source.addEventListener('live', (evt) => {
       report({ state: 'live', attempt: 0, since: 0, caughtUp: Number(evt.data) || 0 });
       heard();

@@ -42,8 +42,11 @@ const recentFrames = new Map<string, { id: number; event: string; frame: Buffer 
 const RECENT_FRAMES = 16;
 const CACHEABLE_CHARS = 128 * 1024;
 
-/** One SSE message: CR, LF and CRLF all end an SSE line; log text had its CRs collapsed upstream, but never trust that here. */
-function encodeEvent(id: number, event: string, data: string): Buffer {
+/**
+ * One SSE message as it goes on the wire, uncompressed: CR, LF and CRLF all end an SSE line; log text had its CRs
+ * collapsed upstream, but never trust that here.
+ */
+export function encodeEvent(id: number, event: string, data: string): Buffer {
   return Buffer.from(`id: ${id}\nevent: ${event}\ndata: ${data.replace(/\r\n|\r|\n/g, '\ndata: ')}\n\n`);
 }
 

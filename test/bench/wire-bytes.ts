@@ -22,7 +22,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Deflate, Z_FINISH, Z_PARTIAL_FLUSH } from 'pako';
 import { createApp } from '../../src/app.ts';
 import { createContainerFragments } from '../../src/http/container-fragments.ts';
-import { SERIES_WINDOW_MS, usageView, type UsagePoint, type UsageSample } from '../../src/domain/usage/usage.ts';
+import { appendPoint, pointOf, usageView, type UsagePoint, type UsageSample } from '../../src/domain/usage/usage.ts';
+import { encodeEvent } from '../../src/http/sse.ts';
 import { createViews } from '../../src/views.ts';
 import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
@@ -104,66 +105,74 @@ async function playBuild(env: Awaited<ReturnType<typeof createBenchEnv>>, contai
 }
 
 /**
+ * Each message's bytes compressed the way a group's chain compresses live messages (src/http/gzip-chain.ts): one raw
+ * deflate context, level 9, a partial flush after each message; and what finishing the stream adds.
+ */
+function flushedSizes(messages: Iterable<string>): { sizes: number[]; end: number } {
+  const deflate = new Deflate({ raw: true, level: 9 });
+  let bytes = 0;
+  deflate.onData = (chunk) => (bytes += chunk.length);
+  const sizes: number[] = [];
+  for (const message of messages) {
+    const before = bytes;
+    deflate.push(message, Z_PARTIAL_FLUSH);
+    sizes.push(bytes - before);
+  }
+  const before = bytes;
+  deflate.push('', Z_FINISH);
+  return { sizes, end: bytes - before };
+}
+
+/**
  * The least any stream flushed after every message could carry for these lines: the log.txt lines alone, no markup,
  * no SSE framing, no stepper, grouped into messages as the stream grouped them and compressed the way the stream is
- * (one deflate context, level 9, a partial flush after each message; gzip's header and trailer). A flush ends a
- * deflate block, and a block of a few dozen bytes is coded with deflate's fixed codes rather than codes fitted to the
- * text, so this is more than log.txt gzip'd whole — by how much is what a flush per message costs by itself.
+ * (flushedSizes; gzip's header and trailer). A flush ends a deflate block, and a block of a few dozen bytes is coded
+ * with deflate's fixed codes rather than codes fitted to the text, so this is more than log.txt gzip'd whole — by how
+ * much is what a flush per message costs by itself.
  */
 function flushedFloor(streamText: string, logTxt: string): number {
   const lines = logTxt.split('\n');
-  const deflate = new Deflate({ raw: true, level: 9 });
-  let bytes = 10 + 8; // gzip header and trailer
-  deflate.onData = (chunk) => (bytes += chunk.length);
+  const groups: string[] = [];
   let next = 0;
   for (const message of streamText.split('\n\n')) {
     const count = (message.match(/<li[^>]* data-t="/g) ?? []).length;
     if (count === 0) continue;
-    deflate.push(lines.slice(next, next + count).map((l) => `${l}\n`).join(''), Z_PARTIAL_FLUSH);
+    groups.push(lines.slice(next, next + count).map((l) => `${l}\n`).join(''));
     next += count;
   }
-  deflate.push('', Z_FINISH);
-  return bytes;
+  const { sizes, end } = flushedSizes(groups);
+  return 10 + 8 + sizes.reduce((n, size) => n + size, 0) + end; // gzip header and trailer
 }
 
-/** The stream's body bytes (as the server encoded them), and everything its connection read: head, framing, body. */
 /** (5): the usage stream's message at every 5 s poll for 50 minutes; bytes per poll over the last 40 minutes. */
 function usageUpdateBytes(): { perPoll: number; rawPerPoll: number; perHourKB: number } {
   const fragments = createContainerFragments(createViews({ cache: true, asset: (name) => `/static/${name}` }), { heartbeatMs: 15_000 });
-  const deflate = new Deflate({ raw: true, level: 9 });
-  let bytes = 0;
-  deflate.onData = (chunk) => (bytes += chunk.length);
   const STEP = 5_000;
+  const WARM_UP = 120; // 10 minutes: the sparklines are nearly full
   const start = Date.parse('2026-11-29T12:00:00Z');
   let series: UsagePoint[] = [];
   let cpu = 0.1;
   let seed = 7;
   const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
-  let measured = 0;
-  let raw = 0;
-  let polls = 0;
+  const messages: Buffer[] = [];
   for (let i = 0; i < 600; i++) {
     const now = start + i * STEP;
     cpu = Math.max(0, Math.min(1, cpu + (random() - 0.5) * 0.04));
-    const mem = (0.3 + random() * 0.01) * 512 * 2 ** 20;
-    series = [...series, { t: now, cpu, mem: mem / (512 * 2 ** 20) }].filter((p) => now - p.t <= SERIES_WINDOW_MS);
     const sample: UsageSample = {
-      at: now, status: 'running', cpu, cores: 2, mem, maxmem: 512 * 2 ** 20, swap: 0, maxswap: 512 * 2 ** 20, disk: 1.2 * 2 ** 30, maxdisk: 4 * 2 ** 30,
-      uptime: 3_600 + i * 5, netinRate: 1_000 + random() * 500, netoutRate: 400 + random() * 100, netin: 0, netout: 0, stoppedSince: null,
+      at: now, status: 'running', cpu, cores: 2, mem: (0.3 + random() * 0.01) * 512 * 2 ** 20, maxmem: 512 * 2 ** 20, swap: 0, maxswap: 512 * 2 ** 20,
+      disk: 1.2 * 2 ** 30, maxdisk: 4 * 2 ** 30, uptime: 3_600 + i * 5, netinRate: 1_000 + random() * 500, netoutRate: 400 + random() * 100, netin: 0, netout: 0, stoppedSince: null,
     };
+    series = appendPoint(series, pointOf(sample));
     const html = fragments.usageUpdate(usageView({ series, sample }, now), { state: 'running', uptime: sample.uptime }, '00000000-0000-4000-8000-000000000000');
-    const message = `id: 0\nevent: usage\n${html.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
-    const before = bytes;
-    deflate.push(message, Z_PARTIAL_FLUSH);
-    if (i >= 120) {
-      measured += bytes - before;
-      raw += message.length;
-      polls++;
-    }
+    messages.push(encodeEvent(0, 'usage', html));
   }
-  return { perPoll: Math.round(measured / polls), rawPerPoll: Math.round(raw / polls), perHourKB: Math.round(((measured / polls) * 720) / 1024) };
+  const measured = flushedSizes(messages.map((m) => m.toString())).sizes.slice(WARM_UP);
+  const perPoll = measured.reduce((n, size) => n + size, 0) / measured.length;
+  const rawPerPoll = messages.slice(WARM_UP).reduce((n, m) => n + m.length, 0) / measured.length;
+  return { perPoll: Math.round(perPoll), rawPerPoll: Math.round(rawPerPoll), perHourKB: Math.round((perPoll * 720) / 1024) };
 }
 
+/** The stream's body bytes (as the server encoded them), and everything its connection read: head, framing, body. */
 async function streamBytes(url: string, cookie: string, acceptEncoding: string, dumpAs: string, whileOpen: () => Promise<void>): Promise<{ bytes: number; socketBytes: number; text: string }> {
   return new Promise((resolve, reject) => {
     // A connection of its own (agent: false), so what its socket read is this response and nothing else.

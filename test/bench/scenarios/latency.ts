@@ -127,8 +127,8 @@ async function measureBoth(ctx: BenchContext, readers: BenchChild[], viewers: nu
   ctx.log(`latency naive: p50 ${nv.publishToReceive.p50.toFixed(1)} ms, p99 ${nv.publishToReceive.p99.toFixed(1)} ms`);
   // Issue 21: what compressing costs a live viewer. Every other viewer asks for gzip (as browsers do) in one run,
   // so both halves see the same machine at the same moments; the difference of their p99s is the compressor's.
-  // A fifth of the viewers: at 1,000 the bench's own reading (and inflating) of the streams is what everyone waits
-  // for, and the two halves only show the client's queue.
+  // A fifth of the viewers: at 1,000 the machine is full (see "Why the misses happen" in docs/performance.md) and
+  // the two halves would only show its queue.
   const mixed = await measure(ctx, readers, ctx.sides.launchpad, Math.round(viewers / 5), rate, durationMs, (i) => (i % 2 ? 'gzip' : undefined));
   const gzipP99 = mixed.byEncoding.gzip?.p99 ?? NaN;
   const plainP99 = mixed.byEncoding.identity?.p99 ?? NaN;
