@@ -1,4 +1,5 @@
 import connectPgSimple from 'connect-pg-simple';
+import { parse as parseCookies } from 'cookie';
 import { unsign } from 'cookie-signature';
 import type { Request, RequestHandler } from 'express';
 import session, { type SessionData, type Store } from 'express-session';
@@ -36,13 +37,9 @@ export function sessions(options: { store: Store; secret: string; secureCookies:
   });
 }
 
-/** The value of one cookie in a Cookie header, as sent (undefined if absent). */
+/** The value of one cookie in a Cookie header, decoded as express-session decodes it (undefined if absent). */
 export function cookieValue(header: string | undefined, name: string): string | undefined {
-  for (const part of header?.split(';') ?? []) {
-    const [key, ...rest] = part.trim().split('=');
-    if (key === name) return rest.join('=');
-  }
-  return undefined;
+  return header ? parseCookies(header)[name] : undefined;
 }
 
 /**
@@ -52,14 +49,8 @@ export function cookieValue(header: string | undefined, name: string): string | 
  */
 export function sessionReader(store: Store, secret: string) {
   return async (cookieHeader: string | undefined): Promise<{ id: string; data: SessionData } | undefined> => {
-    const raw = cookieValue(cookieHeader, SESSION_COOKIE);
-    if (!raw) return undefined;
-    let value: string;
-    try {
-      value = decodeURIComponent(raw);
-    } catch {
-      return undefined;
-    }
+    const value = cookieValue(cookieHeader, SESSION_COOKIE);
+    if (!value) return undefined;
     const id = value.startsWith('s:') ? unsign(value.slice(2), secret) : false;
     if (id === false) return undefined;
     const data = await new Promise<SessionData | null | undefined>((resolve, reject) => store.get(id, (err, s) => (err ? reject(err) : resolve(s))));
