@@ -1,11 +1,14 @@
 // A CT deleted outside Launchpad and another guest created at the same VMID: Launchpad's mark (tag + description
 // line) is checked before it acts, so destroy, every power action, Retry and a crash-resume leave that guest alone,
-// and the page names it and offers "Forget this entry" instead of Destroy. Containers recorded before marks existed
-// are adopted only when hostname and VMID both match, and are marked then.
+// and the page names it and offers "Forget this entry" instead of Destroy; a health check runs nothing in it.
+// Containers recorded before marks existed are adopted only when hostname and VMID both match and the node's task
+// history shows their own create as the last one at that VMID, and are marked then. A CT renamed or retagged in the
+// Proxmox UI is still ours (the mark decides); one migrated to another node of the cluster is neither gone nor acted on.
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
-import { markOf } from '../src/domain/pipeline/ct-mark.ts';
+import { markOf, markedDescription } from '../src/domain/pipeline/ct-mark.ts';
+import { runHealthCheck } from '../src/domain/health/health-check.ts';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
 import { waitForTask } from '../src/proxmox/task-waiter.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
@@ -220,6 +223,104 @@ describe('a CT replaced by another guest at the same VMID', () => {
   }, 120_000);
 });
 
+describe('a build whose CT is replaced by another guest while it runs', () => {
+  it('stops at once and runs nothing in that guest', async () => {
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, hostname: 'swapped-1', config: {} });
+    // No DHCP lease yet: the build waits for an address while someone replaces its CT.
+    simulator.sim.faults.set({ dhcpNever: true });
+    const run = runCreatePipeline(testPipelineDeps(env, { pollMs: 50, ipWaitMs: 60_000, lockWaitMs: 4000 }), c.id, new AbortController().signal);
+    try {
+      await waitUntil('the build to start its CT and wait for an address', async () => {
+        const vmid = (await row(c.id)).vmid;
+        return vmid !== null && simulator.sim.state.container(vmid)?.status === 'running';
+      });
+      const vmid = (await row(c.id)).vmid!;
+      const commands = simulator.sim.nodeCommands.length;
+      await replaceWithForeignGuest(vmid, { running: true });
+      const before = foreignSnapshot(vmid);
+      simulator.sim.faults.set({ dhcpNever: false });
+      expect(await run).toBe('failed');
+      const error = (await row(c.id)).error ?? '';
+      expect(error).toMatch(new RegExp(`CT ${vmid} (no longer exists on sim|on sim is now “someone-else”, not swapped-1)`));
+      expect(simulator.sim.nodeCommands.slice(commands).filter((cmd) => cmd.includes(`pct exec ${vmid}`) || cmd.includes(`pct push ${vmid}`))).toEqual([]);
+      expect(foreignSnapshot(vmid)).toEqual(before);
+    } finally {
+      simulator.sim.faults.set({ dhcpNever: false });
+      await run.catch(() => undefined);
+    }
+  }, 120_000);
+});
+
+describe('a health check of a VMID another guest now holds', () => {
+  it('runs nothing in that guest and says why it was not checked', async () => {
+    const { id, container } = await built('replaced-4');
+    const vmid = container.vmid!;
+    await env.deps.knex('container_services').insert({ container_id: id, name: 'web', kind: 'tcp', port: 80, url: null, unit: 'nginx.service' });
+    await replaceWithForeignGuest(vmid, { running: true });
+    const before = foreignSnapshot(vmid);
+    const commands = simulator.sim.nodeCommands.length;
+    const result = await runHealthCheck(env.deps, id, { trigger: 'schedule', userId: null });
+    expect(result).toMatchObject({ state: 'not-checked' });
+    expect(typeof result === 'object' && result.summary).toBe(`not checked: CT ${vmid} on sim is now “someone-else”, not replaced-4: it belongs to another guest, so Launchpad leaves it alone. Use “Forget this entry” to drop this entry (nothing is sent to the node).`);
+    expect(simulator.sim.nodeCommands.slice(commands)).toEqual([]);
+    expect(foreignSnapshot(vmid)).toEqual(before);
+  }, 60_000);
+});
+
+describe('a CT renamed and retagged in the Proxmox UI', () => {
+  it('is still this container (the mark decides): listed with its status and power actions, not as gone', async () => {
+    const { id, container } = await built('renamed-1');
+    const vmid = container.vmid!;
+    // What an edit of Name and Tags in the Proxmox UI leaves in the CT's config.
+    const record = simulator.sim.state.containers.get(vmid)!;
+    record.config.hostname = 'renamed-in-the-ui';
+    record.config.tags = 'prod';
+    const page = await admin.agent.get(`/containers/${id}`).expect(200);
+    expect(page.text).not.toContain('belongs to another guest');
+    expect(page.text).not.toContain('Forget this entry');
+    expect(page.text).toContain(`href="/containers/${id}/destroy"`);
+    expect(page.text).toContain(`action="/containers/${id}/stop"`);
+    const list = await admin.agent.get('/containers').set('Accept', 'application/json').expect(200);
+    const listed = (list.body.containers as Array<{ id: string; status: string }>).find((c) => c.id === id);
+    expect(listed?.status).toBe('running');
+    expect((await post(id, 'forget')).status).toBe(409);
+    expect((await row(id)).lifecycle).toBe('ready');
+  }, 60_000);
+});
+
+describe('a CT migrated to another node of the cluster', () => {
+  it('is shown as moved, not gone: Destroy, Start and Forget send nothing and say to migrate it back', async () => {
+    const { id, container } = await built('moved-1');
+    const vmid = container.vmid!;
+    await setForeignRunning(vmid, false);
+    simulator.sim.state.moveToPeer(vmid, 'pve2');
+    const moved = () => JSON.stringify(simulator.sim.state.containers.get(vmid));
+    const before = moved();
+    const words = `CT ${vmid} is now on node pve2, not sim: it was migrated outside Launchpad, which acts on it only on sim. Migrate it back to sim in Proxmox, then try again.`;
+
+    const page = await admin.agent.get(`/containers/${id}`).expect(200);
+    expect(page.text).toContain(words);
+    expect(page.text).not.toContain('Forget this entry');
+
+    // Forget refuses: the CT is not gone.
+    const forget = await post(id, 'forget');
+    expect(forget.status).toBe(409);
+    expect((await row(id)).lifecycle).toBe('ready');
+
+    await worker();
+    const seq = (await row(id)).lastSeq;
+    expect((await post(id, 'start')).status).toBe(303);
+    await waitUntil('the start to end', async () => (await row(id)).currentAction === null && (await env.deps.repos.events.listAfter(id, seq, 1000)).some((e) => e.kind === 'error' || e.kind === 'complete'));
+    expect((await env.deps.repos.events.listAfter(id, seq, 1000)).find((e) => e.kind === 'error')?.text).toContain(words);
+
+    expect((await post(id, 'destroy', { confirm_hostname: 'moved-1' })).status).toBe(303);
+    await waitUntil('the destroy to end', async () => (await row(id)).lifecycle !== 'destroying');
+    expect((await row(id)).lifecycle).toBe('failed');
+    expect((await events(id)).at(-1)?.text).toContain(words);
+    expect(moved()).toBe(before);
+  }, 120_000);
+});
+
 describe('containers recorded before marks existed', () => {
   it('are adopted only when hostname and VMID both match, and are marked then', async () => {
     const { id, container } = await built('legacy-1');
@@ -249,6 +350,54 @@ describe('containers recorded before marks existed', () => {
     expect((await post(otherId, 'stop')).status).toBe(303);
     await waitUntil('the stop to end', async () => (await row(otherId)).currentAction === null && (await env.deps.repos.events.listAfter(otherId, seq, 100)).some((e) => e.kind === 'error'));
     expect(foreignSnapshot(other.vmid!)).toEqual(before);
+  }, 120_000);
+
+  it('are not adopted when the guest at their VMID was made again with the same hostname, until someone adds the mark by hand', async () => {
+    const { id, container } = await built('legacy-3');
+    const vmid = container.vmid!;
+    // Someone deletes the CT and makes another with the same hostname at the same VMID; the row is from before marks.
+    const api = proxmoxClientFor(simulator.node, env.deps.secrets);
+    const node = simulator.node.name;
+    try {
+      await waitForTask(api, await api.deleteLxc(node, vmid, { purge: true, force: true }), { pollIntervalMs: 20 });
+      // The node's task history has one-second resolution: the new create must start in a later second.
+      await new Promise((r) => setTimeout(r, 1100));
+      await waitForTask(
+        api,
+        await api.createLxc(node, {
+          vmid,
+          hostname: 'legacy-3',
+          ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst',
+          rootfs: { storage: 'local-lvm', sizeGiB: 1 },
+          net: [{ name: 'eth0', bridge: 'vmbr0', ip: 'dhcp' }],
+          description: 'made again by hand',
+        }),
+        { pollIntervalMs: 20 },
+      );
+      await waitForTask(api, await api.startLxc(node, vmid), { pollIntervalMs: 20 });
+    } finally {
+      api.close();
+    }
+    await env.deps.knex('containers').where({ id }).update({ marks_ct: false });
+    await worker();
+    const before = foreignSnapshot(vmid);
+    const seq = (await row(id)).lastSeq;
+    expect((await post(id, 'stop')).status).toBe(303);
+    await waitUntil('the stop to end', async () => (await row(id)).currentAction === null && (await env.deps.repos.events.listAfter(id, seq, 100)).some((e) => e.kind === 'error'));
+    const refusal = (await env.deps.repos.events.listAfter(id, seq, 100)).find((e) => e.kind === 'error')!.text;
+    expect(refusal).toContain(`CT ${vmid} on sim (“legacy-3”) carries no Launchpad mark, and its node's task history cannot show that it is the CT Launchpad created for legacy-3`);
+    expect(refusal).toContain(`add the line “launchpad-container: ${id}” to its Notes in Proxmox and try again`);
+    expect(foreignSnapshot(vmid)).toEqual(before);
+
+    // The admin says it is this container's CT, as the message asks: then it is acted on.
+    const byHand = proxmoxClientFor(simulator.node, env.deps.secrets);
+    try {
+      await byHand.updateLxcConfig(node, vmid, { description: markedDescription(id, 'made again by hand') });
+    } finally {
+      byHand.close();
+    }
+    expect((await post(id, 'stop')).status).toBe(303);
+    await waitUntil('the second stop to end', async () => (await row(id)).currentAction === null && simulator.sim.state.container(vmid)?.status === 'stopped');
   }, 120_000);
 });
 

@@ -68,19 +68,19 @@ export function buildRoutes({ views, lxc, tasks, pveUsers }: RouteDeps): Readonl
     ['GET /nodes/{node}/storage', ({ params }) => ok(views.storages(params))],
     ['GET /nodes/{node}/storage/{storage}/content', ({ params }) => ok(views.storageContent(String(params.storage), params))],
 
-    ['GET /nodes/{node}/lxc', () => ok(views.lxcList())],
+    ['GET /nodes/{node}/lxc', ({ params }) => ok(views.lxcList(String(params.node)))],
     ['POST /nodes/{node}/lxc', ({ params, user }) => ok(lxc.create(params, user))],
     ['GET /nodes/{node}/lxc/{vmid}', ({ params }) => {
       lxc.existing(vmid(params));
       return ok(['config', 'status', 'interfaces', 'snapshot', 'firewall', 'rrd', 'rrddata'].map((subdir) => ({ subdir })));
     }],
     ['DELETE /nodes/{node}/lxc/{vmid}', ({ params, user }) => ok(lxc.destroy(vmid(params), params, user))],
-    ['GET /nodes/{node}/lxc/{vmid}/config', ({ params }) => ok(views.lxcConfig(lxc.existing(vmid(params))))],
+    ['GET /nodes/{node}/lxc/{vmid}/config', ({ params }) => ok(views.lxcConfig(lxc.existing(vmid(params), String(params.node))))],
     ['PUT /nodes/{node}/lxc/{vmid}/config', ({ params }) => {
       lxc.updateConfig(vmid(params), params);
       return ok(null);
     }],
-    ['GET /nodes/{node}/lxc/{vmid}/status/current', ({ params }) => ok(views.lxcStatus(lxc.existing(vmid(params))))],
+    ['GET /nodes/{node}/lxc/{vmid}/status/current', ({ params }) => ok(views.lxcStatus(lxc.existing(vmid(params), String(params.node))))],
     ['POST /nodes/{node}/lxc/{vmid}/status/start', ({ params, user }) => ok(lxc.start(vmid(params), user))],
     ['POST /nodes/{node}/lxc/{vmid}/status/stop', ({ params, user }) => ok(lxc.stop(vmid(params), user))],
     ['POST /nodes/{node}/lxc/{vmid}/status/shutdown', ({ params, user }) => ok(lxc.shutdown(vmid(params), user))],

@@ -18,6 +18,8 @@ export interface ApiServerOptions {
   routes: ReadonlyMap<string, RouteHandler>;
   faults: SimulatorFaults;
   node: string;
+  /** The other cluster nodes that hold a CT someone moved there (state.peerNodes): the calls in PEER_ROUTES reach them. */
+  peerNodes: () => ReadonlySet<string>;
   /** `user@realm!tokenid` and its secret: the only credentials accepted. */
   tokenId: string;
   tokenSecret: string;
@@ -33,6 +35,12 @@ export interface ApiServerOptions {
  * realm list for the login window and the ticket call itself.
  */
 const WITHOUT_AUTH = new Set(['GET /access/domains', 'GET /access/ticket', 'POST /access/ticket']);
+
+/**
+ * What a peer node answers (pveproxy forwards a call for another cluster node to it): reading the CTs it holds.
+ * The simulator emulates no more of a peer than that, and says so for anything else.
+ */
+const PEER_ROUTES = new Set(['GET /nodes/{node}/lxc', 'GET /nodes/{node}/lxc/{vmid}/config', 'GET /nodes/{node}/lxc/{vmid}/status/current']);
 
 export interface RecordedRequest {
   /** 1, 2, 3… in arrival order since the server started (never reused, unlike positions in the trimmed log). */
@@ -142,7 +150,12 @@ async function handle(options: ApiServerOptions, requests: RecordedRequest[], co
   try {
     if (Object.keys(errors).length > 0) throw new PveHttpError(400, 'Parameter verification failed.', errors);
     if (values.node !== undefined && values.node !== options.node) {
-      throw new PveHttpError(500, `hostname lookup '${values.node}' failed - failed to get address info for: ${values.node}: Name or service not known`);
+      if (!options.peerNodes().has(String(values.node))) {
+        throw new PveHttpError(500, `hostname lookup '${values.node}' failed - failed to get address info for: ${values.node}: Name or service not known`);
+      }
+      if (!PEER_ROUTES.has(`${method} ${match.route}`)) {
+        throw new PveHttpError(501, `the simulator is one node: of cluster node '${values.node}' it answers only ${[...PEER_ROUTES].join(', ')}`);
+      }
     }
     const result = handler({ params: values, user: options.tokenId });
     sendData(res, result);

@@ -10,7 +10,9 @@
 // allocation, node power) answer 501 like unknown paths. GET /nodes/{node}/network lists a port `eno1`, the bridge
 // `vmbr0` on it and `vmbr1` without ports.
 //
-// Where it differs from a real node: one node, two storages (`local` dir, `local-lvm` thin) and two bridges
+// Where it differs from a real node: one node (a test may move a stopped CT to a named peer node, as a migration
+// outside Launchpad would: the cluster's list then shows it there, and of that peer only its CT list, config and
+// status answer — anything else says the simulator is one node), two storages (`local` dir, `local-lvm` thin) and two bridges
 // (`vmbr0`, `vmbr1`; no SDN); API tokens only (a ticket is issued by /access/ticket but accepted nowhere) and the token may do everything a root@pam token
 // may; templates are a list, not files; whatever the OS template, the CT root filesystem is either a copy of one real
 // Debian 12 image run in its own namespaces (rootfs mode `debian`: debian-rootfs.ts, ct-runtime.ts; no systemd, no
@@ -114,6 +116,7 @@ export async function startSimulatorApi(options: SimulatorOptions): Promise<Simu
     routes: buildRoutes({ views, lxc, tasks, pveUsers: options.pveUsers ?? loadOrCreatePveUsers(join(options.dataDir, 'secrets')) }),
     faults,
     node: nodeName,
+    peerNodes: () => state.peerNodes(),
     tokenId: secrets.token.id,
     tokenSecret: secrets.token.secret,
     tls: secrets.tls,

@@ -403,9 +403,10 @@ export class LxcLifecycle {
     this.state.save();
   }
 
-  existing(vmid: number): CtRecord {
+  /** The CT that `node` (this one unless said) holds at `vmid`: pmxcfs keeps each config under its node's directory. */
+  existing(vmid: number, node = this.state.node): CtRecord {
     const record = this.state.containers.get(vmid);
-    if (!record) throw serverError(`Configuration file 'nodes/${this.state.node}/lxc/${vmid}.conf' does not exist`);
+    if (!record || (record.node ?? this.state.node) !== node) throw serverError(`Configuration file 'nodes/${node}/lxc/${vmid}.conf' does not exist`);
     return record;
   }
 }

@@ -163,8 +163,8 @@ export class NodeViews {
     return out;
   }
 
-  lxcList(): Json[] {
-    return this.sortedContainers().map((ct) => this.vmStatus(ct));
+  lxcList(node: string): Json[] {
+    return this.sortedContainers().filter((ct) => (ct.node ?? this.state.node) === node).map((ct) => this.vmStatus(ct));
   }
 
   lxcStatus(record: CtRecord): Json {
@@ -194,7 +194,7 @@ export class NodeViews {
   /** `null` while stopped (or missing); lo and link-local at once; the DHCP lease only after a delay. */
   interfaces(vmid: number): Json[] | null {
     const ct = this.state.containers.get(vmid);
-    if (!ct || ct.status !== 'running') return null;
+    if (!ct || ct.node !== undefined || ct.status !== 'running') return null;
     const out: Json[] = [
       iface('lo', '00:00:00:00:00:00', [
         ['inet', '127.0.0.1', 8],
@@ -323,7 +323,7 @@ export class NodeViews {
   }
 
   private resourceEntry(ct: CtRecord): Json {
-    const base = { id: `lxc/${ct.vmid}`, type: 'lxc', vmid: ct.vmid, node: this.state.node };
+    const base = { id: `lxc/${ct.vmid}`, type: 'lxc', vmid: ct.vmid, node: ct.node ?? this.state.node };
     // Until pvestatd's first sample the guest is listed, but with no stats and no name.
     if (Date.now() < ct.statsFrom) return { ...base, status: 'unknown', template: 0 };
     const s = this.vmStatus(ct);

@@ -28,6 +28,12 @@ export interface CtRecord {
   rootStorage: string;
   /** Uncompressed size of the template it was made from (disk usage shown in status). */
   usedBytes: number;
+  /**
+   * The other cluster node that holds it now, when someone migrated it away (the simulator is one node: a test sets
+   * this with moveToPeer). The cluster's list shows it there and its config and status can be read there; this node
+   * answers for it as for a CT it does not hold.
+   */
+  node?: string;
 }
 
 export interface TaskRecord {
@@ -144,7 +150,7 @@ export class SimulatorState implements SimulatorStateView {
 
   container(vmid: number): SimContainerView | undefined {
     const ct = this.containers.get(vmid);
-    if (!ct) return undefined;
+    if (!ct || ct.node !== undefined) return undefined;
     return { vmid, status: ct.status, hostname: String(ct.config.hostname ?? `CT${vmid}`), rootDir: this.rootDir(vmid), ipv4: ipv4Of(ct) };
   }
 
@@ -164,6 +170,19 @@ export class SimulatorState implements SimulatorStateView {
     this.containers.delete(vmid);
     this.save();
     await rm(join(this.dataDir, 'ct', String(vmid)), { recursive: true, force: true });
+  }
+
+  /** What a migration outside Launchpad does to the CT: another node of the cluster holds it from now on. */
+  moveToPeer(vmid: number, node: string): void {
+    const ct = this.containers.get(vmid);
+    if (!ct || ct.status !== 'stopped') throw new Error(`CT ${vmid} must exist here and be stopped to move (an offline migration)`);
+    ct.node = node;
+    this.save();
+  }
+
+  /** The cluster nodes other than this one that hold a CT. */
+  peerNodes(): Set<string> {
+    return new Set([...this.containers.values()].flatMap((ct) => (ct.node === undefined ? [] : [ct.node])));
   }
 
   lowestFreeVmid(): number | undefined {

@@ -13,7 +13,7 @@ import { EventRecorder } from '../progress/event-recorder.ts';
 import { findContainerToActOn } from './container-page.ts';
 import { liveStatusOf, type LiveStatusDeps } from './container-list.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
-import { markOf } from '../pipeline/ct-mark.ts';
+import { mayBeOwnConfig } from '../pipeline/ct-mark.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { Container, Viewer, Lifecycle, LiveStatus } from './container.ts';
@@ -186,8 +186,7 @@ async function foreignGuestAt(deps: LiveStatusDeps, container: Container): Promi
   const api = proxmoxClientFor(node, deps.secrets);
   try {
     const config = await api.getLxcConfig(node.name, container.vmid);
-    const mark = markOf(config);
-    if (mark === container.id || (mark === undefined && !container.marksCt)) return undefined;
+    if (mayBeOwnConfig(config, container)) return undefined;
     return { state: 'missing', reason: `VMID ${container.vmid} on ${node.name} now belongs to another guest (“${config.hostname ?? container.vmid}”) that is not marked as this container's; Launchpad leaves it alone.` };
   } finally {
     api.close();

@@ -8,7 +8,7 @@ import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { ClusterVmResource } from '../../proxmox/api-types.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
-import { MARK_TAG } from '../pipeline/ct-mark.ts';
+import { CtMovedError, MARK_TAG, mayBeOwnConfig } from '../pipeline/ct-mark.ts';
 import { availableActions, type ContainerAction } from './available-actions.ts';
 import { healthListText } from '../health/health-view.ts';
 import type { HealthState } from '../health/service-health.ts';
@@ -46,8 +46,8 @@ export async function liveStatuses(
   const timeoutMs = options.timeoutMs ?? LIVE_STATUS_TIMEOUT_MS;
   await Promise.all(
     [...byNode].map(async ([nodeId, ours]) => {
-      const answer = await askNode(deps, nodeId, timeoutMs);
-      for (const c of ours) result.set(c.id, 'reason' in answer ? { state: 'unknown', reason: answer.reason } : match(c, answer.name, answer.guests));
+      const answer = await askNode(deps, nodeId, ours, timeoutMs);
+      for (const c of ours) result.set(c.id, 'reason' in answer ? { state: 'unknown', reason: answer.reason } : answer.get(c.id)!);
     }),
   );
   return result;
@@ -60,19 +60,41 @@ export async function liveStatusOf(deps: LiveStatusDeps, container: Container, o
   return (await liveStatuses(deps, [container], options)).get(container.id)!;
 }
 
+/**
+ * One node's answer for its containers: the cluster's guest list, then — only for a guest at one of our VMIDs that
+ * does not look like ours (another name, no `launchpad` tag) or sits on another node — its config, whose mark
+ * decides (ct-mark.ts). So a CT renamed or retagged in the Proxmox UI is still ours, and one migrated to another
+ * node is shown as moved, not as gone.
+ */
 async function askNode(
   deps: LiveStatusDeps,
   nodeId: number,
+  ours: readonly Container[],
   timeoutMs: number,
-): Promise<{ name: string; guests: ClusterVmResource[] } | { reason: string }> {
+): Promise<Map<string, LiveStatus> | { reason: string }> {
   let node: NodeRecord | undefined;
   try {
     node = await deps.repos.nodes.findById(nodeId);
     if (!node) return { reason: 'Its node has been removed from Launchpad.' };
+    const nodeName = node.name;
     const api = proxmoxClientFor(node, deps.secrets, { requestTimeoutMs: timeoutMs, connectTimeoutMs: timeoutMs, retry: { attempts: 1 } });
     try {
-      const guests = await withTimeout(api.listClusterVms(), timeoutMs, `${node.name} did not answer within ${Math.round(timeoutMs / 100) / 10} s.`);
-      return { name: node.name, guests };
+      const answered = (what: string) => `${what} did not answer within ${Math.round(timeoutMs / 100) / 10} s.`;
+      const guests = await withTimeout(api.listClusterVms(), timeoutMs, answered(nodeName));
+      const statuses = new Map<string, LiveStatus>();
+      await Promise.all(
+        ours.map(async (c) => {
+          const guest = guests.find((g) => g.type === 'lxc' && g.vmid === c.vmid);
+          if (!guest || (guest.node === nodeName && looksOurs(c, guest))) return void statuses.set(c.id, match(c, nodeName, guest));
+          try {
+            const config = await withTimeout(api.getLxcConfig(guest.node, guest.vmid), timeoutMs, answered(guest.node));
+            statuses.set(c.id, mayBeOwnConfig(config, c) ? ownGuest(c, nodeName, guest) : anotherGuest(c, guest));
+          } catch (err) {
+            statuses.set(c.id, { state: 'unknown', reason: `${guest.node}: ${err instanceof Error ? err.message : String(err)}` });
+          }
+        }),
+      );
+      return statuses;
     } finally {
       api.close();
     }
@@ -82,15 +104,14 @@ async function askNode(
   }
 }
 
-/**
- * Our container in the node's answer: same VMID, our hostname once Proxmox names it, and — for a container created
- * with Launchpad's mark — the `launchpad` tag (actions read the full mark from the CT's config before they act).
- */
-function match(container: Container, nodeName: string, guests: readonly ClusterVmResource[]): LiveStatus {
-  const guest = guests.find((g) => g.type === 'lxc' && g.vmid === container.vmid);
-  const shouldExist = SHOULD_EXIST.has(container.lifecycle);
+/** Our hostname once Proxmox names the guest, and — for a container created with Launchpad's mark — the `launchpad` tag. */
+const looksOurs = (container: Container, guest: ClusterVmResource) =>
+  (guest.name === undefined || guest.name === container.hostname) && (!container.marksCt || guest.tags.includes(MARK_TAG));
+
+/** Our container in the node's answer, when the guest at its VMID (if any) looks like ours. */
+function match(container: Container, nodeName: string, guest: ClusterVmResource | undefined): LiveStatus {
   if (!guest) {
-    if (!shouldExist) return { state: 'none' };
+    if (!SHOULD_EXIST.has(container.lifecycle)) return { state: 'none' };
     // Only a create task the node started (its UPID is stored) can have made a CT.
     if (container.marksCt && !container.createUpid) {
       const why = container.createRequestedAt ? 'the node never started the create task Launchpad asked for' : 'the build stopped before a create request was sent';
@@ -98,15 +119,21 @@ function match(container: Container, nodeName: string, guests: readonly ClusterV
     }
     return { state: 'missing', reason: `${nodeName} answered, but CT ${container.vmid} is not there: it was removed outside Launchpad.` };
   }
-  const named = guest.name === undefined || guest.name === container.hostname;
-  if (!named || (container.marksCt && !guest.tags.includes(MARK_TAG))) {
-    if (!shouldExist) return { state: 'none' };
-    return { state: 'missing', reason: `VMID ${container.vmid} on ${guest.node} now belongs to another guest (“${guest.name ?? `CT ${guest.vmid}`}”); this container is gone. Launchpad leaves that guest alone.` };
-  }
+  return ownGuest(container, nodeName, guest);
+}
+
+/** The guest is this container's CT: its status, or — on another node than Launchpad made it on — why it is left alone. */
+function ownGuest(container: Container, nodeName: string, guest: ClusterVmResource): LiveStatus {
+  if (guest.node !== nodeName) return { state: 'unknown', reason: new CtMovedError(guest.vmid, nodeName, guest.node).message, lock: guest.lock };
   if (guest.status === 'running' || guest.status === 'stopped') {
     return { state: guest.status, uptime: guest.status === 'running' ? guest.uptime : undefined, lock: guest.lock };
   }
   return { state: 'unknown', reason: `${guest.node} has no statistics for CT ${container.vmid} yet (status “${guest.status}”).`, lock: guest.lock };
+}
+
+function anotherGuest(container: Container, guest: ClusterVmResource): LiveStatus {
+  if (!SHOULD_EXIST.has(container.lifecycle)) return { state: 'none' };
+  return { state: 'missing', reason: `VMID ${container.vmid} on ${guest.node} now belongs to another guest (“${guest.name ?? `CT ${guest.vmid}`}”); this container is gone. Launchpad leaves that guest alone.` };
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {

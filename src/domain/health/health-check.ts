@@ -1,7 +1,8 @@
 // Checks a ready container's registered services on its node (worker side: it speaks SSH), stores the result and
 // writes a history entry when the container's overall state changes. Per service: is its systemd unit active
 // (`pct exec <vmid> -- systemctl is-active …`), does something listen on its port (`pct exec <vmid> -- ss -Htln`),
-// and, with a URL, does it answer over HTTP from the node (`curl … <url>`). Every command is an argv array quoted by
+// and, with a URL, does it answer over HTTP from the node (`curl … <url>`). It first reads the CT's config: a guest
+// without this container's mark (ct-mark.ts) is never probed. Every command is an argv array quoted by
 // shellJoin; a unit, port or URL a template wrote is validated first, and one that fails is refused, not run.
 import type { ContainerExtrasRepository, ContainerService } from '../../db/container-extras-repository.ts';
 import type { ContainersRepository } from '../../db/containers-repository.ts';
@@ -15,7 +16,8 @@ import type { Logger } from '../../logger.ts';
 import { NodeShell, type ExecOptions, type ExecResult } from '../../proxmox/node-shell.ts';
 import type { Container } from '../containers/container.ts';
 import type { UsageMonitor } from '../usage/usage-monitor.ts';
-import { shellTargetFor } from '../nodes/node-access.ts';
+import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
+import { CtMovedError, ForeignGuestError, findOwnCt } from '../pipeline/ct-mark.ts';
 import { SANDBOX_FIX, simulatorRunsCommands } from '../nodes/simulator-badge.ts';
 import {
   HTTP_CHECK_TIMEOUT_S, checkableUrl, httpOutcome, listeningPortsFrom, overallHealth, portOutcome, serviceState, unitOutcome, validPort, validUnit,
@@ -161,6 +163,11 @@ async function checkOnNode(
   }
   let own: NodeShell | undefined;
   try {
+    // Nothing runs in a guest that is not this container's (ct-mark.ts); the build's own check knows its CT.
+    if (!options.duringBuild) {
+      const refused = await notOwnCt(deps, node, c);
+      if (refused) return notChecked(`not checked: ${refused}`);
+    }
     const shell = options.connection ? await options.connection() : (own = await NodeShell.connect(shellTargetFor(node, deps.secrets), { signal: options.signal }));
     const probed = await probeServices(shell, { vmid: c.vmid!, ip: c.ip }, services, options.signal);
     if ('notChecked' in probed) return notChecked(probed.notChecked);
@@ -170,6 +177,20 @@ async function checkOnNode(
     return notChecked(`not checked: node ${node.name} could not be asked (${(err as Error).message})`);
   } finally {
     await own?.close().catch(() => undefined);
+  }
+}
+
+/** Why the CT at the container's VMID may not be checked (gone, moved, another guest's), or undefined when it is its own. */
+async function notOwnCt(deps: HealthCheckDeps, node: NodeRecord, c: Container): Promise<string | undefined> {
+  const api = proxmoxClientFor(node, deps.secrets);
+  try {
+    if (await findOwnCt(api, node.name, c, c.vmid!)) return undefined;
+    return `CT ${c.vmid} is no longer on ${node.name}`;
+  } catch (err) {
+    if (err instanceof ForeignGuestError || err instanceof CtMovedError) return err.message;
+    throw err;
+  } finally {
+    api.close();
   }
 }
 

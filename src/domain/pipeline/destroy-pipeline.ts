@@ -6,7 +6,7 @@
 import { waitForTask } from '../../proxmox/task-waiter.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
-import { confirmOwnCt } from './ct-mark.ts';
+import { findOwnCt } from './ct-mark.ts';
 import { describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
 import { snapshotFrom } from '../progress/phases.ts';
@@ -35,11 +35,10 @@ export async function runDestroyPipeline(
     if (container.vmid) {
       const api = proxmoxClientFor(node, deps.secrets);
       try {
-        const ct = (await api.listLxc(node.name)).find((c) => c.vmid === container.vmid);
+        const ct = await findOwnCt(api, node.name, container, container.vmid);
         if (!ct) {
           recorder.log('system', `CT ${container.vmid} no longer exists on ${node.name}; nothing to remove there.`);
         } else {
-          await confirmOwnCt(api, node.name, container, container.vmid);
           if (ct.status === 'running') {
             recorder.log('system', `Stopping CT ${container.vmid}…`);
             const stop = await api.stopLxc(node.name, container.vmid);

@@ -9,7 +9,7 @@ import type { LxcStatus } from '../../proxmox/api-types.ts';
 import { waitForTask } from '../../proxmox/task-waiter.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
-import { confirmOwnCt } from './ct-mark.ts';
+import { findOwnCt } from './ct-mark.ts';
 import { DEFAULT_TIMINGS, sleep, type PipelineTimings } from './pipeline-context.ts';
 import { StepError, describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
@@ -122,9 +122,8 @@ async function perform(run: ActionRun): Promise<string> {
 
 /** The CT as the node lists it — only if it carries this container's mark (ct-mark.ts); any other guest is left alone. */
 async function ourCt(api: ProxmoxClient, node: NodeRecord, vmid: number, container: Container): Promise<LxcStatus> {
-  const ct = (await api.listLxc(node.name)).find((c) => c.vmid === vmid);
+  const ct = await findOwnCt(api, node.name, container, vmid);
   if (!ct) throw new StepError(`CT ${vmid} no longer exists on ${node.name} — it was removed outside Launchpad. Use “Forget this entry” to drop this entry.`);
-  await confirmOwnCt(api, node.name, container, vmid);
   return ct;
 }
 

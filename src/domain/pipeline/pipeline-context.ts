@@ -63,6 +63,8 @@ export interface PipelineContext {
   commandsSimulated: boolean;
   /** Checks the registered services over this run's node connection and stores the result (the build's check). */
   checkHealth(): Promise<HealthCheck | 'busy' | 'no-services'>;
+  /** Throws unless the CT at `vmid` still carries this container's mark (ct-mark.ts confirmStillOwnCt). */
+  confirmStillOurs(): Promise<void>;
 }
 
 /** What a step appends to a line about work inside the CT when that work was only simulated. */

@@ -20,7 +20,7 @@ import { EventRecorder } from '../progress/event-recorder.ts';
 import { PHASES, isPhaseKey, type PhaseKey, snapshotFrom } from '../progress/phases.ts';
 import type { Publish } from '../progress/progress-channel.ts';
 import { DEFAULT_TIMINGS, type PipelineContext, type PipelineTimings } from './pipeline-context.ts';
-import { ForeignGuestError, confirmOwnCt } from './ct-mark.ts';
+import { ForeignGuestError, confirmOwnCt, confirmStillOwnCt } from './ct-mark.ts';
 import { describeFailure } from './pipeline-errors.ts';
 import { creatingStep } from './steps/creating-step.ts';
 import { deployingStep } from './steps/deploying-step.ts';
@@ -143,9 +143,12 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
       rootPassword: () => (container.rootPasswordEnc ? deps.secrets.open(container.rootPasswordEnc, rootPasswordAad(container.id)) : undefined),
       checkHealth: () =>
         runHealthCheck({ repos: deps.repos, secrets: deps.secrets, logger: log }, containerId, { trigger: 'build', userId: null }, { connection: ctx.shell, duringBuild: true, signal }),
+      confirmStillOurs: () => confirmStillOwnCt(ctx.api, node.name, ctx.container, ctx.vmid),
     };
     for (const phase of PHASES) {
       signal.throwIfAborted();
+      // Create settles which CT is ours; every later phase first checks that the VMID still holds it.
+      if (phase.key !== 'creating') await ctx.confirmStillOurs();
       await STEPS[phase.key](ctx);
     }
     await recorder.close();

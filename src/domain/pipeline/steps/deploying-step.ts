@@ -64,6 +64,8 @@ async function waitForFilesystem(ctx: PipelineContext): Promise<void> {
   for (;;) {
     const probe = await ctCapture(ctx, ['test', '-d', '/etc'], 15_000);
     if (probe.exitCode === 0) return;
+    // A CT that went away, or another guest made at its VMID meanwhile, ends the wait at once.
+    await ctx.confirmStillOurs();
     if (Date.now() > deadline) {
       throw new StepError(`CT ${ctx.vmid}'s filesystem did not become ready within 60 s (${probe.stderr.at(-1) ?? `exit code ${probe.exitCode}`}). Check the CT on the node, then Retry.`);
     }

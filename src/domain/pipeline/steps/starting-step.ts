@@ -43,6 +43,7 @@ async function waitForIpv4(ctx: PipelineContext): Promise<string> {
           : `CT ${ctx.vmid} got no IPv4 address from DHCP within ${Math.round(waited / 1000)} s — check that bridge “${ctx.config.bridge}” reaches a DHCP server (VLAN, firewall), or deploy with a static IP, then Retry.`,
       );
     }
+    await ctx.confirmStillOurs();
     if (waited - lastNotice >= 10_000 || lastNotice === 0) {
       lastNotice = waited || 1;
       const what = staticIp ? `the static address ${staticIp}` : 'an IPv4 address from DHCP';

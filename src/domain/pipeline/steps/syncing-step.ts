@@ -55,6 +55,7 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
     if (await hasMarker(ctx, marker)) {
       recorder.log('system', `${manager} packages already installed — skipped.`);
     } else {
+      await ctx.confirmStillOurs();
       for (const argv of installCommands[manager](specs)) {
         recorder.log('system', `$ ${argv.join(' ')}`);
         await runStreaming(ctx, argv, ctx.timings.packageTimeoutMs, `Installing ${manager} packages (${argv.slice(0, 2).join(' ')})`);
@@ -73,6 +74,7 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
       done++;
       continue;
     }
+    await ctx.confirmStillOurs();
     const shell = await ctx.shell();
     const target = `${SCRIPTS_DIR}/${script.name}`;
     await ctRun(ctx, ['mkdir', '-p', SCRIPTS_DIR], 'Creating the scripts directory');
