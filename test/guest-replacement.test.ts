@@ -139,6 +139,9 @@ describe('a CT replaced by another guest at the same VMID', () => {
     expect(page.text).toContain('now belongs to another guest (“someone-else”)');
     expect(page.text).toContain('Forget this entry');
     expect(page.text).not.toContain(`href="/containers/${id}/destroy"`);
+    // Nor that guest's usage: the page follows no usage stream and its usage panel stays hidden.
+    expect(page.text).not.toContain(`sse-connect="/containers/${id}/live`);
+    expect(page.text).toMatch(/<section id="usage-panel" class="card p-5 hidden"/);
 
     for (const [action, foreignRunning] of [['start', false], ['stop', true], ['shutdown', true], ['reboot', true]] as const) {
       await setForeignRunning(vmid, foreignRunning);

@@ -32,8 +32,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => env?.close());
 
-async function agentFor(username: string) {
-  await ensureUser(env.deps, username, `${username}-password`);
+async function agentFor(username: string, role: 'admin' | 'operator' = 'operator') {
+  await ensureUser(env.deps, username, `${username}-password`, role);
   const agent = request.agent(app);
   const token = /name="_csrf" value="([^"]+)"/.exec((await agent.get('/login')).text)![1];
   await agent.post('/login').type('form').send({ _csrf: token, username, password: `${username}-password` }).expect(303);
@@ -82,6 +82,24 @@ describe('access control on every container route', () => {
 });
 
 describe('secrets stay secret', () => {
+  it('an invite link (which sets a password) never reaches the request log: opened, used, or opened again', async () => {
+    const { agent, csrf } = await agentFor('inviter', 'admin');
+    const created = await agent.post('/users').type('form').send({ _csrf: csrf, username: 'invitee', role: 'viewer' }).expect(201);
+    const path = new URL(/<code id="invite-link"[^>]*>([^<]+)<\/code>/.exec(created.text)![1]!).pathname;
+    const token = path.split('/').pop()!;
+    expect(token.length).toBeGreaterThan(20);
+    const from = logLines.length;
+    const browser = request.agent(app);
+    const page = await browser.get(path).expect(200);
+    const formCsrf = /name="_csrf" value="([^"]+)"/.exec(page.text)![1];
+    await browser.post(path).type('form').send({ _csrf: formCsrf, password: 'invitee-password-1', password_confirm: 'invitee-password-1' }).expect(303);
+    await request(app).get(path).expect(404);
+    const logged = logLines.slice(from).join('');
+    expect(logged).toContain('"url":"/invite/[redacted]"');
+    expect(logged).not.toContain(token);
+  });
+
+
   it('never reach the logs, Redis keys or job payloads during a real build', async () => {
     const simulator = await startTestSimulator(env.deps);
     const worker = startWorkerProcess(env.config, { LOG_LEVEL: 'debug' });

@@ -157,6 +157,9 @@ export async function loadContainerFacts(deps: ContainerPageDeps, container: Con
 /** The facts as this viewer sees them: what they may reveal, which actions and checks they are offered. */
 export function stateFor(facts: ContainerFacts, viewer: Viewer): ContainerStateView {
   const { container, nodeName, ctStatus } = facts;
+  // No CT of its own on the node (removed, never made, or its VMID another guest's): no usage to show or follow — the
+  // monitor polls by VMID and would show the other guest's.
+  const gone = ctStatus?.state === 'missing' || ctStatus?.state === 'not-created';
   return {
     container,
     nodeName,
@@ -169,8 +172,8 @@ export function stateFor(facts: ContainerFacts, viewer: Viewer): ContainerStateV
     progress: facts.progress,
     actions: availableActions(container, ctStatus, viewer),
     config: configSummary(container, nodeName),
-    usage: facts.usage,
-    stream: !isSettled(container) ? 'progress' : facts.wantsUsage ? 'usage' : 'none',
+    usage: gone ? undefined : facts.usage,
+    stream: !isSettled(container) ? 'progress' : facts.wantsUsage && !gone ? 'usage' : 'none',
     health: healthView(container, facts.services, facts.latestHealth, ctStatus, mayActOn(viewer, container.ownerId)),
     history: facts.history,
   };

@@ -17,8 +17,16 @@ export function requestLogging(logger: Logger): RequestHandler {
     autoLogging: { ignore: (req) => req.url === '/healthz' || (req.url ?? '').startsWith('/static/') },
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     serializers: {
-      req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.replace(/\?.*$/, '') }),
+      req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: loggedUrl(req.url) }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
   }) as unknown as RequestHandler;
+}
+
+/**
+ * A request's URL as the log shows it: no query string, and no invite token — an invite link sets a password for
+ * whoever holds it (src/http/routes/user-routes.ts), so it is as secret as one.
+ */
+export function loggedUrl(url: string): string {
+  return url.replace(/\?.*$/, '').replace(/^\/invite\/[^/]+/, '/invite/[redacted]');
 }
