@@ -188,7 +188,7 @@ describe('one action at a time', () => {
     // With htmx the answer is a redirect to the page, which says it.
     const hx = await admin.agent.post(`/containers/${ct.id}/shutdown`).set('HX-Request', 'true').type('form').send({ _csrf: csrf });
     expect(hx.status).toBe(204);
-    expect(hx.headers['hx-location']).toBe(`/containers/${ct.id}`);
+    expect(hx.headers['hx-redirect']).toBe(`/containers/${ct.id}`);
     const page = await admin.agent.get(`/containers/${ct.id}`).expect(200);
     expect(page.text).toContain('A reboot is in progress. Wait for it to finish');
     expect(page.text).toContain('A reboot is in progress — follow it in the log below.');

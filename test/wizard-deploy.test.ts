@@ -205,12 +205,12 @@ describe('Deploy from the wizard', () => {
     expect(await jobsOf(deployId)).toHaveLength(1);
   });
 
-  it('answers htmx with HX-Location instead of a redirect it would swap in', async () => {
+  it('answers htmx with HX-Redirect (a full page load) instead of a redirect it would swap in', async () => {
     const b = await browser();
     const deployId = await toReview(b, { hostname: 'htmx-1' });
     const res = await b.post('/containers', { deploy_id: deployId }, { 'HX-Request': 'true', 'HX-Boosted': 'true' });
     expect(res.status).toBe(200);
-    expect(res.headers['hx-location']).toBe(`/containers/${deployId}`);
+    expect(res.headers['hx-redirect']).toBe(`/containers/${deployId}`);
   });
 
   it('validates again at Deploy: a VMID taken since Configure is refused on the Review page, nothing is created', async () => {

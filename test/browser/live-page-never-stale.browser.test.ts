@@ -134,12 +134,17 @@ describe('the live container page', () => {
     if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/container-health-down-live.png`, fullPage: true, caret: 'initial' });
     await expectSameAfterReload(page);
 
-    // Stop, clicked on the page: the page follows the action live, and its end offers what a reload offers.
-    const beforeStop = await opened(page);
+    // Stop, clicked on the page: the page is loaded afresh (its log viewer set up on the new elements, not holding
+    // the replaced ones), follows the action live, and its end offers what a reload offers.
+    const reloaded = page.waitForEvent('domcontentloaded');
     await page.click('#container-actions button:text-is("Stop")');
-    await page.waitForSelector('#container-actions >> text=A stop is in progress', { timeout: 10_000 });
-    // The usage stream hands over to the action's progress stream, which hands back when the CT has stopped.
-    await streamEnded(page, beforeStop + 1);
+    await reloaded;
+    // The action's progress stream (if the page came before the stop ended) hands over to the usage stream when the
+    // CT has stopped.
+    await streamEnded(page, 0);
+    await page.locator('[data-log-times]').waitFor({ state: 'visible' });
+    expect(await page.locator('#log-lines > li:not([id]):not(.log-marker)').count()).toBe(0);
+    expect(await page.textContent('#log-count')).toBe(`${await page.locator('#log-lines > li[id]').count()} lines`);
     expect(rig.simulator.sim.state.container(vmid)?.status).toBe('stopped');
     expect(await buttonsIn(page, '#container-actions')).toEqual(['Start', 'Destroy…']);
     await page.waitForSelector('#usage-panel >> text=/Stopped since/', { timeout: 15_000 });

@@ -158,6 +158,9 @@ describe('the wizard in a browser', () => {
     const container = await env.deps.repos.containers.findById(id);
     expect(container?.hostname).toBe('browser-1');
     expect(container?.config.scripts).toEqual(['20-two.sh', '10-one.sh']);
+    // The container page as loaded, not swapped into the wizard's: its own scripts run, so its log viewer is live.
+    await page.locator('[data-log-times]').waitFor({ state: 'visible', ...SLOW });
+    expect(await page.evaluate(() => [...document.scripts].some((s) => s.src.includes('/log-viewer')))).toBe(true);
     expect(problems).toEqual([]);
     await context.close();
   });

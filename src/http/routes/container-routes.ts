@@ -132,10 +132,13 @@ export function containerRoutes(
     if (!res.destroyed) res.end();
   });
 
-  /** After an action: back to the container page (htmx follows HX-Location without a full reload). */
+  /**
+   * After an action: back to the container page, loaded afresh (HX-Redirect) — an HX-Location swap of the body would
+   * leave its log viewer holding the elements it replaced.
+   */
   const backToContainer = (req: Request, res: Response, id: string) => {
     if (wantsJson(req)) res.status(202).json({ id, ...containerLinks(id) });
-    else if (isHtmx(req)) res.set('HX-Location', `/containers/${id}`).status(204).end();
+    else if (isHtmx(req)) res.set('HX-Redirect', `/containers/${id}`).status(204).end();
     else res.redirect(303, `/containers/${id}`);
   };
   const actor = (req: Request) => req.user!;
@@ -211,7 +214,7 @@ export function containerRoutes(
       throw err;
     }
     flash(req, 'success', 'Forgotten: the entry is gone from the list; its history stays at its own address.');
-    if (isHtmx(req)) res.set('HX-Location', '/containers').status(204).end();
+    if (isHtmx(req)) res.set('HX-Redirect', '/containers').status(204).end();
     else res.redirect(303, '/containers');
   }));
 

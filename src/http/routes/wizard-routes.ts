@@ -39,10 +39,13 @@ function renderStep(req: Request, res: Response, view: wizard.StepView, status =
   renderPage(req, res, 'pages/wizard/step', { title: `New container · ${label}`, section: SECTION, view }, status);
 }
 
-/** Where a created container is shown: a redirect, or for htmx a client-side navigation (a 303 would be swapped in). */
+/**
+ * Where a created container is shown: a redirect, or for htmx a full page load (a 303 would be swapped in; an
+ * HX-Location swap would keep the wizard's head, without the container page's log viewer).
+ */
 function showContainer(req: Request, res: Response, id: string) {
   if (wantsJson(req)) res.status(201).location(`/containers/${id}`).json({ id, ...containerLinks(id) });
-  else if (isHtmx(req)) res.set('HX-Location', `/containers/${id}`).status(200).end();
+  else if (isHtmx(req)) res.set('HX-Redirect', `/containers/${id}`).status(200).end();
   else res.redirect(303, `/containers/${id}`);
 }
 
