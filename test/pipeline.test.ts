@@ -98,7 +98,7 @@ describe('resuming', () => {
     const template = await getTemplate(templates, 'static-web');
     const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, template });
     // A first run that dies in the scripts phase: the script fails once, then (fixed) succeeds on retry.
-    const flaky = { name: '99-flaky.sh', content: 'set -eu\nif [ ! -e /root/second-run ]; then touch /root/second-run; echo "first run fails" >&2; exit 7; fi\necho "second run works"\n' };
+    const flaky = { name: '99-flaky.sh', content: 'set -eu\nif [ ! -e /root/second-run ]; then touch /root/second-run; printf "\\033[31mfirst run fails\\033[0m\\n" >&2; exit 7; fi\necho "second run works"\n' };
     const config = { ...(c.config as Record<string, unknown>) } as { scripts: string[]; template: { scripts: Array<{ name: string; content: string }> } };
     config.scripts = [...config.scripts, flaky.name];
     config.template.scripts = [...config.template.scripts, flaky];
@@ -108,7 +108,9 @@ describe('resuming', () => {
     const failed = (await env.deps.repos.containers.findById(c.id))!;
     expect(failed.currentStep).toBe('syncing');
     expect(failed.error).toContain('Script 99-flaky.sh exited with code 7');
-    expect(failed.error).toContain('first run fails');
+    // Quoted in plain text: the colour codes the log renders are not in the message.
+    expect(failed.error).toContain('Last lines:\nfirst run fails');
+    expect(failed.error).not.toContain('\x1b');
 
     await env.deps.repos.containers.update(c.id, { lifecycle: 'queued' });
     expect(await build(c.id)).toBe('ready');

@@ -1,4 +1,5 @@
 // What the container page shows, read consistently up to one seq so the live stream can continue from exactly there.
+import { ansiToText } from '../progress/ansi-html.ts';
 import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { ContainerExtrasRepository, ContainerService } from '../../db/container-extras-repository.ts';
 import type { EventsRepository } from '../../db/events-repository.ts';
@@ -144,7 +145,8 @@ export async function loadContainerFacts(deps: ContainerPageDeps, container: Con
     nodeName: node?.name ?? removedNodeLabel(container),
     services,
     credentialKeys,
-    lastLines: lastLines.filter((e) => e.kind === 'log').slice(-15),
+    // Quoted as plain text: without the colour codes the log renders.
+    lastLines: lastLines.filter((e) => e.kind === 'log').slice(-15).map((e) => ({ ...e, text: e.text && ansiToText(e.text) })),
     ctStatus,
     progress: snapshotFrom(lastProgress, container.lifecycle),
     usage: usage && usageView(usage, Date.now()),

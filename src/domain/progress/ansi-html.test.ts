@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ansiToHtml } from './ansi-html.ts';
+import { ansiToHtml, ansiToText } from './ansi-html.ts';
 
 describe('ansiToHtml', () => {
   it('escapes HTML in plain text', () => {
@@ -20,5 +20,12 @@ describe('ansiToHtml', () => {
 
   it('drops stray control sequences such as OSC 8 links and BEL', () => {
     expect(ansiToHtml('see \x1b]8;;javascript:alert(1)\x07here\x1b]8;;\x07\x07!')).toBe('see here!');
+  });
+});
+
+describe('ansiToText', () => {
+  it('keeps the text a terminal shows and drops colour codes, hyperlinks and stray control characters', () => {
+    expect(ansiToText('\x1b[1;31mred\x1b[0m and \x1b]8;;https://x.example\x07link\x1b]8;;\x07\x07 done')).toBe('red and link done');
+    expect(ansiToText('plain <b>text</b>')).toBe('plain <b>text</b>');
   });
 });

@@ -11,6 +11,11 @@ const LEFTOVER = /\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f]/g;
 
 const BASIC = /^ansi-(bright-)?(black|red|green|yellow|blue|magenta|cyan|white)$/;
 
+/** The text a terminal shows, without its escape codes: for lines quoted in plain text (a failure's last lines). */
+export function ansiToText(text: string): string {
+  return (text.includes('\x1b') ? Anser.ansiToText(text) : text).replace(LEFTOVER, '');
+}
+
 export function ansiToHtml(text: string): string {
   if (!text.includes('\x1b')) return escapeHtml(text.replace(LEFTOVER, ''));
   let html = '';

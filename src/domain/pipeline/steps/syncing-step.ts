@@ -2,6 +2,7 @@
 // then run each chosen script in the chosen order with the helper library loaded, streaming stdout and stderr line
 // by line. A non-zero exit fails the phase with the script's name, exit code and last lines. Scripts travel by
 // SFTP + `pct push`, never on a command line.
+import { ansiToText } from '../../progress/ansi-html.ts';
 import { HELPER_LIBRARY_TARGET } from '../../templates/helper-library.ts';
 import type { PackageManager } from '../../containers/container-config.ts';
 import { ctRun, fingerprint, hasMarker, setMarker } from '../ct-commands.ts';
@@ -113,7 +114,7 @@ async function runStreaming(ctx: PipelineContext, argv: string[], timeoutMs: num
     signal: ctx.signal,
     onLine: (stream, text) => {
       ctx.recorder.log(stream, text);
-      tail.push(text);
+      tail.push(ansiToText(text));
       if (tail.length > LAST_LINES) tail.shift();
     },
   });
