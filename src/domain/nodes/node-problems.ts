@@ -58,11 +58,7 @@ const PROBLEMS: Entry[] = [
     remedy: 'Check the token id (user@realm!tokenid) and the secret under Nodes → Edit; Proxmox shows a secret only once, so create a new token if it is lost. Also check that the token and its user are enabled and not expired (Datacenter → Permissions → API Tokens).',
     snippet: node ? `pveum user token list ${node.tokenId.split('!')[0] ?? ''}` : undefined,
   })],
-  [ProxmoxPermissionError, (_err, { node }) => ({
-    code: 'missing-privilege', title: 'The token lacks a privilege (403)',
-    remedy: 'Give the token the roles Launchpad needs on / (or create it without privilege separation, so it has its user’s rights):',
-    snippet: `pveum acl modify / --tokens '${node?.tokenId ?? 'user@realm!token'}' --roles PVEVMAdmin,PVEDatastoreUser,PVEAuditor,PVESDNUser`,
-  })],
+  [ProxmoxPermissionError, (err, { node }) => missingPrivilege((err as ProxmoxPermissionError).detail, node?.tokenId ?? 'user@realm!token')],
   [ProxmoxTransientError, () => ({
     code: 'busy', title: 'Proxmox is busy',
     remedy: 'A Proxmox service did not answer in time; the node may be busy. Try again in a moment; if it persists, check pvedaemon on the node.',
@@ -89,6 +85,36 @@ const PROBLEMS: Entry[] = [
     snippet: 'systemctl status ssh',
   })],
 ];
+
+/**
+ * 403: what to grant depends on the privilege Proxmox names. Sys.Modify on / is a root-level privilege that no built-in
+ * role but Administrator holds, so the usual roles cannot fix it. Creating a CT asks for it in two cases
+ * (pve-container API2/LXC.pm create_vm; pve-guest-common GuestHelpers.pm assert_tag_permissions): a privileged CT —
+ * `Permission check failed (/, Sys.Modify)` — and a tag that Datacenter → Options → User Tag Access keeps from users
+ * without it, or a registered tag — `Permission check failed (/, Sys.Modify for modifying tag 'launchpad')`.
+ */
+function missingPrivilege(detail: string, tokenId: string): Omit<Problem, 'message'> {
+  const tag = /\(\/, Sys\.Modify for modifying tag '([^']*)'\)/.exec(detail)?.[1];
+  if (tag === undefined && !/\(\/, Sys\.Modify\)/.test(detail)) {
+    return {
+      code: 'missing-privilege', title: 'The token lacks a privilege (403)',
+      remedy: 'Give the token the roles Launchpad needs on / (or create it without privilege separation, so it has its user’s rights):',
+      snippet: `pveum acl modify / --tokens '${tokenId}' --roles PVEVMAdmin,PVEDatastoreUser,PVEAuditor,PVESDNUser`,
+    };
+  }
+  const [tags, them] = tag === undefined || tag === 'launchpad' ? ['launchpad', 'it'] : [`launchpad and ${tag}`, 'them'];
+  const thisTime = tag === undefined ? 'Proxmox named no tag, so here it is a privileged container.' : `Here it is the tag “${tag}”.`;
+  return {
+    code: 'missing-privilege', title: 'The token lacks Sys.Modify on / (403)',
+    remedy:
+      'Proxmox asks for Sys.Modify on / in two cases when a container is created. (1) A privileged container (Unprivileged off): ' +
+      'deploy it unprivileged instead. (2) A tag that Datacenter → Options → User Tag Access keeps from users without Sys.Modify ' +
+      '(mode “none”, a list without the tag, or “existing” while no guest has it yet), or a tag under Registered Tags: every CT Launchpad ' +
+      `creates is tagged “launchpad”, so allow ${tags} there (mode “free”, or add ${tags} to the list) and keep ${them} off Registered Tags. ` +
+      `${thisTime} Or grant the token Sys.Modify on / through a role of its own (of the built-in roles only Administrator has it):`,
+    snippet: `pveum role add LaunchpadSysModify --privs Sys.Modify && pveum acl modify / --tokens '${tokenId}' --roles LaunchpadSysModify`,
+  };
+}
 
 // A NodeShellError that is none of the above (a broken session…): generic, but still an SSH problem.
 const SSH_FALLBACK: Entry = [NodeShellError, () => ({
