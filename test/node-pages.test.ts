@@ -16,7 +16,7 @@ import { insertContainer, recorderFor } from './support/fixtures.ts';
 import { ensureUser } from './support/http-session.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
-import { generateEd25519KeyPair } from '../src/lib/ssh-keys.ts';
+import { generateEd25519KeyPair, publicKeyLine } from '../src/lib/ssh-keys.ts';
 import { createTestApp } from './support/test-app.ts';
 import { sshKeyAad, tokenSecretAad } from '../src/domain/sealed-secrets.ts';
 
@@ -168,6 +168,7 @@ describe('create, test and edit against the simulator', () => {
     expect(html).toMatch(/<li>local:vztmpl\/debian-12-standard[^<]*<\/li>/);
     expect(html).toContain(`Signed in as <span class="font-mono">root@${sim.ssh.host}:${sim.ssh.port}</span>`);
     expect(html).not.toContain('data-warning');
+    expect(sim.nodeCommands).toContain('id -u'); // signed in as root, checked
   });
 
   it('a plain POST to Test connection renders the whole edit page with the result', async () => {
@@ -478,6 +479,16 @@ describe('every error branch of Test connection', () => {
     expect(problems(html)).toEqual(['host-key-mismatch']);
     expect(html).toContain(`expected ${wrong}, got ${sim.ssh.hostKeyFingerprint}`);
     expect(html).toContain('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub');
+  });
+
+  it('an SSH user that is not root: pct would refuse every command, so the SSH check fails and says to use root', async () => {
+    const html = await problemOf({ ssh_user: 'deploy' }, () => sim.addSshLogin('deploy', 1000));
+    expect(problems(html)).toEqual(['ssh-not-root']);
+    expect(html).toContain('The SSH user is not root');
+    expect(html).toContain(`id -u answered 1000, not 0 (root): Launchpad signs in to ${sim.ssh.host} as deploy, and pct runs only as root.`);
+    expect(html).toContain('Under Nodes → Edit set the SSH user to root');
+    expect(html).toContain(`${publicKeyLine(sim.ssh.privateKey)}</pre>`); // for root's authorized_keys
+    expect(html).not.toContain('Signed in as');
   });
 
   it('SSH unreachable', async () => {

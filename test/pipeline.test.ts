@@ -167,6 +167,26 @@ describe('faults end in a failed phase with a human message', () => {
     }
   });
 
+  it('an SSH user that is not root fails Deploy Files at the first pct command, saying to use root', async () => {
+    simulator.sim.addSshLogin('deploy', 1000);
+    const asDeploy = await env.deps.repos.nodes.update(simulator.node.id, { ...simulator.node, sshUser: 'deploy' }, () => ({}));
+    try {
+      const c = await insertDeployment(env.deps, { ownerId, nodeId: asDeploy!.id });
+      expect(await build(c.id)).toBe('failed');
+      const failed = (await env.deps.repos.containers.findById(c.id))!;
+      expect(failed.currentStep).toBe('deploying');
+      expect(failed.error).toBe(
+        `pct answered “please run as root”: Launchpad signs in to ${simulator.sim.ssh.host} as deploy, and pct runs only as root. — ` +
+          'Launchpad runs pct on the node, and pct — like every Proxmox VE command-line tool — refuses to run as anyone but root. ' +
+          'Under Nodes → Edit set the SSH user to root, and add the public half of the key to /root/.ssh/authorized_keys on the node. Then Retry.',
+      );
+      // Not waited on: the filesystem probe ran once.
+      expect(simulator.sim.nodeCommands.filter((line) => line === `pct exec ${failed.vmid} -- test -d /etc`)).toHaveLength(1);
+    } finally {
+      await env.deps.repos.nodes.update(simulator.node.id, simulator.node, () => ({}));
+    }
+  }, 120_000);
+
   it('destroy_on_failure removes the CT after a failed script', async () => {
     const c = await insertDeployment(env.deps, {
       ownerId,

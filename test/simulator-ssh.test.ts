@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeShell, type OutputStream } from '../src/proxmox/node-shell.ts';
-import { CommandAbortedError, CommandTimeoutError, NodeCommandError } from '../src/proxmox/ssh-errors.ts';
+import { CommandAbortedError, CommandTimeoutError, NodeCommandError, NotRootError, SshAuthError } from '../src/proxmox/ssh-errors.ts';
 import { prepareRootfs } from '../src/simulator/ct-rootfs.ts';
 import { startSimNode, type SimNode } from './support/simulator-ssh-fixture.ts';
 
@@ -33,7 +33,7 @@ async function run(vmid: number, argv: string[], stdin?: string): Promise<{ exit
 }
 
 /** A raw exec request, for command lines NodeShell would never produce. */
-function rawExec(command: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function rawExec(command: string, username = 'root'): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const client = new ssh2.Client();
   return new Promise((resolve, reject) => {
     client.on('error', reject);
@@ -51,7 +51,7 @@ function rawExec(command: string): Promise<{ code: number | null; stdout: string
       });
       channel.end();
     }));
-    client.connect({ host: node.target.host, port: node.target.port, username: 'root', privateKey: node.clientKey.private });
+    client.connect({ host: node.target.host, port: node.target.port, username, privateKey: node.clientKey.private });
   });
 }
 
@@ -176,6 +176,40 @@ describe('simulated node: pct exec', () => {
     const expanded = await rawExec('pct exec 100 -- touch /tmp/$(id -u)');
     expect(expanded.code).not.toBe(0);
     expect(readdirSync(join(node.containers.get(100)!.rootDir, 'tmp'))).not.toContain('0');
+  });
+});
+
+describe('simulated node: who signed in', () => {
+  it('id answers for root; a login a test adds has its own id, and pct refuses it as real pct does', async () => {
+    expect(await rawExec('id -u')).toEqual({ code: 0, stdout: '0\n', stderr: '' });
+    expect(await rawExec('id')).toEqual({ code: 0, stdout: 'uid=0(root) gid=0(root) groups=0(root)\n', stderr: '' });
+    await expect(NodeShell.connect({ ...node.target, username: 'deploy' })).rejects.toBeInstanceOf(SshAuthError);
+
+    node.host.addLogin('deploy', 1000);
+    expect(await rawExec('id -u', 'deploy')).toEqual({ code: 0, stdout: '1000\n', stderr: '' });
+    expect(await rawExec('id -un', 'deploy')).toEqual({ code: 0, stdout: 'deploy\n', stderr: '' });
+    expect(await rawExec('pct status 100', 'deploy')).toEqual({ code: 255, stdout: '', stderr: 'please run as root\n' });
+    expect(await rawExec('pct exec 100 -- true', 'deploy')).toEqual({ code: 255, stdout: '', stderr: 'please run as root\n' });
+
+    // Through the client: the refusal of the connection's first pct command is an error of its own.
+    const asDeploy = await NodeShell.connect({ ...node.target, username: 'deploy' });
+    try {
+      const refused = await asDeploy.pctExec(100, ['test', '-d', '/etc'], { timeoutMs: 10_000 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(NotRootError);
+      expect((refused as Error).message).toBe(`pct answered “please run as root”: Launchpad signs in to ${node.target.host} as deploy, and pct runs only as root.`);
+    } finally {
+      await asDeploy.close();
+    }
+    // Once pct has run on a connection, what a command prints is the command's own business.
+    const asRoot = await NodeShell.connect(node.target);
+    try {
+      expect(await asRoot.pctExec(100, ['true'], { timeoutMs: 10_000 })).toEqual({ exitCode: 0 });
+      const lines: Line[] = [];
+      const script = await asRoot.pctExec(100, ['sh', '-c', 'echo "please run as root" >&2; exit 1'], { timeoutMs: 10_000, onLine: (stream, text) => lines.push([stream, text]) });
+      expect({ exitCode: script.exitCode, lines }).toEqual({ exitCode: 1, lines: [['stderr', 'please run as root']] });
+    } finally {
+      await asRoot.close();
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { LineSplitter } from './line-splitter.ts';
 import { shellJoin } from './shell-quote.ts';
 import {
-  CommandAbortedError, CommandTimeoutError, HostKeyMismatchError, NodeCommandError, SshAuthError, SshConnectError,
+  CommandAbortedError, CommandTimeoutError, HostKeyMismatchError, NodeCommandError, NotRootError, SshAuthError, SshConnectError,
 } from './ssh-errors.ts';
 
 export interface NodeShellTarget {
@@ -48,9 +48,14 @@ export interface PushOptions {
 
 const DEFAULT_READY_TIMEOUT_MS = 20_000;
 
+/** What pct prints (and nothing else) when it is not run as root: pve-common RESTEnvironment.pm setup_default_cli_env. */
+const PCT_NEEDS_ROOT = 'please run as root';
+
 export class NodeShell {
   private sftpSession: Promise<SFTPWrapper> | undefined;
   private lost: Error | undefined;
+  /** Set once a pct command ran: from then on its output is the command's, whatever it says. */
+  private pctRuns = false;
 
   private constructor(private readonly client: Client, readonly target: NodeShellTarget) {
     client.on('error', (error) => (this.lost = new SshConnectError(target.host, target.port, error.message)));
@@ -102,8 +107,31 @@ export class NodeShell {
     });
   }
 
-  /** Runs argv on the node (each argument quoted by shellJoin) and resolves with its exit status, whatever it is. */
-  exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+  /**
+   * Runs argv on the node (each argument quoted by shellJoin) and resolves with its exit status, whatever it is —
+   * except when the connection's first pct command is refused for not being root (NotRootError): no pct command
+   * could ever work then, so waiting or retrying is pointless.
+   */
+  async exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+    if (argv[0] !== 'pct' || this.pctRuns) return this.run(argv, opts);
+    const stderr: string[] = [];
+    let stdout = false;
+    const result = await this.run(argv, {
+      ...opts,
+      onLine: (stream, text) => {
+        if (stream === 'stderr') stderr.push(text);
+        else stdout = true;
+        opts.onLine?.(stream, text);
+      },
+    });
+    if (result.exitCode !== 0 && !stdout && stderr.length === 1 && stderr[0] === PCT_NEEDS_ROOT) {
+      throw new NotRootError(this.target.host, this.target.username, `pct answered “${PCT_NEEDS_ROOT}”`);
+    }
+    this.pctRuns = true;
+    return result;
+  }
+
+  private run(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
     const command = shellJoin(argv);
     const label = describe(argv);
     return new Promise((resolve, reject) => {

@@ -44,6 +44,16 @@ export class CommandAbortedError extends NodeShellError {
   }
 }
 
+/**
+ * The SSH user is not root, and pct (like every Proxmox command-line tool) runs only as root: it dies with
+ * `please run as root` (pve-common RESTEnvironment.pm). `evidence` says how that was found out.
+ */
+export class NotRootError extends NodeShellError {
+  constructor(readonly host: string, readonly username: string, evidence: string) {
+    super(`${evidence}: Launchpad signs in to ${host} as ${username}, and pct runs only as root.`);
+  }
+}
+
 /** A node-side command (pct push, pct status) exited non-zero; `output` holds its last lines. */
 export class NodeCommandError extends NodeShellError {
   constructor(readonly command: string, readonly exitCode: number, readonly output: string[]) {

@@ -91,6 +91,8 @@ export interface SimulatorHandle extends Omit<SimulatorApiHandle, 'secrets' | 'd
   ssh: { host: string; port: number; user: 'root'; privateKey: string; hostKeyFingerprint: string };
   /** Every command line run on the node over SSH (newest last), for tests. */
   nodeCommands: readonly string[];
+  /** Lets the node's client key sign in as another user too, with this user id (pct refuses it unless 0). */
+  addSshLogin(name: string, uid: number): void;
   /** false when bubblewrap is missing and commands inside CTs are only simulated. */
   sandboxed: boolean;
 }
@@ -170,6 +172,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     ...api,
     ssh: { host: sshHost.host, port: sshHost.port, user: 'root', privateKey: secrets.sshClientPrivateKey, hostKeyFingerprint: sshHost.hostKeyFingerprint },
     nodeCommands: sshHost.commands,
+    addSshLogin: (name, uid) => sshHost.addLogin(name, uid),
     sandboxed: sshHost.sandboxed,
     async close() {
       await sshHost.close();

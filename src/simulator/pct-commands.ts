@@ -1,5 +1,6 @@
 // What the simulated node does with an exec request: the few `pct` subcommands Launchpad uses, answered the way
-// real pct answers them (same messages, same exit codes), with `pct exec` run for real inside the CT's sandbox.
+// real pct answers them (same messages, same exit codes), with `pct exec` run for real inside the CT's sandbox; and
+// `id`, which Test connection asks to learn whether it signed in as root.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmod, chown, lstat, open, readFile, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -22,6 +23,13 @@ export interface NodeContext {
   /** Debian mode: CTs are running namespaces; exec enters them, and the CT's /usr is its own (writable). */
   runtime?: CtRuntime;
   faults?: SimulatorFaults;
+  /** Who signed in on this connection. */
+  login: NodeLogin;
+}
+
+export interface NodeLogin {
+  name: string;
+  uid: number;
 }
 
 export type ExitStatus = { code: number } | { signal: string };
@@ -57,7 +65,11 @@ export function startNodeCommand(ctx: NodeContext, commandLine: string, channel:
       await flushed(channel);
       return status;
     }
+    if (program === 'id') return id(ctx.login, words.slice(1), channel);
     if (program !== 'pct') return fail(channel, `bash: line 1: ${program}: command not found\n`, 127);
+    // Every pct command sets up a root CLI environment first, which dies for anyone else (pve-common
+    // RESTEnvironment.pm setup_default_cli_env, called from pve-container CLI/pct.pm setup_environment).
+    if (ctx.login.uid !== 0) return fail(channel, 'please run as root\n', 255);
     switch (subcommand) {
       case 'exec': {
         const running = pctExec(ctx, rest, channel);
@@ -73,6 +85,18 @@ export function startNodeCommand(ctx: NodeContext, commandLine: string, channel:
     }
   })();
   return { done, kill: () => kill() };
+}
+
+/** coreutils `id` for the signed-in user, whose only group is its own: `-u`, `-g`, `-G` (with `-n`: names), or all. */
+function id(login: NodeLogin, args: string[], channel: ServerChannel): ExitStatus {
+  const bad = args.find((a) => !/^-[ugGn]+$/.test(a));
+  if (bad !== undefined) return fail(channel, `id: ‘${bad}’: no such user\n`, 1);
+  const flags = args.join('');
+  const own = `${login.uid}(${login.name})`;
+  if (/[ugG]/.test(flags)) channel.write(`${flags.includes('n') ? login.name : login.uid}\n`);
+  else if (flags) return fail(channel, 'id: cannot print only names or real IDs in default format\n', 1);
+  else channel.write(`uid=${own} gid=${own} groups=${own}\n`);
+  return { code: 0 };
 }
 
 function fail(channel: ServerChannel, message: string, code: number): ExitStatus {

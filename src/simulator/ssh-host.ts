@@ -1,5 +1,6 @@
-// The simulated Proxmox node's SSH server: one user, one accepted client key, exec requests for `pct …`, and SFTP
-// into a per-host staging directory that stands in for the node's filesystem.
+// The simulated Proxmox node's SSH server: one accepted client key for root (and for any login a test adds), exec
+// requests for `pct …`, `id` and `curl`, and SFTP into a per-host staging directory that stands in for the node's
+// filesystem.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { join } from 'node:path';
 import ssh2, { type Connection, type ParsedKey, type Session } from 'ssh2';
 import { sshFingerprint } from '../proxmox/node-shell.ts';
 import { serveNodeSftp } from './node-sftp.ts';
-import { startNodeCommand, type NodeContext, type RunningCommand } from './pct-commands.ts';
+import { startNodeCommand, type NodeContext, type NodeLogin, type RunningCommand } from './pct-commands.ts';
 import { probeSandbox } from './sandbox.ts';
 import type { SshHostHandle, SshHostOptions } from './types.ts';
 
@@ -23,8 +24,10 @@ export async function startSshHostWith(options: SshHostOptions, mode: { sandboxe
   const stagingDir = await mkdtemp(join(tmpdir(), 'launchpad-sim-node-'));
   await mkdir(join(stagingDir, 'tmp'), { mode: 0o1777 });
   await mkdir(join(stagingDir, 'root'), { mode: 0o700 });
-  const ctx: NodeContext = { state: options.state, stagingDir, sandboxed: mode.sandboxed, speed: options.speed, runtime: options.runtime, faults: options.faults };
+  const ctx: Omit<NodeContext, 'login'> = { state: options.state, stagingDir, sandboxed: mode.sandboxed, speed: options.speed, runtime: options.runtime, faults: options.faults };
   const commands: string[] = [];
+  // Login name → user id. The configured user is root, as Launchpad's nodes need.
+  const logins = new Map<string, number>([[options.user, 0]]);
 
   const connections = new Set<Connection>();
   const running = new Set<RunningCommand>();
@@ -33,18 +36,22 @@ export async function startSshHostWith(options: SshHostOptions, mode: { sandboxe
     connections.add(connection);
     connection.on('close', () => connections.delete(connection));
     connection.on('error', () => {}); // a client that vanishes mid-handshake is not our problem
+    let login: NodeLogin | undefined;
     connection.on('authentication', (auth) => {
-      if (auth.method !== 'publickey' || auth.username !== options.user || !auth.key.data.equals(authorizedKey.getPublicSSH())) {
+      const uid = logins.get(auth.username);
+      if (auth.method !== 'publickey' || uid === undefined || !auth.key.data.equals(authorizedKey.getPublicSSH())) {
         return auth.reject(['publickey']);
       }
       // Without a signature the client is only asking whether this key would do; with one it must prove it holds it.
       if (auth.signature && auth.blob && authorizedKey.verify(auth.blob, auth.signature, auth.hashAlgo) !== true) {
         return auth.reject(['publickey']);
       }
+      login = { name: auth.username, uid };
       auth.accept();
     });
     connection.on('ready', () => {
-      connection.on('session', (accept) => serveSession(accept(), ctx, running, commands));
+      const signedIn = { ...ctx, login: login! };
+      connection.on('session', (accept) => serveSession(accept(), signedIn, running, commands));
     });
   });
 
@@ -65,6 +72,9 @@ export async function startSshHostWith(options: SshHostOptions, mode: { sandboxe
     hostKeyFingerprint,
     sandboxed: ctx.sandboxed,
     commands,
+    addLogin(name, uid) {
+      logins.set(name, uid);
+    },
     async close() {
       for (const command of running) command.kill();
       for (const connection of connections) connection.end();

@@ -47,5 +47,10 @@ export interface SshHostHandle {
   sandboxed: boolean;
   /** Every command line run on the node so far (newest last; like the node's shell history), for tests. */
   commands: readonly string[];
+  /**
+   * Accepts the client key for another login too, with this user id (as a node where that user has the key in its
+   * authorized_keys). pct refuses a login whose user id is not 0, as real pct does.
+   */
+  addLogin(name: string, uid: number): void;
   close(): Promise<void>;
 }

@@ -1,8 +1,10 @@
 // "Test connection": everything Launchpad will need from a node, tried once — the API (version, cluster nodes,
-// storages, OS templates) and SSH (host key, login) — with each failure named and paired with what to do about it.
+// storages, OS templates) and SSH (host key, login, root) — with each failure named and paired with what to do about it.
 import type { NodeRecord } from '../../db/nodes-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { ProxmoxClient } from '../../proxmox/api-client.ts';
+import type { NodeShell } from '../../proxmox/node-shell.ts';
+import { NodeCommandError, NotRootError } from '../../proxmox/ssh-errors.ts';
 import type { PveNode, PveStorage, PveVersion, StorageVolume } from '../../proxmox/api-types.ts';
 import { proxmoxClientFor, shellTargetFor } from './node-access.ts';
 import { problemFor, type Problem, type ProblemContext } from './node-problems.ts';
@@ -71,8 +73,8 @@ async function checkApi(secrets: SecretBox, node: NodeRecord): Promise<ApiCheck>
   return check;
 }
 
-// A real node would also run a harmless command here, but the simulated node answers only the pct subcommands
-// the pipeline uses; signing in already proves what matters: the pinned host key and the accepted private key.
+// Signing in proves the pinned host key and the accepted private key; `id -u` then proves the user is root, which
+// pct insists on (it dies with "please run as root" otherwise) — a login that works is not enough.
 async function checkSsh(secrets: SecretBox, node: NodeRecord): Promise<SshCheck> {
   let privateKey: string | undefined;
   try {
@@ -81,12 +83,24 @@ async function checkSsh(secrets: SecretBox, node: NodeRecord): Promise<SshCheck>
     // Loaded on first use: ssh2 stays out of the web process until an admin tests a node's SSH.
     const { NodeShell } = await import('../../proxmox/node-shell.ts');
     const shell = await NodeShell.connect(target, { readyTimeoutMs: SSH_READY_TIMEOUT_MS });
-    await shell.close();
+    try {
+      await checkRoot(shell);
+    } finally {
+      await shell.close();
+    }
     return { signedInAs: `${target.username}@${target.host}:${target.port}`, hostKeyFingerprint: target.hostKeyFingerprint };
   } catch (err) {
     const { publicKeyLine } = await import('../../lib/ssh-keys.ts');
     return { problem: problemOf(err, { node, publicKeyLine: privateKey ? publicKeyLine(privateKey) : undefined }) };
   }
+}
+
+async function checkRoot(shell: NodeShell): Promise<void> {
+  const output: string[] = [];
+  const { exitCode } = await shell.exec(['id', '-u'], { timeoutMs: SSH_READY_TIMEOUT_MS, onLine: (_stream, text) => output.push(text) });
+  if (exitCode !== 0 || output.length !== 1 || !/^\d+$/.test(output[0]!)) throw new NodeCommandError('id -u', exitCode, output.slice(-5));
+  const { host, username } = shell.target;
+  if (output[0] !== '0') throw new NotRootError(host, username, `id -u answered ${output[0]}, not 0 (root)`);
 }
 
 /** The table's entry; an error that is not about the node (a bug) is not dressed up as one. */

@@ -6,13 +6,13 @@ import { SecretBoxError } from '../../lib/secret-box.ts';
 import {
   ProxmoxAuthError, ProxmoxConnectionError, ProxmoxError, ProxmoxPermissionError, ProxmoxTransientError, TlsFingerprintMismatchError,
 } from '../../proxmox/errors.ts';
-import { HostKeyMismatchError, NodeShellError, SshAuthError, SshConnectError } from '../../proxmox/ssh-errors.ts';
+import { HostKeyMismatchError, NodeShellError, NotRootError, SshAuthError, SshConnectError } from '../../proxmox/ssh-errors.ts';
 import { NodeNotReadyError } from './node-access.ts';
 
 export type ProblemCode =
   | 'not-ready' | 'secret-unreadable'
   | 'unreachable' | 'tls-mismatch' | 'token-rejected' | 'missing-privilege' | 'busy' | 'api-error'
-  | 'ssh-unreachable' | 'ssh-auth-failed' | 'host-key-mismatch' | 'ssh-error';
+  | 'ssh-unreachable' | 'ssh-auth-failed' | 'host-key-mismatch' | 'ssh-not-root' | 'ssh-error';
 
 export interface Problem {
   code: ProblemCode;
@@ -77,6 +77,11 @@ const PROBLEMS: Entry[] = [
   [SshAuthError, (_err, { node, publicKeyLine }) => ({
     code: 'ssh-auth-failed', title: 'SSH login failed',
     remedy: `Check the SSH user${node ? ` (${node.sshUser})` : ''} and private key under Nodes → Edit, and add the public half of the key to that user’s authorized_keys on the node${publicKeyLine ? ' — this line:' : '.'}`,
+    snippet: publicKeyLine,
+  })],
+  [NotRootError, (_err, { publicKeyLine }) => ({
+    code: 'ssh-not-root', title: 'The SSH user is not root',
+    remedy: `Launchpad runs pct on the node, and pct — like every Proxmox VE command-line tool — refuses to run as anyone but root. Under Nodes → Edit set the SSH user to root, and add the public half of the key to /root/.ssh/authorized_keys on the node${publicKeyLine ? ' — this line:' : '.'}`,
     snippet: publicKeyLine,
   })],
   [SshConnectError, () => ({
