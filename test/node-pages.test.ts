@@ -463,6 +463,24 @@ describe('every error branch of Test connection', () => {
     expect(html).toContain('pve1 · online · this node');
   });
 
+  it('a Proxmox VE release older than 8.0: the version is shown and the API check fails with how to upgrade', async () => {
+    const html = await problemOf({}, () => sim.faults.set({ pveVersion: '7.4-17' }));
+    expect(problems(html)).toEqual(['unsupported-version']);
+    expect(html).toContain('<span class="font-mono" data-pve-version>7.4-17</span>');
+    expect(html).toContain('Proxmox VE 7.4-17 is too old for Launchpad');
+    expect(html).toContain('This node runs Proxmox VE 7.4-17; Launchpad needs Proxmox VE 8.0 or later.');
+    expect(html).toContain('pve7to8 --full');
+  });
+
+  it('Proxmox VE 8.0 (no …/interfaces yet) is supported: no problem', async () => {
+    const pve1 = (await env.deps.repos.nodes.findByName('pve1'))?.id ?? (await createNode(simForm()));
+    sim.faults.set({ pveVersion: '8.0.4' });
+    const html = await testConnection(pve1);
+    expect(problems(html)).toEqual([]);
+    expect(html).toContain('data-outcome="ok"');
+    expect(html).toContain('<span class="font-mono" data-pve-version>8.0.4</span>');
+  });
+
   it('SSH authentication failed: shows the public key line to authorize', async () => {
     const other = generateEd25519KeyPair();
     const html = await problemOf({ ssh_private_key: other.private });

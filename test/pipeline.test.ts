@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
+import { runLifecycleAction } from '../src/domain/pipeline/lifecycle-action-pipeline.ts';
 import { getTemplate, syncCatalogue } from '../src/domain/templates/catalogue.ts';
 import { TemplatesRepository } from '../src/db/templates-repository.ts';
 import { ensureUser } from './support/http-session.ts';
@@ -200,6 +201,28 @@ describe('faults end in a failed phase with a human message', () => {
     const log = (await allEvents(c.id)).map((e) => e.text).join('\n');
     expect(log).toContain(`CT ${failed.vmid} destroyed.`);
   });
+});
+
+describe('Proxmox VE 8.0, which has no GET …/lxc/{vmid}/interfaces (501; it came with 8.1)', () => {
+  afterAll(() => simulator.sim.faults.reset());
+
+  it('a build reads the address inside the CT instead, and so do the power actions', async () => {
+    simulator.sim.faults.set({ pveVersion: '8.0.4' });
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id });
+    expect(await build(c.id)).toBe('ready');
+    const done = (await env.deps.repos.containers.findById(c.id))!;
+    const lease = simulator.sim.state.container(done.vmid!)!.ipv4!;
+    expect(done.ip).toBe(lease);
+    const log = (await allEvents(c.id)).map((e) => e.text ?? '');
+    expect(log).toContain(`sim has no API endpoint for a CT's addresses (…/interfaces came with Proxmox VE 8.1): reading eth0's address inside CT ${done.vmid} with \`ip\` instead.`);
+    expect(log).toContain(`eth0 has ${lease}.`);
+    expect(simulator.sim.nodeCommands).toContain(`pct exec ${done.vmid} -- ip -4 -o addr show dev eth0`);
+
+    await env.deps.repos.containers.update(c.id, { ip: null });
+    expect(await env.deps.repos.containers.claimAction(c.id, 'reboot', ['ready'])).toBeDefined();
+    expect(await runLifecycleAction(deps, c.id, 'reboot')).toBe('done');
+    expect((await env.deps.repos.containers.findById(c.id))!.ip).toBe(lease);
+  }, 120_000);
 });
 
 describe('hostile content', () => {

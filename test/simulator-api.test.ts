@@ -624,6 +624,20 @@ describe('fault switches', () => {
     expect(second.status).toBe(200);
   });
 
+  it('an older release: /version and the node status say 8.0.4, and …/interfaces (PVE 8.1+) answers 501 like an unknown path', async () => {
+    await taskDone(await createCt(712));
+    expect((await api('GET', '/nodes/sim/lxc/712/interfaces')).status).toBe(200);
+    sim.faults.set({ pveVersion: '8.0.4' });
+    expect((await api('GET', '/version')).json?.data).toMatchObject({ version: '8.0.4', release: '8.0' });
+    expect((await api('GET', '/nodes/sim/status')).json?.data).toMatchObject({ pveversion: expect.stringMatching(/^pve-manager\/8\.0\.4\//) });
+    const missing = await api('GET', '/nodes/sim/lxc/712/interfaces');
+    // (no `message` in the body: that came with PVE 8.4)
+    expect([missing.status, missing.reason, missing.json]).toEqual([501, "Method 'GET /nodes/sim/lxc/712/interfaces' not implemented", { data: null }]);
+    expect((await api('GET', '/nodes/sim/lxc/712/status/current')).status).toBe(200);
+    sim.faults.set({ pveVersion: '8.1.3' });
+    expect((await api('GET', '/nodes/sim/lxc/712/interfaces')).status).toBe(200);
+  });
+
   it('slow storage makes extraction much slower', async () => {
     const time = async (vmid: number) => {
       const started = Date.now();

@@ -1,6 +1,7 @@
 // The simulated node's route table: `METHOD /schema/path` → handler. Paths come from the schema subset; a schema
 // path without an entry here answers 501 like an unknown path (see the list in index.ts's documentation).
 import { randomBytes } from 'node:crypto';
+import { isOlderRelease } from './faults.ts';
 import type { LxcLifecycle } from './lxc-lifecycle.ts';
 import type { NodeViews } from './node-views.ts';
 import type { ParamValues } from './pve-schema.ts';
@@ -50,6 +51,21 @@ function createTicket(users: readonly PveUser[], params: ParamValues): ApiResult
     ticket: `PVE:${userid.replace(/:/g, '\\:')}:${epoch}::${randomBytes(256).toString('base64')}`,
     CSRFPreventionToken: `${epoch}:${randomBytes(32).toString('base64').replace(/=+$/, '')}`,
   });
+}
+
+/**
+ * Endpoints younger than Proxmox VE 8.0, with the release that brought them: a node emulating an older release
+ * (faults.pveVersion) answers 501 there. …/interfaces came with pve-container 5.0.6 (PVE 8.1; its changelog: "api:
+ * network: add endpoint to get interfaces details like configured IPs").
+ */
+const ROUTES_SINCE: ReadonlyMap<string, [major: number, minor: number]> = new Map([
+  ['GET /nodes/{node}/lxc/{vmid}/interfaces', [8, 1]],
+]);
+
+/** Whether a node running `version` (the pveVersion fault; undefined = the current release) lacks this route. */
+export function routeIsNewerThan(route: string, version: string | undefined): boolean {
+  const since = ROUTES_SINCE.get(route);
+  return since !== undefined && isOlderRelease(version, since);
 }
 
 export function buildRoutes({ views, lxc, tasks, pveUsers }: RouteDeps): ReadonlyMap<string, RouteHandler> {

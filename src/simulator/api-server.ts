@@ -8,8 +8,8 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ApiResult, RouteHandler } from './api-routes.ts';
-import type { SimulatorFaults } from './faults.ts';
+import { routeIsNewerThan, type ApiResult, type RouteHandler } from './api-routes.ts';
+import { isOlderRelease, type SimulatorFaults } from './faults.ts';
 import { PveHttpError } from './pve-error.ts';
 import type { PveSchema } from './pve-schema.ts';
 
@@ -108,7 +108,8 @@ async function handle(options: ApiServerOptions, requests: RecordedRequest[], co
   }
   const method = req.method ?? 'GET';
   const url = new URL(req.url ?? '/', 'https://localhost');
-  const legacy = options.faults.current.legacyErrorBodies;
+  // libpve-http-server 5.2.0 (PVE 8.4) added `message` to error bodies.
+  const legacy = options.faults.current.legacyErrorBodies || isOlderRelease(options.faults.current.pveVersion, [8, 4]);
   if (!url.pathname.startsWith(`${PREFIX}/`) && url.pathname !== PREFIX) {
     req.resume();
     return sendPlain(res, 501, 'no such uri');
@@ -117,7 +118,7 @@ async function handle(options: ApiServerOptions, requests: RecordedRequest[], co
   const body = await readBody(req);
 
   const match = options.schema.match(method, apiPath);
-  const handler = match ? options.routes.get(`${method} ${match.route}`) : undefined;
+  const handler = match && !routeIsNewerThan(`${method} ${match.route}`, options.faults.current.pveVersion) ? options.routes.get(`${method} ${match.route}`) : undefined;
   if (!match || !handler) return sendError(res, 501, `Method '${method} ${apiPath}' not implemented`, undefined, legacy);
 
   const auth = checkToken(req.headers.authorization, options.tokenId, options.tokenSecret);

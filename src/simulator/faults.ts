@@ -20,6 +20,12 @@ export interface NodeFaults {
   unreachable: boolean;
   /** Web services of host-mode CTs answer HTTP 502 (a proxy whose backend is gone) to the node's health check. */
   serviceErrors: boolean;
+  /**
+   * Answer as an older Proxmox VE release, e.g. `8.0.4` or `7.4-17`: /version and the node status report it,
+   * endpoints that release did not have yet (api-routes.ts ROUTES_SINCE) answer 501 like an unknown path, and before
+   * 8.4 error bodies have no `message` (as with legacyErrorBodies).
+   */
+  pveVersion: string | undefined;
 }
 
 export interface RequestFault {
@@ -27,6 +33,14 @@ export interface RequestFault {
   path: RegExp;
   status: number;
   remaining: number;
+}
+
+/** Whether `version` (e.g. `8.0.4`, `7.4-17`; undefined = the current release) is older than `major.minor`. */
+export function isOlderRelease(version: string | undefined, [major, minor]: readonly [number, number]): boolean {
+  const running = version === undefined ? undefined : /^(\d+)\.(\d+)/.exec(version);
+  if (!running) return false;
+  const [runningMajor, runningMinor] = [Number(running[1]), Number(running[2])];
+  return runningMajor < major || (runningMajor === major && runningMinor < minor);
 }
 
 const REASONS: Record<number, string> = {
@@ -47,6 +61,7 @@ const NONE: NodeFaults = {
   legacyErrorBodies: false,
   unreachable: false,
   serviceErrors: false,
+  pveVersion: undefined,
 };
 
 export class SimulatorFaults {

@@ -35,8 +35,10 @@ export class NodeViews {
     private readonly tlsFingerprint: string,
   ) {}
 
-  version(): Json {
-    return { ...PVE_VERSION };
+  /** The current release, or the older one the pveVersion fault emulates (`8.0.4` → release `8.0`). */
+  version(): { version: string; release: string; repoid: string } {
+    const older = this.faults.current.pveVersion;
+    return older ? { version: older, release: /^\d+\.\d+/.exec(older)?.[0] ?? older, repoid: 'd2a4f9b1' } : { ...PVE_VERSION };
   }
 
   nodes(): Json[] {
@@ -56,7 +58,7 @@ export class NodeViews {
       swap: { total: 8 * GiB, used: 0, free: 8 * GiB },
       ksm: { shared: 0 },
       rootfs: { total: 94 * GiB, used: 9 * GiB, avail: 85 * GiB, free: 85 * GiB },
-      pveversion: `pve-manager/${PVE_VERSION.version}/${PVE_VERSION.repoid}`,
+      pveversion: `pve-manager/${this.version().version}/${this.version().repoid}`,
       kversion: 'Linux 6.14.8-2-pve #1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)',
       'current-kernel': { sysname: 'Linux', release: '6.14.8-2-pve', version: '#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2', machine: 'x86_64' },
       'boot-info': { mode: 'efi', secureboot: 0 },

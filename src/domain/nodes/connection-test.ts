@@ -50,6 +50,8 @@ async function checkApi(secrets: SecretBox, node: NodeRecord): Promise<ApiCheck>
   try {
     client = proxmoxClientFor(node, secrets, API_TIMEOUTS);
     check.version = await client.getVersion();
+    check.problem = unsupportedVersion(check.version);
+    if (check.problem) return check;
     check.clusterNodes = await client.listNodes();
     check.nameFound = check.clusterNodes.some((n) => n.node === node.name);
     if (!check.nameFound) {
@@ -71,6 +73,24 @@ async function checkApi(secrets: SecretBox, node: NodeRecord): Promise<ApiCheck>
     client?.close();
   }
   return check;
+}
+
+/**
+ * Launchpad speaks the API of Proxmox VE 8 and 9 (reference/proxmox-api.md). 8.0 lacks GET …/lxc/{vmid}/interfaces
+ * (it came with 8.1); the pipeline reads a CT's address inside the CT there instead (src/domain/pipeline/ct-address.ts).
+ */
+const MINIMUM_PVE_MAJOR = 8;
+
+function unsupportedVersion(version: PveVersion): Problem | undefined {
+  const major = Number(/^(\d+)\./.exec(version.release || version.version)?.[1]);
+  if (!Number.isInteger(major) || major >= MINIMUM_PVE_MAJOR) return undefined;
+  return {
+    code: 'unsupported-version',
+    title: `Proxmox VE ${version.version} is too old for Launchpad`,
+    message: `This node runs Proxmox VE ${version.version}; Launchpad needs Proxmox VE ${MINIMUM_PVE_MAJOR}.0 or later.`,
+    remedy: `Upgrade the node to a supported Proxmox VE release (Proxmox’s guide “Upgrade from ${major} to ${major + 1}” in its wiki), starting with the checklist script, then test again.`,
+    snippet: `pve${major}to${major + 1} --full`,
+  };
 }
 
 // Signing in proves the pinned host key and the accepted private key; `id -u` then proves the user is root, which

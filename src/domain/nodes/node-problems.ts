@@ -11,7 +11,7 @@ import { NodeNotReadyError } from './node-access.ts';
 
 export type ProblemCode =
   | 'not-ready' | 'secret-unreadable'
-  | 'unreachable' | 'tls-mismatch' | 'token-rejected' | 'missing-privilege' | 'busy' | 'api-error'
+  | 'unreachable' | 'tls-mismatch' | 'token-rejected' | 'missing-privilege' | 'busy' | 'unsupported-version' | 'api-error'
   | 'ssh-unreachable' | 'ssh-auth-failed' | 'host-key-mismatch' | 'ssh-not-root' | 'ssh-error';
 
 export interface Problem {

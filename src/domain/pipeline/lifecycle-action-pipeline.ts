@@ -4,10 +4,12 @@
 // the job to run again; after it, the job's key keeps the entry single). The action lock (containers.current_action)
 // is released BEFORE the final event: viewers end their stream on that event only once no action holds the container.
 import type { NodeRecord } from '../../db/nodes-repository.ts';
-import { findIpv4, type ProxmoxClient } from '../../proxmox/api-client.ts';
+import type { ProxmoxClient } from '../../proxmox/api-client.ts';
 import type { LxcStatus } from '../../proxmox/api-types.ts';
 import { waitForTask } from '../../proxmox/task-waiter.ts';
-import { proxmoxClientFor } from '../nodes/node-access.ts';
+import { NodeShell } from '../../proxmox/node-shell.ts';
+import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
+import { readIpv4 } from './ct-address.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
 import { findOwnCt } from './ct-mark.ts';
 import { DEFAULT_TIMINGS, sleep, type PipelineTimings } from './pipeline-context.ts';
@@ -132,20 +134,35 @@ async function expectStatus(api: ProxmoxClient, node: NodeRecord, vmid: number, 
   if (status !== wanted) throw new StepError(`CT ${vmid} is ${status} after the task ended, not ${wanted}. Look at the task log above, then try again.`);
 }
 
-/** DHCP may hand out a new address after a start: keep the stored IP current, without failing the action over it. */
+/**
+ * DHCP may hand out a new address after a start: keep the stored IP current, without failing the action over it. On a
+ * node without …/interfaces (PVE 8.0) the address is read inside the CT, over an SSH session opened for that.
+ */
 async function refreshIp(run: ActionRun, api: ProxmoxClient, node: NodeRecord, vmid: number): Promise<void> {
   const deadline = Date.now() + Math.min(run.timings.ipWaitMs, IP_REFRESH_MAX_MS);
-  for (;;) {
-    const ip = findIpv4(await api.getLxcInterfaces(node.name, vmid));
-    if (ip) {
-      if (ip !== run.container.ip) await run.deps.repos.containers.update(run.container.id, { ip });
-      run.recorder.log('system', `eth0 has ${ip}.`);
-      return;
+  let shell: NodeShell | undefined;
+  const lookup = {
+    api,
+    nodeName: node.name,
+    vmid,
+    shell: async () => (shell ??= await NodeShell.connect(shellTargetFor(node, run.deps.secrets))),
+    timeoutMs: run.timings.commandTimeoutMs,
+  };
+  try {
+    for (;;) {
+      const { ip } = await readIpv4(lookup);
+      if (ip) {
+        if (ip !== run.container.ip) await run.deps.repos.containers.update(run.container.id, { ip });
+        run.recorder.log('system', `eth0 has ${ip}.`);
+        return;
+      }
+      if (Date.now() > deadline) {
+        run.recorder.log('system', `No IPv4 address on eth0 yet; keeping the last known one (${run.container.ip ?? 'none'}).`);
+        return;
+      }
+      await sleep(run.timings.pollMs);
     }
-    if (Date.now() > deadline) {
-      run.recorder.log('system', `No IPv4 address on eth0 yet; keeping the last known one (${run.container.ip ?? 'none'}).`);
-      return;
-    }
-    await sleep(run.timings.pollMs);
+  } finally {
+    await shell?.close().catch(() => undefined);
   }
 }

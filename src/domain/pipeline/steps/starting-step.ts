@@ -1,6 +1,6 @@
 // Phase 2, Start Container: wait for the create lock to clear, start the CT (unless it runs), then wait for its
 // IPv4 address — DHCP can take a while, so say so while waiting.
-import { findIpv4 } from '../../../proxmox/api-client.ts';
+import { readIpv4 } from '../ct-address.ts';
 import { followTask, resumePendingTask } from '../task-following.ts';
 import { StepError } from '../pipeline-errors.ts';
 import { sleep, type PipelineContext } from '../pipeline-context.ts';
@@ -31,9 +31,14 @@ async function waitForIpv4(ctx: PipelineContext): Promise<string> {
   const staticIp = ctx.config.ip === 'dhcp' ? undefined : ctx.config.ip.split('/')[0];
   const started = Date.now();
   let lastNotice = 0;
+  let toldFromCt = false;
+  const lookup = { api: ctx.api, nodeName: ctx.node.name, vmid: ctx.vmid, shell: ctx.shell, timeoutMs: ctx.timings.commandTimeoutMs, signal: ctx.signal };
   for (;;) {
-    const interfaces = await ctx.api.getLxcInterfaces(ctx.node.name, ctx.vmid);
-    const found = findIpv4(interfaces);
+    const { ip: found, fromCt } = await readIpv4(lookup);
+    if (fromCt && !toldFromCt) {
+      toldFromCt = true;
+      ctx.recorder.log('system', `${ctx.node.name} has no API endpoint for a CT's addresses (…/interfaces came with Proxmox VE 8.1): reading eth0's address inside CT ${ctx.vmid} with \`ip\` instead.`);
+    }
     if (found && (!staticIp || found === staticIp)) return found;
     const waited = Date.now() - started;
     if (waited > ctx.timings.ipWaitMs) {
