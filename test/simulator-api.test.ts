@@ -443,6 +443,20 @@ describe('container lifecycle', () => {
     const again = await api('POST', '/nodes/sim/lxc', { params: { vmid: 602, ostemplate: DEBIAN, rootfs: 'local-lvm:4' } });
     expect([again.status, again.reason]).toEqual([500, "CT 602 already exists on node 'sim'"]);
 
+    // The cluster's VM list decides (PVE::Cluster::check_vmid_unused): a QEMU VM is "VM", a CT elsewhere names its node.
+    sim.state.addOtherGuest({ vmid: 604, type: 'qemu', node: 'sim', name: 'windows-11' });
+    sim.state.addOtherGuest({ vmid: 605, type: 'lxc', node: 'pve2', name: 'elsewhere' });
+    const onVm = await api('POST', '/nodes/sim/lxc', { params: { vmid: 604, ostemplate: DEBIAN, rootfs: 'local-lvm:4' } });
+    expect([onVm.status, onVm.reason]).toEqual([500, "VM 604 already exists on node 'sim'"]);
+    const elsewhere = await api('POST', '/nodes/sim/lxc', { params: { vmid: 605, ostemplate: DEBIAN, rootfs: 'local-lvm:4' } });
+    expect([elsewhere.status, elsewhere.reason]).toEqual([500, "CT 605 already exists on node 'pve2'"]);
+    expect((await api('GET', '/cluster/nextid', { params: { vmid: 604 } })).json?.errors).toEqual({ vmid: 'VM 604 already exists' });
+    expect((await api('GET', '/cluster/nextid', { params: { vmid: 605 } })).json?.errors).toEqual({ vmid: 'VM 605 already exists' });
+    expect((await api('GET', '/nodes/sim/lxc')).json?.data).not.toContainEqual(expect.objectContaining({ vmid: 604 }));
+    const listed = (await api('GET', '/cluster/resources', { params: { type: 'vm' } })).json?.data as Array<Record<string, unknown>>;
+    expect(listed).toContainEqual(expect.objectContaining({ id: 'qemu/604', type: 'qemu', vmid: 604, node: 'sim', name: 'windows-11' }));
+    expect(listed).toContainEqual(expect.objectContaining({ id: 'lxc/605', type: 'lxc', vmid: 605, node: 'pve2', name: 'elsewhere' }));
+
     const noRootdir = await api('POST', '/nodes/sim/lxc', { params: { vmid: 603, ostemplate: DEBIAN } });
     expect(noRootdir.status).toBe(400);
     expect(noRootdir.json?.errors).toEqual({ storage: "storage 'local' does not support container directories" });

@@ -295,7 +295,7 @@ describe('POST /containers as a form contract (curl)', () => {
     expect(config).toMatchObject({
       templateName: 'deploy-app', ostemplate: DEBIAN, cores: 2, memory: 1024, swap: 128, disk: 5, storage: 'local-lvm', bridge: 'vmbr0',
       ip: 'dhcp', gateway: null, nameserver: null, unprivileged: true, nesting: true, tags: ['app'], packageGroups: ['apt', 'pip'],
-      extraPackages: [], scripts: ['10-a.sh', '30-c.sh'], destroyOnFailure: false,
+      extraPackages: [], scripts: ['10-a.sh', '30-c.sh'], destroyOnFailure: false, vmidEntered: false,
     });
     expect(container.vmid).toBeGreaterThanOrEqual(100);
     expect((await env.deps.queue.getJob(id))!.data).toEqual({ containerId: id, requestedBy: (await env.deps.repos.users.findByUsername('deployer'))!.id });
@@ -317,7 +317,7 @@ describe('POST /containers as a form contract (curl)', () => {
     expect(container.config).toMatchObject({
       ostemplate: 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst', sshPublicKey: key, cores: 4, memory: 4096, swap: 512, disk: 20, bridge: 'vmbr1',
       ip: '192.168.50.10/24', gateway: '192.168.50.1', nameserver: '192.168.50.1', unprivileged: true, nesting: false, tags: ['prod', 'db'],
-      packageGroups: ['apt'], extraPackages: ['tmux'], scripts: ['30-c.sh', '20-b.sh', '10-a.sh'], destroyOnFailure: true,
+      packageGroups: ['apt'], extraPackages: ['tmux'], scripts: ['30-c.sh', '20-b.sh', '10-a.sh'], destroyOnFailure: true, vmidEntered: true,
     });
   });
 

@@ -17,7 +17,9 @@
 // may; templates are a list, not files; whatever the OS template, the CT root filesystem is either a copy of one real
 // Debian 12 image run in its own namespaces (rootfs mode `debian`: debian-rootfs.ts, ct-runtime.ts; no systemd, no
 // cgroup limits, a few ports forwarded to 127.0.0.1) or a plain directory with stand-ins (mode `host`: ct-rootfs.ts);
-// a CT's DHCP lease (10.10.0.100–249/24) is fixed at create time; stats are invented (a slow wave per CT, the same in status and rrddata); an interrupted create or
+// guests a test adds with state.addOtherGuest (a QEMU VM, a CT "on another node") exist only in the cluster's VM
+// list — they hold their VMID (nextid, create, cluster/resources) and nothing else; a CT's DHCP lease
+// (10.10.0.100–249/24) is fixed at create time; stats are invented (a slow wave per CT, the same in status and rrddata); an interrupted create or
 // destroy is forgotten on restart and running CTs come back stopped.
 import { join } from 'node:path';
 import { TaskRunner } from './task-runner.ts';

@@ -83,7 +83,8 @@ export class LxcLifecycle {
   /** POST /nodes/{node}/lxc: synchronous checks, then the `vzcreate` task. Returns the UPID. */
   create(params: ParamValues, user: string): string {
     const vmid = Number(params.vmid);
-    if (this.state.containers.has(vmid)) throw serverError(`CT ${vmid} already exists on node '${this.state.node}'`);
+    const inUse = this.state.vmidInUse(vmid);
+    if (inUse) throw serverError(inUse);
     const plan = this.planCreate(vmid, params);
 
     const record: CtRecord = {

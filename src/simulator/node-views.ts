@@ -7,7 +7,7 @@ import { configResponse } from './lxc-config.ts';
 import { TIMING } from './lxc-lifecycle.ts';
 import { parameterError, serverError } from './pve-error.ts';
 import type { ParamValues } from './pve-schema.ts';
-import { NETWORK, STORAGES, type CtRecord, type SimulatorState, type StorageDef, type TaskRecord } from './state.ts';
+import { NETWORK, STORAGES, type CtRecord, type OtherGuest, type SimulatorState, type StorageDef, type TaskRecord } from './state.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -69,7 +69,8 @@ export class NodeViews {
   nextId(params: ParamValues): string {
     if (params.vmid !== undefined) {
       const vmid = Number(params.vmid);
-      if (this.state.containers.has(vmid)) throw parameterError({ vmid: `VM ${vmid} already exists` });
+      // pve-manager API2/Cluster.pm nextid: "VM" whatever the guest is.
+      if (this.state.vmidInUse(vmid)) throw parameterError({ vmid: `VM ${vmid} already exists` });
       return String(vmid);
     }
     const free = this.state.lowestFreeVmid();
@@ -82,6 +83,7 @@ export class NodeViews {
     const out: Json[] = [];
     if (type === undefined || type === 'vm') {
       for (const ct of this.sortedContainers()) out.push(this.resourceEntry(ct));
+      for (const guest of this.state.otherGuests.values()) out.push(otherGuestEntry(guest));
     }
     if (type === undefined || type === 'node') out.push(this.nodeEntry());
     if (type === undefined || type === 'storage') {
@@ -428,4 +430,12 @@ function linkLocal(mac: string): string {
   const bytes = [(b[0] ?? 0) ^ 0x02, b[1] ?? 0, b[2] ?? 0, 0xff, 0xfe, b[3] ?? 0, b[4] ?? 0, b[5] ?? 0];
   const groups = [0, 2, 4, 6].map((i) => ((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
   return `fe80::${groups.join(':')}`;
+}
+
+/** A guest this node does not host (a QEMU VM, or a CT on another node), as cluster/resources lists it: running. */
+function otherGuestEntry(guest: OtherGuest): Json {
+  return {
+    id: `${guest.type}/${guest.vmid}`, type: guest.type, vmid: guest.vmid, node: guest.node, status: 'running', name: guest.name,
+    template: 0, uptime: 86_400, cpu: 0.02, maxcpu: 2, mem: GiB, maxmem: 2 * GiB, disk: 0, maxdisk: 32 * GiB,
+  };
 }

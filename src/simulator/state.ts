@@ -36,6 +36,17 @@ export interface CtRecord {
   node?: string;
 }
 
+/**
+ * A guest in the cluster's VM list that this node does not host as a CT: a QEMU VM, or a CT on another cluster node.
+ * Tests add them (addOtherGuest) to take a VMID the way another admin on the cluster would.
+ */
+export interface OtherGuest {
+  vmid: number;
+  type: 'qemu' | 'lxc';
+  node: string;
+  name: string;
+}
+
 export interface TaskRecord {
   upid: string;
   type: string;
@@ -106,11 +117,13 @@ interface Persisted {
   containers: CtRecord[];
   tasks: TaskRecord[];
   templates: TemplateFile[];
+  otherGuests?: OtherGuest[];
 }
 
 export class SimulatorState implements SimulatorStateView {
   readonly containers = new Map<number, CtRecord>();
   readonly tasks = new Map<string, TaskRecord>();
+  readonly otherGuests = new Map<number, OtherGuest>();
   templates: TemplateFile[];
   /** Epoch ms the simulated node "booted" (uptime, UPID pstart). */
   readonly bootTime = Date.now() - 3 * 86_400_000;
@@ -131,6 +144,7 @@ export class SimulatorState implements SimulatorStateView {
       }
       this.containers.set(ct.vmid, { ...ct, status: 'stopped', startedAt: undefined, pid: undefined, dhcpAt: undefined });
     }
+    for (const guest of persisted?.otherGuests ?? []) this.otherGuests.set(guest.vmid, guest);
     for (const task of persisted?.tasks ?? []) {
       this.tasks.set(task.upid, task.status === 'running' ? { ...task, status: 'stopped', exitstatus: 'unexpected status' } : task);
     }
@@ -186,8 +200,24 @@ export class SimulatorState implements SimulatorStateView {
   }
 
   lowestFreeVmid(): number | undefined {
-    for (let id = 100; id < 1_000_000; id++) if (!this.containers.has(id)) return id;
+    for (let id = 100; id < 1_000_000; id++) if (this.vmidInUse(id) === undefined) return id;
     return undefined;
+  }
+
+  /**
+   * What PVE::Cluster::check_vmid_unused dies with when the cluster's VM list has this VMID — `CT 101 already exists
+   * on node 'sim'`, `VM 101 already exists on node 'pve2'` for a QEMU guest — or undefined when it is free.
+   */
+  vmidInUse(vmid: number): string | undefined {
+    const guest = this.containers.has(vmid) ? { type: 'lxc', node: this.node } : this.otherGuests.get(vmid);
+    return guest && `${guest.type === 'qemu' ? 'VM' : 'CT'} ${vmid} already exists on node '${guest.node}'`;
+  }
+
+  /** Puts a guest this node does not host into the cluster's VM list (see OtherGuest). */
+  addOtherGuest(guest: OtherGuest): void {
+    if (this.vmidInUse(guest.vmid)) throw new Error(this.vmidInUse(guest.vmid));
+    this.otherGuests.set(guest.vmid, { ...guest });
+    this.save();
   }
 
   /** The next DHCP lease in 10.10.0.100–249/24 not held by another CT. */
@@ -240,6 +270,7 @@ export class SimulatorState implements SimulatorStateView {
       containers: [...this.containers.values()],
       tasks: [...this.tasks.values()],
       templates: this.templates,
+      otherGuests: [...this.otherGuests.values()],
     };
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, JSON.stringify(persisted));

@@ -54,6 +54,8 @@ export async function insertDeployment(
     extraPackages: [],
     scripts: (t?.scripts ?? []).filter((s) => s.enabled).sort((a, b) => a.position - b.position).map((s) => s.name),
     destroyOnFailure: false,
+    // As Deploy records it: a VMID given here was typed; without one the build takes the next free one.
+    vmidEntered: input.vmid !== undefined,
     template: {
       scripts: (t?.scripts ?? []).map((s) => ({ name: s.name, content: s.content })),
       files: (t?.files ?? []).map((f) => ({ name: f.name, targetPath: f.targetPath, content: f.content, mode: f.mode, owner: f.owner, policy: f.policy })),

@@ -48,6 +48,12 @@ export interface ContainerConfig {
   /** Script names in run order: the worker runs exactly these, in this order. */
   scripts: string[];
   destroyOnFailure: boolean;
+  /**
+   * The user typed the VMID. false: Deploy took it from /cluster/nextid, which reserves nothing, so while no create
+   * task has run for it the build may move to another free one (creating-step.ts). Absent in containers recorded
+   * before it existed: treated as typed.
+   */
+  vmidEntered?: boolean;
   template: TemplateSnapshot;
 }
 

@@ -8,6 +8,9 @@ import { problemFor } from '../nodes/node-problems.ts';
 /** A failure the pipeline itself detected, with its own wording. */
 export class StepError extends Error {}
 
+/** The container's VMID belongs to another guest and the build may not move to another: nothing there is its own. */
+export class VmidTakenError extends StepError {}
+
 /** The user (or a shutdown) cancelled the run. */
 export class PipelineCancelled extends Error {}
 
@@ -16,7 +19,8 @@ const HINTS: Array<[RegExp, string]> = [
   [/can't find file|unable to use volume|does not exist.*vztmpl/i, 'The OS template is missing on the node: download it (pveam download) or pick another OS template, then Retry.'],
   [/can't lock file|got timeout|CT is locked/i, 'Another operation holds the container lock: wait for it to finish, then Retry.'],
   [/startup for container .* failed|failed to start/i, "Proxmox could not start the container: check the node's log (journalctl -u pve-container@<vmid>), then Retry."],
-  [/already exists/i, 'That VMID is taken: Retry picks the next free one only if you left VMID empty — otherwise destroy this one and deploy with another VMID.'],
+  [/unable to get any free VMID/i, 'The cluster has no free VMID left in its range: free one, or widen the range (Datacenter → Options → Next Free VMID Range), then Retry.'],
+  [/already exists/i, 'That VMID is taken on the cluster. With VMID left empty, Retry moves to the next free one as long as no create task ran for this container; a VMID you chose is never replaced — deploy again with another VMID, or free this one, then Retry.'],
   [/received interrupt/i, 'The task was stopped.'],
 ];
 

@@ -21,7 +21,7 @@ import { PHASES, isPhaseKey, type PhaseKey, snapshotFrom } from '../progress/pha
 import type { Publish } from '../progress/progress-channel.ts';
 import { DEFAULT_TIMINGS, type PipelineContext, type PipelineTimings } from './pipeline-context.ts';
 import { ForeignGuestError, confirmOwnCt, confirmStillOwnCt } from './ct-mark.ts';
-import { describeFailure } from './pipeline-errors.ts';
+import { VmidTakenError, describeFailure } from './pipeline-errors.ts';
 import { creatingStep } from './steps/creating-step.ts';
 import { deployingStep } from './steps/deploying-step.ts';
 import { finalizingStep } from './steps/finalizing-step.ts';
@@ -170,7 +170,8 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
     await recorder.fail(message);
     const config = container.config as unknown as ContainerConfig;
     const vmid = (await deps.repos.containers.findById(containerId))?.vmid;
-    if (config.destroyOnFailure && api && vmid && !(err instanceof ForeignGuestError)) await destroyAfterFailure(api, node.name, vmid, container, recorder, log);
+    const othersGuest = err instanceof ForeignGuestError || err instanceof VmidTakenError;
+    if (config.destroyOnFailure && api && vmid && !othersGuest) await destroyAfterFailure(api, node.name, vmid, container, recorder, log);
     await recorder.close().catch(() => undefined);
     return 'failed';
   } finally {

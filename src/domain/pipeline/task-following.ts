@@ -2,6 +2,7 @@
 // had reached and, once the node answers, the task's UPID (containers.pending_task). A run resumed after a crash
 // re-reads that task's log from the start (GET …/tasks/{upid}/log, paged by start/limit), skips the lines already
 // stored, records the rest after its "Attempt N" marker, and follows the task to its end.
+import { ProxmoxError } from '../../proxmox/errors.ts';
 import { waitForTask, type TaskResult } from '../../proxmox/task-waiter.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 import type { PendingTask } from '../containers/container.ts';
@@ -13,7 +14,15 @@ export async function followTask(ctx: PipelineContext, intro: string, start: () 
   const afterLineNo = (await ctx.repos.containers.findById(ctx.container.id))!.lastLineNo;
   // Stored before the request: a run that dies before it learns the UPID finds the task in the node's task list.
   await setPending(ctx, { upid: null, afterLineNo, since: Math.floor(Date.now() / 1000) - 5 });
-  const upid = await start();
+  let upid: string;
+  try {
+    upid = await start();
+  } catch (err) {
+    // The node answered with a refusal, so no task was started: a re-run must not take someone else's task at the
+    // same VMID (say, the guest that took it) for this one. Without an answer (596, a reset) the task may exist.
+    if (err instanceof ProxmoxError && err.status !== undefined && !err.transient) await setPending(ctx, null);
+    throw err;
+  }
   await setPending(ctx, { upid, afterLineNo, since: 0 });
   return follow(ctx, upid, 0);
 }

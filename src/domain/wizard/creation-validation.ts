@@ -392,7 +392,7 @@ export async function checkCreation(
       vmid,
       vmidIsNextFree,
       password,
-      config: { templateName: template?.name ?? null, ...settings, ...packages.values, ...scripts.values, template: snapshotOf(template) },
+      config: { templateName: template?.name ?? null, ...settings, ...packages.values, ...scripts.values, vmidEntered: !vmidIsNextFree, template: snapshotOf(template) },
     },
   };
 }

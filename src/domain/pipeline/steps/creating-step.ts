@@ -2,36 +2,71 @@
 // The CT is created with Launchpad's mark (ct-mark.ts). Re-run safe: a CT at our VMID is adopted only when its mark
 // is this container's (or, for a container recorded before marks, when hostname and VMID both match); any other
 // guest there is left alone. A run that died while following the create task re-reads that task's log.
-import type { LxcCreateOptions } from '../../../proxmox/api-types.ts';
-import { StepError } from '../pipeline-errors.ts';
+// /cluster/nextid reserves nothing: when the VMID Deploy took from it (VMID left empty) is taken before any create task
+// ran for this container — a guest on this node, a QEMU VM, a guest on another cluster node — the step claims the next
+// free one and tries again (a few times), saying so in the log. A VMID the user chose is never replaced.
+import type { LxcCreateOptions, LxcStatus } from '../../../proxmox/api-types.ts';
+import { ProxmoxApiError } from '../../../proxmox/errors.ts';
+import { StepError, VmidTakenError } from '../pipeline-errors.ts';
 import { sleep, type PipelineContext } from '../pipeline-context.ts';
-import { confirmOwnCt, markedDescription, markedTags } from '../ct-mark.ts';
+import { confirmOwnCt, markOf, markedDescription, markedTags } from '../ct-mark.ts';
 import { followTask, resumePendingTask } from '../task-following.ts';
 
+/** How many times one run moves to another free VMID when the one it holds turns out to be taken. */
+const VMID_MOVES = 5;
+
 export async function creatingStep(ctx: PipelineContext): Promise<void> {
-  const { api, node, recorder, config } = ctx;
+  const { api, node, recorder } = ctx;
   await recorder.enterPhase('creating', 'Creating the container…');
 
+  let movable = ctx.config.vmidEntered === false;
   if (!ctx.vmid) {
     ctx.vmid = await claimNextVmid(ctx);
+    movable = true;
     recorder.log('system', `Using VMID ${ctx.vmid} (the next free one).`);
   }
 
   // An earlier run died while following the create task: record the output it had not stored, follow it to its end.
   const resumed = await resumePendingTask(ctx, 'vzcreate');
-  const existing = (await api.listLxc(node.name)).find((ct) => ct.vmid === ctx.vmid);
-  if (existing) {
-    if (!resumed && existing.lock === 'create') {
-      // A create is still running that this container did not record (the worker died as the node answered).
-      recorder.log('system', `CT ${ctx.vmid} is still being created; waiting for it to finish…`);
-      await waitForLockToClear(ctx);
+  // Only while no create task ever ran for this container can the guest at its VMID not be its own.
+  const neverCreated = !resumed && !ctx.container.createUpid && ctx.container.marksCt;
+  for (let moves = 0; ; moves++) {
+    const existing = (await api.listLxc(node.name)).find((ct) => ct.vmid === ctx.vmid);
+    let held: string | undefined;
+    if (existing) {
+      // A create still running that this container did not record (the worker died as the node answered) — which
+      // cannot be the case when it never sent one.
+      if (!resumed && existing.lock === 'create' && (!neverCreated || ctx.container.createRequestedAt)) {
+        recorder.log('system', `CT ${ctx.vmid} is still being created; waiting for it to finish…`);
+        await waitForLockToClear(ctx);
+      }
+      held = neverCreated ? await heldByAnother(ctx, existing) : undefined;
+      if (!held) {
+        await confirmOwnCt(api, node.name, ctx.container, ctx.vmid);
+        recorder.log('system', `CT ${ctx.vmid} already exists on ${node.name} — keeping it (created by an earlier attempt; it carries this container's mark).`);
+        await recorder.advance(1, `CT ${ctx.vmid} exists`);
+        return;
+      }
     }
-    await confirmOwnCt(api, node.name, ctx.container, ctx.vmid);
-    recorder.log('system', `CT ${ctx.vmid} already exists on ${node.name} — keeping it (created by an earlier attempt; it carries this container's mark).`);
-    await recorder.advance(1, `CT ${ctx.vmid} exists`);
-    return;
+    const taken = held ?? (await createUnlessTaken(ctx));
+    if (taken === undefined) return;
+    if (!movable) {
+      throw new VmidTakenError(`VMID ${ctx.vmid} was chosen for this container and is taken: ${taken}. Launchpad never replaces a chosen VMID — deploy again with another VMID (or leave it empty for the next free one), or free VMID ${ctx.vmid} on the cluster and Retry.`);
+    }
+    if (!neverCreated) {
+      throw new VmidTakenError(`VMID ${ctx.vmid} is taken: ${taken}. A create task of this container already ran at VMID ${ctx.vmid}, so Launchpad does not move it — free VMID ${ctx.vmid} on the cluster and Retry, or deploy again (an empty VMID takes the next free one).`);
+    }
+    if (moves === VMID_MOVES) {
+      throw new VmidTakenError(`VMID ${ctx.vmid} is taken as well: ${taken}. That is ${VMID_MOVES + 1} VMIDs in a row taken while this build looked: guests are being created on the cluster right now. Retry in a moment — it takes the next free VMID again.`);
+    }
+    const gone = ctx.vmid;
+    ctx.vmid = await claimNextVmid(ctx, gone);
+    recorder.log('system', `VMID ${gone} was taken after Deploy: ${taken}. VMID was left empty and nothing was created at ${gone}, so Launchpad moves on to the next free one: VMID ${ctx.vmid}.`);
   }
+}
 
+async function create(ctx: PipelineContext): Promise<void> {
+  const { api, node, recorder, config } = ctx;
   const options: LxcCreateOptions = {
     vmid: ctx.vmid,
     ostemplate: config.ostemplate,
@@ -62,13 +97,37 @@ export async function creatingStep(ctx: PipelineContext): Promise<void> {
 }
 
 /**
- * /cluster/nextid is not a reservation, and a failed build may hold a number Proxmox thinks is free. Claim the first
- * number both agree on; it is stored before the create call, so a re-run after a crash looks for that same CT.
+ * Creates the CT and follows its task; or, when Proxmox refuses because the cluster already has a guest at the VMID
+ * (PVE::Cluster::check_vmid_unused: `CT 101 already exists on node 'pve'`, `VM 101 …` for a QEMU guest, also as
+ * `unable to create CT 101 - …` when two creates race), says so instead of throwing. No task was started then.
  */
-async function claimNextVmid(ctx: PipelineContext): Promise<number> {
+async function createUnlessTaken(ctx: PipelineContext): Promise<string | undefined> {
+  try {
+    await create(ctx);
+    return undefined;
+  } catch (err) {
+    const refusal = err instanceof ProxmoxApiError ? new RegExp(`\\b(?:CT|VM) ${ctx.vmid} already exists on node '[^']*'`).exec(err.message)?.[0] : undefined;
+    if (refusal === undefined) throw err;
+    return `Proxmox answered “${refusal}”`;
+  }
+}
+
+/** A CT at this container's VMID before it ever created one: undefined when it carries this container's mark, else why the VMID is taken. */
+async function heldByAnother(ctx: PipelineContext, ct: LxcStatus): Promise<string | undefined> {
+  const config = await ctx.api.getLxcConfig(ctx.node.name, ctx.vmid);
+  if (config.lock !== 'create' && markOf(config) === ctx.container.id) return undefined;
+  return `${ctx.node.name} has CT ${ctx.vmid} “${config.hostname ?? ct.name}”, which is not this container's`;
+}
+
+/**
+ * /cluster/nextid is not a reservation, and a failed build may hold a number Proxmox thinks is free. Claim the first
+ * number both agree on (never `taken`, the one just refused); it is stored before the create call, so a re-run after
+ * a crash looks for that same CT.
+ */
+async function claimNextVmid(ctx: PipelineContext, taken?: number): Promise<number> {
   let candidate = await ctx.api.nextId();
   for (let tries = 0; tries < 200; tries++, candidate++) {
-    if (tries > 0 && !(await ctx.api.isVmidFree(candidate))) continue;
+    if (candidate === taken || (tries > 0 && !(await ctx.api.isVmidFree(candidate)))) continue;
     if (await ctx.repos.containers.claimVmid(ctx.container.id, ctx.node.id, candidate)) return candidate;
   }
   throw new StepError(`Could not find a free VMID on ${ctx.node.name} near ${candidate}. Enter a VMID explicitly and deploy again.`);
