@@ -132,6 +132,8 @@ describe('/users', () => {
     const id = (await env.deps.repos.users.findByUsername('gina'))!.id;
     const list = await admin.agent.get('/users').expect(200);
     expect(list.text).toContain(`id="user-${id}"`);
+    // Behind a second click, which needs no script: the form sits in a closed disclosure.
+    expect(list.text).toMatch(new RegExp(`<details>\\s*<summary[^>]*>Delete…</summary>\\s*<form method="post" action="/users/${id}/delete"[^>]*>.*?<button class="btn-danger">Delete gina</button></form>\\s*</details>`, 's'));
     await admin.agent.post(`/users/${id}/delete`).type('form').send({ _csrf: csrf }).expect(303);
     expect(await env.deps.repos.users.findById(id)).toBeUndefined();
     await gina.get('/containers').expect(303).expect('Location', '/login');

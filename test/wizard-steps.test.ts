@@ -165,6 +165,21 @@ describe('starting the wizard', () => {
     expect(page.text).toMatch(/name="template" value="\d+" class="mt-1" disabled>\s*<span class="font-medium">wiz-broken/);
   });
 
+  it("opens with a template chosen when a template page's Deploy link names it", async () => {
+    const b = await browser();
+    const start = await b.get(`/containers/new?template=${templateId}`);
+    expect(start.status).toBe(303);
+    expect(start.headers.location).toBe('/containers/new/configure');
+    const page = await b.get('/containers/new/configure');
+    expect(page.status).toBe(200);
+    const back = await b.get('/containers/new/template');
+    expect(back.text).toContain(`name="template" value="${templateId}" class="mt-1" checked`);
+    // One that does not exist is asked about on the first step, as if it had been chosen there.
+    const unknown = await (await browser()).get('/containers/new?template=999999');
+    expect(unknown.status).toBe(422);
+    expect(errorOf(unknown.text, 'template')).toMatch(/There is no template “999999”/);
+  });
+
   it('needs a session', async () => {
     const res = await supertest(app).get('/containers/new/template');
     expect(res.status).toBe(303);

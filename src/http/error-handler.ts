@@ -8,7 +8,7 @@ const HEADINGS: Record<number, string> = {
   400: 'That request could not be understood',
   403: 'Not allowed',
   404: 'Not found',
-  409: 'Something else is in progress',
+  409: 'That cannot be done right now',
   413: 'That was too large',
   422: 'Some fields need attention',
   429: 'Too many requests',

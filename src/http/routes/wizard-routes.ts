@@ -52,7 +52,14 @@ function showContainer(req: Request, res: Response, id: string) {
 export function wizardRoutes(deps: WizardRoutesDeps): Router {
   const router = Router();
 
-  router.get('/containers/new', allow.operators, (req, res) => {
+  // A template page's Deploy link names its template (?template=<id>): chosen as on the first step, then on to the next.
+  router.get('/containers/new', allow.operators, async (req, res) => {
+    if (typeof req.query.template === 'string' && req.query.template !== '') {
+      const outcome = await saveStep(deps, draftOf(req), 'template', { template: req.query.template });
+      req.session.wizardDraft = outcome.draft;
+      if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
+      return renderStep(req, res, outcome.view, outcome.status);
+    }
     res.redirect(303, stepUrl(firstOpenStep(draftOf(req))));
   });
 
