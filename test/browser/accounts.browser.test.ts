@@ -35,6 +35,24 @@ async function freshPage() {
 const path = (url: string) => new URL(url).pathname + new URL(url).search;
 
 describe('accounts in the browser', () => {
+  it('after Sign out, Back shows no signed-in page from the cache', async () => {
+    const page = await freshPage();
+    await page.goto(`${server.baseUrl}/login`);
+    await page.fill('input[name="username"]', 'admin');
+    await page.fill('input[name="password"]', 'admin-password');
+    await page.click('button:has-text("Sign in")');
+    await page.waitForURL((u) => u.pathname === '/containers');
+    await page.goto(`${server.baseUrl}/templates`);
+    expect(await page.locator('nav >> text=Users').count()).toBe(1);
+    await page.click('button:has-text("Sign out")');
+    await page.waitForURL((u) => u.pathname === '/login');
+    await page.goBack();
+    await page.waitForLoadState('load');
+    // Fetched again, it sends the browser to sign in; nothing of the admin's page is shown.
+    expect(path(page.url())).toMatch(/^\/login/);
+    expect(await page.locator('nav >> text=Users').count()).toBe(0);
+  });
+
   it('invite, set the password, reset it with a new link', async () => {
     // A fresh browser asks for a page, signs in, and lands there (its favicon request is no way back).
     const adminPage = await freshPage();
