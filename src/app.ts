@@ -21,6 +21,7 @@ import { securityHeaders } from './http/middleware/security.ts';
 import { saveBeforeRedirect, sessionReader, sessionStore, sessions } from './http/middleware/session.ts';
 import { containerStreams } from './http/container-streams.ts';
 import { streamGateway } from './http/stream-gateway.ts';
+import { noteAccessChecks } from './http/stream-access.ts';
 import { simulatorBadgeLocals } from './http/middleware/simulator-badge.ts';
 import { accountRoutes } from './http/routes/account-routes.ts';
 import { auditRoutes } from './http/routes/audit-routes.ts';
@@ -60,7 +61,9 @@ export function createApp(deps: AppDeps): express.Express {
   // A page's live streams are answered before Express and its middleware (src/http/stream-gateway.ts): the gateway
   // sits in front of `app.handle`, which the app function calls for every request (app.listen and supertest alike),
   // and hands Express whatever it does not take.
-  const gateway = streamGateway({ readSession: sessionReader(store, deps.sessionSecret), users: repos.users, streams, logger });
+  const gateway = streamGateway({ readSession: sessionReader(store, deps.sessionSecret), users: repos.users, streams, access: deps.access, logger });
+  // Open streams close when their account loses access, announced by any web process: heard from the start.
+  deps.access.listen();
   const expressHandle = (app as unknown as { handle: Handle }).handle.bind(app);
   (app as unknown as { handle: Handle }).handle = (req, res, done) => void gateway(req, res, () => expressHandle(req, res, done));
 
@@ -78,6 +81,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(express.urlencoded({ extended: false, limit: '2mb', parameterLimit: 2000 }));
   // Scripts may send JSON; a cross-site form cannot (it would need a CORS preflight we never grant).
   app.use(express.json({ limit: '2mb' }));
+  app.use(noteAccessChecks(deps.access));
   app.use(bearerAuth({ apiTokens: repos.apiTokens, users: repos.users }));
   app.use(unlessBearer(sessions({ store, secret: deps.sessionSecret, secureCookies: false })));
   app.use(saveBeforeRedirect);
@@ -95,7 +99,7 @@ export function createApp(deps: AppDeps): express.Express {
   ));
 
   // Invite links are open to whoever holds one.
-  app.use(inviteRoutes({ repos }));
+  app.use(inviteRoutes({ repos, access: deps.access }));
 
   // Everything below needs a session.
   app.use(requireUser);
@@ -106,11 +110,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(historyRoutes({ repos }, containerFragments));
   app.use(templateRoutes({
     templates: repos.templates, packageSets: repos.packageSets, templateTests: repos.templateTests, queue: deps.queue, redis: deps.redis,
-    testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, heartbeatMs: config.sse.heartbeatMs, logger,
+    testFragments: createTemplateTestFragments(app.locals.views), templatesDir: config.templatesDir, heartbeatMs: config.sse.heartbeatMs, access: deps.access, logger,
   }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
-  app.use(userRoutes({ repos }, { users: repos.users, settings: repos.settings, nodes: repos.nodes, secrets: deps.secrets, logger }));
-  app.use(accountRoutes({ repos, logger }));
+  app.use(userRoutes({ repos, access: deps.access }, { users: repos.users, settings: repos.settings, nodes: repos.nodes, secrets: deps.secrets, logger }));
+  app.use(accountRoutes({ repos, access: deps.access, logger }));
   app.use(auditRoutes({ repos, logger }));
   app.use(nodeRoutes({ repos, secrets: deps.secrets, redis: deps.redis, rateLimitPrefix: `${config.queuePrefix}:rl:fingerprints:` }));
 

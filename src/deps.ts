@@ -18,6 +18,7 @@ import { SettingsRepository } from './db/settings-repository.ts';
 import { TemplatesRepository } from './db/templates-repository.ts';
 import { UsersRepository } from './db/users-repository.ts';
 import { InvitesRepository } from './db/invites-repository.ts';
+import { AccessChanges } from './domain/access/access-changes.ts';
 import { resolveBootSecrets } from './domain/boot-secrets.ts';
 import { EventRelay } from './domain/progress/event-relay.ts';
 import { NodeListCache } from './domain/wizard/node-list-cache.ts';
@@ -64,6 +65,8 @@ export interface Deps {
   nodeLists: NodeListCache;
   /** Live usage of the CTs on open pages: one poll per node per interval across all web processes. */
   usage: UsageMonitor;
+  /** Closes the open streams of an account that lost access, in every web process (its subscriber: first listen()). */
+  access: AccessChanges;
   close(): Promise<void>;
 }
 
@@ -120,6 +123,12 @@ export async function buildDeps(
     intervalMs: config.usagePollMs,
     prefix: config.queuePrefix,
   });
+  const access = new AccessChanges({
+    redis,
+    subscriber: () => createRedis(config.redisUrl, (err) => logger.error({ err: err.message }, 'Redis access-change subscriber error (retrying)'), { maxRetriesPerRequest: 3 }),
+    logger,
+    prefix: config.queuePrefix,
+  });
 
   return {
     config,
@@ -134,7 +143,9 @@ export async function buildDeps(
     queue,
     nodeLists: new NodeListCache(),
     usage,
+    access,
     async close() {
+      await access.close();
       await usage.close();
       await relay.close();
       await queue.close().catch(() => undefined);

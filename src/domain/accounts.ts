@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { SettingsRepository } from '../db/settings-repository.ts';
 import type { User, UsersRepository } from '../db/users-repository.ts';
 import { ForbiddenError, ValidationError } from '../lib/errors.ts';
+import type { AccessAnnouncer } from './access/access-changes.ts';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.ts';
 
 /** The one username pattern: ASCII only, stored and compared lower-case. */
@@ -106,9 +107,12 @@ export async function signInLimitKey(deps: Pick<AccountsDeps, 'users'>, typed: u
   return user ? `account:${user.id}` : `unknown:${name}`;
 }
 
-/** Changes the user's own password: the current one is required; every stored session of the account ends. */
+/**
+ * Changes the user's own password: the current one is required; every stored session of the account ends, and the
+ * live streams its browsers hold open close.
+ */
 export async function changeOwnPassword(
-  deps: Pick<AccountsDeps, 'users'>,
+  deps: Pick<AccountsDeps, 'users'> & { access: AccessAnnouncer },
   user: User,
   input: { current_password?: unknown; password?: unknown; password_confirm?: unknown },
 ): Promise<void> {
@@ -122,4 +126,5 @@ export async function changeOwnPassword(
   if (Object.keys(fields).length) throw new ValidationError(fields);
   await deps.users.setPassword(user.id, await hashPassword(password));
   await deps.users.endSessions(user.id);
+  await deps.access.announce({ userId: user.id, what: 'sessions' });
 }

@@ -1,11 +1,13 @@
 // The admin's side of accounts (/users): create a user with a role and hand them a one-time invite link, change
 // the role, disable/enable, re-issue the link (password reset), delete. The person sets their own password on the
-// link's page: no admin ever chooses or sees one. Disabling or deleting ends every session of the user at once.
+// link's page: no admin ever chooses or sees one. Disabling or deleting ends every session of the user at once, and
+// with a role change closes the live streams the user holds open in every web process (src/domain/access/access-changes.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import type { ApiTokensRepository } from '../db/api-tokens-repository.ts';
 import type { InvitesRepository } from '../db/invites-repository.ts';
 import type { User, UsersRepository } from '../db/users-repository.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts';
+import type { AccessAnnouncer } from './access/access-changes.ts';
 import { revokeAllApiTokensFor } from './access/api-tokens.ts';
 import { normalizeUsername } from './accounts.ts';
 import { hashPassword } from './passwords.ts';
@@ -15,6 +17,7 @@ export const INVITE_LIFETIME_MS = 48 * 60 * 60 * 1000;
 
 export interface UserManagementDeps {
   repos: { users: UsersRepository; invites: InvitesRepository; apiTokens: ApiTokensRepository };
+  access: AccessAnnouncer;
 }
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -61,6 +64,8 @@ export async function changeRole(deps: UserManagementDeps, rawId: string, role: 
   const user = await getUser(deps, rawId);
   const outcome = await deps.repos.users.change(user.id, { role: roleFrom(role) });
   if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN);
+  // A stream keeps the role it was opened with (what it renders, what it offers): it reconnects under the new one.
+  if (role !== user.role) await deps.access.announce({ userId: user.id, what: 'account' });
   return user;
 }
 
@@ -71,6 +76,7 @@ export async function setDisabled(deps: UserManagementDeps, rawId: string, disab
   if (disabled) {
     await deps.repos.users.endSessions(user.id);
     await revokeApiTokens(deps, user.id);
+    await deps.access.announce({ userId: user.id, what: 'account' });
   }
   return user;
 }
@@ -82,6 +88,7 @@ export async function deleteUser(deps: UserManagementDeps, rawId: string): Promi
   if (outcome === 'owns-containers') throw new ConflictError(`${user.username} owns containers, whose history names who built them: disable the account instead.`);
   await deps.repos.users.endSessions(user.id);
   await revokeApiTokens(deps, user.id);
+  await deps.access.announce({ userId: user.id, what: 'account' });
   return user;
 }
 
@@ -109,6 +116,7 @@ export async function acceptInvite(deps: UserManagementDeps, token: string, inpu
   if (!(await deps.repos.invites.consume(hashToken(token)))) throw new NotFoundError('That invite link (it was used a moment ago)');
   await deps.repos.users.setPassword(invite.userId, await hashPassword(password));
   await deps.repos.users.endSessions(invite.userId);
+  await deps.access.announce({ userId: invite.userId, what: 'sessions' });
   return (await deps.repos.users.findById(invite.userId))!;
 }
 

@@ -2,7 +2,8 @@
 // usage (GET /containers/:id/live) — opened for a viewer whose access has been checked. Two doors lead here: the
 // Express routes (API tokens, and every request the gateway does not take) and the stream gateway, which answers a
 // page's own streams before Express (src/http/stream-gateway.ts). Both share one set of stream slots, one replay
-// limit and one set of shared reads, so the process counts and reads the same whichever way a viewer came in.
+// limit and one set of shared reads, so the process counts and reads the same whichever way a viewer came in. Each
+// stream closes when its account loses access (src/http/stream-access.ts).
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pLimit from 'p-limit';
@@ -16,18 +17,28 @@ import { replayCache } from '../domain/progress/replay-cache.ts';
 import { ValidationError } from '../lib/errors.ts';
 import type { ContainerFragments } from './container-fragments.ts';
 import { openEventStream } from './sse.ts';
+import { watchStream } from './stream-access.ts';
 import { StreamLimits } from './stream-limits.ts';
 import { statusOf, streamUsage } from './usage-stream.ts';
 
 /** Stands for a viewer's CSRF token in a state message rendered for many (never a token: tokens are hex). */
 const TOKEN_STAND_IN = `csrf-stand-in-${randomBytes(12).toString('base64url')}`;
 
-/** Who opens a stream: the user, their session (its streams are counted together) and the CSRF token their forms carry. */
+/**
+ * Who opens a stream: the user, their session (its streams are counted together), the API token it came with (none:
+ * a browser session), the CSRF token their forms carry, and the access changes heard before all this was read
+ * (src/domain/access/access-changes.ts).
+ */
 export interface StreamViewer {
   user: Viewer;
   sessionId: string;
+  tokenId: number | undefined;
   csrfToken: string;
+  checkedAfter: number;
 }
+
+/** Who opens a stream that renders no forms (log.txt?follow): what its slot and access checks need. */
+export type StreamOpener = Omit<StreamViewer, 'csrfToken'>;
 
 /** The stream's cursor: Last-Event-ID (native reconnect), else ?after= (our reconnect), else 0. */
 export function parseCursor(lastEventId: string | undefined, after: unknown): number {
@@ -49,7 +60,7 @@ export function refuseStream(res: ServerResponse, refused: 'process' | 'session'
 
 export type ContainerStreams = ReturnType<typeof containerStreams>;
 
-export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'usage' | 'secrets'>, fragments: ContainerFragments) {
+export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'usage' | 'secrets' | 'access'>, fragments: ContainerFragments) {
   // Replays share at most 6 of the pool's 10 connections, whatever the number of viewers catching up.
   const replayLimit = pLimit(6);
   const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
@@ -73,15 +84,32 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
     return html.replaceAll(TOKEN_STAND_IN, viewer.csrfToken);
   };
 
+  /**
+   * A slot for this viewer's stream, held until it closes, and closed when the viewer loses access; false when it is
+   * refused (and answered here, before anything else was written).
+   */
+  const admit = (res: ServerResponse, viewer: StreamOpener): boolean => {
+    const slot = limits.acquire(viewer.sessionId);
+    if ('refused' in slot) {
+      refuseStream(res, slot.refused);
+      return false;
+    }
+    if (!watchStream(deps.access, res, { userId: viewer.user.id, tokenId: viewer.tokenId }, viewer.checkedAfter)) {
+      slot.release();
+      return false;
+    }
+    res.on('close', slot.release);
+    return true;
+  };
+
   return {
-    limits,
+    admit,
     /** The container behind a stream this user opens (NotFoundError if they may not see it). */
     visibleContainer: (user: Viewer, id: string) => shared.visibleContainer(user, id),
 
     /** Every event after `cursor`, then live until the build settles; its last message is the page's state. */
     async progress(req: IncomingMessage, res: ServerResponse, viewer: StreamViewer, container: Container, cursor: number): Promise<void> {
-      const slot = limits.acquire(viewer.sessionId);
-      if ('refused' in slot) return refuseStream(res, slot.refused);
+      if (!admit(res, viewer)) return;
       const writer = openEventStream(req, res, {
         maxPendingBytes: sse.maxPendingBytes, heartbeatMs: sse.heartbeatMs, stallMs: sse.stallMs, lastEventId: cursor, group: `progress:${container.id}`,
       });
@@ -99,18 +127,13 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
         cursor,
         writer,
       );
-      res.on('close', () => {
-        feed.close();
-        slot.release();
-      });
+      res.on('close', () => feed.close());
       await feed.start();
     },
 
     /** The built container's usage at each poll of its node, its state when that changes. */
     async usage(req: IncomingMessage, res: ServerResponse, viewer: StreamViewer, container: Container, historySeen: number | undefined): Promise<void> {
-      const slot = limits.acquire(viewer.sessionId);
-      if ('refused' in slot) return refuseStream(res, slot.refused);
-      res.on('close', () => slot.release());
+      if (!admit(res, viewer)) return;
       await streamUsage(req, res, {
         usage: deps.usage,
         relay: deps.relay,

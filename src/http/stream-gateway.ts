@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionData } from 'express-session';
 import type { User } from '../db/users-repository.ts';
+import type { AccessChanges } from '../domain/access/access-changes.ts';
 import type { Viewer } from '../domain/containers/container.ts';
 import { hasRole } from '../domain/roles.ts';
 import type { Logger } from '../logger.ts';
@@ -20,6 +21,8 @@ export interface GatewayDeps {
   readSession(cookieHeader: string | undefined): Promise<{ id: string; data: SessionData } | undefined>;
   users: { findById(id: number): Promise<User | undefined> };
   streams: ContainerStreams;
+  /** Access changes heard so far, noted before the session is read (the stream closes if one about its user follows). */
+  access: Pick<AccessChanges, 'heard'>;
   logger: Logger;
 }
 
@@ -35,6 +38,7 @@ export function streamGateway(deps: GatewayDeps) {
   /** The signed-in viewer of this request, if its session and account allow a stream. */
   async function viewerOf(req: IncomingMessage): Promise<StreamViewer | undefined> {
     if (req.headers.authorization) return undefined; // API tokens go through bearerAuth
+    const checkedAfter = deps.access.heard;
     const session = await deps.readSession(req.headers.cookie);
     const userId = session?.data.userId;
     const csrfToken = session?.data.csrfToken;
@@ -43,7 +47,7 @@ export function streamGateway(deps: GatewayDeps) {
     if (!user || !hasRole(user.role, 'viewer')) return undefined;
     // What a stream keeps of the account: who it is and what it may do (not the row, password hash and all).
     const who: Viewer = { id: user.id, role: user.role };
-    return { user: who, sessionId: session!.id, csrfToken };
+    return { user: who, sessionId: session!.id, tokenId: undefined, csrfToken, checkedAfter };
   }
 
   return async (req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> => {

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ApiToken, ApiTokensRepository } from '../../db/api-tokens-repository.ts';
 import type { User, UsersRepository } from '../../db/users-repository.ts';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
+import type { AccessAnnouncer } from './access-changes.ts';
 
 /** Recognisable in a leaked-secret scan; the rest is 32 random bytes. */
 const PREFIX = 'lp_';
@@ -44,9 +45,11 @@ export function listApiTokens(deps: ApiTokenDeps, user: User): Promise<ApiToken[
   return deps.apiTokens.listFor(user.id);
 }
 
-export async function revokeApiToken(deps: ApiTokenDeps, user: User, id: string): Promise<ApiToken> {
+/** Revokes one of the user's tokens: refused from now on, and the streams it holds open close. */
+export async function revokeApiToken(deps: Pick<ApiTokenDeps, 'apiTokens'> & { access: AccessAnnouncer }, user: User, id: string): Promise<ApiToken> {
   const revoked = /^\d{1,9}$/.test(id) ? await deps.apiTokens.revoke(user.id, Number(id)) : undefined;
   if (!revoked) throw new NotFoundError('That token');
+  await deps.access.announce({ userId: user.id, what: 'token', tokenId: revoked.id });
   return revoked;
 }
 

@@ -10,7 +10,7 @@ import { allow } from '../middleware/auth.ts';
 import { flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 
-export function accountRoutes(deps: Pick<Deps, 'repos' | 'logger'>): Router {
+export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'logger'>): Router {
   const router = Router();
   const tokenDeps = { apiTokens: deps.repos.apiTokens, users: deps.repos.users };
 
@@ -23,7 +23,7 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'logger'>): Router {
 
   router.post('/account/password', allow.readers, async (req, res) => {
     try {
-      await changeOwnPassword({ users: deps.repos.users }, req.user!, req.body ?? {});
+      await changeOwnPassword({ users: deps.repos.users, access: deps.access }, req.user!, req.body ?? {});
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       await recordAudit(deps, req, { action: 'account.password_change', outcome: 'failure', target: req.user!.username });
@@ -54,7 +54,7 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'logger'>): Router {
   });
 
   router.post('/account/tokens/:id/revoke', allow.readers, async (req, res) => {
-    const revoked = await revokeApiToken(tokenDeps, req.user!, req.params.id);
+    const revoked = await revokeApiToken({ apiTokens: deps.repos.apiTokens, access: deps.access }, req.user!, req.params.id);
     await recordAudit(deps, req, { action: 'token.revoke', target: revoked.name, details: { token_id: revoked.id } });
     flash(req, 'success', `Token “${revoked.name}” revoked: scripts using it are refused from now on.`);
     res.redirect(303, '/account');

@@ -21,12 +21,19 @@ import { followLog } from '../../domain/containers/log-follow.ts';
 import { checkHealthNow } from '../../domain/health/health-request.ts';
 import { attemptLogSlice } from '../../domain/history/attempt-page.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
-import { parseCursor, parseHistorySeen, refuseStream, type ContainerStreams, type StreamViewer } from '../container-streams.ts';
+import { parseCursor, parseHistorySeen, type ContainerStreams, type StreamOpener, type StreamViewer } from '../container-streams.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
 
 
+/** Who opens a stream, as its slot and its access are counted and checked. */
+const streamOpener = (req: Request): StreamOpener => ({
+  user: req.user!,
+  sessionId: req.sessionID ?? `token:${req.user!.id}`,
+  tokenId: req.apiTokenId,
+  checkedAfter: req.accessCheckedAfter ?? 0,
+});
 /** A signed-in (or token) viewer of a stream, as the stream functions need them. */
-const streamViewer = (req: Request): StreamViewer => ({ user: req.user!, sessionId: req.sessionID ?? `token:${req.user!.id}`, csrfToken: generateCsrfToken(req) });
+const streamViewer = (req: Request): StreamViewer => ({ ...streamOpener(req), csrfToken: generateCsrfToken(req) });
 
 export function containerRoutes(
   deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'queue' | 'redis' | 'logger' | 'secrets' | 'usage'>,
@@ -100,8 +107,7 @@ export function containerRoutes(
     const follow = req.query.follow === '1' || req.query.follow === 'true';
     const attempt = req.query.attempt === undefined ? undefined : await attemptLogSlice(deps.repos, container, req.query.attempt);
     if (attempt && follow) throw new ValidationError({ follow: 'follow works on the whole log: leave out attempt to follow a build live.' }, 'follow works on the whole log: leave out attempt to follow a build live.');
-    const slot = follow ? streams.limits.acquire(req.sessionID) : undefined;
-    if (slot && 'refused' in slot) return refuseStream(res, slot.refused);
+    if (follow && !streams.admit(res, streamOpener(req))) return;
     res.status(200).set({
       'Content-Type': 'text/plain; charset=utf-8',
       'X-Content-Type-Options': 'nosniff',
@@ -124,10 +130,7 @@ export function containerRoutes(
     }
     res.set('X-Accel-Buffering', 'no');
     const stop = new AbortController();
-    res.on('close', () => {
-      stop.abort();
-      slot!.release();
-    });
+    res.on('close', () => stop.abort());
     await followLog({ events: deps.repos.events, containers: deps.repos.containers, relay: deps.relay }, container.id, Number(from) - 1, write, stop.signal);
     if (!res.destroyed) res.end();
   });

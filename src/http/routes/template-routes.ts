@@ -14,6 +14,8 @@ import type { Redis } from '../../lib/redis.ts';
 import type { Queue } from 'bullmq';
 import type { TemplateTestFragments } from '../template-test-fragments.ts';
 import { streamTemplateTest } from '../template-test-stream.ts';
+import { holderOf, watchStream } from '../stream-access.ts';
+import type { AccessChanges } from '../../domain/access/access-changes.ts';
 import { renderFragment, renderPage } from '../render.ts';
 
 export interface TemplateRoutesDeps {
@@ -26,6 +28,8 @@ export interface TemplateRoutesDeps {
   templatesDir: string;
   /** SSE_HEARTBEAT_MS: the run page's stream and its watchdog (public/js/live-progress.js) go by the same interval. */
   heartbeatMs: number;
+  /** A run's stream closes when its admin loses access (demoted, disabled). */
+  access: Pick<AccessChanges, 'watch'>;
   logger: Logger;
 }
 
@@ -126,6 +130,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
 
   router.get('/templates/:id/tests/:run/events', allow.admins, async (req, res) => {
     const run = await findTemplateTest(testDeps, param(req), String(req.params.run));
+    if (!watchStream(deps.access, res, holderOf(req), req.accessCheckedAfter ?? 0)) return;
     const after = Number(req.get('Last-Event-ID') ?? req.query.after ?? 0);
     await streamTemplateTest(req, res, { templateTests: deps.templateTests, redis: deps.redis, fragments: deps.testFragments }, run, {
       after: Number.isSafeInteger(after) && after >= 0 ? after : 0,

@@ -1,0 +1,43 @@
+// A live stream stays open only while the account that opened it keeps its access (src/domain/access/access-changes.ts):
+// what a stream registers, whichever door it came in by — the stream gateway, or an Express route (API tokens,
+// log.txt?follow, a template test's stream).
+import type { ServerResponse } from 'node:http';
+import type { Request, RequestHandler } from 'express';
+import type { AccessChanges, StreamHolder } from '../domain/access/access-changes.ts';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** The access changes this process had heard before the request's credentials were read (noteAccessChecks). */
+    accessCheckedAfter?: number;
+  }
+}
+
+/** Before a request's session or token is read: notes how many access changes had been heard (see watch()). */
+export function noteAccessChecks(access: Pick<AccessChanges, 'heard'>): RequestHandler {
+  return (req, _res, next) => {
+    req.accessCheckedAfter = access.heard;
+    next();
+  };
+}
+
+/** Who holds a stream an Express request opens: the signed-in user, and the API token it came with (if any). */
+export const holderOf = (req: Request): StreamHolder => ({ userId: req.user!.id, tokenId: req.apiTokenId });
+
+/** A stream whose account lost access between being checked and opening: the page reloads and is checked afresh. */
+function refuseStaleStream(res: ServerResponse): void {
+  res.writeHead(401, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' }).end('Your access changed while this view opened: reload the page (or sign in again).');
+}
+
+/**
+ * Registers the stream `res` carries so that it closes when its holder loses access, and forgets it when it closes.
+ * False when the holder lost access already — the stream is refused here (nothing written yet).
+ */
+export function watchStream(access: Pick<AccessChanges, 'watch'>, res: ServerResponse, holder: StreamHolder, checkedAfter: number): boolean {
+  const unwatch = access.watch(res, holder, checkedAfter);
+  if (!unwatch) {
+    refuseStaleStream(res);
+    return false;
+  }
+  res.on('close', unwatch);
+  return true;
+}
