@@ -34,6 +34,7 @@ const schema = z.object({
   TRUST_PROXY: boolish.default(false),
   SSE_MAX_STREAMS: z.coerce.number().int().min(1).default(5000),
   SSE_MAX_STREAMS_PER_SESSION: z.coerce.number().int().min(1).default(6),
+  SSE_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).optional(),
   SSE_MAX_PENDING_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   SSE_STALL_MS: z.coerce.number().int().min(100).default(30_000),
@@ -87,7 +88,11 @@ export type Config = {
    */
   supervised: boolean;
   trustProxy: boolean;
-  sse: { maxStreams: number; maxStreamsPerSession: number; maxPendingBytes: number; heartbeatMs: number; stallMs: number };
+  /**
+   * maxStreamsPerUser: one account's streams in one process, whatever its sessions and API tokens (30 unless set, or
+   * the per-session limit when that is higher), so no account can take a process's slots from everyone else.
+   */
+  sse: { maxStreams: number; maxStreamsPerSession: number; maxStreamsPerUser: number; maxPendingBytes: number; heartbeatMs: number; stallMs: number };
 };
 
 export class ConfigError extends Error {}
@@ -137,6 +142,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sse: {
       maxStreams: c.SSE_MAX_STREAMS,
       maxStreamsPerSession: c.SSE_MAX_STREAMS_PER_SESSION,
+      maxStreamsPerUser: c.SSE_MAX_STREAMS_PER_USER ?? Math.max(30, c.SSE_MAX_STREAMS_PER_SESSION),
       maxPendingBytes: c.SSE_MAX_PENDING_BYTES,
       heartbeatMs: c.SSE_HEARTBEAT_MS,
       stallMs: c.SSE_STALL_MS,

@@ -34,11 +34,25 @@ const toToken = (r: ApiTokenRow): ApiToken => ({
 export class ApiTokensRepository {
   constructor(private readonly knex: Knex) {}
 
-  async create(input: { userId: number; name: string; tokenHash: string; expiresAt: Date | null }): Promise<ApiToken> {
-    const [row] = await this.knex<ApiTokenRow>('api_tokens')
-      .insert({ user_id: input.userId, name: input.name, token_hash: input.tokenHash, expires_at: input.expiresAt })
-      .returning('*');
-    return toToken(row!);
+  /**
+   * Creates the token unless the user already holds `max` usable ones (neither revoked nor expired): then 'full'.
+   * The user's row is locked meanwhile, so two requests at once cannot both take the last place.
+   */
+  async createWithin(max: number, input: { userId: number; name: string; tokenHash: string; expiresAt: Date | null }): Promise<ApiToken | 'full'> {
+    return this.knex.transaction(async (trx) => {
+      await trx('users').where({ id: input.userId }).forUpdate().first('id');
+      const row = await trx('api_tokens')
+        .where({ user_id: input.userId })
+        .whereNull('revoked_at')
+        .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', trx.fn.now()))
+        .count<{ count: string }[]>('* as count')
+        .first();
+      if (Number(row?.count ?? 0) >= max) return 'full';
+      const [created] = await trx<ApiTokenRow>('api_tokens')
+        .insert({ user_id: input.userId, name: input.name, token_hash: input.tokenHash, expires_at: input.expiresAt })
+        .returning('*');
+      return toToken(created!);
+    });
   }
 
   /** Newest first, revoked ones included (the list shows them as revoked). */

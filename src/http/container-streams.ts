@@ -18,14 +18,14 @@ import { ValidationError } from '../lib/errors.ts';
 import type { ContainerFragments } from './container-fragments.ts';
 import { openEventStream } from './sse.ts';
 import { watchStream } from './stream-access.ts';
-import { StreamLimits } from './stream-limits.ts';
+import { StreamLimits, type StreamRefusal } from './stream-limits.ts';
 import { statusOf, streamUsage } from './usage-stream.ts';
 
 /** Stands for a viewer's CSRF token in a state message rendered for many (never a token: tokens are hex). */
 const TOKEN_STAND_IN = `csrf-stand-in-${randomBytes(12).toString('base64url')}`;
 
 /**
- * Who opens a stream: the user, their session (its streams are counted together), the API token it came with (none:
+ * Who opens a stream: the user and their session (the streams of each are counted), the API token it came with (none:
  * a browser session), the CSRF token their forms carry, and the access changes heard before all this was read
  * (src/domain/access/access-changes.ts).
  */
@@ -50,11 +50,15 @@ export function parseCursor(lastEventId: string | undefined, after: unknown): nu
 /** ?history=: the newest history entry the page shows, if it says. */
 export const parseHistorySeen = (history: unknown) => (typeof history === 'string' && /^\d{1,15}$/.test(history) ? Number(history) : undefined);
 
-/** A live view refused for want of a slot: the process's or this browser session's (it retries after Retry-After). */
-export function refuseStream(res: ServerResponse, refused: 'process' | 'session'): void {
-  const [status, text] = refused === 'process'
-    ? [503, 'Too many live viewers on this server; retrying shortly.']
-    : [429, 'Too many live views open in this browser session; close one (or a tab) and it resumes.'];
+const REFUSALS: Record<StreamRefusal, [number, string]> = {
+  process: [503, 'Too many live viewers on this server; retrying shortly.'],
+  session: [429, 'Too many live views open in this browser session; close one (or a tab) and it resumes.'],
+  user: [429, 'Too many live views open for your account on this server; close some (tabs in other browsers, scripts following a log) and it resumes.'],
+};
+
+/** A live view refused for want of a slot: the process's, this browser session's or this account's (it retries after Retry-After). */
+export function refuseStream(res: ServerResponse, refused: StreamRefusal): void {
+  const [status, text] = REFUSALS[refused];
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '5', 'X-Content-Type-Options': 'nosniff' }).end(text);
 }
 
@@ -63,7 +67,7 @@ export type ContainerStreams = ReturnType<typeof containerStreams>;
 export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' | 'usage' | 'secrets' | 'access'>, fragments: ContainerFragments) {
   // Replays share at most 6 of the pool's 10 connections, whatever the number of viewers catching up.
   const replayLimit = pLimit(6);
-  const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession });
+  const limits = new StreamLimits({ perProcess: deps.config.sse.maxStreams, perSession: deps.config.sse.maxStreamsPerSession, perUser: deps.config.sse.maxStreamsPerUser });
   // Reads many viewers of one container make at once, made once (src/domain/containers/shared-reads.ts).
   const shared = new SharedReads(deps.repos, { liveStatus: deps, usage: (id) => deps.usage.snapshot(id), limit: replayLimit });
   const { sse } = deps.config;
@@ -89,7 +93,7 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
    * refused (and answered here, before anything else was written).
    */
   const admit = (res: ServerResponse, viewer: StreamOpener): boolean => {
-    const slot = limits.acquire(viewer.sessionId);
+    const slot = limits.acquire({ userId: viewer.user.id, sessionId: viewer.sessionId });
     if ('refused' in slot) {
       refuseStream(res, slot.refused);
       return false;

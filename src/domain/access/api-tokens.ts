@@ -11,6 +11,8 @@ const PREFIX = 'lp_';
 const TOKEN_SHAPE = /^lp_[A-Za-z0-9_-]{43}$/;
 const NAME = /^[\p{L}\p{N} ._-]{1,64}$/u;
 const MAX_DAYS = 3650;
+/** Usable (neither revoked nor expired) tokens one account may hold. */
+export const MAX_ACTIVE_TOKENS = 20;
 
 export interface ApiTokenDeps {
   apiTokens: ApiTokensRepository;
@@ -34,10 +36,16 @@ export function validateTokenInput(body: { name?: unknown; expires_in_days?: unk
   return { name, expiresAt };
 }
 
-/** Creates a token for `user`; the plain token is returned this once and never stored. */
+/**
+ * Creates a token for `user`; the plain token is returned this once and never stored. An account holds at most
+ * MAX_ACTIVE_TOKENS usable tokens: each is a credential to keep track of, and each may hold its own live streams.
+ */
 export async function createApiToken(deps: ApiTokenDeps, user: User, input: { name: string; expiresAt: Date | null }): Promise<{ token: string; record: ApiToken }> {
   const token = PREFIX + randomBytes(32).toString('base64url');
-  const record = await deps.apiTokens.create({ userId: user.id, name: input.name, tokenHash: hashOf(token), expiresAt: input.expiresAt });
+  const record = await deps.apiTokens.createWithin(MAX_ACTIVE_TOKENS, { userId: user.id, name: input.name, tokenHash: hashOf(token), expiresAt: input.expiresAt });
+  if (record === 'full') {
+    throw new ValidationError({ tokens: `You have ${MAX_ACTIVE_TOKENS} active API tokens, the most one account may hold. Revoke one you no longer use (list above), then create this one.` });
+  }
   return { token, record };
 }
 

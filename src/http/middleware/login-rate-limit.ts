@@ -54,19 +54,28 @@ export function loginRateLimits(redis: Redis, limits: LoginLimits, users: UsersR
   ];
 }
 
-/**
- * "Fetch fingerprints" opens connections to any address typed into the form: at most 20 per account in 10 minutes,
- * shared by every web process through Redis. Typed with the `:id` of /nodes/:id/fingerprints: Express infers a
- * route's `req.params` from its handlers.
- */
-export function fingerprintRateLimit(redis: Redis, prefix: string): RequestHandler<{ id: string }> {
+/** At most `limit` requests per signed-in account in `windowMs`, shared by every web process through Redis. */
+function perAccountRateLimit(redis: Redis, prefix: string, windowMs: number, limit: number, refusal: string): RequestHandler {
   return rateLimit({
-    windowMs: 10 * 60 * 1000,
-    limit: 20,
+    windowMs,
+    limit,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     store: new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> }),
     keyGenerator: (req) => String(req.user?.id ?? ipKeyGenerator(req.ip ?? 'unknown')),
-    handler: (_req, _res, next) => next(new TooManyRequestsError('Too many fingerprint fetches from this account. Wait a few minutes and try again.')),
+    handler: (_req, _res, next) => next(new TooManyRequestsError(refusal)),
   });
+}
+
+/**
+ * "Fetch fingerprints" opens connections to any address typed into the form: at most 20 per account in 10 minutes.
+ * Typed with the `:id` of /nodes/:id/fingerprints: Express infers a route's `req.params` from its handlers.
+ */
+export function fingerprintRateLimit(redis: Redis, prefix: string): RequestHandler<{ id: string }> {
+  return perAccountRateLimit(redis, prefix, 10 * 60 * 1000, 20, 'Too many fingerprint fetches from this account. Wait a few minutes and try again.');
+}
+
+/** Creating API tokens: at most 10 per account in 10 minutes (an account holds at most 20 usable ones anyway). */
+export function tokenCreationRateLimit(redis: Redis, prefix: string): RequestHandler {
+  return perAccountRateLimit(redis, prefix, 10 * 60 * 1000, 10, 'Too many API tokens created from this account in the last few minutes. Wait ten minutes and try again (or use a token you have).');
 }

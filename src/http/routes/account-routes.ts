@@ -7,12 +7,14 @@ import { recordAudit } from '../../domain/access/audit.ts';
 import { changeOwnPassword } from '../../domain/accounts.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
+import { tokenCreationRateLimit } from '../middleware/login-rate-limit.ts';
 import { flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 
-export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'logger'>): Router {
+export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'logger'> & { rateLimitPrefix: string }): Router {
   const router = Router();
   const tokenDeps = { apiTokens: deps.repos.apiTokens, users: deps.repos.users };
+  const tokenCreations = tokenCreationRateLimit(deps.redis, deps.rateLimitPrefix);
 
   const showAccount = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
     const tokens = await listApiTokens(tokenDeps, req.user!);
@@ -38,15 +40,15 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'logger'>): 
     res.redirect(303, '/account');
   });
 
-  router.post('/account/tokens', allow.readers, async (req, res) => {
-    let input;
+  router.post('/account/tokens', allow.readers, tokenCreations, async (req, res) => {
+    let created;
     try {
-      input = validateTokenInput(req.body ?? {});
+      created = await createApiToken(tokenDeps, req.user!, validateTokenInput(req.body ?? {}));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       return showAccount(req, res, { tokenErrors: err.fields, tokenValues: { name: req.body?.name, expires_in_days: req.body?.expires_in_days } }, 422);
     }
-    const { token, record } = await createApiToken(tokenDeps, req.user!, input);
+    const { token, record } = created;
     await recordAudit(deps, req, { action: 'token.create', target: record.name, details: { token_id: record.id, expires_at: record.expiresAt?.toISOString() ?? null } });
     // Shown in this response only (not a flash: a redirect would carry it through the session store).
     res.set('Cache-Control', 'no-store');
