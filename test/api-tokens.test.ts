@@ -89,16 +89,43 @@ describe('API tokens', () => {
 
   it('sign in without cookie or CSRF; a cookie request without CSRF is still refused', async () => {
     const token = await createToken('csrf-check');
-    const withToken = await fetch(`${base}/account/tokens`, {
-      method: 'POST', headers: bearer(token, { 'Content-Type': 'application/json' }), body: JSON.stringify({ name: 'made-by-token' }),
+    // Past the CSRF check to the form's own validation (a deploy with no fields), and no cookie is set.
+    const withToken = await fetch(`${base}/containers`, {
+      method: 'POST', headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }), body: '{}',
     });
-    expect(withToken.status).toBe(201);
+    expect(withToken.status).toBe(422);
+    expect((await withToken.json()).fields).toBeTruthy();
     expect(withToken.headers.getSetCookie()).toEqual([]);
     const withCookie = await fetch(`${base}/account/tokens`, {
       method: 'POST', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ name: 'no-csrf' }),
     });
     expect(withCookie.status).toBe(403);
     expect(await env.deps.knex('api_tokens').where({ name: 'no-csrf' })).toHaveLength(0);
+  });
+
+  it('cannot manage tokens or the password: a bearer request gets 403 JSON, changes nothing, and is audited as denied', async () => {
+    const token = await createToken('would-mint');
+    const [own] = await env.deps.knex('api_tokens').where({ name: 'would-mint' });
+    const asToken = (method: string, path: string, body?: Record<string, string>) =>
+      fetch(`${base}${path}`, { method, redirect: 'manual', headers: bearer(token, body ? { 'Content-Type': 'application/json' } : {}), body: body && JSON.stringify(body) });
+
+    const mint = await asToken('POST', '/account/tokens', { name: 'successor' });
+    expect(mint.status).toBe(403);
+    expect(mint.headers.get('content-type')).toContain('application/json');
+    expect((await mint.json()).error).toBe('An API token cannot manage API tokens or the account’s password. Sign in to Launchpad in a browser and use Account (/account).');
+    expect(await env.deps.knex('api_tokens').where({ name: 'successor' })).toHaveLength(0);
+
+    expect((await asToken('POST', `/account/tokens/${own.id}/revoke`)).status).toBe(403);
+    expect((await env.deps.knex('api_tokens').where({ id: own.id }).first()).revoked_at).toBeNull();
+    expect((await asToken('GET', '/account')).status).toBe(403);
+    const password = await asToken('POST', '/account/password', { current_password: PASSWORD, password: 'taken-over-pass', password_confirm: 'taken-over-pass' });
+    expect(password.status).toBe(403);
+    expect((await signIn(base, 'ops', PASSWORD)).cookie).toBeTruthy();
+
+    const denied = await env.deps.knex('audit_entries').where({ outcome: 'denied', username: 'ops' }).whereIn('action', ['token.create', 'token.revoke', 'account.view', 'account.password_change']).orderBy('id');
+    expect(denied.map((e) => e.action)).toEqual(['token.create', 'token.revoke', 'account.view', 'account.password_change']);
+    // The token itself still works for what tokens are for.
+    expect((await fetch(`${base}/containers`, { headers: bearer(token, { Accept: 'application/json' }) })).status).toBe(200);
   });
 
   it('revoked, expired, unknown and malformed tokens get 401', async () => {

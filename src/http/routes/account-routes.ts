@@ -1,6 +1,7 @@
 // /account: what every signed-in user may do to their own account: change the password, and manage API tokens
-// (views/partials/account/tokens.eta, routes under /account/tokens).
-import { Router, type Request, type Response } from 'express';
+// (views/partials/account/tokens.eta, routes under /account/tokens). Only from a signed-in browser: an API token
+// manages no credentials, or a leaked one could mint its own successor and outlive its revocation.
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { createApiToken, listApiTokens, revokeApiToken, validateTokenInput } from '../../domain/access/api-tokens.ts';
 import { recordAudit } from '../../domain/access/audit.ts';
@@ -16,14 +17,24 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
   const tokenDeps = { apiTokens: deps.repos.apiTokens, users: deps.repos.users };
   const tokenCreations = tokenCreationRateLimit(deps.redis, deps.rateLimitPrefix);
 
+  /**
+   * A bearer request is refused here (403, JSON saying where to do it), and audited as denied. Typed with the `:id`
+   * of the revoke route: Express infers a route's `req.params` from its handlers.
+   */
+  const browserOnly = (action: string): RequestHandler<{ id: string }> => async (req, res, next) => {
+    if (req.apiTokenId === undefined) return next();
+    await recordAudit(deps, req, { action, outcome: 'denied', details: { via: 'token', status: 403 } });
+    res.status(403).json({ error: 'An API token cannot manage API tokens or the account’s password. Sign in to Launchpad in a browser and use Account (/account).' });
+  };
+
   const showAccount = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
     const tokens = await listApiTokens(tokenDeps, req.user!);
     renderPage(req, res, 'pages/account/index', { title: 'Your account', section: '/account', errors: {}, tokens, now: new Date(), ...extra }, status);
   };
 
-  router.get('/account', allow.readers, (req, res) => showAccount(req, res));
+  router.get('/account', allow.readers, browserOnly('account.view'), (req, res) => showAccount(req, res));
 
-  router.post('/account/password', allow.readers, async (req, res) => {
+  router.post('/account/password', allow.readers, browserOnly('account.password_change'), async (req, res) => {
     try {
       await changeOwnPassword({ users: deps.repos.users, access: deps.access }, req.user!, req.body ?? {});
     } catch (err) {
@@ -40,7 +51,7 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
     res.redirect(303, '/account');
   });
 
-  router.post('/account/tokens', allow.readers, tokenCreations, async (req, res) => {
+  router.post('/account/tokens', allow.readers, browserOnly('token.create'), tokenCreations, async (req, res) => {
     let created;
     try {
       created = await createApiToken(tokenDeps, req.user!, validateTokenInput(req.body ?? {}));
@@ -55,7 +66,7 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
     await showAccount(req, res, { newToken: { name: record.name, value: token } }, 201);
   });
 
-  router.post('/account/tokens/:id/revoke', allow.readers, async (req, res) => {
+  router.post('/account/tokens/:id/revoke', allow.readers, browserOnly('token.revoke'), async (req, res) => {
     const revoked = await revokeApiToken({ apiTokens: deps.repos.apiTokens, access: deps.access }, req.user!, req.params.id);
     await recordAudit(deps, req, { action: 'token.revoke', target: revoked.name, details: { token_id: revoked.id } });
     flash(req, 'success', `Token “${revoked.name}” revoked: scripts using it are refused from now on.`);
