@@ -41,7 +41,8 @@ const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 type Handle = (req: IncomingMessage, res: ServerResponse, done?: (err?: unknown) => void) => void;
 
 export type AppDeps = Deps & {
-  loginLimits?: LoginLimits;
+  /** Over the configured sign-in limits (tests give each file its own Redis prefix and budget). */
+  loginLimits?: Partial<LoginLimits>;
   /** Where the built browser assets are (tests build their own); public/ by default. */
   publicDir?: string;
 };
@@ -94,7 +95,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(authRoutes(
     { users: repos.users, settings: repos.settings, logger },
     { repos, logger },
-    loginRateLimits(deps.redis, deps.loginLimits ?? { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:` }, repos.users),
+    loginRateLimits(deps.redis, { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:`, ...deps.loginLimits }, repos.users),
     { users: repos.users, settings: repos.settings, nodes: repos.nodes, secrets: deps.secrets, logger },
   ));
 

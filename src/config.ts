@@ -41,6 +41,7 @@ const schema = z.object({
   QUEUE_PREFIX: z.string().regex(/^[\w:-]+$/).default('bull'),
   LOGIN_LIMIT_PER_IP: z.coerce.number().int().min(1).default(30),
   LOGIN_LIMIT_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
+  LOGIN_LIMIT_ACCOUNT_WIDE: z.coerce.number().int().min(1).default(100),
 });
 
 /** Every environment variable the schema reads (the .env.example / README check compares against this). */
@@ -56,8 +57,11 @@ export type Config = {
   encryptionKey: Buffer | undefined;
   /** BullMQ key prefix (tests and side-by-side installs on one Redis use their own). */
   queuePrefix: string;
-  /** Sign-in attempts per 15 minutes: per client address, and failures per account. */
-  loginLimits: { perIp: number; perAccount: number };
+  /**
+   * Sign-in attempts per 15 minutes: per client address; failures per account from one address; failures per account
+   * from all addresses (src/http/middleware/login-rate-limit.ts).
+   */
+  loginLimits: { perIp: number; perAccount: number; accountWide: number };
   simulator: 'auto' | 'on' | 'off';
   simulatorSpeed: number;
   /** SIMULATOR_ROOTFS: `debian` (real Debian 12 CTs), `host` (stand-ins), or `auto` when unset: debian where it can run. */
@@ -123,7 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionSecret: c.SESSION_SECRET,
     encryptionKey: c.ENCRYPTION_KEY ? Buffer.from(c.ENCRYPTION_KEY, 'base64') : undefined,
     queuePrefix: c.QUEUE_PREFIX,
-    loginLimits: { perIp: c.LOGIN_LIMIT_PER_IP, perAccount: c.LOGIN_LIMIT_PER_ACCOUNT },
+    loginLimits: { perIp: c.LOGIN_LIMIT_PER_IP, perAccount: c.LOGIN_LIMIT_PER_ACCOUNT, accountWide: c.LOGIN_LIMIT_ACCOUNT_WIDE },
     simulator: c.PVE_SIMULATOR,
     simulatorSpeed: c.SIMULATOR_SPEED,
     simulatorRootfs: c.SIMULATOR_ROOTFS ?? 'auto',

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { announceSetupCode } from '../src/domain/accounts.ts';
 import { hashPassword } from '../src/domain/passwords.ts';
+import type { LoginLimits } from '../src/http/middleware/login-rate-limit.ts';
 import { createLogger } from '../src/logger.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { createTestApp } from './support/test-app.ts';
@@ -130,7 +132,7 @@ describe('sign-in', () => {
 });
 
 describe('rate limits on sign-in', () => {
-  it('locks an account after 5 failures, whatever the address', async () => {
+  it('locks an account for an address after 5 failures from it', async () => {
     await env.deps.repos.users.create({ username: 'bob', passwordHash: await hashPassword('bob-password'), role: 'operator' });
     const agent = request.agent(app);
     const page = await agent.get('/login');
@@ -157,6 +159,59 @@ describe('rate limits on sign-in', () => {
     // A dotted capital I (U+0130) is not an ASCII letter: never the account `lisa`, even with its password.
     const dotted = await agent.post('/login').type('form').send({ _csrf: token, username: 'L\u0130SA', password: 'lisa-password' }).expect(401);
     expect(dotted.text).toContain('Wrong username or password.');
+  });
+
+  // Behind a proxy (TRUST_PROXY=1) the client address is the last X-Forwarded-For hop, as for the rest of the app.
+  const behindProxy = (limits: Partial<LoginLimits>) =>
+    createApp({ ...env.deps, config: { ...env.config, trustProxy: true }, loginLimits: { perIp: 1000, perAccount: 5, accountWide: 1000, prefix: `${env.prefix}rl-${randomUUID()}:`, ...limits } });
+  const attempt = async (app: ReturnType<typeof createApp>, from: string, username: string, password: string) => {
+    const agent = request.agent(app);
+    const token = csrfFrom((await agent.get('/login').set('X-Forwarded-For', from)).text);
+    return agent.post('/login').set('X-Forwarded-For', from).type('form').send({ _csrf: token, username, password });
+  };
+
+  it("someone else's failures cannot lock the owner out: another address signs in with the right password", async () => {
+    await env.deps.repos.users.create({ username: 'opb', passwordHash: await hashPassword('opb-password'), role: 'operator' });
+    const app = behindProxy({});
+    for (let i = 0; i < 5; i++) expect((await attempt(app, '198.51.100.7', i % 2 ? 'OPB' : 'opb', `guess-${i}`)).status).toBe(401);
+    expect((await attempt(app, '203.0.113.20', 'opb', 'opb-password')).status).toBe(303);
+    // The guessing address stays locked out of this account, right password or not.
+    const attacker = await attempt(app, '198.51.100.7', 'opb', 'opb-password');
+    expect(attacker.status).toBe(429);
+    expect(attacker.text).toContain('Too many sign-in attempts for this account from this address');
+  });
+
+  it('a successful sign-in from an address clears its failures for the account', async () => {
+    await env.deps.repos.users.create({ username: 'typo', passwordHash: await hashPassword('typo-password'), role: 'viewer' });
+    const app = behindProxy({});
+    const from = '203.0.113.30';
+    for (let i = 0; i < 4; i++) expect((await attempt(app, from, 'typo', `typo-${i}`)).status).toBe(401);
+    expect((await attempt(app, from, 'typo', 'typo-password')).status).toBe(303);
+    // (the count is cleared once the answer has gone out)
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 4; i++) expect((await attempt(app, from, 'typo', `typo-again-${i}`)).status).toBe(401);
+    expect((await attempt(app, from, 'typo', 'typo-password')).status).toBe(303);
+  });
+
+  it('a guesser spread over many addresses is held to the account-wide ceiling', async () => {
+    await env.deps.repos.users.create({ username: 'spread', passwordHash: await hashPassword('spread-password'), role: 'viewer' });
+    const app = behindProxy({ perAccount: 2, accountWide: 5 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await attempt(app, `198.51.100.${100 + Math.floor(i / 2)}`, 'spread', `guess-${i}`)).status);
+    // Two failures from each address, until five in all; then every address is refused for this account.
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    const refused = await attempt(app, '198.51.100.200', 'spread', 'spread-password');
+    expect(refused.status).toBe(429);
+    expect(refused.text).toContain('from many addresses');
+    // Other accounts are not held back.
+    expect((await attempt(app, '198.51.100.200', 'alice', 'alice-password')).status).toBe(303);
+  });
+
+  it('without TRUST_PROXY, X-Forwarded-For does not make a fresh address', async () => {
+    await env.deps.repos.users.create({ username: 'spoof', passwordHash: await hashPassword('spoof-password'), role: 'viewer' });
+    const app = createTestApp(env, { perAccount: 5, accountWide: 1000, prefix: `${env.prefix}rl-${randomUUID()}:` });
+    for (let i = 0; i < 5; i++) expect((await attempt(app, `192.0.2.${i}`, 'spoof', `guess-${i}`)).status).toBe(401);
+    expect((await attempt(app, '192.0.2.99', 'spoof', 'spoof-password')).status).toBe(429);
   });
 
   it('limits attempts per client address', async () => {

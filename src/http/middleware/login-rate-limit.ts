@@ -10,13 +10,19 @@ import { renderPage } from '../render.ts';
 const WINDOW_MS = 15 * 60 * 1000;
 
 /**
- * Two limits on POST /login, shared by every web process through Redis: per client address (spraying many
- * accounts) and per account (guessing one password from many addresses). Only failures count toward the
- * per-account limit, so the owner can still sign in after a few typos.
+ * Three limits on POST /login, shared by every web process through Redis (OWASP's authentication guidance: lock
+ * out a guesser, not the owner):
+ * - `perIp`: attempts from one client address, whatever the account (spraying many accounts);
+ * - `perAccount`: failed attempts at one account from one address — the hard limit on guessing its password. A
+ *   successful sign-in from that address clears its count, and failures elsewhere never lock the owner out here;
+ * - `accountWide`: failed attempts at one account from all addresses together, much higher — a guesser spread over
+ *   many addresses is still held to it.
+ * The client address is `req.ip`, decided by the app's `trust proxy` setting (TRUST_PROXY) as everywhere else.
  */
 export interface LoginLimits {
   perIp: number;
   perAccount: number;
+  accountWide: number;
   /** Redis key prefix; tests give each file its own. */
   prefix: string;
 }
@@ -24,12 +30,36 @@ export interface LoginLimits {
 export function loginRateLimits(redis: Redis, limits: LoginLimits, users: UsersRepository): RequestHandler[] {
   const store = (prefix: string) =>
     new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> });
-  const refuse = (what: string) => (req: Request, res: Response) =>
-    renderPage(req, res, 'pages/auth/login', {
-      title: 'Sign in',
-      username: typeof req.body?.username === 'string' ? req.body.username : '',
-      error: `Too many sign-in attempts ${what}. Wait 15 minutes and try again.`,
-    }, 429);
+  const refuse = (error: string) => (req: Request, res: Response) =>
+    renderPage(req, res, 'pages/auth/login', { title: 'Sign in', username: typeof req.body?.username === 'string' ? req.body.username : '', error }, 429);
+  const clientOf = (req: Request) => ipKeyGenerator(req.ip ?? 'unknown');
+  // The account an attempt is at, resolved once per request (a database read) for the two limits that count it:
+  // keyed by the account itself, so no other spelling of a username gets a fresh budget.
+  const accounts = new WeakMap<Request, Promise<string>>();
+  const accountOf = (req: Request) => {
+    let key = accounts.get(req);
+    if (!key) accounts.set(req, (key = signInLimitKey({ users }, req.body?.username, req.body?.realm)));
+    return key;
+  };
+  const accountFromClient = async (req: Request) => `${await accountOf(req)}|${clientOf(req)}`;
+
+  const fromThisAddress = rateLimit({
+    windowMs: WINDOW_MS,
+    limit: limits.perAccount,
+    standardHeaders: false,
+    legacyHeaders: false,
+    skipSuccessfulRequests: true,
+    store: store(`${limits.prefix}account-client:`),
+    keyGenerator: accountFromClient,
+    handler: refuse('Too many sign-in attempts for this account from this address. Wait 15 minutes and try again.'),
+  });
+  /** After a successful sign-in, this address starts afresh for the account (its typos are forgiven). */
+  const clearOnSuccess: RequestHandler = (req, res, next) => {
+    res.on('finish', () => {
+      if (res.statusCode < 400) void accountFromClient(req).then((key) => fromThisAddress.resetKey(key)).catch(() => undefined);
+    });
+    next();
+  };
   return [
     rateLimit({
       windowMs: WINDOW_MS,
@@ -37,19 +67,22 @@ export function loginRateLimits(redis: Redis, limits: LoginLimits, users: UsersR
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       store: store(`${limits.prefix}ip:`),
-      keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
-      handler: refuse('from this address'),
+      keyGenerator: clientOf,
+      handler: refuse('Too many sign-in attempts from this address. Wait 15 minutes and try again.'),
     }),
+    // Before the account-wide limit: an attempt refused for its address is not counted there, so no one address
+    // can run the account-wide count up.
+    fromThisAddress,
+    clearOnSuccess,
     rateLimit({
       windowMs: WINDOW_MS,
-      limit: limits.perAccount,
+      limit: limits.accountWide,
       standardHeaders: false,
       legacyHeaders: false,
       skipSuccessfulRequests: true,
       store: store(`${limits.prefix}account:`),
-      // Keyed by the resolved account, so no other spelling of a username gets a fresh budget.
-      keyGenerator: (req) => signInLimitKey({ users }, req.body?.username, req.body?.realm),
-      handler: refuse('for this account'),
+      keyGenerator: accountOf,
+      handler: refuse('Too many failed sign-ins for this account from many addresses: someone may be guessing its password. Wait 15 minutes and try again; tell an admin if it keeps happening.'),
     }),
   ];
 }
