@@ -28,7 +28,7 @@ function pageContext(req: Request) {
 export function renderPage(req: Request, res: Response, name: string, data: Record<string, unknown> = {}, status = 200): void {
   const html = req.app.locals.views.render(name, { ...pageContext(req), ...data });
   // A signed-in page is kept nowhere: after Sign out, Back must not show it from the browser's cache.
-  if (req.user) res.set('Cache-Control', 'private, no-store');
+  if (req.user && !res.get('Cache-Control')) res.set('Cache-Control', 'private, no-store');
   res.status(status).type('html').send(html);
 }
 
