@@ -47,17 +47,22 @@ async function worker() {
   await w.ready;
 }
 
-/** What someone outside Launchpad does on the node: delete the CT at `vmid` and create their own guest there. */
-async function replaceWithForeignGuest(vmid: number, options: { running: boolean }) {
+/**
+ * What someone outside Launchpad does on the node: delete the CT at `vmid` and create their own guest there (by
+ * default "someone-else"; `hostname` to make one with the old one's name).
+ */
+async function replaceWithForeignGuest(vmid: number, options: { running: boolean; hostname?: string }) {
   const api = proxmoxClientFor(simulator.node, env.deps.secrets);
   const node = simulator.node.name;
   try {
     await waitForTask(api, await api.deleteLxc(node, vmid, { purge: true, force: true }), { pollIntervalMs: 20 });
+    // The node's task history has one-second resolution: the new create starts in a later second than any before.
+    await new Promise((r) => setTimeout(r, 1100));
     await waitForTask(
       api,
       await api.createLxc(node, {
         vmid,
-        hostname: 'someone-else',
+        hostname: options.hostname ?? 'someone-else',
         ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst',
         rootfs: { storage: 'local-lvm', sizeGiB: 1 },
         net: [{ name: 'eth0', bridge: 'vmbr0', ip: 'dhcp' }],
@@ -360,28 +365,7 @@ describe('containers recorded before marks existed', () => {
     const { id, container } = await built('legacy-3');
     const vmid = container.vmid!;
     // Someone deletes the CT and makes another with the same hostname at the same VMID; the row is from before marks.
-    const api = proxmoxClientFor(simulator.node, env.deps.secrets);
-    const node = simulator.node.name;
-    try {
-      await waitForTask(api, await api.deleteLxc(node, vmid, { purge: true, force: true }), { pollIntervalMs: 20 });
-      // The node's task history has one-second resolution: the new create must start in a later second.
-      await new Promise((r) => setTimeout(r, 1100));
-      await waitForTask(
-        api,
-        await api.createLxc(node, {
-          vmid,
-          hostname: 'legacy-3',
-          ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst',
-          rootfs: { storage: 'local-lvm', sizeGiB: 1 },
-          net: [{ name: 'eth0', bridge: 'vmbr0', ip: 'dhcp' }],
-          description: 'made again by hand',
-        }),
-        { pollIntervalMs: 20 },
-      );
-      await waitForTask(api, await api.startLxc(node, vmid), { pollIntervalMs: 20 });
-    } finally {
-      api.close();
-    }
+    await replaceWithForeignGuest(vmid, { running: true, hostname: 'legacy-3' });
     await env.deps.knex('containers').where({ id }).update({ marks_ct: false });
     await worker();
     const before = foreignSnapshot(vmid);
@@ -396,7 +380,7 @@ describe('containers recorded before marks existed', () => {
     // The admin says it is this container's CT, as the message asks: then it is acted on.
     const byHand = proxmoxClientFor(simulator.node, env.deps.secrets);
     try {
-      await byHand.updateLxcConfig(node, vmid, { description: markedDescription(id, 'made again by hand') });
+      await byHand.updateLxcConfig(simulator.node.name, vmid, { description: markedDescription(id, 'their database server') });
     } finally {
       byHand.close();
     }
