@@ -17,7 +17,8 @@ import { NodeShell, type ExecOptions, type ExecResult } from '../../proxmox/node
 import type { Container } from '../containers/container.ts';
 import type { UsageMonitor } from '../usage/usage-monitor.ts';
 import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
-import { CtMovedError, ForeignGuestError, findOwnCt } from '../pipeline/ct-mark.ts';
+import { confirmStillOwnCt } from '../pipeline/ct-mark.ts';
+import { StepError } from '../pipeline/pipeline-errors.ts';
 import { SANDBOX_FIX, simulatorRunsCommands } from '../nodes/simulator-badge.ts';
 import {
   HTTP_CHECK_TIMEOUT_S, checkableUrl, httpOutcome, listeningPortsFrom, overallHealth, portOutcome, serviceState, unitOutcome, validPort, validUnit,
@@ -180,14 +181,14 @@ async function checkOnNode(
   }
 }
 
-/** Why the CT at the container's VMID may not be checked (gone, moved, another guest's), or undefined when it is its own. */
+/** Why the CT at the container's VMID may not be checked (gone, another guest's), or undefined when it is its own. One config read. */
 async function notOwnCt(deps: HealthCheckDeps, node: NodeRecord, c: Container): Promise<string | undefined> {
   const api = proxmoxClientFor(node, deps.secrets);
   try {
-    if (await findOwnCt(api, node.name, c, c.vmid!)) return undefined;
-    return `CT ${c.vmid} is no longer on ${node.name}`;
+    await confirmStillOwnCt(api, node.name, c, c.vmid!);
+    return undefined;
   } catch (err) {
-    if (err instanceof ForeignGuestError || err instanceof CtMovedError) return err.message;
+    if (err instanceof StepError) return err.message;
     throw err;
   } finally {
     api.close();
