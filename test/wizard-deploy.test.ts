@@ -8,6 +8,7 @@ import { registerSimulatorNode, SimulatorNodeNameTakenError } from '../src/domai
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { ProxmoxClient } from '../src/proxmox/api-client.ts';
 import { signedInAgent } from './support/session.ts';
+import { hashPassword } from '../src/domain/passwords.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { createTestApp } from './support/test-app.ts';
@@ -277,6 +278,116 @@ describe('Deploy from the wizard', () => {
     const b = await browser();
     const res = await b.agent.post('/containers').type('form').send(encode({ hostname: 'x' }));
     expect(res.status).toBe(403);
+  });
+});
+
+describe('Deploy again with the settings of another container', () => {
+  const field = (html: string, name: string) => new RegExp(`name="${name}"[^>]*value="([^"]*)"`).exec(html)?.[1];
+
+  it('fills the wizard from a failed build, lets one choice change, and deploys a new container; VMID and password are not copied', async () => {
+    const b = await browser();
+    const firstId = await toReview(b, { hostname: 'again-1' });
+    expect((await b.post('/containers', { deploy_id: firstId })).status).toBe(303);
+    await env.deps.queue.remove(firstId);
+    await env.deps.repos.containers.update(firstId, { lifecycle: 'failed', currentStep: 'syncing', error: 'E: Unable to locate package jq' });
+    const first = (await env.deps.repos.containers.findById(firstId))!;
+
+    // The failed build's panel offers it beside Retry.
+    const page = await b.get(`/containers/${firstId}`);
+    expect(page.text).toContain(`href="/containers/new?from=${firstId}"`);
+    expect(page.text).toContain('Change settings and deploy again');
+
+    const start = await b.get(`/containers/new?from=${firstId}`);
+    expect(start.status).toBe(303);
+    expect(start.headers.location).toBe('/containers/new/configure');
+    const configure = await b.get('/containers/new/configure');
+    expect(configure.text).toContain('The settings of again-1 are filled in');
+    for (const [name, value] of Object.entries({ hostname: 'again-1', cores: '3', memory: '2048', swap: '0', disk: '9', ip: '10.10.0.7/16', gateway: '10.10.0.1', nameserver: '9.9.9.9' })) {
+      expect(field(configure.text, name), name).toBe(value);
+    }
+    expect(field(configure.text, 'password') ?? '').toBe('');
+    // The VMID field holds the node's suggestion (“next free”), not the other container's number.
+    expect(field(configure.text, 'vmid')).toBe(field(configure.text, 'vmid_suggested'));
+
+    // Without a password Continue is refused: it was not copied.
+    const noPassword = await b.post('/containers/new/configure', {
+      node: 'sim', ostemplate: DEBIAN, storage: 'local-lvm', vmid: '', hostname: 'again-2', ssh_public_key: '', cores: '3', memory: '2048', swap: '0', disk: '9',
+      bridge: 'vmbr0', ip_mode: 'static', ip: '10.10.0.8/16', gateway: '10.10.0.1', nameserver: '9.9.9.9', unprivileged: ['0', '1'], nesting: '0', destroy_on_failure: ['0', '1'], tags: 'App, Blue',
+    });
+    expect(noPassword.status).toBe(422);
+    const saved = await b.post('/containers/new/configure', {
+      node: 'sim', ostemplate: DEBIAN, storage: 'local-lvm', vmid: '', hostname: 'again-2', password: PASSWORD, password_confirm: PASSWORD, ssh_public_key: '', cores: '3', memory: '2048',
+      swap: '0', disk: '9', bridge: 'vmbr0', ip_mode: 'static', ip: '10.10.0.8/16', gateway: '10.10.0.1', nameserver: '9.9.9.9', unprivileged: ['0', '1'], nesting: '0', destroy_on_failure: ['0', '1'], tags: 'App, Blue',
+    });
+    expect(saved.status, errorsIn(saved.text)).toBe(303);
+
+    const packages = await b.get('/containers/new/packages');
+    expect(packages.text).toMatch(/name="extra_packages"[^>]*>htop jq=1.6-2.1</);
+    expect(packages.text).toMatch(/name="package_groups" value="pip"[^>]*checked/);
+    expect((await b.post('/containers/new/packages', { package_groups: 'pip', extra_packages: 'htop jq' })).status).toBe(303);
+    const scripts = await b.get('/containers/new/scripts');
+    // The scripts that ran, in their order, then the template's other one, switched off.
+    expect([...scripts.text.matchAll(/name="order" value="([^"]+)"/g)].map((m) => m[1])).toEqual(['30-c.sh', '20-b.sh', '10-a.sh']);
+    expect([...scripts.text.matchAll(/name="scripts" value="([^"]+)"[^>]*checked/g)].map((m) => m[1])).toEqual(['30-c.sh', '20-b.sh']);
+    expect((await b.post('/containers/new/scripts', { order: ['30-c.sh', '20-b.sh', '10-a.sh'], scripts: ['30-c.sh', '20-b.sh'] })).status).toBe(303);
+
+    const review = await b.get('/containers/new/review');
+    const secondId = /name="deploy_id" value="([0-9a-f-]{36})"/.exec(review.text)![1]!;
+    expect(secondId).not.toBe(firstId);
+    expect((await b.post('/containers', { deploy_id: secondId })).status).toBe(303);
+    const second = (await env.deps.repos.containers.findById(secondId))!;
+    const { hostname: _h1, ip: _i1, extraPackages: _e1, resolvedPackages: _r1, ...before } = first.config as unknown as ContainerConfig;
+    const { hostname, ip, extraPackages, resolvedPackages, ...after } = second.config as unknown as ContainerConfig;
+    expect([hostname, ip, extraPackages]).toEqual(['again-2', '10.10.0.8/16', ['htop', 'jq']]);
+    expect(resolvedPackages).toContainEqual({ manager: 'apt', name: 'jq', version: null });
+    expect(after).toEqual(before);
+    expect(second.vmid).not.toBe(first.vmid);
+    expect(env.deps.secrets.open(second.rootPasswordEnc!, rootPasswordAad(secondId))).toBe(PASSWORD);
+    expect((await env.deps.repos.containers.findById(firstId))!.lifecycle).toBe('failed');
+  });
+
+  it('says why when the container’s template has left the catalogue, and keeps the draft in progress', async () => {
+    const b = await browser();
+    const created = await env.deps.repos.templates.createCustom({ ...TEMPLATE, name: 'short-lived' });
+    if (created === 'taken') throw new Error('template name taken');
+    expect((await b.post('/containers/new/template', { template: String(created) })).status).toBe(303);
+    const configureFields = {
+      node: 'sim', ostemplate: DEBIAN, storage: 'local-lvm', vmid: '', hostname: 'gone-1', password: PASSWORD, password_confirm: PASSWORD, ssh_public_key: '', cores: '1', memory: '512',
+      swap: '0', disk: '4', bridge: 'vmbr0', ip_mode: 'dhcp', ip: '', gateway: '', nameserver: '', unprivileged: ['0', '1'], nesting: '0', destroy_on_failure: '0', tags: '',
+    };
+    expect((await b.post('/containers/new/configure', configureFields)).status).toBe(303);
+    expect((await b.post('/containers/new/packages', { package_groups: 'apt' })).status).toBe(303);
+    expect((await b.post('/containers/new/scripts', { order: '10-a.sh', scripts: '10-a.sh' })).status).toBe(303);
+    const review = await b.get('/containers/new/review');
+    const id = /name="deploy_id" value="([0-9a-f-]{36})"/.exec(review.text)![1]!;
+    expect((await b.post('/containers', { deploy_id: id })).status).toBe(303);
+    await env.deps.queue.remove(id);
+    // A template can leave the catalogue once its containers are destroyed.
+    await env.deps.repos.containers.update(id, { lifecycle: 'destroyed' });
+    expect(await env.deps.repos.templates.deleteUnreferenced(created)).toEqual({ deleted: true });
+
+    await b.post('/containers/new/template', { template: String(templateId) });
+    const refused = await b.get(`/containers/new?from=${id}`);
+    expect(refused.status).toBe(303);
+    expect(refused.headers.location).toBe(`/containers/${id}`);
+    expect((await b.get(`/containers/${id}`)).text).toContain('Template “short-lived” is no longer in the catalogue');
+    // The draft in progress is untouched.
+    expect((await b.get('/containers/new')).headers.location).toBe('/containers/new/configure');
+  });
+
+  it('is for deployers only, and only for a container that exists', async () => {
+    const b = await browser();
+    expect((await b.get('/containers/new?from=00000000-0000-0000-0000-000000000000')).status).toBe(404);
+    const id = await toReview(b, { hostname: 'looked-at' });
+    expect((await b.post('/containers', { deploy_id: id })).status).toBe(303);
+    await env.deps.queue.remove(id);
+    await env.deps.repos.containers.update(id, { lifecycle: 'ready' });
+    expect((await b.get(`/containers/${id}`)).text).toContain(`href="/containers/new?from=${id}"`);
+
+    await env.deps.repos.users.create({ username: 'looker', passwordHash: await hashPassword('correct horse battery staple'), role: 'viewer' });
+    const viewer = await signedInAgent(app, env.deps, { username: 'looker' });
+    expect((await viewer.agent.get(`/containers/${id}`)).text).not.toContain('/containers/new?from=');
+    expect((await viewer.agent.get(`/containers/new?from=${id}`)).status).toBe(403);
   });
 });
 

@@ -8,6 +8,7 @@ import { PACKAGE_MANAGERS } from '../templates/template.ts';
 import { repeated, single, type CreationRequest } from './creation-request.ts';
 import { defaultScripts, DEFAULT_BRIDGE, templateDefaults, templateGroups } from './creation-validation.ts';
 import { checkHostname, MAX_FIELD_CHARS } from './field-rules.ts';
+import type { ContainerConfig } from '../containers/container-config.ts';
 
 export const WIZARD_STEPS = [
   { key: 'template', label: 'Template' },
@@ -277,5 +278,51 @@ export function draftRequest(draft: WizardDraft, password: string): CreationRequ
     extraPackages: draft.extraPackages,
     scripts: draft.scriptOrder.filter((name) => draft.scriptsEnabled.includes(name)),
     deployId: draft.deployId,
+  };
+}
+
+/**
+ * “Deploy again”: a draft holding what another container was deployed with — its template, node, OS template,
+ * resources, network, packages and scripts — so a build that failed over one choice (a misspelt extra package, a
+ * full storage) can be deployed again with that choice changed. Two things are not copied: the VMID (the node
+ * proposes its next free one, since the other container may still hold it) and the root password (sealed for that
+ * container alone; the Configure step asks for it). The draft starts on Configure with only the template step done,
+ * so every later step's checks run again before Review.
+ */
+export function draftFromContainer(config: Partial<ContainerConfig>, nodeName: string, template: Template | null): WizardDraft {
+  const draft = chooseTemplate(newDraft(), template);
+  const templateScripts = draft.scriptOrder;
+  const chosen = (config.scripts ?? []).filter((name) => templateScripts.includes(name));
+  const ip = config.ip ?? 'dhcp';
+  const text = (value: string | number | null | undefined, fallback: string) => (value === undefined || value === null ? fallback : clip(String(value)));
+  return {
+    ...draft,
+    configure: {
+      ...draft.configure,
+      node: clip(nodeName),
+      ostemplate: text(config.ostemplate, ''),
+      hostname: text(config.hostname, draft.configure.hostname),
+      sshPublicKey: text(config.sshPublicKey, ''),
+      cores: text(config.cores, draft.configure.cores),
+      memory: text(config.memory, draft.configure.memory),
+      swap: text(config.swap, draft.configure.swap),
+      disk: text(config.disk, draft.configure.disk),
+      storage: text(config.storage, ''),
+      bridge: text(config.bridge, draft.configure.bridge),
+      ipMode: ip === 'dhcp' ? 'dhcp' : 'static',
+      ip: ip === 'dhcp' ? '' : clip(ip),
+      gateway: text(config.gateway, ''),
+      nameserver: text(config.nameserver, ''),
+      unprivileged: config.unprivileged ?? draft.configure.unprivileged,
+      nesting: config.nesting ?? draft.configure.nesting,
+      tags: config.tags ? clip(config.tags.join('; ')) : draft.configure.tags,
+      destroyOnFailure: config.destroyOnFailure ?? false,
+    },
+    packageGroups: config.packageGroups ? PACKAGE_MANAGERS.filter((m) => config.packageGroups!.includes(m)) : draft.packageGroups,
+    packageSets: config.packageSets ? [...config.packageSets].slice(0, MAX_DRAFT_SETS) : draft.packageSets,
+    extraPackages: clip((config.extraPackages ?? []).join(' ')),
+    // The scripts that ran, in the order they ran, then the template's others (switched off).
+    scriptOrder: [...chosen, ...templateScripts.filter((name) => !chosen.includes(name))],
+    scriptsEnabled: config.scripts ? chosen : draft.scriptsEnabled,
   };
 }

@@ -4,9 +4,12 @@
 import type { Template } from '../templates/template.ts';
 import { single } from './creation-request.ts';
 import { checkConfigure, checkPackages, checkScripts, resolveTemplate } from './creation-validation.ts';
+import type { ContainerConfig } from '../containers/container-config.ts';
+import type { Viewer } from '../containers/container.ts';
+import { findVisibleContainer } from '../containers/container-page.ts';
 import { checkPassword } from './field-rules.ts';
 import { type WizardDeps } from './node-choices.ts';
-import { canOpen, chooseTemplate, configureFromBody, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody, previousStep, scriptsFromBody, stepper, stepUrl, type WizardDraft, type WizardStep } from './wizard-draft.ts';
+import { canOpen, chooseTemplate, configureFromBody, draftFromContainer, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody, previousStep, scriptsFromBody, stepper, stepUrl, type WizardDraft, type WizardStep } from './wizard-draft.ts';
 import { draftPasswordAad } from '../sealed-secrets.ts';
 
 import { configureView, draftTemplate, isWizardStep, openPassword, packagesView, scriptsView, type StepOutcome, type TemplateStepView } from './wizard-views.ts';
@@ -112,4 +115,26 @@ function saveScriptsStep(draft: WizardDraft, template: Template | null, body: Re
   const { errors } = checkScripts(draftRequest(saved, ''), template);
   if (Object.keys(errors).length) return { draft: saved, status: 422, view: scriptsView(saved, template, errors) };
   return { draft: markStep(saved, 'scripts', true), redirect: stepUrl(nextStep('scripts')) };
+}
+
+/**
+ * “Deploy again” from a container's page: a new draft with that container's choices (draftFromContainer), which
+ * replaces any draft in progress. The template must still be in the catalogue and load — the new build runs what the
+ * catalogue holds now, as any Deploy does; a container of a node removed since starts with no node chosen.
+ */
+export async function startFromContainer(deps: WizardDeps, viewer: Viewer, id: string): Promise<{ draft: WizardDraft; hostname: string } | { error: string }> {
+  const container = await findVisibleContainer(deps.repos, viewer, id);
+  const config = container.config as Partial<ContainerConfig>;
+  if (!config.ostemplate) return { error: `${container.hostname} was not deployed through the wizard, so it has no settings to copy. Start a new container instead.` };
+  let template: Template | null = null;
+  if (config.templateName) {
+    if (container.templateId === null) {
+      return { error: `Template “${config.templateName}” is no longer in the catalogue, so ${container.hostname} cannot be deployed again as it was. Choose a template for a new container instead.` };
+    }
+    const resolved = await resolveTemplate(deps, String(container.templateId));
+    if ('error' in resolved) return { error: resolved.error };
+    template = resolved.template;
+  }
+  const node = container.nodeId === null ? undefined : await deps.repos.nodes.findById(container.nodeId);
+  return { draft: draftFromContainer(config, node?.name ?? '', template), hostname: container.hostname };
 }

@@ -9,7 +9,7 @@ import { FIELD_LABELS, requestFromBody, single } from '../../domain/wizard/creat
 import { NodeProblemValidationError, NodeUnavailableError } from '../../domain/wizard/creation-validation.ts';
 import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft, type WizardStep } from '../../domain/wizard/wizard-draft.ts';
 import * as wizard from '../../domain/wizard/wizard-views.ts';
-import { saveStep } from '../../domain/wizard/wizard-saves.ts';
+import { saveStep, startFromContainer } from '../../domain/wizard/wizard-saves.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { flash, saveSession } from '../middleware/session.ts';
 import { recordAudit } from '../../domain/access/audit.ts';
@@ -53,7 +53,18 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
   const router = Router();
 
   // A template page's Deploy link names its template (?template=<id>): chosen as on the first step, then on to the next.
+  // A container page's “Deploy again” names the container (?from=<id>): its settings, on the Configure step.
   router.get('/containers/new', allow.operators, async (req, res) => {
+    if (typeof req.query.from === 'string' && req.query.from !== '') {
+      const outcome = await startFromContainer(deps, req.user!, req.query.from);
+      if ('error' in outcome) {
+        flash(req, 'error', outcome.error);
+        return res.redirect(303, `/containers/${encodeURIComponent(req.query.from)}`);
+      }
+      req.session.wizardDraft = outcome.draft;
+      flash(req, 'info', `The settings of ${outcome.hostname} are filled in. The VMID and root password are not copied: choose them, check each step, then deploy.`);
+      return res.redirect(303, stepUrl('configure'));
+    }
     if (typeof req.query.template === 'string' && req.query.template !== '') {
       const outcome = await saveStep(deps, draftOf(req), 'template', { template: req.query.template });
       req.session.wizardDraft = outcome.draft;
