@@ -285,3 +285,48 @@ describe('cancel', () => {
     expect(events.filter((e) => e.text?.startsWith('Creating CT '))).toHaveLength(1);
   });
 });
+
+describe('the node stops answering while a task runs', () => {
+  it('the build fails saying the task goes on, keeps it pending, and a Retry records the lines the node wrote meanwhile', async () => {
+    const patient = testPipelineDeps(env, { pollMs: 50, ipWaitMs: 4000, lockWaitMs: 4000, taskContactMs: 1000 });
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id });
+    simulator.sim.faults.set({ slowStorage: true });
+    const running = runCreatePipeline(patient, c.id, new AbortController().signal);
+    let upid: string | null = null;
+    for (let i = 0; i < 200 && !upid; i++) {
+      upid = (await env.deps.repos.containers.findById(c.id))!.createUpid;
+      if (!upid) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(upid).toMatch(/:vzcreate:/);
+    simulator.sim.faults.set({ slowStorage: true, unreachable: true });
+    try {
+      expect(await running).toBe('failed');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    const failed = (await env.deps.repos.containers.findById(c.id))!;
+    expect(failed.currentStep).toBe('creating');
+    expect(failed.pendingTask).toMatchObject({ upid });
+    const logOf = async () => (await allEvents(c.id)).filter((e) => e.kind === 'log').map((e) => e.text ?? '');
+    const before = await logOf();
+    expect(before.some((l) => l.startsWith(`Lost track of task ${upid}: sim stopped answering`))).toBe(true);
+    expect(before.some((l) => l.startsWith('TASK '))).toBe(false);
+
+    await env.deps.repos.containers.update(c.id, { lifecycle: 'queued' });
+    expect(await runCreatePipeline(patient, c.id, new AbortController().signal)).toBe('ready');
+    const events = await allEvents(c.id);
+    expectGapless(events);
+    const log = await logOf();
+    // Every line of the create task, once, in the node's order; one create request in all.
+    const nodeLog = simulator.sim.state.tasks.get(upid!)!.lines.filter((l) => l !== '');
+    expect(nodeLog.at(-1)).toMatch(/^TASK (OK|WARNINGS: \d+)$/);
+    let at = -1;
+    for (const line of nodeLog) {
+      at = log.indexOf(line, at + 1);
+      expect(at, `“${line}” after line ${at}`).toBeGreaterThanOrEqual(0);
+    }
+    for (const line of nodeLog.filter((l) => !l.startsWith('TASK '))) expect(log.filter((l) => l === line), line).toHaveLength(1);
+    expect(log.filter((l) => l.startsWith('Creating CT '))).toHaveLength(1);
+    expect(log.some((l) => l.startsWith(`Reading the log of task ${upid} from line `))).toBe(true);
+  });
+});

@@ -25,6 +25,11 @@ export interface PipelineTimings {
   packageTimeoutMs: number;
   /** Per small command (markers, file checks). */
   commandTimeoutMs: number;
+  /**
+   * How long a followed task's node may stay unreachable before the build stops following it (the task itself runs
+   * on; a Retry reads the rest of its log, see task-following.ts).
+   */
+  taskContactMs: number;
 }
 
 export const DEFAULT_TIMINGS: PipelineTimings = {
@@ -34,6 +39,7 @@ export const DEFAULT_TIMINGS: PipelineTimings = {
   scriptTimeoutMs: 30 * 60_000,
   packageTimeoutMs: 30 * 60_000,
   commandTimeoutMs: 60_000,
+  taskContactMs: 60_000,
 };
 
 /** Everything a step may touch for one container; built by the runner for each run. */

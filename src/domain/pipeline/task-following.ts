@@ -1,8 +1,10 @@
 // A crash loses no line the node still has. Before a build waits on a Proxmox task it stores the log line number it
 // had reached and, once the node answers, the task's UPID (containers.pending_task). A run resumed after a crash
 // re-reads that task's log from the start (GET …/tasks/{upid}/log, paged by start/limit), skips the lines already
-// stored, records the rest after its "Attempt N" marker, and follows the task to its end.
-import { ProxmoxError } from '../../proxmox/errors.ts';
+// stored, records the rest after its "Attempt N" marker, and follows the task to its end. The same holds when the
+// node stops answering while a task runs: the task goes on there, so the build fails saying so but keeps the pending
+// task, and a Retry picks up the log where it stopped.
+import { ProxmoxError, TaskCancelledError } from '../../proxmox/errors.ts';
 import { waitForTask, type TaskResult } from '../../proxmox/task-waiter.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 import type { PendingTask } from '../containers/container.ts';
@@ -52,16 +54,27 @@ async function setPending(ctx: PipelineContext, pending: PendingTask | null) {
 }
 
 async function follow(ctx: PipelineContext, upid: string, startLine: number): Promise<TaskResult> {
+  let ended = true;
   try {
     return await waitForTask(ctx.api, upid, {
       signal: ctx.signal,
       startLine,
       pollIntervalMs: ctx.timings.pollMs,
+      transientWindowMs: ctx.timings.taskContactMs,
       onLine: (line) => ctx.recorder.log('task', line),
     });
+  } catch (err) {
+    if (lostTrack(err)) {
+      ended = false;
+      ctx.recorder.log('system', `Lost track of task ${upid}: ${ctx.node.name} stopped answering while it ran. The task goes on there; Retry reads the rest of its log and follows it to its end.`);
+    }
+    throw err;
   } finally {
     // Ended, failed or stopped by a cancel (whose last lines the waiter still read): nothing left to resume.
     await ctx.recorder.flush();
-    await setPending(ctx, null);
+    if (ended) await setPending(ctx, null);
   }
 }
+
+/** The wait ended without the task's end: the node did not answer (or the task outlived the wait). */
+const lostTrack = (err: unknown) => err instanceof ProxmoxError && err.transient && !(err instanceof TaskCancelledError);
