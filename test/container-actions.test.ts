@@ -337,6 +337,28 @@ describe('guests that are not ours', () => {
 });
 
 describe('destroy', () => {
+  it('a CT protected in Proxmox is left running, with a message that says how to switch protection off', async () => {
+    await ensureWorker();
+    await putCtInState('running');
+    // As an admin would in the Proxmox UI (Options → Protection).
+    simulator.sim.state.containers.get(vmid)!.config.protection = 1;
+    try {
+      const before = await lastSeq(ct.id);
+      expect((await post(ct.id, 'destroy', { confirm_hostname: ct.hostname })).status).toBe(303);
+      await waitUntil('the destroy to fail', async () => (await env.deps.repos.containers.findById(ct.id))!.lifecycle === 'failed');
+      const destroyEvents = await env.deps.repos.events.listAfter(ct.id, before, 1000);
+      const last = destroyEvents.at(-1)!;
+      expect(last.kind).toBe('error');
+      expect(last.text).toContain(`CT ${vmid} is protected in Proxmox, which refuses to remove it; it was left as it is. Switch protection off`);
+      expect(simStatus()).toBe('running');
+      expect(destroyEvents.map((e) => e.text)).not.toContain(`Stopping CT ${vmid}…`);
+    } finally {
+      delete simulator.sim.state.containers.get(vmid)!.config.protection;
+    }
+    // A failed destroy leaves a failed container, which can be destroyed once protection is off (the next test).
+    expect((await env.deps.repos.containers.findById(ct.id))!.currentAction).toBeNull();
+  }, 30_000);
+
   it('asks for the hostname, stops and purges the CT, and ends with a recorded event', async () => {
     await ensureWorker();
     await admin.agent.get(`/containers/${ct.id}/destroy`).expect(200);

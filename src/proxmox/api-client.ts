@@ -280,6 +280,7 @@ export class ProxmoxClient {
       features: optStr(raw.features),
       unprivileged: bool(raw.unprivileged),
       onboot: bool(raw.onboot),
+      protection: bool(raw.protection),
       tags: tagList(raw.tags),
       nameserver: optStr(raw.nameserver),
       searchdomain: optStr(raw.searchdomain),

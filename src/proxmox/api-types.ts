@@ -147,6 +147,8 @@ export interface LxcConfig {
   features?: string;
   unprivileged: boolean;
   onboot: boolean;
+  /** Proxmox refuses to remove a protected CT (or its disks) until protection is switched off. */
+  protection: boolean;
   tags: string[];
   nameserver?: string;
   searchdomain?: string;

@@ -7,7 +7,7 @@ import { waitForTask } from '../../proxmox/task-waiter.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
 import { findOwnCt } from './ct-mark.ts';
-import { describeFailure } from './pipeline-errors.ts';
+import { StepError, describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
 import { snapshotFrom } from '../progress/phases.ts';
 import { recordDestroyEnded, type JobRequest } from '../history/record-history.ts';
@@ -39,6 +39,12 @@ export async function runDestroyPipeline(
         if (!ct) {
           recorder.log('system', `CT ${container.vmid} no longer exists on ${node.name}; nothing to remove there.`);
         } else {
+          // Proxmox would stop the CT and only then refuse to remove it: say so before anything is stopped.
+          if ((await api.getLxcConfig(node.name, container.vmid)).protection) {
+            throw new StepError(
+              `CT ${container.vmid} is protected in Proxmox, which refuses to remove it; it was left as it is. Switch protection off (${node.name} → CT ${container.vmid} → Options → Protection, or pct set ${container.vmid} --protection 0), then Destroy again.`,
+            );
+          }
           if (ct.status === 'running') {
             recorder.log('system', `Stopping CT ${container.vmid}…`);
             const stop = await api.stopLxc(node.name, container.vmid);

@@ -22,6 +22,7 @@ const HINTS: Array<[RegExp, string]> = [
   [/unable to get any free VMID/i, 'The cluster has no free VMID left in its range: free one, or widen the range (Datacenter → Options → Next Free VMID Range), then Retry.'],
   [/already exists/i, 'That VMID is taken on the cluster. With VMID left empty, Retry moves to the next free one as long as no create task ran for this container; a VMID you chose is never replaced — deploy again with another VMID, or free this one, then Retry.'],
   [/received interrupt/i, 'The task was stopped.'],
+  [/protection mode enabled/i, "The CT is protected in Proxmox: switch protection off (the CT's Options → Protection), then try again."],
 ];
 
 export function describeFailure(err: unknown): string {
