@@ -49,7 +49,9 @@ const build = (id: string, signal = new AbortController().signal) => runCreatePi
 describe('the happy path of each sample template', () => {
   it.each(['static-web', 'postgresql', 'dev-box'])('%s ends ready, with services and credentials recorded', async (name) => {
     const template = await getTemplate(templates, name);
-    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, template });
+    // One of them starts at boot: the CT is created with onboot=1, the others without it.
+    const onboot = name === 'dev-box';
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, template, config: { onboot } });
     expect(await build(c.id)).toBe('ready');
 
     const done = (await env.deps.repos.containers.findById(c.id))!;
@@ -58,6 +60,7 @@ describe('the happy path of each sample template', () => {
     expect(done.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect(done.vmid).toBeGreaterThanOrEqual(100);
     expect(simulator.sim.state.container(done.vmid!)?.status).toBe('running');
+    expect(simulator.sim.state.containers.get(done.vmid!)?.config.onboot).toBe(onboot ? 1 : undefined);
 
     const events = await allEvents(c.id);
     expectGapless(events);

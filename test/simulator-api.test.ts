@@ -670,7 +670,7 @@ describe('fault switches', () => {
 });
 
 describe('persistence', () => {
-  it('keeps the certificate, token and CTs across a restart; running CTs come back stopped', async () => {
+  it('keeps the certificate, token and CTs across a restart; running CTs come back stopped, onboot ones are started', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sim-api-restart-'));
     try {
       const first = await startSimulatorApi({ dataDir: dir, speed: SPEED, authDelayMs: 0 });
@@ -680,6 +680,10 @@ describe('persistence', () => {
       try {
         await taskDone(await createCt(800));
         await taskDone((await api('POST', '/nodes/sim/lxc/800/status/start')).json!.data as string);
+        // One that starts at boot, and one created with onboot but stopped before the restart.
+        await taskDone(await createCt(801, { onboot: 1 }));
+        await taskDone(await createCt(802, { onboot: 1, start: 1 }));
+        await taskDone((await api('POST', '/nodes/sim/lxc/802/status/stop')).json!.data as string);
       } finally {
         await first.close();
       }
@@ -690,6 +694,14 @@ describe('persistence', () => {
         const status = (await api('GET', '/nodes/sim/lxc/800/status/current')).json?.data;
         expect(status).toMatchObject({ vmid: 800, status: 'stopped', name: 'ct800' });
         expect(existsSync(join(dir, 'ct', '800', 'rootfs', 'etc', 'hostname'))).toBe(true);
+        // pve-guests starts the onboot CTs with one `startall` task of root@pam.
+        const tasks = (await api('GET', '/nodes/sim/tasks', { params: { typefilter: 'startall', source: 'all' } })).json?.data as Array<{ upid: string; user: string }>;
+        expect(tasks).toHaveLength(1);
+        expect(tasks[0]!.user).toBe('root@pam');
+        const startall = await taskDone(tasks[0]!.upid);
+        expect(startall.exitstatus).toBe('OK');
+        expect(startall.lines.filter((l) => l.startsWith('Starting CT'))).toEqual(['Starting CT 801', 'Starting CT 802']);
+        for (const vmid of [801, 802]) expect((await api('GET', `/nodes/sim/lxc/${vmid}/status/current`)).json?.data).toMatchObject({ status: 'running' });
       } finally {
         await second.close();
         sim = previous;

@@ -418,7 +418,7 @@ describe('POST /containers as a form contract (curl)', () => {
     const res = await b.post('/containers', {
       template: String(templateId), node: String(sim.node.id), ostemplate: 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst', hostname: 'curl-full',
       vmid: '2200', password: 'curl-password', password_confirm: 'curl-password', ssh_public_key: key, cores: '4', memory: '4096', swap: '512', disk: '20',
-      storage: 'local-lvm', bridge: 'vmbr1', ip: '192.168.50.10/24', gateway: '192.168.50.1', nameserver: '192.168.50.1', unprivileged: '1', nesting: '0',
+      storage: 'local-lvm', bridge: 'vmbr1', ip: '192.168.50.10/24', gateway: '192.168.50.1', nameserver: '192.168.50.1', unprivileged: '1', nesting: '0', onboot: '1',
       tags: 'prod;db', package_groups: ['apt'], extra_packages: 'tmux', scripts: ['30-c.sh', '20-b.sh', '10-a.sh'], destroy_on_failure: '1',
     });
     expect(res.status, errorsIn(res.text)).toBe(303);
@@ -427,7 +427,7 @@ describe('POST /containers as a form contract (curl)', () => {
     expect(container.vmid).toBe(2200);
     expect(container.config).toMatchObject({
       ostemplate: 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst', sshPublicKey: key, cores: 4, memory: 4096, swap: 512, disk: 20, bridge: 'vmbr1',
-      ip: '192.168.50.10/24', gateway: '192.168.50.1', nameserver: '192.168.50.1', unprivileged: true, nesting: false, tags: ['prod', 'db'],
+      ip: '192.168.50.10/24', gateway: '192.168.50.1', nameserver: '192.168.50.1', unprivileged: true, nesting: false, onboot: true, tags: ['prod', 'db'],
       packageGroups: ['apt'], extraPackages: ['tmux'], scripts: ['30-c.sh', '20-b.sh', '10-a.sh'], destroyOnFailure: true, vmidEntered: true,
     });
   });

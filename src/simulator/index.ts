@@ -114,6 +114,7 @@ export async function startSimulatorApi(options: SimulatorOptions): Promise<Simu
     debian = { image: await ensureDebianRootfs({ cacheDir: options.rootfs.cacheDir, onProgress: options.rootfs.onProgress }), runtime: new CtRuntime() };
   }
   const lxc = new LxcLifecycle(state, tasks, faults, speed, schema, debian);
+  lxc.startOnBoot();
   const views = new NodeViews(state, faults, speed, secrets.tls.fingerprint);
   const server = await startApiServer({
     schema,

@@ -322,6 +322,21 @@ export class LxcLifecycle {
     });
   }
 
+  /**
+   * The node has booted: pve-guests runs a `startall` task (as root@pam) that starts every guest with `onboot: 1`, one
+   * after the other. A CT that fails to start is logged and the rest still start.
+   */
+  startOnBoot(): string | undefined {
+    const due = [...this.state.containers.values()].filter((ct) => ct.node === undefined && ct.config.onboot === 1 && ct.status !== 'running' && !ct.lock);
+    if (due.length === 0) return undefined;
+    return this.tasks.start('startall', '', 'root@pam', async (ctx) => {
+      for (const record of due.sort((a, b) => a.vmid - b.vmid)) {
+        ctx.log(`Starting CT ${record.vmid}`);
+        await this.startWork(ctx, record).catch((err: unknown) => ctx.log(`Starting CT ${record.vmid} failed: ${(err as Error).message}`));
+      }
+    });
+  }
+
   private async startWork(ctx: TaskContext, record: CtRecord): Promise<void> {
     if (record.lock) throw new Error(`CT is locked (${record.lock})`);
     if (this.faults.current.lockTimeout) {

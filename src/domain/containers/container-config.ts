@@ -32,6 +32,11 @@ export interface ContainerConfig {
   nameserver: string | null;
   unprivileged: boolean;
   nesting: boolean;
+  /**
+   * Proxmox starts the CT when its node boots (`onboot`). Absent in containers recorded before it existed: they were
+   * created without it (off).
+   */
+  onboot?: boolean;
   tags: string[];
   sshPublicKey: string | null;
   /** Package groups to install, by manager (extra apt packages always install when given). */

@@ -205,7 +205,7 @@ export function configSummary(container: Container, nodeName: string): ConfigSum
   const c = container.config as Partial<ContainerConfig>;
   const osFile = c.ostemplate?.slice(c.ostemplate.indexOf('/') + 1);
   const network = c.bridge && c.ip ? `eth0 on ${c.bridge}, ${c.ip === 'dhcp' ? 'DHCP' : c.ip}${c.gateway ? ` via ${c.gateway}` : ''}` : undefined;
-  const features = c.unprivileged === undefined ? undefined : [c.unprivileged ? 'unprivileged' : 'privileged', c.nesting ? 'nesting' : undefined].filter(Boolean).join(', ');
+  const features = c.unprivileged === undefined ? undefined : [c.unprivileged ? 'unprivileged' : 'privileged', c.nesting ? 'nesting' : undefined, c.onboot ? 'starts at boot' : undefined].filter(Boolean).join(', ');
   const at = (d: Date | null) => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : undefined);
   const items: Array<[string, string | number | undefined | null]> = [
     ['Template', c.templateName === undefined ? undefined : (c.templateName ?? 'from scratch')],

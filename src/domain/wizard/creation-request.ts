@@ -30,6 +30,8 @@ export interface CreationRequest {
   /** `1`/`0`; empty = the template's default. */
   unprivileged: string;
   nesting: string;
+  /** `1`/`0`; empty = off, as in Proxmox. */
+  onboot: string;
   destroyOnFailure: string;
   /** Undefined = the template's tags; empty = none. */
   tags: string | undefined;
@@ -91,6 +93,7 @@ export const CREATION_FIELDS = {
   nameserver: { name: 'nameserver', label: 'DNS server', step: 'configure', read: 'text' },
   unprivileged: { name: 'unprivileged', label: 'Unprivileged', step: 'configure', read: 'text' },
   nesting: { name: 'nesting', label: 'Nesting', step: 'configure', read: 'text' },
+  onboot: { name: 'onboot', label: 'Start at boot', step: 'configure', read: 'text' },
   destroyOnFailure: { name: 'destroy_on_failure', label: 'Destroy on failure', step: 'configure', read: 'text' },
   tags: { name: 'tags', label: 'Tags', step: 'configure', read: 'optional' },
   packageGroups: { name: 'package_groups', label: 'Package groups', step: 'packages', read: 'repeated' },

@@ -30,7 +30,7 @@ export interface ConfigureValues {
   settings: Pick<
     ContainerConfig,
     | 'ostemplate' | 'hostname' | 'cores' | 'memory' | 'swap' | 'disk' | 'storage' | 'bridge' | 'ip' | 'gateway' | 'nameserver'
-    | 'unprivileged' | 'nesting' | 'tags' | 'sshPublicKey' | 'destroyOnFailure'
+    | 'unprivileged' | 'nesting' | 'onboot' | 'tags' | 'sshPublicKey' | 'destroyOnFailure'
   >;
 }
 
@@ -209,6 +209,7 @@ export async function checkConfigure(
 
     const unprivileged = flag(request.unprivileged, defaults.unprivileged, 'unprivileged', note);
     const nesting = flag(request.nesting, defaults.nesting, 'nesting', note);
+    const onboot = flag(request.onboot, false, 'onboot', note);
     const destroyOnFailure = flag(request.destroyOnFailure, false, 'destroy_on_failure', note);
     if (nesting && !unprivileged) {
       // Proxmox lets only root@pam set features on a privileged CT; Launchpad talks to it with an API token.
@@ -250,7 +251,7 @@ export async function checkConfigure(
         password: request.password,
         settings: {
           ostemplate, hostname: request.hostname, cores, memory, swap, disk, storage, bridge, ip, gateway,
-          nameserver: request.nameserver || null, unprivileged, nesting, tags, sshPublicKey, destroyOnFailure,
+          nameserver: request.nameserver || null, unprivileged, nesting, onboot, tags, sshPublicKey, destroyOnFailure,
         },
       },
     };

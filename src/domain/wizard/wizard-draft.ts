@@ -44,6 +44,7 @@ export interface ConfigureDraft {
   nameserver: string;
   unprivileged: boolean;
   nesting: boolean;
+  onboot: boolean;
   tags: string;
   destroyOnFailure: boolean;
 }
@@ -101,6 +102,7 @@ export function newDraft(): WizardDraft {
       nameserver: '',
       unprivileged: defaults.unprivileged,
       nesting: defaults.nesting,
+      onboot: false,
       tags: '',
       destroyOnFailure: false,
     },
@@ -208,6 +210,7 @@ export function configureFromBody(body: Record<string, unknown>): ConfigureDraft
     nameserver: text(body.nameserver),
     unprivileged: checked(body.unprivileged),
     nesting: checked(body.nesting),
+    onboot: checked(body.onboot),
     tags: clip(single(body.tags)),
     destroyOnFailure: checked(body.destroy_on_failure),
   };
@@ -271,6 +274,7 @@ export function draftRequest(draft: WizardDraft, password: string): CreationRequ
     nameserver: c.nameserver,
     unprivileged: c.unprivileged ? '1' : '0',
     nesting: c.nesting ? '1' : '0',
+    onboot: c.onboot ? '1' : '0',
     destroyOnFailure: c.destroyOnFailure ? '1' : '0',
     tags: c.tags,
     packageGroups: draft.packageGroups,
@@ -315,6 +319,7 @@ export function draftFromContainer(config: Partial<ContainerConfig>, nodeName: s
       nameserver: text(config.nameserver, ''),
       unprivileged: config.unprivileged ?? draft.configure.unprivileged,
       nesting: config.nesting ?? draft.configure.nesting,
+      onboot: config.onboot ?? false,
       tags: config.tags ? clip(config.tags.join('; ')) : draft.configure.tags,
       destroyOnFailure: config.destroyOnFailure ?? false,
     },

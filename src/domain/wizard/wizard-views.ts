@@ -181,6 +181,7 @@ export interface ReviewSummary {
   network: { bridge: string; ip: string; gateway: string; nameserver: string };
   unprivileged: boolean;
   nesting: boolean;
+  onboot: boolean;
   tags: string[];
   passwordSet: boolean;
   sshKeys: number;
@@ -206,6 +207,7 @@ function reviewView(draft: WizardDraft, template: Template | null, resolution: P
     network: { bridge: c.bridge, ip: request.ip === 'dhcp' ? 'DHCP' : request.ip, gateway: request.gateway, nameserver: c.nameserver },
     unprivileged: c.unprivileged,
     nesting: c.nesting,
+    onboot: c.onboot,
     tags: c.tags.split(/[;,\s]+/).filter(Boolean),
     passwordSet: draft.passwordEnc !== null,
     sshKeys: c.sshPublicKey.split('\n').filter((l) => l.trim()).length,

@@ -81,6 +81,7 @@ async function create(ctx: PipelineContext): Promise<void> {
     nameserver: config.nameserver ?? undefined,
     unprivileged: config.unprivileged,
     features: config.nesting ? { nesting: true } : undefined,
+    onboot: config.onboot || undefined,
     tags: markedTags(config.tags),
     description: markedDescription(ctx.container.id),
   };
