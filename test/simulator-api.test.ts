@@ -566,6 +566,103 @@ describe('container lifecycle', () => {
   });
 });
 
+describe('HA resources (pve-ha-manager)', () => {
+  const current = async (vmid: number) => (await api('GET', `/nodes/sim/lxc/${vmid}/status/current`)).json?.data as Record<string, unknown>;
+  /** A power request and its task, once ended. */
+  const request = async (vmid: number, action: string, params: Record<string, number> = {}) => {
+    const upid = (await api('POST', `/nodes/sim/lxc/${vmid}/status/${action}`, { params })).json!.data as string;
+    const { type, user } = parseUpid(upid)!;
+    return { type, user, ...(await taskDone(upid)) };
+  };
+  const until = async (what: string, check: () => Promise<boolean>) => {
+    for (let i = 0; i < 400; i++) {
+      if (await check()) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  /** The newest task of `type` for the CT once it has ended: after an HA request, the HA stack's own. */
+  const newestTask = async (vmid: number, type: string) => {
+    const [task] = (await api('GET', '/nodes/sim/tasks', { params: { vmid, typefilter: type, source: 'all' } })).json?.data as { upid: string; user: string }[];
+    return { user: task!.user, ...(await taskDone(task!.upid)) };
+  };
+
+  it('start and stop only hand the request on (hastart, hastop); a round later the HA stack acts as root@pam', async () => {
+    await taskDone(await createCt(660));
+    sim.state.addToHa(660);
+    expect((await current(660)).ha).toEqual({ managed: 1, state: 'stopped' });
+
+    expect(await request(660, 'start')).toEqual({ type: 'hastart', user: 'root@pam!launchpad', exitstatus: 'OK', lines: ['Requesting HA start for CT 660', 'TASK OK'] });
+    expect(await current(660)).toMatchObject({ status: 'stopped', ha: { managed: 1, state: 'stopped' } }); // its round is still to come
+    await until('the HA stack to start CT 660', async () => (await current(660)).status === 'running');
+    expect(await newestTask(660, 'vzstart')).toMatchObject({ user: 'root@pam', exitstatus: 'OK' });
+    expect((await current(660)).ha).toEqual({ managed: 1, state: 'started' });
+    const resources = (await api('GET', '/cluster/resources', { params: { type: 'vm' } })).json?.data as Record<string, unknown>[];
+    expect(resources.find((r) => r.vmid === 660)).toMatchObject({ status: 'running', hastate: 'started' });
+    // The synchronous checks come first, as for any CT.
+    expect((await api('POST', '/nodes/sim/lxc/660/status/start')).reason).toBe('CT 660 already running');
+
+    // `crm-command stop ct:660 0`: a hard stop, the HA stack's vzstop.
+    expect(await request(660, 'stop')).toEqual({ type: 'hastop', user: 'root@pam!launchpad', exitstatus: 'OK', lines: ['Requesting HA stop for CT 660', 'TASK OK'] });
+    await until('the HA stack to stop CT 660', async () => (await current(660)).status === 'stopped');
+    expect(await newestTask(660, 'vzstop')).toMatchObject({ user: 'root@pam', exitstatus: 'OK' });
+    expect((await current(660)).ha).toEqual({ managed: 1, state: 'stopped' });
+    expect((await api('POST', '/nodes/sim/lxc/660/status/stop')).reason).toBe('CT 660 not running');
+  });
+
+  it('shutdown is an hastop with its timeout (the HA stack\'s vzshutdown); reboot is not HA-aware', async () => {
+    await taskDone(await createCt(661));
+    sim.state.addToHa(661);
+    await request(661, 'start');
+    await until('the HA stack to start CT 661', async () => (await current(661)).status === 'running');
+
+    const reboot = await request(661, 'reboot', { timeout: 30 });
+    expect(reboot).toMatchObject({ type: 'vzreboot', user: 'root@pam!launchpad', exitstatus: 'OK' });
+    expect((await current(661)).status).toBe('running');
+
+    expect(await request(661, 'shutdown', { timeout: 30, forceStop: 1 })).toMatchObject({ type: 'hastop', lines: ['Requesting HA stop for CT 661', 'TASK OK'] });
+    expect((await current(661)).status).toBe('running');
+    await until('the HA stack to shut CT 661 down', async () => (await current(661)).status === 'stopped');
+    expect(await newestTask(661, 'vzshutdown')).toMatchObject({ user: 'root@pam', exitstatus: 'OK' });
+    expect((await current(661)).ha).toEqual({ managed: 1, state: 'stopped' });
+  });
+
+  it('a start the HA stack cannot carry out leaves the resource in `error`, which ignores requests until it leaves HA', async () => {
+    await taskDone(await createCt(662));
+    sim.state.addToHa(662);
+    sim.faults.set({ startFailure: true });
+    expect((await request(662, 'start')).exitstatus).toBe('OK');
+    await until('the HA start to fail', async () => ((await current(662)).ha as { state?: string }).state === 'error');
+    expect(await newestTask(662, 'vzstart')).toMatchObject({ user: 'root@pam', exitstatus: "startup for container '662' failed" });
+    expect(await current(662)).toMatchObject({ status: 'stopped', ha: { managed: 1, state: 'error' } });
+
+    sim.faults.reset();
+    expect((await request(662, 'start')).exitstatus).toBe('OK');
+    await new Promise((r) => setTimeout(r, 5000 / SPEED + 200)); // a round and more
+    expect(await current(662)).toMatchObject({ status: 'stopped', ha: { managed: 1, state: 'error' } });
+
+    sim.state.removeFromHa(662);
+    expect((await current(662)).ha).toEqual({ managed: 0 });
+    expect(await request(662, 'start')).toMatchObject({ type: 'vzstart', exitstatus: 'OK' });
+  });
+
+  it('refuses to delete an HA resource without purge; with purge the worker removes it from HA too', async () => {
+    await taskDone(await createCt(663));
+    sim.state.addToHa(663);
+    const refused = await api('DELETE', '/nodes/sim/lxc/663', { params: { force: 1 } });
+    expect([refused.status, refused.reason]).toEqual([500, 'unable to remove CT 663 - used in HA resources and purge parameter not set.']);
+    const { exitstatus, lines } = await taskDone((await api('DELETE', '/nodes/sim/lxc/663', { params: { purge: 1 } })).json!.data as string);
+    expect(exitstatus).toBe('OK');
+    expect(lines).toEqual([
+      '  Logical volume "vm-663-disk-0" successfully removed.',
+      'purging CT 663 from related configurations..',
+      'NOTE: removed CT 663 from HA resource configuration.',
+      'TASK OK',
+    ]);
+    expect(sim.state.container(663)).toBeUndefined();
+  });
+});
+
 describe('fault switches', () => {
   it('unreachable: every connection is dropped without an answer until the switch is off', async () => {
     sim.faults.set({ unreachable: true });

@@ -99,7 +99,7 @@ export function buildRoutes({ views, lxc, tasks, pveUsers }: RouteDeps): Readonl
     ['GET /nodes/{node}/lxc/{vmid}/status/current', ({ params }) => ok(views.lxcStatus(lxc.existing(vmid(params), String(params.node))))],
     ['POST /nodes/{node}/lxc/{vmid}/status/start', ({ params, user }) => ok(lxc.start(vmid(params), user))],
     ['POST /nodes/{node}/lxc/{vmid}/status/stop', ({ params, user }) => ok(lxc.stop(vmid(params), user))],
-    ['POST /nodes/{node}/lxc/{vmid}/status/shutdown', ({ params, user }) => ok(lxc.shutdown(vmid(params), user))],
+    ['POST /nodes/{node}/lxc/{vmid}/status/shutdown', ({ params, user }) => ok(lxc.shutdown(vmid(params), user, Number(params.timeout ?? 60)))],
     ['POST /nodes/{node}/lxc/{vmid}/status/reboot', ({ params, user }) => ok(lxc.reboot(vmid(params), user))],
     ['GET /nodes/{node}/lxc/{vmid}/rrddata', ({ params }) => ok(views.rrdData(lxc.existing(vmid(params)), params))],
     ['GET /nodes/{node}/lxc/{vmid}/interfaces', ({ params }) => ok(views.interfaces(vmid(params)))],

@@ -8,7 +8,10 @@ export interface NodeFaults {
   missingTemplate: boolean;
   /** vzcreate/vzstart wait for the config lock and fail with `can't lock file … - got timeout`. */
   lockTimeout: boolean;
-  /** vzstart (and create with start=1) fails with `startup for container 'N' failed`. */
+  /**
+   * vzstart (and create with start=1) fails with `startup for container 'N' failed` — also the HA stack's, which puts
+   * an HA resource in the `error` state.
+   */
   startFailure: boolean;
   /** Started CTs keep only lo + a link-local IPv6 address: no DHCP lease ever arrives. */
   dhcpNever: boolean;

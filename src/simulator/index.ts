@@ -18,7 +18,12 @@
 // Debian 12 image run in its own namespaces (rootfs mode `debian`: debian-rootfs.ts, ct-runtime.ts; no systemd, no
 // cgroup limits, a few ports forwarded to 127.0.0.1) or a plain directory with stand-ins (mode `host`: ct-rootfs.ts);
 // guests a test adds with state.addOtherGuest (a QEMU VM, a CT "on another node") exist only in the cluster's VM
-// list — they hold their VMID (nextid, create, cluster/resources) and nothing else; a CT's DHCP lease
+// list — they hold their VMID (nextid, create, cluster/resources) and nothing else; a CT a test makes an HA resource
+// (state.addToHa) is started, stopped and shut down as on a cluster with the HA stack — an `hastart`/`hastop` task
+// that only hands the request on, then one round (TIMING.haRound) later the HA stack's own vzstart, vzstop or
+// vzshutdown as root@pam — except that a failed start puts it in `error` at once (a real one first retries and tries
+// another node), a running one is stopped by a forced destroy like any CT, and after a restart the HA stack does not
+// start it again; a CT's DHCP lease
 // (10.10.0.100–249/24) is fixed at create time; stats are invented (a slow wave per CT, the same in status and rrddata); an interrupted create or
 // destroy is forgotten on restart and running CTs come back stopped.
 import { join } from 'node:path';

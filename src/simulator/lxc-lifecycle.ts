@@ -10,8 +10,8 @@ import type { SimulatorFaults } from './faults.ts';
 import { configDigest, normalizeNet, normalizeDescription, normalizeTags, printPropertyString, readPropertyString, templateOs } from './lxc-config.ts';
 import { parameterError, permissionError, PveHttpError, serverError } from './pve-error.ts';
 import type { ParamSchema, ParamValues, PveSchema } from './pve-schema.ts';
-import type { CtRecord, SimulatorState, StorageDef } from './state.ts';
-import type { TaskContext, TaskRunner } from './task-runner.ts';
+import type { CtRecord, HaResource, SimulatorState, StorageDef } from './state.ts';
+import type { TaskContext, TaskRunner, TaskWork } from './task-runner.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -35,6 +35,11 @@ export const TIMING = {
   dhcp: 4000,
   /** After a create begins, how long cluster/resources reports `unknown`. */
   statsSample: 3000,
+  /**
+   * After an HA request, until the HA stack acts on it. The real CRM and LRM each loop every 10 s, so a request
+   * waits up to a round of each; here one shorter round stands for both.
+   */
+  haRound: 5000,
 };
 
 const BRIDGES = ['vmbr0'];
@@ -289,26 +294,24 @@ export class LxcLifecycle {
   start(vmid: number, user: string): string {
     const record = this.existing(vmid);
     if (record.status === 'running') throw serverError(`CT ${vmid} already running`);
+    if (record.ha) return this.requestHa('hastart', record, user, () => this.haStart(record));
     return this.tasks.start('vzstart', String(vmid), user, (ctx) => this.startWork(ctx, record));
   }
 
   stop(vmid: number, user: string): string {
     const record = this.existing(vmid);
     if (record.status !== 'running') throw serverError(`CT ${vmid} not running`);
-    return this.tasks.start('vzstop', String(vmid), user, async (ctx) => {
-      await ctx.sleep(TIMING.stop);
-      await this.markStopped(record);
-    });
+    // `ha-manager crm-command stop ct:<vmid> 0`: a timeout of 0 makes the HA stack stop it hard.
+    if (record.ha) return this.requestHa('hastop', record, user, () => this.haStop(record, 0));
+    return this.tasks.start('vzstop', String(vmid), user, (ctx) => this.stopWork(ctx, record));
   }
 
-  shutdown(vmid: number, user: string): string {
+  /** `timeout` (s) only matters to an HA resource here: a simulated shutdown always takes as long. */
+  shutdown(vmid: number, user: string, timeout: number): string {
     const record = this.existing(vmid);
     if (record.status !== 'running') throw serverError(`CT ${vmid} not running`);
-    return this.tasks.start('vzshutdown', String(vmid), user, async (ctx) => {
-      if (record.lock) throw new Error(`CT is locked (${record.lock})`);
-      await ctx.sleep(TIMING.shutdown);
-      await this.markStopped(record);
-    });
+    if (record.ha) return this.requestHa('hastop', record, user, () => this.haStop(record, timeout));
+    return this.tasks.start('vzshutdown', String(vmid), user, (ctx) => this.shutdownWork(ctx, record));
   }
 
   reboot(vmid: number, user: string): string {
@@ -335,6 +338,17 @@ export class LxcLifecycle {
         await this.startWork(ctx, record).catch((err: unknown) => ctx.log(`Starting CT ${record.vmid} failed: ${(err as Error).message}`));
       }
     });
+  }
+
+  private async stopWork(ctx: TaskContext, record: CtRecord): Promise<void> {
+    await ctx.sleep(TIMING.stop);
+    await this.markStopped(record);
+  }
+
+  private async shutdownWork(ctx: TaskContext, record: CtRecord): Promise<void> {
+    if (record.lock) throw new Error(`CT is locked (${record.lock})`);
+    await ctx.sleep(TIMING.shutdown);
+    await this.markStopped(record);
   }
 
   private async startWork(ctx: TaskContext, record: CtRecord): Promise<void> {
@@ -373,12 +387,66 @@ export class LxcLifecycle {
     this.state.save();
   }
 
+  // --- HA resources ----------------------------------------------------------------------------------------------
+
+  /**
+   * A power request for an HA resource (pve-container's Status.pm): the task only hands it to the HA manager and ends
+   * OK at once; the HA stack acts on its next round, with an ordinary task of its own.
+   */
+  private requestHa(type: 'hastart' | 'hastop', record: CtRecord, user: string, round: () => void): string {
+    return this.tasks.start(type, String(record.vmid), user, async (ctx) => {
+      ctx.log(`Requesting HA ${type === 'hastart' ? 'start' : 'stop'} for CT ${record.vmid}`);
+      this.tasks.later(TIMING.haRound, round);
+    });
+  }
+
+  /** The HA stack's round after a start request: the CRM marks the resource started and the LRM starts the CT. */
+  private haStart(record: CtRecord): void {
+    const ha = this.haResource(record);
+    if (!ha || ha.state === 'error') return;
+    ha.state = 'started';
+    this.state.save();
+    if (record.status !== 'running') this.lrmTask('vzstart', record, ha, 'started', (ctx) => this.startWork(ctx, record));
+  }
+
+  /** …after a stop request (pve-ha-manager's PVECT.pm): a timeout of 0 is a vzstop, any other a vzshutdown. */
+  private haStop(record: CtRecord, timeout: number): void {
+    const ha = this.haResource(record);
+    if (!ha || ha.state === 'error') return;
+    ha.state = record.status === 'running' ? 'request_stop' : 'stopped';
+    this.state.save();
+    if (record.status !== 'running') return;
+    if (timeout === 0) this.lrmTask('vzstop', record, ha, 'stopped', (ctx) => this.stopWork(ctx, record));
+    else this.lrmTask('vzshutdown', record, ha, 'stopped', (ctx) => this.shutdownWork(ctx, record));
+  }
+
+  /** The LRM's own task, owned by root@pam: when it ends the resource is `reached`, or in `error` if it failed. */
+  private lrmTask(type: string, record: CtRecord, ha: HaResource, reached: HaResource['state'], work: TaskWork): void {
+    this.tasks.start(type, String(record.vmid), 'root@pam', async (ctx) => {
+      try {
+        await work(ctx);
+        ha.state = reached;
+      } catch (err) {
+        ha.state = 'error';
+        throw err;
+      } finally {
+        this.state.save();
+      }
+    });
+  }
+
+  /** The CT's HA entry, unless the CT was removed from HA or destroyed while the request waited for its round. */
+  private haResource(record: CtRecord): HaResource | undefined {
+    return this.state.containers.get(record.vmid) === record ? record.ha : undefined;
+  }
+
   // --- destroy and reconfigure ---------------------------------------------------------------------------------
 
   destroy(vmid: number, params: ParamValues, user: string): string {
     const record = this.existing(vmid);
     if (record.config.protection === 1) throw serverError(`can't remove CT ${vmid} - protection mode enabled`);
     if (record.lock) throw serverError(`CT is locked (${record.lock})`);
+    if (record.ha && params.purge !== 1) throw serverError(`unable to remove CT ${vmid} - used in HA resources and purge parameter not set.`);
     const force = params.force === 1;
     if (record.status === 'running' && !force) throw serverError(`unable to destroy CT ${vmid} - container is running`);
     return this.tasks.start('vzdestroy', String(vmid), user, async (ctx) => {
@@ -391,6 +459,7 @@ export class LxcLifecycle {
       await ctx.sleep(TIMING.destroy);
       ctx.log(`  Logical volume "vm-${vmid}-disk-0" successfully removed.`);
       if (params.purge === 1) ctx.log(`purging CT ${vmid} from related configurations..`);
+      if (params.purge === 1 && record.ha) ctx.log(`NOTE: removed CT ${vmid} from HA resource configuration.`);
       await this.state.removeContainer(vmid);
     });
   }

@@ -171,8 +171,9 @@ export class NodeViews {
     return this.sortedContainers().filter((ct) => (ct.node ?? this.state.node) === node).map((ct) => this.vmStatus(ct));
   }
 
+  /** With `ha` as PVE::HA::Config::get_service_status gives it (pve-ha-manager 5: no `group` any more). */
   lxcStatus(record: CtRecord): Json {
-    return { ...this.vmStatus(record), ha: { managed: 0 } };
+    return { ...this.vmStatus(record), ha: record.ha ? { managed: 1, state: record.ha.state } : { managed: 0 } };
   }
 
   /**
@@ -327,7 +328,7 @@ export class NodeViews {
   }
 
   private resourceEntry(ct: CtRecord): Json {
-    const base = { id: `lxc/${ct.vmid}`, type: 'lxc', vmid: ct.vmid, node: ct.node ?? this.state.node };
+    const base = { id: `lxc/${ct.vmid}`, type: 'lxc', vmid: ct.vmid, node: ct.node ?? this.state.node, ...(ct.ha ? { hastate: ct.ha.state } : {}) };
     // Until pvestatd's first sample the guest is listed, but with no stats and no name.
     if (Date.now() < ct.statsFrom) return { ...base, status: 'unknown', template: 0 };
     const s = this.vmStatus(ct);

@@ -34,6 +34,17 @@ export interface CtRecord {
    * answers for it as for a CT it does not hold.
    */
   node?: string;
+  /** Set while the CT is a resource of the cluster's HA manager (a test adds it with addToHa). */
+  ha?: HaResource;
+}
+
+/**
+ * A CT as the HA manager (pve-ha-manager) knows it: the CRM's state for it, as `ha-manager status` and the CT's
+ * status/current show it. A request changes it only once the HA stack's next round acts on it (`request_stop` while
+ * the stop runs); a resource in `error` ignores every request until an admin takes it out of HA.
+ */
+export interface HaResource {
+  state: 'stopped' | 'started' | 'request_stop' | 'error';
 }
 
 /**
@@ -142,7 +153,9 @@ export class SimulatorState implements SimulatorStateView {
         rmSync(join(dataDir, 'ct', String(ct.vmid)), { recursive: true, force: true });
         continue;
       }
-      this.containers.set(ct.vmid, { ...ct, status: 'stopped', startedAt: undefined, pid: undefined, dhcpAt: undefined });
+      // HA resources come back stopped too (a real HA stack would start them again; this one acts only when asked).
+      const ha = ct.ha && { state: ct.ha.state === 'error' ? ct.ha.state : 'stopped' as const };
+      this.containers.set(ct.vmid, { ...ct, status: 'stopped', startedAt: undefined, pid: undefined, dhcpAt: undefined, ha });
     }
     for (const guest of persisted?.otherGuests ?? []) this.otherGuests.set(guest.vmid, guest);
     for (const task of persisted?.tasks ?? []) {
@@ -191,6 +204,25 @@ export class SimulatorState implements SimulatorStateView {
     const ct = this.containers.get(vmid);
     if (!ct || ct.status !== 'stopped') throw new Error(`CT ${vmid} must exist here and be stopped to move (an offline migration)`);
     ct.node = node;
+    this.save();
+  }
+
+  /**
+   * What an admin does in Datacenter → HA → Add: the CT becomes an HA resource, requested in the state it is in now
+   * (`ha-manager add ct:<vmid> --state started|stopped`), so the HA stack has nothing to do until it is asked.
+   */
+  addToHa(vmid: number): void {
+    const ct = this.containers.get(vmid);
+    if (!ct || ct.node !== undefined || ct.lock) throw new Error(`CT ${vmid} must exist here, unlocked, to become an HA resource`);
+    ct.ha = { state: ct.status === 'running' ? 'started' : 'stopped' };
+    this.save();
+  }
+
+  /** `ha-manager remove ct:<vmid>`: the CT is an ordinary one again (also the way out of the `error` state). */
+  removeFromHa(vmid: number): void {
+    const ct = this.containers.get(vmid);
+    if (!ct?.ha) throw new Error(`CT ${vmid} is not an HA resource`);
+    ct.ha = undefined;
     this.save();
   }
 

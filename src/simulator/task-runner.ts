@@ -25,6 +25,7 @@ export class TaskInterrupt extends Error {
 
 export class TaskRunner {
   private readonly running = new Map<string, AbortController>();
+  private readonly rounds = new Set<NodeJS.Timeout>();
   private lastPid = 0x3a000 + Math.floor(Math.random() * 0x1000);
 
   constructor(
@@ -84,6 +85,18 @@ export class TaskRunner {
     return record.upid;
   }
 
+  /**
+   * Runs `work` after `ms` simulated milliseconds, as a daemon of the node (the HA stack) does on its next round;
+   * dropped if the node closes first.
+   */
+  later(ms: number, work: () => void): void {
+    const timer = setTimeout(() => {
+      this.rounds.delete(timer);
+      work();
+    }, ms / this.speed);
+    this.rounds.add(timer);
+  }
+
   /** Interrupts a running task; false if it is not running. */
   stop(upid: string): boolean {
     const controller = this.running.get(upid);
@@ -92,8 +105,10 @@ export class TaskRunner {
     return true;
   }
 
-  /** Resolves after every running task has ended (used on close). */
+  /** Resolves after every running task has ended (used on close); rounds still to come never run. */
   async stopAll(): Promise<void> {
+    for (const timer of this.rounds) clearTimeout(timer);
+    this.rounds.clear();
     for (const controller of this.running.values()) controller.abort();
     const deadline = Date.now() + 5000;
     while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
