@@ -166,7 +166,7 @@ describe('calls', () => {
 
     await wait(await client.startLxc('sim', 200));
     const status = await client.getLxcStatus('sim', 200);
-    expect(status).toMatchObject({ vmid: 200, status: 'running', tags: ['launchpad', 'web'], template: false });
+    expect(status).toMatchObject({ vmid: 200, status: 'running', tags: ['launchpad', 'web'], template: false, ha: { managed: false } });
     expect(status.pid).toBeGreaterThan(0);
     const early = await client.getLxcInterfaces('sim', 200);
     expect(early?.map((i) => i.name)).toEqual(['lo', 'eth0']);
@@ -180,6 +180,8 @@ describe('calls', () => {
     await wait(await client.startLxc('sim', 200));
     await wait(await client.stopLxc('sim', 200));
     expect((await client.getLxcStatus('sim', 200)).status).toBe('stopped');
+    sim.state.addToHa(200);
+    expect((await client.getLxcStatus('sim', 200)).ha).toEqual({ managed: true, state: 'stopped' });
 
     const destroy = await wait(await client.deleteLxc('sim', 200, { purge: true, destroyUnreferencedDisks: true }));
     expect(destroy.exitstatus).toBe('OK');

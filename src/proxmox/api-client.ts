@@ -599,6 +599,7 @@ function toLxcStatus(d: Record<string, unknown>): LxcStatus {
     pid: optNum(d.pid),
     tags: tagList(d.tags),
     template: bool(d.template),
+    ha: d.ha === undefined ? undefined : { managed: bool(obj(d.ha).managed), state: optStr(obj(d.ha).state) },
   };
 }
 

@@ -119,6 +119,18 @@ export interface LxcStatus {
   pid?: number;
   tags: string[];
   template: boolean;
+  /** Only from status/current: the CT as a resource of the Proxmox HA manager, or `managed: false`. */
+  ha?: LxcHaStatus;
+}
+
+/**
+ * `ha` of status/current (pve-ha-manager's get_service_status). For a managed CT, start, stop and shutdown only hand
+ * the request to the HA stack: their task (`hastart`, `hastop`) ends at once and the CT changes seconds later.
+ */
+export interface LxcHaStatus {
+  managed: boolean;
+  /** The HA manager's state for it while managed: `started`, `stopped`, `request_stop`, `error`, `fence`, … */
+  state?: string;
 }
 
 /** One point of `GET …/lxc/{vmid}/rrddata`; points before the CT existed carry only `time`. */
