@@ -336,6 +336,79 @@ describe('guests that are not ours', () => {
   }, 30_000);
 });
 
+describe('a CT that is a Proxmox HA resource', () => {
+  // Start, stop and shutdown only hand the request to the HA manager (hastart, hastop tasks that end at once); the
+  // simulator's HA stack acts a round later with its own task. Reboot is an ordinary vzreboot.
+  const actionHistory = () => env.deps.repos.history.list({ containerId: ct.id, kind: 'action' }, { limit: 1000, offset: 0 });
+  const linesAfter = async (seq: number) => (await env.deps.repos.events.listAfter(ct.id, seq, 10_000)).filter((e) => e.kind === 'log').map((e) => e.text ?? '');
+  beforeAll(async () => {
+    await ensureWorker();
+    await putCtInState('stopped');
+    simulator.sim.state.addToHa(vmid);
+  });
+  afterAll(async () => {
+    if (simulator.sim.state.containers.get(vmid)?.ha) simulator.sim.state.removeFromHa(vmid);
+    await putCtInState('running'); // as the destroy test expects it
+  });
+
+  it('starts, reboots and shuts down: the log says the HA manager does it, and each ends as a success', async () => {
+    let before = await lastSeq(ct.id);
+    expect(await act(ct.id, 'start')).toMatchObject({ kind: 'complete', text: `CT ${vmid} is running.` });
+    expect(simStatus()).toBe('running');
+    let lines = await linesAfter(before);
+    const waiting = `CT ${vmid} is managed by Proxmox HA: the HA manager starts it; waiting for it to run…`;
+    // In this order: the request, the hastart task's own lines, then the wait for the HA stack.
+    expect(lines.filter((l) => [`Starting CT ${vmid}…`, `Requesting HA start for CT ${vmid}`, 'TASK OK', waiting].includes(l))).toEqual([
+      `Starting CT ${vmid}…`, `Requesting HA start for CT ${vmid}`, 'TASK OK', waiting,
+    ]);
+    expect(lines.some((l) => new RegExp(`^The HA manager started CT ${vmid} after \\d+ s\\.$`).test(l))).toBe(true);
+    expect((await env.deps.repos.containers.findById(ct.id))!.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+
+    expect(await act(ct.id, 'reboot')).toMatchObject({ kind: 'complete', text: `CT ${vmid} rebooted and is running.` });
+
+    before = await lastSeq(ct.id);
+    expect(await act(ct.id, 'shutdown')).toMatchObject({ kind: 'complete', text: `CT ${vmid} is shut down.` });
+    expect(simStatus()).toBe('stopped');
+    lines = await linesAfter(before);
+    expect(lines).toEqual(expect.arrayContaining([
+      `Shutting down CT ${vmid} (the HA manager gives it 60 s)…`,
+      `Requesting HA stop for CT ${vmid}`,
+      `CT ${vmid} is managed by Proxmox HA: the HA manager shuts it down; waiting for it to stop…`,
+    ]));
+    expect(lines.some((l) => /^The HA manager shut down CT \d+ after \d+ s\.$/.test(l))).toBe(true);
+
+    const [shutdown, reboot, start] = await actionHistory();
+    expect([start, reboot, shutdown].map((e) => [e!.details.action, e!.outcome, e!.summary])).toEqual([
+      ['start', 'succeeded', `Start: CT ${vmid} is running.`],
+      ['reboot', 'succeeded', `Reboot: CT ${vmid} rebooted and is running.`],
+      ['shutdown', 'succeeded', `Shut down: CT ${vmid} is shut down.`],
+    ]);
+    expect((await env.deps.repos.containers.findById(ct.id))!).toMatchObject({ lifecycle: 'ready', currentAction: null, error: null });
+  }, 60_000);
+
+  it('fails with what to do on the node when the HA manager gives up (HA state error)', async () => {
+    await putCtInState('stopped');
+    simulator.sim.faults.set({ startFailure: true });
+    let event: ContainerEvent;
+    try {
+      event = await act(ct.id, 'start');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    expect(event).toMatchObject({ kind: 'error' });
+    expect(event.text).toBe(
+      `Start failed: The Proxmox HA manager could not start CT ${vmid}: its HA state is “error”. On sim, the CT's task history and ha-manager status show why; once the cause is fixed, clear the error (Datacenter → HA, or ha-manager set ct:${vmid} --state disabled), then try again.`,
+    );
+    expect(simStatus()).toBe('stopped');
+    expect((await env.deps.repos.containers.findById(ct.id))!).toMatchObject({ lifecycle: 'ready', currentAction: null, error: event.text });
+    expect((await actionHistory())[0]).toMatchObject({ outcome: 'failed', summary: event.text, details: { action: 'start' } });
+
+    // Still in error, a new start is refused at once by the same check, without waiting out the two minutes.
+    const again = await act(ct.id, 'start');
+    expect(again).toMatchObject({ kind: 'error', text: event.text });
+  }, 60_000);
+});
+
 describe('destroy', () => {
   it('a CT protected in Proxmox is left running, with a message that says how to switch protection off', async () => {
     await ensureWorker();

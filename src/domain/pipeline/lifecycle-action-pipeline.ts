@@ -1,6 +1,8 @@
 // Start, stop, shut down or reboot a built container, as a worker job that writes its own live log. Each action
 // reads the CT's real state first, so a job redelivered after a worker crash just finishes the work (a start on a
-// running CT is already done). Its history entry is written while the lock is still held (a crash before it leaves
+// running CT is already done). After its task it waits for the CT to be in the state asked for: at once normally,
+// up to minutes for a CT that is a Proxmox HA resource, whose start, stop and shutdown only hand the request to the HA
+// manager (HA_REQUESTS). Its history entry is written while the lock is still held (a crash before it leaves
 // the job to run again; after it, the job's key keeps the entry single). The action lock (containers.current_action)
 // is released BEFORE the final event: viewers end their stream on that event only once no action holds the container.
 import type { NodeRecord } from '../../db/nodes-repository.ts';
@@ -23,6 +25,20 @@ import { recordActionEnded, type JobRequest } from '../history/record-history.ts
 /** After a start or reboot, how long to look for the (possibly new) DHCP address before leaving the last known one. */
 const IP_REFRESH_MAX_MS = 60_000;
 const TASK_TIMEOUT_MS = 10 * 60_000;
+/** After its task, how long a CT may take to show the state it was put in: status can lag a moment on a busy node. */
+const STATUS_GRACE_MS = 5_000;
+
+/**
+ * What the HA stack does when asked, for a CT that is an HA resource: the task (`hastart`, `hastop`) only hands the
+ * request on and the HA manager acts on its own rounds (10 s each), so the CT changes seconds later. A start gets
+ * two minutes; a stop or shutdown the shutdown's timeout and a minute for the rounds.
+ */
+const HA_REQUESTS = {
+  start: { waiting: 'starts it; waiting for it to run', done: 'started', verb: 'start', waitMs: 2 * 60_000 },
+  stop: { waiting: 'stops it; waiting for it to stop', done: 'stopped', verb: 'stop', waitMs: (SHUTDOWN_TIMEOUT_S + 60) * 1000 },
+  shutdown: { waiting: 'shuts it down; waiting for it to stop', done: 'shut down', verb: 'shut down', waitMs: (SHUTDOWN_TIMEOUT_S + 60) * 1000 },
+} as const;
+type HaRequest = keyof typeof HA_REQUESTS;
 
 export type ActionOutcome = 'done' | 'failed' | 'skipped';
 
@@ -81,57 +97,103 @@ async function perform(run: ActionRun): Promise<string> {
   const api = proxmoxClientFor(node, deps.secrets);
   try {
     const ct = await ourCt(api, node, vmid, container);
+    const ha = ct.ha?.managed === true;
     const task = (upid: string) =>
       waitForTask(api, upid, { pollIntervalMs: run.timings.pollMs, timeoutMs: TASK_TIMEOUT_MS, onLine: (line) => recorder.log('task', line) });
-    const say = async (text: string) => {
-      recorder.log('system', text);
-      await recorder.actionStatus(text);
-    };
+    const arrive = (wanted: LxcStatus['status'], haRequest: HaRequest | undefined) => awaitStatus(run, api, node, vmid, wanted, haRequest);
 
     if (action === 'start' || (action === 'reboot' && ct.status !== 'running')) {
       if (ct.status === 'running') {
         recorder.log('system', `CT ${vmid} is already running.`);
       } else {
-        await say(action === 'reboot' ? `CT ${vmid} is not running; starting it instead of a reboot…` : `Starting CT ${vmid}…`);
+        await say(run, action === 'reboot' ? `CT ${vmid} is not running; starting it instead of a reboot…` : `Starting CT ${vmid}…`);
         await task(await api.startLxc(node.name, vmid));
       }
-      await expectStatus(api, node, vmid, 'running');
+      await arrive('running', ha ? 'start' : undefined);
       await refreshIp(run, api, node, vmid);
       return `CT ${vmid} is running.`;
     }
     if (action === 'reboot') {
-      await say(`Rebooting CT ${vmid}…`);
+      // A reboot is no HA request (pve-container's vzreboot even for an HA resource): the task restarts the CT itself.
+      await say(run, `Rebooting CT ${vmid}…`);
       await task(await api.rebootLxc(node.name, vmid, { timeout: SHUTDOWN_TIMEOUT_S }));
-      await expectStatus(api, node, vmid, 'running');
+      await arrive('running', undefined);
       await refreshIp(run, api, node, vmid);
       return `CT ${vmid} rebooted and is running.`;
     }
     if (ct.status !== 'running') {
       recorder.log('system', `CT ${vmid} is already stopped.`);
     } else if (action === 'stop') {
-      await say(`Stopping CT ${vmid}…`);
+      await say(run, `Stopping CT ${vmid}…`);
       await task(await api.stopLxc(node.name, vmid));
     } else {
-      await say(`Shutting down CT ${vmid} (stopped hard if it is not down within ${SHUTDOWN_TIMEOUT_S} s)…`);
+      // The HA stack shuts down with the timeout alone: no hard stop follows.
+      await say(run, ha ? `Shutting down CT ${vmid} (the HA manager gives it ${SHUTDOWN_TIMEOUT_S} s)…` : `Shutting down CT ${vmid} (stopped hard if it is not down within ${SHUTDOWN_TIMEOUT_S} s)…`);
       await task(await api.shutdownLxc(node.name, vmid, { timeout: SHUTDOWN_TIMEOUT_S, forceStop: true }));
     }
-    await expectStatus(api, node, vmid, 'stopped');
+    await arrive('stopped', ha ? action : undefined);
     return action === 'stop' ? `CT ${vmid} is stopped.` : `CT ${vmid} is shut down.`;
   } finally {
     api.close();
   }
 }
 
-/** The CT as the node lists it — only if it carries this container's mark (ct-mark.ts); any other guest is left alone. */
+/** A line of the log that is also the action's status line. */
+async function say(run: ActionRun, text: string): Promise<void> {
+  run.recorder.log('system', text);
+  await run.recorder.actionStatus(text);
+}
+
+/**
+ * The CT's status/current (with its HA state) — only if it carries this container's mark (ct-mark.ts); any other
+ * guest is left alone.
+ */
 async function ourCt(api: ProxmoxClient, node: NodeRecord, vmid: number, container: Container): Promise<LxcStatus> {
   const ct = await findOwnCt(api, node.name, container, vmid);
   if (!ct) throw new StepError(`CT ${vmid} no longer exists on ${node.name} — it was removed outside Launchpad. Use “Forget this entry” to drop this entry.`);
-  return ct;
+  return api.getLxcStatus(node.name, vmid);
 }
 
-async function expectStatus(api: ProxmoxClient, node: NodeRecord, vmid: number, wanted: LxcStatus['status']): Promise<void> {
-  const { status } = await api.getLxcStatus(node.name, vmid);
-  if (status !== wanted) throw new StepError(`CT ${vmid} is ${status} after the task ended, not ${wanted}. Look at the task log above, then try again.`);
+/**
+ * Polls status/current until the CT is `wanted`. After an ordinary task it is, or is within a short grace. After an
+ * HA request (`haRequest`) the HA manager still has to act: the wait is long and says so in the log, and it ends early
+ * when the HA manager gives up (its state `error`), with what the admin can do on the node.
+ */
+async function awaitStatus(
+  run: ActionRun,
+  api: ProxmoxClient,
+  node: NodeRecord,
+  vmid: number,
+  wanted: LxcStatus['status'],
+  haRequest: HaRequest | undefined,
+): Promise<void> {
+  const ha = haRequest && HA_REQUESTS[haRequest];
+  let current = await api.getLxcStatus(node.name, vmid);
+  if (current.status === wanted) return;
+  const started = Date.now();
+  if (ha) await say(run, `CT ${vmid} is managed by Proxmox HA: the HA manager ${ha.waiting}…`);
+  for (;;) {
+    const waited = Date.now() - started;
+    if (!ha && waited > STATUS_GRACE_MS) {
+      throw new StepError(`CT ${vmid} is ${current.status} after the task ended, not ${wanted}. Look at the task log above, then try again.`);
+    }
+    if (ha && current.ha?.state === 'error') {
+      throw new StepError(
+        `The Proxmox HA manager could not ${ha.verb} CT ${vmid}: its HA state is “error”. On ${node.name}, the CT's task history and ha-manager status show why; once the cause is fixed, clear the error (Datacenter → HA, or ha-manager set ct:${vmid} --state disabled), then try again.`,
+      );
+    }
+    if (ha && waited > ha.waitMs) {
+      throw new StepError(
+        `CT ${vmid} is still ${current.status} ${Math.round(ha.waitMs / 1000)} s after the request to the Proxmox HA manager (HA state: ${current.ha?.state ?? 'unknown'}). Look at Datacenter → HA (or ha-manager status) on ${node.name}: are the HA services running and the cluster quorate? Then try again.`,
+      );
+    }
+    await sleep(run.timings.pollMs);
+    current = await api.getLxcStatus(node.name, vmid);
+    if (current.status === wanted) {
+      if (ha) run.recorder.log('system', `The HA manager ${ha.done} CT ${vmid} after ${Math.round((Date.now() - started) / 1000)} s.`);
+      return;
+    }
+  }
 }
 
 /**
