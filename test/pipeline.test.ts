@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
+import { WorkerShutdown, runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
 import { runLifecycleAction } from '../src/domain/pipeline/lifecycle-action-pipeline.ts';
 import { getTemplate, syncCatalogue } from '../src/domain/templates/catalogue.ts';
 import { TemplatesRepository } from '../src/db/templates-repository.ts';
@@ -331,5 +331,37 @@ describe('the node stops answering while a task runs', () => {
     for (const line of nodeLog.filter((l) => !l.startsWith('TASK '))) expect(log.filter((l) => l === line), line).toHaveLength(1);
     expect(log.filter((l) => l.startsWith('Creating CT '))).toHaveLength(1);
     expect(log.some((l) => l.startsWith(`Reading the log of task ${upid} from line `))).toBe(true);
+  });
+});
+
+describe('a worker shutting down while a task runs', () => {
+  it('leaves the Proxmox task running, keeps it pending, and the next run follows it on with one create', async () => {
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id });
+    simulator.sim.faults.set({ slowStorage: true });
+    const controller = new AbortController();
+    const running = build(c.id, controller.signal);
+    let upid: string | null = null;
+    try {
+      for (let i = 0; i < 200 && !upid; i++) {
+        upid = (await env.deps.repos.containers.findById(c.id))!.createUpid;
+        if (!upid) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(upid).toMatch(/:vzcreate:/);
+      controller.abort(new WorkerShutdown());
+      expect(await running).toBe('interrupted');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    expect((await env.deps.repos.containers.findById(c.id))!.pendingTask).toMatchObject({ upid });
+    // Not stopped on the node: it ends on its own, successfully.
+    const task = simulator.sim.state.tasks.get(upid!)!;
+    for (let i = 0; i < 200 && task.status === 'running'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(task.exitstatus).toMatch(/^(OK|WARNINGS: \d+)$/);
+
+    expect(await build(c.id)).toBe('ready');
+    const log = (await allEvents(c.id)).filter((e) => e.kind === 'log').map((e) => e.text ?? '');
+    expect(log.filter((l) => l.startsWith('Creating CT '))).toHaveLength(1);
+    expect(log.some((l) => l.startsWith(`Reading the log of task ${upid} from line `))).toBe(true);
+    expect(log.some((l) => /received interrupt/.test(l))).toBe(false);
   });
 });

@@ -61,8 +61,12 @@ async function createContainerJob(deps: Deps, job: Job<JobDataByName['create-con
  */
 const requestOf = (job: Job<{ requestedBy?: number }>): JobRequest => ({ requestedBy: job.data.requestedBy, key: `job:${job.id}@${job.timestamp}` });
 
-async function destroyContainerJob(deps: Deps, job: Job<JobDataByName['destroy-container']>, _token: string | undefined, ctx: JobContext) {
-  return runDestroyPipeline(pipelineDeps(deps), job.data.containerId, ctx.shutdown, requestOf(job));
+/**
+ * Not cut short by a worker shutdown either: stopping the vzdestroy task halfway would leave a CT with some of its
+ * volumes gone. A destroy takes seconds; the worker lets it finish before it exits.
+ */
+async function destroyContainerJob(deps: Deps, job: Job<JobDataByName['destroy-container']>) {
+  return runDestroyPipeline(pipelineDeps(deps), job.data.containerId, requestOf(job));
 }
 
 /**

@@ -22,8 +22,13 @@ export interface WaitForTaskOptions {
   pollIntervalMs?: number;
   /** Default 30 min: creating a CT on slow storage takes long. */
   timeoutMs?: number;
-  /** Abort → the task is stopped (DELETE) and the wait ends with TaskCancelledError. */
+  /** Abort → the task is stopped (DELETE) and the wait ends with TaskCancelledError — unless `leaveRunningOn` says not. */
   signal?: AbortSignal;
+  /**
+   * Aborts for which the task is left running on the node: the wait ends by throwing the signal's reason, and the
+   * task can be followed again later (a worker shutting down, say, while the user's cancel still stops it).
+   */
+  leaveRunningOn?: (reason: unknown) => boolean;
   /**
    * How long status/log reads may keep failing with 400 (a task not yet visible on the node) or a transient error
    * before the wait gives up. Default 10 s.
@@ -78,7 +83,10 @@ class TaskFollower {
     const { signal } = this.options;
     const deadline = Date.now() + (this.options.timeoutMs ?? 30 * 60_000);
     for (;;) {
-      if (signal?.aborted) return this.cancel();
+      if (signal?.aborted) {
+        if (this.options.leaveRunningOn?.(signal.reason)) throw signal.reason;
+        return this.cancel();
+      }
       const status = await this.tolerant(() => this.api.getTaskStatus(this.upid));
       if (status) {
         const drained = await this.tolerant(() => this.readNewLines());

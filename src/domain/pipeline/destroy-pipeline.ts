@@ -15,7 +15,6 @@ import { recordDestroyEnded, type JobRequest } from '../history/record-history.t
 export async function runDestroyPipeline(
   deps: PipelineDeps,
   containerId: string,
-  signal: AbortSignal,
   request: JobRequest = {},
 ): Promise<'destroyed' | 'failed' | 'skipped'> {
   const container = await deps.repos.containers.findById(containerId);
@@ -48,11 +47,11 @@ export async function runDestroyPipeline(
           if (ct.status === 'running') {
             recorder.log('system', `Stopping CT ${container.vmid}…`);
             const stop = await api.stopLxc(node.name, container.vmid);
-            await waitForTask(api, stop, { signal, onLine: (line) => recorder.log('task', line) });
+            await waitForTask(api, stop, { onLine: (line) => recorder.log('task', line) });
           }
           recorder.log('system', `Destroying CT ${container.vmid} (purge)…`);
           const upid = await api.deleteLxc(node.name, container.vmid, { purge: true, force: true });
-          await waitForTask(api, upid, { signal, onLine: (line) => recorder.log('task', line) });
+          await waitForTask(api, upid, { onLine: (line) => recorder.log('task', line) });
         }
       } finally {
         api.close();

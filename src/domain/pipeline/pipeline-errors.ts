@@ -11,8 +11,20 @@ export class StepError extends Error {}
 /** The container's VMID belongs to another guest and the build may not move to another: nothing there is its own. */
 export class VmidTakenError extends StepError {}
 
-/** The user (or a shutdown) cancelled the run. */
-export class PipelineCancelled extends Error {}
+/** Why the signal fired: a user's cancel ends the run as cancelled; a worker shutdown leaves it to be resumed. */
+export class WorkerShutdown extends Error {
+  constructor() {
+    super('The worker is shutting down; the build resumes on the next worker.');
+  }
+}
+
+/**
+ * An abort that is no cancel: the worker is shutting down, or its run lease was lost (src/jobs/run-lease.ts, matched
+ * by name since the jobs layer sits above the domain). The run stops; its work, Proxmox tasks included, carries on
+ * in the next run.
+ */
+export const isInterruption = (reason: unknown): reason is Error =>
+  reason instanceof WorkerShutdown || (reason instanceof Error && reason.name === 'LeaseLost');
 
 const HINTS: Array<[RegExp, string]> = [
   [/insufficient free space|free space in thin pool|not enough free space|No space left/i, 'The storage is full: free space on it or pick another root-disk storage, then Retry.'],

@@ -21,7 +21,7 @@ import { PHASES, isPhaseKey, type PhaseKey, snapshotFrom } from '../progress/pha
 import type { Publish } from '../progress/progress-channel.ts';
 import { DEFAULT_TIMINGS, type PipelineContext, type PipelineTimings } from './pipeline-context.ts';
 import { ForeignGuestError, confirmOwnCt, confirmStillOwnCt } from './ct-mark.ts';
-import { VmidTakenError, describeFailure } from './pipeline-errors.ts';
+import { VmidTakenError, WorkerShutdown, describeFailure, isInterruption } from './pipeline-errors.ts';
 import { creatingStep } from './steps/creating-step.ts';
 import { deployingStep } from './steps/deploying-step.ts';
 import { finalizingStep } from './steps/finalizing-step.ts';
@@ -60,13 +60,7 @@ const STEPS: Record<PhaseKey, (ctx: PipelineContext) => Promise<void>> = {
   finalizing: finalizingStep,
 };
 
-
-/** Why the signal fired: a user's cancel ends the run as cancelled; a worker shutdown leaves it to be resumed. */
-export class WorkerShutdown extends Error {
-  constructor() {
-    super('The worker is shutting down; the build resumes on the next worker.');
-  }
-}
+export { WorkerShutdown };
 
 export type RunOutcome = 'ready' | 'failed' | 'cancelled' | 'interrupted' | 'skipped';
 
@@ -155,7 +149,7 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
     log.info('container ready');
     return 'ready';
   } catch (err) {
-    if (signal.aborted && (signal.reason instanceof WorkerShutdown || signal.reason?.name === 'LeaseLost')) {
+    if (signal.aborted && isInterruption(signal.reason)) {
       recorder.log('system', signal.reason.message);
       await recorder.close().catch(() => undefined);
       return 'interrupted';

@@ -2,9 +2,10 @@
 // had reached and, once the node answers, the task's UPID (containers.pending_task). A run resumed after a crash
 // re-reads that task's log from the start (GET …/tasks/{upid}/log, paged by start/limit), skips the lines already
 // stored, records the rest after its "Attempt N" marker, and follows the task to its end. The same holds when the
-// node stops answering while a task runs: the task goes on there, so the build fails saying so but keeps the pending
-// task, and a Retry picks up the log where it stopped.
-import { ProxmoxError, TaskCancelledError } from '../../proxmox/errors.ts';
+// node stops answering while a task runs, or the worker shuts down: the task goes on there, the pending task is kept,
+// and the next run (a Retry, or the next worker) picks up the log where it stopped.
+import { ProxmoxError, TaskCancelledError, TaskTimeoutError } from '../../proxmox/errors.ts';
+import { isInterruption } from './pipeline-errors.ts';
 import { waitForTask, type TaskResult } from '../../proxmox/task-waiter.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 import type { PendingTask } from '../containers/container.ts';
@@ -61,10 +62,16 @@ async function follow(ctx: PipelineContext, upid: string, startLine: number): Pr
       startLine,
       pollIntervalMs: ctx.timings.pollMs,
       transientWindowMs: ctx.timings.taskContactMs,
+      // A worker shutting down leaves the task running: the next run follows it on (resumePendingTask).
+      leaveRunningOn: isInterruption,
       onLine: (line) => ctx.recorder.log('task', line),
     });
   } catch (err) {
-    if (lostTrack(err)) {
+    if (isInterruption(err)) ended = false;
+    else if (err instanceof TaskTimeoutError) {
+      ended = false;
+      ctx.recorder.log('system', `Stopped following task ${upid} after ${Math.round(err.timeoutMs / 60_000)} min; it may still be running on ${ctx.node.name}. Retry follows it on from where the log stopped.`);
+    } else if (lostTrack(err)) {
       ended = false;
       ctx.recorder.log('system', `Lost track of task ${upid}: ${ctx.node.name} stopped answering while it ran. The task goes on there; Retry reads the rest of its log and follows it to its end.`);
     }
