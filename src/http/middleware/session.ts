@@ -4,6 +4,7 @@ import { unsign } from 'cookie-signature';
 import type { Request, RequestHandler } from 'express';
 import session, { type SessionData, type Store } from 'express-session';
 import type pg from 'pg';
+import { wantsJson } from '../render.ts';
 
 declare module 'express-session' {
   interface SessionData {
@@ -86,6 +87,11 @@ export function destroySession(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
 }
 
+/**
+ * A message for the next page this session renders. A request that asked for JSON gets no page, so it leaves none:
+ * kept, it would turn up later on some unrelated page (a script acting with the session's cookie).
+ */
 export function flash(req: Request, kind: 'info' | 'success' | 'error', text: string): void {
+  if (wantsJson(req)) return;
   req.session.flash = { kind, text };
 }
