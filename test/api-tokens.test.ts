@@ -57,14 +57,15 @@ afterAll(async () => {
   await env?.close();
 });
 
-/** Creates a token through /account as the signed-in browser would; returns the value shown once. */
+/** Creates a token through /account as the signed-in browser would (following the redirect); returns the value shown once. */
 async function createToken(name: string, expiresInDays = ''): Promise<string> {
   const res = await fetch(`${base}/account/tokens`, {
     method: 'POST',
     headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ _csrf: admin.csrf, name, expires_in_days: expiresInDays }),
   });
-  expect(res.status).toBe(201);
+  expect(res.redirected).toBe(true);
+  expect(res.status).toBe(200);
   expect(res.headers.get('cache-control')).toBe('no-store');
   const token = /<code id="new-token"[^>]*>([^<]+)<\/code>/.exec(await res.text())?.[1];
   expect(token).toMatch(/^lp_[A-Za-z0-9_-]{43}$/);
@@ -85,6 +86,35 @@ describe('API tokens', () => {
     expect((await fetch(`${base}/containers`, { headers: bearer(token, { Accept: 'application/json' }) })).status).toBe(200);
     const [row] = await env.deps.knex('api_tokens').where({ name: 'listing' });
     expect(row.last_used_at).not.toBeNull();
+  });
+
+  it('are created by POST-redirect-GET: the page after the redirect shows the token once, a reload neither shows it nor makes another', async () => {
+    const post = await fetch(`${base}/account/tokens`, {
+      method: 'POST', redirect: 'manual', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: admin.csrf, name: 'reloaded' }),
+    });
+    expect(post.status).toBe(303);
+    expect(post.headers.get('location')).toBe('/account#api-tokens');
+    // Until the page shows it, the token waits in the session row, sealed: not readable there.
+    const sessions = JSON.stringify(await env.deps.knex('sessions').select('sess'));
+    expect(sessions).toContain('newApiToken');
+
+    const shown = await fetch(`${base}/account`, { headers: { Cookie: admin.cookie } });
+    expect(shown.status).toBe(200);
+    expect(shown.headers.get('cache-control')).toBe('no-store');
+    const html = await shown.text();
+    const token = /<code id="new-token"[^>]*>([^<]+)<\/code>/.exec(html)?.[1];
+    expect(token).toMatch(/^lp_[A-Za-z0-9_-]{43}$/);
+    expect(html).toContain('Token “reloaded” created. Copy it now');
+    expect(post.headers.get('location')).not.toContain(token!);
+    expect(sessions).not.toContain(token!);
+
+    const reload = await (await fetch(`${base}/account`, { headers: { Cookie: admin.cookie } })).text();
+    expect(reload).not.toContain('id="new-token"');
+    expect(reload).not.toContain(token!);
+    expect(await env.deps.knex('api_tokens').where({ name: 'reloaded' })).toHaveLength(1);
+    expect(JSON.stringify(await env.deps.knex('sessions').select('sess'))).not.toContain('newApiToken');
+    expect((await fetch(`${base}/containers`, { headers: bearer(token!, { Accept: 'application/json' }) })).status).toBe(200);
   });
 
   it('sign in without cookie or CSRF; a cookie request without CSRF is still refused', async () => {
@@ -154,6 +184,7 @@ describe('API tokens', () => {
     const made = await fetch(`${base}/account/tokens`, {
       method: 'POST', headers: { Cookie: session.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: session.csrf, name: 'watch' }),
     });
+    expect(made.redirected).toBe(true);
     const token = /<code id="new-token"[^>]*>([^<]+)<\/code>/.exec(await made.text())![1]!;
     expect((await fetch(`${base}/containers`, { headers: bearer(token, { Accept: 'application/json' }) })).status).toBe(200);
     const deploy = await fetch(`${base}/containers`, { method: 'POST', headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }), body: '{}' });

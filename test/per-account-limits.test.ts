@@ -34,7 +34,8 @@ const createToken = (who: Who, name: string) =>
 
 async function tokenOf(who: Who, name: string): Promise<string> {
   const res = await createToken(who, name);
-  expect(res.status).toBe(201);
+  expect(res.redirected).toBe(true);
+  expect(res.status).toBe(200);
   return /<code id="new-token"[^>]*>([^<]+)<\/code>/.exec(await res.text())![1]!;
 }
 

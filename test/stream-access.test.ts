@@ -80,8 +80,9 @@ async function post(process: number, path: string, who: { cookie: string; csrf: 
 
 async function createToken(who: { cookie: string; csrf: string }, name: string): Promise<{ token: string; id: number }> {
   const res = await post(0, '/account/tokens', who, { name });
-  expect(res.status).toBe(201);
-  const token = /<code id="new-token"[^>]*>([^<]+)<\/code>/.exec(await res.text())![1]!;
+  expect(res.status).toBe(303);
+  const shown = await fetch(`${web[0]!.baseUrl}${res.headers.get('location')}`, { headers: { Cookie: who.cookie } });
+  const token = /<code id="new-token"[^>]*>([^<]+)<\/code>/.exec(await shown.text())![1]!;
   const row = await env.deps.knex('api_tokens').where({ name }).orderBy('id', 'desc').first('id');
   return { token, id: row.id };
 }

@@ -115,6 +115,7 @@ describe('the stream gateway', () => {
       headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ _csrf: admin.csrf, name: 'gateway', expires_in_days: '' }),
     });
+    expect(created.redirected).toBe(true);
     const token = /<code id="new-token"[^>]*>([^<]+)<\/code>/.exec(await created.text())![1]!;
     const viaToken = await connectSse(`${server.baseUrl}/containers/${c.id}/events`, { headers: { Authorization: `Bearer ${token}` } });
     const viaSession = await connectSse(`${server.baseUrl}/containers/${c.id}/events`, { cookie: admin.cookie });

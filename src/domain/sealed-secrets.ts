@@ -5,5 +5,7 @@ export const rootPasswordAad = (containerId: string) => `containers:${containerI
 export const credentialAad = (containerId: string, key: string) => `containers:${containerId}:credential:${key}`;
 /** The root password a wizard draft holds until Deploy. */
 export const draftPasswordAad = (deployId: string) => `wizard:${deployId}:root_password`;
+/** A just-created API token, kept in its creator's session until the page that shows it once (src/http/routes/account-routes.ts). */
+export const newApiTokenAad = (sessionId: string) => `sessions:${sessionId}:new_api_token`;
 export const tokenSecretAad = (nodeId: number) => `nodes:${nodeId}:token_secret`;
 export const sshKeyAad = (nodeId: number) => `nodes:${nodeId}:ssh_private_key`;

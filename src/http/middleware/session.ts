@@ -10,6 +10,8 @@ declare module 'express-session' {
   interface SessionData {
     userId?: number;
     flash?: { kind: 'info' | 'success' | 'error'; text: string };
+    /** A just-created API token until /account shows it, once; `sealed` with the session id as associated data. */
+    newApiToken?: { name: string; sealed: string };
   }
 }
 

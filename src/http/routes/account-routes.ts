@@ -5,6 +5,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import type { Deps } from '../../deps.ts';
 import { createApiToken, listApiTokens, revokeApiToken, validateTokenInput } from '../../domain/access/api-tokens.ts';
 import { recordAudit } from '../../domain/access/audit.ts';
+import { newApiTokenAad } from '../../domain/sealed-secrets.ts';
 import { changeOwnPassword } from '../../domain/accounts.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
@@ -12,7 +13,7 @@ import { tokenCreationRateLimit } from '../middleware/login-rate-limit.ts';
 import { flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 
-export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'logger'> & { rateLimitPrefix: string }): Router {
+export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'logger' | 'secrets'> & { rateLimitPrefix: string }): Router {
   const router = Router();
   const tokenDeps = { apiTokens: deps.repos.apiTokens, users: deps.repos.users };
   const tokenCreations = tokenCreationRateLimit(deps.redis, deps.rateLimitPrefix);
@@ -32,7 +33,26 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
     renderPage(req, res, 'pages/account/index', { title: 'Your account', section: '/account', errors: {}, tokens, now: new Date(), ...extra }, status);
   };
 
-  router.get('/account', allow.readers, browserOnly('account.view'), (req, res) => showAccount(req, res));
+  /**
+   * A new token is shown once, on the page its POST redirects to, so a reload neither shows it again nor creates
+   * another. Until then it waits in the session sealed to that session's id: the sessions table never holds it
+   * readable, and it is never in a URL, a log or Redis.
+   */
+  const keepNewToken = (req: Request, name: string, value: string) => {
+    req.session.newApiToken = { name, sealed: deps.secrets.seal(value, newApiTokenAad(req.sessionID)) };
+  };
+  const takeNewToken = (req: Request): { name: string; value: string } | undefined => {
+    const kept = req.session.newApiToken;
+    if (!kept) return undefined;
+    delete req.session.newApiToken;
+    return { name: kept.name, value: deps.secrets.open(kept.sealed, newApiTokenAad(req.sessionID)) };
+  };
+
+  router.get('/account', allow.readers, browserOnly('account.view'), (req, res) => {
+    const newToken = takeNewToken(req);
+    if (newToken) res.set('Cache-Control', 'no-store');
+    return showAccount(req, res, { newToken });
+  });
 
   router.post('/account/password', allow.readers, browserOnly('account.password_change'), async (req, res) => {
     try {
@@ -61,9 +81,8 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
     }
     const { token, record } = created;
     await recordAudit(deps, req, { action: 'token.create', target: record.name, details: { token_id: record.id, expires_at: record.expiresAt?.toISOString() ?? null } });
-    // Shown in this response only (not a flash: a redirect would carry it through the session store).
-    res.set('Cache-Control', 'no-store');
-    await showAccount(req, res, { newToken: { name: record.name, value: token } }, 201);
+    keepNewToken(req, record.name, token);
+    res.redirect(303, '/account#api-tokens');
   });
 
   router.post('/account/tokens/:id/revoke', allow.readers, browserOnly('token.revoke'), async (req, res) => {
