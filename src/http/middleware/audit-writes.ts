@@ -1,7 +1,8 @@
 // Admin changes (nodes, templates, package sets, settings, users) are audited here, once, from the request's path and the
 // answer's status, so each route need not remember to: POST /nodes → node.create, POST /nodes/7 → node.update,
-// POST /nodes/7/test → node.test. Only the path and status are kept, never the body (it holds node secrets).
-import type { RequestHandler } from 'express';
+// POST /nodes/7/test → node.test. Only the path and status are kept, never the body (it holds node secrets); the
+// route names what it acted on (auditTarget), as only it knows the name — else the entry says `node 7`.
+import type { RequestHandler, Response } from 'express';
 import { recordAudit, type AuditDeps } from '../../domain/access/audit.ts';
 
 const RESOURCES: Record<string, string> = { nodes: 'node', templates: 'template', 'package-sets': 'package_set', settings: 'settings', users: 'user' };
@@ -26,13 +27,19 @@ export function refusedContainerWriteOf(path: string): { action: string; contain
   return m[1] ? { action: `container.${m[2]!.replace(/-/g, '_')}`, containerId: m[1] } : { action: 'container.deploy' };
 }
 
+/** The Target of this request's audit entry, in words a reader recognises: a node's name, a username. Never a secret. */
+export function auditTarget(res: Response, target: string): void {
+  res.locals.auditTarget = target;
+}
+
 export function auditAdminWrites(deps: AuditDeps): RequestHandler {
   return (req, res, next) => {
     const what = req.method === 'POST' ? auditActionOf(req.path) : undefined;
     if (what) {
       res.on('finish', () => {
         const outcome = res.statusCode === 403 ? 'denied' : res.statusCode < 400 ? 'success' : 'failure';
-        void recordAudit(deps, req, { action: what.action, target: what.target, outcome, details: { path: req.path, status: res.statusCode } });
+        const target = (res.locals.auditTarget as string | undefined) || what.target;
+        void recordAudit(deps, req, { action: what.action, target, outcome, details: { path: req.path, status: res.statusCode } });
       });
     }
     const refused = req.method === 'POST' && !what ? refusedContainerWriteOf(req.path) : undefined;

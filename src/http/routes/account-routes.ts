@@ -24,7 +24,7 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
    */
   const browserOnly = (action: string): RequestHandler<{ id: string }> => async (req, res, next) => {
     if (req.apiTokenId === undefined) return next();
-    await recordAudit(deps, req, { action, outcome: 'denied', details: { via: 'token', status: 403 } });
+    await recordAudit(deps, req, { action, outcome: 'denied', target: req.params.id ? `token ${req.params.id}` : req.user!.username, details: { via: 'token', status: 403 } });
     res.status(403).json({ error: 'An API token cannot manage API tokens or the account’s password. Sign in to Launchpad in a browser and use Account (/account).' });
   };
 

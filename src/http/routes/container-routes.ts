@@ -146,9 +146,13 @@ export function containerRoutes(
   };
   const actor = (req: Request) => req.user!;
 
-  /** Every container action leaves an audit entry: success, or why it was refused (never a secret: messages only). */
+  /**
+   * Every container action leaves an audit entry: success, or why it was refused (never a secret: messages only).
+   * Its Target is the hostname, as a deploy's is, read before the action (a forgotten entry is gone after it).
+   */
   const audited = (action: string, handler: (req: Request<{ id: string }>, res: Response) => Promise<void>) => async (req: Request<{ id: string }>, res: Response) => {
-    const entry = { action: `container.${action}`, containerId: req.params.id, target: req.params.id };
+    const hostname = (await deps.repos.containers.findById(req.params.id))?.hostname;
+    const entry = { action: `container.${action}`, containerId: req.params.id, target: hostname ?? req.params.id };
     try {
       await handler(req, res);
     } catch (err) {

@@ -6,6 +6,7 @@ import * as nodes from '../../domain/nodes/node-management.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { Redis } from '../../lib/redis.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
+import { auditTarget } from '../middleware/audit-writes.ts';
 import { allow } from '../middleware/auth.ts';
 import { fingerprintRateLimit } from '../middleware/login-rate-limit.ts';
 import { flash } from '../middleware/session.ts';
@@ -60,8 +61,10 @@ export function nodeRoutes(deps: NodeRoutesDeps): Router {
 
   async function save(req: Request, res: Response, node?: NodeRecord) {
     const form = nodeFormFromBody(req.body);
+    auditTarget(res, node?.name ?? form.name);
     try {
       const saved = node ? await nodes.updateNode(deps, node, form) : await nodes.createNode(deps, form);
+      auditTarget(res, saved.name);
       recent.forget(saved.id);
       flash(req, 'success', `Node “${saved.name}” saved. Use “Test connection” to check it.`);
       res.redirect(303, `/nodes/${saved.id}/edit`);
@@ -72,7 +75,9 @@ export function nodeRoutes(deps: NodeRoutesDeps): Router {
   }
 
   async function fetchFingerprints(req: Request, res: Response, node?: NodeRecord) {
-    const fetched = await nodes.fetchFingerprints(nodeFormFromBody(req.body));
+    const form = nodeFormFromBody(req.body);
+    auditTarget(res, node?.name ?? (form.name || form.sshHost));
+    const fetched = await nodes.fetchFingerprints(form);
     const view: FormView = { form: fetched.form, node, errors: fetched.errors, fingerprintNote: fetched.note };
     res.vary('HX-Request');
     if (isHtmx(req)) return renderFragment(req, res, 'partials/nodes/fingerprints', fingerprintPanel(view));
@@ -103,6 +108,7 @@ export function nodeRoutes(deps: NodeRoutesDeps): Router {
 
   router.post('/nodes/:id/test', allow.admins, async (req, res) => {
     const node = await nodes.getNode(deps.repos.nodes, req.params.id);
+    auditTarget(res, node.name);
     const report = await testConnection(deps, node);
     recent.record(report);
     res.vary('HX-Request');
@@ -118,12 +124,14 @@ export function nodeRoutes(deps: NodeRoutesDeps): Router {
   router.post('/nodes/:id/delete', allow.admins, async (req, res) => {
     try {
       const node = await nodes.deleteNode(deps.repos.nodes, req.params.id);
+      auditTarget(res, node.name);
       recent.forget(node.id);
       flash(req, 'success', `Node “${node.name}” removed.`);
       res.redirect(303, '/nodes');
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       const { node, containers } = await nodes.deletionCheck(deps.repos.nodes, req.params.id);
+      auditTarget(res, node.name);
       renderPage(req, res, 'pages/nodes/delete', { title: `Remove ${node.name}`, section: SECTION, node, containers, error: err.message }, 409);
     }
   });

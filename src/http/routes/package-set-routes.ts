@@ -5,6 +5,7 @@ import * as library from '../../domain/package-sets/package-set-library.ts';
 import type { ImportPreview, PackageSet } from '../../domain/package-sets/package-set.ts';
 import { PACKAGE_MANAGERS } from '../../domain/templates/template.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
+import { auditTarget } from '../middleware/audit-writes.ts';
 import { allow } from '../middleware/auth.ts';
 import { flash } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
@@ -63,6 +64,7 @@ export function packageSetRoutes(deps: PackageSetRoutesDeps): Router {
 
   router.post('/package-sets', allow.admins, async (req, res) => {
     const form = library.setFormFromBody(req.body);
+    auditTarget(res, form.name);
     try {
       const id = await library.createSet(repo, form);
       flash(req, 'success', `Package set “${form.name}” created. Add its packages below.`);
@@ -81,6 +83,7 @@ export function packageSetRoutes(deps: PackageSetRoutesDeps): Router {
     const setForm = library.setFormFromBody(req.body);
     await change(deps, req, res, async () => {
       const { set, diskTemplates } = await library.updateSet(repo, param(req), setForm);
+      auditTarget(res, set.name);
       const disk = diskTemplates.length ? ` Disk templates ${diskTemplates.join(', ')} still name the old one in their packages/*.sets files: update them before the next Rescan.` : '';
       return `Package set “${set.name}” saved.${disk}`;
     }, { setForm });
@@ -101,9 +104,11 @@ export function packageSetRoutes(deps: PackageSetRoutesDeps): Router {
     const importForm = library.importFormFromBody(req.body);
     if (req.body?._action !== 'save') {
       const { set, preview } = await library.previewSetImport(repo, param(req), importForm);
+      auditTarget(res, set.name);
       return renderShow(deps, req, res, set, { importForm, preview });
     }
     const { set, added, skipped } = await library.importIntoSet(repo, param(req), importForm);
+    auditTarget(res, set.name);
     flash(req, 'success', `Imported ${added} package${added === 1 ? '' : 's'} into “${set.name}”${skipped ? ` (${skipped} line${skipped === 1 ? '' : 's'} skipped as shown in the preview)` : ''}.`);
     res.redirect(303, setUrl(set));
   });
@@ -116,6 +121,7 @@ export function packageSetRoutes(deps: PackageSetRoutesDeps): Router {
   router.post('/package-sets/:id/delete', allow.admins, async (req, res) => {
     try {
       const set = await library.deleteSet(repo, param(req));
+      auditTarget(res, set.name);
       flash(req, 'success', `Package set “${set.name}” deleted.`);
       res.redirect(303, '/package-sets');
     } catch (err) {

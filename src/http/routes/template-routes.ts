@@ -7,6 +7,7 @@ import { PACKAGE_MANAGERS } from '../../domain/templates/template.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import type { Logger } from '../../logger.ts';
 import { flash } from '../middleware/session.ts';
+import { auditTarget } from '../middleware/audit-writes.ts';
 import { allow } from '../middleware/auth.ts';
 import type { TemplateTestsRepository } from '../../db/template-tests-repository.ts';
 import { findTemplateTest, requestTemplateTest } from '../../domain/templates/template-test.ts';
@@ -57,6 +58,7 @@ async function renderForm(deps: TemplateRoutesDeps, req: Request, res: Response,
 /** Saves the posted form, or shows it again: with another empty row when asked for one, with messages when invalid. */
 async function saveForm(deps: TemplateRoutesDeps, req: Request, res: Response, templateId?: number) {
   const { form, action } = formFromBody(req.body);
+  auditTarget(res, form.name);
   if (action !== 'save') return renderForm(deps, req, res, { form, templateId });
   try {
     const id = await catalogue.saveCustomTemplate(deps.templates, form, templateId, await deps.packageSets.names());
@@ -84,6 +86,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
   });
 
   router.post('/templates/rescan', allow.admins, async (req, res) => {
+    auditTarget(res, deps.templatesDir);
     const { loaded, broken, removed } = await catalogue.syncCatalogue(deps.templates, deps.templatesDir, req.log ?? deps.logger);
     const parts = [`${loaded.length} loaded`, `${broken.length} broken`, `${removed.length} removed`];
     flash(req, broken.length ? 'error' : 'success', `Rescanned ${deps.templatesDir}: ${parts.join(', ')}.`);
@@ -110,6 +113,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
   router.post('/templates/:id/test', allow.admins, async (req, res) => {
     try {
       const run = await requestTemplateTest(testDeps, req.user!.id, param(req));
+      auditTarget(res, run.templateName);
       res.redirect(303, `/templates/${run.templateId}/tests/${run.id}`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
@@ -156,11 +160,13 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
   router.post('/templates/:id/delete', allow.admins, async (req, res) => {
     try {
       const template = await catalogue.deleteTemplate(deps.templates, param(req));
+      auditTarget(res, template.name);
       flash(req, 'success', `Template “${template.name}” deleted.`);
       res.redirect(303, '/templates');
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       const { template, references } = await catalogue.deletionCheck(deps.templates, param(req));
+      auditTarget(res, template.name);
       renderPage(req, res, 'pages/templates/delete', { title: `Delete ${template.name}`, section: SECTION, template, references, error: err.message }, 409);
     }
   });

@@ -4,6 +4,7 @@ import * as users from '../../domain/user-management.ts';
 import { linkProxmoxUser, loadSignInSettings, saveSignInSettings, type ProxmoxSignInDeps } from '../../domain/access/proxmox-sign-in.ts';
 import { ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
 import { ValidationError } from '../../lib/errors.ts';
+import { auditTarget } from '../middleware/audit-writes.ts';
 import { allow } from '../middleware/auth.ts';
 import { flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
@@ -34,6 +35,7 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
   router.get('/users', allow.admins, (req, res) => renderList(req, res, deps, proxmox));
 
   router.post('/users/proxmox-sign-in', allow.admins, async (req, res) => {
+    auditTarget(res, 'sign-in with Proxmox VE');
     try {
       const settings = await saveSignInSettings(proxmox, req.body ?? {});
       flash(req, 'success', settings.enabled ? 'Sign-in with Proxmox VE accounts is on: the login form lists the node’s realms.' : 'Sign-in with Proxmox VE accounts is off.');
@@ -47,6 +49,7 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
   router.post('/users/:id/proxmox-user', allow.admins, async (req, res) => {
     try {
       const { user, pveUserid } = await linkProxmoxUser(proxmox, req.params.id, req.body?.pve_userid);
+      auditTarget(res, user.username);
       flash(req, 'success', pveUserid ? `${user.username} signs in as Proxmox VE user ${pveUserid} too.` : `${user.username} is no longer linked to a Proxmox VE user.`);
       res.redirect(303, '/users');
     } catch (err) {
@@ -57,15 +60,19 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
 
   router.post('/users', allow.admins, async (req, res) => {
     try {
-      showInvite(req, res, await users.createUser(deps, req.body ?? {}), false);
+      const created = await users.createUser(deps, req.body ?? {});
+      auditTarget(res, created.user.username);
+      showInvite(req, res, created, false);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
+      auditTarget(res, String(req.body?.username ?? ''));
       await renderList(req, res, deps, proxmox, { form: { username: String(req.body?.username ?? ''), role: String(req.body?.role ?? '') }, errors: err.fields }, 422);
     }
   });
 
   router.post('/users/:id/role', allow.admins, async (req, res) => {
     const user = await users.changeRole(deps, req.params.id, req.body?.role);
+    auditTarget(res, user.username);
     flash(req, 'success', `${user.username} is now ${req.body.role === 'admin' ? 'an admin' : `a ${req.body.role}`}.`);
     res.redirect(303, '/users');
   });
@@ -73,15 +80,21 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
   for (const [action, disabled] of [['disable', true], ['enable', false]] as const) {
     router.post(`/users/:id/${action}`, allow.admins, async (req, res) => {
       const user = await users.setDisabled(deps, req.params.id, disabled);
+      auditTarget(res, user.username);
       flash(req, 'success', disabled ? `${user.username} is disabled: their sessions have ended.` : `${user.username} is enabled again.`);
       res.redirect(303, '/users');
     });
   }
 
-  router.post('/users/:id/invite', allow.admins, async (req, res) => showInvite(req, res, await users.reissueInvite(deps, req.params.id), true));
+  router.post('/users/:id/invite', allow.admins, async (req, res) => {
+    const reissued = await users.reissueInvite(deps, req.params.id);
+    auditTarget(res, reissued.user.username);
+    showInvite(req, res, reissued, true);
+  });
 
   router.post('/users/:id/delete', allow.admins, async (req, res) => {
     const user = await users.deleteUser(deps, req.params.id);
+    auditTarget(res, user.username);
     flash(req, 'success', `${user.username} is deleted.`);
     res.redirect(303, '/users');
   });
