@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 // Small things a user saw, checked in a real browser under the app's CSP: a refused wizard step leaves no
 // Content-Security-Policy violations in the console; after a refused Deploy the address bar names the page shown
-// (the Review step), with and without JavaScript, so a reload shows the same page; every page has a favicon.
+// (the Review step), with and without JavaScript, so a reload shows the same page; every page has a favicon; the
+// first Tab on every page reaches a "Skip to content" link, out of sight until then, that leads into <main>.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxmoxClient } from '../../src/proxmox/api-client.ts';
@@ -151,6 +152,44 @@ describe('small things in a browser', () => {
     const ico = await page.request.get(`${server.baseUrl}/favicon.ico`);
     expect(ico.status()).toBe(200);
     expect(ico.headers()['content-type']).toMatch(/^image\//);
+    await context.close();
+  });
+
+  it('the first Tab reaches "Skip to content", hidden until focused, and it leads into the main landmark', async () => {
+    const { context, page } = await signedInPage(true);
+    const skip = page.getByRole('link', { name: 'Skip to content' });
+    const onScreen = async () => {
+      const box = (await skip.boundingBox())!;
+      return box.y + box.height > 0 && box.width > 1 && box.height > 1;
+    };
+    for (const url of ['/containers', '/templates', '/account']) {
+      await page.goto(`${server.baseUrl}${url}`);
+      expect(await skip.getAttribute('href'), url).toBe('#main');
+      expect(await page.locator('main#main').count(), url).toBe(1);
+      expect(await onScreen(), url).toBe(false);
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => document.activeElement?.textContent?.trim()), url).toBe('Skip to content');
+      expect(await onScreen(), url).toBe(true);
+      await page.keyboard.press('Enter');
+      expect(new URL(page.url()).hash).toBe('#main');
+      expect(await onScreen(), url).toBe(false);
+      // Focus carries on from <main>: the next Tab lands inside it, past the header's links.
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => Boolean(document.activeElement?.closest('main'))), url).toBe(true);
+    }
+    // Signed out too: the sign-in page's layout starts with it (its username field has autofocus, so the first
+    // Tab goes on from there; Shift+Tab goes back past the logo to the link).
+    const anonymous = await browser.newPage();
+    await anonymous.goto(`${server.baseUrl}/login`);
+    const firstFocusable = () => anonymous.evaluate(() => {
+      const first = document.querySelector('a[href], button, input:not([type="hidden"]), select, textarea, [tabindex]');
+      return [first?.textContent?.trim(), first?.getAttribute('href')];
+    });
+    expect(await firstFocusable()).toEqual(['Skip to content', '#main']);
+    await anonymous.keyboard.press('Shift+Tab');
+    await anonymous.keyboard.press('Shift+Tab');
+    expect(await anonymous.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Skip to content');
+    await anonymous.close();
     await context.close();
   });
 });
