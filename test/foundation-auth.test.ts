@@ -38,6 +38,19 @@ describe('first-run setup', () => {
     expect(wrong.text).toContain('value="admin"');
     expect(await env.deps.repos.users.count()).toBe(0);
 
+    // Everything wrong at once: the setup code's message comes first (nothing else matters without it), the
+    // others follow in the form's order, and what was typed stays — except the passwords.
+    const all = await agent.post('/setup').type('form')
+      .send({ _csrf: form._csrf, code: 'deadbeef0000', username: 'Not a name!', password: 'short', password_confirm: 'other' }).expect(422);
+    const reported = [...all.text.matchAll(/<p id="e-([a-z_]+)" class="field-error">/g)].map((m) => m[1]);
+    expect(reported).toEqual(['code', 'username', 'password', 'password_confirm']);
+    expect(all.text).toContain('That is not the setup code');
+    expect(all.text).toMatch(/name="code" type="text" value="deadbeef0000"/);
+    expect(all.text).toMatch(/name="username" type="text" value="Not a name!"/);
+    expect(all.text).not.toContain('value="short"');
+    expect(all.text).not.toContain('value="other"');
+    expect(await env.deps.repos.users.count()).toBe(0);
+
     const mismatch = await agent.post('/setup').type('form').send({ ...form, code, password_confirm: 'other pass' }).expect(422);
     expect(mismatch.text).toContain('The two passwords differ.');
 

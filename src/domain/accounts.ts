@@ -61,10 +61,19 @@ export async function completeSetup(
 ): Promise<User> {
   const expected = await deps.settings.get(SETUP_CODE_KEY);
   const given = typeof input.code === 'string' ? input.code.trim() : '';
-  const credentials = validateCredentials(input);
+  // Every problem at once, the setup code's first: without the right code nothing else on the form matters.
+  const fields: Record<string, string> = {};
   if (!expected || given.length !== expected.length || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
-    throw new ValidationError({ code: 'That is not the setup code. Copy it from the server log (line “one-time setup code”).' });
+    fields.code = 'That is not the setup code. Copy it from the server log (line “one-time setup code”).';
   }
+  let credentials: ReturnType<typeof validateCredentials> | undefined;
+  try {
+    credentials = validateCredentials(input);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    Object.assign(fields, err.fields);
+  }
+  if (!credentials || fields.code) throw new ValidationError(fields);
   const user = await deps.users.createFirst({
     username: credentials.username,
     passwordHash: await hashPassword(credentials.password),
