@@ -538,6 +538,42 @@ describe('container lifecycle', () => {
     expect(sim.state.container(620)).toBeUndefined();
   });
 
+  it('converts a stopped CT to a template (test hook): template 1 everywhere, a base volume, never started, still destroyed', async () => {
+    await taskDone(await createCt(625));
+    await taskDone((await api('POST', '/nodes/sim/lxc/625/status/start')).json!.data as string);
+    expect(() => sim.state.convertToTemplate(625)).toThrow("you can't convert a CT to template if the CT is running");
+    await taskDone((await api('POST', '/nodes/sim/lxc/625/status/stop')).json!.data as string);
+    sim.state.convertToTemplate(625);
+    expect(() => sim.state.convertToTemplate(625)).toThrow("you can't convert a template to a template");
+    expect(() => sim.state.convertToTemplate(698)).toThrow("Configuration file 'nodes/sim/lxc/698.conf' does not exist");
+
+    const config = (await api('GET', '/nodes/sim/lxc/625/config')).json?.data as Record<string, unknown>;
+    expect(config).toMatchObject({ template: 1, rootfs: 'local-lvm:base-625-disk-0,size=4G' });
+    expect((await api('GET', '/nodes/sim/lxc/625/status/current')).json?.data).toMatchObject({ vmid: 625, status: 'stopped', template: 1 });
+    expect((await api('GET', '/nodes/sim/lxc')).json?.data).toContainEqual(expect.objectContaining({ vmid: 625, template: 1 }));
+    await new Promise((r) => setTimeout(r, 3000 / SPEED + 20));
+    const resources = (await api('GET', '/cluster/resources', { params: { type: 'vm' } })).json?.data as Record<string, unknown>[];
+    expect(resources.find((r) => r.vmid === 625)).toMatchObject({ status: 'stopped', template: 1 });
+    const volumes = (await api('GET', '/nodes/sim/storage/local-lvm/content', { params: { vmid: 625 } })).json?.data as Record<string, unknown>[];
+    expect(volumes.map((v) => v.volid)).toEqual(['local-lvm:base-625-disk-0']);
+    // An ordinary CT still says nothing about it in its status (vmstatus sets the key only for a template).
+    await taskDone(await createCt(626));
+    expect((await api('GET', '/nodes/sim/lxc/626/status/current')).json?.data).not.toHaveProperty('template');
+
+    // The start is accepted, and its task fails, as vm_start's worker does.
+    const start = await api('POST', '/nodes/sim/lxc/625/status/start');
+    expect(start.status).toBe(200);
+    const refused = await taskDone(start.json!.data as string);
+    expect(refused.exitstatus).toBe("you can't start a CT if it's a template");
+    expect(refused.lines.at(-1)).toBe("TASK ERROR: you can't start a CT if it's a template");
+    expect(sim.state.container(625)?.status).toBe('stopped');
+
+    const destroyed = await taskDone((await api('DELETE', '/nodes/sim/lxc/625', { params: { purge: 1 } })).json!.data as string);
+    expect(destroyed.exitstatus).toBe('OK');
+    expect(destroyed.lines).toContain('  Logical volume "base-625-disk-0" successfully removed.');
+    expect(sim.state.container(625)).toBeUndefined();
+  });
+
   it('updates the config with PUT (tags normalised, delete list, digest check)', async () => {
     await taskDone(await createCt(630));
     const before = (await api('GET', '/nodes/sim/lxc/630/config')).json?.data as Record<string, string>;

@@ -10,7 +10,7 @@ import type { SimulatorFaults } from './faults.ts';
 import { configDigest, normalizeNet, normalizeDescription, normalizeTags, printPropertyString, readPropertyString, templateOs } from './lxc-config.ts';
 import { parameterError, permissionError, PveHttpError, serverError } from './pve-error.ts';
 import type { ParamSchema, ParamValues, PveSchema } from './pve-schema.ts';
-import type { CtRecord, HaResource, SimulatorState, StorageDef } from './state.ts';
+import { isTemplate, rootVolumeName, type CtRecord, type HaResource, type SimulatorState, type StorageDef } from './state.ts';
 import type { TaskContext, TaskRunner, TaskWork } from './task-runner.ts';
 
 const GiB = 1024 ** 3;
@@ -352,6 +352,8 @@ export class LxcLifecycle {
   }
 
   private async startWork(ctx: TaskContext, record: CtRecord): Promise<void> {
+    // Checked inside the task, before the lock, as vm_start's worker does (API2/LXC/Status.pm).
+    if (isTemplate(record)) throw new Error("you can't start a CT if it's a template");
     if (record.lock) throw new Error(`CT is locked (${record.lock})`);
     if (this.faults.current.lockTimeout) {
       ctx.log('trying to acquire lock...');
@@ -457,7 +459,7 @@ export class LxcLifecycle {
       }
       record.lock = 'destroyed';
       await ctx.sleep(TIMING.destroy);
-      ctx.log(`  Logical volume "vm-${vmid}-disk-0" successfully removed.`);
+      ctx.log(`  Logical volume "${rootVolumeName(record)}" successfully removed.`);
       if (params.purge === 1) ctx.log(`purging CT ${vmid} from related configurations..`);
       if (params.purge === 1 && record.ha) ctx.log(`NOTE: removed CT ${vmid} from HA resource configuration.`);
       await this.state.removeContainer(vmid);

@@ -7,7 +7,7 @@ import { configResponse } from './lxc-config.ts';
 import { TIMING } from './lxc-lifecycle.ts';
 import { parameterError, serverError } from './pve-error.ts';
 import type { ParamValues } from './pve-schema.ts';
-import { NETWORK, STORAGES, type CtRecord, type OtherGuest, type SimulatorState, type StorageDef, type TaskRecord } from './state.ts';
+import { isTemplate, NETWORK, rootVolumeName, STORAGES, type CtRecord, type OtherGuest, type SimulatorState, type StorageDef, type TaskRecord } from './state.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -155,7 +155,7 @@ export class NodeViews {
       for (const ct of this.sortedContainers()) {
         if (ct.rootStorage !== def.storage || (vmid !== undefined && ct.vmid !== vmid)) continue;
         out.push({
-          volid: `${def.storage}:vm-${ct.vmid}-disk-0`,
+          volid: `${def.storage}:${rootVolumeName(ct)}`,
           content: 'rootdir',
           format: 'raw',
           size: ct.diskGiB * GiB,
@@ -323,6 +323,8 @@ export class NodeViews {
       ...(running ? { pid: ct.pid } : {}),
       ...(ct.lock ? { lock: ct.lock } : {}),
       ...(c.tags !== undefined ? { tags: c.tags } : {}),
+      // pve-container's vmstatus sets it only for a template.
+      ...(isTemplate(ct) ? { template: 1 } : {}),
       ...(running ? { pressurecpusome: 0, pressureiosome: 0, pressurememorysome: 0 } : {}),
     };
   }
@@ -330,7 +332,8 @@ export class NodeViews {
   private resourceEntry(ct: CtRecord): Json {
     const base = { id: `lxc/${ct.vmid}`, type: 'lxc', vmid: ct.vmid, node: ct.node ?? this.state.node, ...(ct.ha ? { hastate: ct.ha.state } : {}) };
     // Until pvestatd's first sample the guest is listed, but with no stats and no name.
-    if (Date.now() < ct.statsFrom) return { ...base, status: 'unknown', template: 0 };
+    const template = isTemplate(ct) ? 1 : 0;
+    if (Date.now() < ct.statsFrom) return { ...base, status: 'unknown', template };
     const s = this.vmStatus(ct);
     return {
       ...base,
@@ -347,7 +350,7 @@ export class NodeViews {
       netout: s.netout,
       diskread: s.diskread,
       diskwrite: s.diskwrite,
-      template: 0,
+      template,
       ...(ct.lock ? { lock: ct.lock } : {}),
       ...(ct.config.tags !== undefined ? { tags: ct.config.tags } : {}),
     };

@@ -226,6 +226,22 @@ export class SimulatorState implements SimulatorStateView {
     this.save();
   }
 
+  /**
+   * What an admin's `pct template <vmid>` (POST …/lxc/{vmid}/template, task `vztemplate`) does to the CT: its root
+   * volume becomes the read-only base `base-<vmid>-disk-0` and its config gets `template: 1`. A template never starts
+   * again (only clones of it do). The endpoint is not in the schema subset, so tests reach it here; the refusals are
+   * pve-container's (API2/LXC.pm `template`), checked in its order.
+   */
+  convertToTemplate(vmid: number): void {
+    const ct = this.containers.get(vmid);
+    if (!ct || ct.node !== undefined) throw new Error(`Configuration file 'nodes/${this.node}/lxc/${vmid}.conf' does not exist`);
+    if (ct.lock) throw new Error(`CT is locked (${ct.lock})`);
+    if (isTemplate(ct)) throw new Error("you can't convert a template to a template");
+    if (ct.status === 'running') throw new Error("you can't convert a CT to template if the CT is running");
+    ct.config = { ...ct.config, template: 1, rootfs: String(ct.config.rootfs).replace(`:vm-${vmid}-disk-`, `:base-${vmid}-disk-`) };
+    this.save();
+  }
+
   /** The cluster nodes other than this one that hold a CT. */
   peerNodes(): Set<string> {
     return new Set([...this.containers.values()].flatMap((ct) => (ct.node === undefined ? [] : [ct.node])));
@@ -308,6 +324,16 @@ export class SimulatorState implements SimulatorStateView {
     writeFileSync(tmp, JSON.stringify(persisted));
     renameSync(tmp, this.file);
   }
+}
+
+/** Whether the CT was converted to a template (`template: 1` in its config). */
+export function isTemplate(ct: CtRecord): boolean {
+  return ct.config.template === 1;
+}
+
+/** The CT's root volume on its storage: `vm-<vmid>-disk-0`, or `base-<vmid>-disk-0` once it is a template. */
+export function rootVolumeName(ct: CtRecord): string {
+  return `${isTemplate(ct) ? 'base' : 'vm'}-${ct.vmid}-disk-0`;
 }
 
 /** A running CT's address on eth0: net0's static ip=, or its DHCP lease. */
