@@ -145,7 +145,7 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
         fragments,
         newestHistoryId: (id) => deps.repos.history.newestId(id),
         sse,
-        render: async (how, round) => stateMessage(how, await shared.roundFacts(container, round && { snapshot: round, status: statusOf(round) }), viewer),
+        render: async (how, round) => stateMessage(how, await shared.roundFacts(container, round && { snapshot: round, status: statusOf(round, container.vmid!) }), viewer),
       }, container, historySeen);
     },
   };

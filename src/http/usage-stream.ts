@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ContainersRepository } from '../db/containers-repository.ts';
 import type { Container, LiveStatus } from '../domain/containers/container.ts';
+import { templateStatus } from '../domain/containers/container-list.ts';
 import { showsUsage } from '../domain/containers/container-page.ts';
 import type { EventRelay } from '../domain/progress/event-relay.ts';
 import { isSettled } from '../domain/progress/progress-feed.ts';
@@ -31,19 +32,20 @@ export interface UsageStreamDeps {
   sse: { maxPendingBytes: number; heartbeatMs: number };
 }
 
-/** What the badge says, from the poll (no extra request to the node). */
-export function statusOf(snapshot: UsageSnapshot): LiveStatus | undefined {
+/** What the badge says about CT `vmid`, from the poll (no extra request to the node). */
+export function statusOf(snapshot: UsageSnapshot, vmid: number): LiveStatus | undefined {
   const s = snapshot.sample;
   if (snapshot.problem) return { state: 'unknown', reason: snapshot.problem.reason };
+  if (s?.template) return templateStatus(vmid);
   return s && { state: s.status, uptime: s.status === 'running' ? s.uptime : undefined, lock: s.lock };
 }
 
 // Every viewer of a container in this process gets the same snapshot object from the monitor: render it once.
 const rendered = new WeakMap<UsageSnapshot, string>();
-function usageMessage(fragments: ContainerFragments, snapshot: UsageSnapshot, containerId: string): string {
+function usageMessage(fragments: ContainerFragments, snapshot: UsageSnapshot, container: Container): string {
   let html = rendered.get(snapshot);
   if (html === undefined) {
-    html = fragments.usageUpdate(usageView(snapshot, Date.now()), statusOf(snapshot), containerId);
+    html = fragments.usageUpdate(usageView(snapshot, Date.now()), statusOf(snapshot, container.vmid!), container.id);
     rendered.set(snapshot, html);
   }
   return html;
@@ -98,7 +100,7 @@ export async function streamUsage(req: IncomingMessage, res: ServerResponse, dep
   const refresh = (snapshot: UsageSnapshot) => orEnd(deps.render('refresh', snapshot).then((html) => !stopped && sse.send(0, 'usage', html)));
   const onSnapshot = (snapshot: UsageSnapshot, change: UsageChange) => {
     if (stopped) return;
-    if (change === 'usage') return void sse.sendShared(0, 'usage', usageMessage(deps.fragments, snapshot, container.id));
+    if (change === 'usage') return void sse.sendShared(0, 'usage', usageMessage(deps.fragments, snapshot, container));
     // Started or stopped (what it offers changed too), or its health or history did: this viewer's whole state, with
     // the status the last poll saw.
     refresh(snapshot);
@@ -108,7 +110,7 @@ export async function streamUsage(req: IncomingMessage, res: ServerResponse, dep
   stops.push(unwatch);
   // What is known already, so the panel is current before the next poll; then `live` for the page's indicator.
   const known = await deps.usage.snapshot(container.id);
-  sse.sendShared(0, 'usage', usageMessage(deps.fragments, known, container.id));
+  sse.sendShared(0, 'usage', usageMessage(deps.fragments, known, container));
   sse.send(0, 'live', '0');
   // (A round of its own: what is read for it must be newer than the entry just found.)
   if (historySeen !== undefined && (await deps.newestHistoryId(container.id)) !== historySeen) refresh({ ...known });

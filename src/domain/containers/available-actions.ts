@@ -31,14 +31,19 @@ export function availableActions(
   // No CT on the node (removed outside Launchpad, another guest at its VMID, or never created): Destroy has nothing
   // to remove, so Forget replaces it.
   const gone = state === 'missing' || state === 'not-created';
+  // A CT converted to a template never starts again, nor can a build go on in it: no power action and no Retry.
+  // Forget leaves the template in Proxmox for whoever made it; Destroy removes it.
+  const template = state === 'template';
   switch (container.lifecycle) {
     case 'queued':
     case 'creating':
       return ['cancel'];
     case 'ready':
+      if (template) return ['forget', 'destroy'];
       return gone ? ['forget'] : [...((state && POWER_BY_STATE[state]) ?? []), 'destroy'];
     case 'failed':
     case 'cancelled':
+      if (template) return ['forget', 'destroy'];
       if (state === 'not-created') return ['retry', 'forget'];
       return gone ? ['forget'] : ['retry', 'destroy'];
     case 'destroying':

@@ -151,8 +151,9 @@ export async function requestPowerAction(deps: ContainerActionDeps, viewer: View
 }
 
 /**
- * Drops a container whose CT was removed outside Launchpad, whose VMID another guest now holds, or whose CT was
- * never created. The node is asked again now — only a node that answers without our CT proves it gone — and the
+ * Drops a container whose CT was removed outside Launchpad, whose VMID another guest now holds, whose CT was never
+ * created, or whose CT was converted to a template (which stays in Proxmox, no longer Launchpad's to manage). The
+ * node is asked again now — only a node that answers without our CT, or with it as a template, allows it — and the
  * entry becomes `destroyed`, its history kept. Nothing is ever sent to the node.
  */
 export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps, viewer: Viewer & { username: string }, id: string): Promise<void> {
@@ -162,12 +163,12 @@ export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps
     let live = await liveStatusOf(deps, claimed);
     if (live.state === 'running' || live.state === 'stopped') live = (await foreignGuestAt(deps, claimed)) ?? live;
     if (live.state === 'unknown') throw new ConflictError(`Launchpad cannot confirm that the CT is gone: ${live.reason ?? 'its node did not answer'}`);
-    if (live.state !== 'missing' && live.state !== 'not-created') {
+    if (live.state !== 'missing' && live.state !== 'not-created' && live.state !== 'template') {
       throw new ConflictError(`CT ${claimed.vmid ?? ''} still exists on its node, so there is nothing to forget. Destroy it instead.`);
     }
     const recorder = await recorderFor(deps, claimed.id, claimed.lifecycle);
     if (live.reason) recorder.log('system', live.reason);
-    const words = live.state === 'not-created' ? 'no CT was ever created' : 'the CT was already gone';
+    const words = FORGOTTEN_BECAUSE[live.state].replace('{vmid}', String(claimed.vmid));
     await recorder.destroyed(`Forgotten by ${viewer.username}; ${words}.`);
     await recorder.close();
     await recordForgotten(deps.repos, claimed.id, viewer, `Forgotten: ${words}.`);
@@ -175,6 +176,13 @@ export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps
     await deps.repos.containers.releaseAction(container.id, 'forget');
   }
 }
+
+/** How the log and the history say why an entry was forgotten. */
+const FORGOTTEN_BECAUSE = {
+  missing: 'the CT was already gone',
+  'not-created': 'no CT was ever created',
+  template: 'CT {vmid} stays in Proxmox as a template',
+} as const;
 
 /**
  * A guest the list takes for ours (same hostname and tag) may still carry another container's mark: read its config

@@ -9,6 +9,7 @@ import type { SecretBox } from '../../lib/secret-box.ts';
 import type { ClusterVmResource } from '../../proxmox/api-types.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { CtMovedError, MARK_TAG, mayBeOwnConfig } from '../pipeline/ct-mark.ts';
+import { CtIsTemplateError } from '../pipeline/pipeline-errors.ts';
 import { availableActions, type ContainerAction } from './available-actions.ts';
 import { healthListText } from '../health/health-view.ts';
 import type { HealthState } from '../health/service-health.ts';
@@ -125,11 +126,15 @@ function match(container: Container, nodeName: string, guest: ClusterVmResource 
 /** The guest is this container's CT: its status, or — on another node than Launchpad made it on — why it is left alone. */
 function ownGuest(container: Container, nodeName: string, guest: ClusterVmResource): LiveStatus {
   if (guest.node !== nodeName) return { state: 'unknown', reason: new CtMovedError(guest.vmid, nodeName, guest.node).message, lock: guest.lock };
+  if (guest.template) return templateStatus(guest.vmid);
   if (guest.status === 'running' || guest.status === 'stopped') {
     return { state: guest.status, uptime: guest.status === 'running' ? guest.uptime : undefined, lock: guest.lock };
   }
   return { state: 'unknown', reason: `${guest.node} has no statistics for CT ${container.vmid} yet (status “${guest.status}”).`, lock: guest.lock };
 }
+
+/** Our CT, converted to a template in Proxmox: what the list, the page and the page's usage stream say about it. */
+export const templateStatus = (vmid: number): LiveStatus => ({ state: 'template', reason: new CtIsTemplateError(vmid).message });
 
 function anotherGuest(container: Container, guest: ClusterVmResource): LiveStatus {
   if (!SHOULD_EXIST.has(container.lifecycle)) return { state: 'none' };
@@ -189,7 +194,7 @@ const MATCHES: Record<ListFilter, (row: ContainerListRow) => boolean> = {
 /** Sort order of the status column: what runs first, then what needs attention, then the rest. */
 function statusRank(row: ContainerListRow): number {
   const { lifecycle } = row.container;
-  if (lifecycle === 'ready') return { running: 0, stopped: 1, missing: 4, 'not-created': 4, unknown: 5, none: 5 }[row.live.state];
+  if (lifecycle === 'ready') return { running: 0, stopped: 1, template: 4, missing: 4, 'not-created': 4, unknown: 5, none: 5 }[row.live.state];
   if (lifecycle === 'queued' || lifecycle === 'creating') return 2;
   if (lifecycle === 'failed' || lifecycle === 'cancelled') return 3;
   return 6;

@@ -160,8 +160,8 @@ export async function loadContainerFacts(deps: ContainerPageDeps, container: Con
 export function stateFor(facts: ContainerFacts, viewer: Viewer): ContainerStateView {
   const { container, nodeName, ctStatus } = facts;
   // No CT of its own on the node (removed, never made, or its VMID another guest's): no usage to show or follow — the
-  // monitor polls by VMID and would show the other guest's.
-  const gone = ctStatus?.state === 'missing' || ctStatus?.state === 'not-created';
+  // monitor polls by VMID and would show the other guest's. A template never runs: nothing to measure either.
+  const gone = ctStatus?.state === 'missing' || ctStatus?.state === 'not-created' || ctStatus?.state === 'template';
   return {
     container,
     nodeName,

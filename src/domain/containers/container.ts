@@ -82,10 +82,12 @@ export interface Viewer {
  *   another guest) — it can be forgotten;
  * - `not-created`: the build stopped before a create request reached the node, so there never was a CT — Retry
  *   builds it, Forget drops the entry;
+ * - `template`: our CT was converted to a template in Proxmox — it can never start again, so it offers no power
+ *   action; Destroy removes it, Forget drops the entry and leaves the template in Proxmox (`reason` says so);
  * - `none`: nothing to ask yet (no VMID, still being created, or destroyed).
  */
 export interface LiveStatus {
-  state: 'running' | 'stopped' | 'unknown' | 'missing' | 'not-created' | 'none';
+  state: 'running' | 'stopped' | 'template' | 'unknown' | 'missing' | 'not-created' | 'none';
   reason?: string;
   /** Seconds, while running. */
   uptime?: number;

@@ -29,6 +29,12 @@ export interface HealthView {
 }
 
 const STOPPED = 'not checked: container stopped';
+const TEMPLATE = 'not checked: the CT is a template';
+
+/** Why nothing is checked while the CT cannot run (stopped, or a template); undefined when it may run. */
+function idleReason(live: LiveStatus | undefined): string | undefined {
+  return live?.state === 'stopped' ? STOPPED : live?.state === 'template' ? TEMPLATE : undefined;
+}
 
 export function healthView(
   container: Container,
@@ -38,24 +44,25 @@ export function healthView(
   mayCheck: boolean,
 ): HealthView {
   const shown = container.lifecycle === 'ready' && registered.length > 0;
-  const stopped = live?.state === 'stopped';
-  const current = latest && !stopped ? latest : undefined;
+  const idle = idleReason(live);
+  const current = latest && !idle ? latest : undefined;
   const byName = new Map((current?.services ?? []).map((s) => [s.name, s]));
   const services = registered.map((r): HealthServiceRow => {
     const checked = byName.get(r.name);
-    if (!checked) return { name: r.name, port: r.port, state: 'not-checked', label: HEALTH_STATE_LABELS['not-checked'], words: [stopped ? STOPPED : (current?.summary ?? 'not checked yet')] };
+    if (!checked) return { name: r.name, port: r.port, state: 'not-checked', label: HEALTH_STATE_LABELS['not-checked'], words: [idle ?? current?.summary ?? 'not checked yet'] };
     const failing = checked.checks.filter((c) => !c.ok).map((c) => c.words);
     const words = [...(failing.length ? failing : checked.checks.map((c) => c.words)), ...(checked.notes ?? [])];
     return { name: r.name, port: r.port, state: checked.state, label: HEALTH_STATE_LABELS[checked.state], words };
   });
   const state: HealthState = current?.state ?? 'not-checked';
-  const summary = stopped ? STOPPED : (current?.summary ?? 'not checked yet: the first check runs after the build, then every few minutes');
+  const summary = idle ?? current?.summary ?? 'not checked yet: the first check runs after the build, then every few minutes';
   return { containerId: container.id, shown, state, label: HEALTH_STATE_LABELS[state], summary, checkedAt: current?.checkedAt ?? latest?.checkedAt ?? null, services, mayCheck };
 }
 
 /** The list's per-row text ("2/3 services healthy"), or undefined when the container has nothing to show. */
 export function healthListText(container: Container, latest: HealthCheck | undefined, live: LiveStatus): { state: HealthState; text: string } | undefined {
   if (container.lifecycle !== 'ready' || !latest) return undefined;
-  if (live.state === 'stopped') return { state: 'not-checked', text: STOPPED };
+  const idle = idleReason(live);
+  if (idle) return { state: 'not-checked', text: idle };
   return { state: latest.state, text: healthCount(latest) };
 }

@@ -15,7 +15,7 @@ import { readIpv4 } from './ct-address.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
 import { findOwnCt } from './ct-mark.ts';
 import { DEFAULT_TIMINGS, sleep, type PipelineTimings } from './pipeline-context.ts';
-import { StepError, describeFailure } from './pipeline-errors.ts';
+import { CtIsTemplateError, StepError, describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
 import type { Container } from '../containers/container.ts';
 import { snapshotFrom } from '../progress/phases.ts';
@@ -146,11 +146,13 @@ async function say(run: ActionRun, text: string): Promise<void> {
 
 /**
  * The CT's status/current (with its HA state) — only if it carries this container's mark (ct-mark.ts); any other
- * guest is left alone.
+ * guest is left alone. A CT converted to a template is refused here, in Launchpad's words, before any task could fail
+ * with Proxmox's.
  */
 async function ourCt(api: ProxmoxClient, node: NodeRecord, vmid: number, container: Container): Promise<LxcStatus> {
   const ct = await findOwnCt(api, node.name, container, vmid);
   if (!ct) throw new StepError(`CT ${vmid} no longer exists on ${node.name} — it was removed outside Launchpad. Use “Forget this entry” to drop this entry.`);
+  if (ct.template) throw new CtIsTemplateError(vmid);
   return api.getLxcStatus(node.name, vmid);
 }
 

@@ -26,10 +26,21 @@ export class WorkerShutdown extends Error {
 export const isInterruption = (reason: unknown): reason is Error =>
   reason instanceof WorkerShutdown || (reason instanceof Error && reason.name === 'LeaseLost');
 
+/**
+ * Someone converted the container's CT to a template in Proxmox (`template: 1`): Proxmox refuses to start a template,
+ * and no power action makes sense on it. The list, the page and a refused action all say it in these words.
+ */
+export class CtIsTemplateError extends StepError {
+  constructor(readonly vmid: number) {
+    super(`CT ${vmid} was converted to a template in Proxmox; it cannot be started. Clone it in Proxmox, or Destroy or Forget it here.`);
+  }
+}
+
 const HINTS: Array<[RegExp, string]> = [
   [/insufficient free space|free space in thin pool|not enough free space|No space left/i, 'The storage is full: free space on it or pick another root-disk storage, then Retry.'],
   [/can't find file|unable to use volume|does not exist.*vztmpl/i, 'The OS template is missing on the node: download it (pveam download) or pick another OS template, then Retry.'],
   [/can't lock file|got timeout|CT is locked/i, 'Another operation holds the container lock: wait for it to finish, then Retry.'],
+  [/can't start a CT if it's a template/i, 'The CT was converted to a template in Proxmox and can never be started: clone it in Proxmox, or Destroy or Forget this container.'],
   [/startup for container .* failed|failed to start/i, "Proxmox could not start the container: check the node's log (journalctl -u pve-container@<vmid>), then Retry."],
   [/unable to get any free VMID/i, 'The cluster has no free VMID left in its range: free one, or widen the range (Datacenter → Options → Next Free VMID Range), then Retry.'],
   [/already exists/i, 'That VMID is taken on the cluster. With VMID left empty, Retry moves to the next free one as long as no create task ran for this container; a VMID you chose is never replaced — deploy again with another VMID, or free this one, then Retry.'],

@@ -275,7 +275,9 @@ export class UsageMonitor {
         ? { sample: update.sample, series: update.sample.status === 'running' ? appendPoint(series, pointOf(update.sample)) : series }
         : { sample: before.sample, series, problem: { reason: update.problem ?? 'No values.', at: before.problem?.at ?? message.at } };
       w.snapshot = snapshot;
-      const statusChanged = !!update.sample && !!before.sample && before.sample.status !== update.sample.status;
+      // A CT converted to a template while stopped changes what the page offers as much as a start does.
+      const statusChanged =
+        !!update.sample && !!before.sample && (before.sample.status !== update.sample.status || !!before.sample.template !== !!update.sample.template);
       this.tell(w, statusChanged ? 'status' : 'usage');
     }
     for (const id of message.changed ?? []) {

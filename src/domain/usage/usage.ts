@@ -28,6 +28,8 @@ export interface UsageSample {
   /** Epoch ms the CT was first seen stopped (carried from sample to sample while it stays stopped). */
   stoppedSince: number | null;
   lock?: string;
+  /** Proxmox lists the CT as a template (someone converted it): it will never run again. */
+  template?: true;
 }
 
 /** One point of a sparkline: CPU and memory as fractions (0–1). */
@@ -78,6 +80,7 @@ export function nextSample(prev: UsageSample | undefined, guest: LxcStatus, at: 
     uptime: running ? guest.uptime : 0,
     stoppedSince: running ? null : prev?.status === 'stopped' && prev.stoppedSince !== null ? prev.stoppedSince : at,
     ...(guest.lock ? { lock: guest.lock } : {}),
+    ...(guest.template ? { template: true as const } : {}),
   };
 }
 
