@@ -445,6 +445,23 @@ describe('POST /containers as a form contract (curl)', () => {
     });
   });
 
+  it('refuses an OS template whose package manager cannot install the template’s apt packages, naming both; any OS without them', async () => {
+    const b = await browser();
+    const ALPINE = 'local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz';
+    const before = await containerCount();
+    const refused = await b.post('/containers', minimal({ ostemplate: ALPINE, hostname: 'alpine-apt' }), { Accept: 'application/json' });
+    expect(refused.status).toBe(422);
+    expect(refused.body.fields).toEqual({
+      ostemplate: 'Template “deploy-app” installs packages with apt; alpine-3.20 uses apk. Choose a Debian or Ubuntu OS template.',
+      package_groups: 'Template “deploy-app” installs packages with apt; alpine-3.20 uses apk. Switch the apt group off, or choose a Debian or Ubuntu OS template.',
+    });
+    expect(await containerCount()).toBe(before);
+
+    // Its pip packages install anywhere; a container from scratch installs nothing.
+    expect((await b.post('/containers', minimal({ ostemplate: ALPINE, hostname: 'alpine-pip', package_groups: 'pip' }))).status).toBe(303);
+    expect((await b.post('/containers', minimal({ template: '', ostemplate: ALPINE, hostname: 'alpine-bare' }))).status).toBe(303);
+  });
+
   it('treats deploy_id as an idempotency key', async () => {
     const b = await browser();
     const key = crypto.randomUUID();

@@ -18,6 +18,7 @@ let templateId: number;
 let deadNode: NodeRecord;
 
 const DEBIAN = 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst';
+const ALPINE = 'local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz';
 
 const WEB_TEMPLATE: TemplateDefinition = {
   name: 'wiz-web',
@@ -281,6 +282,7 @@ describe('configure step', () => {
     ['bridge with a semicolon', { bridge: 'vmbr0;reboot' }, 'bridge', /bridge name such as vmbr0/],
     ['tag with quotes', { tags: 'ok "quoted"' }, 'tags', /“"quoted"” is not a valid tag/],
     ['OS template the node lacks', { ostemplate: 'local:vztmpl/debian-13-standard_13.0-1_amd64.tar.zst' }, 'ostemplate', /has no OS template local:vztmpl\/debian-13/],
+    ['an OS whose package manager cannot install the template’s apt packages', { ostemplate: ALPINE }, 'ostemplate', 'Template “wiz-web” installs packages with apt; alpine-3.20 uses apk. Choose a Debian or Ubuntu OS template.'],
     ['storage without rootdir', { storage: 'local' }, 'storage', 'Storage “local” does not hold container disks on node “sim” (choose local-lvm).'],
     ['nesting on a privileged container', { unprivileged: '0' }, 'nesting', /Nesting needs an unprivileged container/],
   ])('refuses %s with a message next to the field, keeping the other values', async (_label, fields, field, message) => {
@@ -413,6 +415,20 @@ describe('packages and scripts steps', () => {
     const ok = await b.post('/containers/new/packages', { package_groups: 'apt', extra_packages: 'htop\njq' });
     expect(ok.status).toBe(303);
     expect(ok.headers.location).toBe('/containers/new/scripts');
+  });
+
+  it('an OS without apt is accepted once the apt group is off, and then apt cannot be switched back on', async () => {
+    const b = await browser();
+    await throughConfigure(b);
+    expect((await b.post('/containers/new/packages', { package_groups: 'npm', extra_packages: '' })).status).toBe(303);
+    const alpine = await b.post('/containers/new/configure', { ...VALID_CONFIGURE, ostemplate: ALPINE });
+    expect(alpine.status, errorsIn(alpine.text)).toBe(303);
+
+    const aptAgain = await b.post('/containers/new/packages', { package_groups: ['apt', 'npm'], extra_packages: '' });
+    expect(aptAgain.status).toBe(422);
+    expect(errorOf(aptAgain.text, 'package_groups')).toBe(
+      'Template “wiz-web” installs packages with apt; alpine-3.20 uses apk. Switch the apt group off, or choose a Debian or Ubuntu OS template.',
+    );
   });
 
   it('reorders scripts with plain posts (no JS) and with htmx, keeping the ticks', async () => {

@@ -15,6 +15,7 @@ import {
   parseAmount, parseCidr, parseExtraPackages, parseSshPublicKeys, parseTags, parseVmid, vmidTakenMessage,
 } from './field-rules.ts';
 import { hostnameInUse, probeNode, type BridgeOption, type NodeChoices, type WizardDeps } from './node-choices.ts';
+import { osPackageConflict, type OsPackageConflict } from './os-distribution.ts';
 
 /** Field name (as in the form contract) → message. */
 export type FieldErrors = Record<string, string>;
@@ -76,6 +77,22 @@ export function refusal(errors: FieldErrors, nodeProblem: NodeProblem | undefine
 /** vmbr0 when the node has it (or its bridges are unknown), else the node's first bridge. */
 export function defaultBridge(bridges: BridgeOption[]): string {
   return bridges.length === 0 || bridges.some((b) => b.iface === DEFAULT_BRIDGE) ? DEFAULT_BRIDGE : bridges[0]!.iface;
+}
+
+/**
+ * The OS template against the template's packages in the groups switched on (the draft's, else the template's): an
+ * Alpine or Fedora OS cannot run the apt-get that installs them, and the build would find out only at its package
+ * step. Refused at Configure on the OS template, and at Packages on the groups (switching apt back on after choosing
+ * such an OS), so that no later step refuses what an earlier one accepted. The sentence names both sides.
+ */
+function osPackageRefusal(
+  ostemplate: string,
+  template: Template | null,
+  groups: readonly string[] | undefined,
+): (OsPackageConflict & { because: string }) | undefined {
+  const conflict = template && osPackageConflict(ostemplate, template, groups ?? templateGroups(template));
+  if (!conflict) return undefined;
+  return { ...conflict, because: `Template “${template.name}” installs packages with ${conflict.needed}; ${conflict.os.name} uses ${conflict.os.packageManager}.` };
 }
 
 /** Collects the first message per field. */
@@ -172,6 +189,8 @@ export async function checkConfigure(
     } else if (reachable && !choices.osTemplates.includes(ostemplate)) {
       note('ostemplate', `Node “${nodeName}” has no OS template ${ostemplate}. Choose one it has downloaded.`);
     }
+    const osRefused = ostemplate ? osPackageRefusal(ostemplate, template, request.packageGroups) : undefined;
+    if (osRefused) note('ostemplate', `${osRefused.because} Choose a ${osRefused.alternatives} OS template.`);
 
     const storage = request.storage || (choices.storages[0]?.storage ?? '');
     if (!storage) {
@@ -292,6 +311,11 @@ export async function checkPackages(
   }
   const extra = parseExtraPackages(request.extraPackages);
   if ('error' in extra) note('extra_packages', extra.error);
+  // The OS chosen at Configure, or — left empty — the template's own (`debian-12`): its name says the distribution.
+  const osRefused = osPackageRefusal(request.ostemplate || (template?.osTemplate ?? ''), template, packageGroups);
+  if (osRefused) {
+    note('package_groups', `${osRefused.because} Switch the ${osRefused.needed} group off, or choose a ${osRefused.alternatives} OS template.`);
+  }
 
   const setNames = [...new Set(request.packageSets ?? template?.packageSets ?? [])];
   for (const name of setNames) note('package_sets', checkSetName(name));
