@@ -168,7 +168,7 @@ export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps
     }
     const recorder = await recorderFor(deps, claimed.id, claimed.lifecycle);
     if (live.reason) recorder.log('system', live.reason);
-    const words = FORGOTTEN_BECAUSE[live.state].replace('{vmid}', String(claimed.vmid));
+    const words = FORGOTTEN_BECAUSE[live.state](claimed.vmid);
     await recorder.destroyed(`Forgotten by ${viewer.username}; ${words}.`);
     await recorder.close();
     await recordForgotten(deps.repos, claimed.id, viewer, `Forgotten: ${words}.`);
@@ -178,11 +178,11 @@ export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps
 }
 
 /** How the log and the history say why an entry was forgotten. */
-const FORGOTTEN_BECAUSE = {
-  missing: 'the CT was already gone',
-  'not-created': 'no CT was ever created',
-  template: 'CT {vmid} stays in Proxmox as a template',
-} as const;
+const FORGOTTEN_BECAUSE: Record<'missing' | 'not-created' | 'template', (vmid: number | null) => string> = {
+  missing: () => 'the CT was already gone',
+  'not-created': () => 'no CT was ever created',
+  template: (vmid) => `CT ${vmid} stays in Proxmox as a template`,
+};
 
 /**
  * A guest the list takes for ours (same hostname and tag) may still carry another container's mark: read its config
