@@ -418,7 +418,11 @@ describe('destroy', () => {
     try {
       const before = await lastSeq(ct.id);
       expect((await post(ct.id, 'destroy', { confirm_hostname: ct.hostname })).status).toBe(303);
-      await waitUntil('the destroy to fail', async () => (await env.deps.repos.containers.findById(ct.id))!.lifecycle === 'failed');
+      await waitUntil('the destroy to end', async () => (await env.deps.repos.containers.findById(ct.id))!.lifecycle !== 'destroying');
+      // Refused, the container is what it was before: ready, with the refusal as its last action's error.
+      const after = (await env.deps.repos.containers.findById(ct.id))!;
+      expect(after.lifecycle).toBe('ready');
+      expect(after.error).toContain('is protected in Proxmox');
       const destroyEvents = await env.deps.repos.events.listAfter(ct.id, before, 1000);
       const last = destroyEvents.at(-1)!;
       expect(last.kind).toBe('error');
@@ -428,8 +432,11 @@ describe('destroy', () => {
     } finally {
       delete simulator.sim.state.containers.get(vmid)!.config.protection;
     }
-    // A failed destroy leaves a failed container, which can be destroyed once protection is off (the next test).
+    // Once protection is off it can be destroyed (the next test); meanwhile the page offers its power actions again.
     expect((await env.deps.repos.containers.findById(ct.id))!.currentAction).toBeNull();
+    const page = await admin.agent.get(`/containers/${ct.id}`);
+    expect(page.text).toContain(`action="/containers/${ct.id}/shutdown"`);
+    expect(page.text).toContain('Last action failed: Destroy failed: CT');
   }, 30_000);
 
   it('asks for the hostname, stops and purges the CT, and ends with a recorded event', async () => {

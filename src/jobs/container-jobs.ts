@@ -66,7 +66,7 @@ const requestOf = (job: Job<{ requestedBy?: number }>): JobRequest => ({ request
  * volumes gone. A destroy takes seconds; the worker lets it finish before it exits.
  */
 async function destroyContainerJob(deps: Deps, job: Job<JobDataByName['destroy-container']>) {
-  return runDestroyPipeline(pipelineDeps(deps), job.data.containerId, requestOf(job));
+  return runDestroyPipeline(pipelineDeps(deps), job.data.containerId, { request: requestOf(job), from: job.data.from });
 }
 
 /**

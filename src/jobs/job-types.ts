@@ -7,7 +7,8 @@ import type { PowerAction } from '../domain/containers/lifecycle-actions.ts';
 export interface JobDataByName {
   /** Builds a container: its job id is the container id, so a double submit enqueues once. */
   'create-container': { containerId: string; requestedBy?: number };
-  'destroy-container': { containerId: string; requestedBy?: number };
+  /** `from`: the lifecycle before the destroy, which a refused or failed destroy returns to (absent in older jobs: failed). */
+  'destroy-container': { containerId: string; requestedBy?: number; from?: 'ready' | 'failed' | 'cancelled' };
   /** A power action: one per container at a time (job id `action-<containerId>`). */
   'container-action': { containerId: string; action: PowerAction; requestedBy?: number };
   /** Runs a template in a throw-away Debian-mode CT ("Test in the simulator"; job id `template-test-<runId>`). */

@@ -123,7 +123,8 @@ export async function destroyContainer(
     const recorder = await recorderFor(deps, container.id, container.lifecycle);
     await recorder.destroying(`Destroy requested by ${viewer.username}; waiting for a worker…`);
     await recorder.close();
-    await enqueueJob(deps.queue, DESTROY_CONTAINER_JOB, { containerId: container.id, requestedBy: viewer.id }, { jobId: destroyJobId(container.id), replaceFinished: true });
+    const from = container.lifecycle as 'ready' | 'failed' | 'cancelled';
+    await enqueueJob(deps.queue, DESTROY_CONTAINER_JOB, { containerId: container.id, requestedBy: viewer.id, from }, { jobId: destroyJobId(container.id), replaceFinished: true });
   } finally {
     await deps.repos.containers.releaseAction(container.id, 'destroy');
   }

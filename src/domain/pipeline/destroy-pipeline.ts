@@ -15,7 +15,8 @@ import { recordDestroyEnded, type JobRequest } from '../history/record-history.t
 export async function runDestroyPipeline(
   deps: PipelineDeps,
   containerId: string,
-  request: JobRequest = {},
+  /** `from`: the lifecycle it had before, which a destroy that fails returns it to (a ready container stays ready). */
+  { request = {}, from = 'failed' }: { request?: JobRequest; from?: 'ready' | 'failed' | 'cancelled' } = {},
 ): Promise<'destroyed' | 'failed' | 'skipped'> {
   const container = await deps.repos.containers.findById(containerId);
   if (!container || container.lifecycle !== 'destroying') return 'skipped';
@@ -66,7 +67,7 @@ export async function runDestroyPipeline(
     const message = `Destroy failed: ${describeFailure(err)}`;
     deps.logger.warn({ err, containerId }, 'destroy failed');
     await record({ ok: false, text: message });
-    await recorder.actionFailed('failed', message);
+    await recorder.actionFailed(from, message);
     await recorder.close().catch(() => undefined);
     return 'failed';
   }
