@@ -439,8 +439,10 @@ describe('destroy', () => {
     expect(page.text).toContain('Last action failed: Destroy failed: CT');
   }, 30_000);
 
-  it('asks for the hostname, stops and purges the CT, and ends with a recorded event', async () => {
+  it('asks for the hostname, stops and purges the CT — an HA resource, stopped by the HA manager first — and ends with a recorded event', async () => {
     await ensureWorker();
+    // Its stop only asks the HA manager; removing its disks before it is down would fail (“in use”).
+    simulator.sim.state.addToHa(vmid);
     await admin.agent.get(`/containers/${ct.id}/destroy`).expect(200);
     expect((await post(ct.id, 'destroy', { confirm_hostname: 'wrong' })).status).toBe(422);
     expect(simStatus()).toBe('running');
@@ -452,6 +454,12 @@ describe('destroy', () => {
     expect(simulator.sim.state.container(vmid)).toBeUndefined();
     const last = (await env.deps.repos.events.listAfter(ct.id, before, 1000)).at(-1)!;
     expect(last).toMatchObject({ kind: 'complete', text: `Destroyed CT ${vmid}.` });
+    const lines = (await env.deps.repos.events.listAfter(ct.id, before, 1000)).filter((e) => e.kind === 'log').map((e) => e.text);
+    expect(lines).toEqual(expect.arrayContaining([
+      `Requesting HA stop for CT ${vmid}`,
+      `CT ${vmid} is managed by Proxmox HA: the HA manager stops it; waiting for it to stop…`,
+      `NOTE: removed CT ${vmid} from HA resource configuration.`,
+    ]));
     expect((await env.deps.repos.containers.findById(ct.id))!.currentAction).toBeNull();
     // Nothing more can be started on it.
     const again = await post(ct.id, 'start');

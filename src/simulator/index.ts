@@ -22,9 +22,9 @@
 // (state.addToHa) is started, stopped and shut down as on a cluster with the HA stack — an `hastart`/`hastop` task
 // that only hands the request on, then one round (TIMING.haRound) later the HA stack's own vzstart, vzstop or
 // vzshutdown as root@pam — except that a failed start puts it in `error` at once (a real one first retries and tries
-// another node), a running one is stopped by a forced destroy like any CT, and after a restart the HA stack does not
-// start it again; POST …/lxc/{vmid}/template (not in the schema subset) is a test hook, state.convertToTemplate, with
-// pve-container's refusals and no task; a CT's DHCP lease
+// another node), a forced destroy of a running one only requests the HA stop and fails on its disk still in use,
+// and after a restart the HA stack does not start it again; POST …/lxc/{vmid}/template (not in the schema subset) is
+// a test hook, state.convertToTemplate, with pve-container's refusals and no task; a CT's DHCP lease
 // (10.10.0.100–249/24) is fixed at create time; stats are invented (a slow wave per CT, the same in status and rrddata); an interrupted create or
 // destroy is forgotten on restart and running CTs come back stopped, then those with onboot: 1 are started (startall).
 import { join } from 'node:path';

@@ -454,6 +454,12 @@ export class LxcLifecycle {
     return this.tasks.start('vzdestroy', String(vmid), user, async (ctx) => {
       if (record.status === 'running') {
         ctx.log(`forced to stop CT ${vmid} before destroying!`);
+        if (record.ha) {
+          // pve-container only asks the HA manager (`crm-command stop ct:<vmid> 120`) and goes on: the disk of a CT
+          // still running is in use.
+          this.tasks.later(TIMING.haRound, () => this.haStop(record, 120));
+          throw new Error(`lvremove 'pve/${rootVolumeName(record)}' error:   Logical volume pve/${rootVolumeName(record)} in use.`);
+        }
         await ctx.sleep(TIMING.stop);
         await this.markStopped(record);
       }

@@ -1,5 +1,6 @@
-// Destroy: stop the CT if it runs, delete it with purge, mark the container destroyed. A CT already gone from the
-// node counts as destroyed (someone removed it by hand). Nothing is sent unless the CT carries this container's mark
+// Destroy: stop the CT if it runs (for an HA resource, waiting until the HA manager has it down), delete it with
+// purge, mark the container destroyed. A CT already gone from the node counts as destroyed (someone removed it by
+// hand). Nothing is sent unless the CT carries this container's mark
 // (ct-mark.ts): a guest that took over the VMID survives, and the entry offers "Forget" instead. The history entry
 // is written before the final event (which ends the `destroying` state): a job delivered again after a crash in
 // between runs again, finds the CT gone, and its key keeps the entry single.
@@ -8,6 +9,8 @@ import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
 import { findOwnCt } from './ct-mark.ts';
 import { StepError, describeFailure } from './pipeline-errors.ts';
+import { awaitStatus } from './ct-status-wait.ts';
+import { DEFAULT_TIMINGS } from './pipeline-context.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
 import { snapshotFrom } from '../progress/phases.ts';
 import { recordDestroyEnded, type JobRequest } from '../history/record-history.ts';
@@ -47,8 +50,16 @@ export async function runDestroyPipeline(
           }
           if (ct.status === 'running') {
             recorder.log('system', `Stopping CT ${container.vmid}…`);
+            // An HA resource's stop only asks the HA manager (hastop): wait until it is down before its disks go.
+            const ha = (await api.getLxcStatus(node.name, container.vmid)).ha?.managed === true;
             const stop = await api.stopLxc(node.name, container.vmid);
             await waitForTask(api, stop, { onLine: (line) => recorder.log('task', line) });
+            const waiting = {
+              api, nodeName: node.name, vmid: container.vmid, pollMs: deps.timings?.pollMs ?? DEFAULT_TIMINGS.pollMs,
+              say: async (text: string) => { recorder.log('system', text); await recorder.actionStatus(text); },
+              log: (text: string) => recorder.log('system', text),
+            };
+            await awaitStatus(waiting, 'stopped', ha ? 'stop' : undefined);
           }
           recorder.log('system', `Destroying CT ${container.vmid} (purge)…`);
           const upid = await api.deleteLxc(node.name, container.vmid, { purge: true, force: true });

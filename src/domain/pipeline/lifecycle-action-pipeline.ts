@@ -2,7 +2,7 @@
 // reads the CT's real state first, so a job redelivered after a worker crash just finishes the work (a start on a
 // running CT is already done). After its task it waits for the CT to be in the state asked for: at once normally,
 // up to minutes for a CT that is a Proxmox HA resource, whose start, stop and shutdown only hand the request to the HA
-// manager (HA_REQUESTS). Its history entry is written while the lock is still held (a crash before it leaves
+// manager (ct-status-wait.ts). Its history entry is written while the lock is still held (a crash before it leaves
 // the job to run again; after it, the job's key keeps the entry single). The action lock (containers.current_action)
 // is released BEFORE the final event: viewers end their stream on that event only once no action holds the container.
 import type { NodeRecord } from '../../db/nodes-repository.ts';
@@ -21,24 +21,11 @@ import type { Container } from '../containers/container.ts';
 import { snapshotFrom } from '../progress/phases.ts';
 import { SHUTDOWN_TIMEOUT_S, type PowerAction, ACTION_WORDS } from '../containers/lifecycle-actions.ts';
 import { recordActionEnded, type JobRequest } from '../history/record-history.ts';
+import { awaitStatus, type HaRequest } from './ct-status-wait.ts';
 
 /** After a start or reboot, how long to look for the (possibly new) DHCP address before leaving the last known one. */
 const IP_REFRESH_MAX_MS = 60_000;
 const TASK_TIMEOUT_MS = 10 * 60_000;
-/** After its task, how long a CT may take to show the state it was put in: status can lag a moment on a busy node. */
-const STATUS_GRACE_MS = 5_000;
-
-/**
- * What the HA stack does when asked, for a CT that is an HA resource: the task (`hastart`, `hastop`) only hands the
- * request on and the HA manager acts on its own rounds (10 s each), so the CT changes seconds later. A start gets
- * two minutes; a stop or shutdown the shutdown's timeout and a minute for the rounds.
- */
-const HA_REQUESTS = {
-  start: { waiting: 'starts it; waiting for it to run', done: 'started', verb: 'start', waitMs: 2 * 60_000 },
-  stop: { waiting: 'stops it; waiting for it to stop', done: 'stopped', verb: 'stop', waitMs: (SHUTDOWN_TIMEOUT_S + 60) * 1000 },
-  shutdown: { waiting: 'shuts it down; waiting for it to stop', done: 'shut down', verb: 'shut down', waitMs: (SHUTDOWN_TIMEOUT_S + 60) * 1000 },
-} as const;
-type HaRequest = keyof typeof HA_REQUESTS;
 
 export type ActionOutcome = 'done' | 'failed' | 'skipped';
 
@@ -100,7 +87,8 @@ async function perform(run: ActionRun): Promise<string> {
     const ha = ct.ha?.managed === true;
     const task = (upid: string) =>
       waitForTask(api, upid, { pollIntervalMs: run.timings.pollMs, timeoutMs: TASK_TIMEOUT_MS, onLine: (line) => recorder.log('task', line) });
-    const arrive = (wanted: LxcStatus['status'], haRequest: HaRequest | undefined) => awaitStatus(run, api, node, vmid, wanted, haRequest);
+    const waiting = { api, nodeName: node.name, vmid, pollMs: run.timings.pollMs, say: (text: string) => say(run, text), log: (text: string) => recorder.log('system', text) };
+    const arrive = (wanted: LxcStatus['status'], haRequest: HaRequest | undefined) => awaitStatus(waiting, wanted, haRequest);
 
     if (action === 'start' || (action === 'reboot' && ct.status !== 'running')) {
       if (ct.status === 'running') {
@@ -156,47 +144,6 @@ async function ourCt(api: ProxmoxClient, node: NodeRecord, vmid: number, contain
   return api.getLxcStatus(node.name, vmid);
 }
 
-/**
- * Polls status/current until the CT is `wanted`. After an ordinary task it is, or is within a short grace. After an
- * HA request (`haRequest`) the HA manager still has to act: the wait is long and says so in the log, and it ends early
- * when the HA manager gives up (its state `error`), with what the admin can do on the node.
- */
-async function awaitStatus(
-  run: ActionRun,
-  api: ProxmoxClient,
-  node: NodeRecord,
-  vmid: number,
-  wanted: LxcStatus['status'],
-  haRequest: HaRequest | undefined,
-): Promise<void> {
-  const ha = haRequest && HA_REQUESTS[haRequest];
-  let current = await api.getLxcStatus(node.name, vmid);
-  if (current.status === wanted) return;
-  const started = Date.now();
-  if (ha) await say(run, `CT ${vmid} is managed by Proxmox HA: the HA manager ${ha.waiting}…`);
-  for (;;) {
-    const waited = Date.now() - started;
-    if (!ha && waited > STATUS_GRACE_MS) {
-      throw new StepError(`CT ${vmid} is ${current.status} after the task ended, not ${wanted}. Look at the task log above, then try again.`);
-    }
-    if (ha && current.ha?.state === 'error') {
-      throw new StepError(
-        `The Proxmox HA manager could not ${ha.verb} CT ${vmid}: its HA state is “error”. On ${node.name}, the CT's task history and ha-manager status show why; once the cause is fixed, clear the error (Datacenter → HA, or ha-manager set ct:${vmid} --state disabled), then try again.`,
-      );
-    }
-    if (ha && waited > ha.waitMs) {
-      throw new StepError(
-        `CT ${vmid} is still ${current.status} ${Math.round(ha.waitMs / 1000)} s after the request to the Proxmox HA manager (HA state: ${current.ha?.state ?? 'unknown'}). Look at Datacenter → HA (or ha-manager status) on ${node.name}: are the HA services running and the cluster quorate? Then try again.`,
-      );
-    }
-    await sleep(run.timings.pollMs);
-    current = await api.getLxcStatus(node.name, vmid);
-    if (current.status === wanted) {
-      if (ha) run.recorder.log('system', `The HA manager ${ha.done} CT ${vmid} after ${Math.round((Date.now() - started) / 1000)} s.`);
-      return;
-    }
-  }
-}
 
 /**
  * DHCP may hand out a new address after a start: keep the stored IP current, without failing the action over it. On a
