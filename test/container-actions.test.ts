@@ -189,6 +189,9 @@ describe('one action at a time', () => {
     const hx = await admin.agent.post(`/containers/${ct.id}/shutdown`).set('HX-Request', 'true').type('form').send({ _csrf: csrf });
     expect(hx.status).toBe(204);
     expect(hx.headers['hx-redirect']).toBe(`/containers/${ct.id}`);
+    // …and the audit log records it as refused, not as a success.
+    const [audit] = await env.deps.repos.audit.list({ action: 'container.shutdown', containerId: ct.id }, { limit: 1, offset: 0 });
+    expect(audit).toMatchObject({ outcome: 'failure', details: { status: 409, message: 'A reboot is in progress. Wait for it to finish, then try again.' } });
     const page = await admin.agent.get(`/containers/${ct.id}`).expect(200);
     expect(page.text).toContain('A reboot is in progress. Wait for it to finish');
     expect(page.text).toContain('A reboot is in progress — follow it in the log below.');

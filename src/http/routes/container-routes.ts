@@ -160,6 +160,8 @@ export function containerRoutes(
       await recordAudit(deps, req, { ...entry, outcome, details: { status: (err as { status?: number }).status ?? 500, message: (err as Error).message } });
       throw err;
     }
+    const refused = res.locals.refusal as { status: number; message: string } | undefined;
+    if (refused) return void (await recordAudit(deps, req, { ...entry, outcome: 'failure', details: refused }));
     await recordAudit(deps, req, { ...entry, outcome: res.statusCode < 400 ? 'success' : 'failure', details: res.statusCode < 400 ? {} : { status: res.statusCode } });
   };
 
@@ -195,6 +197,8 @@ export function containerRoutes(
   /** Without htmx a 409 page says what is in progress; htmx does not show error bodies, so the page it returns to does. */
   const conflictShownOnPage = (req: Request, res: Response, err: unknown): boolean => {
     if (!(err instanceof ConflictError && isHtmx(req))) return false;
+    // The answer is a redirect, but the action was refused: that is what the audit entry says (see audited).
+    res.locals.refusal = { status: err.status, message: err.message };
     flash(req, 'error', err.message);
     backToContainer(req, res, req.params.id as string);
     return true;
