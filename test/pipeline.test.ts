@@ -201,8 +201,10 @@ describe('faults end in a failed phase with a human message', () => {
     const failed = (await env.deps.repos.containers.findById(c.id))!;
     expect(failed.error).toContain('Script 10-fail.sh exited with code 3');
     expect(simulator.sim.state.container(failed.vmid!)).toBeUndefined();
-    const log = (await allEvents(c.id)).map((e) => e.text).join('\n');
-    expect(log).toContain(`CT ${failed.vmid} destroyed.`);
+    const events = await allEvents(c.id);
+    expect(events.map((e) => e.text).join('\n')).toContain(`CT ${failed.vmid} destroyed.`);
+    // The failure is the last event: viewers end their stream on it, so the destroy's lines come before it.
+    expect(events.at(-1)).toMatchObject({ kind: 'error' });
   });
 });
 

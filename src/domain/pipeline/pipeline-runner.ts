@@ -161,11 +161,13 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
     }
     const message = describeFailure(err);
     log.warn({ err }, 'build failed');
-    await recorder.fail(message);
+    // Before the failure itself, which ends the page's stream and offers Retry: the destroy's lines reach the viewers,
+    // and no Retry races it.
     const config = container.config as unknown as ContainerConfig;
     const vmid = (await deps.repos.containers.findById(containerId))?.vmid;
     const othersGuest = err instanceof ForeignGuestError || err instanceof VmidTakenError;
     if (config.destroyOnFailure && api && vmid && !othersGuest) await destroyAfterFailure(api, node.name, vmid, container, recorder, log);
+    await recorder.fail(message);
     await recorder.close().catch(() => undefined);
     return 'failed';
   } finally {
