@@ -270,6 +270,23 @@ describe('each action against the simulator', () => {
     expect(await act(ct.id, 'start')).toMatchObject({ kind: 'complete' });
     expect((await env.deps.repos.containers.findById(ct.id))!.error).toBeNull();
   }, 30_000);
+
+  it('a start whose address cannot be read afterwards is still a success, with the last known address kept', async () => {
+    await ensureWorker();
+    await putCtInState('stopped');
+    const ip = (await env.deps.repos.containers.findById(ct.id))!.ip;
+    simulator.sim.faults.failNextRequest('GET', /\/lxc\/\d+\/interfaces$/, 500, 1000);
+    let event: ContainerEvent;
+    try {
+      event = await act(ct.id, 'start');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    expect(event).toMatchObject({ kind: 'complete', text: `CT ${vmid} is running.` });
+    expect(simStatus()).toBe('running');
+    expect((await logText(ct.id)).some((l) => l.startsWith(`Could not read eth0's address (`) && l.endsWith(`keeping the last known one (${ip}).`))).toBe(true);
+    expect((await env.deps.repos.containers.findById(ct.id))!).toMatchObject({ ip, error: null });
+  }, 30_000);
 });
 
 describe('while an action runs', () => {

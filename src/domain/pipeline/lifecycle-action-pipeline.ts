@@ -173,6 +173,10 @@ async function refreshIp(run: ActionRun, api: ProxmoxClient, node: NodeRecord, v
       }
       await sleep(run.timings.pollMs);
     }
+  } catch (err) {
+    // The action itself is done: an address that cannot be read now is no reason to report it failed.
+    run.deps.logger.warn({ err, containerId: run.container.id }, 'could not read the address after a power action');
+    run.recorder.log('system', `Could not read eth0's address (${describeFailure(err)}); keeping the last known one (${run.container.ip ?? 'none'}).`);
   } finally {
     await shell?.close().catch(() => undefined);
   }
