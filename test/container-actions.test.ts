@@ -17,7 +17,7 @@ import { createTestApp } from './support/test-app.ts';
 import { testPipelineDeps } from './support/pipeline-deps.ts';
 import type { Container } from '../src/domain/containers/container.ts';
 import type { ContainerEvent } from '../src/domain/containers/container-event.ts';
-import { CONTAINER_ACTION_JOB, actionJobId } from '../src/jobs/job-types.ts';
+import { CONTAINER_ACTION_JOB, actionJobId, destroyJobId } from '../src/jobs/job-types.ts';
 import { credentialAad } from '../src/domain/sealed-secrets.ts';
 
 let env: TestEnv;
@@ -170,6 +170,35 @@ describe('credentials', () => {
 });
 
 describe('one action at a time', () => {
+  it('of a Retry and a Destroy pressed at once, or two Retries, one goes ahead and the other hears why not', async () => {
+    const failedRow = async () => {
+      const row = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id });
+      await env.deps.repos.containers.update(row.id, { lifecycle: 'failed', error: 'Script 10-x.sh exited with code 1' });
+      return row;
+    };
+    const cleanUp = async (id: string) => {
+      for (const jobId of [id, destroyJobId(id)]) await env.deps.queue.remove(jobId);
+      await env.deps.repos.containers.update(id, { lifecycle: 'destroyed' });
+    };
+    const csrf = await admin.csrf();
+    const send = (id: string, action: string, body: Record<string, string> = {}) => admin.agent.post(`/containers/${id}/${action}`).type('form').send({ _csrf: csrf, ...body });
+
+    const twice = await failedRow();
+    const retries = await Promise.all([send(twice.id, 'retry'), send(twice.id, 'retry')]);
+    expect(retries.map((r) => r.status).sort()).toEqual([303, 409]);
+    const requested = (await env.deps.repos.events.listAfter(twice.id, 0, 1000)).filter((e) => /^Retry requested by/.test(e.text ?? ''));
+    expect(requested).toHaveLength(1);
+    await cleanUp(twice.id);
+
+    const both = await failedRow();
+    const [retry, destroy] = await Promise.all([send(both.id, 'retry'), send(both.id, 'destroy', { confirm_hostname: both.hostname })]);
+    expect([retry.status, destroy.status].sort()).toEqual([303, 409]);
+    const after = (await env.deps.repos.containers.findById(both.id))!;
+    expect(after.lifecycle).toBe(retry.status === 303 ? 'queued' : 'destroying');
+    expect(after.currentAction).toBeNull();
+    await cleanUp(both.id);
+  });
+
   it('two concurrent requests make one job; the other (and any other action) hears what is in progress', async () => {
     const before = await lastSeq(ct.id);
     const startedAt = simulator.sim.state.containers.get(vmid)!.startedAt;

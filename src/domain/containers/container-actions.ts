@@ -93,13 +93,20 @@ export async function retryContainer(deps: ContainerActionDeps, viewer: Viewer &
   if (container.lifecycle !== 'failed' && container.lifecycle !== 'cancelled') {
     throw new ConflictError(`Only a failed or cancelled build can be retried; this one is ${container.lifecycle}.`);
   }
-  await new CancelRequests(deps.redis).clear(container.id);
-  const recorder = await recorderFor(deps, container.id, container.lifecycle);
-  await recorder.queued(`Retry requested by ${viewer.username}; waiting for a worker…`);
-  await recorder.close();
-  // The build settles (failed, cancelled) just before its job returns: it still writes the attempt's history entry.
-  const data = { containerId: container.id, requestedBy: viewer.id };
-  await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, data, { jobId: container.id, replaceFinished: true, settleMs: 2_000 });
+  // Held while the request flips the lifecycle to queued, as Destroy's is: of a Retry and a Destroy (or two Retries)
+  // pressed at once, one goes ahead and the other hears why not.
+  await claimAction(deps, container, 'retry', ['failed', 'cancelled']);
+  try {
+    await new CancelRequests(deps.redis).clear(container.id);
+    const recorder = await recorderFor(deps, container.id, container.lifecycle);
+    await recorder.queued(`Retry requested by ${viewer.username}; waiting for a worker…`);
+    await recorder.close();
+    // The build settles (failed, cancelled) just before its job returns: it still writes the attempt's history entry.
+    const data = { containerId: container.id, requestedBy: viewer.id };
+    await enqueueJob(deps.queue, CREATE_CONTAINER_JOB, data, { jobId: container.id, replaceFinished: true, settleMs: 2_000 });
+  } finally {
+    await deps.repos.containers.releaseAction(container.id, 'retry');
+  }
 }
 
 export async function destroyContainer(

@@ -4,7 +4,7 @@
 export const POWER_ACTIONS = ['start', 'stop', 'shutdown', 'reboot'] as const;
 export type PowerAction = (typeof POWER_ACTIONS)[number];
 /** Everything that may hold a container's action lock: the power actions run as jobs, the others in the request. */
-export type LockingAction = PowerAction | 'destroy' | 'forget';
+export type LockingAction = PowerAction | 'destroy' | 'forget' | 'retry';
 
 export const isPowerAction = (value: unknown): value is PowerAction => (POWER_ACTIONS as readonly unknown[]).includes(value);
 
@@ -19,4 +19,5 @@ export const ACTION_WORDS: Record<LockingAction, { noun: string; doing: string; 
   reboot: { noun: 'reboot', doing: 'Rebooting', label: 'Reboot', hint: 'Clean reboot' },
   destroy: { noun: 'destroy', doing: 'Destroying', label: 'Destroy' },
   forget: { noun: 'forget', doing: 'Forgetting', label: 'Forget' },
+  retry: { noun: 'retry', doing: 'Retrying', label: 'Retry' },
 };
