@@ -450,6 +450,11 @@ describe('container lifecycle', () => {
     expect([onVm.status, onVm.reason]).toEqual([500, "VM 604 already exists on node 'sim'"]);
     const elsewhere = await api('POST', '/nodes/sim/lxc', { params: { vmid: 605, ostemplate: DEBIAN, rootfs: 'local-lvm:4' } });
     expect([elsewhere.status, elsewhere.reason]).toEqual([500, "CT 605 already exists on node 'pve2'"]);
+    // A CT of this node migrated away is named on the node that holds it now.
+    await taskDone(await createCt(606));
+    sim.state.moveToPeer(606, 'pve2');
+    const moved = await api('POST', '/nodes/sim/lxc', { params: { vmid: 606, ostemplate: DEBIAN, rootfs: 'local-lvm:4' } });
+    expect([moved.status, moved.reason]).toEqual([500, "CT 606 already exists on node 'pve2'"]);
     expect((await api('GET', '/cluster/nextid', { params: { vmid: 604 } })).json?.errors).toEqual({ vmid: 'VM 604 already exists' });
     expect((await api('GET', '/cluster/nextid', { params: { vmid: 605 } })).json?.errors).toEqual({ vmid: 'VM 605 already exists' });
     expect((await api('GET', '/nodes/sim/lxc')).json?.data).not.toContainEqual(expect.objectContaining({ vmid: 604 }));

@@ -257,7 +257,8 @@ export class SimulatorState implements SimulatorStateView {
    * on node 'sim'`, `VM 101 already exists on node 'pve2'` for a QEMU guest — or undefined when it is free.
    */
   vmidInUse(vmid: number): string | undefined {
-    const guest = this.containers.has(vmid) ? { type: 'lxc', node: this.node } : this.otherGuests.get(vmid);
+    const ct = this.containers.get(vmid);
+    const guest = ct ? { type: 'lxc', node: ct.node ?? this.node } : this.otherGuests.get(vmid);
     return guest && `${guest.type === 'qemu' ? 'VM' : 'CT'} ${vmid} already exists on node '${guest.node}'`;
   }
 
