@@ -160,6 +160,8 @@ describe('GET /containers/:id/events', () => {
     // With the first step, the lines arriving live move the badge (the header's count follows the list in the page).
     const live = conn.events.filter((e) => (e.event === 'log' || e.event === 'progress')).map((e) => e.data).join('\n');
     expect(live).toMatch(/<span id="lifecycle-badge" hx-swap-oob="true" class="badge [^"]*">creating<\/span>/);
+    // Made by the wizard (an OS template chosen), so a built one offers “Deploy again”.
+    await env.deps.knex('containers').where({ id: container.id }).update({ config: { ...container.config, ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst' } });
     await rec.complete({ status: 'Ready at 10.0.0.9', ip: '10.0.0.9' });
     await conn.ended;
     const done = conn.events.at(-1)!;
@@ -174,6 +176,8 @@ describe('GET /containers/:id/events', () => {
     }
     expect(element(page, 'span', 'log-count')).toContain('12 lines');
     expect(element(page, 'span', 'lifecycle-badge')).toContain('ready');
+    // A page open while the build finished offers “Deploy again” as a reload does.
+    expect(element(done.data, 'p', 'container-heading')).toContain(`href="/containers/new?from=${container.id}"`);
   });
 
   it('gives viewers ending together each their own last message: their CSRF token, actions only where they may act', async () => {

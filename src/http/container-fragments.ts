@@ -78,7 +78,7 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
     return entries.length ? views.render('partials/progress/log-batch', { entries, numbered }) : '';
   };
   const state = (view: ContainerStateView, csrfToken: string, oob: boolean): ContainerStateParts => ({
-    heading: views.render('partials/containers/heading-line', { container: view.container, nodeName: view.nodeName, oob }),
+    heading: views.render('partials/containers/heading-line', { container: view.container, nodeName: view.nodeName, deployAgain: view.deployAgain, oob }),
     badge: badge(view.container.lifecycle, oob),
     stepper: stepper(view.progress, oob),
     statusPanel: views.render('partials/progress/status-panel', { view, csrfToken, oob }),

@@ -70,6 +70,11 @@ export interface ContainerStateView {
   ctStatus?: LiveStatus;
   progress: ProgressSnapshot;
   actions: ContainerAction[];
+  /**
+   * “Deploy again” (the wizard with its settings) in the heading: for someone who may deploy, on a built or destroyed
+   * container the wizard made. A failed or cancelled build offers it beside Retry instead.
+   */
+  deployAgain: boolean;
   config: ConfigSummaryItem[];
   /** Live usage, for a built container with a CT (undefined: the page shows no usage panel). */
   usage?: UsageView;
@@ -173,6 +178,8 @@ export function stateFor(facts: ContainerFacts, viewer: Viewer): ContainerStateV
     ctStatus,
     progress: facts.progress,
     actions: availableActions(container, ctStatus, viewer),
+    // Who may act on a container may deploy (an operator sees only their own): streams render per that, too.
+    deployAgain: mayActOn(viewer, container.ownerId) && Boolean(container.config.ostemplate) && (container.lifecycle === 'ready' || container.lifecycle === 'destroyed'),
     config: configSummary(container, nodeName),
     usage: gone ? undefined : facts.usage,
     stream: !isSettled(container) ? 'progress' : facts.wantsUsage && !gone ? 'usage' : 'none',
