@@ -207,6 +207,30 @@ describe('live usage on a built container’s page', () => {
     }
   });
 
+  it('a CT removed outside Launchpad and its VMID reused: the page is told it is gone and offers Forget, not the other guest’s usage', async () => {
+    const owner = (await env.deps.repos.users.findByUsername('watcher'))!;
+    const c = await insertDeployment(env.deps, { ownerId: owner.id, nodeId: sim.node.id, hostname: 'usage-gone' });
+    expect(await runCreatePipeline(testPipelineDeps(env), c.id, new AbortController().signal)).toBe('ready');
+    const vmid = (await env.deps.repos.containers.findById(c.id))!.vmid!;
+    const stream = await open(0, c.id);
+    try {
+      await stream.waitFor((e) => e.event === 'usage' && e.data.includes('data-usage="cpu"'), 10_000);
+      // Someone removes it on the node and makes another CT at the same VMID (between two polls).
+      const record = sim.sim.state.containers.get(vmid)!;
+      await sim.sim.state.removeContainer(vmid);
+      sim.sim.state.containers.set(vmid, { ...record, config: { ...record.config, hostname: 'someone-else', description: '', tags: '' } });
+      const done = await stream.waitFor((e) => e.event === 'done', 10_000);
+      expect(done.data).toContain(`VMID ${vmid} on sim now belongs to another guest (“someone-else”)`);
+      expect(done.data).toContain('Forget this entry');
+      expect(done.data).not.toContain(`action="/containers/${c.id}/stop"`);
+      expect(done.data).toContain('<div id="stream-slot" hx-swap-oob="true">');
+      expect(done.data).not.toContain('sse-connect=');
+      await stream.ended;
+    } finally {
+      stream.close();
+    }
+  });
+
   it('an unreachable node: the last known values with their age and the reason, never a spinner', async () => {
     const stream = await open(0, ids[0]!);
     try {

@@ -19,7 +19,7 @@ import type { ContainerFragments } from './container-fragments.ts';
 import { openEventStream } from './sse.ts';
 import { watchStream } from './stream-access.ts';
 import { StreamLimits, type StreamRefusal } from './stream-limits.ts';
-import { statusOf, streamUsage } from './usage-stream.ts';
+import { pollStatus, streamUsage } from './usage-stream.ts';
 
 /** Stands for a viewer's CSRF token in a state message rendered for many (never a token: tokens are hex). */
 const TOKEN_STAND_IN = `csrf-stand-in-${randomBytes(12).toString('base64url')}`;
@@ -145,7 +145,12 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
         fragments,
         newestHistoryId: (id) => deps.repos.history.newestId(id),
         sse,
-        render: async (how, round) => stateMessage(how, await shared.roundFacts(container, round && { snapshot: round, status: statusOf(round, container.vmid!) }), viewer),
+        render: async (how, round) => {
+          const facts = await shared.roundFacts(container, round && { snapshot: round, status: pollStatus(round, container) });
+          // A refresh whose state has no usage stream any more (the CT gone, or another guest's) is the last message.
+          const last = how === 'final' || stateFor(facts, viewer.user).stream !== 'usage';
+          return { html: stateMessage(last ? 'final' : how, facts, viewer), last };
+        },
       }, container, historySeen);
     },
   };

@@ -23,13 +23,25 @@ export interface UsageStreamDeps {
   fragments: ContainerFragments;
   /**
    * This viewer's page state, out of band, as of now (the container read again): `final` with the stream slot, or a
-   * refresh without it. `round`: the snapshot that prompted a refresh — the status the last poll saw (so no extra
-   * request to the node), and the key under which every viewer of that round shares one read.
+   * refresh without it — unless the state says the usage stream is over (its CT gone or another guest's), which
+   * makes it final (`last`). `round`: the snapshot that prompted a refresh — the status the last poll saw (so no extra
+   * request to the node, see pollStatus), and the key under which every viewer of that round shares one read.
    */
-  render(how: 'final' | 'refresh', round?: UsageSnapshot): Promise<string>;
+  render(how: 'final' | 'refresh', round?: UsageSnapshot): Promise<{ html: string; last: boolean }>;
   /** The id of the container's newest history entry now (the page says which one it shows). */
   newestHistoryId(containerId: string): Promise<number>;
   sse: { maxPendingBytes: number; heartbeatMs: number };
+}
+
+/**
+ * The poll's status, when the page may take it as its CT's: a running or stopped guest under the container's hostname.
+ * Anything else — the CT gone from the node, another name at its VMID — is for the node to say, mark and all
+ * (container-list.ts liveStatusOf): the monitor polls by VMID and cannot tell another guest there from ours.
+ */
+export function pollStatus(snapshot: UsageSnapshot, container: Pick<Container, 'vmid' | 'hostname'>): LiveStatus | undefined {
+  const status = statusOf(snapshot, container.vmid!);
+  const name = snapshot.sample?.name;
+  return snapshot.problem?.missing || (name !== undefined && name !== container.hostname) ? undefined : status;
 }
 
 /** What the badge says about CT `vmid`, from the poll (no extra request to the node). */
@@ -51,7 +63,7 @@ function usageMessage(fragments: ContainerFragments, snapshot: UsageSnapshot, co
   return html;
 }
 
-/** The page's stream slot holds the usage stream exactly then (container-page.ts decides the same way). */
+/** Whether the page may still want the usage stream; whether its CT is still its own, the node says (stateFor). */
 const watchesUsage = (c: Container) => isSettled(c) && showsUsage(c);
 
 /**
@@ -63,7 +75,7 @@ export async function streamUsage(req: IncomingMessage, res: ServerResponse, dep
   const sse = openEventStream(req, res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs, group: `usage:${container.id}` });
   if (!watchesUsage(container)) {
     // Opened from a page that is out of date: hand it the current state (and the right stream) and end.
-    sse.send(0, 'done', await deps.render('final'));
+    sse.send(0, 'done', (await deps.render('final')).html);
     return sse.end();
   }
   let stopped = false;
@@ -89,7 +101,7 @@ export async function streamUsage(req: IncomingMessage, res: ServerResponse, dep
       const latest = await deps.containers.findById(container.id);
       if (stopped || (latest && watchesUsage(latest))) return;
       stop();
-      sse.send(0, 'done', latest ? await deps.render('final') : '');
+      sse.send(0, 'done', latest ? (await deps.render('final')).html : '');
       sse.end();
     } finally {
       checking = false;
@@ -97,7 +109,17 @@ export async function streamUsage(req: IncomingMessage, res: ServerResponse, dep
   };
   stops.push(await deps.relay.subscribe(container.id, { onMessage: () => orEnd(checkContainer()), onResync: () => orEnd(checkContainer()), lastSent: Number.MAX_SAFE_INTEGER }));
 
-  const refresh = (snapshot: UsageSnapshot) => orEnd(deps.render('refresh', snapshot).then((html) => !stopped && sse.send(0, 'usage', html)));
+  const refresh = (snapshot: UsageSnapshot) =>
+    orEnd(
+      deps.render('refresh', snapshot).then(({ html, last }) => {
+        if (stopped) return;
+        if (!last) return void sse.send(0, 'usage', html);
+        // Its CT is gone (or another guest's): the page's final state, with no usage stream to follow.
+        stop();
+        sse.send(0, 'done', html);
+        sse.end();
+      }),
+    );
   const onSnapshot = (snapshot: UsageSnapshot, change: UsageChange) => {
     if (stopped) return;
     if (change === 'usage') return void sse.sendShared(0, 'usage', usageMessage(deps.fragments, snapshot, container));

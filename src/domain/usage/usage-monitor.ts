@@ -57,7 +57,7 @@ interface Watched {
 
 interface PollMessage {
   at: number;
-  samples: Record<string, { sample?: UsageSample; seeded?: UsagePoint[]; problem?: string }>;
+  samples: Record<string, { sample?: UsageSample; seeded?: UsagePoint[]; problem?: string; missing?: true }>;
   /** Containers whose stored state changed (announce). */
   changed?: string[];
 }
@@ -240,8 +240,9 @@ export class UsageMonitor {
         const problem = failure ?? (guest ? undefined : `CT ${m.vmid} is not on ${node?.name ?? 'its node'}.`);
         if (problem || !guest) {
           // Keep the last known values; say why they are not fresh.
-          write.set(this.key('latest', m.id), JSON.stringify({ sample: prev, problem: { reason: problem, at: before.problem?.at ?? now } }), 'PX', SERIES_WINDOW_MS * 4);
-          message.samples[m.id] = { problem };
+          const missing = failure === undefined ? ({ missing: true } as const) : {};
+          write.set(this.key('latest', m.id), JSON.stringify({ sample: prev, problem: { reason: problem, at: before.problem?.at ?? now, ...missing } }), 'PX', SERIES_WINDOW_MS * 4);
+          message.samples[m.id] = { problem, ...missing };
           continue;
         }
         const sample = nextSample(prev, guest, now);
@@ -273,11 +274,13 @@ export class UsageMonitor {
       if (update.seeded) series = [...update.seeded, ...series].sort((a, b) => a.t - b.t);
       const snapshot: UsageSnapshot = update.sample
         ? { sample: update.sample, series: update.sample.status === 'running' ? appendPoint(series, pointOf(update.sample)) : series }
-        : { sample: before.sample, series, problem: { reason: update.problem ?? 'No values.', at: before.problem?.at ?? message.at } };
+        : { sample: before.sample, series, problem: { reason: update.problem ?? 'No values.', at: before.problem?.at ?? message.at, ...(update.missing ? { missing: true as const } : {}) } };
       w.snapshot = snapshot;
-      // A CT converted to a template while stopped changes what the page offers as much as a start does.
+      // A CT converted to a template while stopped changes what the page offers as much as a start does; so does a CT
+      // gone from the node that answered, or back (it may be another guest at the VMID now), or another name there.
       const statusChanged =
-        !!update.sample && !!before.sample && (before.sample.status !== update.sample.status || !!before.sample.template !== !!update.sample.template);
+        (!!update.sample && !!before.sample && (before.sample.status !== update.sample.status || !!before.sample.template !== !!update.sample.template || before.sample.name !== update.sample.name)) ||
+        !!before.problem?.missing !== !!snapshot.problem?.missing;
       this.tell(w, statusChanged ? 'status' : 'usage');
     }
     for (const id of message.changed ?? []) {

@@ -30,6 +30,8 @@ export interface UsageSample {
   lock?: string;
   /** Proxmox lists the CT as a template (someone converted it): it will never run again. */
   template?: true;
+  /** The guest's name as the node lists it: another name at this VMID may be another guest (usage-stream.ts). */
+  name?: string;
 }
 
 /** One point of a sparkline: CPU and memory as fractions (0–1). */
@@ -43,8 +45,11 @@ export interface UsageSnapshot {
   sample?: UsageSample;
   /** Oldest first, at most SERIES_WINDOW_MS long. */
   series: UsagePoint[];
-  /** Why the latest poll has no fresh values (node unreachable, CT not on the node), and since when. */
-  problem?: { reason: string; at: number };
+  /**
+   * Why the latest poll has no fresh values (node unreachable, CT not on the node), and since when. `missing`: the
+   * node answered without the CT.
+   */
+  problem?: { reason: string; at: number; missing?: true };
 }
 
 export const SERIES_WINDOW_MS = 15 * 60_000;
@@ -81,6 +86,7 @@ export function nextSample(prev: UsageSample | undefined, guest: LxcStatus, at: 
     stoppedSince: running ? null : prev?.status === 'stopped' && prev.stoppedSince !== null ? prev.stoppedSince : at,
     ...(guest.lock ? { lock: guest.lock } : {}),
     ...(guest.template ? { template: true as const } : {}),
+    name: guest.name,
   };
 }
 
