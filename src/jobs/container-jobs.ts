@@ -12,7 +12,6 @@ import { DESTROY_CONTAINER_JOB, CREATE_CONTAINER_JOB, CONTAINER_ACTION_JOB, type
 import { isPowerAction } from '../domain/containers/lifecycle-actions.ts';
 import type { JobRequest } from '../domain/history/record-history.ts';
 
-
 function pipelineDeps(deps: Deps): PipelineDeps {
   return {
     repos: deps.repos,

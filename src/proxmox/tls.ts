@@ -25,15 +25,6 @@ export function normalizeFingerprint(input: string): string {
   return hex.match(/../g)!.join(':');
 }
 
-export function isValidFingerprint(input: string): boolean {
-  try {
-    normalizeFingerprint(input);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export interface PinnedAgentOptions {
   /** The pinned certificate fingerprint (any format normalizeFingerprint accepts). */
   fingerprint: string;

@@ -13,8 +13,7 @@ import { CtIsTemplateError } from '../pipeline/pipeline-errors.ts';
 import { availableActions, type ContainerAction } from './available-actions.ts';
 import { healthListText } from '../health/health-view.ts';
 import type { HealthState } from '../health/service-health.ts';
-import type { Container, Viewer, LiveStatus } from './container.ts';
-
+import { hasCtOnNode, type Container, type Viewer, type LiveStatus } from './container.ts';
 
 export interface LiveStatusDeps {
   repos: { nodes: NodesRepository };
@@ -24,8 +23,6 @@ export interface LiveStatusDeps {
 /** How long one node may take to answer before its containers show "unknown". */
 export const LIVE_STATUS_TIMEOUT_MS = 3000;
 
-/** Lifecycles whose CT should exist on the node (so its absence means "missing"). */
-const SHOULD_EXIST = new Set<string>(['ready', 'failed', 'cancelled']);
 /** Lifecycles worth asking the node about at all. */
 const ASK_NODE = new Set<string>(['ready', 'failed', 'cancelled', 'creating', 'destroying']);
 
@@ -112,7 +109,7 @@ const looksOurs = (container: Container, guest: ClusterVmResource) =>
 /** Our container in the node's answer, when the guest at its VMID (if any) looks like ours. */
 function match(container: Container, nodeName: string, guest: ClusterVmResource | undefined): LiveStatus {
   if (!guest) {
-    if (!SHOULD_EXIST.has(container.lifecycle)) return { state: 'none' };
+    if (!hasCtOnNode(container.lifecycle)) return { state: 'none' };
     // Only a create task the node started (its UPID is stored) can have made a CT.
     if (container.marksCt && !container.createUpid) {
       const why = container.createRequestedAt ? 'the node never started the create task Launchpad asked for' : 'the build stopped before a create request was sent';
@@ -137,7 +134,7 @@ function ownGuest(container: Container, nodeName: string, guest: ClusterVmResour
 export const templateStatus = (vmid: number): LiveStatus => ({ state: 'template', reason: new CtIsTemplateError(vmid).message });
 
 function anotherGuest(container: Container, guest: ClusterVmResource): LiveStatus {
-  if (!SHOULD_EXIST.has(container.lifecycle)) return { state: 'none' };
+  if (!hasCtOnNode(container.lifecycle)) return { state: 'none' };
   return { state: 'missing', reason: `VMID ${container.vmid} on ${guest.node} now belongs to another guest (“${guest.name ?? `CT ${guest.vmid}`}”); this container is gone. Launchpad leaves that guest alone.` };
 }
 

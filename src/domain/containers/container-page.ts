@@ -14,7 +14,7 @@ import { phaseLabel, type ProgressSnapshot, snapshotFrom } from '../progress/pha
 import { isSettled } from '../progress/progress-feed.ts';
 import { availableActions, type ContainerAction } from './available-actions.ts';
 import { liveStatusOf, removedNodeLabel, type LiveStatusDeps } from './container-list.ts';
-import type { Container, LiveStatus, Viewer } from './container.ts';
+import { hasCtOnNode, type Container, type LiveStatus, type Viewer } from './container.ts';
 import { mayActOn } from '../roles.ts';
 import type { ContainerEvent } from './container-event.ts';
 import { usageView, type UsageSnapshot, type UsageView } from '../usage/usage.ts';
@@ -32,7 +32,6 @@ export interface ContainerPageDeps {
   history: HistoryRepository;
   health: HealthRepository;
 }
-
 
 export async function findVisibleContainer(deps: { containers: ContainersRepository }, viewer: Viewer, id: string): Promise<Container> {
   const container = await deps.containers.findVisible(id, viewer);
@@ -92,9 +91,6 @@ export type UsageSource = (containerId: string) => Promise<UsageSnapshot>;
 /** A built container whose CT exists shows live usage (and keeps a stream open for it). */
 export const showsUsage = (c: Pick<Container, 'lifecycle' | 'vmid' | 'nodeId'>) => c.lifecycle === 'ready' && c.vmid !== null && c.nodeId !== null;
 
-/** Lifecycles whose CT is worth asking the node about for the page. */
-const ASK_STATUS_FOR = new Set(['ready', 'failed', 'cancelled']);
-
 export interface StateOptions {
   uptoSeq?: number;
   liveStatus?: LiveStatusDeps;
@@ -140,7 +136,7 @@ export async function loadContainerFacts(deps: ContainerPageDeps, container: Con
     read(() => deps.events.lastProgressEvent(container.id, options.uptoSeq)),
     options.status
       ? Promise.resolve(options.status)
-      : options.liveStatus && ASK_STATUS_FOR.has(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
+      : options.liveStatus && hasCtOnNode(container.lifecycle) ? liveStatusOf(options.liveStatus, container) : Promise.resolve(undefined),
     wantsUsage ? options.usage!(container.id) : Promise.resolve(undefined),
     container.lifecycle === 'ready' ? read(() => deps.health.latest(container.id)) : Promise.resolve(undefined),
     read(() => containerHistory(deps, container.id, { page: 1 })),

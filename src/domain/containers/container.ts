@@ -7,6 +7,11 @@ import type { LockingAction } from './lifecycle-actions.ts';
 export type Lifecycle = 'queued' | 'creating' | 'ready' | 'failed' | 'cancelled' | 'destroying' | 'destroyed';
 export const TERMINAL: readonly Lifecycle[] = ['ready', 'failed', 'cancelled', 'destroyed'];
 export const isTerminal = (lifecycle: string) => (TERMINAL as readonly string[]).includes(lifecycle);
+/**
+ * Lifecycles in which a CT of the container's may be on its node (built, or a build that ended after Create): whose CT the
+ * page asks the node about, and whose CT missing there means it was removed.
+ */
+export const hasCtOnNode = (lifecycle: string) => lifecycle === 'ready' || lifecycle === 'failed' || lifecycle === 'cancelled';
 
 export interface Container {
   id: string;

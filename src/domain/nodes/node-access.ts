@@ -6,7 +6,6 @@ import { ProxmoxClient, type ProxmoxClientOptions } from '../../proxmox/api-clie
 import type { NodeShellTarget } from '../../proxmox/node-shell.ts';
 import { tokenSecretAad, sshKeyAad } from '../sealed-secrets.ts';
 
-
 export class NodeNotReadyError extends Error {}
 
 export function proxmoxClientFor(node: NodeRecord, secrets: SecretBox, options: Partial<ProxmoxClientOptions> = {}): ProxmoxClient {

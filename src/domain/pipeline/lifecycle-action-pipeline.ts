@@ -144,7 +144,6 @@ async function ourCt(api: ProxmoxClient, node: NodeRecord, vmid: number, contain
   return api.getLxcStatus(node.name, vmid);
 }
 
-
 /**
  * DHCP may hand out a new address after a start: keep the stored IP current, without failing the action over it. On a
  * node without …/interfaces (PVE 8.0) the address is read inside the CT, over an SSH session opened for that.

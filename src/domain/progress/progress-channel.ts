@@ -2,7 +2,6 @@ import type { ContainerEvent } from '../containers/container-event.ts';
 
 /** The Redis pub/sub channel that rings when a container's events were committed. */
 export const progressChannel = (containerId: string) => `container:${containerId}:events`;
-export const PROGRESS_CHANNEL_PATTERN = 'container:*:events';
 
 /** What is published after COMMIT. The events are already in Postgres; this only saves viewers a query. */
 export interface ProgressMessage {

@@ -142,8 +142,6 @@ const PACKAGE_RULES: Record<PackageManager, { name: RegExp; version: RegExp; sep
   pip: { name: /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$/, version: /^[A-Za-z0-9.*+!-]{1,64}$/, separator: '==', example: 'requests or requests==2.32.3' },
 };
 
-export const packageSeparator = (manager: PackageManager) => PACKAGE_RULES[manager].separator;
-
 export function checkName(name: string): string | undefined {
   if (!name) return 'Give the template a name.';
   if (!NAME.test(name)) return 'Use 1–64 letters, digits, dots, dashes or underscores, starting with a letter.';

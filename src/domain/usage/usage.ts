@@ -54,8 +54,6 @@ export interface UsageSnapshot {
 
 export const SERIES_WINDOW_MS = 15 * 60_000;
 
-export const EMPTY_SNAPSHOT: UsageSnapshot = { series: [] };
-
 const fraction = (used: number, total: number) => (total > 0 ? Math.min(1, Math.max(0, used / total)) : 0);
 
 /** The next sample from what the node said, given the previous one (for rates and "stopped since"). */

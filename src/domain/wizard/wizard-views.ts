@@ -94,7 +94,6 @@ export function openPassword(deps: WizardDeps, draft: WizardDraft): string {
 /** A draft's request with its password opened: what Deploy validates and submits. */
 export const requestOfDraft = (deps: WizardDeps, draft: WizardDraft): CreationRequest => draftRequest(draft, openPassword(deps, draft));
 
-
 /** The Configure form with what the node offers filled in: its OS template for the template's OS, a disk storage, a bridge, the next VMID. */
 function preselect(form: ConfigureDraft, choices: NodeChoices, os: string): ConfigureDraft {
   const volids = choices.osTemplates;

@@ -24,7 +24,6 @@ import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../
 import { parseCursor, parseHistorySeen, type ContainerStreams, type StreamOpener, type StreamViewer } from '../container-streams.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
 
-
 /** Who opens a stream, as its slot and its access are counted and checked. */
 const streamOpener = (req: Request): StreamOpener => ({
   user: req.user!,

@@ -6,7 +6,6 @@ import type { PipelineContext } from '../pipeline-context.ts';
 import { credentialAad } from '../../sealed-secrets.ts';
 import { HEALTH_STATE_LABELS, listeningPortsFrom } from '../../health/service-health.ts';
 
-
 export async function finalizingStep(ctx: PipelineContext): Promise<void> {
   const { recorder } = ctx;
   await recorder.enterPhase('finalizing', 'Collecting services and credentials…');
