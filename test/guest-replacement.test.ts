@@ -419,3 +419,31 @@ describe('a build that failed at Create before any create request reached the no
     expect((await events(c.id)).at(-1)?.text).toBe('Forgotten by marks; no CT was ever created.');
   }, 120_000);
 });
+
+describe('a build cancelled while its create task ran', () => {
+  it('is listed as not created (Proxmox removed the half-made CT), not as removed outside Launchpad, and Retry builds it', async () => {
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, hostname: 'cut-short' });
+    simulator.sim.faults.set({ slowStorage: true });
+    const controller = new AbortController();
+    const run = runCreatePipeline(pipelineDeps, c.id, controller.signal);
+    try {
+      await waitUntil('the create task to start', async () => (await row(c.id)).createUpid !== null);
+      controller.abort(new Error('Cancelled by marks.'));
+      expect(await run).toBe('cancelled');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    const vmid = (await row(c.id)).vmid!;
+    expect(simulator.sim.state.containers.has(vmid)).toBe(false);
+
+    const page = await admin.agent.get(`/containers/${c.id}`).expect(200);
+    expect(page.text).toContain(`CT ${vmid} is not on sim: its create task did not finish, and Proxmox removed what it had made. Retry builds it; Forget drops this entry.`);
+    expect(page.text).not.toContain('removed outside Launchpad');
+    expect(page.text).toContain(`action="/containers/${c.id}/retry"`);
+    expect(page.text).toContain('Forget this entry');
+
+    await env.deps.repos.containers.update(c.id, { lifecycle: 'queued' });
+    expect(await runCreatePipeline(pipelineDeps, c.id, new AbortController().signal)).toBe('ready');
+    expect(simulator.sim.state.container(vmid)?.hostname).toBe('cut-short');
+  }, 120_000);
+});

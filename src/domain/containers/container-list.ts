@@ -115,6 +115,10 @@ function match(container: Container, nodeName: string, guest: ClusterVmResource 
       const why = container.createRequestedAt ? 'the node never started the create task Launchpad asked for' : 'the build stopped before a create request was sent';
       return { state: 'not-created', reason: `CT ${container.vmid} was never created on ${nodeName}: ${why}. Retry builds it; Forget drops this entry.` };
     }
+    // A build that failed or was cancelled while its create task ran: Proxmox removes what an unfinished create made.
+    if (container.lifecycle !== 'ready' && container.currentStep === 'creating') {
+      return { state: 'not-created', reason: `CT ${container.vmid} is not on ${nodeName}: its create task did not finish, and Proxmox removed what it had made. Retry builds it; Forget drops this entry.` };
+    }
     return { state: 'missing', reason: `${nodeName} answered, but CT ${container.vmid} is not there: it was removed outside Launchpad.` };
   }
   return ownGuest(container, nodeName, guest);
