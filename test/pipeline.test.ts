@@ -208,6 +208,34 @@ describe('faults end in a failed phase with a human message', () => {
   });
 });
 
+describe('an install an earlier attempt left half-done', () => {
+  it('is finished with dpkg --configure -a before apt-get installs again, instead of failing every Retry', async () => {
+    // What a cancel during an install leaves: dpkg's journal in /var/lib/dpkg/updates (pushed here as a file, which
+    // arrives before packages are installed).
+    const journal = { name: 'journal', targetPath: '/var/lib/dpkg/updates/0001', content: 'half-done\n', mode: '0644', owner: 'root:root', policy: 'replace' as const };
+    const c = await insertDeployment(env.deps, {
+      ownerId,
+      nodeId: simulator.node.id,
+      config: { scripts: [], resolvedPackages: [{ manager: 'apt', name: 'htop', version: null }], template: { scripts: [], files: [journal], packages: [] } },
+    });
+    expect(await build(c.id)).toBe('ready');
+    const log = (await allEvents(c.id)).filter((e) => e.kind === 'log').map((e) => e.text ?? '');
+    const at = (line: string) => log.indexOf(line);
+    expect(at("E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem.")).toBeGreaterThan(-1);
+    expect(at('$ dpkg --configure -a')).toBeGreaterThan(at("E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem."));
+    expect(log.lastIndexOf('Setting up htop (3.2.2-2) ...')).toBeGreaterThan(at('$ dpkg --configure -a'));
+  });
+
+  it('an apt failure of another kind still fails the step with its last lines', async () => {
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, config: { scripts: [], resolvedPackages: [{ manager: 'apt', name: 'nonexistent-pkg', version: null }] } });
+    expect(await build(c.id)).toBe('failed');
+    const failed = (await env.deps.repos.containers.findById(c.id))!;
+    expect(failed.error).toContain('Installing apt packages (apt-get install) exited with code 100.');
+    expect(failed.error).toContain('E: Unable to locate package nonexistent-pkg');
+    expect((await allEvents(c.id)).some((e) => e.text === '$ dpkg --configure -a')).toBe(false);
+  });
+});
+
 describe('Proxmox VE 8.0, which has no GET …/lxc/{vmid}/interfaces (501; it came with 8.1)', () => {
   afterAll(() => simulator.sim.faults.reset());
 

@@ -59,7 +59,17 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
       await ctx.confirmStillOurs();
       for (const argv of installCommands[manager](specs)) {
         recorder.log('system', `$ ${argv.join(' ')}`);
-        await runStreaming(ctx, argv, ctx.timings.packageTimeoutMs, `Installing ${manager} packages (${argv.slice(0, 2).join(' ')})`);
+        const what = `Installing ${manager} packages (${argv.slice(0, 2).join(' ')})`;
+        const failed = await runStreaming(ctx, argv, ctx.timings.packageTimeoutMs, what, { failOnExit: manager !== 'apt' });
+        if (failed === undefined) continue;
+        // An attempt cancelled (or cut off) during an install leaves dpkg half-done, and every apt-get after it
+        // refuses until `dpkg --configure -a` runs — which Retry does here instead of sending someone to a shell.
+        if (!failed.lastLines.some((line) => DPKG_INTERRUPTED.test(line))) throw installFailed(what, failed.exitCode, failed.lastLines);
+        recorder.log('system', 'An earlier attempt was stopped while dpkg worked: finishing its work with dpkg --configure -a, then installing again.');
+        recorder.log('system', '$ dpkg --configure -a');
+        await runStreaming(ctx, ['env', 'DEBIAN_FRONTEND=noninteractive', 'dpkg', '--configure', '-a'], ctx.timings.packageTimeoutMs, 'Finishing the interrupted dpkg run (dpkg --configure -a)');
+        recorder.log('system', `$ ${argv.join(' ')}`);
+        await runStreaming(ctx, argv, ctx.timings.packageTimeoutMs, what);
       }
       await setMarker(ctx, marker);
       if (ctx.commandsSimulated) recorder.log('system', `${manager} packages: not installed${simulatedNote(ctx)}.`);
@@ -106,7 +116,25 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
 }
 
 /** Runs argv in the CT streaming every line into the log; a non-zero exit fails with the last lines. */
-async function runStreaming(ctx: PipelineContext, argv: string[], timeoutMs: number, what: string): Promise<void> {
+/** apt-get's refusal after an interrupted dpkg run. */
+const DPKG_INTERRUPTED = /^E: dpkg was interrupted, you must manually run 'dpkg --configure -a'/;
+
+function installFailed(what: string, exitCode: number | null, tail: string[]): StepError {
+  const last = tail.length ? ` Last lines:\n${tail.join('\n')}` : '';
+  return new StepError(`${what} exited with code ${exitCode}. Fix the cause (see the log), then Retry — completed scripts are skipped.${last}`);
+}
+
+/**
+ * Runs a command in the CT, its output streamed into the log. A non-zero exit fails the step, unless `failOnExit` is
+ * false: then it returns the exit code and the last lines for the caller to judge (undefined on success).
+ */
+async function runStreaming(
+  ctx: PipelineContext,
+  argv: string[],
+  timeoutMs: number,
+  what: string,
+  options: { failOnExit?: boolean } = {},
+): Promise<{ exitCode: number | null; lastLines: string[] } | undefined> {
   const shell = await ctx.shell();
   const tail: string[] = [];
   const { exitCode } = await shell.pctExec(ctx.vmid, argv, {
@@ -118,8 +146,7 @@ async function runStreaming(ctx: PipelineContext, argv: string[], timeoutMs: num
       if (tail.length > LAST_LINES) tail.shift();
     },
   });
-  if (exitCode !== 0) {
-    const last = tail.length ? ` Last lines:\n${tail.join('\n')}` : '';
-    throw new StepError(`${what} exited with code ${exitCode}. Fix the cause (see the log), then Retry — completed scripts are skipped.${last}`);
-  }
+  if (exitCode === 0) return undefined;
+  if (options.failOnExit === false) return { exitCode, lastLines: tail };
+  throw installFailed(what, exitCode, tail);
 }
