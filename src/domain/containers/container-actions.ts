@@ -32,11 +32,7 @@ export interface ContainerActionDeps {
 }
 
 async function recorderFor(deps: ContainerActionDeps, containerId: string, lifecycle: Parameters<typeof snapshotFrom>[1]) {
-  return new EventRecorder(
-    { events: deps.repos.events, publish: (c, m) => deps.redis.publish(c, m), logger: deps.logger },
-    containerId,
-    snapshotFrom(await deps.repos.events.lastProgressEvent(containerId), lifecycle),
-  );
+  return EventRecorder.resume({ events: deps.repos.events, publish: (c, m) => deps.redis.publish(c, m), logger: deps.logger }, { id: containerId, lifecycle });
 }
 
 /** A lock older than this whose job is gone (the web process died before enqueueing, or the job failed) is lost. */

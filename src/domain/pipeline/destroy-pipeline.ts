@@ -12,7 +12,6 @@ import { StepError, describeFailure } from './pipeline-errors.ts';
 import { awaitStatus } from './ct-status-wait.ts';
 import { DEFAULT_TIMINGS } from './pipeline-context.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
-import { snapshotFrom } from '../progress/phases.ts';
 import { recordDestroyEnded, type JobRequest } from '../history/record-history.ts';
 
 export async function runDestroyPipeline(
@@ -23,11 +22,7 @@ export async function runDestroyPipeline(
 ): Promise<'destroyed' | 'failed' | 'skipped'> {
   const container = await deps.repos.containers.findById(containerId);
   if (!container || container.lifecycle !== 'destroying') return 'skipped';
-  const recorder = new EventRecorder(
-    { events: deps.repos.events, publish: deps.publish, logger: deps.logger },
-    containerId,
-    snapshotFrom(await deps.repos.events.lastProgressEvent(containerId), container.lifecycle),
-  );
+  const recorder = await EventRecorder.resume({ events: deps.repos.events, publish: deps.publish, logger: deps.logger }, container);
   const node = await deps.repos.nodes.findById(container.nodeId);
   const record = (result: { ok: boolean; text: string }) =>
     recordDestroyEnded(deps.repos, containerId, result, request).catch((err: Error) =>

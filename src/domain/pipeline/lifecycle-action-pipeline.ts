@@ -18,7 +18,6 @@ import { DEFAULT_TIMINGS, sleep, type PipelineTimings } from './pipeline-context
 import { CtIsTemplateError, StepError, describeFailure } from './pipeline-errors.ts';
 import type { PipelineDeps } from './pipeline-runner.ts';
 import type { Container } from '../containers/container.ts';
-import { snapshotFrom } from '../progress/phases.ts';
 import { SHUTDOWN_TIMEOUT_S, type PowerAction, ACTION_WORDS } from '../containers/lifecycle-actions.ts';
 import { recordActionEnded, type JobRequest } from '../history/record-history.ts';
 import { awaitStatus, type HaRequest } from './ct-status-wait.ts';
@@ -38,11 +37,7 @@ export async function runLifecycleAction(
   const container = await deps.repos.containers.findById(containerId);
   // The lock is the request's ticket: without it this action already ran to its end (or was never asked for).
   if (!container || container.currentAction !== action) return 'skipped';
-  const recorder = new EventRecorder(
-    { events: deps.repos.events, publish: deps.publish, logger: deps.logger },
-    containerId,
-    snapshotFrom(await deps.repos.events.lastProgressEvent(containerId), container.lifecycle),
-  );
+  const recorder = await EventRecorder.resume({ events: deps.repos.events, publish: deps.publish, logger: deps.logger }, container);
   const timings: PipelineTimings = { ...DEFAULT_TIMINGS, ...deps.timings };
   let outcome: { ok: true; status: string } | { ok: false; message: string };
   try {

@@ -17,7 +17,7 @@ import type { ContainerConfig } from '../containers/container-config.ts';
 import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
 import { SANDBOX_FIX, simulatorRunsCommands } from '../nodes/simulator-badge.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
-import { PHASES, isPhaseKey, type PhaseKey, snapshotFrom } from '../progress/phases.ts';
+import { PHASES, isPhaseKey, type PhaseKey } from '../progress/phases.ts';
 import type { Publish } from '../progress/progress-channel.ts';
 import { DEFAULT_TIMINGS, type PipelineContext, type PipelineTimings } from './pipeline-context.ts';
 import { ForeignGuestError, confirmOwnCt, confirmStillOwnCt } from './ct-mark.ts';
@@ -87,8 +87,7 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
   const container = await deps.repos.containers.findById(containerId);
   if (!container || !['queued', 'creating'].includes(container.lifecycle)) return 'skipped';
   const node = await deps.repos.nodes.findById(container.nodeId);
-  const last = await deps.repos.events.lastProgressEvent(containerId);
-  const recorder = new EventRecorder({ events: deps.repos.events, publish: deps.publish, logger: deps.logger }, containerId, snapshotFrom(last, container.lifecycle));
+  const recorder = await EventRecorder.resume({ events: deps.repos.events, publish: deps.publish, logger: deps.logger }, container);
   const log = deps.logger.child({ containerId, vmid: container.vmid });
 
   const attempt = container.attempt + 1;

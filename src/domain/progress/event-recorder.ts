@@ -2,7 +2,7 @@
 // the next per-container seq (same transaction as the counter), then — after COMMIT — one PUBLISH rings the viewers.
 import type { EventsRepository } from '../../db/events-repository.ts';
 import type { Logger } from '../../logger.ts';
-import { PHASES, type PhaseKey, type ProgressSnapshot } from './phases.ts';
+import { PHASES, snapshotFrom, type PhaseKey, type ProgressSnapshot } from './phases.ts';
 import { progressChannel, type ProgressMessage, type Publish } from './progress-channel.ts';
 import { isConnectionError } from '../../lib/db-errors.ts';
 import type { ContainerPatch } from '../containers/container.ts';
@@ -11,6 +11,12 @@ import type { LogStream, NewEvent } from '../containers/container-event.ts';
 export interface RecorderOptions {
   /** The most lines one transaction takes from a backlog (default 2,000). */
   maxBatch?: number;
+}
+
+export interface RecorderDeps {
+  events: EventsRepository;
+  publish: Publish;
+  logger: Logger;
 }
 
 export class EventRecorder {
@@ -23,8 +29,13 @@ export class EventRecorder {
   private writing = 0;
   private readonly maxBatch: number;
 
+  /** A recorder that goes on from where the container's events stand (its last progress event, its lifecycle). */
+  static async resume(deps: RecorderDeps, container: { id: string; lifecycle: Parameters<typeof snapshotFrom>[1] }): Promise<EventRecorder> {
+    return new EventRecorder(deps, container.id, snapshotFrom(await deps.events.lastProgressEvent(container.id), container.lifecycle));
+  }
+
   constructor(
-    private readonly deps: { events: EventsRepository; publish: Publish; logger: Logger },
+    private readonly deps: RecorderDeps,
     readonly containerId: string,
     private snapshot: ProgressSnapshot,
     options: RecorderOptions = {},
