@@ -286,6 +286,9 @@ describe('driving a deploy with a token', () => {
     expect(logLines.join('') + worker.output()).not.toContain(token);
     const page = await (await fetch(`${base}/audit?container=${created.id}`, { headers: { Cookie: admin.cookie } })).text();
     expect([...page.matchAll(/data-action="([^"]+)"/g)].map((m) => m[1])).toEqual(['container.stop', 'container.deploy']);
+    // The same by its hostname, in any case.
+    const byName = await (await fetch(`${base}/audit?container=API-1`, { headers: { Cookie: admin.cookie } })).text();
+    expect([...byName.matchAll(/data-action="([^"]+)"/g)].map((m) => m[1])).toEqual(['container.stop', 'container.deploy']);
     const containerPage = await (await fetch(`${base}${created.url}`, { headers: { Cookie: admin.cookie } })).text();
     expect(containerPage).toContain(`href="/audit?container=${created.id}"`);
   }, 60_000);
@@ -311,6 +314,9 @@ describe('audit trail', () => {
     expect(new Set(actions)).toEqual(new Set(['token.revoke']));
     const byUser = await (await fetch(`${base}/audit?user=nobody`, { headers: { Cookie: admin.cookie } })).text();
     expect(byUser).toContain('No entries match.');
+    // A user's name in another case finds their entries.
+    const byName = await (await fetch(`${base}/audit?user=OPS&action=auth.sign_out`, { headers: { Cookie: admin.cookie } })).text();
+    expect([...byName.matchAll(/data-action="([^"]+)"/g)].map((m) => m[1])).toContain('auth.sign_out');
   });
 
   it('records admin changes by path and status, never their bodies', async () => {

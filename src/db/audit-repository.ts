@@ -21,6 +21,8 @@ export interface AuditFilter {
   username?: string;
   action?: string;
   containerId?: string;
+  /** A container's hostname, as its entries' target names it. */
+  containerName?: string;
 }
 
 interface AuditRow {
@@ -68,9 +70,11 @@ export class AuditRepository {
   /** Newest first; one row more than `limit` tells the caller there is a next page. */
   async list(filter: AuditFilter, page: { limit: number; offset: number }): Promise<AuditEntry[]> {
     const q = this.knex<AuditRow>('audit_entries').orderBy('id', 'desc').limit(page.limit).offset(page.offset);
-    if (filter.username) q.where('username', filter.username);
+    // Usernames are matched whatever their case; a container by its id, or by the hostname its entries name.
+    if (filter.username) q.whereRaw('lower(username) = lower(?)', [filter.username]);
     if (filter.action) q.where('action', filter.action);
     if (filter.containerId) q.where('container_id', filter.containerId);
+    if (filter.containerName) q.whereNotNull('container_id').andWhereRaw('lower(target) = lower(?)', [filter.containerName]);
     return (await q).map(toEntry);
   }
 

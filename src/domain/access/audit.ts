@@ -3,6 +3,7 @@
 // here as a second line of defence.
 import type { Request } from 'express';
 import type { AuditFilter, AuditOutcome, AuditRepository } from '../../db/audit-repository.ts';
+import { isUuid } from '../../db/containers-repository.ts';
 import type { User } from '../../db/users-repository.ts';
 import type { Logger } from '../../logger.ts';
 
@@ -64,7 +65,8 @@ export function auditQuery(query: Record<string, unknown>): { filter: AuditFilte
   const container = text(query.container, 64);
   if (user) filter.username = user;
   if (action) filter.action = action;
-  if (container) filter.containerId = container;
+  if (isUuid(container)) filter.containerId = container;
+  else if (container) filter.containerName = container;
   const raw = text(query.page, 6);
   const page = /^\d{1,6}$/.test(raw) && Number(raw) >= 1 ? Number(raw) : 1;
   return { filter, page };
