@@ -123,6 +123,20 @@ describe('sign-in', () => {
     expect(res.text).toContain('value="alice"');
   });
 
+  it('tells a disabled account so, but only once its password checked out', async () => {
+    const dora = await env.deps.repos.users.create({ username: 'dora', passwordHash: await hashPassword('dora-password'), role: 'viewer' });
+    await env.deps.repos.users.change(dora.id, { disabled: true });
+    const agent = request.agent(app);
+    const token = csrfFrom((await agent.get('/login')).text);
+    const wrong = await agent.post('/login').type('form').send({ _csrf: token, username: 'dora', password: 'not-doras' }).expect(401);
+    expect(wrong.text).toContain('Wrong username or password.');
+    expect(wrong.text).not.toContain('disabled');
+    const right = await agent.post('/login').type('form').send({ _csrf: token, username: 'dora', password: 'dora-password' }).expect(403);
+    expect(right.text).toContain('This account is disabled. Ask an admin of this Launchpad to enable it again.');
+    expect(sessionCookie(right)).toBeUndefined();
+    await agent.get('/containers').expect(303).expect('Location', '/login');
+  });
+
   it('returns to the page that asked for sign-in (?next=), but never off-site and never to an icon', async () => {
     const agent = request.agent(app);
     const asked = await agent.get('/containers?filter=running').set('Sec-Fetch-Dest', 'document').expect(303);

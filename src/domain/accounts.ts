@@ -95,13 +95,20 @@ export async function seedAdmin(deps: AccountsDeps, admin: { username: string; p
   }
 }
 
-/** Returns the user when the password matches; spends the same time on unknown usernames. */
-export async function authenticate(deps: AccountsDeps, username: string, password: string): Promise<User | undefined> {
+/** What a sign-in with a Launchpad password comes to: the account, or the status and words of the refusal. */
+export type Authentication = { ok: true; user: User } | { ok: false; status: number; error: string };
+
+/**
+ * Checks a Launchpad password, spending the same time on unknown usernames and disabled accounts. Only a correct
+ * password learns that its account is disabled (a wrong one hears what any wrong password does).
+ */
+export async function authenticate(deps: AccountsDeps, username: string, password: string): Promise<Authentication> {
   const name = normalizeUsername(username);
   const user = name ? await deps.users.findByUsername(name) : undefined;
   const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
-  // A disabled account cannot sign in; it spends the same time as a wrong password.
-  return ok && user && !user.disabledAt ? user : undefined;
+  if (!ok || !user) return { ok: false, status: 401, error: 'Wrong username or password.' };
+  if (user.disabledAt) return { ok: false, status: 403, error: 'This account is disabled. Ask an admin of this Launchpad to enable it again.' };
+  return { ok: true, user };
 }
 
 /**

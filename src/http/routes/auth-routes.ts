@@ -74,12 +74,13 @@ export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: Re
       user = result.user;
       details = { realm, pveUserid: result.userid, ...(result.created ? { accountCreated: true } : {}) };
     } else {
-      user = await accounts.authenticate(deps, username, password);
-      if (!user) {
-        req.log.warn({ username: username.slice(0, 64) }, 'sign-in failed');
-        await recordAudit(audit, req, { action: 'auth.sign_in', outcome: 'failure', username, target: username });
-        return again('Wrong username or password.', 401);
+      const result = await accounts.authenticate(deps, username, password);
+      if (!result.ok) {
+        req.log.warn({ username: username.slice(0, 64), status: result.status }, 'sign-in failed');
+        await recordAudit(audit, req, { action: 'auth.sign_in', outcome: 'failure', username, target: username, ...(result.status === 403 ? { details: { disabled: true } } : {}) });
+        return again(result.error, result.status);
       }
+      user = result.user;
     }
     const returnTo = safeReturnTo(req.body?.next);
     await regenerateSession(req);
