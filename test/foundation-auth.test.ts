@@ -252,6 +252,24 @@ describe('rate limits on sign-in', () => {
     expect(res.text).toContain('from this address');
     expect(res.headers['ratelimit-policy']).toBeDefined();
   });
+
+  it('does not count successful sign-ins against the address (a team behind one NAT)', async () => {
+    await env.deps.repos.users.create({ username: 'natted', passwordHash: await hashPassword('natted-password'), role: 'viewer' });
+    const strict = createTestApp(env, { perIp: 3, perAccount: 100, prefix: `${env.prefix}rl-ip-ok:` });
+    const agent = request.agent(strict);
+    const token = csrfFrom((await agent.get('/login')).text);
+    const signIn = (password: string) => agent.post('/login').type('form').send({ _csrf: token, username: 'natted', password });
+    for (let i = 0; i < 6; i++) {
+      expect((await signIn('natted-password')).status).toBe(303);
+      // Signed in, the session's token is another: sign out and start afresh, as the next colleague would.
+      await agent.post('/logout').type('form').send({ _csrf: csrfFrom((await agent.get('/account')).text) }).expect(303);
+    }
+    // Failures still count: three, then the address is refused even with the right password.
+    for (let i = 0; i < 3; i++) expect((await signIn(`wrong-${i}`)).status).toBe(401);
+    const refused = await signIn('natted-password');
+    expect(refused.status).toBe(429);
+    expect(refused.text).toContain('from this address');
+  });
 });
 
 describe('protection of every route', () => {

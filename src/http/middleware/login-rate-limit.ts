@@ -12,7 +12,8 @@ const WINDOW_MS = 15 * 60 * 1000;
 /**
  * Three limits on POST /login, shared by every web process through Redis (OWASP's authentication guidance: lock
  * out a guesser, not the owner):
- * - `perIp`: attempts from one client address, whatever the account (spraying many accounts);
+ * - `perIp`: failed attempts from one client address, whatever the account (spraying many accounts). Successful
+ *   sign-ins are not counted: a team behind one NAT signs in all morning without locking itself out;
  * - `perAccount`: failed attempts at one account from one address — the hard limit on guessing its password. A
  *   successful sign-in from that address clears its count, and failures elsewhere never lock the owner out here;
  * - `accountWide`: failed attempts at one account from all addresses together, much higher — a guesser spread over
@@ -66,9 +67,10 @@ export function loginRateLimits(redis: Redis, limits: LoginLimits, users: UsersR
       limit: limits.perIp,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
+      skipSuccessfulRequests: true,
       store: store(`${limits.prefix}ip:`),
       keyGenerator: clientOf,
-      handler: refuse('Too many sign-in attempts from this address. Wait 15 minutes and try again.'),
+      handler: refuse('Too many failed sign-in attempts from this address. Wait 15 minutes and try again.'),
     }),
     // Before the account-wide limit: an attempt refused for its address is not counted there, so no one address
     // can run the account-wide count up.
