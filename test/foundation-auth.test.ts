@@ -94,7 +94,7 @@ describe('sign-in', () => {
     expect(setCookie).toMatch(/SameSite=Lax/i);
 
     // The planted id grants nothing.
-    await request(app).get('/containers').set('Cookie', planted).expect(303).expect('Location', '/login');
+    await request(app).get('/containers').set('Cookie', planted).expect(303).expect('Location', '/login?session=ended');
     const list = await agent.get('/containers').expect(200);
     expect(list.text).toContain('alice');
 
@@ -102,7 +102,7 @@ describe('sign-in', () => {
     await agent.post('/logout').type('form').send({ _csrf: token }).expect(303);
     await agent.get('/containers').expect(303).expect('Location', '/login');
     // The signed-out session is gone: its cookie grants nothing either.
-    await request(app).get('/containers').set('Cookie', after!).expect(303).expect('Location', '/login');
+    await request(app).get('/containers').set('Cookie', after!).expect(303).expect('Location', '/login?session=ended');
   });
 
   it('200 anonymous GETs of /containers and /login add no rows to the sessions table', async () => {

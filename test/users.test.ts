@@ -85,10 +85,11 @@ describe('/users', () => {
     const id = (await env.deps.repos.users.findByUsername('erin'))!.id;
 
     await admin.agent.post(`/users/${id}/disable`).type('form').send({ _csrf: csrf }).expect(303);
-    for (const browser of [erin, second]) await browser.get('/containers').expect(303).expect('Location', '/login');
+    for (const browser of [erin, second]) await browser.get('/containers').expect(303).expect('Location', '/login?session=ended');
     const rows = await env.deps.knex('sessions').whereRaw("(sess->>'userId')::int = ?", [id]).count<{ count: string }[]>('* as count');
     expect(Number(rows[0]!.count)).toBe(0);
-    expect((await signIn('erin', 'erin-password-long')).status).toBe(401);
+    // Told so, now that the password checked out.
+    expect((await signIn('erin', 'erin-password-long')).status).toBe(403);
 
     await admin.agent.post(`/users/${id}/enable`).type('form').send({ _csrf: csrf }).expect(303);
     expect((await signIn('erin', 'erin-password-long')).status).toBe(303);
@@ -136,7 +137,7 @@ describe('/users', () => {
     expect(list.text).toMatch(new RegExp(`<details>\\s*<summary[^>]*>Delete…</summary>\\s*<form method="post" action="/users/${id}/delete"[^>]*>.*?<button class="btn-danger">Delete gina</button></form>\\s*</details>`, 's'));
     await admin.agent.post(`/users/${id}/delete`).type('form').send({ _csrf: csrf }).expect(303);
     expect(await env.deps.repos.users.findById(id)).toBeUndefined();
-    await gina.get('/containers').expect(303).expect('Location', '/login');
+    await gina.get('/containers').expect(303).expect('Location', '/login?session=ended');
   });
 });
 
@@ -155,8 +156,44 @@ describe('/account', () => {
 
     await here.agent.post('/account/password').type('form').send({ _csrf: token, current_password: 'hank-password-old', password: 'hank-password-new', password_confirm: 'hank-password-new' }).expect(303);
     expect((await here.agent.get('/account').expect(200)).text).toContain('Your password is changed');
-    await elsewhere.agent.get('/containers').expect(303).expect('Location', '/login');
+    await elsewhere.agent.get('/containers').expect(303).expect('Location', '/login?session=ended');
     expect((await signIn('hank', 'hank-password-old')).status).toBe(401);
     expect((await signIn('hank', 'hank-password-new')).status).toBe(303);
+  });
+
+  it('a form posted from a page of a session that has ended asks to sign in again, not "the form expired"', async () => {
+    await env.deps.repos.users.create({ username: 'iris', passwordHash: await hashPassword('iris-password-old'), role: 'operator' });
+    const stale = await signIn('iris', 'iris-password-old');
+    const token = /<meta name="csrf-token" content="([^"]+)"/.exec((await stale.agent.get('/account').expect(200)).text)![1]!;
+    const other = await signIn('iris', 'iris-password-old');
+    const otherToken = /<meta name="csrf-token" content="([^"]+)"/.exec((await other.agent.get('/account').expect(200)).text)![1];
+    await other.agent.post('/account/password').type('form')
+      .send({ _csrf: otherToken, current_password: 'iris-password-old', password: 'iris-password-new', password_confirm: 'iris-password-new' }).expect(303);
+
+    // The page left open in the first browser still holds its token; its session is gone.
+    const form = await stale.agent.post('/account/tokens').type('form').send({ _csrf: token, name: 'ci' }).expect(303);
+    expect(form.headers.location).toBe('/login?session=ended');
+    expect(form.text).not.toContain('The form expired');
+    const hx = await stale.agent.post('/account/tokens').set('HX-Request', 'true').set('HX-Current-URL', 'http://launchpad.test/account?tab=tokens')
+      .type('form').send({ _csrf: token, name: 'ci' }).expect(401);
+    expect(hx.headers['hx-redirect']).toBe(`/login?next=${encodeURIComponent('/account?tab=tokens')}&session=ended`);
+    expect(await env.deps.knex('api_tokens').where({ name: 'ci' }).count<{ count: string }[]>('* as count').then((r) => Number(r[0]!.count))).toBe(0);
+    const login = await stale.agent.get('/login?session=ended').expect(200);
+    expect(login.text).toContain('Your session ended; sign in again.');
+
+    // Still refused, whatever answer it gets: a sign-in form without its token (the stale cookie gets no say) …
+    const forged = await stale.agent.post('/login').type('form').send({ username: 'iris', password: 'iris-password-new' });
+    expect(forged.status).toBe(303);
+    expect(forged.headers.location).toBe('/login?session=ended');
+    await stale.agent.get('/containers').expect(303).expect('Location', '/login?session=ended');
+    // … and a live session's forms with a wrong token are refused as before.
+    const live = await signIn('iris', 'iris-password-new');
+    const refused = await live.agent.post('/account/tokens').type('form').send({ _csrf: token, name: 'ci' }).expect(403);
+    expect(refused.text).toContain('The form expired or came from another site');
+    // The sign-in form itself works with the stale cookie along, and brings the person back.
+    const again = await stale.agent.post('/login').type('form').send({ _csrf: csrfFrom(login.text), username: 'iris', password: 'iris-password-new', next: '/account' });
+    expect(again.status).toBe(303);
+    expect(again.headers.location).toBe('/account');
+    await stale.agent.get('/account').expect(200);
   });
 });

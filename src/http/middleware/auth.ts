@@ -3,6 +3,7 @@ import type { User, UsersRepository } from '../../db/users-repository.ts';
 import { hasRole, type Role } from '../../domain/roles.ts';
 import { ForbiddenError } from '../../lib/errors.ts';
 import { singleFlight } from '../../lib/single-flight.ts';
+import { hasSessionCookie } from './session.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -48,9 +49,28 @@ function isPageNavigation(req: Request): boolean {
   return /\btext\/html\b/.test(req.get('Accept') ?? '');
 }
 
-/** Everything behind this needs a session: pages redirect to /login, htmx gets HX-Redirect, streams get 401. */
-export function requireUser(req: Request, res: Response, next: NextFunction): void {
-  if (req.user) return next();
+/** The page an htmx request was sent from (HX-Current-URL), as a path on this site. */
+function pageOfHtmxRequest(req: Request): string | undefined {
+  const url = req.get('HX-Current-URL');
+  if (!url || !URL.canParse(url)) return undefined;
+  const { pathname, search } = new URL(url);
+  return pathname + search;
+}
+
+/**
+ * Where to sign in: /login, with the way back (`next`, checked again there) and, when the request still carried the
+ * cookie of a session that ended, `session=ended` so the form says why it is asked for.
+ */
+function signInUrl(req: Request, returnTo: string | undefined): string {
+  const query = [returnTo ? `next=${encodeURIComponent(returnTo)}` : '', hasSessionCookie(req) ? 'session=ended' : ''].filter(Boolean).join('&');
+  return query ? `/login?${query}` : '/login';
+}
+
+/**
+ * The answer to a request that needs someone signed in and has no one: pages redirect to /login, htmx gets
+ * HX-Redirect (a page's poll, a form, a live page checking why its stream was refused), streams and JSON get 401.
+ */
+export function askToSignIn(req: Request, res: Response): void {
   if (req.headers.accept === 'text/event-stream') {
     res.status(401).type('text/plain').send('Sign in first.');
     return;
@@ -60,12 +80,18 @@ export function requireUser(req: Request, res: Response, next: NextFunction): vo
     return;
   }
   if (req.headers['hx-request']) {
-    res.set('HX-Redirect', '/login').status(401).end();
+    res.set('HX-Redirect', signInUrl(req, pageOfHtmxRequest(req))).status(401).end();
     return;
   }
   // The way back travels in the URL (nothing is stored for an anonymous visit), and only for a page the browser
   // navigated to: an icon, an image or a script must never become where sign-in lands.
-  res.redirect(303, isPageNavigation(req) ? `/login?next=${encodeURIComponent(req.originalUrl)}` : '/login');
+  res.redirect(303, signInUrl(req, isPageNavigation(req) ? req.originalUrl : undefined));
+}
+
+/** Everything behind this needs a session. */
+export function requireUser(req: Request, res: Response, next: NextFunction): void {
+  if (req.user) return next();
+  askToSignIn(req, res);
 }
 
 /**

@@ -2,7 +2,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { csrfSync } from 'csrf-sync';
 import { ForbiddenError } from '../../lib/errors.ts';
-import { cookieValue } from './session.ts';
+import { askToSignIn } from './auth.ts';
+import { cookieValue, hasSessionCookie } from './session.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -39,6 +40,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * not signed in (the sign-in and setup forms) gets a signed double-submit cookie instead: a random nonce in a cookie
  * and HMAC(secret, nonce) in the form. So an anonymous visit stores nothing: a session row is written only once
  * there is something to keep (issue #16: 200 anonymous GETs must add no rows to the sessions table).
+ * Anonymous forms (sign-in, setup, an invite) pass with their own token even when a stale session cookie comes along.
  */
 export function csrfProtection(secret: string): RequestHandler {
   const sign = (nonce: string) => createHmac('sha256', secret).update(`launchpad-form:${nonce}`).digest('base64url');
@@ -56,6 +58,9 @@ export function csrfProtection(secret: string): RequestHandler {
     const given = tokenFromRequest(req);
     const expected = nonce ? Buffer.from(sign(nonce)) : undefined;
     if (given && expected && given.length === expected.length && timingSafeEqual(Buffer.from(given), expected)) return next();
+    // A form from a page of a session that has ended since (its password changed, the account was disabled): refused
+    // all the same, but answered as what it is — sign in again — not as a forgery under the old user's header.
+    if (hasSessionCookie(req)) return askToSignIn(req, res);
     next(new ForbiddenError(EXPIRED));
   };
 }

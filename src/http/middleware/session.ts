@@ -46,6 +46,12 @@ export function cookieValue(header: string | undefined, name: string): string | 
 }
 
 /**
+ * Whether a request carries a session cookie. Read where no one is signed in, it means the session has ended while
+ * the browser still had a page of it open: its password changed, an admin disabled the account, it expired.
+ */
+export const hasSessionCookie = (req: Pick<Request, 'headers'>): boolean => cookieValue(req.headers.cookie, SESSION_COOKIE) !== undefined;
+
+/**
  * The session a request's cookie names, read as express-session would (signed id, then the store, which leaves out
  * an expired one) but without changing anything: no cookie is sent, nothing is saved or touched. For the stream
  * gateway, which answers a page's live streams before Express (src/http/stream-gateway.ts).

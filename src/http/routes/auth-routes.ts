@@ -48,7 +48,11 @@ export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: Re
   router.get('/login', allow.everyone, async (req, res) => {
     if (req.user) return res.redirect(303, safeReturnTo(req.query.next));
     if (await accounts.needsSetup(deps)) return res.redirect(303, '/setup');
-    await loginPage(req, res, { next: typeof req.query.next === 'string' ? safeReturnTo(req.query.next) : undefined });
+    await loginPage(req, res, {
+      next: typeof req.query.next === 'string' ? safeReturnTo(req.query.next) : undefined,
+      // Sent here by a request of a session that ended while its page was open (see askToSignIn).
+      notice: req.query.session === 'ended' ? 'Your session ended; sign in again.' : undefined,
+    });
   });
 
   router.post('/login', allow.everyone, ...loginLimits, async (req, res) => {
