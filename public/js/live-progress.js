@@ -16,6 +16,12 @@
 // the old source and makes the extension create a new one through createEventSource below. The state is worded in
 // the indicator (#stream-health, below) and sent as `stream:health` events; `live` ends the replay and says how many
 // lines it caught up. The same one-second tick runs the elapsed time of a running phase ([data-since]).
+//
+// A stream the server refuses may be refused for good: the session ended (password changed elsewhere, account
+// disabled) or the account may no longer see what the page shows. The browser does not tell an EventSource why, so
+// the page asks the stream's URL once as an htmx request — the answer the container list's poll gets — and follows
+// it: signed out, HX-Redirect to the sign-in page, which comes back here; not allowed to see it (403/404), the
+// server's explanation swapped in where htmx swaps an error. Anything else (busy, a restart): keep reconnecting.
 (() => {
   let highest = 0;
   const cursorOf = (url) => Number(new URL(url, location.href).searchParams.get('after') || 0);
@@ -38,8 +44,11 @@
   // The indicator (views/partials/progress/stream-health.eta): the state in words, data-state for the dot's colour.
   const healthLabel = (h) => {
     if (h.state === 'live') return h.caughtUp ? `Live — caught up ${h.caughtUp.toLocaleString()} line${h.caughtUp === 1 ? '' : 's'}` : 'Live';
-    if (h.state === 'reconnecting') return `Reconnecting… (attempt ${h.attempt}, disconnected since ${new Date(h.since).toLocaleTimeString()})`;
+    // In UTC, as every time on the pages is (HH:MM:SS UTC).
+    if (h.state === 'reconnecting') return `Reconnecting… (attempt ${h.attempt}, disconnected since ${new Date(h.since).toISOString().slice(11, 19)} UTC)`;
     if (h.state === 'offline') return 'Offline — the browser reports no network; reconnecting when it is back';
+    if (h.state === 'signed-out') return 'You were signed out — opening the sign-in page…';
+    if (h.state === 'gone') return 'Live updates stopped: you may no longer see this page';
     return h.state === 'ended' ? '' : 'Connecting…';
   };
   const healthAge = (h) => {
@@ -71,6 +80,8 @@
   let source;
   let watchdog;
   let retry;
+  // No more reconnecting: the stream ended as planned, the session ended, or the page is no longer the user's to see.
+  const over = () => health.state === 'ended' || health.state === 'signed-out' || health.state === 'gone';
   const connectElement = () => document.querySelector('[sse-connect]');
   const silenceMs = () => 2 * Number(connectElement()?.dataset.heartbeatMs || 15000);
   const heard = () => {
@@ -87,18 +98,46 @@
   const reconnect = () => {
     clearTimeout(retry);
     const elt = connectElement();
-    if (!elt || health.state === 'ended') return;
+    if (!elt || over()) return;
     if (!navigator.onLine) return report({ state: 'offline' });
     report({ state: 'reconnecting', attempt: Math.max(health.attempt, 1), since: health.since || Date.now() });
     htmx.swap(elt, elt.outerHTML, { swapStyle: 'outerHTML', swapDelay: 0, settleDelay: 0 });
   };
   // The connection failed or fell silent: wait out the backoff (or the network), then reconnect.
   function lost() {
-    if (!source || health.state === 'ended') return;
+    if (!source || over()) return;
+    // CLOSED after an error: the server answered, but not with a stream (a network failure leaves it CONNECTING).
+    const refusedUrl = source.readyState === EventSource.CLOSED ? source.url : undefined;
     stop();
     const attempt = health.attempt + 1;
     report({ state: navigator.onLine ? 'reconnecting' : 'offline', attempt, since: health.since || Date.now() });
     if (navigator.onLine) retry = setTimeout(reconnect, BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length) - 1]);
+    if (refusedUrl) void askWhyRefused(refusedUrl);
+  }
+
+  // The refused stream's URL asked as htmx asks (see the top): only the answer's headers and status are wanted, so a
+  // stream that opens after all is closed at once and the backoff above reconnects it.
+  async function askWhyRefused(url) {
+    const asking = new AbortController();
+    let res;
+    try {
+      res = await fetch(url, { headers: { 'HX-Request': 'true', 'HX-Current-URL': location.href }, cache: 'no-store', signal: asking.signal });
+    } catch {
+      return;
+    }
+    const signIn = res.headers.get('HX-Redirect');
+    if (signIn) {
+      stop();
+      report({ state: 'signed-out' });
+      location.assign(signIn);
+    } else if ((res.status === 403 || res.status === 404) && !over()) {
+      const explanation = await res.text().catch(() => '');
+      stop();
+      report({ state: 'gone' });
+      htmx.swap(res.headers.get('HX-Retarget') || '#main', explanation, { swapStyle: res.headers.get('HX-Reswap') || 'innerHTML', swapDelay: 0, settleDelay: 0 });
+    } else {
+      asking.abort();
+    }
   }
 
   // The extension retries from `onerror`; this source ignores that handler so only `lost` reconnects.
@@ -138,7 +177,7 @@
     else highest = seq;
   });
   window.addEventListener('offline', () => {
-    if (health.state === 'ended' || !connectElement()) return;
+    if (over() || !connectElement()) return;
     stop();
     report({ state: 'offline', since: health.since || Date.now() });
   });

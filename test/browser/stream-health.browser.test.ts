@@ -146,7 +146,8 @@ describe('the stream health indicator', () => {
 
     proxy.cut();
     await waitForState(page, 'reconnecting');
-    expect(await label(page)).toMatch(/^Reconnecting… \(attempt 1, disconnected since \d{1,2}:\d\d:\d\d/);
+    // In UTC, as every other time on the page (the browser's own clock would say e.g. 5:57:21 PM).
+    expect(await label(page)).toMatch(/^Reconnecting… \(attempt 1, disconnected since \d\d:\d\d:\d\d UTC\)$/);
     await shot(page, 'reconnecting');
     await log(30);
     // Attempts 2, 3 and 4 fail too (the proxy refuses), each after its backoff.
@@ -287,4 +288,77 @@ describe('the stream health indicator', () => {
     await expectDomEqualsLogTxt(page, container.id, written());
     await finish(rec, page, context);
   }, 60_000);
+
+  it('sends someone whose session ended (password changed elsewhere) to sign in, and back to the page', async () => {
+    await ensureUser(env.deps, 'leaver', 'leaver-password', 'viewer');
+    const here = await signIn(server.baseUrl, 'leaver', 'leaver-password');
+    const elsewhere = await signIn(server.baseUrl, 'leaver', 'leaver-password');
+    const container = await insertContainer(env.deps, ownerId, nodeId);
+    const rec = recorderFor(env.deps, container.id);
+    await rec.enterPhase('syncing', 'Running scripts…');
+    rec.log('stdout', 'line 1');
+    await rec.flush();
+    const { context, page } = await pageWithSession(browser, baseUrl, here.cookie, { locale: 'en-US' });
+    await page.goto(`${baseUrl}/containers/${container.id}`);
+    await waitForState(page, 'live');
+
+    // The other browser changes the password: this one's session ends and its stream closes.
+    const changed = await fetch(`${server.baseUrl}/account/password`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { Cookie: elsewhere.cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: elsewhere.csrf, current_password: 'leaver-password', password: 'leaver-password-2', password_confirm: 'leaver-password-2' }),
+    });
+    expect(changed.status).toBe(303);
+    await page.waitForURL((u) => u.pathname === '/login', { timeout: 10_000 });
+    const at = new URL(page.url());
+    expect(at.searchParams.get('next')).toBe(`/containers/${container.id}`);
+    expect(at.searchParams.get('session')).toBe('ended');
+    expect(await page.textContent('main [role="status"]')).toBe('Your session ended; sign in again.');
+    await shot(page, 'signed-out');
+
+    await page.fill('input[name="username"]', 'leaver');
+    await page.fill('input[name="password"]', 'leaver-password-2');
+    await page.click('button:has-text("Sign in")');
+    await page.waitForURL((u) => u.pathname === `/containers/${container.id}`);
+    await waitForState(page, 'live');
+    await finish(rec, page, context);
+  }, 30_000);
+
+  it('says so, and stops reconnecting, when a role change hides the container from the person watching it', async () => {
+    await ensureUser(env.deps, 'boss', 'boss-password', 'admin');
+    const admin = await signIn(server.baseUrl, 'boss', 'boss-password');
+    const demoted = await ensureUser(env.deps, 'demoted', 'demoted-password', 'viewer');
+    const viewer = await signIn(server.baseUrl, 'demoted', 'demoted-password');
+    // Someone else's container: a viewer sees it, an operator would not.
+    const container = await insertContainer(env.deps, ownerId, nodeId);
+    const rec = recorderFor(env.deps, container.id);
+    await rec.enterPhase('syncing', 'Running scripts…');
+    rec.log('stdout', 'line 1');
+    await rec.flush();
+    const { context, page } = await pageWithSession(browser, baseUrl, viewer.cookie, { locale: 'en-US' });
+    const streamRequests: number[] = [];
+    page.on('request', (r) => r.url().includes('/events') && streamRequests.push(Date.now()));
+    await page.goto(`${baseUrl}/containers/${container.id}`);
+    await waitForState(page, 'live');
+
+    const changed = await fetch(`${server.baseUrl}/users/${demoted.id}/role`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: admin.csrf, role: 'operator' }),
+    });
+    expect(changed.status).toBe(303);
+    await page.waitForSelector('main [role="alert"]', { timeout: 10_000 });
+    expect((await page.textContent('main [role="alert"]'))!.replace(/\s+/g, ' ')).toContain('That container does not exist, or you may not see it.');
+    // The stale page is gone, its buttons with it, and nothing reconnects any more.
+    expect(await page.locator('#stream-health, #stream-slot, #log-lines').count()).toBe(0);
+    expect(new URL(page.url()).pathname).toBe(`/containers/${container.id}`);
+    await shot(page, 'gone');
+    const requestsSoFar = streamRequests.length;
+    await page.waitForTimeout(3500);
+    expect(streamRequests.length).toBe(requestsSoFar);
+    await context.close();
+    await rec.complete({ status: 'Ready', ip: '10.0.0.5' });
+  }, 30_000);
 });
