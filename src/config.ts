@@ -58,7 +58,7 @@ export type Config = {
   /** BullMQ key prefix (tests and side-by-side installs on one Redis use their own). */
   queuePrefix: string;
   /**
-   * Sign-in attempts per 15 minutes: per client address; failures per account from one address; failures per account
+   * Failed sign-in attempts per 15 minutes: per client address; per account from one address; per account
    * from all addresses (src/http/middleware/login-rate-limit.ts).
    */
   loginLimits: { perIp: number; perAccount: number; accountWide: number };
