@@ -63,7 +63,7 @@ const LAST_ADMIN = 'This is the last enabled admin: make another account an admi
 export async function changeRole(deps: UserManagementDeps, rawId: string, role: unknown): Promise<User> {
   const user = await getUser(deps, rawId);
   const outcome = await deps.repos.users.change(user.id, { role: roleFrom(role) });
-  if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN);
+  if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN, 'rule');
   // A stream keeps the role it was opened with (what it renders, what it offers): it reconnects under the new one.
   if (role !== user.role) await deps.access.announce({ userId: user.id, what: 'account' });
   return user;
@@ -72,7 +72,7 @@ export async function changeRole(deps: UserManagementDeps, rawId: string, role: 
 export async function setDisabled(deps: UserManagementDeps, rawId: string, disabled: boolean): Promise<User> {
   const user = await getUser(deps, rawId);
   const outcome = await deps.repos.users.change(user.id, { disabled });
-  if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN);
+  if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN, 'rule');
   if (disabled) {
     await deps.repos.users.endSessions(user.id);
     await revokeApiTokens(deps, user.id);
@@ -84,8 +84,8 @@ export async function setDisabled(deps: UserManagementDeps, rawId: string, disab
 export async function deleteUser(deps: UserManagementDeps, rawId: string): Promise<User> {
   const user = await getUser(deps, rawId);
   const outcome = await deps.repos.users.delete(user.id);
-  if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN);
-  if (outcome === 'owns-containers') throw new ConflictError(`${user.username} owns containers, whose history names who built them: disable the account instead.`);
+  if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN, 'rule');
+  if (outcome === 'owns-containers') throw new ConflictError(`${user.username} owns containers, whose history names who built them: disable the account instead.`, 'rule');
   await deps.repos.users.endSessions(user.id);
   await revokeApiTokens(deps, user.id);
   await deps.access.announce({ userId: user.id, what: 'account' });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { isConnectionError, isUnstorableTextError } from '../lib/db-errors.ts';
-import { AppError, BadRequestError, UnavailableError, ValidationError } from '../lib/errors.ts';
+import { AppError, BadRequestError, ConflictError, UnavailableError, ValidationError } from '../lib/errors.ts';
 import { isHtmx, renderFragment, renderPage, wantsJson } from './render.ts';
 
 const HEADINGS: Record<number, string> = {
@@ -15,11 +15,31 @@ const HEADINGS: Record<number, string> = {
   503: 'A service is unavailable',
 };
 
+/** A refusal by a rule, which waiting does not change (409 otherwise reads as "not now"). */
+const RULE_HEADING = 'That is not allowed';
+
+/** Sections whose items have a page of their own (/containers/:id); the others' actions lead back to their list. */
+const ITEM_PAGES: Record<string, string> = { containers: 'the container', templates: 'the template', 'package-sets': 'the package set' };
+const SECTION_NAMES: Record<string, string> = { containers: 'Containers', templates: 'Templates', 'package-sets': 'Package sets', nodes: 'Nodes', users: 'Users', account: 'your account' };
+
+/**
+ * Where a refused action's page leads back to: the page of what was acted on (POST /containers/:id/retry → the
+ * container), else its section's list (POST /users/:id/delete → /users). A page that was not found leads home.
+ */
+function wayBack(req: Request): { href: string; label: string } {
+  const [section = '', id, ...action] = req.path.split('/').filter(Boolean);
+  if (req.method === 'GET' || !SECTION_NAMES[section]) return { href: '/', label: 'Back to Launchpad' };
+  if (id && id !== 'new' && action.length > 0 && ITEM_PAGES[section]) return { href: `/${section}/${id}`, label: `Back to ${ITEM_PAGES[section]}` };
+  return { href: `/${section}`, label: `Back to ${SECTION_NAMES[section]}` };
+}
+
 /** The error page, or for htmx requests the same explanation swapped into the main area (never a silent failure). */
-function explain(req: Request, res: Response, status: number, message: string, errorId?: string): void {
-  const data = { status, heading: HEADINGS[status] ?? 'Something went wrong', message, errorId };
+function explain(req: Request, res: Response, status: number, message: string, errorId?: string, heading = HEADINGS[status]): void {
+  const data = { status, heading: heading ?? 'Something went wrong', message, errorId, back: wayBack(req) };
   if (isHtmx(req)) {
-    res.set({ 'HX-Retarget': '#main', 'HX-Reswap': 'innerHTML' });
+    // The panel replaces the main area, whatever part of the page the request's element meant to swap or select
+    // (the wizard selects #wizard from its answers: without HX-Reselect the panel would be filtered out, a blank page).
+    res.set({ 'HX-Retarget': '#main', 'HX-Reswap': 'innerHTML', 'HX-Reselect': '#error-panel' });
     return renderFragment(req, res, 'partials/error-panel', data, status);
   }
   renderPage(req, res, 'pages/errors/error', { title: data.heading, ...data }, status);
@@ -57,5 +77,5 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.status(status).json({ error: message, ...(err instanceof ValidationError ? { fields: err.fields } : {}), ...(errorId ? { error_id: errorId } : {}) });
     return;
   }
-  explain(req, res, status, message, errorId);
+  explain(req, res, status, message, errorId, err instanceof ConflictError && err.kind === 'rule' ? RULE_HEADING : undefined);
 };

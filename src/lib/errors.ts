@@ -20,8 +20,18 @@ export class ForbiddenError extends AppError {
   override readonly status = 403;
 }
 
+/**
+ * Not now, or not at all: `busy` for something in progress or a state that will pass (wait, then try again); `rule`
+ * for what a rule forbids (the last admin, a template containers use), which waiting does not change.
+ */
 export class ConflictError extends AppError {
   override readonly status = 409;
+  constructor(
+    message: string,
+    readonly kind: 'busy' | 'rule' = 'busy',
+  ) {
+    super(message);
+  }
 }
 
 /** Field-level problems with submitted input: the form is shown again with each message next to its field. */

@@ -87,7 +87,7 @@ export async function cancelContainer(deps: ContainerActionDeps, viewer: Viewer 
 export async function retryContainer(deps: ContainerActionDeps, viewer: Viewer & { username: string }, id: string): Promise<void> {
   const container = await findContainerToActOn(deps.repos, viewer, id);
   if (container.lifecycle !== 'failed' && container.lifecycle !== 'cancelled') {
-    throw new ConflictError(`Only a failed or cancelled build can be retried; this one is ${container.lifecycle}.`);
+    throw new ConflictError(`Only a failed or cancelled build can be retried; this one is ${container.lifecycle}.`, 'rule');
   }
   // Held while the request flips the lifecycle to queued, as Destroy's is: of a Retry and a Destroy (or two Retries)
   // pressed at once, one goes ahead and the other hears why not.
@@ -168,7 +168,7 @@ export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps
     if (live.state === 'running' || live.state === 'stopped') live = (await foreignGuestAt(deps, claimed)) ?? live;
     if (live.state === 'unknown') throw new ConflictError(`Launchpad cannot confirm that the CT is gone: ${live.reason ?? 'its node did not answer'}`);
     if (live.state !== 'missing' && live.state !== 'not-created' && live.state !== 'template') {
-      throw new ConflictError(`CT ${claimed.vmid ?? ''} still exists on its node, so there is nothing to forget. Destroy it instead.`);
+      throw new ConflictError(`CT ${claimed.vmid ?? ''} still exists on its node, so there is nothing to forget. Destroy it instead.`, 'rule');
     }
     const recorder = await recorderFor(deps, claimed.id, claimed.lifecycle);
     if (live.reason) recorder.log('system', live.reason);

@@ -52,7 +52,7 @@ async function* freeVmidsAfter(deps: CreateContainerDeps, valid: ValidCreation, 
 
 async function existing(deps: CreateContainerDeps, id: string, owner: User): Promise<{ containerId: string; created: false }> {
   const container = await deps.repos.containers.findVisible(id, owner);
-  if (!container) throw new ConflictError('That deploy id belongs to a container you may not see. Start the wizard again.');
+  if (!container) throw new ConflictError('That deploy id belongs to a container you may not see. Start the wizard again.', 'rule');
   return { containerId: container.id, created: false };
 }
 

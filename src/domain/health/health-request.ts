@@ -37,7 +37,7 @@ export async function checkHealthNow(
   if (container.currentAction) throw new ConflictError(`A ${container.currentAction} is in progress: check again once it has finished.`);
   const services = await deps.repos.containerExtras.services(container.id);
   if (services.length === 0) {
-    throw new ConflictError('This container registered no services to check: its template’s scripts call register_service for each one.');
+    throw new ConflictError('This container registered no services to check: its template’s scripts call register_service for each one.', 'rule');
   }
   const before = (await deps.repos.health.latest(container.id))?.id ?? 0;
   try {

@@ -59,7 +59,7 @@ export async function deletionCheck(repo: NodesRepository, rawId: string | numbe
 export async function deleteNode(repo: NodesRepository, rawId: string | number): Promise<NodeRecord> {
   const { node, containers } = await deletionCheck(repo, rawId);
   if (containers > 0) {
-    throw new ConflictError(`${containers === 1 ? 'A container still runs' : `${containers} containers still run`} on “${node.name}”. Destroy ${containers === 1 ? 'it' : 'them'} first.`);
+    throw new ConflictError(`${containers === 1 ? 'A container still runs' : `${containers} containers still run`} on “${node.name}”. Destroy ${containers === 1 ? 'it' : 'them'} first.`, 'rule');
   }
   try {
     await repo.delete(node.id);

@@ -128,6 +128,7 @@ export async function deleteSet(repo: PackageSetsRepository, ref: string): Promi
     const one = outcome.usedBy.length === 1;
     throw new ConflictError(
       `“${set.name}” cannot be deleted while ${one ? `template ${names} uses` : `templates ${names} use`} it. Remove it from ${one ? 'that template' : 'those templates'} first (custom: Edit; disk: its packages/*.sets file, then Rescan).`,
+      'rule',
     );
   }
   return set;

@@ -197,7 +197,7 @@ export async function deleteTemplate(repo: TemplatesRepository, ref: number | st
   if (!outcome) throw new NotFoundError('That template');
   if (!outcome.deleted) {
     const containers = outcome.references === 1 ? 'a container uses' : `${outcome.references} containers use`;
-    throw new ConflictError(`“${template.name}” cannot be deleted while ${containers} it. Destroy those containers first.`);
+    throw new ConflictError(`“${template.name}” cannot be deleted while ${containers} it. Destroy those containers first.`, 'rule');
   }
   return template;
 }

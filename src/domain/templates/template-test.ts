@@ -19,7 +19,7 @@ export interface TemplateTestDeps {
 /** Queues a run of the template; a live run of it is a conflict — unless its job is gone (its worker died), then it is closed first. */
 export async function requestTemplateTest(deps: TemplateTestDeps, userId: number, templateRef: string): Promise<TemplateTestRun> {
   const template = await getTemplate(deps.repos.templates, templateRef);
-  if (template.loadError) throw new ConflictError(`Template “${template.name}” cannot be loaded (${template.loadError}); fix it first.`);
+  if (template.loadError) throw new ConflictError(`Template “${template.name}” cannot be loaded (${template.loadError}); fix it first.`, 'rule');
   for (let tries = 0; ; tries++) {
     const run = await deps.repos.templateTests.create({ id: randomUUID(), templateId: template.id, templateName: template.name, requestedBy: userId });
     if (run !== 'busy') {

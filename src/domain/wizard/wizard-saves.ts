@@ -9,7 +9,7 @@ import type { Viewer } from '../containers/container.ts';
 import { findVisibleContainer } from '../containers/container-page.ts';
 import { checkPassword } from './field-rules.ts';
 import { type WizardDeps } from './node-choices.ts';
-import { canOpen, chooseTemplate, configureFromBody, draftFromContainer, draftRequest, firstOpenStep, markStep, moveScript, nextStep, packagesFromBody, previousStep, scriptsFromBody, stepper, stepUrl, type WizardDraft, type WizardStep } from './wizard-draft.ts';
+import { canOpen, chooseTemplate, configureFromBody, draftFromContainer, draftRequest, firstOpenStep, markStep, moveScript, newDraft, nextStep, packagesFromBody, previousStep, scriptsFromBody, stepper, stepUrl, type WizardDraft, type WizardStep } from './wizard-draft.ts';
 import { draftPasswordAad } from '../sealed-secrets.ts';
 
 import { configureView, draftTemplate, isWizardStep, openPassword, packagesView, scriptsView, type StepOutcome, type TemplateStepView } from './wizard-views.ts';
@@ -137,4 +137,26 @@ export async function startFromContainer(deps: WizardDeps, viewer: Viewer, id: s
   }
   const node = container.nodeId === null ? undefined : await deps.repos.nodes.findById(container.nodeId);
   return { draft: draftFromContainer(config, node?.name ?? '', template), hostname: container.hostname };
+}
+
+/**
+ * The Review page's Deploy form posts its deploy id and nothing else (a script's form names at least the hostname):
+ * a post of that shape comes from a wizard page, whatever the session's draft is now.
+ */
+export function isReviewDeploy(body: Record<string, unknown> = {}): boolean {
+  const fields = Object.keys(body).filter((key) => key !== '_csrf');
+  return fields.length === 1 && fields[0] === 'deploy_id' && single(body.deploy_id).trim() !== '';
+}
+
+/**
+ * Deploy pressed on a Review page whose draft is no longer the session's: another tab replaced it (“Deploy again…”,
+ * Start over) or deployed it. Its container, if that draft was deployed; else the wizard where the draft now stands.
+ */
+export async function staleDeploy(deps: WizardDeps, viewer: Viewer, deployId: string, draft: WizardDraft | undefined): Promise<{ containerId: string } | { redirect: string; message: string }> {
+  const deployed = await deps.repos.containers.findVisible(deployId, viewer);
+  if (deployed) return { containerId: deployed.id };
+  return {
+    redirect: stepUrl(firstOpenStep(draft ?? newDraft())),
+    message: 'Nothing was deployed: the draft on that page was replaced in another tab (or finished there). Check this draft and deploy again.',
+  };
 }

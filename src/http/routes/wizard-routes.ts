@@ -9,7 +9,7 @@ import { FIELD_LABELS, requestFromBody, single } from '../../domain/wizard/creat
 import { NodeProblemValidationError, NodeUnavailableError } from '../../domain/wizard/creation-validation.ts';
 import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft, type WizardStep } from '../../domain/wizard/wizard-draft.ts';
 import * as wizard from '../../domain/wizard/wizard-views.ts';
-import { saveStep, startFromContainer } from '../../domain/wizard/wizard-saves.ts';
+import { isReviewDeploy, saveStep, staleDeploy, startFromContainer } from '../../domain/wizard/wizard-saves.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { flash, saveSession } from '../middleware/session.ts';
 import { recordAudit } from '../../domain/access/audit.ts';
@@ -36,7 +36,8 @@ const stepParam = (req: Request): WizardStep | undefined => {
 
 function renderStep(req: Request, res: Response, view: wizard.StepView, status = 200) {
   const label = WIZARD_STEPS.find((s) => s.key === view.step)!.label;
-  renderPage(req, res, 'pages/wizard/step', { title: `New container · ${label}`, section: SECTION, view }, status);
+  // The flash goes inside #wizard, the part an htmx step swaps (the layout's own place is outside it).
+  renderPage(req, res, 'pages/wizard/step', { title: `New container · ${label}`, section: SECTION, view, flashInside: true }, status);
 }
 
 /**
@@ -119,6 +120,12 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
   router.post('/containers', allow.operators, async (req, res) => {
     const draft = req.session.wizardDraft;
     const fromWizard = draft !== undefined && single(req.body?.deploy_id).trim() === draft.deployId;
+    if (!fromWizard && !wantsJson(req) && isReviewDeploy(req.body)) {
+      const stale = await staleDeploy(deps, req.user!, single(req.body.deploy_id).trim(), draft);
+      if ('containerId' in stale) return showContainer(req, res, stale.containerId);
+      flash(req, 'info', stale.message);
+      return res.redirect(303, stale.redirect);
+    }
     const request = fromWizard ? wizard.requestOfDraft(deps, draft) : requestFromBody(req.body);
     try {
       const { containerId } = await createContainer(deps, req.user!, request);

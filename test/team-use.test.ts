@@ -1,0 +1,142 @@
+// Findings from a team using one Launchpad together, through the front door: a Review page whose draft another tab
+// replaced or deployed; refusals by a rule that lead back where the person was; whose container it is, for those who
+// see everyone's; audit entries of user management that say what changed and to whom; a viewer's empty list.
+import type { Express } from 'express';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../src/domain/passwords.ts';
+import type { Role } from '../src/domain/roles.ts';
+import { insertContainer, insertNode, recorderFor } from './support/fixtures.ts';
+import { signedInAgent, type SignedInAgent } from './support/session.ts';
+import { createTestApp } from './support/test-app.ts';
+import { createTestEnv, type TestEnv } from './support/test-deps.ts';
+
+let env: TestEnv;
+let app: Express;
+let templateId: number;
+let nodeId: number;
+
+const PASSWORD = 'correct horse battery staple';
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  app = createTestApp(env);
+  const created = await env.deps.repos.templates.createCustom({
+    name: 'team-app', description: 'Team use', osTemplate: 'debian-12', cores: 1, memory: 512, swap: 0, disk: 4,
+    unprivileged: true, nesting: false, tags: [], scripts: [], files: [], packages: [],
+  });
+  if (created === 'taken') throw new Error('template name taken');
+  templateId = created;
+  nodeId = (await insertNode(env.deps, 'team-node')).id;
+});
+
+afterAll(async () => {
+  await env?.deps.queue.obliterate({ force: true }).catch(() => undefined);
+  await env?.close();
+});
+
+/** A signed-in agent of a user with this role (created on first use) and a CSRF token for its session. */
+async function as(username: string, role: Role) {
+  const user = (await env.deps.repos.users.findByUsername(username)) ?? (await env.deps.repos.users.create({ username, passwordHash: await hashPassword(PASSWORD), role }));
+  const session: SignedInAgent = await signedInAgent(app, env.deps, { username, password: PASSWORD });
+  const csrf = await session.csrf();
+  const post = (path: string, fields: Record<string, string> = {}, headers: Record<string, string> = {}) =>
+    session.agent.post(path).set(headers).type('form').send({ _csrf: csrf, ...fields });
+  return { user, agent: session.agent, csrf, post };
+}
+
+/** The layout's flash box or the wizard's (inside #wizard), or undefined. */
+const flashIn = (html: string) => /<div role="status"[^>]*>([^<]*)<\/div>/.exec(html)?.[1];
+const wizardPart = (html: string) => html.slice(html.indexOf('<div id="wizard"'));
+
+describe('Deploy from a Review page whose draft is not the session’s any more', () => {
+  it('goes back to the wizard where the current draft stands, saying why (the draft was replaced in another tab)', async () => {
+    const op = await as('tab-user', 'operator');
+    // Tab 2 starts another draft (here: a template page's Deploy link); tab 1 still shows its Review page.
+    expect((await op.agent.get(`/containers/new?template=${templateId}`)).headers.location).toBe('/containers/new/configure');
+    const before = await env.deps.knex('containers').count<{ count: string }[]>('* as count');
+    for (const headers of [{}, { 'HX-Request': 'true', 'HX-Boosted': 'true' }] as Record<string, string>[]) {
+      const res = await op.post('/containers', { deploy_id: randomUUID() }, headers);
+      expect(res.status).toBe(303);
+      expect(res.headers.location).toBe('/containers/new/configure');
+      const page = await op.agent.get('/containers/new/configure').expect(200);
+      // Inside #wizard: an htmx swap of the wizard shows it too.
+      expect(flashIn(wizardPart(page.text))).toContain('replaced in another tab');
+    }
+    expect(await env.deps.knex('containers').count<{ count: string }[]>('* as count')).toEqual(before);
+  });
+
+  it('with no draft left (deployed or discarded), starts the wizard over with the same message', async () => {
+    const op = await as('tab-user-2', 'operator');
+    const res = await op.post('/containers', { deploy_id: randomUUID() });
+    expect(res.headers.location).toBe('/containers/new/template');
+    expect(flashIn((await op.agent.get('/containers/new/template')).text)).toContain('replaced in another tab');
+  });
+
+  it('goes to the container when that draft was deployed (its own); another’s container id is not revealed', async () => {
+    const op = await as('tab-user-3', 'operator');
+    const own = await insertContainer(env.deps, op.user.id, nodeId, 'tab-own');
+    const htmx = await op.post('/containers', { deploy_id: own.id }, { 'HX-Request': 'true' });
+    expect(htmx.headers['hx-redirect']).toBe(`/containers/${own.id}`);
+    expect((await op.post('/containers', { deploy_id: own.id })).headers.location).toBe(`/containers/${own.id}`);
+    const others = await insertContainer(env.deps, (await as('tab-other', 'operator')).user.id, nodeId, 'tab-others');
+    expect((await op.post('/containers', { deploy_id: others.id })).headers.location).toBe('/containers/new/template');
+  });
+
+  it('leaves the script contract as it was: a form with more than a deploy id, or asking for JSON, is checked as sent', async () => {
+    const op = await as('tab-script', 'operator');
+    const form = await op.post('/containers', { deploy_id: randomUUID(), hostname: 'scripted' });
+    expect(form.status).toBe(422);
+    expect(form.text).toContain('The container was not created');
+    const json = await op.agent.post('/containers').set('Accept', 'application/json').type('form').send({ _csrf: op.csrf, deploy_id: randomUUID() });
+    expect(json.status).toBe(422);
+    expect(json.body.fields).toHaveProperty('hostname');
+  });
+
+  it('an htmx request refused by its role rule (demoted on Review) gets the explanation in a form the wizard swaps in', async () => {
+    const viewer = await as('tab-viewer', 'viewer');
+    const res = await viewer.post('/containers', { deploy_id: randomUUID() }, { 'HX-Request': 'true', 'HX-Boosted': 'true' });
+    expect(res.status).toBe(403);
+    // The wizard's hx-select="#wizard" would find nothing in the panel: HX-Reselect names the panel instead.
+    expect(res.headers['hx-reselect']).toBe('#error-panel');
+    expect(res.headers['hx-retarget']).toBe('#main');
+    expect(res.text).toContain('id="error-panel"');
+  });
+});
+
+/** The error panel's heading and its way back (href, label). */
+const panelOf = (html: string) => ({
+  heading: /<h1[^>]*>([^<]*)<\/h1>/.exec(html.slice(html.indexOf('id="error-panel"')))?.[1],
+  back: /<a href="([^"]*)" class="btn-secondary">([^<]*)<\/a>/.exec(html.slice(html.indexOf('id="error-panel"')))?.slice(1, 3),
+});
+
+describe('a refused action’s page (409)', () => {
+  it('for a container: leads back to the container; a rule is “not allowed”, something in progress “not now”', async () => {
+    const admin = await as('conflict-admin', 'admin');
+    const c = await insertContainer(env.deps, admin.user.id, nodeId, 'conflict-ct');
+    await recorderFor(env.deps, c.id).complete({ status: 'Ready', ip: '10.0.0.5' });
+
+    const retry = await admin.post(`/containers/${c.id}/retry`);
+    expect(retry.status).toBe(409);
+    expect(panelOf(retry.text)).toEqual({ heading: 'That is not allowed', back: [`/containers/${c.id}`, 'Back to the container'] });
+
+    await env.deps.knex('containers').where({ id: c.id }).update({ lifecycle: 'destroying' });
+    const destroy = await admin.post(`/containers/${c.id}/destroy`, { confirm_hostname: 'conflict-ct' });
+    expect(destroy.status).toBe(409);
+    expect(panelOf(destroy.text)).toEqual({ heading: 'That cannot be done right now', back: [`/containers/${c.id}`, 'Back to the container'] });
+
+    // A script asking for JSON still reads the status and the message.
+    const json = await admin.agent.post(`/containers/${c.id}/retry`).set('Accept', 'application/json').type('form').send({ _csrf: admin.csrf });
+    expect(json.status).toBe(409);
+    expect(json.body.error).toMatch(/^Only a failed or cancelled build can be retried/);
+  });
+
+  it('for a user rule: leads back to /users', async () => {
+    const admin = await as('rule-admin', 'admin');
+    const owner = await as('rule-owner', 'operator');
+    await insertContainer(env.deps, owner.user.id, nodeId, 'rule-ct');
+    const res = await admin.post(`/users/${owner.user.id}/delete`);
+    expect(res.status).toBe(409);
+    expect(panelOf(res.text)).toEqual({ heading: 'That is not allowed', back: ['/users', 'Back to Users'] });
+  });
+});
