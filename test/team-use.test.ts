@@ -140,3 +140,21 @@ describe('a refused action’s page (409)', () => {
     expect(panelOf(res.text)).toEqual({ heading: 'That is not allowed', back: ['/users', 'Back to Users'] });
   });
 });
+
+describe('a viewer’s empty container list', () => {
+  it('says what a viewer can do instead of inviting them to deploy', async () => {
+    const fresh = await createTestEnv();
+    try {
+      const freshApp = createTestApp(fresh);
+      await fresh.deps.repos.users.create({ username: 'empty-viewer', passwordHash: await hashPassword(PASSWORD), role: 'viewer' });
+      const viewer = await signedInAgent(freshApp, fresh.deps, { username: 'empty-viewer', password: PASSWORD });
+      const page = await viewer.agent.get('/containers').expect(200);
+      expect(page.text).toContain('No containers yet');
+      expect(page.text).not.toContain('Pick a template, fill in a short wizard');
+      expect(page.text).toContain('deploying needs the operator role');
+    } finally {
+      await fresh.deps.queue.obliterate({ force: true }).catch(() => undefined);
+      await fresh.close();
+    }
+  });
+});

@@ -6,6 +6,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, pageWithSession } from '../support/browser.ts';
+import { insertContainer, insertNode, recorderFor } from '../support/fixtures.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
 import { startTestSimulator } from '../support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
@@ -112,6 +113,36 @@ describe('Deploy from a Review page that is out of date', () => {
     await expect.poll(() => page.locator('#error-panel').count(), SLOW).toBe(1);
     expect(await mainText(page)).toContain('This needs the operator or admin role; you are signed in as a viewer.');
     expect(await page.locator('#error-panel h1').textContent()).toBe('Not allowed');
+    await context.close();
+  });
+});
+
+describe('the users page', () => {
+  for (const width of [390, 1280]) {
+    it(`keeps each role select wide enough to read at ${width} px, beside a 64-character username`, async () => {
+      const { context, page } = await signedInPage('admin', 'admin-password', { width, height: 900 });
+      await page.goto(`${server.baseUrl}/users`);
+      const long = (await env.deps.repos.users.findByUsername(LONG_NAME))!;
+      await page.screenshot({ path: `/tmp/users-${width}.png`, fullPage: true });
+      const widths = await page.locator('select[name="role"]').evaluateAll((selects) => selects.map((s) => s.getBoundingClientRect().width));
+      expect(widths.length).toBeGreaterThan(1);
+      for (const w of widths) expect(w).toBeGreaterThanOrEqual(96);
+      // The long name wraps within its cell instead of pushing the table wide.
+      const nameCell = await page.locator(`#user-${long.id} td`).first().boundingBox();
+      expect(nameCell!.width).toBeLessThan(300);
+      await context.close();
+    });
+  }
+});
+
+describe('the Destroy confirmation', () => {
+  it('puts the cursor in the hostname field', async () => {
+    const admin = (await env.deps.repos.users.findByUsername('admin'))!;
+    const c = await insertContainer(env.deps, admin.id, (await insertNode(env.deps, 'team-node')).id, 'to-destroy');
+    await recorderFor(env.deps, c.id).complete({ status: 'Ready', ip: '10.0.0.9' });
+    const { context, page } = await signedInPage();
+    await page.goto(`${server.baseUrl}/containers/${c.id}/destroy`);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-confirm_hostname');
     await context.close();
   });
 });
