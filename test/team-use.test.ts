@@ -141,6 +141,34 @@ describe('a refused action’s page (409)', () => {
   });
 });
 
+describe('whose container it is', () => {
+  it('is shown to admins and viewers (list, page, JSON), and not added to an operator’s own list and page', async () => {
+    const owner = await as('owner-op', 'operator');
+    const c = await insertContainer(env.deps, owner.user.id, nodeId, 'owned-ct');
+    await recorderFor(env.deps, c.id).complete({ status: 'Ready', ip: '10.0.0.6' });
+    const ownerCell = (html: string) => new RegExp(`<tr id="container-${c.id}">[\\s\\S]*?</tr>`).exec(html)?.[0].includes('>owner-op</td>');
+    const configOwner = (html: string) => /<dt[^>]*>Owner<\/dt><dd[^>]*>([^<]*)<\/dd>/.exec(html)?.[1];
+
+    for (const [name, role] of [['owner-admin', 'admin'], ['owner-viewer', 'viewer']] as const) {
+      const who = await as(name, role);
+      const list = await who.agent.get('/containers').expect(200);
+      expect(list.text).toContain('>Owner</th>');
+      expect(ownerCell(list.text), role).toBe(true);
+      expect(configOwner((await who.agent.get(`/containers/${c.id}`).expect(200)).text)).toBe('owner-op');
+      const json = await who.agent.get(`/containers/${c.id}`).set('Accept', 'application/json').expect(200);
+      expect(json.body.owner).toBe('owner-op');
+      const listJson = await who.agent.get('/containers').set('Accept', 'application/json').expect(200);
+      expect(listJson.body.containers.find((x: { id: string }) => x.id === c.id).owner).toBe('owner-op');
+    }
+
+    const list = await owner.agent.get('/containers').expect(200);
+    expect(list.text).not.toContain('>Owner</th>');
+    expect(ownerCell(list.text)).toBe(false);
+    expect(configOwner((await owner.agent.get(`/containers/${c.id}`).expect(200)).text)).toBeUndefined();
+    expect((await owner.agent.get(`/containers/${c.id}`).set('Accept', 'application/json').expect(200)).body.owner).toBe('owner-op');
+  });
+});
+
 describe('a viewer’s empty container list', () => {
   it('says what a viewer can do instead of inviting them to deploy', async () => {
     const fresh = await createTestEnv();

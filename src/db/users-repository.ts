@@ -47,6 +47,13 @@ export class UsersRepository {
     return row && toUser(row);
   }
 
+  /** The usernames of these accounts, by id (for naming who owns what). */
+  async usernames(ids: readonly number[]): Promise<Map<number, string>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.knex<UserRow>('users').whereIn('id', [...new Set(ids)]).select('id', 'username');
+    return new Map(rows.map((r) => [r.id, r.username]));
+  }
+
   async findByUsername(username: string): Promise<User | undefined> {
     const row = await this.knex<UserRow>('users').whereRaw('lower(username) = lower(?)', [username]).first();
     return row && toUser(row);

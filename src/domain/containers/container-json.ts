@@ -6,12 +6,14 @@ export function containerLinks(id: string) {
   return { url: `/containers/${id}`, events_url: `/containers/${id}/events`, log_url: `/containers/${id}/log.txt` };
 }
 
-export function containerJson(container: Container, nodeName: string, live?: LiveStatus) {
+export function containerJson(container: Container, nodeName: string, owner: string, live?: LiveStatus) {
   return {
     id: container.id,
     hostname: container.hostname,
     vmid: container.vmid,
     node: nodeName,
+    /** The username of whoever deployed it. */
+    owner,
     lifecycle: container.lifecycle,
     current_step: container.currentStep,
     percent: container.percent,

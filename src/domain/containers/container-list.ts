@@ -4,6 +4,8 @@
 // listed: guests it did not create are never shown, matched or acted on.
 import type { ContainersRepository } from '../../db/containers-repository.ts';
 import type { HealthRepository } from '../../db/health-repository.ts';
+import type { UsersRepository } from '../../db/users-repository.ts';
+import { seesEveryContainer } from '../roles.ts';
 import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { ClusterVmResource } from '../../proxmox/api-types.ts';
@@ -160,6 +162,8 @@ export type ListSort = (typeof LIST_SORTS)[number];
 export interface ContainerListRow {
   container: Container;
   nodeName: string;
+  /** Its owner's username. */
+  owner: string;
   live: LiveStatus;
   /** What the row offers: the same as the container's page. */
   actions: ContainerAction[];
@@ -169,6 +173,8 @@ export interface ContainerListRow {
 
 export interface ContainerListView {
   rows: ContainerListRow[];
+  /** An Owner column, for those who see everyone's containers (an operator's list holds only their own). */
+  showOwner: boolean;
   filter: ListFilter;
   sort: ListSort;
   /** How many containers each filter shows (for the filter links). */
@@ -176,7 +182,7 @@ export interface ContainerListView {
 }
 
 export interface ContainerListDeps extends LiveStatusDeps {
-  repos: { containers: ContainersRepository; nodes: NodesRepository; health: HealthRepository };
+  repos: { containers: ContainersRepository; nodes: NodesRepository; health: HealthRepository; users: Pick<UsersRepository, 'usernames'> };
 }
 
 const oneOf = <T extends string>(values: readonly T[], value: unknown, fallback: T): T =>
@@ -218,15 +224,16 @@ export async function loadContainerList(
   const sort = oneOf(LIST_SORTS, query.sort, 'created');
   const [containers, nodes] = await Promise.all([deps.repos.containers.listVisible(viewer), deps.repos.nodes.list()]);
   const names = new Map(nodes.map((n) => [n.id, n.name]));
-  const [live, health] = await Promise.all([
+  const [live, health, owners] = await Promise.all([
     liveStatuses(deps, containers, options),
     deps.repos.health.latestOf(containers.filter((c) => c.lifecycle === 'ready').map((c) => c.id)),
+    deps.repos.users.usernames(containers.map((c) => c.ownerId)),
   ]);
   const all = containers.map((container) => {
     const status = live.get(container.id)!;
     const nodeName = (container.nodeId !== null && names.get(container.nodeId)) || removedNodeLabel(container);
-    return { container, nodeName, live: status, actions: availableActions(container, status, viewer), health: healthListText(container, health.get(container.id), status) };
+    return { container, nodeName, owner: owners.get(container.ownerId) ?? `user ${container.ownerId}`, live: status, actions: availableActions(container, status, viewer), health: healthListText(container, health.get(container.id), status) };
   });
   const counts = Object.fromEntries(LIST_FILTERS.map((f) => [f, all.filter(MATCHES[f]).length])) as Record<ListFilter, number>;
-  return { rows: all.filter(MATCHES[filter]).sort(COMPARE[sort]), filter, sort, counts };
+  return { rows: all.filter(MATCHES[filter]).sort(COMPARE[sort]), showOwner: seesEveryContainer(viewer.role), filter, sort, counts };
 }

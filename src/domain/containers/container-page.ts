@@ -6,6 +6,7 @@ import type { EventsRepository } from '../../db/events-repository.ts';
 import type { HealthRepository } from '../../db/health-repository.ts';
 import type { HistoryRepository } from '../../db/history-repository.ts';
 import type { NodesRepository } from '../../db/nodes-repository.ts';
+import type { UsersRepository } from '../../db/users-repository.ts';
 import type { ContainerConfig } from './container-config.ts';
 import { ForbiddenError, NotFoundError } from '../../lib/errors.ts';
 import { specsByManager } from '../package-sets/package-set.ts';
@@ -15,7 +16,7 @@ import { isSettled } from '../progress/progress-feed.ts';
 import { availableActions, type ContainerAction } from './available-actions.ts';
 import { liveStatusOf, removedNodeLabel, type LiveStatusDeps } from './container-list.ts';
 import { hasCtOnNode, type Container, type LiveStatus, type Viewer } from './container.ts';
-import { mayActOn } from '../roles.ts';
+import { mayActOn, seesEveryContainer } from '../roles.ts';
 import type { ContainerEvent } from './container-event.ts';
 import { usageView, type UsageSnapshot, type UsageView } from '../usage/usage.ts';
 import { containerHistory, type HistoryPage } from '../history/history-pages.ts';
@@ -31,6 +32,7 @@ export interface ContainerPageDeps {
   containerExtras: ContainerExtrasRepository;
   history: HistoryRepository;
   health: HealthRepository;
+  users: Pick<UsersRepository, 'usernames'>;
 }
 
 export async function findVisibleContainer(deps: { containers: ContainersRepository }, viewer: Viewer, id: string): Promise<Container> {
@@ -58,6 +60,8 @@ export async function findContainerToActOn(deps: { containers: ContainersReposit
 export interface ContainerStateView {
   container: Container;
   nodeName: string;
+  /** Its owner's username. */
+  owner: string;
   /** href: the link to open the service, only for http(s) addresses; any other address is shown as text. */
   services: Array<ContainerService & { href: string | null }>;
   credentialKeys: string[];
@@ -108,6 +112,8 @@ export interface StateOptions {
 export interface ContainerFacts {
   container: Container;
   nodeName: string;
+  /** Its owner's username. */
+  owner: string;
   services: ContainerService[];
   credentialKeys: string[];
   lastLines: ContainerEvent[];
@@ -126,8 +132,9 @@ export interface ContainerFacts {
 export async function loadContainerFacts(deps: ContainerPageDeps, container: Container, options: StateOptions = {}): Promise<ContainerFacts> {
   const wantsUsage = options.usage !== undefined && showsUsage(container);
   const read = options.limit ?? (<T>(query: () => Promise<T>) => query());
-  const [node, services, credentialKeys, lastLines, lastProgress, ctStatus, usage, latestHealth, history] = await Promise.all([
+  const [node, owners, services, credentialKeys, lastLines, lastProgress, ctStatus, usage, latestHealth, history] = await Promise.all([
     read(() => deps.nodes.findById(container.nodeId)),
+    read(() => deps.users.usernames([container.ownerId])),
     read(() => deps.containerExtras.services(container.id)),
     read(() => deps.containerExtras.credentialKeys(container.id)),
     container.lifecycle === 'failed' || container.lifecycle === 'cancelled'
@@ -144,6 +151,7 @@ export async function loadContainerFacts(deps: ContainerPageDeps, container: Con
   return {
     container,
     nodeName: node?.name ?? removedNodeLabel(container),
+    owner: owners.get(container.ownerId) ?? `user ${container.ownerId}`,
     services,
     credentialKeys,
     // Quoted as plain text: without the colour codes the log renders.
@@ -166,6 +174,7 @@ export function stateFor(facts: ContainerFacts, viewer: Viewer): ContainerStateV
   return {
     container,
     nodeName,
+    owner: facts.owner,
     services: facts.services.map((s) => ({ ...s, href: serviceLink(s.url) })),
     credentialKeys: facts.credentialKeys,
     mayReveal: mayActOn(viewer, container.ownerId),
@@ -176,7 +185,8 @@ export function stateFor(facts: ContainerFacts, viewer: Viewer): ContainerStateV
     actions: availableActions(container, ctStatus, viewer),
     // Who may act on a container may deploy (an operator sees only their own): streams render per that, too.
     deployAgain: mayActOn(viewer, container.ownerId) && Boolean(container.config.ostemplate) && (container.lifecycle === 'ready' || container.lifecycle === 'destroyed'),
-    config: configSummary(container, nodeName),
+    // Whose it is, for those who see everyone's containers (an operator sees only their own).
+    config: configSummary(container, nodeName, seesEveryContainer(viewer.role) ? facts.owner : undefined),
     usage: gone ? undefined : facts.usage,
     stream: !isSettled(container) ? 'progress' : facts.wantsUsage && !gone ? 'usage' : 'none',
     health: healthView(container, facts.services, facts.latestHealth, ctStatus, mayActOn(viewer, container.ownerId)),
@@ -204,13 +214,14 @@ export interface ConfigSummaryItem {
 }
 
 /** The configuration a container was built with, as label/value lines (what the wizard chose; fields it lacks are left out). */
-export function configSummary(container: Container, nodeName: string): ConfigSummaryItem[] {
+export function configSummary(container: Container, nodeName: string, owner?: string): ConfigSummaryItem[] {
   const c = container.config as Partial<ContainerConfig>;
   const osFile = c.ostemplate?.slice(c.ostemplate.indexOf('/') + 1);
   const network = c.bridge && c.ip ? `eth0 on ${c.bridge}, ${c.ip === 'dhcp' ? 'DHCP' : c.ip}${c.gateway ? ` via ${c.gateway}` : ''}` : undefined;
   const features = c.unprivileged === undefined ? undefined : [c.unprivileged ? 'unprivileged' : 'privileged', c.nesting ? 'nesting' : undefined, c.onboot ? 'starts at boot' : undefined].filter(Boolean).join(', ');
   const at = (d: Date | null) => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : undefined);
   const items: Array<[string, string | number | undefined | null]> = [
+    ['Owner', owner],
     ['Template', c.templateName === undefined ? undefined : (c.templateName ?? 'from scratch')],
     ['OS template', osFile],
     ['Node', nodeName],

@@ -45,7 +45,7 @@ export function containerRoutes(
 
   router.get('/containers', allow.readers, async (req, res) => {
     const list = await loadContainerList(deps, req.user!, req.query);
-    if (wantsJson(req)) return res.json({ containers: list.rows.map((r) => containerJson(r.container, r.nodeName, r.live)) });
+    if (wantsJson(req)) return res.json({ containers: list.rows.map((r) => containerJson(r.container, r.nodeName, r.owner, r.live)) });
     // The table body polls itself (hx-target="this"): answer it with just the rows.
     if (isHtmx(req) && req.get('HX-Target') === 'container-rows') {
       return sendFragment(res, fragments.listUpdate(list, generateCsrfToken(req)));
@@ -58,7 +58,7 @@ export function containerRoutes(
       const container = await findVisibleContainer(deps.repos, req.user!, req.params.id);
       const state = await loadContainerState(pageDeps, container, req.user!, { liveStatus: deps });
       const services = state.services.map(({ name, kind, port, url, status }) => ({ name, kind, port, url, status }));
-      return res.json({ ...containerJson(container, state.nodeName, state.ctStatus), actions: state.actions, services });
+      return res.json({ ...containerJson(container, state.nodeName, state.owner, state.ctStatus), actions: state.actions, services });
     }
     const from = typeof req.query.from === 'string' && /^\d{1,9}$/.test(req.query.from) ? Number(req.query.from) : undefined;
     const page = await loadContainerPage(pageDeps, req.user!, req.params.id, { fromLine: from, liveStatus: deps, usage });
