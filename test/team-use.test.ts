@@ -169,6 +169,66 @@ describe('whose container it is', () => {
   });
 });
 
+describe('audit entries of user management', () => {
+  /** The newest entry of this action (admin changes are written once the answer has gone out: poll a moment). */
+  async function newest(action: string, after: number) {
+    for (let i = 0; i < 100; i++) {
+      const row = await env.deps.knex('audit_entries').where({ action }).where('id', '>', after).orderBy('id', 'desc').first();
+      if (row) return row;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return undefined;
+  }
+  const lastId = async () => Number((await env.deps.knex('audit_entries').max<{ max: number | null }[]>('id as max'))[0]!.max ?? 0);
+
+  it('a role change records the new and the previous role; a refused one names the user, not “user 7”', async () => {
+    const admin = await as('audit-admin', 'admin');
+    const target = await as('audit-target', 'operator');
+    let since = await lastId();
+    expect((await admin.post(`/users/${target.user.id}/role`, { role: 'viewer' })).status).toBe(303);
+    expect(await newest('user.role', since)).toMatchObject({ target: 'audit-target', outcome: 'success', details: expect.objectContaining({ role: 'viewer', previous_role: 'operator' }) });
+
+    // Only admin left among the enabled admins of this test? Make audit-admin the last one by demoting the others.
+    await env.deps.knex('users').whereNot({ id: admin.user.id }).where({ role: 'admin' }).update({ role: 'operator' });
+    since = await lastId();
+    expect((await admin.post(`/users/${admin.user.id}/role`, { role: 'viewer' })).status).toBe(409);
+    expect(await newest('user.role', since)).toMatchObject({ target: 'audit-admin', outcome: 'failure', details: expect.objectContaining({ role: 'viewer', previous_role: 'admin' }) });
+  });
+
+  it('a delete names the deleted user (refused or done)', async () => {
+    const admin = await as('audit-admin', 'admin');
+    const owner = await as('audit-owner', 'operator');
+    await insertContainer(env.deps, owner.user.id, nodeId, 'audit-owned');
+    let since = await lastId();
+    expect((await admin.post(`/users/${owner.user.id}/delete`)).status).toBe(409);
+    expect(await newest('user.delete', since)).toMatchObject({ target: 'audit-owner', outcome: 'failure' });
+
+    const gone = await env.deps.repos.users.create({ username: 'audit-gone', passwordHash: await hashPassword(PASSWORD), role: 'viewer' });
+    since = await lastId();
+    expect((await admin.post(`/users/${gone.id}/delete`)).status).toBe(303);
+    expect(await newest('user.delete', since)).toMatchObject({ target: 'audit-gone', outcome: 'success' });
+  });
+
+  it('setting a password from an invite or reset link is audited for that user, without the password or the link', async () => {
+    const admin = await as('audit-admin', 'admin');
+    const created = await admin.post('/users', { username: 'audit-invitee', role: 'operator' });
+    expect(created.status).toBe(201);
+    const link = /\/invite\/([A-Za-z0-9_-]+)/.exec(created.text)![1]!;
+    const since = await lastId();
+    const supertest = (await import('supertest')).default;
+    const visitor = supertest.agent(app);
+    const form = await visitor.get(`/invite/${link}`).expect(200);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
+    const secret = 'invitee-new-password';
+    expect((await visitor.post(`/invite/${link}`).type('form').send({ _csrf: csrf, password: secret, password_confirm: secret })).status).toBe(303);
+    const entry = await newest('auth.invite_accept', since);
+    expect(entry).toMatchObject({ username: 'audit-invitee', target: 'audit-invitee', outcome: 'success' });
+    const all = JSON.stringify(await env.deps.knex('audit_entries').where('id', '>', since));
+    expect(all).not.toContain(secret);
+    expect(all).not.toContain(link);
+  });
+});
+
 describe('a viewer’s empty container list', () => {
   it('says what a viewer can do instead of inviting them to deploy', async () => {
     const fresh = await createTestEnv();

@@ -52,7 +52,8 @@ export async function createUser(deps: UserManagementDeps, input: { username?: u
   return { user, ...(await issueInvite(deps, user.id)) };
 }
 
-async function getUser(deps: UserManagementDeps, rawId: string): Promise<User> {
+/** The account at /users/:id (NotFoundError otherwise): read first, so even a refused change names whom it was about. */
+export async function findUser(deps: UserManagementDeps, rawId: string): Promise<User> {
   const user = /^\d{1,9}$/.test(rawId) ? await deps.repos.users.findById(Number(rawId)) : undefined;
   if (!user) throw new NotFoundError('That user');
   return user;
@@ -60,8 +61,7 @@ async function getUser(deps: UserManagementDeps, rawId: string): Promise<User> {
 
 const LAST_ADMIN = 'This is the last enabled admin: make another account an admin first.';
 
-export async function changeRole(deps: UserManagementDeps, rawId: string, role: unknown): Promise<User> {
-  const user = await getUser(deps, rawId);
+export async function changeRole(deps: UserManagementDeps, user: User, role: unknown): Promise<User> {
   const outcome = await deps.repos.users.change(user.id, { role: roleFrom(role) });
   if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN, 'rule');
   // A stream keeps the role it was opened with (what it renders, what it offers): it reconnects under the new one.
@@ -69,8 +69,7 @@ export async function changeRole(deps: UserManagementDeps, rawId: string, role: 
   return user;
 }
 
-export async function setDisabled(deps: UserManagementDeps, rawId: string, disabled: boolean): Promise<User> {
-  const user = await getUser(deps, rawId);
+export async function setDisabled(deps: UserManagementDeps, user: User, disabled: boolean): Promise<User> {
   const outcome = await deps.repos.users.change(user.id, { disabled });
   if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN, 'rule');
   if (disabled) {
@@ -81,8 +80,7 @@ export async function setDisabled(deps: UserManagementDeps, rawId: string, disab
   return user;
 }
 
-export async function deleteUser(deps: UserManagementDeps, rawId: string): Promise<User> {
-  const user = await getUser(deps, rawId);
+export async function deleteUser(deps: UserManagementDeps, user: User): Promise<User> {
   const outcome = await deps.repos.users.delete(user.id);
   if (outcome === 'last-admin') throw new ConflictError(LAST_ADMIN, 'rule');
   if (outcome === 'owns-containers') throw new ConflictError(`${user.username} owns containers, whose history names who built them: disable the account instead.`, 'rule');
@@ -93,8 +91,7 @@ export async function deleteUser(deps: UserManagementDeps, rawId: string): Promi
 }
 
 /** Re-issues the link (password reset): the old link stops working; the current password keeps working until used. */
-export async function reissueInvite(deps: UserManagementDeps, rawId: string): Promise<{ user: User; token: string; expiresAt: Date }> {
-  const user = await getUser(deps, rawId);
+export async function reissueInvite(deps: UserManagementDeps, user: User): Promise<{ user: User; token: string; expiresAt: Date }> {
   return { user, ...(await issueInvite(deps, user.id)) };
 }
 

@@ -32,6 +32,11 @@ export function auditTarget(res: Response, target: string): void {
   res.locals.auditTarget = target;
 }
 
+/** What this request's audit entry records beside its path and status (a new role): never a secret, never the body. */
+export function auditDetails(res: Response, details: Record<string, string>): void {
+  res.locals.auditDetails = details;
+}
+
 export function auditAdminWrites(deps: AuditDeps): RequestHandler {
   return (req, res, next) => {
     const what = req.method === 'POST' ? auditActionOf(req.path) : undefined;
@@ -39,7 +44,8 @@ export function auditAdminWrites(deps: AuditDeps): RequestHandler {
       res.on('finish', () => {
         const outcome = res.statusCode === 403 ? 'denied' : res.statusCode < 400 ? 'success' : 'failure';
         const target = (res.locals.auditTarget as string | undefined) || what.target;
-        void recordAudit(deps, req, { action: what.action, target, outcome, details: { path: req.path, status: res.statusCode } });
+        const details = { ...(res.locals.auditDetails as Record<string, string> | undefined), path: req.path, status: res.statusCode };
+        void recordAudit(deps, req, { action: what.action, target, outcome, details });
       });
     }
     const refused = req.method === 'POST' && !what ? refusedContainerWriteOf(req.path) : undefined;

@@ -2,9 +2,10 @@
 import { Router, type Request, type Response } from 'express';
 import * as users from '../../domain/user-management.ts';
 import { linkProxmoxUser, loadSignInSettings, saveSignInSettings, type ProxmoxSignInDeps } from '../../domain/access/proxmox-sign-in.ts';
-import { ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
+import { recordAudit, type AuditDeps } from '../../domain/access/audit.ts';
+import { isRole, ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
 import { ValidationError } from '../../lib/errors.ts';
-import { auditTarget } from '../middleware/audit-writes.ts';
+import { auditDetails, auditTarget } from '../middleware/audit-writes.ts';
 import { allow } from '../middleware/auth.ts';
 import { flash, regenerateSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
@@ -70,31 +71,37 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
     }
   });
 
-  router.post('/users/:id/role', allow.admins, async (req, res) => {
-    const user = await users.changeRole(deps, req.params.id, req.body?.role);
+  /** The account a /users/:id change is about, named in its audit entry also when the change is refused. */
+  const targetUser = async (req: Request, res: Response) => {
+    const user = await users.findUser(deps, String(req.params.id));
     auditTarget(res, user.username);
-    flash(req, 'success', `${user.username} is now ${req.body.role === 'admin' ? 'an admin' : `a ${req.body.role}`}.`);
+    return user;
+  };
+
+  router.post('/users/:id/role', allow.admins, async (req, res) => {
+    const user = await targetUser(req, res);
+    const role = req.body?.role;
+    if (isRole(role)) auditDetails(res, { role, previous_role: user.role });
+    await users.changeRole(deps, user, role);
+    flash(req, 'success', `${user.username} is now ${role === 'admin' ? 'an admin' : `a ${role}`}.`);
     res.redirect(303, '/users');
   });
 
   for (const [action, disabled] of [['disable', true], ['enable', false]] as const) {
     router.post(`/users/:id/${action}`, allow.admins, async (req, res) => {
-      const user = await users.setDisabled(deps, req.params.id, disabled);
-      auditTarget(res, user.username);
+      const user = await users.setDisabled(deps, await targetUser(req, res), disabled);
       flash(req, 'success', disabled ? `${user.username} is disabled: their sessions have ended.` : `${user.username} is enabled again.`);
       res.redirect(303, '/users');
     });
   }
 
   router.post('/users/:id/invite', allow.admins, async (req, res) => {
-    const reissued = await users.reissueInvite(deps, req.params.id);
-    auditTarget(res, reissued.user.username);
+    const reissued = await users.reissueInvite(deps, await targetUser(req, res));
     showInvite(req, res, reissued, true);
   });
 
   router.post('/users/:id/delete', allow.admins, async (req, res) => {
-    const user = await users.deleteUser(deps, req.params.id);
-    auditTarget(res, user.username);
+    const user = await users.deleteUser(deps, await targetUser(req, res));
     flash(req, 'success', `${user.username} is deleted.`);
     res.redirect(303, '/users');
   });
@@ -103,7 +110,7 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
 }
 
 /** The invite link itself: open to whoever holds it (the token is the credential), so mounted before sign-in. */
-export function inviteRoutes(deps: users.UserManagementDeps): Router {
+export function inviteRoutes(deps: users.UserManagementDeps & AuditDeps): Router {
   const router = Router();
 
   router.get('/invite/:token', allow.everyone, async (req, res) => {
@@ -115,6 +122,8 @@ export function inviteRoutes(deps: users.UserManagementDeps): Router {
   router.post('/invite/:token', allow.everyone, async (req, res) => {
     try {
       const user = await users.acceptInvite(deps, req.params.token, req.body ?? {});
+      // The link (an invite or a password reset) set a password and signs its holder in: both worth a "who?".
+      await recordAudit(deps, { user, ip: req.ip }, { action: 'auth.invite_accept', target: user.username, details: { signed_in: true } });
       await regenerateSession(req);
       req.session.userId = user.id;
       flash(req, 'success', `Welcome, ${user.username}: your password is set.`);
