@@ -204,6 +204,20 @@ describe('GET /containers/:id/events', () => {
     expect(a!.data).toContain('name="_csrf"');
   });
 
+  it('an admin and the owning operator ending together: both may act, only the admin is told whose it is', async () => {
+    const { container, rec } = await containerWithLog(2);
+    await ensureUser(env.deps, 'chief', 'chief-password', 'admin');
+    const mine = await signIn(server.baseUrl, 'owner', 'owner-password');
+    const chief = await signIn(server.baseUrl, 'chief', 'chief-password');
+    const conns = await Promise.all([connectSse(streamUrl(container.id), { cookie: mine.cookie }), connectSse(streamUrl(container.id), { cookie: chief.cookie })]);
+    await Promise.all(conns.map((c) => c.waitFor(() => linesOf(c).length >= 2)));
+    await rec.fail('apt-get exited with 100');
+    const [ownerDone, adminDone] = await Promise.all(conns.map(async (c) => (await c.ended, c.events.at(-1)!)));
+    for (const done of [ownerDone!, adminDone!]) expect(done.data).toContain(`action="/containers/${container.id}/retry"`);
+    expect(adminDone!.data).toMatch(/<dt[^>]*>Owner<\/dt><dd[^>]*>owner<\/dd>/);
+    expect(ownerDone!.data).not.toMatch(/<dt[^>]*>Owner<\/dt>/);
+  });
+
   it('paces a long replay to a reader that stops for a while: one connection, every line once, never cut', async () => {
     // ~12 MB of rows: far more than the pending-bytes cap (1 MiB) plus what the kernel's socket buffers absorb.
     const lines = 40_000;

@@ -10,7 +10,7 @@ import pLimit from 'p-limit';
 import type { Deps } from '../deps.ts';
 import type { Container, Viewer } from '../domain/containers/container.ts';
 import { stateFor, type ContainerFacts } from '../domain/containers/container-page.ts';
-import { mayActOn } from '../domain/roles.ts';
+import { mayActOn, seesEveryContainer } from '../domain/roles.ts';
 import { SharedReads } from '../domain/containers/shared-reads.ts';
 import { ProgressFeed } from '../domain/progress/progress-feed.ts';
 import { replayCache } from '../domain/progress/replay-cache.ts';
@@ -80,7 +80,8 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
   const rendered = new WeakMap<ContainerFacts, Map<string, string>>();
   const stateMessage = (how: 'final' | 'refresh', facts: ContainerFacts, viewer: StreamViewer): string => {
     if (!/^[\w-]+$/.test(viewer.csrfToken)) return fragments[how](stateFor(facts, viewer.user), viewer.csrfToken);
-    const key = `${how}:${mayActOn(viewer.user, facts.container.ownerId)}`;
+    // What differs between viewers: their actions (mayActOn) and whether the owner's name is shown (seesEveryContainer).
+    const key = `${how}:${mayActOn(viewer.user, facts.container.ownerId)}:${seesEveryContainer(viewer.user.role)}`;
     let forFacts = rendered.get(facts);
     if (!forFacts) rendered.set(facts, (forFacts = new Map()));
     let html = forFacts.get(key);
