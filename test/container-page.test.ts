@@ -86,7 +86,9 @@ describe('GET /containers/:id', () => {
     expect(res.text).toContain(`action="/containers/${c.id}/retry"`);
     expect(res.text).toContain(`href="/containers/${c.id}/destroy"`);
     expect(res.text).toMatch(/id="step-syncing" data-state="failed"/);
-    expect(res.text).not.toContain('sse-connect');
+    // No progress to follow, but a quiet stream that hears a teammate's Retry or Destroy (test/live-watch.test.ts).
+    expect(res.text).toContain(`sse-connect="/containers/${c.id}/watch?seen=${(await env.deps.repos.containers.findById(c.id))!.lastSeq}"`);
+    expect(res.text).not.toContain('id="progress-stream"');
   });
 
   it('keeps at most 5,000 lines in the page, links to earlier ones, and log.txt has them all', async () => {

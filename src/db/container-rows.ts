@@ -73,5 +73,9 @@ export function patchToRow(patch: ContainerPatch): Partial<ContainerRow> {
   if (patch.createRequestedAt !== undefined) row.create_requested_at = patch.createRequestedAt;
   if (patch.createUpid !== undefined) row.create_upid = patch.createUpid;
   if (patch.pendingTask !== undefined) row.pending_task = patch.pendingTask;
+  if (patch.currentAction === null) {
+    row.current_action = null;
+    row.current_action_at = null;
+  }
   return row;
 }

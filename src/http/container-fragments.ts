@@ -31,15 +31,21 @@ export interface ContainerStateParts {
    * whose reader chose a filter or an older page keeps it.
    */
   history: string;
-  /** The page's one stream: the build's progress, or the built CT's usage; swapping it switches streams. */
+  /**
+   * The page's one stream: the build's progress, the built CT's usage, or a stopped build's quiet watch; swapping it
+   * switches streams.
+   */
   streamSlot: string;
 }
 
 export interface ContainerFragments extends ProgressFragments {
   /** The page's state elements in place, or (oob) as out-of-band swaps for the stream. */
   state(view: ContainerStateView, csrfToken: string, oob: boolean): ContainerStateParts;
-  /** The stream's last message: every state element, out of band, as a reload would render it. */
-  final(view: ContainerStateView, csrfToken: string): string;
+  /**
+   * The stream's last message: every state element, out of band, as a reload would render it. `progressAfter` (the
+   * watch stream's hand-over): the slot opens the progress stream from that seq, whatever the state's own stream.
+   */
+  final(view: ContainerStateView, csrfToken: string, progressAfter?: number): string;
   /** Every state element but the stream slot, out of band: the usage stream's answer to a CT that started or stopped. */
   refresh(view: ContainerStateView, csrfToken: string): string;
   /**
@@ -77,7 +83,7 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
     const entries = events.filter((e) => e.kind === 'log' || e.kind === 'attempt').map(logEntry);
     return entries.length ? views.render('partials/progress/log-batch', { entries, numbered }) : '';
   };
-  const state = (view: ContainerStateView, csrfToken: string, oob: boolean): ContainerStateParts => ({
+  const state = (view: ContainerStateView, csrfToken: string, oob: boolean, progressAfter?: number): ContainerStateParts => ({
     heading: views.render('partials/containers/heading-line', { container: view.container, nodeName: view.nodeName, deployAgain: view.deployAgain, oob }),
     badge: badge(view.container.lifecycle, oob),
     stepper: stepper(view.progress, oob),
@@ -88,7 +94,12 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
     health: healthPanel(view.health, csrfToken, oob),
     history: views.render('partials/history/section', { containerId: view.container.id, history: view.history, oob }),
     streamSlot: views.render('partials/containers/stream-slot', {
-      container: view.container, stream: view.stream, heartbeatMs: options.heartbeatMs, historySeen: view.history.entries[0]?.id ?? 0, oob,
+      container: view.container,
+      stream: progressAfter === undefined ? view.stream : 'progress',
+      after: progressAfter ?? view.container.lastSeq,
+      heartbeatMs: options.heartbeatMs,
+      historySeen: view.history.entries[0]?.id ?? 0,
+      oob,
     }),
   });
   const usagePanel = (usage: UsageView | undefined, oob: boolean) => views.render('partials/containers/usage-panel', { usage, now: Date.now(), oob });
@@ -98,7 +109,7 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
     state,
     logRows,
     health: (view, csrfToken) => healthPanel(view, csrfToken, false),
-    final: (view, csrfToken) => Object.values(state(view, csrfToken, true)).join(''),
+    final: (view, csrfToken, progressAfter) => Object.values(state(view, csrfToken, true, progressAfter)).join(''),
     refresh: (view, csrfToken) => {
       const { streamSlot: _keep, ...parts } = state(view, csrfToken, true);
       return Object.values(parts).join('');

@@ -1,5 +1,6 @@
-// The two live streams of a container page — the build's progress (GET /containers/:id/events) and the built CT's
-// usage (GET /containers/:id/live) — opened for a viewer whose access has been checked. Two doors lead here: the
+// The live streams of a container page — the build's progress (GET /containers/:id/events), the built CT's usage
+// (GET /containers/:id/live) and a stopped build's quiet watch (GET /containers/:id/watch) — opened for a viewer whose
+// access has been checked. Two doors lead here: the
 // Express routes (API tokens, and every request the gateway does not take) and the stream gateway, which answers a
 // page's own streams before Express (src/http/stream-gateway.ts). Both share one set of stream slots, one replay
 // limit and one set of shared reads, so the process counts and reads the same whichever way a viewer came in. Each
@@ -20,6 +21,7 @@ import { openEventStream } from './sse.ts';
 import { watchStream } from './stream-access.ts';
 import { StreamLimits, type StreamRefusal } from './stream-limits.ts';
 import { pollStatus, streamUsage } from './usage-stream.ts';
+import { streamWatch } from './watch-stream.ts';
 
 /** Stands for a viewer's CSRF token in a state message rendered for many (never a token: tokens are hex). */
 const TOKEN_STAND_IN = `csrf-stand-in-${randomBytes(12).toString('base64url')}`;
@@ -45,6 +47,12 @@ export function parseCursor(lastEventId: string | undefined, after: unknown): nu
   const raw = lastEventId ?? (typeof after === 'string' ? after : undefined) ?? '0';
   if (!/^\d{1,10}$/.test(raw)) throw new ValidationError({ after: 'The cursor must be a whole number.' }, 'Bad cursor');
   return Number(raw);
+}
+
+/** ?seen=: the seq a stopped build's page was rendered up to (the watch stream's cursor; required). */
+export function parseSeen(seen: unknown): number {
+  if (typeof seen !== 'string' || !/^\d{1,10}$/.test(seen)) throw new ValidationError({ seen: 'seen must be the seq the page shows (a whole number).' }, 'Bad seen');
+  return Number(seen);
 }
 
 /** ?history=: the newest history entry the page shows, if it says. */
@@ -78,14 +86,16 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
   // a 200 ms stall for everyone else): it is rendered once per facts and kind of viewer with a stand-in token, which
   // each viewer's own token replaces.
   const rendered = new WeakMap<ContainerFacts, Map<string, string>>();
-  const stateMessage = (how: 'final' | 'refresh', facts: ContainerFacts, viewer: StreamViewer): string => {
-    if (!/^[\w-]+$/.test(viewer.csrfToken)) return fragments[how](stateFor(facts, viewer.user), viewer.csrfToken);
+  // (`progressAfter`: the watch stream's hand-over, see ContainerFragments.final.)
+  const stateMessage = (how: 'final' | 'refresh', facts: ContainerFacts, viewer: StreamViewer, progressAfter?: number): string => {
+    const render = (token: string) => (how === 'final' ? fragments.final(stateFor(facts, viewer.user), token, progressAfter) : fragments.refresh(stateFor(facts, viewer.user), token));
+    if (!/^[\w-]+$/.test(viewer.csrfToken)) return render(viewer.csrfToken);
     // What differs between viewers: their actions (mayActOn) and whether the owner's name is shown (seesEveryContainer).
-    const key = `${how}:${mayActOn(viewer.user, facts.container.ownerId)}:${seesEveryContainer(viewer.user.role)}`;
+    const key = `${how}:${mayActOn(viewer.user, facts.container.ownerId)}:${seesEveryContainer(viewer.user.role)}:${progressAfter ?? ''}`;
     let forFacts = rendered.get(facts);
     if (!forFacts) rendered.set(facts, (forFacts = new Map()));
     let html = forFacts.get(key);
-    if (html === undefined) forFacts.set(key, (html = fragments[how](stateFor(facts, viewer.user), TOKEN_STAND_IN)));
+    if (html === undefined) forFacts.set(key, (html = render(TOKEN_STAND_IN)));
     return html.replaceAll(TOKEN_STAND_IN, viewer.csrfToken);
   };
 
@@ -153,6 +163,17 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
           return { html: stateMessage(last ? 'final' : how, facts, viewer), last };
         },
       }, container, historySeen);
+    },
+
+    /** A stopped build's page, rendered up to `seen`: quiet until the container moves on, then its state and progress. */
+    async watch(req: IncomingMessage, res: ServerResponse, viewer: StreamViewer, container: Container, seen: number): Promise<void> {
+      if (!admit(res, viewer)) return;
+      await streamWatch(req, res, {
+        relay: deps.relay,
+        readContainer: (id, sharedRead) => (sharedRead ? shared.container(id) : deps.repos.containers.findById(id)),
+        render: async (latest, from) => stateMessage('final', await shared.finalFacts(latest), viewer, from),
+        sse,
+      }, container, seen);
     },
   };
 }

@@ -90,7 +90,8 @@ export async function retryContainer(deps: ContainerActionDeps, viewer: Viewer &
     throw new ConflictError(`Only a failed or cancelled build can be retried; this one is ${container.lifecycle}.`, 'rule');
   }
   // Held while the request flips the lifecycle to queued, as Destroy's is: of a Retry and a Destroy (or two Retries)
-  // pressed at once, one goes ahead and the other hears why not.
+  // pressed at once, one goes ahead and the other hears why not. The flip itself releases it (recorder.queued); the
+  // release below is for a flip that failed.
   await claimAction(deps, container, 'retry', ['failed', 'cancelled']);
   try {
     await new CancelRequests(deps.redis).clear(container.id);

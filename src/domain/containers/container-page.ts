@@ -81,8 +81,11 @@ export interface ContainerStateView {
   config: ConfigSummaryItem[];
   /** Live usage, for a built container with a CT (undefined: the page shows no usage panel). */
   usage?: UsageView;
-  /** Which stream the page keeps open: the build's progress, the built CT's usage, or none. */
-  stream: 'progress' | 'usage' | 'none';
+  /**
+   * Which stream the page keeps open: the build's progress, the built CT's usage, a failed or cancelled build's quiet
+   * watch (it speaks once something happens to the container: src/http/watch-stream.ts), or none.
+   */
+  stream: 'progress' | 'usage' | 'watch' | 'none';
   /** Its services' health: the last check, per service, with "Check now" for those who may act on it. */
   health: HealthView;
   /** The first page of its history, all kinds (the section links to the rest). */
@@ -91,6 +94,9 @@ export interface ContainerStateView {
 
 /** Where the page's live values come from: the usage monitor's last snapshot of a container. */
 export type UsageSource = (containerId: string) => Promise<UsageSnapshot>;
+
+/** A failed or cancelled build: its page watches for a Retry, a Destroy or a Forget (by anyone) without polling. */
+export const isStoppedBuild = (c: Pick<Container, 'lifecycle'>) => c.lifecycle === 'failed' || c.lifecycle === 'cancelled';
 
 /** A built container whose CT exists shows live usage (and keeps a stream open for it). */
 export const showsUsage = (c: Pick<Container, 'lifecycle' | 'vmid' | 'nodeId'>) => c.lifecycle === 'ready' && c.vmid !== null && c.nodeId !== null;
@@ -137,7 +143,7 @@ export async function loadContainerFacts(deps: ContainerPageDeps, container: Con
     read(() => deps.users.usernames([container.ownerId])),
     read(() => deps.containerExtras.services(container.id)),
     read(() => deps.containerExtras.credentialKeys(container.id)),
-    container.lifecycle === 'failed' || container.lifecycle === 'cancelled'
+    isStoppedBuild(container)
       ? read(() => deps.events.logEntries(container.id, { afterSeq: Math.max(0, container.lastSeq - 40), limit: 40 }))
       : Promise.resolve([]),
     read(() => deps.events.lastProgressEvent(container.id, options.uptoSeq)),
@@ -188,7 +194,7 @@ export function stateFor(facts: ContainerFacts, viewer: Viewer): ContainerStateV
     // Whose it is, for those who see everyone's containers (an operator sees only their own).
     config: configSummary(container, nodeName, seesEveryContainer(viewer.role) ? facts.owner : undefined),
     usage: gone ? undefined : facts.usage,
-    stream: !isSettled(container) ? 'progress' : facts.wantsUsage && !gone ? 'usage' : 'none',
+    stream: !isSettled(container) ? 'progress' : facts.wantsUsage && !gone ? 'usage' : isStoppedBuild(container) ? 'watch' : 'none',
     health: healthView(container, facts.services, facts.latestHealth, ctStatus, mayActOn(viewer, container.ownerId)),
     history: facts.history,
   };

@@ -71,6 +71,8 @@ export interface ContainerPatch {
   createRequestedAt?: Date;
   createUpid?: string;
   pendingTask?: PendingTask | null;
+  /** null: releases the container's action lock with the change it guarded (a Retry's flip to queued). */
+  currentAction?: null;
 }
 
 /** Who is looking: admins and viewers see every container, an operator their own (see roles.ts). */

@@ -104,10 +104,14 @@ export class EventRecorder {
     });
   }
 
-  /** Back in the queue (Retry): the stepper keeps its phases; the status says what happens next. */
+  /**
+   * Back in the queue (Retry): the stepper keeps its phases; the status says what happens next. The Retry's action
+   * lock is released in the same commit: once queued, no other Retry or Destroy can be claimed anyway, and the pages
+   * that hear this event (src/http/watch-stream.ts) render a queued build (Cancel offered), not a retry in progress.
+   */
   async queued(status: string): Promise<void> {
     await this.record({ kind: 'step', text: status }, { ...this.snapshot, lifecycle: 'queued', status, error: undefined }, {
-      lifecycle: 'queued', error: null, finishedAt: null,
+      lifecycle: 'queued', error: null, finishedAt: null, currentAction: null,
     });
   }
 

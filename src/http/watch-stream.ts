@@ -1,0 +1,84 @@
+// The quiet stream of a failed or cancelled build's page (GET /containers/:id/watch?seen=<seq>). Teammates keep such a
+// page open while its owner presses Retry (or someone destroys or forgets it): the page must follow. The stream says
+// nothing but the heartbeat until the container has anything the page does not show — any event after `seen`, the seq
+// the page was rendered up to — and then sends one `done`: the page's state as a reload would render it (a Retry's
+// queued build offers Cancel, not Retry) and a stream slot that opens the progress stream from `seen`, which replays
+// what happened since (the retry's attempt marker and lines) and follows it live. Nothing is polled: the container's
+// relay subscription (the doorbell the usage stream listens to) is all it waits on.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Container } from '../domain/containers/container.ts';
+import { isStoppedBuild } from '../domain/containers/container-page.ts';
+import type { EventRelay } from '../domain/progress/event-relay.ts';
+import { isSettled } from '../domain/progress/progress-feed.ts';
+import { openEventStream } from './sse.ts';
+
+export interface WatchStreamDeps {
+  relay: EventRelay;
+  /** The container as it stands; `shared`: a read the viewers ringing together may share (one doorbell, one read). */
+  readContainer(id: string, shared: boolean): Promise<Container | undefined>;
+  /** This viewer's page state as of `latest`, out of band, its stream slot opening the progress stream after `seen`. */
+  render(latest: Container, seen: number): Promise<string>;
+  sse: { maxPendingBytes: number; heartbeatMs: number };
+}
+
+/** Whether a page rendered up to `seen` still shows the container as it stands: a stopped build, nothing since. */
+export const showsAllOf = (seen: number, latest: Container | undefined): boolean =>
+  latest !== undefined && isStoppedBuild(latest) && isSettled(latest) && latest.lastSeq <= seen;
+
+export async function streamWatch(req: IncomingMessage, res: ServerResponse, deps: WatchStreamDeps, container: Container, seen: number): Promise<void> {
+  const sse = openEventStream(req, res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs, group: `watch:${container.id}` });
+  let stopped = false;
+  const stops: Array<() => void> = [];
+  const stop = () => {
+    stopped = true;
+    for (const s of stops.splice(0)) s();
+  };
+  res.on('close', stop);
+  const handOver = async (latest: Container | undefined) => {
+    const html = latest ? await deps.render(latest, seen) : '';
+    if (stopped) return;
+    stop();
+    sse.send(0, 'done', html);
+    sse.end();
+  };
+  // Opened by a page that is already behind (it changed between the page's render and this request): at once.
+  if (!showsAllOf(seen, container)) return handOver(container);
+
+  // One look at a time; a doorbell during a look means one more look after it, so no change falls between two.
+  let looking = false;
+  let again = false;
+  const look = async (shared: boolean) => {
+    if (looking) {
+      again = true;
+      return;
+    }
+    looking = true;
+    try {
+      do {
+        again = false;
+        const latest = await deps.readContainer(container.id, shared);
+        if (stopped) return;
+        if (!showsAllOf(seen, latest)) return await handOver(latest);
+      } while (again);
+    } finally {
+      looking = false;
+    }
+  };
+  // The database unreachable: end this stream; the browser reconnects, and is answered when it can be.
+  const orEnd = (work: Promise<unknown>) =>
+    void work.catch(() => {
+      stop();
+      sse.end();
+    });
+  const ring = () => orEnd(look(true));
+  const unsubscribe = await deps.relay.subscribe(container.id, { onMessage: ring, onResync: ring, lastSent: Number.MAX_SAFE_INTEGER });
+  if (stopped) return unsubscribe();
+  stops.push(unsubscribe);
+  // What happened between the read that opened this stream and the subscription (a Retry pressed just then rang no
+  // one here): looked for once it listens, with a read of its own (a shared one may have started before the change).
+  orEnd(
+    look(false).then(() => {
+      if (!stopped) sse.send(0, 'live', '0');
+    }),
+  );
+}
