@@ -5,13 +5,15 @@
 // count — is, once the stream has ended, the same DOM a fresh reload renders; the page then watches the CT's live
 // usage on its one stream. When the worker's periodic health sweep finds the web server dead, the open page's health
 // and history follow without a reload. A stopped container offers Start, not Stop, Shut down or Reboot. On the list,
-// the row offers the same, and the filter counts follow a CT started behind Launchpad's back.
+// the row offers the same, and the filter counts follow a CT started behind Launchpad's back. A failed build's page
+// left open by a teammate follows the owner's Retry — its progress and log lines — without a reload.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { proxmoxClientFor } from '../../src/domain/nodes/node-access.ts';
 import { getTemplate } from '../../src/domain/templates/catalogue.ts';
 import { waitForTask } from '../../src/proxmox/task-waiter.ts';
 import { pageWithSession } from '../support/browser.ts';
+import { recorderFor } from '../support/fixtures.ts';
 import { ensureUser, signIn } from '../support/http-session.ts';
 import { insertDeployment } from '../support/simulator-fixtures.ts';
 import { useBrowserBuildRig } from '../support/browser-build-rig.ts';
@@ -171,5 +173,52 @@ describe('the live container page', () => {
     expect(await count('stopped')).toBe('0');
     expect(await row.locator('button, a.btn-danger').allTextContents()).toEqual(['Shut down', 'Reboot', 'Stop', 'Destroy…']);
     await page.context().close();
+  }, 180_000);
+
+  it('a failed build’s page left open follows a teammate’s Retry: its state, progress and log lines, no reload', async () => {
+    const owner = await ensureUser(rig.env.deps, 'retrier', 'retrier-password');
+    await ensureUser(rig.env.deps, 'onlooker', 'onlooker-password', 'viewer');
+    const template = await getTemplate(rig.env.deps.repos.templates, 'static-web');
+    const c = await insertDeployment(rig.env.deps, { ownerId: owner.id, nodeId: rig.simulator.node.id, template });
+    // The first attempt failed while creating the CT (none was made): the Retry builds it for real.
+    const rec = recorderFor(rig.env.deps, c.id);
+    await rec.enterPhase('creating', 'Creating CT');
+    rec.log('task', 'first attempt: storage local-lvm is full');
+    await rec.fail('Create Container failed: storage local-lvm is full.');
+
+    // Page A: someone watching (a viewer). Page B: the owner, who presses Retry.
+    const pageOf = async (user: string, password: string) =>
+      (await pageWithSession(rig.browser, rig.server.baseUrl, (await signIn(rig.server.baseUrl, user, password)).cookie)).page;
+    const a = await pageOf('onlooker', 'onlooker-password');
+    const b = await pageOf('retrier', 'retrier-password');
+    await a.goto(`${rig.server.baseUrl}/containers/${c.id}`);
+    expect(await a.textContent('#lifecycle-badge')).toBe('failed');
+    // Its quiet stream is open (live) before anything happens.
+    await a.waitForFunction(() => (window as unknown as { launchpadStream: StreamHealth }).launchpadStream.state === 'live', undefined, { timeout: 10_000 });
+    expect(await a.$$eval('[sse-connect]', (els) => els.map((e) => e.getAttribute('sse-connect')))).toEqual([`/containers/${c.id}/watch?seen=${(await rig.env.deps.repos.containers.findById(c.id))!.lastSeq}`]);
+    const linesBefore = await a.locator('#log-lines > li').count();
+
+    await b.goto(`${rig.server.baseUrl}/containers/${c.id}`);
+    const reloaded = b.waitForEvent('domcontentloaded');
+    await b.click('#container-actions button:text-matches("^Retry")');
+    await reloaded;
+
+    // Page A hears it at once: no Retry left to press, the build under way, then its lines.
+    await a.waitForFunction(() => document.querySelector('#lifecycle-badge')?.textContent !== 'failed', undefined, { timeout: 10_000 });
+    expect(['queued', 'creating']).toContain(await a.textContent('#lifecycle-badge'));
+    expect(await a.locator('#status-panel button:text-matches("^Retry")').count()).toBe(0);
+    await a.waitForSelector('#log-lines > li >> text=/^Creating CT \\d+ \\(/', { timeout: 30_000 });
+    await a.waitForFunction((before) => document.querySelectorAll('#log-lines > li').length > before + 3, linesBefore, { timeout: 30_000 });
+    await a.waitForSelector('#status-panel >> text=Ready', { timeout: 90_000 });
+    await streamEnded(a, 0);
+    expect(await a.textContent('#lifecycle-badge')).toBe('ready');
+    // Every line of the log once, in order, as log.txt has it: the retry's lines followed without a gap or a repeat.
+    const shown = await a.$$eval('#log-lines > li:not(.log-marker)', (els) => els.map((e) => e.textContent ?? ''));
+    const logTxt = await (await fetch(`${rig.server.baseUrl}/containers/${c.id}/log.txt`, { headers: { Cookie: (await signIn(rig.server.baseUrl, 'onlooker', 'onlooker-password')).cookie } })).text();
+    // eslint-disable-next-line no-control-regex -- the colour codes log.txt keeps and the page renders
+    expect(shown).toEqual(logTxt.split('\n').slice(0, -1).map((l) => l.replace(/\x1b\[[\d;]*m/g, '')));
+    await expectSameAfterReload(a);
+    await a.context().close();
+    await b.context().close();
   }, 180_000);
 });
