@@ -188,6 +188,21 @@ describe('a failed or cancelled build’s page', () => {
     }
   });
 
+  it('hears a change whose message was lost (a failed publish) at the relay’s periodic check', async () => {
+    const c = await stoppedBuild('failed');
+    const page = await pageOf(c.id, 'admin');
+    const stream = await watch(watchUrlIn(page)!, 'admin');
+    try {
+      await stream.waitFor((e) => e.event === 'live');
+      // Stored, never published: only the relay's check of last_seq (every 5 s) can tell.
+      await env.deps.repos.events.append(c.id, [{ kind: 'log', stream: 'system', text: 'Credentials (none) revealed to owner.' }]);
+      const done = await stream.waitFor((e) => e.event === 'done', 15_000);
+      expect(done.data).toContain(`sse-connect="/containers/${c.id}/events?after=${/seen=(\d+)/.exec(watchUrlIn(page)!)![1]}"`);
+    } finally {
+      stream.close();
+    }
+  }, 20_000);
+
   it('is checked like every stream: a cursor is required, and a container the user may not see is not found', async () => {
     const c = await stoppedBuild('failed');
     const seen = await lastSeq(c.id);

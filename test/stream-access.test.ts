@@ -1,8 +1,8 @@
 // Open live streams end when the account behind them loses access: disabled or deleted, given another role, its
 // password changed (its sessions end), the API token they were opened with revoked — within a moment, in every web
 // process (two sets of connections on one Postgres and one Redis here), whichever door the stream came in by (the
-// stream gateway for a page's session, Express for a token, log.txt?follow, a template test's stream). Streams of
-// other accounts and other credentials stay open.
+// stream gateway for a page's session, Express for a token, log.txt?follow, a template test's stream) and whichever
+// stream it is (a failed build's quiet watch stream too). Streams of other accounts and other credentials stay open.
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
@@ -67,6 +67,16 @@ async function builtContainer() {
   await rec.close();
   await env.deps.knex('containers').where({ id: c.id }).update({ vmid: vmid++ });
   return c;
+}
+
+/** A failed build: its page keeps the quiet watch stream, which never ends on its own. Returns the stream's path. */
+async function failedBuildWatch() {
+  const c = await insertContainer(env.deps, adminId, nodeId);
+  const rec = recorderFor(env.deps, c.id);
+  await rec.enterPhase('creating', 'Creating CT');
+  await rec.fail('Create Container failed.');
+  await rec.close();
+  return `/containers/${c.id}/watch?seen=${(await env.deps.repos.containers.findById(c.id))!.lastSeq}`;
 }
 
 async function post(process: number, path: string, who: { cookie: string; csrf: string }, fields: Record<string, string> = {}) {
@@ -137,15 +147,20 @@ describe('open streams when an account loses access', () => {
     const { token } = await createToken(session, 'sa-viewer-script');
     const build = await runningBuild();
     const built = await builtContainer();
+    const watched = await failedBuildWatch();
     const theirs = {
       eventsHere: await openStream(0, `/containers/${build.id}/events`, { cookie: session.cookie }),
       liveHere: await openStream(0, `/containers/${built.id}/live`, { cookie: session.cookie }),
       eventsThere: await openStream(1, `/containers/${build.id}/events`, { cookie: session.cookie }),
       liveThere: await openStream(1, `/containers/${built.id}/live`, { cookie: session.cookie }),
       tokenThere: await openStream(1, `/containers/${build.id}/events`, { token }),
+      watchHere: await openStream(0, watched, { cookie: session.cookie }),
+      watchTokenThere: await openStream(1, watched, { token }),
       followHere: await followLog(0, build.id, token),
     };
     const adminsOwn = { events: await openStream(1, `/containers/${build.id}/events`, { cookie: admin.cookie }) };
+    // (The quiet watch streams stay open on their own, by either door.)
+    expect(await stillOpen({ watchHere: theirs.watchHere, watchTokenThere: theirs.watchTokenThere })).toBe(true);
 
     expect((await post(0, `/users/${user.id}/disable`, admin)).status).toBe(303);
     const at = performance.now();

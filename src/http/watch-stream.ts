@@ -71,7 +71,9 @@ export async function streamWatch(req: IncomingMessage, res: ServerResponse, dep
       sse.end();
     });
   const ring = () => orEnd(look(true));
-  const unsubscribe = await deps.relay.subscribe(container.id, { onMessage: ring, onResync: ring, lastSent: Number.MAX_SAFE_INTEGER });
+  // lastSent = seen: the relay's periodic check (one query for every watched container) rings a page whose
+  // container moved on while its message was lost (a failed publish).
+  const unsubscribe = await deps.relay.subscribe(container.id, { onMessage: ring, onResync: ring, lastSent: seen });
   if (stopped) return unsubscribe();
   stops.push(unsubscribe);
   // What happened between the read that opened this stream and the subscription (a Retry pressed just then rang no
