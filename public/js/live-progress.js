@@ -3,9 +3,10 @@
 // progress EventSource the extension creates, and drop any progress message we have already applied.
 //
 // A container page has one stream at a time in its #stream-slot: the build's progress (`log` and `progress` events
-// carry a seq, `done` ends it) or, once built, its usage (`usage` events, no seq; `done` when an action starts). A
-// template test's page has its run's stream (`lines` carry the last line number). Each
-// stream's `done` swaps the slot for the other stream's element; the extension then asks for a new EventSource.
+// carry a seq, `done` ends it), once built, its usage (`usage` events, no seq; `done` when an action starts), or, while
+// a build stays failed or cancelled, its quiet watch (only `done`, when a Retry, Destroy or Forget moves it on; its
+// `seen=` is not a cursor of ours). A template test's page has its run's stream (`lines` carry the last line number).
+// Each stream's `done` swaps the slot for the next stream's element; the extension then asks for a new EventSource.
 //
 // Connection health (issue 22): the server sends a message at least every 1.5 × data-heartbeat-ms — `event: heartbeat`
 // when it has had nothing else to say for half of that — so hearing nothing for twice that long means the connection

@@ -1,8 +1,7 @@
 // The live streams of a container page — the build's progress (GET /containers/:id/events), the built CT's usage
 // (GET /containers/:id/live) and a stopped build's quiet watch (GET /containers/:id/watch) — opened for a viewer whose
-// access has been checked. Two doors lead here: the
-// Express routes (API tokens, and every request the gateway does not take) and the stream gateway, which answers a
-// page's own streams before Express (src/http/stream-gateway.ts). Both share one set of stream slots, one replay
+// access has been checked. Two doors lead here: the Express routes (API tokens, and every request the gateway does not
+// take) and the stream gateway, which answers a page's own streams before Express (src/http/stream-gateway.ts). Both share one set of stream slots, one replay
 // limit and one set of shared reads, so the process counts and reads the same whichever way a viewer came in. Each
 // stream closes when its account loses access (src/http/stream-access.ts).
 import { randomBytes } from 'node:crypto';

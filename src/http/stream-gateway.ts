@@ -2,9 +2,9 @@
 // page does, and a request that went through Express keeps what its middleware put on it for all that time: the
 // session and its save/touch helpers, the request logger, Express's own per-request state and method wrappers —
 // about 12 KB of a held viewer's 19 KB of heap (docs/performance.md). So the streams a container page opens
-// (GET /containers/:id/events, /live and /watch) are taken here when they are the ordinary case — a signed-in browser session
-// (read, never written: a stream neither sends a cookie nor extends the session), a user who may read, a container
-// they may see, a well-formed cursor — and opened by the very functions the Express routes call
+// (GET /containers/:id/events, /live and /watch) are taken here when they are the ordinary case — a signed-in browser
+// session (read, never written: a stream neither sends a cookie nor extends the session), a user who may read, a
+// container they may see, a well-formed cursor — and opened by the very functions the Express routes call
 // (src/http/container-streams.ts). Everything else (API tokens, no session, a disabled account, a foreign or
 // unknown container, a bad cursor, the session store failing) is left to Express, which answers it as before.
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -3,7 +3,7 @@
 // nothing but the heartbeat until the container has anything the page does not show — any event after `seen`, the seq
 // the page was rendered up to — and then sends one `done`: the page's state as a reload would render it (a Retry's
 // queued build offers Cancel, not Retry) and a stream slot that opens the progress stream from `seen`, which replays
-// what happened since (the retry's attempt marker and lines) and follows it live. Nothing is polled: the container's
+// what happened since (the retry's first lines) and follows it live. Nothing is polled: the container's
 // relay subscription (the doorbell the usage stream listens to) is all it waits on.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Container } from '../domain/containers/container.ts';
@@ -22,7 +22,7 @@ export interface WatchStreamDeps {
 }
 
 /** Whether a page rendered up to `seen` still shows the container as it stands: a stopped build, nothing since. */
-export const showsAllOf = (seen: number, latest: Container | undefined): boolean =>
+export const pageIsCurrent = (seen: number, latest: Container | undefined): boolean =>
   latest !== undefined && isStoppedBuild(latest) && isSettled(latest) && latest.lastSeq <= seen;
 
 export async function streamWatch(req: IncomingMessage, res: ServerResponse, deps: WatchStreamDeps, container: Container, seen: number): Promise<void> {
@@ -42,7 +42,7 @@ export async function streamWatch(req: IncomingMessage, res: ServerResponse, dep
     sse.end();
   };
   // Opened by a page that is already behind (it changed between the page's render and this request): at once.
-  if (!showsAllOf(seen, container)) return handOver(container);
+  if (!pageIsCurrent(seen, container)) return handOver(container);
 
   // One look at a time; a doorbell during a look means one more look after it, so no change falls between two.
   let looking = false;
@@ -58,7 +58,7 @@ export async function streamWatch(req: IncomingMessage, res: ServerResponse, dep
         again = false;
         const latest = await deps.readContainer(container.id, shared);
         if (stopped) return;
-        if (!showsAllOf(seen, latest)) return await handOver(latest);
+        if (!pageIsCurrent(seen, latest)) return await handOver(latest);
       } while (again);
     } finally {
       looking = false;
