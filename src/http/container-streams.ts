@@ -57,6 +57,9 @@ export function parseSeen(seen: unknown): number {
 /** ?history=: the newest history entry the page shows, if it says. */
 export const parseHistorySeen = (history: unknown) => (typeof history === 'string' && /^\d{1,15}$/.test(history) ? Number(history) : undefined);
 
+/** The usage stream's ?seen=: the seq the page's log ends at, if it says (a page rendered before it was sent does not). */
+export const parseUsageSeen = (seen: unknown) => (seen === undefined ? undefined : parseSeen(seen));
+
 const REFUSALS: Record<StreamRefusal, [number, string]> = {
   process: [503, 'Too many live viewers on this server; retrying shortly.'],
   session: [429, 'Too many live views open in this browser session; close one (or a tab) and it resumes.'],
@@ -146,7 +149,8 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
     },
 
     /** The built container's usage at each poll of its node, its state when that changes. */
-    async usage(req: IncomingMessage, res: ServerResponse, viewer: StreamViewer, container: Container, historySeen: number | undefined): Promise<void> {
+    /** `seen`: the seq the page's log ends at — where the progress stream it hands over to starts, so no line is missed. */
+    async usage(req: IncomingMessage, res: ServerResponse, viewer: StreamViewer, container: Container, historySeen: number | undefined, seen?: number): Promise<void> {
       if (!admit(res, viewer)) return;
       await streamUsage(req, res, {
         usage: deps.usage,
@@ -159,7 +163,7 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
           const facts = await shared.roundFacts(container, round && { snapshot: round, status: pollStatus(round, container) });
           // A refresh whose state has no usage stream any more (the CT gone, or another guest's) is the last message.
           const last = how === 'final' || stateFor(facts, viewer.user).stream !== 'usage';
-          return { html: stateMessage(last ? 'final' : how, facts, viewer), last };
+          return { html: stateMessage(last ? 'final' : how, facts, viewer, last ? seen : undefined), last };
         },
       }, container, historySeen);
     },

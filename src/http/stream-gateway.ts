@@ -15,7 +15,7 @@ import type { Viewer } from '../domain/containers/container.ts';
 import { hasRole } from '../domain/roles.ts';
 import type { Logger } from '../logger.ts';
 import { signedInUsers } from './middleware/auth.ts';
-import { parseCursor, parseHistorySeen, parseSeen, type ContainerStreams, type StreamViewer } from './container-streams.ts';
+import { parseCursor, parseHistorySeen, parseSeen, parseUsageSeen, type ContainerStreams, type StreamViewer } from './container-streams.ts';
 
 export interface GatewayDeps {
   readSession(cookieHeader: string | undefined): Promise<{ id: string; data: SessionData } | undefined>;
@@ -65,13 +65,13 @@ export function streamGateway(deps: GatewayDeps) {
       if (!container) return next();
       const lastEventId = req.headers['last-event-id'];
       const cursor = kind === 'events' ? parseCursor(typeof lastEventId === 'string' ? lastEventId : undefined, query.get('after') ?? undefined) : 0;
-      const seen = kind === 'watch' ? parseSeen(query.get('seen') ?? undefined) : 0;
+      const seen = kind === 'watch' ? parseSeen(query.get('seen') ?? undefined) : kind === 'live' ? parseUsageSeen(query.get('seen') ?? undefined) : 0;
       const started = Date.now();
       res.on('close', () => deps.logger.info({ req: { method: 'GET', url: `/containers/${id}/${kind}` }, res: { statusCode: res.statusCode }, responseTime: Date.now() - started }, 'stream closed'));
       opened = true;
       if (kind === 'events') await deps.streams.progress(req, res, viewer, container, cursor);
-      else if (kind === 'watch') await deps.streams.watch(req, res, viewer, container, seen);
-      else await deps.streams.usage(req, res, viewer, container, parseHistorySeen(query.get('history') ?? undefined));
+      else if (kind === 'watch') await deps.streams.watch(req, res, viewer, container, seen!);
+      else await deps.streams.usage(req, res, viewer, container, parseHistorySeen(query.get('history') ?? undefined), seen);
     } catch (err) {
       // Before anything was sent Express answers (a bad cursor: 422; the database gone: 503); after, the stream ends
       // and the browser reconnects.

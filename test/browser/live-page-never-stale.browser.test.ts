@@ -106,7 +106,7 @@ describe('the live container page', () => {
     await page.waitForSelector('#usage-panel polyline', { state: 'attached', timeout: 15_000 });
     const streams = await page.$$eval('[sse-connect]', (els) => els.map((e) => e.getAttribute('sse-connect')));
     expect(streams).toHaveLength(1);
-    expect(streams[0]).toMatch(new RegExp(`^/containers/${c.id}/live\\?history=\\d+$`));
+    expect(streams[0]).toMatch(new RegExp(`^/containers/${c.id}/live\\?history=\\d+&seen=\\d+$`));
     // Swapped at every poll, the panel and the badge leave nothing behind (no stray text nodes piling up).
     const around = () => page.evaluate(() => [document.getElementById('usage-panel')!.parentElement!.childNodes.length, document.getElementById('live-status')!.parentElement!.childNodes.length]);
     const nodesBefore = await around();

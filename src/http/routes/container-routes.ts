@@ -21,7 +21,7 @@ import { followLog } from '../../domain/containers/log-follow.ts';
 import { checkHealthNow } from '../../domain/health/health-request.ts';
 import { attemptLogSlice } from '../../domain/history/attempt-page.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
-import { parseCursor, parseHistorySeen, parseSeen, type ContainerStreams, type StreamOpener, type StreamViewer } from '../container-streams.ts';
+import { parseCursor, parseHistorySeen, parseSeen, parseUsageSeen, type ContainerStreams, type StreamOpener, type StreamViewer } from '../container-streams.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
 
 /** Who opens a stream, as its slot and its access are counted and checked. */
@@ -87,7 +87,7 @@ export function containerRoutes(
   // The built container's usage stream: usage and status at each poll of its node, its state when that changes.
   router.get('/containers/:id/live', allow.readers, async (req, res) => {
     const container = await streams.visibleContainer(req.user!, req.params.id);
-    await streams.usage(req, res, streamViewer(req), container, parseHistorySeen(req.query.history));
+    await streams.usage(req, res, streamViewer(req), container, parseHistorySeen(req.query.history), parseUsageSeen(req.query.seen));
   });
 
   // A failed or cancelled build's quiet stream: nothing until the container moves on past ?seen=, then its state.
