@@ -460,6 +460,17 @@ describe('POST /containers as a form contract (curl)', () => {
     // Its pip packages install anywhere; a container from scratch installs nothing.
     expect((await b.post('/containers', minimal({ ostemplate: ALPINE, hostname: 'alpine-pip', package_groups: 'pip' }))).status).toBe(303);
     expect((await b.post('/containers', minimal({ template: '', ostemplate: ALPINE, hostname: 'alpine-bare' }))).status).toBe(303);
+
+    // Extra packages and a package set's apt packages need apt as much as the template's do.
+    const setId = await env.deps.repos.packageSets.create({ name: 'apt-tools', description: '' });
+    if (setId === 'taken') throw new Error('set name taken');
+    await env.deps.repos.packageSets.addPackages(setId, [{ manager: 'apt', name: 'htop', version: null }]);
+    const extras = await b.post('/containers', minimal({ template: '', ostemplate: ALPINE, hostname: 'alpine-extra', extra_packages: 'htop', package_sets: 'apt-tools' }), { Accept: 'application/json' });
+    expect(extras.status).toBe(422);
+    expect(extras.body.fields).toEqual({
+      extra_packages: 'Extra packages are installed with apt; alpine-3.20 uses apk. Remove them, or choose a Debian or Ubuntu OS template.',
+      package_sets: 'Package set “apt-tools” installs packages with apt; alpine-3.20 uses apk. Switch it off, or choose a Debian or Ubuntu OS template.',
+    });
   });
 
   it('treats deploy_id as an idempotency key', async () => {

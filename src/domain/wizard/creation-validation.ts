@@ -325,6 +325,16 @@ export async function checkPackages(
   if (missing !== undefined) {
     note('package_sets', `There is no package set “${missing}”${template?.packageSets.includes(missing) ? ` (template “${template.name}” names it)` : ''}. Create it on the Package sets page, or switch it off.`);
   }
+  // The sets and extra packages against the OS too: their apt packages need an apt distribution as much as the
+  // template's do.
+  const os = request.ostemplate || (template?.osTemplate ?? '');
+  const anyGroup = PACKAGE_MANAGERS as readonly string[];
+  for (const set of sets) {
+    const conflict = osPackageConflict(os, set, anyGroup);
+    if (conflict) note('package_sets', `Package set “${set.name}” installs packages with ${conflict.needed}; ${conflict.os.name} uses ${conflict.os.packageManager}. Switch it off, or choose a ${conflict.alternatives} OS template.`);
+  }
+  const extraConflict = 'error' in extra ? undefined : osPackageConflict(os, { packages: extra.packages.map(() => ({ manager: 'apt' as const })) }, anyGroup);
+  if (extraConflict) note('extra_packages', `Extra packages are installed with apt; ${extraConflict.os.name} uses ${extraConflict.os.packageManager}. Remove them, or choose a ${extraConflict.alternatives} OS template.`);
   if (Object.keys(errors).length || 'error' in extra) return { errors, values: undefined, resolution: undefined };
 
   const sources: PackageSource[] = [];
