@@ -24,7 +24,10 @@ export function auditActionOf(path: string): { action: string; target?: string }
 export function refusedContainerWriteOf(path: string): { action: string; containerId?: string } | undefined {
   const m = /^\/containers(?:\/([0-9a-f-]{36})\/([a-z-]+))?\/?$/.exec(path);
   if (!m) return undefined;
-  return m[1] ? { action: `container.${m[2]!.replace(/-/g, '_')}`, containerId: m[1] } : { action: 'container.deploy' };
+  if (!m[1]) return { action: 'container.deploy' };
+  // Named as its handler names it when it goes ahead (POST …/credentials reveals them).
+  const verb = m[2] === 'credentials' ? 'reveal_credentials' : m[2]!.replace(/-/g, '_');
+  return { action: `container.${verb}`, containerId: m[1] };
 }
 
 /** The Target of this request's audit entry, in words a reader recognises: a node's name, a username. Never a secret. */
