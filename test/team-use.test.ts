@@ -220,9 +220,16 @@ describe('audit entries of user management', () => {
     const form = await visitor.get(`/invite/${link}`).expect(200);
     const csrf = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
     const secret = 'invitee-new-password';
+    // A refused try first (the two passwords differ): audited as a failure naming the fields, not the passwords.
+    expect((await visitor.post(`/invite/${link}`).type('form').send({ _csrf: csrf, password: secret, password_confirm: `${secret}-typo` })).status).toBe(422);
+    const refused = await newest('auth.invite_accept', since);
+    expect(refused).toMatchObject({ username: 'audit-invitee', target: 'audit-invitee', outcome: 'failure', details: { status: 422 } });
     expect((await visitor.post(`/invite/${link}`).type('form').send({ _csrf: csrf, password: secret, password_confirm: secret })).status).toBe(303);
     const entry = await newest('auth.invite_accept', since);
     expect(entry).toMatchObject({ username: 'audit-invitee', target: 'audit-invitee', outcome: 'success' });
+    // The used link again: refused, and audited without the link.
+    const reused = await supertest.agent(app).get(`/invite/${link}`);
+    expect(reused.status).toBeGreaterThanOrEqual(400);
     const all = JSON.stringify(await env.deps.knex('audit_entries').where('id', '>', since));
     expect(all).not.toContain(secret);
     expect(all).not.toContain(link);

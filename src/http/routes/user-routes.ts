@@ -129,8 +129,14 @@ export function inviteRoutes(deps: users.UserManagementDeps & AuditDeps): Router
       flash(req, 'success', `Welcome, ${user.username}: your password is set.`);
       res.redirect(303, '/containers');
     } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
+      // Refused too is worth a "who?": the fields that were wrong, or why the link no longer works — never the link.
+      const status = (err as { status?: number }).status ?? 500;
+      if (!(err instanceof ValidationError)) {
+        await recordAudit(deps, { ip: req.ip }, { action: 'auth.invite_accept', outcome: 'failure', details: { status, message: (err as Error).message } });
+        throw err;
+      }
       const invite = await users.openInvite(deps, req.params.token);
+      await recordAudit(deps, { ip: req.ip }, { action: 'auth.invite_accept', outcome: 'failure', username: invite.username, target: invite.username, details: { status: 422, fields: Object.keys(err.fields) } });
       res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
       renderPage(req, res, 'pages/users/set-password', { title: 'Set your password', username: invite.username, token: req.params.token, errors: err.fields }, 422);
     }
