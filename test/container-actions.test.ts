@@ -153,7 +153,7 @@ describe('credentials', () => {
     expect(page.text).toMatch(/<dt[^>]*>Network<\/dt><dd[^>]*>eth0 on vmbr0, DHCP<\/dd>/);
     expect(page.text).toMatch(new RegExp(`<dt[^>]*>VMID</dt><dd[^>]*>${vmid}</dd>`));
     expect(page.text).toMatch(/<span id="live-status"><span class="badge [^"]*">running<\/span><\/span>/);
-    expect(page.text).toMatch(new RegExp(`sse-connect="/containers/${ct.id}/live\\?history=\\d+"`));
+    expect(page.text).toMatch(new RegExp(`sse-connect="/containers/${ct.id}/live\\?history=\\d+&amp;seen=\\d+"`));
     const badge = await admin.agent.get(`/containers/${ct.id}/status`).expect(200);
     // Exactly the element, nothing around it: swapped in place of the badge, a newline would stay in the page as a
     // text node that a reload does not have.
@@ -242,7 +242,7 @@ describe('one action at a time', () => {
     const after = await admin.agent.get(`/containers/${ct.id}`).expect(200);
     // Settled again: the page watches usage, not progress.
     expect(after.text).not.toContain('id="progress-stream"');
-    expect(after.text).toMatch(new RegExp(`sse-connect="/containers/${ct.id}/live\\?history=\\d+"`));
+    expect(after.text).toMatch(new RegExp(`sse-connect="/containers/${ct.id}/live\\?history=\\d+&amp;seen=\\d+"`));
     expect(after.text).toContain(`action="/containers/${ct.id}/reboot"`);
   }, 60_000);
 

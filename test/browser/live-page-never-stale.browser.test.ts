@@ -217,6 +217,9 @@ describe('the live container page', () => {
     const logTxt = await (await fetch(`${rig.server.baseUrl}/containers/${c.id}/log.txt`, { headers: { Cookie: (await signIn(rig.server.baseUrl, 'onlooker', 'onlooker-password')).cookie } })).text();
     // eslint-disable-next-line no-control-regex -- the colour codes log.txt keeps and the page renders
     expect(shown).toEqual(logTxt.split('\n').slice(0, -1).map((l) => l.replace(/\x1b\[[\d;]*m/g, '')));
+    // The attempt's history entry is written just after its last event, so it reaches the page a moment after the
+    // build's end, on the usage stream (a busy machine stretches that moment): the page must show it, as a reload does.
+    await a.waitForSelector('#history li[data-kind="build"][data-outcome="succeeded"]', { timeout: 15_000 });
     await expectSameAfterReload(a);
     await a.context().close();
     await b.context().close();
