@@ -15,6 +15,7 @@ import type { UsageChange, UsageMonitor } from '../domain/usage/usage-monitor.ts
 import { usageView, type UsageSnapshot } from '../domain/usage/usage.ts';
 import type { ContainerFragments } from './container-fragments.ts';
 import { openEventStream } from './sse.ts';
+import { StreamLife } from './stream-life.ts';
 
 export interface UsageStreamDeps {
   usage: UsageMonitor;
@@ -78,58 +79,43 @@ export async function streamUsage(req: IncomingMessage, res: ServerResponse, dep
     sse.send(0, 'done', (await deps.render('final')).html);
     return sse.end();
   }
-  let stopped = false;
-  const stops: Array<() => void> = [];
-  const stop = () => {
-    stopped = true;
-    for (const s of stops.splice(0)) s();
-  };
-  res.on('close', stop);
-  // The database unreachable (a re-render, a look at the container): end this stream; the browser reconnects and
-  // the page is rendered afresh when it can be.
-  const orEnd = (work: Promise<unknown>) =>
-    void work.catch(() => {
-      stop();
-      sse.end();
-    });
+  const life = new StreamLife(res, sse);
 
   let checking = false;
   const checkContainer = async () => {
-    if (checking || stopped) return;
+    if (checking || life.stopped) return;
     checking = true;
     try {
       const latest = await deps.containers.findById(container.id);
-      if (stopped || (latest && watchesUsage(latest))) return;
-      stop();
-      sse.send(0, 'done', latest ? (await deps.render('final')).html : '');
-      sse.end();
+      if (life.stopped || (latest && watchesUsage(latest))) return;
+      // Stopped before the render: no refresh of this stream may follow its last message.
+      life.stop();
+      life.finish(latest ? (await deps.render('final')).html : '');
     } finally {
       checking = false;
     }
   };
-  stops.push(await deps.relay.subscribe(container.id, { onMessage: () => orEnd(checkContainer()), onResync: () => orEnd(checkContainer()), lastSent: Number.MAX_SAFE_INTEGER }));
+  life.hold(await deps.relay.subscribe(container.id, { onMessage: () => life.orEnd(checkContainer()), onResync: () => life.orEnd(checkContainer()), lastSent: Number.MAX_SAFE_INTEGER }));
 
   const refresh = (snapshot: UsageSnapshot) =>
-    orEnd(
+    life.orEnd(
       deps.render('refresh', snapshot).then(({ html, last }) => {
-        if (stopped) return;
+        if (life.stopped) return;
         if (!last) return void sse.send(0, 'usage', html);
         // Its CT is gone (or another guest's): the page's final state, with no usage stream to follow.
-        stop();
-        sse.send(0, 'done', html);
-        sse.end();
+        life.finish(html);
       }),
     );
   const onSnapshot = (snapshot: UsageSnapshot, change: UsageChange) => {
-    if (stopped) return;
+    if (life.stopped) return;
     if (change === 'usage') return void sse.sendShared(0, 'usage', usageMessage(deps.fragments, snapshot, container));
     // Started or stopped (what it offers changed too), or its health or history did: this viewer's whole state, with
     // the status the last poll saw.
     refresh(snapshot);
   };
   const unwatch = await deps.usage.watch({ id: container.id, nodeId: container.nodeId!, vmid: container.vmid! }, onSnapshot);
-  if (stopped) return unwatch();
-  stops.push(unwatch);
+  life.hold(unwatch);
+  if (life.stopped) return;
   // What is known already, so the panel is current before the next poll; then `live` for the page's indicator.
   const known = await deps.usage.snapshot(container.id);
   sse.sendShared(0, 'usage', usageMessage(deps.fragments, known, container));

@@ -11,6 +11,7 @@ import { isStoppedBuild } from '../domain/containers/container-page.ts';
 import type { EventRelay } from '../domain/progress/event-relay.ts';
 import { isSettled } from '../domain/progress/progress-feed.ts';
 import { openEventStream } from './sse.ts';
+import { StreamLife } from './stream-life.ts';
 
 export interface WatchStreamDeps {
   relay: EventRelay;
@@ -27,19 +28,10 @@ export const pageIsCurrent = (seen: number, latest: Container | undefined): bool
 
 export async function streamWatch(req: IncomingMessage, res: ServerResponse, deps: WatchStreamDeps, container: Container, seen: number): Promise<void> {
   const sse = openEventStream(req, res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs, group: `watch:${container.id}` });
-  let stopped = false;
-  const stops: Array<() => void> = [];
-  const stop = () => {
-    stopped = true;
-    for (const s of stops.splice(0)) s();
-  };
-  res.on('close', stop);
+  const life = new StreamLife(res, sse);
   const handOver = async (latest: Container | undefined) => {
     const html = latest ? await deps.render(latest, seen) : '';
-    if (stopped) return;
-    stop();
-    sse.send(0, 'done', html);
-    sse.end();
+    if (!life.stopped) life.finish(html);
   };
   // Opened by a page that is already behind (it changed between the page's render and this request): at once.
   if (!pageIsCurrent(seen, container)) return handOver(container);
@@ -57,30 +49,24 @@ export async function streamWatch(req: IncomingMessage, res: ServerResponse, dep
       do {
         again = false;
         const latest = await deps.readContainer(container.id, shared);
-        if (stopped) return;
+        if (life.stopped) return;
         if (!pageIsCurrent(seen, latest)) return await handOver(latest);
       } while (again);
     } finally {
       looking = false;
     }
   };
-  // The database unreachable: end this stream; the browser reconnects, and is answered when it can be.
-  const orEnd = (work: Promise<unknown>) =>
-    void work.catch(() => {
-      stop();
-      sse.end();
-    });
-  const ring = () => orEnd(look(true));
+  const ring = () => life.orEnd(look(true));
   // lastSent = seen: the relay's periodic check (one query for every watched container) rings a page whose
   // container moved on while its message was lost (a failed publish).
   const unsubscribe = await deps.relay.subscribe(container.id, { onMessage: ring, onResync: ring, lastSent: seen });
-  if (stopped) return unsubscribe();
-  stops.push(unsubscribe);
+  life.hold(unsubscribe);
+  if (life.stopped) return;
   // What happened between the read that opened this stream and the subscription (a Retry pressed just then rang no
   // one here): looked for once it listens, with a read of its own (a shared one may have started before the change).
-  orEnd(
+  life.orEnd(
     look(false).then(() => {
-      if (!stopped) sse.send(0, 'live', '0');
+      if (!life.stopped) sse.send(0, 'live', '0');
     }),
   );
 }

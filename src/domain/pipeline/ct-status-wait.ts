@@ -6,6 +6,7 @@ import type { LxcStatus } from '../../proxmox/api-types.ts';
 import { SHUTDOWN_TIMEOUT_S } from '../containers/lifecycle-actions.ts';
 import { sleep } from './pipeline-context.ts';
 import { StepError } from './pipeline-errors.ts';
+import type { EventRecorder } from '../progress/event-recorder.ts';
 
 /** After its task, how long a CT may take to show the state it was put in: status can lag a moment on a busy node. */
 const STATUS_GRACE_MS = 5_000;
@@ -28,9 +29,8 @@ export interface StatusWait {
   nodeName: string;
   vmid: number;
   pollMs: number;
-  /** A log line that is also the status line (the HA wait can be long). */
-  say(text: string): Promise<void>;
-  log(text: string): void;
+  /** Where the wait is told (an HA wait can be long, so it is the status line too). */
+  recorder: EventRecorder;
 }
 
 /**
@@ -44,7 +44,7 @@ export async function awaitStatus(w: StatusWait, wanted: LxcStatus['status'], ha
   let current = await api.getLxcStatus(nodeName, vmid);
   if (current.status === wanted) return;
   const started = Date.now();
-  if (ha) await w.say(`CT ${vmid} is managed by Proxmox HA: the HA manager ${ha.waiting}…`);
+  if (ha) await w.recorder.logStatus(`CT ${vmid} is managed by Proxmox HA: the HA manager ${ha.waiting}…`);
   for (;;) {
     const waited = Date.now() - started;
     if (!ha && waited > STATUS_GRACE_MS) {
@@ -63,7 +63,7 @@ export async function awaitStatus(w: StatusWait, wanted: LxcStatus['status'], ha
     await sleep(w.pollMs);
     current = await api.getLxcStatus(nodeName, vmid);
     if (current.status === wanted) {
-      if (ha) w.log(`The HA manager ${ha.done} CT ${vmid} after ${Math.round((Date.now() - started) / 1000)} s.`);
+      if (ha) w.recorder.log('system', `The HA manager ${ha.done} CT ${vmid} after ${Math.round((Date.now() - started) / 1000)} s.`);
       return;
     }
   }

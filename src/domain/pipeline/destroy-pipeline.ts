@@ -49,12 +49,8 @@ export async function runDestroyPipeline(
             const ha = (await api.getLxcStatus(node.name, container.vmid)).ha?.managed === true;
             const stop = await api.stopLxc(node.name, container.vmid);
             await waitForTask(api, stop, { onLine: (line) => recorder.log('task', line) });
-            const waiting = {
-              api, nodeName: node.name, vmid: container.vmid, pollMs: deps.timings?.pollMs ?? DEFAULT_TIMINGS.pollMs,
-              say: async (text: string) => { recorder.log('system', text); await recorder.actionStatus(text); },
-              log: (text: string) => recorder.log('system', text),
-            };
-            await awaitStatus(waiting, 'stopped', ha ? 'stop' : undefined);
+            const pollMs = deps.timings?.pollMs ?? DEFAULT_TIMINGS.pollMs;
+            await awaitStatus({ api, nodeName: node.name, vmid: container.vmid, pollMs, recorder }, 'stopped', ha ? 'stop' : undefined);
           }
           recorder.log('system', `Destroying CT ${container.vmid} (purge)…`);
           const upid = await api.deleteLxc(node.name, container.vmid, { purge: true, force: true });

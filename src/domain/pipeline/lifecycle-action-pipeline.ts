@@ -82,14 +82,14 @@ async function perform(run: ActionRun): Promise<string> {
     const ha = ct.ha?.managed === true;
     const task = (upid: string) =>
       waitForTask(api, upid, { pollIntervalMs: run.timings.pollMs, timeoutMs: TASK_TIMEOUT_MS, onLine: (line) => recorder.log('task', line) });
-    const waiting = { api, nodeName: node.name, vmid, pollMs: run.timings.pollMs, say: (text: string) => say(run, text), log: (text: string) => recorder.log('system', text) };
-    const arrive = (wanted: LxcStatus['status'], haRequest: HaRequest | undefined) => awaitStatus(waiting, wanted, haRequest);
+    const arrive = (wanted: LxcStatus['status'], haRequest: HaRequest | undefined) =>
+      awaitStatus({ api, nodeName: node.name, vmid, pollMs: run.timings.pollMs, recorder }, wanted, haRequest);
 
     if (action === 'start' || (action === 'reboot' && ct.status !== 'running')) {
       if (ct.status === 'running') {
         recorder.log('system', `CT ${vmid} is already running.`);
       } else {
-        await say(run, action === 'reboot' ? `CT ${vmid} is not running; starting it instead of a reboot…` : `Starting CT ${vmid}…`);
+        await recorder.logStatus(action === 'reboot' ? `CT ${vmid} is not running; starting it instead of a reboot…` : `Starting CT ${vmid}…`);
         await task(await api.startLxc(node.name, vmid));
       }
       await arrive('running', ha ? 'start' : undefined);
@@ -98,7 +98,7 @@ async function perform(run: ActionRun): Promise<string> {
     }
     if (action === 'reboot') {
       // A reboot is no HA request (pve-container's vzreboot even for an HA resource): the task restarts the CT itself.
-      await say(run, `Rebooting CT ${vmid}…`);
+      await recorder.logStatus(`Rebooting CT ${vmid}…`);
       await task(await api.rebootLxc(node.name, vmid, { timeout: SHUTDOWN_TIMEOUT_S }));
       await arrive('running', undefined);
       await refreshIp(run, api, node, vmid);
@@ -107,11 +107,11 @@ async function perform(run: ActionRun): Promise<string> {
     if (ct.status !== 'running') {
       recorder.log('system', `CT ${vmid} is already stopped.`);
     } else if (action === 'stop') {
-      await say(run, `Stopping CT ${vmid}…`);
+      await recorder.logStatus(`Stopping CT ${vmid}…`);
       await task(await api.stopLxc(node.name, vmid));
     } else {
       // The HA stack shuts down with the timeout alone: no hard stop follows.
-      await say(run, ha ? `Shutting down CT ${vmid} (the HA manager gives it ${SHUTDOWN_TIMEOUT_S} s)…` : `Shutting down CT ${vmid} (stopped hard if it is not down within ${SHUTDOWN_TIMEOUT_S} s)…`);
+      await recorder.logStatus(ha ? `Shutting down CT ${vmid} (the HA manager gives it ${SHUTDOWN_TIMEOUT_S} s)…` : `Shutting down CT ${vmid} (stopped hard if it is not down within ${SHUTDOWN_TIMEOUT_S} s)…`);
       await task(await api.shutdownLxc(node.name, vmid, { timeout: SHUTDOWN_TIMEOUT_S, forceStop: true }));
     }
     await arrive('stopped', ha ? action : undefined);
@@ -119,12 +119,6 @@ async function perform(run: ActionRun): Promise<string> {
   } finally {
     api.close();
   }
-}
-
-/** A line of the log that is also the action's status line. */
-async function say(run: ActionRun, text: string): Promise<void> {
-  run.recorder.log('system', text);
-  await run.recorder.actionStatus(text);
 }
 
 /**

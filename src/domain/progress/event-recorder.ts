@@ -131,6 +131,12 @@ export class EventRecorder {
     await this.record({ kind: 'step', text: status }, { ...this.snapshot, status, error: undefined }, {});
   }
 
+  /** A line of the log that is also the action's status line. */
+  async logStatus(text: string): Promise<void> {
+    this.log('system', text);
+    await this.actionStatus(text);
+  }
+
   /**
    * A power action ended (with `error` when it failed): a terminal event for the viewers. Unlike complete() and
    * actionFailed(), neither the lifecycle nor the build's finish time change — a destroy may already have begun.
