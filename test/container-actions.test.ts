@@ -207,11 +207,13 @@ describe('one action at a time', () => {
     const statuses = [a!.status, b!.status].sort();
     expect(statuses).toEqual([303, 409]);
     const refused = [a!, b!].find((r) => r.status === 409)!;
-    expect(refused.text).toContain('A reboot is in progress. Wait for it to finish, then try again.');
+    expect(refused.text).toMatch(/Your reboot is in progress \(requested \d+ s ago\)\. Wait for it to finish, then try again\./);
 
-    const other = await post(ct.id, 'stop');
+    // A teammate is told who asked, and when.
+    const teammate = await signedInAgent(app, env.deps, { username: 'teammate' });
+    const other = await teammate.agent.post(`/containers/${ct.id}/stop`).type('form').send({ _csrf: await teammate.csrf() });
     expect(other.status).toBe(409);
-    expect(other.text).toContain('A reboot is in progress');
+    expect(other.text).toMatch(/A reboot is in progress, requested by operator \d+ s ago\. Wait for it to finish, then try again\./);
     const other2 = await post(ct.id, 'destroy', { confirm_hostname: ct.hostname });
     expect(other2.status).toBe(409);
     // With htmx the answer is a redirect to the page, which says it.
@@ -220,10 +222,13 @@ describe('one action at a time', () => {
     expect(hx.headers['hx-redirect']).toBe(`/containers/${ct.id}`);
     // …and the audit log records it as refused, not as a success.
     const [audit] = await env.deps.repos.audit.list({ action: 'container.shutdown', containerId: ct.id }, { limit: 1, offset: 0 });
-    expect(audit).toMatchObject({ outcome: 'failure', details: { status: 409, message: 'A reboot is in progress. Wait for it to finish, then try again.' } });
+    expect(audit).toMatchObject({ outcome: 'failure', details: { status: 409 } });
+    expect(String(audit!.details.message)).toMatch(/^Your reboot is in progress \(requested \d+ s ago\)\. Wait for it to finish, then try again\.$/);
     const page = await admin.agent.get(`/containers/${ct.id}`).expect(200);
-    expect(page.text).toContain('A reboot is in progress. Wait for it to finish');
-    expect(page.text).toContain('A reboot is in progress — follow it in the log below.');
+    expect(page.text).toContain('Wait for it to finish');
+    expect(page.text).toContain('A reboot requested by operator is in progress — follow it in the log below.');
+    const json = await teammate.agent.get(`/containers/${ct.id}`).set('Accept', 'application/json').expect(200);
+    expect(json.body).toMatchObject({ current_action: 'reboot', current_action_by: 'operator' });
     expect(page.text).toContain(`sse-connect="/containers/${ct.id}/events?after=`); // live while the action runs
 
     // One job, one request recorded; nothing ran yet (no worker).
@@ -324,7 +329,7 @@ describe('while an action runs', () => {
     try {
       const { cookie } = await signIn(server.baseUrl, 'operator', 'correct horse battery staple');
       // As if a worker died mid-start: the lock is held, the CT is already running, the job comes back.
-      expect(await env.deps.repos.containers.claimAction(ct.id, 'start', ['ready'])).toBeDefined();
+      expect(await env.deps.repos.containers.claimAction(ct.id, 'start', ['ready'], 'admin')).toBeDefined();
       const cursor = await lastSeq(ct.id);
       const page = await admin.agent.get(`/containers/${ct.id}`).expect(200);
       expect(page.text).toContain(`sse-connect="/containers/${ct.id}/events?after=${cursor}"`);

@@ -281,13 +281,13 @@ describe('exactly once', () => {
 
     // A stop whose worker died after writing the entry but before releasing the lock is delivered again.
     const queuedAt = Date.now();
-    expect(await env.deps.repos.containers.claimAction(c.id, 'stop', ['ready'])).toBeDefined();
+    expect(await env.deps.repos.containers.claimAction(c.id, 'stop', ['ready'], 'admin')).toBeDefined();
     expect(await containerJobs[CONTAINER_ACTION_JOB](env.deps, actionJob(c.id, queuedAt, 1), undefined, ctx)).toBe('done');
-    expect(await env.deps.repos.containers.claimAction(c.id, 'stop', ['ready'])).toBeDefined();
+    expect(await env.deps.repos.containers.claimAction(c.id, 'stop', ['ready'], 'admin')).toBeDefined();
     expect(await containerJobs[CONTAINER_ACTION_JOB](env.deps, actionJob(c.id, queuedAt, 2), undefined, ctx)).toBe('done');
     expect((await entries(c.id, 'action')).map((e) => [e.outcome, e.username])).toEqual([['succeeded', 'hist-alice']]);
     // A new request is a new entry.
-    expect(await env.deps.repos.containers.claimAction(c.id, 'stop', ['ready'])).toBeDefined();
+    expect(await env.deps.repos.containers.claimAction(c.id, 'stop', ['ready'], 'admin')).toBeDefined();
     expect(await containerJobs[CONTAINER_ACTION_JOB](env.deps, actionJob(c.id, queuedAt + 1, 1), undefined, ctx)).toBe('done');
     expect(await entries(c.id, 'action')).toHaveLength(2);
   }, 60_000);

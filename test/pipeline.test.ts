@@ -252,7 +252,7 @@ describe('Proxmox VE 8.0, which has no GET …/lxc/{vmid}/interfaces (501; it ca
     expect(simulator.sim.nodeCommands).toContain(`pct exec ${done.vmid} -- ip -4 -o addr show dev eth0`);
 
     await env.deps.repos.containers.update(c.id, { ip: null });
-    expect(await env.deps.repos.containers.claimAction(c.id, 'reboot', ['ready'])).toBeDefined();
+    expect(await env.deps.repos.containers.claimAction(c.id, 'reboot', ['ready'], 'admin')).toBeDefined();
     expect(await runLifecycleAction(deps, c.id, 'reboot')).toBe('done');
     expect((await env.deps.repos.containers.findById(c.id))!.ip).toBe(lease);
   }, 120_000);

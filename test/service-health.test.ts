@@ -207,7 +207,7 @@ describe('service health', () => {
   it('the sweep checks every ready container but one an action holds', async () => {
     const others = await env.deps.repos.containers.healthCheckable(60_000);
     expect(others.map((c) => c.id)).toContain(id);
-    const held = (await env.deps.repos.containers.claimAction(id, 'stop', ['ready']))!;
+    const held = (await env.deps.repos.containers.claimAction(id, 'stop', ['ready'], 'admin'))!;
     expect(held).toBeDefined();
     const latestBefore = new Map(await Promise.all(others.map(async (c) => [c.id, (await env.deps.repos.health.latest(c.id))?.id] as const)));
     try {

@@ -25,6 +25,7 @@ export interface ContainerRow {
   finished_at: Date | null;
   current_action: LockingAction | null;
   current_action_at: Date | null;
+  current_action_by: string | null;
   marks_ct: boolean;
   create_requested_at: Date | null;
   create_upid: string | null;
@@ -54,6 +55,7 @@ export const toContainer = (r: ContainerRow): Container => ({
   finishedAt: r.finished_at,
   currentAction: r.current_action,
   currentActionAt: r.current_action_at,
+  currentActionBy: r.current_action_by,
   marksCt: r.marks_ct,
   createRequestedAt: r.create_requested_at,
   createUpid: r.create_upid,
@@ -76,6 +78,7 @@ export function patchToRow(patch: ContainerPatch): Partial<ContainerRow> {
   if (patch.currentAction === null) {
     row.current_action = null;
     row.current_action_at = null;
+    row.current_action_by = null;
   }
   return row;
 }

@@ -100,22 +100,23 @@ export class ContainersRepository {
   /**
    * Takes the container's action lock. It is this one statement (`… WHERE current_action IS NULL`): of two
    * concurrent requests exactly one gets the row back. The lifecycle the action may start from is checked in the
-   * same statement, so e.g. no reboot can slip in after a destroy began.
+   * same statement, so e.g. no reboot can slip in after a destroy began. `by`: the username taking it, for whoever
+   * is refused meanwhile.
    */
-  async claimAction(id: string, action: LockingAction, fromLifecycles: readonly Lifecycle[]): Promise<Container | undefined> {
+  async claimAction(id: string, action: LockingAction, fromLifecycles: readonly Lifecycle[], by: string): Promise<Container | undefined> {
     if (!isUuid(id)) return undefined;
     const [row] = await this.knex('containers')
       .where({ id })
       .whereNull('current_action')
       .whereIn('lifecycle', fromLifecycles)
-      .update({ current_action: action, current_action_at: this.knex.fn.now() })
+      .update({ current_action: action, current_action_at: this.knex.fn.now(), current_action_by: by })
       .returning('*');
     return row && toContainer(row as ContainerRow);
   }
 
   /** Releases the lock if `action` still holds it (a late release never frees someone else's lock). */
   async releaseAction(id: string, action: LockingAction): Promise<boolean> {
-    const released = await this.knex('containers').where({ id, current_action: action }).update({ current_action: null, current_action_at: null });
+    const released = await this.knex('containers').where({ id, current_action: action }).update({ current_action: null, current_action_at: null, current_action_by: null });
     return released > 0;
   }
 
@@ -124,7 +125,7 @@ export class ContainersRepository {
     const released = await this.knex('containers')
       .where({ id, current_action: action })
       .andWhere('current_action_at', '<', takenBefore)
-      .update({ current_action: null, current_action_at: null });
+      .update({ current_action: null, current_action_at: null, current_action_by: null });
     return released > 0;
   }
 

@@ -23,6 +23,7 @@ import * as addDedupeKeyToContainerHistory from '../../migrations/20261129000300
 import * as backfillBuildHistory from '../../migrations/20261129000400_backfill_build_history.ts';
 import * as addUnitToContainerServices from '../../migrations/20261130000100_add_unit_to_container_services.ts';
 import * as createContainerHealthChecks from '../../migrations/20261130000200_create_container_health_checks.ts';
+import * as addCurrentActionByToContainers from '../../migrations/20261202000100_add_current_action_by_to_containers.ts';
 import * as checkContainerEventsOwnerInAppend from '../../migrations/20261201000100_check_container_events_owner_in_append.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -51,6 +52,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261130000100_add_unit_to_container_services.ts', addUnitToContainerServices],
   ['20261130000200_create_container_health_checks.ts', createContainerHealthChecks],
   ['20261201000100_check_container_events_owner_in_append.ts', checkContainerEventsOwnerInAppend],
+  ['20261202000100_add_current_action_by_to_containers.ts', addCurrentActionByToContainers],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

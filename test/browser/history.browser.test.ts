@@ -42,7 +42,7 @@ beforeAll(async () => {
   expect(await runCreatePipeline(deps, c.id, new AbortController().signal, { requestedBy: admin.id })).toBe('failed');
   await env.deps.repos.containers.update(c.id, { lifecycle: 'queued' });
   expect(await runCreatePipeline(deps, c.id, new AbortController().signal, { requestedBy: admin.id })).toBe('ready');
-  await env.deps.repos.containers.claimAction(c.id, 'stop', ['ready']);
+  await env.deps.repos.containers.claimAction(c.id, 'stop', ['ready'], 'admin');
   expect(await runLifecycleAction(deps, c.id, 'stop', { request: { requestedBy: admin.id } })).toBe('done');
   for (let i = 0; i < HISTORY_PAGE_SIZE; i++) {
     const down = i % 2 === 0;

@@ -20,7 +20,7 @@ import type { Container, Viewer, Lifecycle, LiveStatus } from './container.ts';
 import { snapshotFrom } from '../progress/phases.ts';
 import { CREATE_CONTAINER_JOB, CONTAINER_ACTION_JOB, actionJobId, destroyJobId, DESTROY_CONTAINER_JOB } from '../../jobs/job-types.ts';
 import { credentialAad } from '../sealed-secrets.ts';
-import { ACTION_WORDS, isPowerAction, type LockingAction, type PowerAction } from './lifecycle-actions.ts';
+import { ACTION_WORDS, actionInProgress, isPowerAction, type LockingAction, type PowerAction } from './lifecycle-actions.ts';
 import { enqueueJob, isJobLive } from '../../jobs/enqueue.ts';
 import { recordForgotten, recordQueuedBuildCancelled } from '../history/record-history.ts';
 
@@ -42,14 +42,20 @@ const LOST_LOCK_AFTER_MS = 30_000;
  * Takes the container's action lock or says why not: “A reboot is in progress.” A lock left behind by a request or
  * job that died is taken over once it is clearly abandoned.
  */
-async function claimAction(deps: ContainerActionDeps, container: Container, action: LockingAction, from: readonly Lifecycle[]): Promise<Container> {
+async function claimAction(
+  deps: ContainerActionDeps,
+  viewer: { username: string },
+  container: Container,
+  action: LockingAction,
+  from: readonly Lifecycle[],
+): Promise<Container> {
   for (let tries = 0; ; tries++) {
-    const claimed = await deps.repos.containers.claimAction(container.id, action, from);
+    const claimed = await deps.repos.containers.claimAction(container.id, action, from, viewer.username);
     if (claimed) return claimed;
     const now = (await deps.repos.containers.findById(container.id)) ?? container;
     if (now.currentAction) {
       if (tries === 0 && (await releaseIfLost(deps, now))) continue;
-      throw new ConflictError(`A ${ACTION_WORDS[now.currentAction].noun} is in progress. Wait for it to finish, then try again.`);
+      throw new ConflictError(`${actionInProgress({ ...now, currentAction: now.currentAction }, viewer.username)} Wait for it to finish, then try again.`);
     }
     throw new ConflictError(`This container is ${now.lifecycle}: it cannot ${ACTION_WORDS[action].noun} now.`);
   }
@@ -92,7 +98,7 @@ export async function retryContainer(deps: ContainerActionDeps, viewer: Viewer &
   // Held while the request flips the lifecycle to queued, as Destroy's is: of a Retry and a Destroy (or two Retries)
   // pressed at once, one goes ahead and the other hears why not. The flip itself releases it (recorder.queued); the
   // release below is for a flip that failed.
-  await claimAction(deps, container, 'retry', ['failed', 'cancelled']);
+  await claimAction(deps, viewer, container, 'retry', ['failed', 'cancelled']);
   try {
     await new CancelRequests(deps.redis).clear(container.id);
     const recorder = await recorderFor(deps, container.id, container.lifecycle);
@@ -122,7 +128,7 @@ export async function destroyContainer(
     throw new ValidationError({ confirm_hostname: `Type the hostname “${container.hostname}” exactly to confirm.` });
   }
   // Held only while the request flips the lifecycle: once it is `destroying`, no power action can start.
-  await claimAction(deps, container, 'destroy', ['ready', 'failed', 'cancelled']);
+  await claimAction(deps, viewer, container, 'destroy', ['ready', 'failed', 'cancelled']);
   try {
     const recorder = await recorderFor(deps, container.id, container.lifecycle);
     await recorder.destroying(`Destroy requested by ${viewer.username}; waiting for a worker…`);
@@ -137,7 +143,7 @@ export async function destroyContainer(
 /** Start, stop, shut down or reboot a ready container: take the lock, say so in its log, queue the job. */
 export async function requestPowerAction(deps: ContainerActionDeps, viewer: Viewer & { username: string }, id: string, action: PowerAction): Promise<void> {
   const container = await findContainerToActOn(deps.repos, viewer, id);
-  await claimAction(deps, container, action, ['ready']);
+  await claimAction(deps, viewer, container, action, ['ready']);
   const words = ACTION_WORDS[action];
   const recorder = await recorderFor(deps, container.id, container.lifecycle);
   try {
@@ -163,7 +169,7 @@ export async function requestPowerAction(deps: ContainerActionDeps, viewer: View
  */
 export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps, viewer: Viewer & { username: string }, id: string): Promise<void> {
   const container = await findContainerToActOn(deps.repos, viewer, id);
-  const claimed = await claimAction(deps, container, 'forget', ['ready', 'failed', 'cancelled']);
+  const claimed = await claimAction(deps, viewer, container, 'forget', ['ready', 'failed', 'cancelled']);
   try {
     let live = await liveStatusOf(deps, claimed);
     if (live.state === 'running' || live.state === 'stopped') live = (await foreignGuestAt(deps, claimed)) ?? live;

@@ -20,6 +20,8 @@ export function containerJson(container: Container, nodeName: string, owner: str
     error: container.error,
     ip: container.ip,
     current_action: container.currentAction,
+    /** Who requested it (null when none runs). */
+    current_action_by: container.currentAction ? container.currentActionBy : null,
     created_at: container.createdAt.toISOString(),
     finished_at: container.finishedAt?.toISOString() ?? null,
     log_lines: container.lastLineNo,

@@ -38,6 +38,8 @@ export interface Container {
   /** The lifecycle action holding the container's lock (start, reboot, destroy…), or null when none runs. */
   currentAction: LockingAction | null;
   currentActionAt: Date | null;
+  /** The username of whoever took the lock (null for locks taken before this was recorded). */
+  currentActionBy: string | null;
   /** Its CT carries Launchpad's mark (see ct-mark.ts); false for rows recorded before marks existed. */
   marksCt: boolean;
   /** When a create request was first about to be sent to the node (null: never — the CT was never created). */

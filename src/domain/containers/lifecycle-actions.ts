@@ -21,3 +21,20 @@ export const ACTION_WORDS: Record<LockingAction, { noun: string; doing: string; 
   forget: { noun: 'forget', doing: 'Forgetting', label: 'Forget' },
   retry: { noun: 'retry', doing: 'Retrying', label: 'Retry' },
 };
+
+/**
+ * Why an action cannot start while another holds the lock, naming who asked and when: “A reboot is in progress,
+ * requested by alice 40 s ago.” (“Your reboot…” when it is the reader's own.)
+ */
+export function actionInProgress(
+  held: { currentAction: LockingAction; currentActionAt: Date | null; currentActionBy: string | null },
+  readerUsername: string,
+  now = Date.now(),
+): string {
+  const noun = ACTION_WORDS[held.currentAction].noun;
+  const seconds = held.currentActionAt ? Math.max(0, Math.round((now - held.currentActionAt.getTime()) / 1000)) : undefined;
+  const when = seconds === undefined ? '' : seconds < 90 ? ` ${seconds} s ago` : ` ${Math.round(seconds / 60)} min ago`;
+  if (!held.currentActionBy) return `A ${noun} is in progress.`;
+  if (held.currentActionBy === readerUsername) return `Your ${noun} is in progress (requested${when}).`;
+  return `A ${noun} is in progress, requested by ${held.currentActionBy}${when}.`;
+}
