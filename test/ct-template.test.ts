@@ -102,11 +102,13 @@ describe('a CT converted to a template in Proxmox', () => {
     try {
       await stream.waitFor((e) => e.event === 'usage' && e.data.includes('stopped</span>'), 10_000);
       simulator.sim.state.convertToTemplate(toDestroy.vmid!);
-      // The page's last message: a template never runs, so no usage stream follows it (as on a reload).
+      // The page's last message: a template never runs, so no usage stream follows it (as on a reload); the quiet
+      // watch stream does, for a teammate's Forget or Destroy.
       const done = await stream.waitFor((e) => e.event === 'done', 10_000);
       expect(done.data).toContain(sentence(toDestroy.vmid!));
       expect(actionsIn(done.data, toDestroy.id)).toEqual(['destroy', 'forget']);
-      expect(done.data).not.toContain('sse-connect=');
+      expect(done.data).not.toContain('id="usage-stream"');
+      expect(done.data).toContain(`<div id="watch-stream" hidden sse-connect="/containers/${toDestroy.id}/watch?seen=`);
       await stream.ended;
     } finally {
       stream.close();
@@ -126,9 +128,11 @@ describe('a CT converted to a template in Proxmox', () => {
       expect(statusPanelOf(page)).toContain(`<p class="mt-3 text-sm font-medium text-indigo-900" data-ct-template>${sentence(c.vmid!)}</p>`);
       expect(actionsIn(statusPanelOf(page), c.id)).toEqual(['destroy', 'forget']);
       expect(page).toContain('so the template stays in Proxmox.');
-      // A template never runs: the usage panel stays an empty hidden slot, and no stream keeps it current.
+      // A template never runs: the usage panel stays an empty hidden slot, and no usage stream keeps it current —
+      // only the quiet watch stream, from the seq the page shows.
       expect(page).toContain('<section id="usage-panel" class="card p-5 hidden"');
-      expect(page).not.toContain('sse-connect=');
+      expect(page).not.toContain('id="usage-stream"');
+      expect(page).toContain(`<div id="watch-stream" hidden sse-connect="/containers/${c.id}/watch?seen=${(await env.deps.repos.containers.findById(c.id))!.lastSeq}"`);
 
       const json = await admin.agent.get(`/containers/${c.id}`).set('Accept', 'application/json').expect(200);
       expect(json.body).toMatchObject({ status: 'template', actions: ['forget', 'destroy'] });
@@ -154,9 +158,25 @@ describe('a CT converted to a template in Proxmox', () => {
     expect(await env.deps.repos.containers.findById(toDestroy.id)).toMatchObject({ lifecycle: 'ready', error: `Start failed: ${sentence(vmid)}` });
   }, 30_000);
 
-  it('Forget drops the entry and leaves the template in Proxmox', async () => {
+  it('Forget drops the entry and leaves the template in Proxmox; a page left open hears it on its watch stream', async () => {
     const vmid = toForget.vmid!;
-    expect((await post(toForget.id, 'forget')).status).toBe(303);
+    const server = await listen(app);
+    const { cookie } = await signIn(server.baseUrl, 'templater', PASSWORD);
+    const watchUrl = /<div id="watch-stream" hidden sse-connect="([^"]+)"/.exec((await admin.agent.get(`/containers/${toForget.id}`).expect(200)).text)![1]!;
+    const stream = await connectSse(`${server.baseUrl}${watchUrl}`, { cookie });
+    try {
+      await stream.waitFor((e) => e.event === 'live', 10_000);
+      expect((await post(toForget.id, 'forget')).status).toBe(303);
+      // The page's state as a reload renders it: destroyed, no actions; the slot replays the Forget's events.
+      const done = await stream.waitFor((e) => e.event === 'done', 10_000);
+      expect(done.data).toMatch(/id="lifecycle-badge"[^>]*>[^<]*destroyed/);
+      expect(actionsIn(done.data, toForget.id)).toEqual([]);
+      expect(done.data).toContain(`sse-connect="/containers/${toForget.id}/events?after=${watchUrl.split('seen=')[1]}"`);
+      await stream.ended;
+    } finally {
+      stream.close();
+      await server.close();
+    }
     const row = (await env.deps.repos.containers.findById(toForget.id))!;
     expect(row.lifecycle).toBe('destroyed');
     const events = await env.deps.repos.events.listAfter(toForget.id, 0, 100_000);

@@ -224,7 +224,9 @@ describe('live usage on a built container’s page', () => {
       expect(done.data).toContain('Forget this entry');
       expect(done.data).not.toContain(`action="/containers/${c.id}/stop"`);
       expect(done.data).toContain('<div id="stream-slot" hx-swap-oob="true">');
-      expect(done.data).not.toContain('sse-connect=');
+      // No usage stream follows (it would show the other guest's); the quiet watch stream does, for a Forget.
+      expect(done.data).not.toContain('id="usage-stream"');
+      expect(done.data).toContain(`<div id="watch-stream" hidden sse-connect="/containers/${c.id}/watch?seen=`);
       await stream.ended;
     } finally {
       stream.close();

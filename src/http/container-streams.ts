@@ -168,7 +168,7 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
       }, container, historySeen);
     },
 
-    /** A stopped build's page, rendered up to `seen`: quiet until the container moves on, then its state and progress. */
+    /** A stopped build's page (or a gone CT's), rendered up to `seen`: quiet until the container moves on, then its state and progress. */
     async watch(req: IncomingMessage, res: ServerResponse, viewer: StreamViewer, container: Container, seen: number): Promise<void> {
       if (!admit(res, viewer)) return;
       await streamWatch(req, res, {

@@ -1,5 +1,6 @@
-// The quiet stream of a failed or cancelled build's page (GET /containers/:id/watch?seen=<seq>). Teammates keep such a
-// page open while its owner presses Retry (or someone destroys or forgets it): the page must follow. The stream says
+// The quiet stream of a failed or cancelled build's page (GET /containers/:id/watch?seen=<seq>), and of a built
+// container's whose CT is gone or became a template. Teammates keep such a page open while its owner presses Retry
+// (or someone destroys or forgets it): the page must follow. The stream says
 // nothing but the heartbeat until the container has anything the page does not show — any event after `seen`, the seq
 // the page was rendered up to — and then sends one `done`: the page's state as a reload would render it (a Retry's
 // queued build offers Cancel, not Retry) and a stream slot that opens the progress stream from `seen`, which replays
@@ -7,7 +8,7 @@
 // relay subscription (the doorbell the usage stream listens to) is all it waits on.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Container } from '../domain/containers/container.ts';
-import { isStoppedBuild } from '../domain/containers/container-page.ts';
+import { isWatchedQuietly } from '../domain/containers/container-page.ts';
 import type { EventRelay } from '../domain/progress/event-relay.ts';
 import { isSettled } from '../domain/progress/progress-feed.ts';
 import { openEventStream } from './sse.ts';
@@ -22,9 +23,9 @@ export interface WatchStreamDeps {
   sse: { maxPendingBytes: number; heartbeatMs: number };
 }
 
-/** Whether a page rendered up to `seen` still shows the container as it stands: a stopped build, nothing since. */
+/** Whether a page rendered up to `seen` still shows the container as it stands: settled, nothing since. */
 export const pageIsCurrent = (seen: number, latest: Container | undefined): boolean =>
-  latest !== undefined && isStoppedBuild(latest) && isSettled(latest) && latest.lastSeq <= seen;
+  latest !== undefined && isWatchedQuietly(latest) && isSettled(latest) && latest.lastSeq <= seen;
 
 export async function streamWatch(req: IncomingMessage, res: ServerResponse, deps: WatchStreamDeps, container: Container, seen: number): Promise<void> {
   const sse = openEventStream(req, res, { maxPendingBytes: deps.sse.maxPendingBytes, heartbeatMs: deps.sse.heartbeatMs, group: `watch:${container.id}` });

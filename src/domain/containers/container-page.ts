@@ -82,8 +82,9 @@ export interface ContainerStateView {
   /** Live usage, for a built container with a CT (undefined: the page shows no usage panel). */
   usage?: UsageView;
   /**
-   * Which stream the page keeps open: the build's progress, the built CT's usage, a failed or cancelled build's quiet
-   * watch (it speaks once something happens to the container: src/http/watch-stream.ts), or none.
+   * Which stream the page keeps open: the build's progress, the built CT's usage, the quiet watch of a failed or
+   * cancelled build or of a built one whose CT is gone or a template (it speaks once something happens to the
+   * container: src/http/watch-stream.ts), or none (a destroyed container).
    */
   stream: 'progress' | 'usage' | 'watch' | 'none';
   /** Its services' health: the last check, per service, with "Check now" for those who may act on it. */
@@ -97,6 +98,12 @@ export type UsageSource = (containerId: string) => Promise<UsageSnapshot>;
 
 /** A failed or cancelled build: its page watches for a Retry, a Destroy or a Forget (by anyone) without polling. */
 export const isStoppedBuild = (c: Pick<Container, 'lifecycle'>) => c.lifecycle === 'failed' || c.lifecycle === 'cancelled';
+
+/**
+ * A page with nothing to follow but what someone may do to the container: a stopped build (Retry, Destroy, Forget), or
+ * a built one whose CT is gone or a template (Forget, Destroy) — it keeps the quiet watch stream.
+ */
+export const isWatchedQuietly = (c: Pick<Container, 'lifecycle'>) => isStoppedBuild(c) || c.lifecycle === 'ready';
 
 /** A built container whose CT exists shows live usage (and keeps a stream open for it). */
 export const showsUsage = (c: Pick<Container, 'lifecycle' | 'vmid' | 'nodeId'>) => c.lifecycle === 'ready' && c.vmid !== null && c.nodeId !== null;
@@ -194,7 +201,7 @@ export function stateFor(facts: ContainerFacts, viewer: Viewer): ContainerStateV
     // Whose it is, for those who see everyone's containers (an operator sees only their own).
     config: configSummary(container, nodeName, seesEveryContainer(viewer.role) ? facts.owner : undefined),
     usage: gone ? undefined : facts.usage,
-    stream: !isSettled(container) ? 'progress' : facts.wantsUsage && !gone ? 'usage' : isStoppedBuild(container) ? 'watch' : 'none',
+    stream: !isSettled(container) ? 'progress' : facts.wantsUsage && !gone ? 'usage' : isStoppedBuild(container) || (container.lifecycle === 'ready' && gone) ? 'watch' : 'none',
     health: healthView(container, facts.services, facts.latestHealth, ctStatus, mayActOn(viewer, container.ownerId)),
     history: facts.history,
   };

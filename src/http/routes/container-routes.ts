@@ -90,7 +90,8 @@ export function containerRoutes(
     await streams.usage(req, res, streamViewer(req), container, parseHistorySeen(req.query.history), parseUsageSeen(req.query.seen));
   });
 
-  // A failed or cancelled build's quiet stream: nothing until the container moves on past ?seen=, then its state.
+  // The quiet stream of a failed or cancelled build, or of a built container whose CT is gone: nothing until the
+  // container moves on past ?seen=, then its state.
   router.get('/containers/:id/watch', allow.readers, async (req, res) => {
     const container = await streams.visibleContainer(req.user!, req.params.id);
     await streams.watch(req, res, streamViewer(req), container, parseSeen(req.query.seen));
