@@ -12,6 +12,8 @@ export interface ViewerReport {
   failure: string | undefined;
   ids: number[];
   times: number[];
+  /** The native reader's (test/bench/native-readers.ts): when the kernel received each message's last bytes. */
+  socketTimes?: number[];
   produceToReceive: number[];
   lines: number;
 }

@@ -2,12 +2,15 @@
 // recorder. Publish → receive pairs the producer's PUBLISH time (by seq) with the time the bytes of the first message
 // whose id reached that seq arrived at the viewer; produce → receive uses the time embedded in every line (`t=<ms>`),
 // so it also counts any batching a design does (Launchpad's is adaptive: no timer, a line waits only for the write
-// before it). Both clocks are CLOCK_MONOTONIC of the same machine. The viewers are read by two processes
-// (test/bench/bench-viewers.ts), which parse what arrived after the run.
+// before it). Both clocks are CLOCK_MONOTONIC of the same machine. The viewers are read by two processes, which
+// parse what arrived after the run: a small C program where the machine can build one (test/bench/native-readers.ts,
+// which also gives the kernel's receive time of each message: when the server's write reached the viewer's socket),
+// else Node (test/bench/bench-viewers.ts).
 import type { BenchContext, Side } from '../context.ts';
 import type { ProcessStats } from '../bench-rpc.ts';
 import path from 'node:path';
-import { startChild, type BenchChild } from '../bench-child.ts';
+import { startChild } from '../bench-child.ts';
+import { buildRecorder, nativeReader, type ViewerReader } from '../native-readers.ts';
 import type { ViewerReport } from '../bench-viewers.ts';
 import { sleep, summarize, waitUntil } from '../stats.ts';
 
@@ -22,7 +25,7 @@ interface SteadyRun {
 const READERS = 2;
 
 /** `encodingFor` gives a viewer's Accept-Encoding; its figures are also kept per encoding (`byEncoding`). */
-async function measure(ctx: BenchContext, readers: BenchChild[], side: Side, viewers: number, rate: number, durationMs: number, encodingFor?: (i: number) => string | undefined) {
+async function measure(ctx: BenchContext, readers: ViewerReader[], side: Side, viewers: number, rate: number, durationMs: number, encodingFor?: (i: number) => string | undefined) {
   await ctx.settle();
   const container = await ctx.newContainer();
   // Viewer i is read by reader i % READERS.
@@ -62,6 +65,7 @@ async function measure(ctx: BenchContext, readers: BenchChild[], side: Side, vie
     // For each viewer, walk its messages and the publishes in seq order together.
     const sent = [...run.sent].sort((a, b) => a[0] - b[0]);
     const publishToReceive: number[] = [];
+    const publishToSocket: number[] = [];
     const byEncoding = new Map<string, number[]>();
     // Per message: the first and the last viewer to get it (the spread is the cost of writing to all of them).
     const firstViewer = new Array<number>(sent.length).fill(Infinity);
@@ -78,6 +82,7 @@ async function measure(ctx: BenchContext, readers: BenchChild[], side: Side, vie
         if (j >= mine.ids.length) return void unmatched++;
         const latency = mine.times[j]! - at;
         publishToReceive.push(latency);
+        if (mine.socketTimes?.[j]) publishToSocket.push(mine.socketTimes[j]! - at);
         mineByEncoding.push(latency);
         firstViewer[k] = Math.min(firstViewer[k]!, latency);
         lastViewer[k] = Math.max(lastViewer[k]!, latency);
@@ -95,6 +100,8 @@ async function measure(ctx: BenchContext, readers: BenchChild[], side: Side, vie
       webCpuMs: web.cpuMs - webBefore.cpuMs,
       webCpuPerLineUs: ((web.cpuMs - webBefore.cpuMs) * 1000) / Math.max(1, linesDelivered),
       publishToReceive: summarize(publishToReceive),
+      /** Only with the native readers: publish → the kernel's receipt of the bytes in the viewer's socket. */
+      publishToSocket: publishToSocket.length ? summarize(publishToSocket) : undefined,
       byEncoding: Object.fromEntries([...byEncoding].map(([encoding, times]) => [encoding, summarize(times)])),
       firstViewerPerMessage: summarize(reached.map(([first]) => first!)),
       spreadPerMessage: summarize(reached.map(([first, last]) => last! - first!)),
@@ -112,7 +119,14 @@ async function measure(ctx: BenchContext, readers: BenchChild[], side: Side, vie
 }
 
 export async function latency(ctx: BenchContext, viewers = 1_000, rate = 100, durationMs = 10_000) {
-  const readers = await Promise.all(Array.from({ length: READERS }, (_, r) => startChild(`viewers-${r + 1}`, path.resolve('test/bench/bench-viewers.ts'), { env: process.env })));
+  // BENCH_READERS=node keeps the Node readers even where the C one builds (to compare the two instruments).
+  const recorder = process.env.BENCH_READERS === 'node' ? { unavailable: 'BENCH_READERS=node' } : await buildRecorder();
+  const readers: ViewerReader[] =
+    'binary' in recorder
+      ? Array.from({ length: READERS }, (_, r) => nativeReader(`viewers-${r + 1}`, recorder.binary))
+      : await Promise.all(Array.from({ length: READERS }, (_, r) => startChild(`viewers-${r + 1}`, path.resolve('test/bench/bench-viewers.ts'), { env: process.env })));
+  ctx.log(`latency: viewers read by ${'binary' in recorder ? 'the native reader (test/bench/sse-recorder.c)' : `Node (${recorder.unavailable})`}`);
+  ctx.details.latencyReaders = 'binary' in recorder ? 'native' : 'node';
   try {
     await measureBoth(ctx, readers, viewers, rate, durationMs);
   } finally {
@@ -120,11 +134,12 @@ export async function latency(ctx: BenchContext, viewers = 1_000, rate = 100, du
   }
 }
 
-async function measureBoth(ctx: BenchContext, readers: BenchChild[], viewers: number, rate: number, durationMs: number) {
+async function measureBoth(ctx: BenchContext, readers: ViewerReader[], viewers: number, rate: number, durationMs: number) {
   const lp = await measure(ctx, readers, ctx.sides.launchpad, viewers, rate, durationMs);
-  ctx.log(`latency Launchpad: p50 ${lp.publishToReceive.p50.toFixed(1)} ms, p99 ${lp.publishToReceive.p99.toFixed(1)} ms`);
+  const socket = (m: typeof lp) => (m.publishToSocket ? `; at the viewer's socket p50 ${m.publishToSocket.p50.toFixed(1)} ms, p99 ${m.publishToSocket.p99.toFixed(1)} ms` : '');
+  ctx.log(`latency Launchpad: p50 ${lp.publishToReceive.p50.toFixed(1)} ms, p99 ${lp.publishToReceive.p99.toFixed(1)} ms${socket(lp)}`);
   const nv = await measure(ctx, readers, ctx.sides.naive, viewers, rate, durationMs);
-  ctx.log(`latency naive: p50 ${nv.publishToReceive.p50.toFixed(1)} ms, p99 ${nv.publishToReceive.p99.toFixed(1)} ms`);
+  ctx.log(`latency naive: p50 ${nv.publishToReceive.p50.toFixed(1)} ms, p99 ${nv.publishToReceive.p99.toFixed(1)} ms${socket(nv)}`);
   // Issue 21: what compressing costs a live viewer. Every other viewer asks for gzip (as browsers do) in one run,
   // so both halves see the same machine at the same moments; the difference of their p99s is the compressor's.
   // A fifth of the viewers: at 1,000 the machine is full (see "Why the misses happen" in docs/performance.md) and
@@ -138,6 +153,12 @@ async function measureBoth(ctx: BenchContext, readers: BenchChild[], viewers: nu
   ctx.rows.push(
     { scenario: s, metric: 'publish → receive p50', unit: 'ms', launchpad: lp.publishToReceive.p50, naive: nv.publishToReceive.p50, better: 'lower', target: { op: '<=', value: 10, label: '≤ 10 ms' } },
     { scenario: s, metric: 'publish → receive p99', unit: 'ms', launchpad: lp.publishToReceive.p99, naive: nv.publishToReceive.p99, better: 'lower', target: { op: '<=', value: 40, label: '≤ 40 ms' } },
+    ...(lp.publishToSocket && nv.publishToSocket
+      ? [
+          { scenario: s, metric: 'publish → in the viewer’s socket p50', unit: 'ms', launchpad: lp.publishToSocket.p50, naive: nv.publishToSocket.p50, better: 'lower' as const },
+          { scenario: s, metric: 'publish → in the viewer’s socket p99', unit: 'ms', launchpad: lp.publishToSocket.p99, naive: nv.publishToSocket.p99, better: 'lower' as const },
+        ]
+      : []),
     { scenario: s, metric: 'publish → receive max', unit: 'ms', launchpad: lp.publishToReceive.max, naive: nv.publishToReceive.max, better: 'lower' },
     { scenario: s, metric: 'publish → FIRST viewer, median message', unit: 'ms', launchpad: lp.firstViewerPerMessage.p50, naive: nv.firstViewerPerMessage.p50, better: 'lower' },
     { scenario: s, metric: 'first → last viewer of a message, median', unit: 'ms', launchpad: lp.spreadPerMessage.p50, naive: nv.spreadPerMessage.p50, better: 'lower' },
