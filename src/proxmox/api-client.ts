@@ -244,9 +244,13 @@ export class ProxmoxClient {
     }));
   }
 
-  /** Every downloaded OS template on the node, across all storages that hold `vztmpl`. */
+  /**
+   * Every downloaded OS template on the node, across all storages that hold `vztmpl` and are active: a share whose
+   * server is down is listed `active: 0`, and asking it for its contents would fail the whole list (a 500
+   * `storage 'x' is not online` from pve-storage's activate_storage).
+   */
   async listOsTemplates(node: string): Promise<StorageVolume[]> {
-    const storages = await this.listStorages(node, { content: 'vztmpl', enabled: true });
+    const storages = (await this.listStorages(node, { content: 'vztmpl', enabled: true })).filter((s) => s.active);
     const volumes = await Promise.all(storages.map((s) => this.listStorageContent(node, s.storage, 'vztmpl')));
     return volumes.flat().sort((a, b) => a.volid.localeCompare(b.volid));
   }

@@ -12,7 +12,9 @@
 //
 // Where it differs from a real node: one node (a test may move a stopped CT to a named peer node, as a migration
 // outside Launchpad would: the cluster's list then shows it there, and of that peer only its CT list, config and
-// status answer — anything else says the simulator is one node), two storages (`local` dir, `local-lvm` thin) and two bridges
+// status answer — anything else says the simulator is one node), two storages (`local` dir, `local-lvm` thin; a test may
+// add storage.cfg entries with state.addClusterStorage — one restricted to other nodes, or one whose server is down,
+// listed and refused as pve-storage does) and two bridges
 // (`vmbr0`, `vmbr1`; no SDN); API tokens only (a ticket is issued by /access/ticket but accepted nowhere) and the token may do everything a root@pam token
 // may; templates are a list, not files; whatever the OS template, the CT root filesystem is either a copy of one real
 // Debian 12 image run in its own namespaces (rootfs mode `debian`: debian-rootfs.ts, ct-runtime.ts; no systemd, no

@@ -133,9 +133,13 @@ export class LxcLifecycle {
     const { storageId, diskGiB, rootfsOptions } = this.planRootfs(params);
     const rootStorage = this.state.storage(storageId);
     if (!rootStorage) throw serverError(`storage '${storageId}' does not exist`);
+    // create_vm's check_and_activate_storage: storage_check_enabled for this node, the rootdir check, activate_storage.
+    const unusable = this.state.storageUnusable(rootStorage);
+    if (unusable && !unusable.endsWith('is not online')) throw serverError(unusable);
     if (!rootStorage.content.includes('rootdir')) {
       throw parameterError({ storage: `storage '${storageId}' does not support container directories` });
     }
+    if (unusable) throw serverError(unusable);
 
     const os = templateOs(ostemplate);
     const unprivileged = params.unprivileged === undefined ? true : params.unprivileged === 1;
@@ -197,6 +201,10 @@ export class LxcLifecycle {
         await ctx.sleep(TIMING.createLockWait);
         throw new Error(`can't lock file '/run/lock/lxc/pve-config-${vmid}.lock' - got timeout`);
       }
+      // Reading the archive activates its storage (pve-storage abs_filesystem_path → activate_volumes).
+      const templateStorage = this.state.storage(plan.ostemplate.slice(0, plan.ostemplate.indexOf(':')));
+      const unreadable = templateStorage && this.state.storageUnusable(templateStorage);
+      if (unreadable) throw new Error(unreadable);
       const template = this.faults.current.missingTemplate ? undefined : this.state.template(plan.ostemplate);
       if (!template) throw new Error(`can't find file '${plan.ostemplate}'`);
 

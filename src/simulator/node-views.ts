@@ -105,10 +105,16 @@ export class NodeViews {
     return out;
   }
 
+  /**
+   * pve-storage's storage_info as API2/Storage/Status.pm lists it: every storage.cfg entry, `enabled: 0` where this
+   * node is not among its `nodes`, `active: 0` (no sizes) where it cannot be activated; a `content` filter drops the
+   * entries not enabled here, while `enabled=1` only drops storages disabled in storage.cfg (none are here).
+   */
   storages(params: ParamValues): Json[] {
     const wanted = params.content === undefined ? undefined : String(params.content).split(/[,;\s]+/).filter(Boolean);
-    return STORAGES.filter((def) => params.storage === undefined || def.storage === params.storage)
-      .filter((def) => !wanted || wanted.some((c) => def.content.includes(c)))
+    const onThisNode = (def: StorageDef) => !def.nodes || def.nodes.includes(this.state.node);
+    return this.state.allStorages().filter((def) => params.storage === undefined || def.storage === params.storage)
+      .filter((def) => !wanted || (wanted.some((c) => def.content.includes(c)) && onThisNode(def)))
       .map((def) => this.storageEntry(def));
   }
 
@@ -142,6 +148,9 @@ export class NodeViews {
   storageContent(storageId: string, params: ParamValues): Json[] {
     const def = this.state.storage(storageId);
     if (!def) throw serverError(`storage '${storageId}' does not exist`);
+    // volume_list activates the storage first (pve-storage Storage.pm activate_storage).
+    const unusable = this.state.storageUnusable(def);
+    if (unusable) throw serverError(unusable);
     const content = params.content === undefined ? undefined : String(params.content);
     const vmid = params.vmid === undefined ? undefined : Number(params.vmid);
     const out: Json[] = [];
@@ -375,19 +384,20 @@ export class NodeViews {
   }
 
   private storageEntry(def: StorageDef): Json {
-    const used = this.state.storageUsed(def);
-    return {
+    const entry = {
       storage: def.storage,
       type: def.type,
       content: def.content.join(','),
-      enabled: 1,
-      active: 1,
-      shared: 0,
-      total: def.total,
-      used,
-      avail: def.total - used,
-      used_fraction: used / def.total,
+      enabled: !def.nodes || def.nodes.includes(this.state.node) ? 1 : 0,
+      active: 0,
+      shared: def.shared ? 1 : 0,
+      total: 0,
+      used: 0,
+      avail: 0,
     };
+    if (this.state.storageUnusable(def)) return entry;
+    const used = this.state.storageUsed(def);
+    return { ...entry, active: 1, total: def.total, used, avail: def.total - used, used_fraction: used / def.total };
   }
 
   private sortedContainers(): CtRecord[] {

@@ -83,11 +83,17 @@ export interface TemplateFile {
 
 export interface StorageDef {
   storage: string;
-  type: 'dir' | 'lvmthin';
+  type: 'dir' | 'lvmthin' | 'nfs' | 'zfspool';
   content: string[];
   total: number;
   /** Bytes used by things the simulator does not model (ISOs, other volumes). */
   baseUsed: number;
+  /** storage.cfg `nodes`: the cluster nodes that have it; undefined = every node (pve-storage storage_check_node). */
+  nodes?: string[];
+  /** storage.cfg `shared`. */
+  shared?: boolean;
+  /** Its server does not answer (an NFS/CIFS share gone): activate_storage fails, status lists it `active: 0`. */
+  offline?: boolean;
 }
 
 const GiB = 1024 ** 3;
@@ -129,12 +135,15 @@ interface Persisted {
   tasks: TaskRecord[];
   templates: TemplateFile[];
   otherGuests?: OtherGuest[];
+  clusterStorages?: StorageDef[];
 }
 
 export class SimulatorState implements SimulatorStateView {
   readonly containers = new Map<number, CtRecord>();
   readonly tasks = new Map<string, TaskRecord>();
   readonly otherGuests = new Map<number, OtherGuest>();
+  /** storage.cfg entries besides the node's own two (STORAGES), added by tests with addClusterStorage. */
+  readonly clusterStorages: StorageDef[] = [];
   templates: TemplateFile[];
   /** Epoch ms the simulated node "booted" (uptime, UPID pstart). */
   readonly bootTime = Date.now() - 3 * 86_400_000;
@@ -158,6 +167,7 @@ export class SimulatorState implements SimulatorStateView {
       this.containers.set(ct.vmid, { ...ct, status: 'stopped', startedAt: undefined, pid: undefined, dhcpAt: undefined, ha });
     }
     for (const guest of persisted?.otherGuests ?? []) this.otherGuests.set(guest.vmid, guest);
+    this.clusterStorages.push(...(persisted?.clusterStorages ?? []));
     for (const task of persisted?.tasks ?? []) {
       this.tasks.set(task.upid, task.status === 'running' ? { ...task, status: 'stopped', exitstatus: 'unexpected status' } : task);
     }
@@ -281,8 +291,41 @@ export class SimulatorState implements SimulatorStateView {
 
   // --- storage -------------------------------------------------------------------------------------------------
 
+  /** Every storage of the cluster's storage.cfg, whether this node has it or not. */
+  allStorages(): StorageDef[] {
+    return [...STORAGES, ...this.clusterStorages];
+  }
+
   storage(id: string): StorageDef | undefined {
-    return STORAGES.find((s) => s.storage === id);
+    return this.allStorages().find((s) => s.storage === id);
+  }
+
+  /**
+   * What pve-storage's storage_check_enabled + activate_storage die with when this node asks for the storage's
+   * contents or allocates on it, or undefined when it can (storage 'x' is not available on node 'y' / is not online).
+   */
+  storageUnusable(def: StorageDef): string | undefined {
+    if (def.nodes && !def.nodes.includes(this.node)) return `storage '${def.storage}' is not available on node '${this.node}'`;
+    if (def.offline) return `storage '${def.storage}' is not online`;
+    return undefined;
+  }
+
+  /**
+   * Adds a storage.cfg entry the way a cluster admin would (Datacenter → Storage → Add): a share restricted to other
+   * nodes (`nodes`), or one whose server is down (`offline`). Templates can then be placed on it.
+   */
+  addClusterStorage(def: StorageDef): void {
+    if (this.storage(def.storage)) throw new Error(`storage ID '${def.storage}' already defined`);
+    this.clusterStorages.push({ ...def });
+    this.save();
+  }
+
+  /** The storage's server comes back (or goes away). */
+  setStorageOffline(id: string, offline: boolean): void {
+    const def = this.clusterStorages.find((s) => s.storage === id);
+    if (!def) throw new Error(`no cluster storage '${id}'`);
+    def.offline = offline;
+    this.save();
   }
 
   storageUsed(def: StorageDef): number {
@@ -320,6 +363,7 @@ export class SimulatorState implements SimulatorStateView {
       tasks: [...this.tasks.values()],
       templates: this.templates,
       otherGuests: [...this.otherGuests.values()],
+      clusterStorages: this.clusterStorages,
     };
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, JSON.stringify(persisted));

@@ -109,15 +109,19 @@ async function nodeLists(deps: WizardDeps, node: NodeRecord, api: ProxmoxClient,
     cached('network?type=any_bridge', () => api.listBridges(node.name)),
     options.guests ? guestList(deps, node, api) : [],
   ]);
-  // One storage list serves both needs: templates live on `vztmpl` storages, disks on `rootdir` ones.
+  // One storage list serves both needs: templates live on `vztmpl` storages, disks on `rootdir` ones. Unfiltered by
+  // content it holds the whole cluster's storage.cfg: a storage restricted to other nodes comes back `enabled: 0`, one
+  // whose server is down `active: 0`, and asking either for its contents is a 500 (pve-storage storage_info,
+  // activate_storage). Only storages this node can use now are offered or asked.
+  const usable = storages.filter((s) => s.enabled && s.active);
   const volumes = await Promise.all(
-    storages
+    usable
       .filter((s) => s.content.includes('vztmpl'))
       .map((s) => cached(`storage/${s.storage}/content?content=vztmpl`, () => api.listStorageContent(node.name, s.storage, 'vztmpl'))),
   );
   return {
     osTemplates: [...new Set(volumes.flat().map((v) => v.volid))].sort(),
-    storages: storages.filter((s) => s.content.includes('rootdir')).map((s) => ({ storage: s.storage, avail: s.avail })),
+    storages: usable.filter((s) => s.content.includes('rootdir')).map((s) => ({ storage: s.storage, avail: s.avail })),
     bridges: bridges.map((b) => ({ iface: b.iface, active: b.active, comments: b.comments })),
     guests,
   };
