@@ -543,6 +543,28 @@ describe('container lifecycle', () => {
     expect(sim.state.container(620)).toBeUndefined();
   });
 
+  it('a CT another operation holds locked (a backup): stop and shutdown refuse in their tasks, destroy at once; a reboot stops it and cannot start it again', async () => {
+    await taskDone(await createCt(627));
+    await taskDone((await api('POST', '/nodes/sim/lxc/627/status/start')).json!.data as string);
+    sim.state.setLock(627, 'backup');
+    // The config keeps its keys beside the lock (only a create's config is the lock alone).
+    expect((await api('GET', '/nodes/sim/lxc/627/config')).json?.data).toMatchObject({ lock: 'backup', hostname: 'ct627' });
+    for (const action of ['stop', 'shutdown']) {
+      const refused = await taskDone((await api('POST', `/nodes/sim/lxc/627/status/${action}`)).json!.data as string);
+      expect(refused.exitstatus).toBe('CT is locked (backup)');
+      expect(sim.state.container(627)?.status).toBe('running');
+    }
+    const destroy = await api('DELETE', '/nodes/sim/lxc/627', { params: { force: 1, purge: 1 } });
+    expect(destroy.status).toBe(500);
+    expect(destroy.reason).toBe('CT is locked (backup)');
+    // vm_reboot checks no lock; the start after its stop fails in the prestart hook's check_lock.
+    const reboot = await taskDone((await api('POST', '/nodes/sim/lxc/627/status/reboot')).json!.data as string);
+    expect(reboot.exitstatus).toBe("startup for container '627' failed");
+    expect(sim.state.container(627)?.status).toBe('stopped');
+    sim.state.setLock(627, undefined);
+    await taskDone((await api('DELETE', '/nodes/sim/lxc/627', { params: { purge: 1 } })).json!.data as string);
+  });
+
   it('converts a stopped CT to a template (test hook): template 1 everywhere, a base volume, never started, still destroyed', async () => {
     await taskDone(await createCt(625));
     await taskDone((await api('POST', '/nodes/sim/lxc/625/status/start')).json!.data as string);

@@ -26,7 +26,8 @@
 // vzshutdown as root@pam — except that a failed start puts it in `error` at once (a real one first retries and tries
 // another node), a forced destroy of a running one only requests the HA stop and fails on its disk still in use,
 // and after a restart the HA stack does not start it again; POST …/lxc/{vmid}/template (not in the schema subset) is
-// a test hook, state.convertToTemplate, with pve-container's refusals and no task; a CT's DHCP lease
+// a test hook, state.convertToTemplate, with pve-container's refusals and no task; a lock another operation holds
+// (vzdump's `backup`, a snapshot's) is a test hook too, state.setLock, with no such task behind it; a CT's DHCP lease
 // (10.10.0.100–249/24) is fixed at create time; stats are invented (a slow wave per CT, the same in status and rrddata); an interrupted create or
 // destroy is forgotten on restart and running CTs come back stopped, then those with onboot: 1 are started (startall).
 import { join } from 'node:path';

@@ -325,10 +325,12 @@ export class LxcLifecycle {
   reboot(vmid: number, user: string): string {
     const record = this.existing(vmid);
     if (record.status !== 'running') throw serverError(`VM ${vmid} not running`);
+    // vm_reboot (LXC.pm) checks no lock: it stops the CT, then vm_start runs the prestart hook, whose check_lock
+    // (except `mounted`) makes the start fail — the CT stays stopped (src/lxc-pve-prestart-hook; monitor_start).
     return this.tasks.start('vzreboot', String(vmid), user, async (ctx) => {
-      if (record.lock) throw new Error(`CT is locked (${record.lock})`);
       await ctx.sleep(TIMING.shutdown);
       await this.markStopped(record);
+      if (record.lock && record.lock !== 'mounted') throw new Error(`startup for container '${vmid}' failed`);
       await this.startWork(ctx, record);
     });
   }
@@ -349,6 +351,8 @@ export class LxcLifecycle {
   }
 
   private async stopWork(ctx: TaskContext, record: CtRecord): Promise<void> {
+    // vm_stop's worker checks the lock (except `mounted`) under the config lock (API2/LXC/Status.pm); so does the LRM's.
+    if (record.lock && record.lock !== 'mounted') throw new Error(`CT is locked (${record.lock})`);
     await ctx.sleep(TIMING.stop);
     await this.markStopped(record);
   }
@@ -362,7 +366,7 @@ export class LxcLifecycle {
   private async startWork(ctx: TaskContext, record: CtRecord): Promise<void> {
     // Checked inside the task, before the lock, as vm_start's worker does (API2/LXC/Status.pm).
     if (isTemplate(record)) throw new Error("you can't start a CT if it's a template");
-    if (record.lock) throw new Error(`CT is locked (${record.lock})`);
+    if (record.lock && record.lock !== 'mounted') throw new Error(`CT is locked (${record.lock})`);
     if (this.faults.current.lockTimeout) {
       ctx.log('trying to acquire lock...');
       await ctx.sleep(TIMING.startLockWait);

@@ -252,6 +252,18 @@ export class SimulatorState implements SimulatorStateView {
     this.save();
   }
 
+  /**
+   * What another operation on the node does to the CT's config while it runs — vzdump's `lock: backup`, a snapshot's
+   * `snapshot`, an admin's `pct set <vmid> --lock <name>` — and `pct unlock` (lock undefined) when it ends. The config
+   * keeps all its keys; lock-checked operations refuse with `CT is locked (<name>)`.
+   */
+  setLock(vmid: number, lock: 'backup' | 'disk' | 'fstrim' | 'migrate' | 'mounted' | 'rollback' | 'snapshot' | 'snapshot-delete' | undefined): void {
+    const ct = this.containers.get(vmid);
+    if (!ct || ct.node !== undefined || ct.lock === 'create' || ct.lock === 'destroyed') throw new Error(`CT ${vmid} must exist here, created, to be locked`);
+    ct.lock = lock;
+    this.save();
+  }
+
   /** The cluster nodes other than this one that hold a CT. */
   peerNodes(): Set<string> {
     return new Set([...this.containers.values()].flatMap((ct) => (ct.node === undefined ? [] : [ct.node])));
