@@ -305,6 +305,25 @@ describe('each action against the simulator', () => {
     expect((await env.deps.repos.containers.findById(ct.id))!.error).toBeNull();
   }, 30_000);
 
+  it('a reboot while a backup holds the CT locked is refused before anything is sent: a real reboot would stop it and fail to start it', async () => {
+    await ensureWorker();
+    await putCtInState('running');
+    // What vzdump does to the config while it backs a running CT up (snapshot mode).
+    simulator.sim.state.setLock(vmid, 'backup');
+    let event: ContainerEvent;
+    const mark = simulator.sim.requests.at(-1)?.seq ?? 0;
+    try {
+      event = await act(ct.id, 'reboot');
+    } finally {
+      simulator.sim.state.setLock(vmid, undefined);
+    }
+    expect(event.kind).toBe('error');
+    expect(event.text).toContain(`CT ${vmid} is locked (backup) in Proxmox`);
+    expect(simStatus()).toBe('running');
+    expect(simulator.sim.requests.filter((r) => r.seq > mark && r.method === 'POST').map((r) => r.path)).toEqual([]);
+    expect((await env.deps.repos.containers.findById(ct.id))!).toMatchObject({ lifecycle: 'ready', currentAction: null });
+  }, 30_000);
+
   it('a start whose address cannot be read afterwards is still a success, with the last known address kept', async () => {
     await ensureWorker();
     await putCtInState('stopped');

@@ -97,6 +97,14 @@ async function perform(run: ActionRun): Promise<string> {
       return `CT ${vmid} is running.`;
     }
     if (action === 'reboot') {
+      // vzreboot checks no config lock: it stops the CT, and the start that follows fails in the prestart hook's lock
+      // check (pve-container LXC.pm vm_reboot, src/lxc-pve-prestart-hook), leaving the CT down. Start, stop and
+      // shutdown refuse a locked CT in their own tasks; a reboot must be refused here, before anything is stopped.
+      if (ct.lock && ct.lock !== 'mounted') {
+        throw new StepError(
+          `CT ${vmid} is locked (${ct.lock}) in Proxmox: another operation (${ct.lock}) is working on it. A reboot now would stop it and Proxmox would refuse to start it again while the lock is held, so it was left running. Try again once the ${ct.lock} has finished (the CT's Task History on ${node.name} shows it).`,
+        );
+      }
       // A reboot is no HA request (pve-container's vzreboot even for an HA resource): the task restarts the CT itself.
       await recorder.logStatus(`Rebooting CT ${vmid}…`);
       await task(await api.rebootLxc(node.name, vmid, { timeout: SHUTDOWN_TIMEOUT_S }));
