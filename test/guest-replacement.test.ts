@@ -329,6 +329,25 @@ describe('a CT migrated to another node of the cluster', () => {
     expect((await events(id)).at(-1)?.text).toContain(words);
     expect(moved()).toBe(before);
   }, 120_000);
+
+  it('Retry of a failed build sends no create for the VMID its CT holds on the other node, and says it was migrated', async () => {
+    const { id, outcome, container } = await built('moved-2', {
+      scripts: ['10-fail.sh'],
+      template: { scripts: [{ name: '10-fail.sh', content: 'echo failing; exit 3' }], files: [], packages: [] },
+    });
+    expect(outcome).toBe('failed');
+    const vmid = container.vmid!;
+    await setForeignRunning(vmid, false);
+    simulator.sim.state.moveToPeer(vmid, 'pve2');
+    const mark = simulator.sim.requests.at(-1)?.seq ?? 0;
+    await worker();
+    expect((await post(id, 'retry')).status).toBe(303);
+    await waitUntil('the retry to end', async () => (await row(id)).lifecycle === 'failed' && (await row(id)).attempt === 2, 60_000);
+    const failed = await row(id);
+    expect(failed.error).toContain(`CT ${vmid} is now on node pve2, not sim: it was migrated outside Launchpad`);
+    expect(failed.error).not.toContain('free VMID');
+    expect(simulator.sim.requests.filter((r) => r.seq > mark && r.method !== 'GET').map((r) => `${r.method} ${r.path}`)).toEqual([]);
+  }, 120_000);
 });
 
 describe('containers recorded before marks existed', () => {

@@ -123,9 +123,14 @@ export async function findOwnCt(api: ProxmoxClient, nodeName: string, container:
     await confirmOwnCt(api, nodeName, container, vmid);
     return ct;
   }
+  await refuseIfMoved(api, nodeName, container, vmid);
+  return undefined;
+}
+
+/** Throws CtMovedError when the cluster's list has this container's CT at `vmid` on another node than `nodeName`. */
+export async function refuseIfMoved(api: ProxmoxClient, nodeName: string, container: Owner, vmid: number): Promise<void> {
   const elsewhere = (await api.listClusterVms()).find((g) => g.type === 'lxc' && g.vmid === vmid && g.node !== nodeName);
   if (elsewhere && mayBeOwnConfig(await api.getLxcConfig(elsewhere.node, vmid), container)) throw new CtMovedError(vmid, nodeName, elsewhere.node);
-  return undefined;
 }
 
 /**

@@ -9,7 +9,7 @@ import type { LxcCreateOptions, LxcStatus } from '../../../proxmox/api-types.ts'
 import { ProxmoxApiError } from '../../../proxmox/errors.ts';
 import { StepError, VmidTakenError } from '../pipeline-errors.ts';
 import { sleep, type PipelineContext } from '../pipeline-context.ts';
-import { confirmOwnCt, markOf, markedDescription, markedTags } from '../ct-mark.ts';
+import { confirmOwnCt, markOf, markedDescription, markedTags, refuseIfMoved } from '../ct-mark.ts';
 import { followTask, resumePendingTask } from '../task-following.ts';
 
 /** How many times one run moves to another free VMID when the one it holds turns out to be taken. */
@@ -32,6 +32,9 @@ export async function creatingStep(ctx: PipelineContext): Promise<void> {
   const neverCreated = !resumed && !ctx.container.createUpid && ctx.container.marksCt;
   for (let moves = 0; ; moves++) {
     const existing = (await api.listLxc(node.name)).find((ct) => ct.vmid === ctx.vmid);
+    // Not on this node after a create task of this container ran: before a create is sent for the VMID, the cluster
+    // is asked — someone may have migrated the CT to another node (it would answer `CT N already exists on node …`).
+    if (!existing && !neverCreated) await refuseIfMoved(api, node.name, ctx.container, ctx.vmid);
     let held: string | undefined;
     if (existing) {
       // A create still running that this container did not record (the worker died as the node answered) — which
