@@ -475,6 +475,17 @@ describe('container lifecycle', () => {
     const keyctl = await api('POST', '/nodes/sim/lxc', { params: { vmid: 603, ostemplate: DEBIAN, rootfs: 'local-lvm:4', features: 'nesting=1,keyctl=1' } });
     expect([keyctl.status, keyctl.reason]).toEqual([403, 'Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)']);
 
+    // A privilege-separated token without some ACL entries (RPCEnvironment check / raise_perm_exc).
+    sim.faults.set({ deniedPrivileges: ['/storage/local-lvm, Datastore.AllocateSpace', '/vms/609, VM.Allocate'] });
+    try {
+      const noSpace = await api('POST', '/nodes/sim/lxc', { params: { vmid: 603, ostemplate: DEBIAN, rootfs: 'local-lvm:4' } });
+      expect([noSpace.status, noSpace.reason, noSpace.json]).toEqual([403, 'Permission check failed (/storage/local-lvm, Datastore.AllocateSpace)', { data: null, message: 'Permission check failed (/storage/local-lvm, Datastore.AllocateSpace)\n' }]);
+      const noAllocate = await api('POST', '/nodes/sim/lxc', { params: { vmid: 609, ostemplate: DEBIAN, rootfs: 'local-lvm:4' } });
+      expect([noAllocate.status, noAllocate.reason]).toEqual([403, 'Permission check failed']);
+    } finally {
+      sim.faults.set({ deniedPrivileges: [] });
+    }
+
     const stop = await api('POST', '/nodes/sim/lxc/602/status/stop');
     expect([stop.status, stop.reason]).toEqual([500, 'CT 602 not running']);
     const reboot = await api('POST', '/nodes/sim/lxc/602/status/reboot');

@@ -29,6 +29,11 @@ export interface NodeFaults {
    * 8.4 error bodies have no `message` (as with legacyErrorBodies).
    */
   pveVersion: string | undefined;
+  /**
+   * ACL entries the API token lacks, as `<path>, <privilege>` (e.g. `/storage/local-lvm, Datastore.AllocateSpace`): a
+   * privilege-separated token without them. The create's checks that need one answer 403 as RPCEnvironment's check does.
+   */
+  deniedPrivileges: string[];
 }
 
 export interface RequestFault {
@@ -65,6 +70,7 @@ const NONE: NodeFaults = {
   unreachable: false,
   serviceErrors: false,
   pveVersion: undefined,
+  deniedPrivileges: [],
 };
 
 export class SimulatorFaults {

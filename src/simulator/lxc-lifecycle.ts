@@ -112,6 +112,8 @@ export class LxcLifecycle {
     const sshPublicKeys = optional(params['ssh-public-keys']);
     if (sshPublicKeys !== undefined && !validSshKeys(sshPublicKeys)) throw serverError('SSH public key validation error');
     if (params.pool !== undefined) throw permissionError(`pool '${params.pool}' does not exist`);
+    // Without VM.Allocate on /vms/<vmid> (and no pool) create_vm calls raise_perm_exc() with nothing to name.
+    if (this.faults.current.deniedPrivileges.includes(`/vms/${vmid}, VM.Allocate`)) throw new PveHttpError(403, 'Permission check failed');
 
     let nesting = false;
     if (params.features !== undefined) {
@@ -139,6 +141,7 @@ export class LxcLifecycle {
     if (!rootStorage.content.includes('rootdir')) {
       throw parameterError({ storage: `storage '${storageId}' does not support container directories` });
     }
+    this.checkPrivilege(`/storage/${storageId}`, 'Datastore.AllocateSpace');
     if (unusable) throw serverError(unusable);
 
     const os = templateOs(ostemplate);
@@ -274,6 +277,11 @@ export class LxcLifecycle {
     }
     // Starting is part of the same task, but a start failure leaves the created CT in place.
     if (plan.start) await this.startWork(ctx, record);
+  }
+
+  /** PVE::RPCEnvironment::check: 403 `Permission check failed (<path>, <priv>)` when the token lacks it. */
+  private checkPrivilege(path: string, privilege: string): void {
+    if (this.faults.current.deniedPrivileges.includes(`${path}, ${privilege}`)) throw permissionError(`${path}, ${privilege}`);
   }
 
   private allocateVolume(plan: CreatePlan): void {
