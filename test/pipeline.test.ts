@@ -157,6 +157,22 @@ describe('faults end in a failed phase with a human message', () => {
     expect((last.data?.progress as { phases: Array<{ key: string; state: string }> }).phases.find((p) => p.key === phase)?.state).toBe('failed');
   });
 
+  it('a token lacking a privilege: the refusal, and the command to grant it for this node’s own token', async () => {
+    const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id });
+    // A privilege-separated token without Datastore.AllocateSpace on the root-disk storage.
+    simulator.sim.faults.set({ deniedPrivileges: ['/storage/local-lvm, Datastore.AllocateSpace'] });
+    try {
+      expect(await build(c.id)).toBe('failed');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    const failed = (await env.deps.repos.containers.findById(c.id))!;
+    expect(failed.currentStep).toBe('creating');
+    expect(failed.error).toContain('Permission check failed (/storage/local-lvm, Datastore.AllocateSpace)');
+    expect(failed.error).toContain(`pveum acl modify / --tokens '${simulator.node.tokenId}' --roles`);
+    expect(failed.error).not.toContain('user@realm!token');
+  });
+
   it('an SSH host-key mismatch aborts with its own message', async () => {
     const other = await env.deps.repos.nodes.update(simulator.node.id, { ...simulator.node, sshHostKeyFingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, () => ({}));
     try {

@@ -66,7 +66,7 @@ export async function runDestroyPipeline(
     await recorder.close();
     return 'destroyed';
   } catch (err) {
-    const message = `Destroy failed: ${describeFailure(err)}`;
+    const message = `Destroy failed: ${describeFailure(err, { node })}`;
     deps.logger.warn({ err, containerId }, 'destroy failed');
     await record({ ok: false, text: message });
     await recorder.actionFailed(from, message);

@@ -45,7 +45,8 @@ export async function runLifecycleAction(
     outcome = { ok: true, status: await perform({ deps, container, action, recorder, timings }) };
   } catch (err) {
     deps.logger.warn({ err, containerId, action }, 'container action failed');
-    outcome = { ok: false, message: `${ACTION_WORDS[action].label} failed: ${describeFailure(err)}` };
+    const node = await deps.repos.nodes.findById(container.nodeId).catch(() => undefined);
+    outcome = { ok: false, message: `${ACTION_WORDS[action].label} failed: ${describeFailure(err, { node })}` };
   }
   try {
     const result = outcome.ok ? { ok: true, text: outcome.status } : { ok: false, text: outcome.message };

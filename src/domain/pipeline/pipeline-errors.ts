@@ -3,7 +3,7 @@
 // the same table Test connection uses (src/domain/nodes/node-problems.ts).
 import { ProxmoxError, TaskFailedError, TaskTimeoutError } from '../../proxmox/errors.ts';
 import { CommandTimeoutError } from '../../proxmox/ssh-errors.ts';
-import { problemFor } from '../nodes/node-problems.ts';
+import { problemFor, type ProblemContext } from '../nodes/node-problems.ts';
 
 /** A failure the pipeline itself detected, with its own wording. */
 export class StepError extends Error {}
@@ -48,11 +48,12 @@ const HINTS: Array<[RegExp, string]> = [
   [/protection mode enabled/i, "The CT is protected in Proxmox: switch protection off (the CT's Options → Protection), then try again."],
 ];
 
-export function describeFailure(err: unknown): string {
+/** `context`: the node the work ran on, so a remedy can name its token and SSH user (a 403's pveum command). */
+export function describeFailure(err: unknown, context: ProblemContext = {}): string {
   if (err instanceof StepError) return err.message;
   if (err instanceof CommandTimeoutError) return `${err.message} — the command took too long and was stopped. Retry, or look at the log for where it hung.`;
   if (err instanceof TaskTimeoutError) return `${err.message} — the Proxmox task did not finish in time. Look at the task on the node, then Retry.`;
-  const problem = err instanceof TaskFailedError ? undefined : problemFor(err);
+  const problem = err instanceof TaskFailedError ? undefined : problemFor(err, context);
   if (problem && problem.code !== 'api-error') {
     return `${problem.message} — ${problem.remedy}${problem.snippet ? ` ${problem.snippet}` : ''} Then Retry.`;
   }

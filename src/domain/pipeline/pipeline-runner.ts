@@ -158,7 +158,7 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
       await recorder.close().catch(() => undefined);
       return 'cancelled';
     }
-    const message = describeFailure(err);
+    const message = describeFailure(err, { node });
     log.warn({ err }, 'build failed');
     // Before the failure itself, which ends the page's stream and offers Retry: the destroy's lines reach the viewers,
     // and no Retry races it.
