@@ -29,7 +29,7 @@
 // a test hook, state.convertToTemplate, with pve-container's refusals and no task; a lock another operation holds
 // (vzdump's `backup`, a snapshot's) is a test hook too, state.setLock, with no such task behind it; a CT's DHCP lease
 // (10.10.0.100–249/24) is fixed at create time; stats are invented (a slow wave per CT, the same in status and rrddata); an interrupted create or
-// destroy is forgotten on restart and running CTs come back stopped, then those with onboot: 1 are started (startall).
+// destroy leaves its config behind on restart, locked (create/destroyed) as on a real node, and running CTs come back stopped, then those with onboot: 1 are started (startall).
 import { join } from 'node:path';
 import { TaskRunner } from './task-runner.ts';
 import { buildRoutes } from './api-routes.ts';

@@ -1,7 +1,7 @@
 // The simulated node's cluster state: containers, tasks, templates and storages. It lives in memory and is
 // written to <dataDir>/state.json after each change, so a restart of `npm start` keeps existing CTs (a running CT
 // comes back stopped, as after a node reboot). Each CT's root filesystem is the directory <dataDir>/ct/<vmid>/rootfs.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SimContainerView, SimulatorStateView } from './types.ts';
@@ -157,11 +157,10 @@ export class SimulatorState implements SimulatorStateView {
     this.file = join(dataDir, 'state.json');
     this.templates = persisted?.templates ?? DEFAULT_TEMPLATES.map((t) => ({ ...t }));
     for (const ct of persisted?.containers ?? []) {
-      // A node restart: nothing runs any more, and a create or destroy that was cut short leaves nothing usable.
-      if (ct.lock === 'create' || ct.lock === 'destroyed') {
-        rmSync(join(dataDir, 'ct', String(ct.vmid)), { recursive: true, force: true });
-        continue;
-      }
+      // A node restart: nothing runs any more. A create or destroy that was cut short cleans nothing up (only its
+      // worker would have): its config stays behind with its lock — `lock: create` alone, or `lock: destroyed` — and
+      // every lock-checked operation refuses it until an admin runs pct unlock (pve-container API2/LXC.pm create_vm,
+      // destroy_vm; AbstractConfig create_and_lock_config).
       // HA resources come back stopped too (a real HA stack would start them again; this one acts only when asked).
       const ha = ct.ha && { state: ct.ha.state === 'error' ? ct.ha.state : 'stopped' as const };
       this.containers.set(ct.vmid, { ...ct, status: 'stopped', startedAt: undefined, pid: undefined, dhcpAt: undefined, ha });

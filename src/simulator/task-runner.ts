@@ -50,6 +50,8 @@ export class TaskRunner {
     };
     record.upid = formatUpid({ node: this.state.node, ...record });
     this.state.addTask(record);
+    // On disk at once, as a real task's log file and active-list entry are: a node that crashes now still has it.
+    this.state.save();
 
     const controller = new AbortController();
     this.running.set(record.upid, controller);
