@@ -80,6 +80,8 @@ export function mayBeOwnConfig(config: Pick<LxcConfig, 'description' | 'hostname
 export async function confirmOwnCt(api: ProxmoxClient, nodeName: string, container: Owner, vmid: number): Promise<LxcConfig> {
   const config = await api.getLxcConfig(nodeName, vmid);
   if (config.lock === 'create') {
+    const stale = await staleCreateLock(api, nodeName, container, vmid);
+    if (stale) throw new StepError(stale);
     throw new StepError(`CT ${vmid} on ${nodeName} is still being created (locked); Launchpad cannot tell whose it is yet. Try again in a minute.`);
   }
   const mark = markOf(config);
@@ -94,6 +96,26 @@ export async function confirmOwnCt(api: ProxmoxClient, nodeName: string, contain
     return api.getLxcConfig(nodeName, vmid);
   }
   throw new ForeignGuestError(vmid, nodeName, guest, container.hostname);
+}
+
+/**
+ * A `lock: create` that nothing will ever release: this container's create task has ended, yet the CT at `vmid` still
+ * holds the lock. A vzcreate removes the lock (or, failing, the whole config) before its task ends; a node restarted
+ * or a worker killed during the create leaves the config behind, locked (pve-container API2/LXC.pm create_vm), and
+ * Proxmox refuses everything on it until an admin unlocks it. Returns what to do, or undefined while the lock may
+ * still be released (the task runs, or is not this container's).
+ */
+export async function staleCreateLock(api: ProxmoxClient, nodeName: string, container: Pick<Container, 'createUpid'>, vmid: number): Promise<string | undefined> {
+  const upid = container.createUpid;
+  if (!upid || parseUpid(upid)?.id !== String(vmid)) return undefined;
+  const task = await api.getTaskStatus(upid);
+  // Read again after the task's end: a create that just finished released the lock before its task ended.
+  if (task.status !== 'stopped' || (await api.getLxcConfig(nodeName, vmid)).lock !== 'create') return undefined;
+  return (
+    `CT ${vmid} on ${nodeName} is still locked (create), but its create task has ended (${task.exitstatus ?? 'no exit status'}): the create was cut short ` +
+    `(the node restarted, or the task was killed) and Proxmox left the half-made CT behind, locked; nothing will unlock it. On ${nodeName}, ` +
+    `remove it — pct unlock ${vmid} && pct destroy ${vmid} — then Retry.`
+  );
 }
 
 /**

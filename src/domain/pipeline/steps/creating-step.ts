@@ -9,7 +9,7 @@ import type { LxcCreateOptions, LxcStatus } from '../../../proxmox/api-types.ts'
 import { ProxmoxApiError } from '../../../proxmox/errors.ts';
 import { StepError, VmidTakenError } from '../pipeline-errors.ts';
 import { sleep, type PipelineContext } from '../pipeline-context.ts';
-import { confirmOwnCt, markOf, markedDescription, markedTags, refuseIfMoved } from '../ct-mark.ts';
+import { confirmOwnCt, markOf, markedDescription, markedTags, refuseIfMoved, staleCreateLock } from '../ct-mark.ts';
 import { followTask, resumePendingTask } from '../task-following.ts';
 
 /** How many times one run moves to another free VMID when the one it holds turns out to be taken. */
@@ -144,6 +144,10 @@ export async function waitForLockToClear(ctx: PipelineContext): Promise<void> {
   for (;;) {
     const config = await ctx.api.getLxcConfig(ctx.node.name, ctx.vmid);
     if (!config.lock) return;
+    if (config.lock === 'create') {
+      const stale = await staleCreateLock(ctx.api, ctx.node.name, ctx.container, ctx.vmid);
+      if (stale) throw new StepError(stale);
+    }
     if (Date.now() > deadline) {
       throw new StepError(`CT ${ctx.vmid} is still locked (${config.lock}) after ${Math.round(ctx.timings.lockWaitMs / 1000)} s — another operation holds it. Wait for it to finish on the node, then Retry.`);
     }
