@@ -512,6 +512,24 @@ describe('destroy', () => {
     expect(page.text).toContain('Last action failed: Destroy failed: CT');
   }, 30_000);
 
+  it('a CT locked in Proxmox (pct mount) is left running: Proxmox would let the stop through and then refuse the removal', async () => {
+    await ensureWorker();
+    await putCtInState('running');
+    simulator.sim.state.setLock(vmid, 'mounted');
+    const mark = simulator.sim.requests.at(-1)?.seq ?? 0;
+    try {
+      expect((await post(ct.id, 'destroy', { confirm_hostname: ct.hostname })).status).toBe(303);
+      await waitUntil('the destroy to end', async () => (await env.deps.repos.containers.findById(ct.id))!.lifecycle !== 'destroying');
+    } finally {
+      simulator.sim.state.setLock(vmid, undefined);
+    }
+    const after = (await env.deps.repos.containers.findById(ct.id))!;
+    expect(after.lifecycle).toBe('ready');
+    expect(after.error).toContain(`CT ${vmid} is locked (mounted) in Proxmox, which refuses to remove a locked CT; it was left as it is.`);
+    expect(simStatus()).toBe('running');
+    expect(simulator.sim.requests.filter((r) => r.seq > mark && r.method !== 'GET').map((r) => r.path)).toEqual([]);
+  }, 30_000);
+
   it('asks for the hostname, stops and purges the CT — an HA resource, stopped by the HA manager first — and ends with a recorded event', async () => {
     await ensureWorker();
     // Its stop only asks the HA manager; removing its disks before it is down would fail (“in use”).

@@ -38,9 +38,16 @@ export async function runDestroyPipeline(
           recorder.log('system', `CT ${container.vmid} no longer exists on ${node.name}; nothing to remove there.`);
         } else {
           // Proxmox would stop the CT and only then refuse to remove it: say so before anything is stopped.
-          if ((await api.getLxcConfig(node.name, container.vmid)).protection) {
+          const config = await api.getLxcConfig(node.name, container.vmid);
+          if (config.protection) {
             throw new StepError(
               `CT ${container.vmid} is protected in Proxmox, which refuses to remove it; it was left as it is. Switch protection off (${node.name} → CT ${container.vmid} → Options → Protection, or pct set ${container.vmid} --protection 0), then Destroy again.`,
+            );
+          }
+          // destroy_vm refuses any lock (check_lock), while a stop lets `mounted` pass (API2/LXC/Status.pm): the same.
+          if (config.lock) {
+            throw new StepError(
+              `CT ${container.vmid} is locked (${config.lock}) in Proxmox, which refuses to remove a locked CT; it was left as it is. Wait for the ${config.lock} to end${config.lock === 'mounted' ? ` (pct unmount ${container.vmid} on ${node.name})` : ''}, then Destroy again.`,
             );
           }
           if (ct.status === 'running') {
