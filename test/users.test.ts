@@ -1,10 +1,12 @@
 // Accounts under /users: an admin creates a user with a role and gets a one-time invite link (stored hashed, 48 h);
 // the person sets their own password there. Role changes, disable/enable (sessions end at once), a new link as the
 // password reset, delete; the last enabled admin is protected.
+import net from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { hashPassword } from '../src/domain/passwords.ts';
+import { insertNode } from './support/fixtures.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 
@@ -160,6 +162,33 @@ describe('/account', () => {
     expect((await signIn('hank', 'hank-password-old')).status).toBe(401);
     expect((await signIn('hank', 'hank-password-new')).status).toBe(303);
   });
+
+  it('a request of another browser still running when the password changes cannot bring that session back', async () => {
+    await env.deps.repos.users.create({ username: 'jane', passwordHash: await hashPassword('jane-password-old'), role: 'operator' });
+    const here = await signIn('jane', 'jane-password-old');
+    const stolen = await signIn('jane', 'jane-password-old');
+    const stolenCsrf = /<meta name="csrf-token" content="([^"]+)"/.exec((await stolen.agent.get('/containers/new/template').expect(200)).text)![1]!;
+    await stolen.agent.post('/containers/new/template').type('form').send({ _csrf: stolenCsrf, template: '' }).expect(303);
+
+    // A node that takes the connection and answers nothing: the Configure step waits on it, its session loaded.
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((s) => void sockets.add(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const node = await insertNode(env.deps, 'silent-node');
+    await env.deps.knex('nodes').where({ id: node.id }).update({ api_url: `https://127.0.0.1:${(silent.address() as net.AddressInfo).port}/api2/json`, tls_fingerprint: 'AB:'.repeat(31) + 'AB' });
+    const slow = stolen.agent.post('/containers/new/configure').type('form').send({ _csrf: stolenCsrf, node: 'silent-node', hostname: 'web-1', cores: '1', memory: '512', swap: '0', disk: '4' }).then((r) => r);
+    while (sockets.size === 0) await new Promise((r) => setTimeout(r, 20));
+
+    // Meanwhile the owner changes the password to lock the other browser out.
+    const token = /<meta name="csrf-token" content="([^"]+)"/.exec((await here.agent.get('/account').expect(200)).text)![1];
+    await here.agent.post('/account/password').type('form').send({ _csrf: token, current_password: 'jane-password-old', password: 'jane-password-new', password_confirm: 'jane-password-new' }).expect(303);
+    silent.close();
+    for (const s of sockets) s.destroy();
+    await slow;
+
+    await stolen.agent.get('/containers').expect(303).expect('Location', '/login?session=ended');
+    await here.agent.get('/account').expect(200);
+  }, 30_000);
 
   it('a form posted from a page of a session that has ended asks to sign in again, not "the form expired"', async () => {
     await env.deps.repos.users.create({ username: 'iris', passwordHash: await hashPassword('iris-password-old'), role: 'operator' });

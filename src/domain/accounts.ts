@@ -125,13 +125,14 @@ export async function signInLimitKey(deps: Pick<AccountsDeps, 'users'>, typed: u
 
 /**
  * Changes the user's own password: the current one is required; every stored session of the account ends, and the
- * live streams its browsers hold open close.
+ * live streams its browsers hold open close. Returns the account with its new password, which the caller's session
+ * goes on with.
  */
 export async function changeOwnPassword(
   deps: Pick<AccountsDeps, 'users'> & { access: AccessAnnouncer },
   user: User,
   input: { current_password?: unknown; password?: unknown; password_confirm?: unknown },
-): Promise<void> {
+): Promise<User> {
   const current = typeof input.current_password === 'string' ? input.current_password : '';
   const password = typeof input.password === 'string' ? input.password : '';
   const fields: Record<string, string> = {};
@@ -140,7 +141,9 @@ export async function changeOwnPassword(
   else if (password.length > 1024) fields.password = 'Use at most 1024 characters.';
   if (input.password_confirm !== password) fields.password_confirm = 'The two passwords differ.';
   if (Object.keys(fields).length) throw new ValidationError(fields);
-  await deps.users.setPassword(user.id, await hashPassword(password));
+  const passwordHash = await hashPassword(password);
+  await deps.users.setPassword(user.id, passwordHash);
   await deps.users.endSessions(user.id);
   await deps.access.announce({ userId: user.id, what: 'sessions' });
+  return { ...user, passwordHash };
 }

@@ -1,5 +1,5 @@
 // scrypt password hashes, self-describing so the cost can be raised later: scrypt$N$r$p$salt$hash (base64).
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) =>
@@ -30,3 +30,9 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 /** A hash of nothing in particular, so a login for an unknown user costs the same time as a real one. */
 export const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+
+/**
+ * What a session keeps of the password it was signed in with: a digest of the stored hash (never the hash). Every new
+ * password has a new salt, so it makes the stamp of every session signed in before it stale.
+ */
+export const passwordStamp = (passwordHash: string): string => createHash('sha256').update(`launchpad-session:${passwordHash}`).digest('base64url').slice(0, 22);

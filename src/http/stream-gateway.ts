@@ -43,7 +43,7 @@ export function streamGateway(deps: GatewayDeps) {
     const userId = session?.data.userId;
     const csrfToken = session?.data.csrfToken;
     if (userId === undefined || typeof csrfToken !== 'string') return undefined;
-    const user = await signedIn(userId);
+    const user = await signedIn(session!.data);
     if (!user || !hasRole(user.role, 'viewer')) return undefined;
     // What a stream keeps of the account: who it is and what it may do (not the row, password hash and all).
     const who: Viewer = { id: user.id, role: user.role };

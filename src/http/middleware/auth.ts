@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { User, UsersRepository } from '../../db/users-repository.ts';
+import { passwordStamp } from '../../domain/passwords.ts';
 import { hasRole, type Role } from '../../domain/roles.ts';
 import { ForbiddenError } from '../../lib/errors.ts';
 import { singleFlight } from '../../lib/single-flight.ts';
@@ -18,10 +19,10 @@ declare module 'express-serve-static-core' {
 export function loadUser(users: Pick<UsersRepository, 'findById'>) {
   const signedIn = signedInUsers(users);
   return async (req: Request, _res: Response, next: NextFunction) => {
-    const id = req.session?.userId;
-    if (id !== undefined) {
-      const user = await signedIn(id);
-      // A disabled (or deleted) account's sessions end on their next request: back to /login.
+    if (req.session?.userId !== undefined) {
+      const user = await signedIn(req.session);
+      // A disabled (or deleted) account's sessions, and those signed in before its password changed, end on their
+      // next request: back to /login.
       if (user) req.user = user;
       else delete req.session.userId;
     }
@@ -30,14 +31,17 @@ export function loadUser(users: Pick<UsersRepository, 'findById'>) {
 }
 
 /**
- * The account behind a session's user id, if it may still be signed in (neither disabled nor deleted). Reads of one
- * user that arrive together share one query. Used by loadUser and by the stream gateway.
+ * The account a session is signed in as, if it may still be: neither disabled nor deleted, and with the password the
+ * session was signed in with (a password change or reset ends every older session, also one that a request still
+ * running stored again after the change deleted it). Reads of one user that arrive together share one query. Used
+ * by loadUser and by the stream gateway.
  */
-export function signedInUsers(users: Pick<UsersRepository, 'findById'>): (id: number) => Promise<User | undefined> {
+export function signedInUsers(users: Pick<UsersRepository, 'findById'>): (session: { userId?: number; passwordStamp?: string }) => Promise<User | undefined> {
   const shared = singleFlight<number, User | undefined>();
-  return async (id) => {
-    const user = await shared(id, () => users.findById(id));
-    return user && !user.disabledAt ? user : undefined;
+  return async ({ userId, passwordStamp: stamp }) => {
+    if (userId === undefined) return undefined;
+    const user = await shared(userId, () => users.findById(userId));
+    return user && !user.disabledAt && stamp === passwordStamp(user.passwordHash) ? user : undefined;
   };
 }
 

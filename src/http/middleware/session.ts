@@ -4,11 +4,18 @@ import { unsign } from 'cookie-signature';
 import type { Request, RequestHandler } from 'express';
 import session, { type SessionData, type Store } from 'express-session';
 import type pg from 'pg';
+import type { User } from '../../db/users-repository.ts';
+import { passwordStamp } from '../../domain/passwords.ts';
 import { wantsJson } from '../render.ts';
 
 declare module 'express-session' {
   interface SessionData {
     userId?: number;
+    /**
+     * The password the session was signed in with (passwordStamp): a session older than the account's password has
+     * ended, even when a request of it that was still running when the password changed stores it again.
+     */
+    passwordStamp?: string;
     flash?: { kind: 'info' | 'success' | 'error'; text: string };
     /** A just-created API token until /account shows it, once; `sealed` with the session id as associated data. */
     newApiToken?: { name: string; sealed: string };
@@ -83,8 +90,15 @@ export const saveBeforeRedirect: RequestHandler = (req, res, next) => {
 };
 
 /** A new session id at sign-in (no fixation), carrying over nothing but what we set. */
-export function regenerateSession(req: Request): Promise<void> {
+function regenerateSession(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+}
+
+/** Signs `user` in: a new session id, holding the account and the password it was signed in with. */
+export async function signInSession(req: Request, user: Pick<User, 'id' | 'passwordHash'>): Promise<void> {
+  await regenerateSession(req);
+  req.session.userId = user.id;
+  req.session.passwordStamp = passwordStamp(user.passwordHash);
 }
 
 export function saveSession(req: Request): Promise<void> {

@@ -10,7 +10,7 @@ import { changeOwnPassword } from '../../domain/accounts.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
 import { tokenCreationRateLimit } from '../middleware/login-rate-limit.ts';
-import { flash, regenerateSession } from '../middleware/session.ts';
+import { flash, signInSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 
 export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'logger' | 'secrets'> & { rateLimitPrefix: string }): Router {
@@ -55,18 +55,17 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
   });
 
   router.post('/account/password', allow.readers, browserOnly('account.password_change'), async (req, res) => {
+    let changed;
     try {
-      await changeOwnPassword({ users: deps.repos.users, access: deps.access }, req.user!, req.body ?? {});
+      changed = await changeOwnPassword({ users: deps.repos.users, access: deps.access }, req.user!, req.body ?? {});
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       await recordAudit(deps, req, { action: 'account.password_change', outcome: 'failure', target: req.user!.username });
       return showAccount(req, res, { errors: err.fields }, 422);
     }
     await recordAudit(deps, req, { action: 'account.password_change', target: req.user!.username });
-    // Every other session of this account has ended; this one continues under a new id.
-    const userId = req.user!.id;
-    await regenerateSession(req);
-    req.session.userId = userId;
+    // Every other session of this account has ended; this one continues under a new id, with the new password.
+    await signInSession(req, changed);
     flash(req, 'success', 'Your password is changed. Other browsers signed in as you have been signed out.');
     res.redirect(303, '/account');
   });

@@ -6,7 +6,7 @@ import { loginRealms, signInWithProxmox, type ProxmoxSignInDeps } from '../../do
 import { firstControlCharacter } from '../../lib/control-characters.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
-import { destroySession, flash, regenerateSession } from '../middleware/session.ts';
+import { destroySession, flash, signInSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 import type { Request, RequestHandler, Response } from 'express';
 
@@ -34,8 +34,7 @@ export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: Re
     if (!(await accounts.needsSetup(deps))) return res.redirect(303, '/login');
     try {
       const user = await accounts.completeSetup(deps, req.body);
-      await regenerateSession(req);
-      req.session.userId = user.id;
+      await signInSession(req, user);
       flash(req, 'success', `Welcome, ${user.username}. Add a Proxmox node or deploy on the simulator.`);
       res.redirect(303, '/containers');
     } catch (err) {
@@ -87,8 +86,7 @@ export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: Re
       user = result.user;
     }
     const returnTo = safeReturnTo(req.body?.next);
-    await regenerateSession(req);
-    req.session.userId = user.id;
+    await signInSession(req, user);
     req.log.info({ userId: user.id, ...(realm ? { realm } : {}) }, 'signed in');
     await recordAudit(audit, { user, ip: req.ip }, { action: 'auth.sign_in', target: user.username, details });
     res.redirect(303, returnTo);

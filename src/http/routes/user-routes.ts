@@ -7,7 +7,7 @@ import { isRole, ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { auditDetails, auditTarget } from '../middleware/audit-writes.ts';
 import { allow } from '../middleware/auth.ts';
-import { flash, regenerateSession } from '../middleware/session.ts';
+import { flash, signInSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 
 const SECTION = '/users';
@@ -124,8 +124,7 @@ export function inviteRoutes(deps: users.UserManagementDeps & AuditDeps): Router
       const user = await users.acceptInvite(deps, req.params.token, req.body ?? {});
       // The link (an invite or a password reset) set a password and signs its holder in: both worth a "who?".
       await recordAudit(deps, { user, ip: req.ip }, { action: 'auth.invite_accept', target: user.username, details: { signed_in: true } });
-      await regenerateSession(req);
-      req.session.userId = user.id;
+      await signInSession(req, user);
       flash(req, 'success', `Welcome, ${user.username}: your password is set.`);
       res.redirect(303, '/containers');
     } catch (err) {
