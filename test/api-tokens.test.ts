@@ -158,6 +158,35 @@ describe('API tokens', () => {
     expect((await fetch(`${base}/containers`, { headers: bearer(token, { Accept: 'application/json' }) })).status).toBe(200);
   });
 
+  it("cannot make a way to sign in either: an admin's token gets 403 JSON on user accounts, invite and reset links, Proxmox links", async () => {
+    const token = await createToken('would-invite');
+    const ops = (await env.deps.repos.users.findByUsername('ops'))!;
+    const asToken = (path: string, body: Record<string, string> = {}) =>
+      fetch(`${base}${path}`, { method: 'POST', redirect: 'manual', headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }), body: JSON.stringify(body) });
+
+    // Each would hand the holder of a leaked token a sign-in of its own that outlives the token's revocation.
+    const attempts: Array<[string, Record<string, string>]> = [
+      ['/users', { username: 'successor', role: 'admin' }],
+      [`/users/${ops.id}/invite`, {}],
+      [`/users/${ops.id}/proxmox-user`, { pve_userid: 'mallory@pve' }],
+      ['/users/proxmox-sign-in', { enabled: '1', node_id: String(sim.node.id), unknown_users: 'create', default_role: 'admin' }],
+    ];
+    for (const [path, body] of attempts) {
+      const res = await asToken(path, body);
+      expect(res.status, path).toBe(403);
+      expect(res.headers.get('content-type'), path).toContain('application/json');
+      expect((await res.json()).error, path).toContain('Sign in to Launchpad in a browser');
+    }
+    expect(await env.deps.repos.users.findByUsername('successor')).toBeUndefined();
+    expect(await env.deps.knex('user_invites').where({ user_id: ops.id })).toHaveLength(0);
+    expect((await env.deps.repos.users.findById(ops.id))!.pveUserid).toBeNull();
+    expect(await env.deps.repos.settings.get('proxmox_sign_in')).toBeUndefined();
+    const denied = await env.deps.knex('audit_entries').where({ outcome: 'denied', username: 'ops' }).where('action', 'like', 'user.%').orderBy('id');
+    expect(denied.map((e) => e.action)).toEqual(['user.create', 'user.invite', 'user.proxmox_user', 'user.proxmox_sign_in']);
+    // Reading the accounts is still what an admin's token may do.
+    expect((await fetch(`${base}/users`, { headers: bearer(token) })).status).toBe(200);
+  });
+
   it('revoked, expired, unknown and malformed tokens get 401', async () => {
     const token = await createToken('to-revoke');
     const [row] = await env.deps.knex('api_tokens').where({ name: 'to-revoke' });

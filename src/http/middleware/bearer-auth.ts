@@ -46,6 +46,19 @@ export function bearerAuth(deps: ApiTokenDeps): RequestHandler {
   };
 }
 
+/**
+ * For what a token must never do: make a way to sign in — a token, a password, an account or its invite or reset link,
+ * a Proxmox VE link — or a leaked token could mint its own successor and outlive its revocation. A bearer request is
+ * answered 403 with JSON naming the page to do it on (after `refused`, which may audit it); a browser's goes on.
+ */
+export function sessionOnly<P = Record<string, string>>(what: string, page: string, refused?: (req: Request<P>) => Promise<void>): RequestHandler<P> {
+  return async (req, res, next) => {
+    if (req.apiTokenId === undefined) return next();
+    await refused?.(req);
+    res.status(403).json({ error: `An API token cannot manage ${what}. Sign in to Launchpad in a browser and use ${page}.` });
+  };
+}
+
 /** Runs `middleware` only for requests that did not sign in with a token. */
 export function unlessBearer(middleware: RequestHandler): RequestHandler {
   return (req, res, next) => (req.apiTokenId !== undefined ? next() : middleware(req, res, next));

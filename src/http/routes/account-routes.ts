@@ -9,6 +9,7 @@ import { newApiTokenAad } from '../../domain/sealed-secrets.ts';
 import { changeOwnPassword } from '../../domain/accounts.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
+import { sessionOnly } from '../middleware/bearer-auth.ts';
 import { tokenCreationRateLimit } from '../middleware/login-rate-limit.ts';
 import { flash, signInSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
@@ -19,14 +20,12 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
   const tokenCreations = tokenCreationRateLimit(deps.redis, deps.rateLimitPrefix);
 
   /**
-   * A bearer request is refused here (403, JSON saying where to do it), and audited as denied. Typed with the `:id`
-   * of the revoke route: Express infers a route's `req.params` from its handlers.
+   * A bearer request is refused here (sessionOnly), and audited as denied. Typed with the `:id` of the revoke route:
+   * Express infers a route's `req.params` from its handlers.
    */
-  const browserOnly = (action: string): RequestHandler<{ id: string }> => async (req, res, next) => {
-    if (req.apiTokenId === undefined) return next();
-    await recordAudit(deps, req, { action, outcome: 'denied', target: req.params.id ? `token ${req.params.id}` : req.user!.username, details: { via: 'token', status: 403 } });
-    res.status(403).json({ error: 'An API token cannot manage API tokens or the account’s password. Sign in to Launchpad in a browser and use Account (/account).' });
-  };
+  const browserOnly = (action: string): RequestHandler<{ id: string }> =>
+    sessionOnly<{ id: string }>('API tokens or the account’s password', 'Account (/account)', (req) =>
+      recordAudit(deps, req, { action, outcome: 'denied', target: req.params.id ? `token ${req.params.id}` : req.user!.username, details: { via: 'token', status: 403 } }));
 
   const showAccount = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
     const tokens = await listApiTokens(tokenDeps, req.user!);

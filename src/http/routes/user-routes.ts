@@ -7,6 +7,7 @@ import { isRole, ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { auditDetails, auditTarget } from '../middleware/audit-writes.ts';
 import { allow } from '../middleware/auth.ts';
+import { sessionOnly } from '../middleware/bearer-auth.ts';
 import { flash, signInSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 
@@ -32,10 +33,13 @@ function showInvite(req: Request, res: Response, result: { user: { username: str
 
 export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignInDeps): Router {
   const router = Router();
+  // An account, its invite or reset link, its Proxmox VE link and the accounts Proxmox sign-in creates are ways to
+  // sign in: made from a browser session only (the 403 is audited as denied by auditAdminWrites).
+  const browserOnly = sessionOnly<{ id: string }>('user accounts or how they sign in', 'Users (/users)');
 
   router.get('/users', allow.admins, (req, res) => renderList(req, res, deps, proxmox));
 
-  router.post('/users/proxmox-sign-in', allow.admins, async (req, res) => {
+  router.post('/users/proxmox-sign-in', allow.admins, browserOnly, async (req, res) => {
     auditTarget(res, 'sign-in with Proxmox VE');
     try {
       const settings = await saveSignInSettings(proxmox, req.body ?? {});
@@ -47,7 +51,7 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
     }
   });
 
-  router.post('/users/:id/proxmox-user', allow.admins, async (req, res) => {
+  router.post('/users/:id/proxmox-user', allow.admins, browserOnly, async (req, res) => {
     try {
       const { user, pveUserid } = await linkProxmoxUser(proxmox, req.params.id, req.body?.pve_userid);
       auditTarget(res, user.username);
@@ -59,7 +63,7 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
     }
   });
 
-  router.post('/users', allow.admins, async (req, res) => {
+  router.post('/users', allow.admins, browserOnly, async (req, res) => {
     try {
       const created = await users.createUser(deps, req.body ?? {});
       auditTarget(res, created.user.username);
@@ -95,7 +99,7 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
     });
   }
 
-  router.post('/users/:id/invite', allow.admins, async (req, res) => {
+  router.post('/users/:id/invite', allow.admins, browserOnly, async (req, res) => {
     const reissued = await users.reissueInvite(deps, await targetUser(req, res));
     showInvite(req, res, reissued, true);
   });
