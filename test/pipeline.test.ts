@@ -304,6 +304,26 @@ describe('hostile content', () => {
   });
 });
 
+describe('a CT that answers a read with endless output', () => {
+  it('fails Finalize saying so, instead of the worker holding all of it in memory', async () => {
+    // What the CT's root (its owner, or whoever broke into a service in it) may do to a file Launchpad reads back: a
+    // link to /dev/zero would be endless; 8 MB stands for it here.
+    const c = await insertDeployment(env.deps, {
+      ownerId,
+      nodeId: simulator.node.id,
+      config: {
+        scripts: ['10-flood.sh'],
+        template: { scripts: [{ name: '10-flood.sh', content: "mkdir -p /etc/launchpad && head -c 8000000 /dev/zero | tr '\\0' x | fold -w 100 > /etc/launchpad/credentials" }], files: [], packages: [] },
+      },
+    });
+    expect(await build(c.id)).toBe('failed');
+    const failed = (await env.deps.repos.containers.findById(c.id))!;
+    expect(failed.currentStep).toBe('finalizing');
+    expect(failed.error).toMatch(/cat \/etc\/launchpad\/credentials` printed more than 1 MiB and was stopped/);
+    expect(await env.deps.repos.containerExtras.sealedCredentials(c.id)).toEqual([]);
+  });
+});
+
 describe('cancel', () => {
   it('aborts a running script, marks the build cancelled, and a retry finishes it with one CT', async () => {
     const c = await insertDeployment(env.deps, {

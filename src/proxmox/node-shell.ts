@@ -7,7 +7,7 @@ import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { LineSplitter } from './line-splitter.ts';
 import { shellJoin } from './shell-quote.ts';
 import {
-  CommandAbortedError, CommandTimeoutError, HostKeyMismatchError, NodeCommandError, NotRootError, SshAuthError, SshConnectError,
+  CommandAbortedError, CommandOutputLimitError, CommandTimeoutError, HostKeyMismatchError, NodeCommandError, NotRootError, SshAuthError, SshConnectError,
 } from './ssh-errors.ts';
 
 export interface NodeShellTarget {
@@ -28,7 +28,17 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Each complete output line (`\r` redraws collapsed, ANSI escapes kept), stdout and stderr kept apart. */
   onLine?: (stream: OutputStream, text: string) => void;
+  /**
+   * For a caller that keeps the output in memory (CAPTURED_OUTPUT_CHARS): past this many characters of both streams
+   * the command is stopped and the call fails with CommandOutputLimitError. What runs in a CT is the CT's to change
+   * (a file Launchpad reads back may be a link to /dev/zero): without a bound, one CT could fill the worker's memory.
+   * Left out where each line is passed on (a script's output, streamed into the log).
+   */
+  maxOutputChars?: number;
 }
+
+/** What a caller that keeps a command's whole output (a file read back, `ss`, `systemctl is-active`) lets it print. */
+export const CAPTURED_OUTPUT_CHARS = 1024 * 1024;
 
 export interface ExecResult {
   /** The command's exit code; 128 + n when it was ended by signal n. */
@@ -135,8 +145,15 @@ export class NodeShell {
     const command = shellJoin(argv);
     const label = describe(argv);
     return new Promise((resolve, reject) => {
-      const stdout = new LineSplitter((text) => opts.onLine?.('stdout', text));
-      const stderr = new LineSplitter((text) => opts.onLine?.('stderr', text));
+      let printed = 0;
+      const line = (stream: OutputStream) => (text: string) => {
+        if (opts.maxOutputChars !== undefined && (printed += text.length + 1) > opts.maxOutputChars) {
+          return finish(new CommandOutputLimitError(label, opts.maxOutputChars));
+        }
+        opts.onLine?.(stream, text);
+      };
+      const stdout = new LineSplitter(line('stdout'));
+      const stderr = new LineSplitter(line('stderr'));
       let channel: ClientChannel | undefined;
       let result: ExecResult | undefined;
       let settled = false;

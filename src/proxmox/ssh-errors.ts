@@ -38,6 +38,13 @@ export class CommandTimeoutError extends NodeShellError {
   }
 }
 
+/** A command whose output is read into memory printed more than the caller keeps (ExecOptions.maxOutputChars). */
+export class CommandOutputLimitError extends NodeShellError {
+  constructor(readonly command: string, readonly limitChars: number) {
+    super(`\`${command}\` printed more than ${formatSize(limitChars)} and was stopped: Launchpad reads no more of a command whose answer it keeps.`);
+  }
+}
+
 export class CommandAbortedError extends NodeShellError {
   constructor(readonly command: string) {
     super(`\`${command}\` was cancelled.`);
@@ -63,4 +70,8 @@ export class NodeCommandError extends NodeShellError {
 
 function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function formatSize(chars: number): string {
+  return chars % (1024 * 1024) === 0 ? `${chars / (1024 * 1024)} MiB` : `${Math.round(chars / 1024)} KiB`;
 }

@@ -13,7 +13,7 @@ import type { SettingsRepository } from '../../db/settings-repository.ts';
 import type { UsersRepository } from '../../db/users-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { Logger } from '../../logger.ts';
-import { NodeShell, type ExecOptions, type ExecResult } from '../../proxmox/node-shell.ts';
+import { CAPTURED_OUTPUT_CHARS, NodeShell, type ExecOptions, type ExecResult } from '../../proxmox/node-shell.ts';
 import type { Container } from '../containers/container.ts';
 import type { UsageMonitor } from '../usage/usage-monitor.ts';
 import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
@@ -63,7 +63,9 @@ export async function probeServices(
   services: readonly ContainerService[],
   signal?: AbortSignal,
 ): Promise<{ services: ServiceHealth[] } | { notChecked: string }> {
-  const opts = (lines: string[]): ExecOptions => ({ timeoutMs: COMMAND_TIMEOUT_MS, signal, onLine: (stream, text) => stream === 'stdout' && lines.push(text) });
+  const opts = (lines: string[]): ExecOptions => ({
+    timeoutMs: COMMAND_TIMEOUT_MS, signal, maxOutputChars: CAPTURED_OUTPUT_CHARS, onLine: (stream, text) => stream === 'stdout' && lines.push(text),
+  });
   if ((await shell.pctStatus(ct.vmid, { signal })) === 'stopped') return { notChecked: 'not checked: container stopped' };
 
   const plans = services.map((s) => ({
@@ -114,7 +116,9 @@ export async function probeServices(
 async function httpCheck(shell: NodeCommands, url: string, signal?: AbortSignal): Promise<CheckOutcome> {
   const out: string[] = [];
   const argv = ['curl', '-s', '-g', '--noproxy', '*', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '--max-time', String(HTTP_CHECK_TIMEOUT_S), url];
-  const result: ExecResult = await shell.exec(argv, { timeoutMs: (HTTP_CHECK_TIMEOUT_S + 10) * 1000, signal, onLine: (stream, text) => stream === 'stdout' && out.push(text) });
+  const result: ExecResult = await shell.exec(argv, {
+    timeoutMs: (HTTP_CHECK_TIMEOUT_S + 10) * 1000, signal, maxOutputChars: CAPTURED_OUTPUT_CHARS, onLine: (stream, text) => stream === 'stdout' && out.push(text),
+  });
   return httpOutcome(url, out.join(''), result.exitCode);
 }
 

@@ -5,7 +5,7 @@
 import { findIpv4, type ProxmoxClient } from '../../proxmox/api-client.ts';
 import type { LxcAddress } from '../../proxmox/api-types.ts';
 import { ProxmoxNotImplementedError } from '../../proxmox/errors.ts';
-import type { NodeShell } from '../../proxmox/node-shell.ts';
+import { CAPTURED_OUTPUT_CHARS, type NodeShell } from '../../proxmox/node-shell.ts';
 
 export interface Ipv4Lookup {
   api: ProxmoxClient;
@@ -29,6 +29,7 @@ export async function readIpv4(lookup: Ipv4Lookup): Promise<{ ip: string | undef
   const { exitCode } = await shell.pctExec(lookup.vmid, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'], {
     timeoutMs: lookup.timeoutMs,
     signal: lookup.signal,
+    maxOutputChars: CAPTURED_OUTPUT_CHARS,
     onLine: (stream, text) => stream === 'stdout' && stdout.push(text),
   });
   // A CT that is not up yet, or has no eth0 (yet): no address, as /interfaces would say.

@@ -1,6 +1,7 @@
 // Small, quoted commands inside the CT (through `pct exec` on its node), and the markers that make the deploy and
 // script phases resumable: a marker under /var/lib/launchpad/done records that a push or a script completed.
 import { createHash } from 'node:crypto';
+import { CAPTURED_OUTPUT_CHARS } from '../../proxmox/node-shell.ts';
 import { StepError } from './pipeline-errors.ts';
 import type { PipelineContext } from './pipeline-context.ts';
 
@@ -8,7 +9,10 @@ export const MARKER_DIR = '/var/lib/launchpad/done';
 
 export const fingerprint = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
 
-/** Runs argv in the CT and returns its exit code and output (not logged: callers decide what the user sees). */
+/**
+ * Runs argv in the CT and returns its exit code and output (not logged: callers decide what the user sees), failing
+ * when it prints more than CAPTURED_OUTPUT_CHARS.
+ */
 export async function ctCapture(ctx: PipelineContext, argv: string[], timeoutMs = ctx.timings.commandTimeoutMs) {
   const shell = await ctx.shell();
   const stdout: string[] = [];
@@ -16,6 +20,7 @@ export async function ctCapture(ctx: PipelineContext, argv: string[], timeoutMs 
   const { exitCode } = await shell.pctExec(ctx.vmid, argv, {
     timeoutMs,
     signal: ctx.signal,
+    maxOutputChars: CAPTURED_OUTPUT_CHARS,
     onLine: (stream, text) => (stream === 'stdout' ? stdout : stderr).push(text),
   });
   return { exitCode, stdout, stderr };
