@@ -115,7 +115,7 @@ export function createApp(deps: AppDeps): express.Express {
   }));
   app.use(packageSetRoutes({ packageSets: repos.packageSets }));
   app.use(userRoutes({ repos, access: deps.access }, { users: repos.users, settings: repos.settings, nodes: repos.nodes, secrets: deps.secrets, logger }));
-  app.use(accountRoutes({ repos, access: deps.access, redis: deps.redis, logger, secrets: deps.secrets, rateLimitPrefix: `${config.queuePrefix}:rl:tokens:` }));
+  app.use(accountRoutes({ repos, access: deps.access, redis: deps.redis, logger, secrets: deps.secrets, rateLimitPrefix: `${config.queuePrefix}:rl:` }));
   app.use(auditRoutes({ repos, logger }));
   app.use(nodeRoutes({ repos, secrets: deps.secrets, redis: deps.redis, rateLimitPrefix: `${config.queuePrefix}:rl:fingerprints:` }));
 

@@ -163,6 +163,20 @@ describe('/account', () => {
     expect((await signIn('hank', 'hank-password-new')).status).toBe(303);
   });
 
+  it('the current password cannot be guessed on it: after 5 wrong ones in 15 minutes it answers 429, the right one too', async () => {
+    await env.deps.repos.users.create({ username: 'kim', passwordHash: await hashPassword('kim-password-real'), role: 'viewer' });
+    const taken = await signIn('kim', 'kim-password-real');
+    const token = /<meta name="csrf-token" content="([^"]+)"/.exec((await taken.agent.get('/account').expect(200)).text)![1];
+    const change = (current: string) => taken.agent.post('/account/password').type('form')
+      .send({ _csrf: token, current_password: current, password: 'kim-password-mine', password_confirm: 'kim-password-mine' });
+    for (let i = 0; i < 5; i++) expect((await change(`guess-${i}-guess`)).status).toBe(422);
+    const refused = await change('kim-password-real');
+    expect(refused.status).toBe(429);
+    expect(refused.text).toContain('Too many wrong current passwords');
+    // Nothing changed: the owner still signs in with the password they know.
+    expect((await signIn('kim', 'kim-password-real')).status).toBe(303);
+  });
+
   it('a request of another browser still running when the password changes cannot bring that session back', async () => {
     await env.deps.repos.users.create({ username: 'jane', passwordHash: await hashPassword('jane-password-old'), role: 'operator' });
     const here = await signIn('jane', 'jane-password-old');

@@ -110,6 +110,25 @@ export function fingerprintRateLimit(redis: Redis, prefix: string): RequestHandl
   return perAccountRateLimit(redis, prefix, 10 * 60 * 1000, 20, 'Too many fingerprint fetches from this account. Wait a few minutes and try again.');
 }
 
+/**
+ * Changing the password on /account: at most 5 wrong current passwords per account in 15 minutes. The form checks the
+ * current password, so without a limit a session taken from its owner (a browser left signed in) could guess it — and
+ * learn a password that may open more than Launchpad. Only a wrong current password counts (the route marks it).
+ */
+export function passwordChangeRateLimit(redis: Redis, prefix: string): RequestHandler {
+  return rateLimit({
+    windowMs: WINDOW_MS,
+    limit: 5,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => res.locals.wrongCurrentPassword !== true,
+    store: new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> }),
+    keyGenerator: (req) => String(req.user!.id),
+    handler: (_req, _res, next) => next(new TooManyRequestsError('Too many wrong current passwords for this account. Wait 15 minutes and try again, or ask an admin for a reset link.')),
+  });
+}
+
 /** Creating API tokens: at most 10 per account in 10 minutes (an account holds at most 20 usable ones anyway). */
 export function tokenCreationRateLimit(redis: Redis, prefix: string): RequestHandler {
   return perAccountRateLimit(redis, prefix, 10 * 60 * 1000, 10, 'Too many API tokens created from this account in the last few minutes. Wait ten minutes and try again (or use a token you have).');

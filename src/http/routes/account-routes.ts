@@ -10,14 +10,15 @@ import { changeOwnPassword } from '../../domain/accounts.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { allow } from '../middleware/auth.ts';
 import { sessionOnly } from '../middleware/bearer-auth.ts';
-import { tokenCreationRateLimit } from '../middleware/login-rate-limit.ts';
+import { passwordChangeRateLimit, tokenCreationRateLimit } from '../middleware/login-rate-limit.ts';
 import { flash, signInSession } from '../middleware/session.ts';
 import { renderPage } from '../render.ts';
 
 export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'logger' | 'secrets'> & { rateLimitPrefix: string }): Router {
   const router = Router();
   const tokenDeps = { apiTokens: deps.repos.apiTokens, users: deps.repos.users };
-  const tokenCreations = tokenCreationRateLimit(deps.redis, deps.rateLimitPrefix);
+  const tokenCreations = tokenCreationRateLimit(deps.redis, `${deps.rateLimitPrefix}tokens:`);
+  const passwordGuesses = passwordChangeRateLimit(deps.redis, `${deps.rateLimitPrefix}password:`);
 
   /**
    * A bearer request is refused here (sessionOnly), and audited as denied. Typed with the `:id` of the revoke route:
@@ -53,12 +54,14 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
     return showAccount(req, res, { newToken });
   });
 
-  router.post('/account/password', allow.readers, browserOnly('account.password_change'), async (req, res) => {
+  router.post('/account/password', allow.readers, browserOnly('account.password_change'), passwordGuesses, async (req, res) => {
     let changed;
     try {
       changed = await changeOwnPassword({ users: deps.repos.users, access: deps.access }, req.user!, req.body ?? {});
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
+      // What passwordGuesses counts: a session that does not know the password must not find it out here.
+      if (err.fields.current_password) res.locals.wrongCurrentPassword = true;
       await recordAudit(deps, req, { action: 'account.password_change', outcome: 'failure', target: req.user!.username });
       return showAccount(req, res, { errors: err.fields }, 422);
     }
