@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Open to everyone: first-run setup and sign-in.
   app.use(authRoutes(
-    { users: repos.users, settings: repos.settings, logger },
+    { users: repos.users, settings: repos.settings, logger, access: deps.access },
     { repos, logger },
     loginRateLimits(deps.redis, { ...config.loginLimits, prefix: `${config.queuePrefix}:rl:login:`, ...deps.loginLimits }, repos.users),
     { users: repos.users, settings: repos.settings, nodes: repos.nodes, secrets: deps.secrets, logger },

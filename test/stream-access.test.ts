@@ -246,6 +246,30 @@ describe('open streams when an account loses access', () => {
     expect((await endTimes(theirs, at)).live).toBeLessThan(PROMPTLY_MS);
   });
 
+  it('signing out ends the streams of that browser session only; the account’s other sessions and tokens keep theirs', async () => {
+    const { user, session: leaving } = await person('sa-leaver', 'viewer');
+    const staying = await signIn(web[0]!.baseUrl, 'sa-leaver', PASSWORD);
+    const token = await createToken(staying, 'sa-leaver-ci');
+    const built = await builtContainer();
+    const build = await runningBuild();
+    const ofLeaving = {
+      live: await openStream(1, `/containers/${built.id}/live`, { cookie: leaving.cookie }),
+      events: await openStream(0, `/containers/${build.id}/events`, { cookie: leaving.cookie }),
+    };
+    const others = {
+      session: await openStream(1, `/containers/${built.id}/live`, { cookie: staying.cookie }),
+      token: await openStream(0, `/containers/${build.id}/events`, { token: token.token }),
+    };
+    expect(user.role).toBe('viewer');
+
+    // A browser on a shared desk signed out: what its tabs still had open must not keep showing the builds.
+    expect((await post(0, '/logout', leaving)).status).toBe(303);
+    const at = performance.now();
+    const took = await endTimes(ofLeaving, at);
+    for (const [name, ms] of Object.entries(took)) expect(ms, `${name} ended after ${ms.toFixed(0)} ms`).toBeLessThan(PROMPTLY_MS);
+    expect(await stillOpen(others)).toBe(true);
+  });
+
   it('nothing is kept for streams that ended, whichever way they ended', async () => {
     // Every stream of this file has ended (closed by the server, or by its client after each test).
     for (let i = 0; i < 100 && env.deps.access.watching + second.access.watching > 0; i++) await sleep(20);

@@ -1,25 +1,35 @@
 // A live stream is authorised once, when it opens, and may then stay open for hours (a built CT's usage stream never
 // ends on its own). When an account loses what its streams were opened with — it is disabled or deleted, its role
-// changes, its password changes (its sessions end), one of its API tokens is revoked — the change is announced on one
-// Redis channel. Every web process hears it on one subscriber and closes the streams it holds for that account; the
-// browser reconnects and is authorised afresh (or sent to sign in), a script sees its stream cut. What a held stream
-// costs here is one entry in a map of user id → open streams and the close listener that removes it: no timer and
-// no subscription of its own.
+// changes, its password changes (its sessions end), one of its API tokens is revoked, one of its browsers signs out
+// — the change is announced on one Redis channel. Every web process hears it on one subscriber and closes the streams
+// it holds for that account; the browser reconnects and is authorised afresh (or sent to sign in), a script sees its
+// stream cut. What a held stream costs here is one entry in a map of user id → open streams and the close listener
+// that removes it: no timer and no subscription of its own.
+import { createHash } from 'node:crypto';
 import type { Redis } from '../../lib/redis.ts';
 import type { Logger } from '../../logger.ts';
 
 /**
  * What changed for an account. `account`: disabled, deleted or given another role — every stream it holds closes.
  * `sessions`: its password changed or was reset, which ends its sessions — the streams its browsers opened close.
- * `token`: one API token revoked — that token's streams close.
+ * `token`: one API token revoked — that token's streams close. `session`: one browser session signed out — its
+ * streams close (`session`: its sessionKey).
  */
-export type AccessChange = { userId: number } & ({ what: 'account' | 'sessions' } | { what: 'token'; tokenId: number });
+export type AccessChange = { userId: number } & (
+  | { what: 'account' | 'sessions' }
+  | { what: 'token'; tokenId: number }
+  | { what: 'session'; session: string }
+);
 
-/** Who opened a stream: the account, and the API token it came with (none: a browser session). */
+/** Who opened a stream: the account, and the API token it came with (none: a browser session, named by its sessionKey). */
 export interface StreamHolder {
   userId: number;
   tokenId: number | undefined;
+  session?: string;
 }
+
+/** A browser session as streams and announcements name it: a digest of its id (a session id is never published). */
+export const sessionKey = (sessionId: string): string => createHash('sha256').update(`launchpad-stream:${sessionId}`).digest('base64url').slice(0, 22);
 
 /** An open stream as far as closing it goes: its response (destroyed, the stream ends where it is). */
 export interface Closable {
@@ -47,20 +57,25 @@ export interface AccessChangesDeps {
  */
 const REMEMBER_MS = 60_000;
 
-function closes(change: AccessChange, tokenId: number | undefined): boolean {
-  if (change.what === 'token') return tokenId === change.tokenId;
-  return change.what === 'account' || tokenId === undefined;
+/** What a stream was opened with: its API token's id, else its browser session's key. */
+type Credential = number | string | undefined;
+const credentialOf = (holder: StreamHolder): Credential => holder.tokenId ?? holder.session;
+
+function closes(change: AccessChange, held: Credential): boolean {
+  if (change.what === 'token') return held === change.tokenId;
+  if (change.what === 'session') return held === change.session;
+  return change.what === 'account' || typeof held !== 'number';
 }
 
 function isAccessChange(value: unknown): value is AccessChange {
-  const v = value as Partial<{ userId: unknown; what: unknown; tokenId: unknown }> | null;
+  const v = value as Partial<{ userId: unknown; what: unknown; tokenId: unknown; session: unknown }> | null;
   if (typeof v !== 'object' || v === null || !Number.isInteger(v.userId)) return false;
-  return v.what === 'account' || v.what === 'sessions' || (v.what === 'token' && Number.isInteger(v.tokenId));
+  return v.what === 'account' || v.what === 'sessions' || (v.what === 'token' && Number.isInteger(v.tokenId)) || (v.what === 'session' && typeof v.session === 'string');
 }
 
 export class AccessChanges implements AccessAnnouncer {
-  /** This process's open streams by account, each with the token it was opened with (undefined: a session). */
-  private readonly open = new Map<number, Map<Closable, number | undefined>>();
+  /** This process's open streams by account, each with what it was opened with (credentialOf). */
+  private readonly open = new Map<number, Map<Closable, Credential>>();
   private recent: Array<{ seq: number; at: number; change: AccessChange }> = [];
   private heardSoFar = 0;
   private sub: Redis | undefined;
@@ -111,12 +126,13 @@ export class AccessChanges implements AccessAnnouncer {
    * registered — when a change about the holder was heard since then: the caller refuses the stream.
    */
   watch(stream: Closable, holder: StreamHolder, checkedAfter: number): (() => void) | undefined {
+    const held = credentialOf(holder);
     for (const { seq, change } of this.recent) {
-      if (seq > checkedAfter && change.userId === holder.userId && closes(change, holder.tokenId)) return undefined;
+      if (seq > checkedAfter && change.userId === holder.userId && closes(change, held)) return undefined;
     }
     let streams = this.open.get(holder.userId);
     if (!streams) this.open.set(holder.userId, (streams = new Map()));
-    streams.set(stream, holder.tokenId);
+    streams.set(stream, held);
     return () => {
       const current = this.open.get(holder.userId);
       if (current?.delete(stream) && current.size === 0) this.open.delete(holder.userId);
@@ -145,8 +161,8 @@ export class AccessChanges implements AccessAnnouncer {
     while (this.recent.length > 0 && now - this.recent[0]!.at > REMEMBER_MS) this.recent.shift();
     const streams = this.open.get(change.userId);
     if (!streams) return;
-    for (const [stream, tokenId] of streams) {
-      if (!closes(change, tokenId)) continue;
+    for (const [stream, held] of streams) {
+      if (!closes(change, held)) continue;
       streams.delete(stream);
       stream.destroy();
     }

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import * as accounts from '../../domain/accounts.ts';
 import type { AccountsDeps } from '../../domain/accounts.ts';
+import { sessionKey, type AccessAnnouncer } from '../../domain/access/access-changes.ts';
 import { recordAudit, type AuditDeps } from '../../domain/access/audit.ts';
 import { loginRealms, signInWithProxmox, type ProxmoxSignInDeps } from '../../domain/access/proxmox-sign-in.ts';
 import { firstControlCharacter } from '../../lib/control-characters.ts';
@@ -19,7 +20,7 @@ export const safeReturnTo = (value: unknown): string =>
     ? value
     : '/containers';
 
-export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: RequestHandler[], proxmox: ProxmoxSignInDeps): Router {
+export function authRoutes(deps: AccountsDeps & { access: AccessAnnouncer }, audit: AuditDeps, loginLimits: RequestHandler[], proxmox: ProxmoxSignInDeps): Router {
   const router = Router();
   /** The login form, with the realm list while sign-in with Proxmox VE is on. */
   const loginPage = async (req: Request, res: Response, values: Record<string, unknown>, status = 200) =>
@@ -93,8 +94,11 @@ export function authRoutes(deps: AccountsDeps, audit: AuditDeps, loginLimits: Re
   });
 
   router.post('/logout', allow.everyone, async (req, res) => {
-    if (req.user) await recordAudit(audit, req, { action: 'auth.sign_out', target: req.user.username });
+    const { user, sessionID } = req;
+    if (user) await recordAudit(audit, req, { action: 'auth.sign_out', target: user.username });
     await destroySession(req);
+    // What this browser's tabs still hold open stops too, in every web process: signed out means nothing more arrives.
+    if (user) await deps.access.announce({ userId: user.id, what: 'session', session: sessionKey(sessionID) });
     res.clearCookie('launchpad.sid');
     res.redirect(303, '/login');
   });
