@@ -246,6 +246,24 @@ describe('open streams when an account loses access', () => {
     expect((await endTimes(theirs, at)).live).toBeLessThan(PROMPTLY_MS);
   });
 
+  it('an API token’s streams end when it expires, as new requests with it are refused from then on', async () => {
+    const { user, session } = await person('sa-expiring', 'operator');
+    const expiring = await createToken(session, 'sa-expiring-ci');
+    const build = await runningBuild(user.id);
+    const expiresAt = new Date(Date.now() + 1_500);
+    await env.deps.knex('api_tokens').where({ id: expiring.id }).update({ expires_at: expiresAt });
+    const ofExpiring = {
+      events: await openStream(1, `/containers/${build.id}/events`, { token: expiring.token }),
+      follow: await followLog(0, build.id, expiring.token),
+    };
+    const others = { session: await openStream(0, `/containers/${build.id}/events`, { cookie: session.cookie }) };
+
+    const took = await endTimes(ofExpiring, performance.now() + (expiresAt.getTime() - Date.now()), 5_000);
+    for (const [name, ms] of Object.entries(took)) expect(ms, `${name} ended ${ms.toFixed(0)} ms after the expiry`).toBeLessThan(PROMPTLY_MS);
+    expect((await fetch(`${web[0]!.baseUrl}/containers/${build.id}/events`, { headers: { Authorization: `Bearer ${expiring.token}` } })).status).toBe(401);
+    expect(await stillOpen(others)).toBe(true);
+  });
+
   it('signing out ends the streams of that browser session only; the account’s other sessions and tokens keep theirs', async () => {
     const { user, session: leaving } = await person('sa-leaver', 'viewer');
     const staying = await signIn(web[0]!.baseUrl, 'sa-leaver', PASSWORD);

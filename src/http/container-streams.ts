@@ -35,6 +35,8 @@ export interface StreamViewer {
   user: Viewer;
   sessionId: string;
   tokenId: number | undefined;
+  /** When that token expires, if it does (the stream ends then). */
+  tokenExpiresAt?: Date;
   csrfToken: string;
   checkedAfter: number;
 }
@@ -113,7 +115,7 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
       return false;
     }
     const session = viewer.tokenId === undefined ? sessionKey(viewer.sessionId) : undefined;
-    if (!watchStream(deps.access, res, { userId: viewer.user.id, tokenId: viewer.tokenId, session }, viewer.checkedAfter)) {
+    if (!watchStream(deps.access, res, { userId: viewer.user.id, tokenId: viewer.tokenId, session }, viewer.checkedAfter, viewer.tokenExpiresAt)) {
       slot.release();
       return false;
     }

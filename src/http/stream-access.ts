@@ -34,14 +34,25 @@ function refuseStaleStream(res: ServerResponse): void {
 
 /**
  * Registers the stream `res` carries so that it closes when its holder loses access, and forgets it when it closes.
- * False when the holder lost access already — the stream is refused here (nothing written yet).
+ * False when the holder lost access already — the stream is refused here (nothing written yet). `until`: when the
+ * API token it was opened with expires, if it does — the stream ends then too, as the token stops working.
  */
-export function watchStream(access: Pick<AccessChanges, 'watch'>, res: ServerResponse, holder: StreamHolder, checkedAfter: number): boolean {
+export function watchStream(access: Pick<AccessChanges, 'watch'>, res: ServerResponse, holder: StreamHolder, checkedAfter: number, until?: Date): boolean {
   const unwatch = access.watch(res, holder, checkedAfter);
   if (!unwatch) {
     refuseStaleStream(res);
     return false;
   }
   res.on('close', unwatch);
+  if (until) endAt(res, until);
   return true;
+}
+
+/** The longest a timer waits (about 24.8 days); a later end is waited for in such steps. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
+function endAt(res: ServerResponse, at: Date): void {
+  const wait = at.getTime() - Date.now();
+  const timer = setTimeout(() => (wait > LONGEST_TIMER_MS ? endAt(res, at) : res.destroy()), Math.min(Math.max(wait, 0), LONGEST_TIMER_MS));
+  res.once('close', () => clearTimeout(timer));
 }

@@ -67,11 +67,11 @@ export function revokeAllApiTokensFor(deps: Pick<ApiTokenDeps, 'apiTokens'>, use
 }
 
 /** The user a bearer token signs in, or undefined for a malformed, unknown, revoked or expired token. */
-export async function authenticateToken(deps: ApiTokenDeps, token: string): Promise<{ user: User; tokenId: number } | undefined> {
+export async function authenticateToken(deps: ApiTokenDeps, token: string): Promise<{ user: User; tokenId: number; expiresAt: Date | null } | undefined> {
   if (!TOKEN_SHAPE.test(token)) return undefined;
   const record = await deps.apiTokens.useByHash(hashOf(token));
   if (!record) return undefined;
   const user = await deps.users.findById(record.userId);
   // A disabled account's tokens are revoked when it is disabled; checked here too, as sessions are.
-  return user && !user.disabledAt ? { user, tokenId: record.id } : undefined;
+  return user && !user.disabledAt ? { user, tokenId: record.id, expiresAt: record.expiresAt } : undefined;
 }

@@ -9,6 +9,8 @@ declare module 'express-serve-static-core' {
   interface Request {
     /** Set when the request signed in with an API token (then req.session is a throw-away, never stored). */
     apiTokenId?: number;
+    /** When that token expires, if it does: a stream it opens ends then (src/http/stream-access.ts). */
+    apiTokenExpiresAt?: Date;
   }
 }
 
@@ -41,6 +43,7 @@ export function bearerAuth(deps: ApiTokenDeps): RequestHandler {
     }
     req.user = signedIn.user;
     req.apiTokenId = signedIn.tokenId;
+    req.apiTokenExpiresAt = signedIn.expiresAt ?? undefined;
     throwAwaySession(req);
     next();
   };

@@ -29,6 +29,7 @@ const streamOpener = (req: Request): StreamOpener => ({
   user: req.user!,
   sessionId: req.sessionID ?? `token:${req.user!.id}`,
   tokenId: req.apiTokenId,
+  tokenExpiresAt: req.apiTokenExpiresAt,
   checkedAfter: req.accessCheckedAfter ?? 0,
 });
 /** A signed-in (or token) viewer of a stream, as the stream functions need them. */

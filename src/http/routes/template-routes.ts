@@ -134,7 +134,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
 
   router.get('/templates/:id/tests/:run/events', allow.admins, async (req, res) => {
     const run = await findTemplateTest(testDeps, param(req), String(req.params.run));
-    if (!watchStream(deps.access, res, holderOf(req), req.accessCheckedAfter ?? 0)) return;
+    if (!watchStream(deps.access, res, holderOf(req), req.accessCheckedAfter ?? 0, req.apiTokenExpiresAt)) return;
     const after = Number(req.get('Last-Event-ID') ?? req.query.after ?? 0);
     await streamTemplateTest(req, res, { templateTests: deps.templateTests, redis: deps.redis, fragments: deps.testFragments }, run, {
       after: Number.isSafeInteger(after) && after >= 0 ? after : 0,
