@@ -163,6 +163,19 @@ describe('/account', () => {
     expect((await signIn('hank', 'hank-password-new')).status).toBe(303);
   });
 
+  it('a password changed here makes a reset link still open useless: it cannot set the password after all', async () => {
+    const path = await invite('lena', 'operator');
+    const lena = await accept(path, 'lena-password-one');
+    const id = (await env.deps.repos.users.findByUsername('lena'))!.id;
+    // A reset asked for and not used (she remembered her password): the link is still out there, in a mail or a chat.
+    const reset = pathOf(linkIn((await admin.agent.post(`/users/${id}/invite`).type('form').send({ _csrf: csrf }).expect(200)).text)!);
+    const token = /<meta name="csrf-token" content="([^"]+)"/.exec((await lena.get('/account').expect(200)).text)![1];
+    await lena.post('/account/password').type('form').send({ _csrf: token, current_password: 'lena-password-one', password: 'lena-password-two', password_confirm: 'lena-password-two' }).expect(303);
+
+    await request(app).get(reset).expect(404);
+    expect((await signIn('lena', 'lena-password-two')).status).toBe(303);
+  });
+
   it('the current password cannot be guessed on it: after 5 wrong ones in 15 minutes it answers 429, the right one too', async () => {
     await env.deps.repos.users.create({ username: 'kim', passwordHash: await hashPassword('kim-password-real'), role: 'viewer' });
     const taken = await signIn('kim', 'kim-password-real');

@@ -33,6 +33,11 @@ export class InvitesRepository {
     return (await this.knex('user_invites').where({ token_hash: tokenHash }).delete()) === 1;
   }
 
+  /** Drops the user's open invite or reset link, if any (a password they set themselves makes it useless). */
+  async deleteFor(userId: number): Promise<void> {
+    await this.knex('user_invites').where({ user_id: userId }).delete();
+  }
+
   async openFor(userIds: number[]): Promise<Map<number, Date>> {
     const rows = await this.knex('user_invites').whereIn('user_id', userIds).where('expires_at', '>', this.knex.fn.now()).select('user_id', 'expires_at');
     return new Map(rows.map((r: { user_id: number; expires_at: Date }) => [r.user_id, r.expires_at]));

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../logger.ts';
 import type { SettingsRepository } from '../db/settings-repository.ts';
+import type { InvitesRepository } from '../db/invites-repository.ts';
 import type { User, UsersRepository } from '../db/users-repository.ts';
 import { ForbiddenError, ValidationError } from '../lib/errors.ts';
 import type { AccessAnnouncer } from './access/access-changes.ts';
@@ -124,12 +125,12 @@ export async function signInLimitKey(deps: Pick<AccountsDeps, 'users'>, typed: u
 }
 
 /**
- * Changes the user's own password: the current one is required; every stored session of the account ends, and the
- * live streams its browsers hold open close. Returns the account with its new password, which the caller's session
- * goes on with.
+ * Changes the user's own password: the current one is required; every stored session of the account ends, the live
+ * streams its browsers hold open close, and a reset link still open stops working (it would set the password over
+ * this one). Returns the account with its new password, which the caller's session goes on with.
  */
 export async function changeOwnPassword(
-  deps: Pick<AccountsDeps, 'users'> & { access: AccessAnnouncer },
+  deps: Pick<AccountsDeps, 'users'> & { invites: Pick<InvitesRepository, 'deleteFor'>; access: AccessAnnouncer },
   user: User,
   input: { current_password?: unknown; password?: unknown; password_confirm?: unknown },
 ): Promise<User> {
@@ -143,6 +144,7 @@ export async function changeOwnPassword(
   if (Object.keys(fields).length) throw new ValidationError(fields);
   const passwordHash = await hashPassword(password);
   await deps.users.setPassword(user.id, passwordHash);
+  await deps.invites.deleteFor(user.id);
   await deps.users.endSessions(user.id);
   await deps.access.announce({ userId: user.id, what: 'sessions' });
   return { ...user, passwordHash };

@@ -57,7 +57,7 @@ export function accountRoutes(deps: Pick<Deps, 'repos' | 'access' | 'redis' | 'l
   router.post('/account/password', allow.readers, browserOnly('account.password_change'), passwordGuesses, async (req, res) => {
     let changed;
     try {
-      changed = await changeOwnPassword({ users: deps.repos.users, access: deps.access }, req.user!, req.body ?? {});
+      changed = await changeOwnPassword({ users: deps.repos.users, invites: deps.repos.invites, access: deps.access }, req.user!, req.body ?? {});
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       // What passwordGuesses counts: a session that does not know the password must not find it out here.
