@@ -234,6 +234,22 @@ describe('rate limits on sign-in', () => {
     expect((await attempt(app, '198.51.100.200', 'alice', 'alice-password')).status).toBe(303);
   });
 
+  it('the ceiling cannot lock the owner out from an address the account signed in from before', async () => {
+    await env.deps.repos.users.create({ username: 'chief', passwordHash: await hashPassword('chief-password'), role: 'admin' });
+    const app = behindProxy({ perAccount: 2, accountWide: 5 });
+    const office = '203.0.113.60';
+    expect((await attempt(app, office, 'chief', 'chief-password')).status).toBe(303);
+    await new Promise((r) => setTimeout(r, 100));
+    // Someone with a handful of addresses runs the account-wide count up, as they could every 15 minutes.
+    for (let i = 0; i < 8; i++) await attempt(app, `198.51.100.${150 + Math.floor(i / 2)}`, 'chief', `guess-${i}`);
+    expect((await attempt(app, '198.51.100.201', 'chief', 'chief-password')).status).toBe(429);
+    // The admin, from where they signed in before, still gets in (held to that address's own budget as ever).
+    expect((await attempt(app, office, 'chief', 'chief-password')).status).toBe(303);
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 2; i++) expect((await attempt(app, office, 'chief', `typo-${i}`)).status).toBe(401);
+    expect((await attempt(app, office, 'chief', 'chief-password')).status).toBe(429);
+  });
+
   it('without TRUST_PROXY, X-Forwarded-For does not make a fresh address', async () => {
     await env.deps.repos.users.create({ username: 'spoof', passwordHash: await hashPassword('spoof-password'), role: 'viewer' });
     const app = createTestApp(env, { perAccount: 5, accountWide: 1000, prefix: `${env.prefix}rl-${randomUUID()}:` });

@@ -8,6 +8,8 @@ import type { Redis } from '../../lib/redis.ts';
 import { renderPage } from '../render.ts';
 
 const WINDOW_MS = 15 * 60 * 1000;
+/** How long an address the account signed in from counts as the owner's (see `accountWide`). */
+const KNOWN_ADDRESS_S = 30 * 24 * 60 * 60;
 
 /**
  * Three limits on POST /login, shared by every web process through Redis (OWASP's authentication guidance: lock
@@ -17,7 +19,9 @@ const WINDOW_MS = 15 * 60 * 1000;
  * - `perAccount`: failed attempts at one account from one address — the hard limit on guessing its password. A
  *   successful sign-in from that address clears its count, and failures elsewhere never lock the owner out here;
  * - `accountWide`: failed attempts at one account from all addresses together, much higher — a guesser spread over
- *   many addresses is still held to it.
+ *   many addresses is still held to it. An address the account signed in from in the last 30 days is not: else anyone
+ *   with a few dozen addresses (or one IPv6 /48) could keep an admin out for good, 15 minutes at a time. Such an
+ *   address keeps its own `perAccount` budget.
  * The client address is `req.ip`, decided by the app's `trust proxy` setting (TRUST_PROXY) as everywhere else.
  */
 export interface LoginLimits {
@@ -54,10 +58,13 @@ export function loginRateLimits(redis: Redis, limits: LoginLimits, users: UsersR
     keyGenerator: accountFromClient,
     handler: refuse('Too many sign-in attempts for this account from this address. Wait 15 minutes and try again.'),
   });
-  /** After a successful sign-in, this address starts afresh for the account (its typos are forgiven). */
+  const knownAddressKey = async (req: Request) => `${limits.prefix}known:${await accountFromClient(req)}`;
+  /** After a successful sign-in, this address starts afresh for the account (its typos are forgiven) and is known. */
   const clearOnSuccess: RequestHandler = (req, res, next) => {
     res.on('finish', () => {
-      if (res.statusCode < 400) void accountFromClient(req).then((key) => fromThisAddress.resetKey(key)).catch(() => undefined);
+      if (res.statusCode >= 400) return;
+      void accountFromClient(req).then((key) => fromThisAddress.resetKey(key)).catch(() => undefined);
+      void knownAddressKey(req).then((key) => redis.set(key, '1', 'EX', KNOWN_ADDRESS_S)).catch(() => undefined);
     });
     next();
   };
@@ -84,6 +91,7 @@ export function loginRateLimits(redis: Redis, limits: LoginLimits, users: UsersR
       skipSuccessfulRequests: true,
       store: store(`${limits.prefix}account:`),
       keyGenerator: accountOf,
+      skip: async (req) => (await redis.exists(await knownAddressKey(req))) === 1,
       handler: refuse('Too many failed sign-ins for this account from many addresses: someone may be guessing its password. Wait 15 minutes and try again; tell an admin if it keeps happening.'),
     }),
   ];
