@@ -15,6 +15,8 @@ export interface ViewerReport {
   /** The native reader's (test/bench/native-readers.ts): when the kernel received each message's last bytes. */
   socketTimes?: number[];
   produceToReceive: number[];
+  /** The native reader's: each line's produce → the kernel's receipt of it in the viewer's socket. */
+  produceToSocket?: number[];
   lines: number;
 }
 

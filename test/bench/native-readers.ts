@@ -132,7 +132,7 @@ const STAMP = / t=(\d+(?:\.\d+)?)/g;
  * split at LF, each `log`/`progress` event given the times of the read that completed it.
  */
 function parseViewer(dir: string, i: number): ViewerReport {
-  const report: ViewerReport = { failure: undefined, ids: [], times: [], socketTimes: [], produceToReceive: [], lines: 0 };
+  const report: ViewerReport = { failure: undefined, ids: [], times: [], socketTimes: [], produceToReceive: [], produceToSocket: [], lines: 0 };
   const bytes = readFileSync(path.join(dir, `${i}.bin`));
   const idx = new BigUint64Array(new Uint8Array(readFileSync(path.join(dir, `${i}.idx`))).buffer);
   const headEnd = bytes.indexOf('\r\n\r\n');
@@ -161,6 +161,7 @@ function parseViewer(dir: string, i: number): ViewerReport {
           report.socketTimes!.push(socketAt);
           for (const m of data.join('\n').matchAll(STAMP)) {
             report.produceToReceive.push(readAt - Number(m[1]));
+            report.produceToSocket!.push(socketAt - Number(m[1]));
             report.lines++;
           }
         }

@@ -59,6 +59,7 @@ async function measure(ctx: BenchContext, readers: ViewerReader[], side: Side, v
     const received: ViewerReport[] = new Array(viewers);
     reports.forEach((list, r) => share(r).forEach((i, k) => (received[i] = list[k]!)));
     const produceToReceive = received.flatMap((r) => r.produceToReceive);
+    const produceToSocket = received.flatMap((r) => r.produceToSocket ?? []);
     const reconnects = (await Promise.all(readers.map((r) => r.call<number>('reconnects')))).reduce((n, c) => n + c, 0);
     const [web, producer] = await Promise.all([side.stats(), ctx.producer.call<ProcessStats>('stats')]);
 
@@ -106,6 +107,7 @@ async function measure(ctx: BenchContext, readers: ViewerReader[], side: Side, v
       firstViewerPerMessage: summarize(reached.map(([first]) => first!)),
       spreadPerMessage: summarize(reached.map(([first, last]) => last! - first!)),
       produceToReceive: summarize(produceToReceive),
+      produceToSocket: produceToSocket.length ? summarize(produceToSocket) : undefined,
       undelivered: connected * run.produced - linesDelivered,
       unmatchedPublishes: unmatched,
       reconnects,
@@ -164,6 +166,12 @@ async function measureBoth(ctx: BenchContext, readers: ViewerReader[], viewers: 
     { scenario: s, metric: 'first → last viewer of a message, median', unit: 'ms', launchpad: lp.spreadPerMessage.p50, naive: nv.spreadPerMessage.p50, better: 'lower' },
     { scenario: s, metric: 'line produced → receive p50 (incl. batching)', unit: 'ms', launchpad: lp.produceToReceive.p50, naive: nv.produceToReceive.p50, better: 'lower', target: { op: '<=', value: 20, label: '≤ 20 ms' } },
     { scenario: s, metric: 'line produced → receive p99 (incl. batching)', unit: 'ms', launchpad: lp.produceToReceive.p99, naive: nv.produceToReceive.p99, better: 'lower', target: { op: '<=', value: 60, label: '≤ 60 ms' } },
+    ...(lp.produceToSocket && nv.produceToSocket
+      ? [
+          { scenario: s, metric: 'line produced → in the viewer’s socket p50', unit: 'ms', launchpad: lp.produceToSocket.p50, naive: nv.produceToSocket.p50, better: 'lower' as const },
+          { scenario: s, metric: 'line produced → in the viewer’s socket p99', unit: 'ms', launchpad: lp.produceToSocket.p99, naive: nv.produceToSocket.p99, better: 'lower' as const },
+        ]
+      : []),
     { scenario: s, metric: 'lines not delivered within 15 s', unit: '', launchpad: lp.undelivered, naive: nv.undelivered, target: { op: '==', value: 0, label: '0' } },
     { scenario: s, metric: 'web CPU per line delivered to a viewer', unit: 'µs', launchpad: lp.webCpuPerLineUs, naive: nv.webCpuPerLineUs, better: 'lower' },
     { scenario: s, metric: 'web event-loop delay p99', unit: 'ms', launchpad: lp.webLoop.p99, naive: nv.webLoop.p99, better: 'lower' },
