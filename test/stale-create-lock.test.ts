@@ -68,6 +68,10 @@ describe('a CT left locked (create) by a node restarted during its create', () =
 
     // The next worker follows the task to its end: it ended without finishing.
     expect(await runCreatePipeline(deps, c.id, new AbortController().signal)).toBe('failed');
+    // That first failure already says why and what to run, not a bare 'unexpected status — Retry'.
+    const first = (await env.deps.repos.containers.findById(c.id))!;
+    expect(first.error).toContain('CT 300 on sim is still locked (create), but its create task has ended (unexpected status)');
+    expect(first.error).toContain('pct unlock 300 && pct destroy 300');
     // Retry: no waiting for a lock nothing releases, and no "another operation holds it".
     await env.deps.repos.containers.update(c.id, { lifecycle: 'queued' });
     const started = Date.now();

@@ -6,7 +6,7 @@
 // ran for this container — a guest on this node, a QEMU VM, a guest on another cluster node — the step claims the next
 // free one and tries again (a few times), saying so in the log. A VMID the user chose is never replaced.
 import type { LxcCreateOptions, LxcStatus } from '../../../proxmox/api-types.ts';
-import { ProxmoxApiError } from '../../../proxmox/errors.ts';
+import { ProxmoxApiError, TaskFailedError } from '../../../proxmox/errors.ts';
 import { StepError, VmidTakenError } from '../pipeline-errors.ts';
 import { sleep, type PipelineContext } from '../pipeline-context.ts';
 import { confirmOwnCt, markOf, markedDescription, markedTags, refuseIfMoved, staleCreateLock } from '../ct-mark.ts';
@@ -27,7 +27,7 @@ export async function creatingStep(ctx: PipelineContext): Promise<void> {
   }
 
   // An earlier run died while following the create task: record the output it had not stored, follow it to its end.
-  const resumed = await resumePendingTask(ctx, 'vzcreate');
+  const resumed = await resumePendingTask(ctx, 'vzcreate').catch((err: unknown) => rethrowCutShort(ctx, err));
   // Only while no create task ever ran for this container can the guest at its VMID not be its own.
   const neverCreated = !resumed && !ctx.container.createUpid && ctx.container.marksCt;
   for (let moves = 0; ; moves++) {
@@ -95,9 +95,22 @@ async function create(ctx: PipelineContext): Promise<void> {
     const upid = await api.createLxc(node.name, options);
     await ctx.repos.containers.update(ctx.container.id, { createUpid: upid });
     return upid;
-  });
+  }).catch((err: unknown) => rethrowCutShort(ctx, err));
   if (result.warnings.length) recorder.log('system', `Proxmox finished with ${result.warnings.length} warning(s); they are not fatal.`);
   await recorder.advance(1, `CT ${ctx.vmid} created`);
+}
+
+/**
+ * The create task failed: when it ended without finishing (the node restarted, the worker was killed: `unexpected
+ * status`) and left the CT locked (create), says so and what to run on the node at once — not only on the Retry after
+ * it (staleCreateLock). Otherwise rethrows the task's own error.
+ */
+async function rethrowCutShort(ctx: PipelineContext, err: unknown): Promise<never> {
+  if (err instanceof TaskFailedError && ctx.vmid) {
+    const stale = await staleCreateLock(ctx.api, ctx.node.name, { createUpid: err.upid }, ctx.vmid).catch(() => undefined);
+    if (stale) throw new StepError(stale);
+  }
+  throw err;
 }
 
 /**
