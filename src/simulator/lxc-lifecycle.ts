@@ -465,6 +465,8 @@ export class LxcLifecycle {
   // --- destroy and reconfigure ---------------------------------------------------------------------------------
 
   destroy(vmid: number, params: ParamValues, user: string): string {
+    // destroy_vm's `check => ['perm', '/vms/{vmid}', ['VM.Allocate']]`, made before the handler runs.
+    this.checkPrivilege(`/vms/${vmid}`, 'VM.Allocate');
     const record = this.existing(vmid);
     if (record.config.protection === 1) throw serverError(`can't remove CT ${vmid} - protection mode enabled`);
     if (record.lock) throw serverError(`CT is locked (${record.lock})`);
