@@ -222,6 +222,38 @@ describe('faults end in a failed phase with a human message', () => {
     // The failure is the last event: viewers end their stream on it, so the destroy's lines come before it.
     expect(events.at(-1)).toMatchObject({ kind: 'error' });
   });
+
+  it('destroy_on_failure refused with 403: the log names this node’s own token in the pveum command', async () => {
+    const c = await insertDeployment(env.deps, {
+      ownerId,
+      nodeId: simulator.node.id,
+      config: { scripts: ['10-fail.sh'], template: { scripts: [{ name: '10-fail.sh', content: 'echo boom >&2; exit 3' }], files: [], packages: [] }, destroyOnFailure: true },
+    });
+    const building = build(c.id);
+    try {
+      // Once the CT runs, the token loses VM.Allocate on it: destroy_vm's check (pve-container API2/LXC.pm) refuses.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const vmid = (await env.deps.repos.containers.findById(c.id))?.vmid;
+        if (vmid && simulator.sim.state.container(vmid)?.status === 'running') {
+          simulator.sim.faults.set({ deniedPrivileges: [`/vms/${vmid}, VM.Allocate`] });
+          break;
+        }
+        if (Date.now() > deadline) throw new Error('the CT never ran');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await building).toBe('failed');
+    } finally {
+      simulator.sim.faults.reset();
+    }
+    const failed = (await env.deps.repos.containers.findById(c.id))!;
+    expect(simulator.sim.state.container(failed.vmid!)).toBeDefined();
+    const text = (await allEvents(c.id)).map((e) => e.text).join('\n');
+    expect(text).toContain(`Could not destroy CT ${failed.vmid}: `);
+    expect(text).toContain(`Permission check failed (/vms/${failed.vmid}, VM.Allocate)`);
+    expect(text).toContain(`pveum acl modify / --tokens '${simulator.node.tokenId}' --roles`);
+    expect(text).not.toContain('user@realm!token');
+  });
 });
 
 describe('an install an earlier attempt left half-done', () => {

@@ -15,6 +15,7 @@ import { NodeShell } from '../../proxmox/node-shell.ts';
 import { waitForTask } from '../../proxmox/task-waiter.ts';
 import type { ContainerConfig } from '../containers/container-config.ts';
 import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
+import type { ProblemContext } from '../nodes/node-problems.ts';
 import { SANDBOX_FIX, simulatorRunsCommands } from '../nodes/simulator-badge.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
 import { PHASES, isPhaseKey, type PhaseKey } from '../progress/phases.ts';
@@ -165,7 +166,7 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
     const config = container.config as unknown as ContainerConfig;
     const vmid = (await deps.repos.containers.findById(containerId))?.vmid;
     const othersGuest = err instanceof ForeignGuestError || err instanceof VmidTakenError;
-    if (config.destroyOnFailure && api && vmid && !othersGuest) await destroyAfterFailure(api, node.name, vmid, container, recorder, log);
+    if (config.destroyOnFailure && api && vmid && !othersGuest) await destroyAfterFailure(api, node.name, vmid, container, recorder, log, { node });
     await recorder.fail(message);
     await recorder.close().catch(() => undefined);
     return 'failed';
@@ -176,7 +177,7 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
 }
 
 /** "Destroy the container if creation fails": best effort, reported in the log either way. */
-async function destroyAfterFailure(api: ReturnType<typeof proxmoxClientFor>, node: string, vmid: number, container: Container, recorder: EventRecorder, log: Logger) {
+async function destroyAfterFailure(api: ReturnType<typeof proxmoxClientFor>, node: string, vmid: number, container: Container, recorder: EventRecorder, log: Logger, context: ProblemContext) {
   try {
     const exists = (await api.listLxc(node)).find((ct) => ct.vmid === vmid);
     if (!exists) return;
@@ -187,6 +188,6 @@ async function destroyAfterFailure(api: ReturnType<typeof proxmoxClientFor>, nod
     recorder.log('system', `CT ${vmid} destroyed. Retry creates it again from the start.`);
   } catch (err) {
     log.warn({ err }, 'destroy after failure failed');
-    recorder.log('system', `Could not destroy CT ${vmid}: ${describeFailure(err)}`);
+    recorder.log('system', `Could not destroy CT ${vmid}: ${describeFailure(err, context)}`);
   }
 }
