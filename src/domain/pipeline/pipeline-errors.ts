@@ -37,7 +37,7 @@ export class CtIsTemplateError extends StepError {
 }
 
 const HINTS: Array<[RegExp, string]> = [
-  [/insufficient free space|free space in thin pool|not enough free space|No space left/i, 'The storage is full: free space on it or pick another root-disk storage, then Retry.'],
+  [/insufficient free space|free space in thin pool|not enough free space|No space left|: out of space/i, 'The storage is full: free space on it or pick another root-disk storage, then Retry.'],
   [/can't find file|unable to use volume|does not exist.*vztmpl/i, 'The OS template is missing on the node: download it (pveam download) or pick another OS template, then Retry.'],
   [/can't lock file|got timeout|CT is locked/i, 'Another operation holds the container lock: wait for it to finish, then Retry.'],
   [/can't start a CT if it's a template/i, 'The CT was converted to a template in Proxmox and can never be started: clone it in Proxmox, or Destroy or Forget this container.'],
