@@ -100,4 +100,19 @@ describe('Test connection on a node of such a cluster', () => {
     expect(report.api.problem).toBeUndefined();
     expect(report.api.osTemplates?.map((v) => v.volid)).toContain(DEBIAN);
   });
+
+  it('warns when the only storage for container disks is not active on the node, as the wizard offers none then', async () => {
+    const state = sim.sim.state;
+    // The node's LVM-thin pool cannot be activated (its volume group is gone): storage_info lists it `active: 0`.
+    state.setStorageOffline('local-lvm', true);
+    try {
+      const report = await testConnection({ secrets: env.deps.secrets }, sim.node);
+      expect(report.api.problem).toBeUndefined();
+      expect(report.api.storages?.find((s) => s.storage === 'local-lvm')).toMatchObject({ enabled: true, active: false });
+      expect(report.api.warnings.join('\n')).toContain('local-lvm');
+      expect(report.api.warnings.join('\n')).toContain('not active');
+    } finally {
+      state.setStorageOffline('local-lvm', false);
+    }
+  });
 });

@@ -144,6 +144,8 @@ export class SimulatorState implements SimulatorStateView {
   readonly otherGuests = new Map<number, OtherGuest>();
   /** storage.cfg entries besides the node's own two (STORAGES), added by tests with addClusterStorage. */
   readonly clusterStorages: StorageDef[] = [];
+  /** The node's own storages (STORAGES) a test took offline: not kept across a restart. */
+  private readonly ownOffline = new Set<string>();
   templates: TemplateFile[];
   /** Epoch ms the simulated node "booted" (uptime, UPID pstart). */
   readonly bootTime = Date.now() - 3 * 86_400_000;
@@ -304,7 +306,7 @@ export class SimulatorState implements SimulatorStateView {
 
   /** Every storage of the cluster's storage.cfg, whether this node has it or not. */
   allStorages(): StorageDef[] {
-    return [...STORAGES, ...this.clusterStorages];
+    return [...STORAGES.map((s) => (this.ownOffline.has(s.storage) ? { ...s, offline: true } : s)), ...this.clusterStorages];
   }
 
   storage(id: string): StorageDef | undefined {
@@ -331,11 +333,14 @@ export class SimulatorState implements SimulatorStateView {
     this.save();
   }
 
-  /** The storage's server comes back (or goes away). */
+  /** The storage's server comes back (or goes away); for the node's own two, its pool or volume group does. */
   setStorageOffline(id: string, offline: boolean): void {
     const def = this.clusterStorages.find((s) => s.storage === id);
-    if (!def) throw new Error(`no cluster storage '${id}'`);
-    def.offline = offline;
+    if (def) def.offline = offline;
+    else if (STORAGES.some((s) => s.storage === id)) {
+      if (offline) this.ownOffline.add(id);
+      else this.ownOffline.delete(id);
+    } else throw new Error(`no storage '${id}'`);
     this.save();
   }
 

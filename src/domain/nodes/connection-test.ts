@@ -61,8 +61,14 @@ async function checkApi(secrets: SecretBox, node: NodeRecord): Promise<ApiCheck>
     }
     check.storages = await client.listStorages(node.name);
     check.osTemplates = await client.listOsTemplates(node.name);
-    if (!check.storages.some((s) => s.enabled && s.content.includes('rootdir'))) {
+    const diskStorages = check.storages.filter((s) => s.enabled && s.content.includes('rootdir'));
+    if (diskStorages.length === 0) {
       check.warnings.push('No enabled storage on this node accepts container disks (content “rootdir”); add one under Datacenter → Storage.');
+    } else if (!diskStorages.some((s) => s.active)) {
+      // storage_info lists a storage it cannot activate (an unmounted share, a missing pool or volume group) `active: 0`;
+      // the wizard offers only active ones, and a create on it fails (pve-storage Storage.pm activate_storage).
+      const names = diskStorages.map((s) => s.storage).join(', ');
+      check.warnings.push(`No storage for container disks is active on this node: ${names} accepts them (content “rootdir”) but is not active, so nothing can be created. Check it on the node (pvesm status), or add another under Datacenter → Storage.`);
     }
     if (check.osTemplates.length === 0) {
       check.warnings.push('No OS templates are downloaded on this node. List them with `pveam available --section system` and download one with `pveam download local <template>`.');
