@@ -108,14 +108,16 @@ export class NodeViews {
   /**
    * pve-storage's storage_info as API2/Storage/Status.pm lists it: every storage.cfg entry, `enabled: 0` where this
    * node is not among its `nodes`, `active: 0` (no sizes) where it cannot be activated; a `content` filter drops the
-   * entries not enabled here, while `enabled=1` only drops storages disabled in storage.cfg (none are here).
+   * entries not enabled here, while `enabled=1` only drops storages disabled in storage.cfg (none are here). A
+   * `storage` it did not list is a 400 (`raise_param_exc({ storage => "No such storage." })`).
    */
   storages(params: ParamValues): Json[] {
     const wanted = params.content === undefined ? undefined : String(params.content).split(/[,;\s]+/).filter(Boolean);
     const onThisNode = (def: StorageDef) => !def.nodes || def.nodes.includes(this.state.node);
-    return this.state.allStorages().filter((def) => params.storage === undefined || def.storage === params.storage)
-      .filter((def) => !wanted || (wanted.some((c) => def.content.includes(c)) && onThisNode(def)))
-      .map((def) => this.storageEntry(def));
+    const info = this.state.allStorages().filter((def) => !wanted || (wanted.some((c) => def.content.includes(c)) && onThisNode(def)));
+    // Asked for one storage that storage_info did not list (unknown, or left out by `content`).
+    if (params.storage && !info.some((def) => def.storage === params.storage)) throw parameterError({ storage: 'No such storage.' });
+    return info.filter((def) => !params.storage || def.storage === params.storage).map((def) => this.storageEntry(def));
   }
 
   /**
