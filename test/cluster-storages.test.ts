@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { testConnection } from '../src/domain/nodes/connection-test.ts';
 import { ProxmoxClient } from '../src/proxmox/api-client.ts';
+import { waitForTask } from '../src/proxmox/task-waiter.ts';
 import { signedInAgent } from './support/session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
@@ -72,6 +73,25 @@ describe('the simulated node answers as pve-storage does', () => {
       await expect(client.createLxc('sim', { vmid: 900, ostemplate: DEBIAN, rootfs: { storage: 'pve2-zfs', sizeGiB: 1 } })).rejects.toThrow(
         "storage 'pve2-zfs' is not available on node 'sim'",
       );
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('a create from a template on a share', () => {
+  it("logs the archive's path on that storage, as restore_archive prints it", async () => {
+    const SHARE_ALPINE = 'share:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz';
+    sim.sim.state.addClusterStorage({ storage: 'share', type: 'nfs', content: ['vztmpl'], total: 1000 * GiB, baseUsed: 0, shared: true });
+    sim.sim.state.templates.push({ volid: SHARE_ALPINE, size: 3_252_412, unpackedSize: 9_431_040, ctime: 1_725_800_000 });
+    const client = new ProxmoxClient({ apiUrl: sim.sim.apiUrl, tokenId: sim.sim.tokenId, tokenSecret: sim.sim.tokenSecret, tlsFingerprint: sim.sim.tlsFingerprint });
+    try {
+      const upid = await client.createLxc('sim', { vmid: 910, ostemplate: SHARE_ALPINE, rootfs: { storage: 'local-lvm', sizeGiB: 1 } });
+      const lines: string[] = [];
+      await waitForTask(client, upid, { pollIntervalMs: 50, onLine: (line) => void lines.push(line) });
+      // pve-container Create.pm restore_archive: abs_filesystem_path of the volid (an NFS storage's default path is
+      // /mnt/pve/<id>, pve-storage NFSPlugin), then `extracting archive '<path>'`.
+      expect(lines).toContain("extracting archive '/mnt/pve/share/template/cache/alpine-3.20-default_20240908_amd64.tar.xz'");
     } finally {
       client.close();
     }

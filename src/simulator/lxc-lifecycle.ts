@@ -221,8 +221,10 @@ export class LxcLifecycle {
       ctx.log('Superblock backups stored on blocks: ');
       ctx.log(`\t${superblockBackups(blocks).join(', ')}`);
 
+      // restore_archive prints abs_filesystem_path of the volid: <storage path>/template/cache/<file> (Create.pm).
       const file = plan.ostemplate.slice(plan.ostemplate.indexOf('/') + 1);
-      ctx.log(`extracting archive '/var/lib/vz/template/cache/${file}'`);
+      const storagePath = templateStorage?.path ?? `/mnt/pve/${plan.ostemplate.slice(0, plan.ostemplate.indexOf(':'))}`;
+      ctx.log(`extracting archive '${storagePath}/template/cache/${file}'`);
       const dhcp = !/(?:^|,)ip=\d/.test(String(plan.config.net0 ?? ''));
       if (this.debian) {
         ctx.log('simulator: the root filesystem is a copy of a real Debian 12 (bookworm) image built with mmdebstrap');

@@ -94,12 +94,14 @@ export interface StorageDef {
   shared?: boolean;
   /** Its server does not answer (an NFS/CIFS share gone): activate_storage fails, status lists it `active: 0`. */
   offline?: boolean;
+  /** storage.cfg `path` of a file storage; an NFS/CIFS share's default is /mnt/pve/<id> (pve-storage NFSPlugin). */
+  path?: string;
 }
 
 const GiB = 1024 ** 3;
 
 export const STORAGES: readonly StorageDef[] = [
-  { storage: 'local', type: 'dir', content: ['vztmpl', 'iso', 'backup'], total: 94 * GiB, baseUsed: 9 * GiB },
+  { storage: 'local', type: 'dir', content: ['vztmpl', 'iso', 'backup'], total: 94 * GiB, baseUsed: 9 * GiB, path: '/var/lib/vz' },
   { storage: 'local-lvm', type: 'lvmthin', content: ['rootdir', 'images'], total: 200 * GiB, baseUsed: 0 },
 ];
 
