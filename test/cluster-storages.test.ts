@@ -3,6 +3,7 @@
 // other nodes (`nodes …`) with `enabled: 0`, one whose NFS/CIFS server is down with `active: 0` — and asking such a
 // storage for its contents is a 500 (`storage 'x' is not available on node 'y'`, `storage 'x' is not online`,
 // from Storage.pm activate_storage). Neither may keep the wizard from offering what the node does have.
+import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { testConnection } from '../src/domain/nodes/connection-test.ts';
@@ -75,6 +76,36 @@ describe('the simulated node answers as pve-storage does', () => {
       );
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('GET /cluster/resources?type=storage', () => {
+  it("lists every storage.cfg entry for each node that has it, 'unknown' without sizes where it is not active", async () => {
+    // Test-only raw access to our own loopback simulator (the client has no call for this listing).
+    const raw = await new Promise<string>((resolve, reject) => {
+      const url = new URL('/api2/json/cluster/resources?type=storage', sim.sim.apiUrl);
+      https
+        .get(url, { headers: { Authorization: `PVEAPIToken=${sim.sim.tokenId}=${sim.sim.tokenSecret}` }, rejectUnauthorized: false, agent: false }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve(text));
+        })
+        .on('error', reject);
+    });
+    {
+      // pve-manager API2/Cluster.pm resources: per storage ID (sorted), per cluster node where storage_check_enabled;
+      // API2Tools.pm extract_storage_stats: status 'unknown' and no disk/maxdisk unless pvestatd sent it stats (it
+      // sends none for a storage that is not active). The simulated cluster's only node is 'sim'.
+      const rows = (JSON.parse(raw) as { data: Array<Record<string, unknown>> }).data;
+      expect(rows.map((r) => [r.id, r.status, r.shared])).toEqual([
+        ['storage/sim/local', 'available', 0],
+        ['storage/sim/local-lvm', 'available', 0],
+        ['storage/sim/nas', 'unknown', 1],
+      ]);
+      const nas = rows.find((r) => r.storage === 'nas')!;
+      expect(nas).toEqual({ id: 'storage/sim/nas', storage: 'nas', node: 'sim', type: 'storage', plugintype: 'nfs', status: 'unknown', shared: 1, content: 'vztmpl,backup' });
     }
   });
 });

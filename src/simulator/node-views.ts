@@ -7,7 +7,7 @@ import { configResponse } from './lxc-config.ts';
 import { TIMING } from './lxc-lifecycle.ts';
 import { parameterError, serverError } from './pve-error.ts';
 import type { ParamValues } from './pve-schema.ts';
-import { isTemplate, NETWORK, rootVolumeName, STORAGES, type CtRecord, type OtherGuest, type SimulatorState, type StorageDef, type TaskRecord } from './state.ts';
+import { isTemplate, NETWORK, rootVolumeName, type CtRecord, type OtherGuest, type SimulatorState, type StorageDef, type TaskRecord } from './state.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -87,19 +87,23 @@ export class NodeViews {
     }
     if (type === undefined || type === 'node') out.push(this.nodeEntry());
     if (type === undefined || type === 'storage') {
-      for (const def of STORAGES) {
-        out.push({
+      // pve-manager API2/Cluster.pm: every storage.cfg ID (sorted), once per cluster node it is enabled on (the
+      // simulated cluster's only node is this one); API2Tools.pm extract_storage_stats: 'unknown' and no sizes
+      // unless pvestatd sent stats, which it does only for an active storage.
+      const ids = this.state.allStorages().sort((a, b) => (a.storage < b.storage ? -1 : a.storage > b.storage ? 1 : 0));
+      for (const def of ids) {
+        if (def.nodes && !def.nodes.includes(this.state.node)) continue;
+        const entry = {
           id: `storage/${this.state.node}/${def.storage}`,
           type: 'storage',
           storage: def.storage,
           node: this.state.node,
-          status: 'available',
+          status: 'unknown',
           plugintype: def.type,
           content: def.content.join(','),
-          shared: 0,
-          disk: this.state.storageUsed(def),
-          maxdisk: def.total,
-        });
+          shared: def.shared ? 1 : 0,
+        };
+        out.push(this.state.storageUnusable(def) ? entry : { ...entry, status: 'available', disk: this.state.storageUsed(def), maxdisk: def.total });
       }
     }
     return out;
