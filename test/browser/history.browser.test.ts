@@ -156,7 +156,7 @@ describe('the History section with JavaScript', () => {
       expect(await page.locator('li[data-kind]').count()).toBeGreaterThan(HISTORY_PAGE_SIZE);
       expect(await scrolls()).toBe(false);
       await shoot(page, 'history-activity-390');
-      // The containers list too (its table scrolls inside its card), and the account link is there on a phone.
+      // The containers list too (its rows stack on a phone: phone-tables.browser.test.ts), and the account link is there.
       await page.goto(`${server.baseUrl}/containers`);
       expect(await page.locator(`#container-${containerId}`).count()).toBe(1);
       expect(await scrolls()).toBe(false);
