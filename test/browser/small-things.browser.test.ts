@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 // Small things a user saw, checked in a real browser under the app's CSP: a refused wizard step leaves no
 // Content-Security-Policy violations in the console; after a refused Deploy the address bar names the page shown
-// (the Review step), with and without JavaScript, so a reload shows the same page; every page has a favicon; the
+// (the Review step), with and without JavaScript, so a reload shows the same page; a refused form focuses its
+// summary of what went wrong, with and without JavaScript; every page has a favicon; the
 // first Tab on every page reaches a "Skip to content" link, out of sight until then, that leads into <main>.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +134,32 @@ describe('small things in a browser', () => {
       expect(await page.getByRole('button', { name: 'Deploy' }).count()).toBe(1);
       expect(await env.deps.repos.containers.findById((await page.locator('input[name="deploy_id"]').inputValue()))).toBeUndefined();
       expect(consoleErrors).toEqual([]);
+      await context.close();
+    });
+  }
+
+  for (const javaScriptEnabled of [true, false]) {
+    it(`a refused form puts the focus on what went wrong, and Tab goes on into the form (JavaScript ${javaScriptEnabled ? 'on' : 'off'})`, async () => {
+      const { context, page } = await signedInPage(javaScriptEnabled);
+      const focused = () => page.evaluate(() => ({ role: document.activeElement?.getAttribute('role'), text: document.activeElement?.textContent?.trim() }));
+      await page.goto(`${server.baseUrl}/containers/new`);
+      await page.locator('label', { hasText: 'small-web' }).click();
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await expect.poll(() => pathOf(page), SLOW).toBe('/containers/new/configure');
+      await page.locator('#f-ostemplate').waitFor(SLOW);
+      await page.fill('#f-hostname', 'bad_name');
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.locator('#e-hostname').waitFor(SLOW);
+      await expect.poll(focused, SLOW).toEqual({ role: 'alert', text: 'Some fields need attention; each message is next to its field.' });
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => document.activeElement?.closest('form')?.id)).toBe('wizard-form');
+
+      // A form outside the wizard, with the same summary.
+      await page.goto(`${server.baseUrl}/nodes/new`);
+      await page.locator('main form[action="/nodes"]').evaluate((form) => void ((form as HTMLFormElement).noValidate = true)); // past the browser's own checks
+      await page.getByRole('button', { name: 'Save node' }).click();
+      await page.locator('#e-name').waitFor(SLOW);
+      await expect.poll(focused, SLOW).toEqual({ role: 'alert', text: 'Some fields need attention; each message is next to its field.' });
       await context.close();
     });
   }
