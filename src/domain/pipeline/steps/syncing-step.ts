@@ -28,6 +28,17 @@ const installCommands: Record<PackageManager, (specs: string[]) => string[][]> =
   pip: (specs) => [['pip3', 'install', '--break-system-packages', '--', ...specs]],
 };
 
+/**
+ * What an install runs in besides its command line (the log shows the command alone). pct exec gives the command no
+ * terminal and no DEBIAN_FRONTEND: apt's maintainer scripts would have debconf complain on stderr, and a question of
+ * high priority would wait for an answer until the timeout.
+ */
+const withEnvironment: Record<PackageManager, (argv: string[]) => string[]> = {
+  apt: (argv) => ['env', 'DEBIAN_FRONTEND=noninteractive', ...argv],
+  npm: (argv) => argv,
+  pip: (argv) => argv,
+};
+
 export async function syncingStep(ctx: PipelineContext): Promise<void> {
   const { recorder, config } = ctx;
   await recorder.enterPhase('syncing', 'Installing packages…');
@@ -60,7 +71,8 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
       for (const argv of installCommands[manager](specs)) {
         recorder.log('system', `$ ${argv.join(' ')}`);
         const what = `Installing ${manager} packages (${argv.slice(0, 2).join(' ')})`;
-        const failed = await runStreaming(ctx, argv, ctx.timings.packageTimeoutMs, what, { failOnExit: manager !== 'apt' });
+        const inCt = withEnvironment[manager](argv);
+        const failed = await runStreaming(ctx, inCt, ctx.timings.packageTimeoutMs, what, { failOnExit: manager !== 'apt' });
         if (failed === undefined) continue;
         // An attempt cancelled (or cut off) during an install leaves dpkg half-done, and every apt-get after it
         // refuses until `dpkg --configure -a` runs — which Retry does here instead of sending someone to a shell.
@@ -69,7 +81,7 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
         recorder.log('system', '$ dpkg --configure -a');
         await runStreaming(ctx, ['env', 'DEBIAN_FRONTEND=noninteractive', 'dpkg', '--configure', '-a'], ctx.timings.packageTimeoutMs, 'Finishing the interrupted dpkg run (dpkg --configure -a)');
         recorder.log('system', `$ ${argv.join(' ')}`);
-        await runStreaming(ctx, argv, ctx.timings.packageTimeoutMs, what);
+        await runStreaming(ctx, inCt, ctx.timings.packageTimeoutMs, what);
       }
       await setMarker(ctx, marker);
       if (ctx.commandsSimulated) recorder.log('system', `${manager} packages: not installed${simulatedNote(ctx)}.`);
