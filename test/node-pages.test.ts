@@ -114,7 +114,7 @@ describe('the node list', () => {
     expect(row(simulated.id)).toContain('>Simulator</span>');
     expect(row(simulated.id)).toContain(sim.apiUrl);
     expect(row(simulated.id)).toMatch(/>yes<\/span>/);
-    expect(row(simulated.id)).toMatch(/<td class="px-4 py-2 tabular-nums">2<\/td>/);
+    expect(row(simulated.id)).toMatch(/<td class="px-4 py-2 tabular-nums[^"]*" data-label="Containers">2<\/td>/);
     expect(row(simulated.id)).toContain('not tested');
     expect(row(unpinnedId)).not.toContain('Simulator');
     expect(row(unpinnedId)).toMatch(/>no<\/span>/);

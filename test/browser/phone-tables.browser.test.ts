@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
-// The container list and the audit trail on a 390 px phone, with and without JavaScript: every row is read without
-// scrolling sideways (not the page, not the table's card), its links and buttons are on screen, and the browser still
-// sees a table with its column headers; at desktop width both stay ordinary tables. Set SCREENSHOT_DIR to keep
-// screenshots.
+// The container list and the audit trail (and the nodes and users tables) on a 390 px phone, with and without
+// JavaScript: every row is read without scrolling sideways (not the page, not the table's card), its links and buttons
+// are on screen, and the browser still sees a table with its column headers; at desktop width they stay ordinary
+// tables. Set SCREENSHOT_DIR to keep screenshots.
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,7 @@ beforeAll(async () => {
   browser = await launchBrowser();
   const admin = await ensureUser(env.deps, 'phone-admin', 'admin-password', 'admin');
   const operator = await ensureUser(env.deps, 'phone-operator', 'operator-password', 'operator');
+  await ensureUser(env.deps, `a${'very-long-name-'.repeat(5)}`.padEnd(64, 'x').slice(0, 64), 'long-name-password', 'viewer');
   const node = await insertNode(env.deps, 'pve-phone');
   // Two owners, so the list has its Owner column too; the node is not reachable, so each row explains its status.
   for (const [owner, hostname, vmid] of [[admin, LONG_HOST, 100], [operator, 'web1', 101]] as const) {
@@ -118,11 +119,25 @@ describe('at 390 px', () => {
       }
     });
   }
+
+  for (const [url, headers] of [['/nodes', ['Name', 'API URL', 'SSH', 'Last test']], ['/users', ['Username', 'Role', 'Proxmox VE user', 'Actions']]] as const) {
+    it(`shows ${url} as blocks to read without scrolling sideways`, async () => {
+      const { page, close } = await open(url, 390, false);
+      try {
+        expect(await page.locator('main table tbody tr').count()).toBeGreaterThanOrEqual(1);
+        expect(await sidewaysScrollers(page)).toEqual([]);
+        expect(await offScreen(page)).toEqual([]);
+        expect((await tableRoles(page)).headers).toEqual(expect.arrayContaining([...headers]));
+      } finally {
+        await close();
+      }
+    });
+  }
 });
 
 describe('at 1280 px', () => {
-  it('keeps the list and the audit trail as tables with a visible header row', async () => {
-    for (const url of ['/containers', '/audit']) {
+  it('keeps the tables as tables with a visible header row', async () => {
+    for (const url of ['/containers', '/audit', '/nodes', '/users']) {
       const { page, close } = await open(url, 1280, true);
       try {
         expect(await page.locator('main table').evaluate((t) => getComputedStyle(t).display)).toBe('table');

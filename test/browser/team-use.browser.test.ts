@@ -127,9 +127,10 @@ describe('the users page', () => {
       const widths = await page.locator('select[name="role"]').evaluateAll((selects) => selects.map((s) => s.getBoundingClientRect().width));
       expect(widths.length).toBeGreaterThan(1);
       for (const w of widths) expect(w).toBeGreaterThanOrEqual(96);
-      // The long name wraps within its cell instead of pushing the table wide.
+      // The long name wraps within its cell instead of pushing the table wide (on a phone, the row's first line).
       const nameCell = await page.locator(`#user-${long.id} td`).first().boundingBox();
-      expect(nameCell!.width).toBeLessThan(300);
+      if (width >= 640) expect(nameCell!.width).toBeLessThan(300);
+      else expect(nameCell!.x + nameCell!.width).toBeLessThanOrEqual(width);
       await context.close();
     });
   }
