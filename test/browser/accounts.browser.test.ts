@@ -1,4 +1,5 @@
-// Accounts in a real browser: signing in from a fresh browser lands on the page asked for (never on the favicon);
+// Accounts in a real browser: signing in from a fresh browser lands on the page asked for (never on the favicon),
+// and after a wrong password the cursor waits in the password field;
 // an admin creates a user and hands over the invite link, the person sets their own password there; a new link
 // resets it, and the browser still signed in with the old password is signed out.
 import type { Browser, BrowserContext } from 'playwright-core';
@@ -51,6 +52,18 @@ describe('accounts in the browser', () => {
     // Fetched again, it sends the browser to sign in; nothing of the admin's page is shown.
     expect(path(page.url())).toMatch(/^\/login/);
     expect(await page.locator('nav >> text=Users').count()).toBe(0);
+  });
+
+  it('puts the cursor in Username on the sign-in page, and in Password after a wrong password (username kept)', async () => {
+    const page = await freshPage();
+    await page.goto(`${server.baseUrl}/login`);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-username');
+    await page.fill('input[name="username"]', 'admin');
+    await page.fill('input[name="password"]', 'not-the-password');
+    await page.click('button:has-text("Sign in")');
+    await page.locator('[role="alert"]', { hasText: 'Wrong username or password.' }).waitFor();
+    expect(await page.inputValue('input[name="username"]')).toBe('admin');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-password');
   });
 
   it('invite, set the password, reset it with a new link', async () => {
