@@ -274,11 +274,12 @@ describe('an install an earlier attempt left half-done', () => {
     expect(log.lastIndexOf('Setting up htop (3.2.2-2) ...')).toBeGreaterThan(at('$ dpkg --configure -a'));
   });
 
-  it('an apt failure of another kind still fails the step with its last lines', async () => {
+  it('an apt failure of another kind still fails the step with its last lines; an unknown package is named, and Retry is not offered as the cure', async () => {
     const c = await insertDeployment(env.deps, { ownerId, nodeId: simulator.node.id, config: { scripts: [], resolvedPackages: [{ manager: 'apt', name: 'nonexistent-pkg', version: null }] } });
     expect(await build(c.id)).toBe('failed');
     const failed = (await env.deps.repos.containers.findById(c.id))!;
-    expect(failed.error).toContain('Installing apt packages (apt-get install) exited with code 100.');
+    expect(failed.error).toMatch(/^apt has no package “nonexistent-pkg” \(a typo, or not in this Debian release's repositories\)\. Retry would ask for it again: use “Change settings and deploy again…”/);
+    expect(failed.error).not.toContain('then Retry');
     expect(failed.error).toContain('E: Unable to locate package nonexistent-pkg');
     expect((await allEvents(c.id)).some((e) => e.text === '$ dpkg --configure -a')).toBe(false);
   });

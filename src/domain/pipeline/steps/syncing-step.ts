@@ -131,8 +131,20 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
 /** apt-get's refusal after an interrupted dpkg run. */
 const DPKG_INTERRUPTED = /^E: dpkg was interrupted, you must manually run 'dpkg --configure -a'/;
 
+/** apt-get's answer for a name its package lists do not have. */
+const APT_UNKNOWN_PACKAGE = /^E: Unable to locate package (\S+)/;
+
 function installFailed(what: string, exitCode: number | null, tail: string[]): StepError {
   const last = tail.length ? ` Last lines:\n${tail.join('\n')}` : '';
+  // A name apt does not know is in the container's recorded package list: Retry would ask for it again.
+  const unknown = tail.map((line) => APT_UNKNOWN_PACKAGE.exec(line)?.[1]).filter((name) => name !== undefined);
+  if (unknown.length) {
+    const names = unknown.map((name) => `“${name}”`).join(', ');
+    return new StepError(
+      `apt has no package ${names} (a typo, or not in this Debian release's repositories). Retry would ask for it again: ` +
+        `use “Change settings and deploy again…” to correct or remove it (or fix the template or package set that names it).${last}`,
+    );
+  }
   return new StepError(`${what} exited with code ${exitCode}. Fix the cause (see the log), then Retry — completed scripts are skipped.${last}`);
 }
 
