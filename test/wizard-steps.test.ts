@@ -404,6 +404,10 @@ describe('packages and scripts steps', () => {
     expect(page.text).toMatch(/name="package_groups" value="npm" checked>/);
     expect(page.text).not.toContain('value="pip"');
     expect(page.text).toContain('typescript@5.6.3');
+    // No package set exists here: the step says where they are made, rather than only that the template names none.
+    expect(page.text).toContain('No package sets exist yet');
+    expect(page.text).toContain('<a href="/package-sets" class="text-sky-700 underline">Package sets</a>');
+    expect(page.text).not.toContain('This template names no package sets.');
 
     const bad = await b.post('/containers/new/packages', { package_groups: 'apt', extra_packages: 'htop $(reboot)' });
     expect(bad.status).toBe(422);
