@@ -90,6 +90,14 @@ describe('at 390 px', () => {
         expect(await page.locator('#container-rows tr').count()).toBe(2);
         expect(await sidewaysScrollers(page)).toEqual([]);
         expect(await offScreen(page)).toEqual([]);
+        // The sort links stay on screen (a "Sort by" line), as every link that Tab reaches must.
+        const shown = await page.locator('main thead a').evaluateAll((links) =>
+          links.filter((a) => {
+            const r = a.getBoundingClientRect();
+            return a.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); // not clipped away
+          }).map((a) => a.textContent?.replace(/\W/g, '')),
+        );
+        expect(shown).toEqual(['Hostname', 'State', 'Created']);
         const row = page.locator('#container-rows tr', { hasText: 'web1' });
         for (const text of ['web1', 'ready', '101', 'pve-phone', 'phone-operator']) expect(await row.innerText()).toContain(text);
         expect(await row.getByRole('link', { name: 'Destroy web1' }).isVisible()).toBe(true);
