@@ -116,6 +116,8 @@ describe('the node list', () => {
     expect(row(simulated.id)).toMatch(/>yes<\/span>/);
     expect(row(simulated.id)).toMatch(/<td class="px-4 py-2 tabular-nums[^"]*" data-label="Containers">2<\/td>/);
     expect(row(simulated.id)).toContain('not tested');
+    // …and where to test it: the node's page, whose first panel is "Test connection".
+    expect(row(simulated.id)).toContain(`<a class="text-sky-700 hover:underline" href="/nodes/${simulated.id}/edit">Test it…</a>`);
     expect(row(unpinnedId)).not.toContain('Simulator');
     expect(row(unpinnedId)).toMatch(/>no<\/span>/);
     expect(res.text).toContain('aria-current="page"');
