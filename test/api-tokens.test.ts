@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { createApp } from '../src/app.ts';
+import { createApiToken } from '../src/domain/access/api-tokens.ts';
 import type { TemplateDefinition } from '../src/domain/templates/template.ts';
 import { listen, signIn } from './support/http-session.ts';
 import { startTestSimulator } from './support/simulator-fixtures.ts';
@@ -185,6 +186,33 @@ describe('API tokens', () => {
     expect(denied.map((e) => e.action)).toEqual(['user.create', 'user.invite', 'user.proxmox_user', 'user.proxmox_sign_in']);
     // Reading the accounts is still what an admin's token may do.
     expect((await fetch(`${base}/users`, { headers: bearer(token) })).status).toBe(200);
+  });
+
+  it("cannot make anyone an admin: a leaked admin token would make its holder's own account one, outliving its revocation", async () => {
+    // Made directly: the account may create only 10 tokens in 10 minutes through /account, and this file uses them.
+    const ops = (await env.deps.repos.users.findByUsername('ops'))!;
+    const { token } = await createApiToken({ apiTokens: env.deps.repos.apiTokens, users: env.deps.repos.users }, ops, { name: 'would-promote', expiresAt: null });
+    await ensureUser(env.deps, 'mallory', PASSWORD, 'viewer');
+    const mallory = (await env.deps.repos.users.findByUsername('mallory'))!;
+    const asToken = (role: string) =>
+      fetch(`${base}/users/${mallory.id}/role`, { method: 'POST', redirect: 'manual', headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }), body: JSON.stringify({ role }) });
+
+    const refused = await asToken('admin');
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-type')).toContain('application/json');
+    expect((await refused.json()).error).toContain('Sign in to Launchpad in a browser');
+    expect((await env.deps.repos.users.findById(mallory.id))!.role).toBe('viewer');
+    // Audited as denied (on the answer's finish), naming whom and what it was about.
+    await expect.poll(async () => (await env.deps.knex('audit_entries').where({ outcome: 'denied', action: 'user.role', target: 'mallory' })).map((e) => e.username)).toEqual(['ops']);
+
+    // Any other role stays open to an admin's token, and a browser session may still make an admin.
+    expect((await asToken('operator')).status).toBe(303);
+    expect((await env.deps.repos.users.findById(mallory.id))!.role).toBe('operator');
+    const browser = await fetch(`${base}/users/${mallory.id}/role`, {
+      method: 'POST', redirect: 'manual', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: admin.csrf, role: 'admin' }),
+    });
+    expect(browser.status).toBe(303);
+    expect((await env.deps.repos.users.findById(mallory.id))!.role).toBe('admin');
   });
 
   it('revoked, expired, unknown and malformed tokens get 401', async () => {

@@ -82,10 +82,15 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
     return user;
   };
 
-  router.post('/users/:id/role', allow.admins, async (req, res) => {
+  // Making someone an admin is as good as making a sign-in: a leaked admin token could make one of its holder's own
+  // accounts an admin that outlives the token's revocation. Other roles, disable, enable and delete stay open to it.
+  const adminsOnlyByBrowser = sessionOnly<{ id: string }>('who is an admin', 'Users (/users)');
+
+  router.post('/users/:id/role', allow.admins, async (req, res, next) => {
     const user = await targetUser(req, res);
     const role = req.body?.role;
     if (isRole(role)) auditDetails(res, { role, previous_role: user.role });
+    if (role === 'admin' && req.apiTokenId !== undefined) return adminsOnlyByBrowser(req, res, next);
     await users.changeRole(deps, user, role);
     flash(req, 'success', `${user.username} is now ${role === 'admin' ? 'an admin' : `a ${role}`}.`);
     res.redirect(303, '/users');
