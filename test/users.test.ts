@@ -97,6 +97,25 @@ describe('/users', () => {
     expect((await signIn('erin', 'erin-password-long')).status).toBe(303);
   });
 
+  it('disabling drops the open invite or reset link: enabling the account again does not bring it back', async () => {
+    const path = await invite('gwen', 'operator');
+    const id = (await env.deps.repos.users.findByUsername('gwen'))!.id;
+    // Disabled before the link was used (the link went astray, or she left): whoever has it must not set a password later.
+    await admin.agent.post(`/users/${id}/disable`).type('form').send({ _csrf: csrf }).expect(303);
+    await request(app).get(path).expect(404);
+    await admin.agent.post(`/users/${id}/enable`).type('form').send({ _csrf: csrf }).expect(303);
+
+    await request(app).get(path).expect(404);
+    const taken = request.agent(app);
+    const form = await taken.get('/login').expect(200);
+    await taken.post(path).type('form').send({ _csrf: csrfFrom(form.text), password: 'gwen-password-taken', password_confirm: 'gwen-password-taken' }).expect(404);
+    expect((await signIn('gwen', 'gwen-password-taken')).status).not.toBe(303);
+    expect(await env.deps.knex('user_invites').where({ user_id: id })).toHaveLength(0);
+    // The admin gives her a new link when she is back: that one works.
+    const fresh = pathOf(linkIn((await admin.agent.post(`/users/${id}/invite`).type('form').send({ _csrf: csrf }).expect(200)).text)!);
+    await accept(fresh, 'gwen-password-long');
+  });
+
   it('a new link resets the password: the old link stops working, an expired one never works', async () => {
     const first = await invite('fred', 'operator');
     const id = (await env.deps.repos.users.findByUsername('fred'))!.id;

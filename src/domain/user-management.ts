@@ -75,6 +75,8 @@ export async function setDisabled(deps: UserManagementDeps, user: User, disabled
   if (disabled) {
     await deps.repos.users.endSessions(user.id);
     await revokeApiTokens(deps, user.id);
+    // Its open invite or reset link too: hidden while the account is disabled, it would work again once enabled.
+    await deps.repos.invites.deleteFor(user.id);
     await deps.access.announce({ userId: user.id, what: 'account' });
   }
   return user;
