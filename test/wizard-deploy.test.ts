@@ -375,6 +375,35 @@ describe('Deploy again with the settings of another container', () => {
     expect((await b.get('/containers/new')).headers.location).toBe('/containers/new/configure');
   });
 
+  it('a “Deploy again” link does not replace a draft in progress: it asks, and only the form starts over', async () => {
+    const b = await browser();
+    const builtId = await toReview(b, { hostname: 'built-1' });
+    expect((await b.post('/containers', { deploy_id: builtId })).status).toBe(303);
+    await env.deps.queue.remove(builtId);
+    await env.deps.repos.containers.update(builtId, { lifecycle: 'ready' });
+    // Another container half way through the wizard.
+    const pendingId = await toReview(b, { hostname: 'in-progress' });
+
+    const asked = await b.get(`/containers/new?from=${builtId}`);
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain('Start over from the settings of built-1?');
+    expect(asked.text).toMatch(/Your unfinished draft for <strong>in-progress<\/strong> will be replaced/);
+    expect(asked.text).toContain(`name="from" value="${builtId}"`);
+    // Nothing was replaced: the same draft, on its Review step, deploys as in-progress.
+    const review = await b.get('/containers/new/review');
+    expect(review.status).toBe(200);
+    expect(review.text).toContain(`name="deploy_id" value="${pendingId}"`);
+    expect(field((await b.get('/containers/new/configure')).text, 'hostname')).toBe('in-progress');
+
+    // Without the session's CSRF token (a cross-site form) the start over is refused.
+    expect((await b.agent.post('/containers/new').type('form').send({ from: builtId })).status).toBe(403);
+    expect((await b.get('/containers/new/review')).text).toContain(`name="deploy_id" value="${pendingId}"`);
+    const confirmed = await b.post('/containers/new', { from: builtId });
+    expect(confirmed.status).toBe(303);
+    expect(confirmed.headers.location).toBe('/containers/new/configure');
+    expect(field((await b.get('/containers/new/configure')).text, 'hostname')).toBe('built-1');
+  });
+
   it('is for deployers only, and only for a container that exists', async () => {
     const b = await browser();
     expect((await b.get('/containers/new?from=00000000-0000-0000-0000-000000000000')).status).toBe(404);

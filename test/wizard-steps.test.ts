@@ -181,6 +181,39 @@ describe('starting the wizard', () => {
     expect(errorOf(unknown.text, 'template')).toMatch(/There is no template “999999”/);
   });
 
+  it("does not let a link replace a draft in progress: another template's Deploy link asks first, and only the form starts over", async () => {
+    const other = await env.deps.repos.templates.createCustom({ ...WEB_TEMPLATE, name: 'wiz-other', scripts: [] });
+    if (other === 'taken') throw new Error('template name taken');
+    const b = await browser();
+    await throughConfigure(b, { hostname: 'half-done' });
+
+    // A link to /containers/new?template=… (another site's, too) shows the question; the draft is as it was.
+    const asked = await b.get(`/containers/new?template=${other}`);
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain('Start over from template “wiz-other”?');
+    expect(asked.text).toMatch(/Your unfinished draft for <strong>half-done<\/strong> will be replaced/);
+    expect(asked.text).toContain('<form method="post" action="/containers/new">');
+    expect(asked.text).toContain(`name="template" value="${other}"`);
+    expect(asked.text).toContain('href="/containers/new/packages"');
+    expect(inputValue((await b.get('/containers/new/configure')).text, 'hostname')).toBe('half-done');
+    expect((await b.get('/containers/new/packages')).status).toBe(200);
+    // Its own template's link changes nothing either and goes on where the draft stands.
+    expect((await b.get(`/containers/new?template=${templateId}`)).headers.location).toBe('/containers/new/configure');
+    expect((await b.get('/containers/new/packages')).status).toBe(200);
+
+    // The form needs the session's CSRF token: a cross-site post cannot answer it.
+    const forged = await b.agent.post('/containers/new').type('form').send({ template: String(other) });
+    expect(forged.status).toBe(403);
+    expect((await b.get('/containers/new/packages')).status).toBe(200);
+    // Answered: the draft starts over from the other template.
+    const confirmed = await b.post('/containers/new', { template: String(other) });
+    expect(confirmed.status).toBe(303);
+    expect(confirmed.headers.location).toBe('/containers/new/configure');
+    expect((await b.get('/containers/new/template')).text).toContain(`name="template" value="${other}" class="mt-1" checked`);
+    expect((await b.get('/containers/new/packages')).headers.location).toBe('/containers/new/configure');
+    expect(inputValue((await b.get('/containers/new/configure')).text, 'hostname')).toBe('wiz-other');
+  });
+
   it('needs a session', async () => {
     const res = await supertest(app).get('/containers/new/template');
     expect(res.status).toBe(303);

@@ -115,6 +115,12 @@ export function newDraft(): WizardDraft {
   };
 }
 
+/** A draft someone has begun (a template chosen, or from scratch): a link must not replace it without asking. */
+export const inProgress = (draft: WizardDraft | undefined): draft is WizardDraft => draft !== undefined && draft.template !== null;
+
+/** The same choices, whichever deploy id each was started with. */
+export const sameChoices = (a: WizardDraft, b: WizardDraft) => JSON.stringify({ ...a, deployId: '' }) === JSON.stringify({ ...b, deployId: '' });
+
 /** The first step that still needs input (Review once the four before it are done). */
 export function firstOpenStep(draft: WizardDraft): WizardStep {
   return STEP_KEYS.find((step) => step !== 'review' && !draft.completed.includes(step)) ?? 'review';

@@ -119,8 +119,9 @@ function saveScriptsStep(draft: WizardDraft, template: Template | null, body: Re
 
 /**
  * “Deploy again” from a container's page: a new draft with that container's choices (draftFromContainer), which
- * replaces any draft in progress. The template must still be in the catalogue and load — the new build runs what the
- * catalogue holds now, as any Deploy does; a container of a node removed since starts with no node chosen.
+ * replaces the draft in progress (the route asks first when there is one). The template must still be in the
+ * catalogue and load — the new build runs what the catalogue holds now, as any Deploy does; a container of a node
+ * removed since starts with no node chosen.
  */
 export async function startFromContainer(deps: WizardDeps, viewer: Viewer, id: string): Promise<{ draft: WizardDraft; hostname: string } | { error: string }> {
   const container = await findVisibleContainer(deps.repos, viewer, id);

@@ -6,8 +6,8 @@ import { Router, type Request, type Response } from 'express';
 import type { Deps } from '../../deps.ts';
 import { createContainer } from '../../domain/containers/create-container.ts';
 import { FIELD_LABELS, requestFromBody, single } from '../../domain/wizard/creation-request.ts';
-import { NodeProblemValidationError, NodeUnavailableError } from '../../domain/wizard/creation-validation.ts';
-import { firstOpenStep, newDraft, stepUrl, WIZARD_STEPS, type WizardDraft, type WizardStep } from '../../domain/wizard/wizard-draft.ts';
+import { NodeProblemValidationError, NodeUnavailableError, resolveTemplate } from '../../domain/wizard/creation-validation.ts';
+import { firstOpenStep, inProgress, newDraft, sameChoices, stepUrl, WIZARD_STEPS, type WizardDraft, type WizardStep } from '../../domain/wizard/wizard-draft.ts';
 import * as wizard from '../../domain/wizard/wizard-views.ts';
 import { isReviewDeploy, saveStep, staleDeploy, startFromContainer } from '../../domain/wizard/wizard-saves.ts';
 import { ValidationError } from '../../lib/errors.ts';
@@ -55,23 +55,55 @@ export function wizardRoutes(deps: WizardRoutesDeps): Router {
 
   // A template page's Deploy link names its template (?template=<id>): chosen as on the first step, then on to the next.
   // A container page's “Deploy again” names the container (?from=<id>): its settings, on the Configure step.
+  // A GET is a link anyone can make, another site's too: it never replaces a draft in progress that would change —
+  // the page asks first, and only its form (a POST with the session's CSRF token) starts over.
+  const startFrom = async (req: Request, res: Response, from: string, ask: boolean) => {
+    const outcome = await startFromContainer(deps, req.user!, from);
+    if ('error' in outcome) {
+      flash(req, 'error', outcome.error);
+      return res.redirect(303, `/containers/${encodeURIComponent(from)}`);
+    }
+    const current = req.session.wizardDraft;
+    if (ask && inProgress(current) && !sameChoices(current, outcome.draft)) {
+      return askToStartOver(req, res, current, { from }, `the settings of ${outcome.hostname}`);
+    }
+    req.session.wizardDraft = outcome.draft;
+    flash(req, 'info', `The settings of ${outcome.hostname} are filled in. The VMID and root password are not copied: choose them, check each step, then deploy.`);
+    return res.redirect(303, stepUrl('configure'));
+  };
+
+  const startWithTemplate = async (req: Request, res: Response, template: string, ask: boolean) => {
+    const current = req.session.wizardDraft;
+    const resolved = await resolveTemplate(deps, template);
+    const replaces = inProgress(current) && 'template' in resolved && current.template !== String(resolved.template?.id ?? '');
+    if (replaces && ask) return askToStartOver(req, res, current, { template }, `template “${resolved.template?.name ?? ''}”`);
+    // Confirmed, it starts over: a new draft, as the question said. Else the draft as it is — a template that does not
+    // resolve changes nothing in it (the Template step says why).
+    const outcome = await saveStep(deps, replaces ? newDraft() : draftOf(req), 'template', { template });
+    req.session.wizardDraft = outcome.draft;
+    if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
+    return renderStep(req, res, outcome.view, outcome.status);
+  };
+
+  async function askToStartOver(req: Request, res: Response, draft: WizardDraft, start: { from: string } | { template: string }, what: string) {
+    const resolved = await wizard.draftTemplate(deps, draft);
+    const templateName = 'template' in resolved ? resolved.template?.name ?? null : null;
+    const draftName = draft.configure.hostname || (templateName ? `a container from “${templateName}”` : 'a container from scratch');
+    renderPage(req, res, 'pages/wizard/start-over', { title: 'New container · Start over?', section: SECTION, what, draftName, start, resume: stepUrl(firstOpenStep(draft)) });
+  }
+
   router.get('/containers/new', allow.operators, async (req, res) => {
-    if (typeof req.query.from === 'string' && req.query.from !== '') {
-      const outcome = await startFromContainer(deps, req.user!, req.query.from);
-      if ('error' in outcome) {
-        flash(req, 'error', outcome.error);
-        return res.redirect(303, `/containers/${encodeURIComponent(req.query.from)}`);
-      }
-      req.session.wizardDraft = outcome.draft;
-      flash(req, 'info', `The settings of ${outcome.hostname} are filled in. The VMID and root password are not copied: choose them, check each step, then deploy.`);
-      return res.redirect(303, stepUrl('configure'));
-    }
-    if (typeof req.query.template === 'string' && req.query.template !== '') {
-      const outcome = await saveStep(deps, draftOf(req), 'template', { template: req.query.template });
-      req.session.wizardDraft = outcome.draft;
-      if ('redirect' in outcome) return res.redirect(303, outcome.redirect);
-      return renderStep(req, res, outcome.view, outcome.status);
-    }
+    if (typeof req.query.from === 'string' && req.query.from !== '') return startFrom(req, res, req.query.from, true);
+    if (typeof req.query.template === 'string' && req.query.template !== '') return startWithTemplate(req, res, req.query.template, true);
+    res.redirect(303, stepUrl(firstOpenStep(draftOf(req))));
+  });
+
+  // “Start over” confirmed on that page: replaces the draft in progress.
+  router.post('/containers/new', allow.operators, async (req, res) => {
+    const from = single(req.body?.from).trim();
+    const template = single(req.body?.template).trim();
+    if (from !== '') return startFrom(req, res, from, false);
+    if (template !== '') return startWithTemplate(req, res, template, false);
     res.redirect(303, stepUrl(firstOpenStep(draftOf(req))));
   });
 
