@@ -199,11 +199,14 @@ describe('GET /containers', () => {
     expect(page.text).toContain('<tbody id="container-rows"');
   });
 
-  it('shows the empty state, pointing to the wizard, to someone with no containers', async () => {
+  it('shows the empty state, pointing to the wizard, to an operator with no containers (saying the list is theirs: teammates have some)', async () => {
+    // Teammates have containers: the admin's list is not empty.
+    expect((await admin.agent.get('/containers').expect(200)).text).toContain('<tbody id="container-rows"');
     await ensureUser(env.deps, 'newcomer', 'newcomer-password');
     const newcomer = await signedInAgent(app, env.deps, { username: 'newcomer', password: 'newcomer-password' });
     const res = await newcomer.agent.get('/containers').expect(200);
-    expect(res.text).toContain('No containers yet');
+    expect(res.text).toContain('No containers of yours yet');
+    expect(res.text).toContain('This list shows the containers you deploy; your teammates’ are theirs to manage (an admin sees them all).');
     expect(res.text).toContain('<a href="/containers/new" class="btn-primary">Create your first container</a>');
     expect(res.text).not.toContain('<tbody');
   });
