@@ -221,8 +221,10 @@ describe('one action at a time', () => {
     expect(hx.status).toBe(204);
     expect(hx.headers['hx-redirect']).toBe(`/containers/${ct.id}`);
     // …and the audit log records it as refused, not as a success.
-    const [audit] = await env.deps.repos.audit.list({ action: 'container.shutdown', containerId: ct.id }, { limit: 1, offset: 0 });
-    expect(audit).toMatchObject({ outcome: 'failure', details: { status: 409 } });
+    // (Audited once the response has finished: the entry may be written a moment after the answer arrived.)
+    const newestShutdown = async () => (await env.deps.repos.audit.list({ action: 'container.shutdown', containerId: ct.id }, { limit: 1, offset: 0 }))[0];
+    await expect.poll(newestShutdown).toMatchObject({ outcome: 'failure', details: { status: 409 } });
+    const audit = await newestShutdown();
     expect(String(audit!.details.message)).toMatch(/^Your reboot is in progress \(requested \d+ s ago\)\. Wait for it to finish, then try again\.$/);
     const page = await admin.agent.get(`/containers/${ct.id}`).expect(200);
     expect(page.text).toContain('Wait for it to finish');
