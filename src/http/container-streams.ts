@@ -14,7 +14,7 @@ import { mayActOn, seesEveryContainer } from '../domain/roles.ts';
 import { SharedReads } from '../domain/containers/shared-reads.ts';
 import { ProgressFeed } from '../domain/progress/progress-feed.ts';
 import { replayCache } from '../domain/progress/replay-cache.ts';
-import { sessionKey } from '../domain/access/access-changes.ts';
+import { streamHolder } from '../domain/access/access-changes.ts';
 import { ValidationError } from '../lib/errors.ts';
 import type { ContainerFragments } from './container-fragments.ts';
 import { openEventStream } from './sse.ts';
@@ -114,8 +114,7 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
       refuseStream(res, slot.refused);
       return false;
     }
-    const session = viewer.tokenId === undefined ? sessionKey(viewer.sessionId) : undefined;
-    if (!watchStream(deps.access, res, { userId: viewer.user.id, tokenId: viewer.tokenId, session }, viewer.checkedAfter, viewer.tokenExpiresAt)) {
+    if (!watchStream(deps.access, res, streamHolder(viewer.user.id, viewer.tokenId, viewer.sessionId), viewer.checkedAfter, viewer.tokenExpiresAt)) {
       slot.release();
       return false;
     }

@@ -3,7 +3,7 @@
 // log.txt?follow, a template test's stream).
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler } from 'express';
-import { sessionKey, type AccessChanges, type StreamHolder } from '../domain/access/access-changes.ts';
+import { streamHolder, type AccessChanges, type StreamHolder } from '../domain/access/access-changes.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -21,11 +21,7 @@ export function noteAccessChecks(access: Pick<AccessChanges, 'heard'>): RequestH
 }
 
 /** Who holds a stream an Express request opens: the signed-in user, and the API token it came with (if any). */
-export const holderOf = (req: Request): StreamHolder => ({
-  userId: req.user!.id,
-  tokenId: req.apiTokenId,
-  session: req.apiTokenId === undefined ? sessionKey(req.sessionID) : undefined,
-});
+export const holderOf = (req: Request): StreamHolder => streamHolder(req.user!.id, req.apiTokenId, req.sessionID);
 
 /** A stream whose account lost access between being checked and opening: the page reloads and is checked afresh. */
 function refuseStaleStream(res: ServerResponse): void {

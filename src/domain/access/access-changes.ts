@@ -31,6 +31,13 @@ export interface StreamHolder {
 /** A browser session as streams and announcements name it: a digest of its id (a session id is never published). */
 export const sessionKey = (sessionId: string): string => createHash('sha256').update(`launchpad-stream:${sessionId}`).digest('base64url').slice(0, 22);
 
+/** Who holds a stream opened by this account with this API token, or else with this browser session. */
+export const streamHolder = (userId: number, tokenId: number | undefined, sessionId: string): StreamHolder => ({
+  userId,
+  tokenId,
+  session: tokenId === undefined ? sessionKey(sessionId) : undefined,
+});
+
 /** An open stream as far as closing it goes: its response (destroyed, the stream ends where it is). */
 export interface Closable {
   destroy(): unknown;

@@ -6,7 +6,7 @@ import type { ContainerExtrasRepository } from '../../db/container-extras-reposi
 import type { EventsRepository } from '../../db/events-repository.ts';
 import type { HealthRepository } from '../../db/health-repository.ts';
 import type { HistoryRepository } from '../../db/history-repository.ts';
-import type { NodesRepository } from '../../db/nodes-repository.ts';
+import type { NodeRecord, NodesRepository } from '../../db/nodes-repository.ts';
 import type { SettingsRepository } from '../../db/settings-repository.ts';
 import type { UsersRepository } from '../../db/users-repository.ts';
 import type { Logger } from '../../logger.ts';
@@ -15,7 +15,6 @@ import { NodeShell } from '../../proxmox/node-shell.ts';
 import { waitForTask } from '../../proxmox/task-waiter.ts';
 import type { ContainerConfig } from '../containers/container-config.ts';
 import { proxmoxClientFor, shellTargetFor } from '../nodes/node-access.ts';
-import type { ProblemContext } from '../nodes/node-problems.ts';
 import { SANDBOX_FIX, simulatorRunsCommands } from '../nodes/simulator-badge.ts';
 import { EventRecorder } from '../progress/event-recorder.ts';
 import { PHASES, isPhaseKey, type PhaseKey } from '../progress/phases.ts';
@@ -166,7 +165,7 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
     const config = container.config as unknown as ContainerConfig;
     const vmid = (await deps.repos.containers.findById(containerId))?.vmid;
     const othersGuest = err instanceof ForeignGuestError || err instanceof VmidTakenError;
-    if (config.destroyOnFailure && api && vmid && !othersGuest) await destroyAfterFailure(api, node.name, vmid, container, recorder, log, { node });
+    if (config.destroyOnFailure && api && vmid && !othersGuest) await destroyAfterFailure(api, node, vmid, container, recorder, log);
     await recorder.fail(message);
     await recorder.close().catch(() => undefined);
     return 'failed';
@@ -177,17 +176,17 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
 }
 
 /** "Destroy the container if creation fails": best effort, reported in the log either way. */
-async function destroyAfterFailure(api: ReturnType<typeof proxmoxClientFor>, node: string, vmid: number, container: Container, recorder: EventRecorder, log: Logger, context: ProblemContext) {
+async function destroyAfterFailure(api: ReturnType<typeof proxmoxClientFor>, node: NodeRecord, vmid: number, container: Container, recorder: EventRecorder, log: Logger) {
   try {
-    const exists = (await api.listLxc(node)).find((ct) => ct.vmid === vmid);
+    const exists = (await api.listLxc(node.name)).find((ct) => ct.vmid === vmid);
     if (!exists) return;
-    await confirmOwnCt(api, node, container, vmid);
+    await confirmOwnCt(api, node.name, container, vmid);
     recorder.log('system', `Destroying CT ${vmid} as requested (“destroy the container if creation fails”)…`);
-    const upid = await api.deleteLxc(node, vmid, { purge: true, force: true });
+    const upid = await api.deleteLxc(node.name, vmid, { purge: true, force: true });
     await waitForTask(api, upid, { onLine: (line) => recorder.log('task', line) });
     recorder.log('system', `CT ${vmid} destroyed. Retry creates it again from the start.`);
   } catch (err) {
     log.warn({ err }, 'destroy after failure failed');
-    recorder.log('system', `Could not destroy CT ${vmid}: ${describeFailure(err, context)}`);
+    recorder.log('system', `Could not destroy CT ${vmid}: ${describeFailure(err, { node })}`);
   }
 }

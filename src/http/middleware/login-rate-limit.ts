@@ -97,13 +97,17 @@ export function loginRateLimits(redis: Redis, limits: LoginLimits, users: UsersR
   ];
 }
 
-/** At most `limit` requests per signed-in account in `windowMs`, shared by every web process through Redis. */
-function perAccountRateLimit(redis: Redis, prefix: string, windowMs: number, limit: number, refusal: string): RequestHandler {
+/**
+ * At most `limit` requests per signed-in account in `windowMs`, shared by every web process through Redis. `counts`:
+ * which answers count against it (all, when left out).
+ */
+function perAccountRateLimit(redis: Redis, prefix: string, windowMs: number, limit: number, refusal: string, counts?: (res: Response) => boolean): RequestHandler {
   return rateLimit({
     windowMs,
     limit,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
+    ...(counts ? { skipSuccessfulRequests: true, requestWasSuccessful: (_req: Request, res: Response) => !counts(res) } : {}),
     store: new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> }),
     keyGenerator: (req) => String(req.user?.id ?? ipKeyGenerator(req.ip ?? 'unknown')),
     handler: (_req, _res, next) => next(new TooManyRequestsError(refusal)),
@@ -124,17 +128,7 @@ export function fingerprintRateLimit(redis: Redis, prefix: string): RequestHandl
  * learn a password that may open more than Launchpad. Only a wrong current password counts (the route marks it).
  */
 export function passwordChangeRateLimit(redis: Redis, prefix: string): RequestHandler {
-  return rateLimit({
-    windowMs: WINDOW_MS,
-    limit: 5,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    skipSuccessfulRequests: true,
-    requestWasSuccessful: (_req, res) => res.locals.wrongCurrentPassword !== true,
-    store: new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply> }),
-    keyGenerator: (req) => String(req.user!.id),
-    handler: (_req, _res, next) => next(new TooManyRequestsError('Too many wrong current passwords for this account. Wait 15 minutes and try again, or ask an admin for a reset link.')),
-  });
+  return perAccountRateLimit(redis, prefix, WINDOW_MS, 5, 'Too many wrong current passwords for this account. Wait 15 minutes and try again, or ask an admin for a reset link.', (res) => res.locals.wrongCurrentPassword === true);
 }
 
 /** Creating API tokens: at most 10 per account in 10 minutes (an account holds at most 20 usable ones anyway). */

@@ -29,15 +29,11 @@ const installCommands: Record<PackageManager, (specs: string[]) => string[][]> =
 };
 
 /**
- * What an install runs in besides its command line (the log shows the command alone). pct exec gives the command no
- * terminal and no DEBIAN_FRONTEND: apt's maintainer scripts would have debconf complain on stderr, and a question of
- * high priority would wait for an answer until the timeout.
+ * What an apt command runs in besides its command line (the log shows the command alone). pct exec gives the command
+ * no terminal and no DEBIAN_FRONTEND: apt's maintainer scripts would have debconf complain on stderr, and a question
+ * of high priority would wait for an answer until the timeout.
  */
-const withEnvironment: Record<PackageManager, (argv: string[]) => string[]> = {
-  apt: (argv) => ['env', 'DEBIAN_FRONTEND=noninteractive', ...argv],
-  npm: (argv) => argv,
-  pip: (argv) => argv,
-};
+const noninteractive = (argv: string[]) => ['env', 'DEBIAN_FRONTEND=noninteractive', ...argv];
 
 export async function syncingStep(ctx: PipelineContext): Promise<void> {
   const { recorder, config } = ctx;
@@ -71,7 +67,7 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
       for (const argv of installCommands[manager](specs)) {
         recorder.log('system', `$ ${argv.join(' ')}`);
         const what = `Installing ${manager} packages (${argv.slice(0, 2).join(' ')})`;
-        const inCt = withEnvironment[manager](argv);
+        const inCt = manager === 'apt' ? noninteractive(argv) : argv;
         const failed = await runStreaming(ctx, inCt, ctx.timings.packageTimeoutMs, what, { failOnExit: manager !== 'apt' });
         if (failed === undefined) continue;
         // An attempt cancelled (or cut off) during an install leaves dpkg half-done, and every apt-get after it
@@ -79,7 +75,7 @@ export async function syncingStep(ctx: PipelineContext): Promise<void> {
         if (!failed.lastLines.some((line) => DPKG_INTERRUPTED.test(line))) throw installFailed(what, failed.exitCode, failed.lastLines);
         recorder.log('system', 'An earlier attempt was stopped while dpkg worked: finishing its work with dpkg --configure -a, then installing again.');
         recorder.log('system', '$ dpkg --configure -a');
-        await runStreaming(ctx, ['env', 'DEBIAN_FRONTEND=noninteractive', 'dpkg', '--configure', '-a'], ctx.timings.packageTimeoutMs, 'Finishing the interrupted dpkg run (dpkg --configure -a)');
+        await runStreaming(ctx, noninteractive(['dpkg', '--configure', '-a']), ctx.timings.packageTimeoutMs, 'Finishing the interrupted dpkg run (dpkg --configure -a)');
         recorder.log('system', `$ ${argv.join(' ')}`);
         await runStreaming(ctx, inCt, ctx.timings.packageTimeoutMs, what);
       }
