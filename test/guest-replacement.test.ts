@@ -7,6 +7,7 @@
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { proxmoxClientFor } from '../src/domain/nodes/node-access.ts';
+import { registerSimulatorNode } from '../src/domain/nodes/simulator-node.ts';
 import { markOf, markedDescription } from '../src/domain/pipeline/ct-mark.ts';
 import { runHealthCheck } from '../src/domain/health/health-check.ts';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
@@ -306,11 +307,14 @@ describe('a CT migrated to another node of the cluster', () => {
     simulator.sim.state.moveToPeer(vmid, 'pve2');
     const moved = () => JSON.stringify(simulator.sim.state.containers.get(vmid));
     const before = moved();
-    const words = `CT ${vmid} is now on node pve2, not sim: it was migrated outside Launchpad, which acts on it only on sim. Migrate it back to sim in Proxmox, then try again.`;
+    const said = `CT ${vmid} is now on node pve2, not sim: it was migrated outside Launchpad, which acts on it only on sim.`;
+    const words = `${said} Use “Follow it to pve2” on its page (pve2 must be one of Launchpad's nodes), or migrate it back to sim in Proxmox; then try again.`;
 
     const page = await admin.agent.get(`/containers/${id}`).expect(200);
-    expect(page.text).toContain(words);
+    expect(page.text).toContain(said);
     expect(page.text).not.toContain('Forget this entry');
+    expect(page.text).not.toContain(`href="/containers/${id}/destroy"`);
+    expect(page.text).toContain('>Follow it to pve2</button>');
 
     // Forget refuses: the CT is not gone.
     const forget = await post(id, 'forget');
@@ -328,6 +332,53 @@ describe('a CT migrated to another node of the cluster', () => {
     expect((await row(id)).lifecycle).toBe('ready');
     expect((await events(id)).at(-1)?.text).toContain(words);
     expect(moved()).toBe(before);
+  }, 120_000);
+
+  it('Follow moves the entry to the node it was migrated to, once that node is one of Launchpad\'s and the CT there is marked as this container\'s', async () => {
+    const { id, container } = await built('moved-3');
+    const vmid = container.vmid!;
+    await setForeignRunning(vmid, false);
+    simulator.sim.state.moveToPeer(vmid, 'pve3');
+    const mark = simulator.sim.requests.at(-1)?.seq ?? 0;
+
+    // pve3 is not one of Launchpad's nodes yet: Follow says what to do, and the entry stays where it was.
+    const unknown = await post(id, 'follow');
+    expect(unknown.status).toBe(409);
+    expect(unknown.text).toContain(`CT ${vmid} is on node pve3, which is not one of Launchpad&#39;s nodes. Add pve3 under Nodes`);
+    expect((await row(id)).nodeId).toBe(simulator.node.id);
+    expect((await row(id)).currentAction).toBeNull();
+
+    // An admin adds pve3 (the simulator answers for it as a peer node of its cluster): Follow moves the entry there.
+    const pve3 = await registerSimulatorNode(env.deps, { ...simulator.sim, nodeName: 'pve3' });
+    try {
+      const followed = await admin.agent.post(`/containers/${id}/follow`).set('HX-Request', 'true').type('form').send({ _csrf: await admin.csrf() });
+      expect(followed.status).toBe(204);
+      expect(followed.headers['hx-redirect']).toBe(`/containers/${id}`);
+      const after = await row(id);
+      expect(after.nodeId).toBe(pve3.id);
+      expect(after.currentAction).toBeNull();
+      // Only reads reached the cluster: nothing was changed in Proxmox.
+      expect(simulator.sim.requests.filter((r) => r.seq > mark && r.method !== 'GET').map((r) => `${r.method} ${r.path}`)).toEqual([]);
+
+      // The page now reads the CT on pve3: stopped, Start offered, nothing left to follow.
+      const page = await admin.agent.get(`/containers/${id}`).expect(200);
+      expect(page.text).toContain('Followed: Launchpad manages this container on pve3 from now on.');
+      expect(page.text).toContain(`action="/containers/${id}/start"`);
+      expect(page.text).not.toContain('Follow it to');
+      expect((await events(id)).at(-1)?.text).toBe(`Followed CT ${vmid} to pve3, where it was migrated outside Launchpad (from sim); Launchpad manages it there from now on. Requested by marks.`);
+      const history = await env.deps.repos.history.list({ containerId: id }, { limit: 10, offset: 0 });
+      expect(history.map((h) => h.summary)).toContain(`Followed CT ${vmid} to pve3, where it was migrated outside Launchpad (from sim); Launchpad manages it there from now on.`);
+      await expect.poll(async () => (await env.deps.knex('audit_entries').where({ action: 'container.follow', container_id: id }).select('outcome')).map((a) => a.outcome)).toEqual(['failure', 'success']);
+
+      // Following again finds nothing to follow.
+      const again = await post(id, 'follow');
+      expect(again.status).toBe(409);
+      expect(again.text).toContain(`CT ${vmid} is on pve3, where Launchpad already manages it: there is nothing to follow.`);
+    } finally {
+      // A node with a live container cannot be removed: this one is done with.
+      await env.deps.knex('containers').where({ id }).update({ lifecycle: 'destroyed' });
+      await env.deps.repos.nodes.delete(pve3.id);
+    }
   }, 120_000);
 
   it('Retry of a failed build sends no create for the VMID its CT holds on the other node, and says it was migrated', async () => {

@@ -98,6 +98,21 @@ export class ContainersRepository {
   }
 
   /**
+   * Records that the container's CT now lives on node `toNodeId` (someone migrated it in Proxmox), while `action`
+   * holds the lock and the row is still on `fromNodeId`. 'vmid-taken' when another live container is recorded at
+   * that VMID on the new node (the partial unique index decides).
+   */
+  async moveToNode(id: string, action: LockingAction, fromNodeId: number, toNodeId: number): Promise<'moved' | 'vmid-taken' | 'changed'> {
+    try {
+      const moved = await this.knex('containers').where({ id, node_id: fromNodeId, current_action: action }).update({ node_id: toNodeId });
+      return moved > 0 ? 'moved' : 'changed';
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') return 'vmid-taken';
+      throw err;
+    }
+  }
+
+  /**
    * Takes the container's action lock. It is this one statement (`… WHERE current_action IS NULL`): of two
    * concurrent requests exactly one gets the row back. The lifecycle the action may start from is checked in the
    * same statement, so e.g. no reboot can slip in after a destroy began. `by`: the username taking it, for whoever

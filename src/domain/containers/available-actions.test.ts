@@ -12,6 +12,7 @@ describe('availableActions', () => {
     ['ready', ct('running'), ['shutdown', 'reboot', 'stop', 'destroy']],
     ['ready', ct('stopped'), ['start', 'destroy']],
     ['ready', ct('unknown'), ['destroy']],
+    ['ready', { state: 'unknown', movedTo: 'pve2' }, ['follow']],
     ['ready', undefined, ['destroy']],
     ['ready', ct('missing'), ['forget']],
     ['ready', ct('template'), ['forget', 'destroy']],

@@ -7,8 +7,8 @@ import { mayActOn } from '../roles.ts';
 import type { Container, LiveStatus, Viewer } from './container.ts';
 import type { PowerAction } from './lifecycle-actions.ts';
 
-/** What a user may do to a container: the power actions, and the build's own (cancel, retry, destroy, forget). */
-export type ContainerAction = PowerAction | 'cancel' | 'retry' | 'destroy' | 'forget';
+/** What a user may do to a container: the power actions, the build's own (cancel, retry, destroy, forget), and follow. */
+export type ContainerAction = PowerAction | 'cancel' | 'retry' | 'destroy' | 'forget' | 'follow';
 
 /** Power actions by what the CT is doing; a CT whose state is unknown offers none (the node may not even answer). */
 const POWER_BY_STATE: Partial<Record<LiveStatus['state'], readonly PowerAction[]>> = {
@@ -40,6 +40,8 @@ export function availableActions(
       return ['cancel'];
     case 'ready':
       if (template) return ['forget', 'destroy'];
+      // Migrated to another node of the cluster outside Launchpad: nothing is sent to it until the entry follows it.
+      if (ct?.movedTo) return ['follow'];
       return gone ? ['forget'] : [...((state && POWER_BY_STATE[state]) ?? []), 'destroy'];
     case 'failed':
     case 'cancelled':

@@ -13,7 +13,8 @@ import { EventRecorder } from '../progress/event-recorder.ts';
 import { findContainerToActOn } from './container-page.ts';
 import { liveStatusOf, type LiveStatusDeps } from './container-list.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
-import { mayBeOwnConfig } from '../pipeline/ct-mark.ts';
+import { confirmOwnCt, mayBeOwnConfig } from '../pipeline/ct-mark.ts';
+import type { NodeRecord } from '../../db/nodes-repository.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { Container, Viewer, Lifecycle, LiveStatus } from './container.ts';
@@ -22,7 +23,7 @@ import { CREATE_CONTAINER_JOB, CONTAINER_ACTION_JOB, actionJobId, destroyJobId, 
 import { credentialAad } from '../sealed-secrets.ts';
 import { ACTION_WORDS, actionInProgress, isPowerAction, type LockingAction, type PowerAction } from './lifecycle-actions.ts';
 import { enqueueJob, isJobLive } from '../../jobs/enqueue.ts';
-import { recordForgotten, recordQueuedBuildCancelled } from '../history/record-history.ts';
+import { recordFollowed, recordForgotten, recordQueuedBuildCancelled } from '../history/record-history.ts';
 
 export interface ContainerActionDeps {
   repos: { containers: ContainersRepository; events: EventsRepository; history: HistoryRepository };
@@ -185,6 +186,62 @@ export async function forgetContainer(deps: ContainerActionDeps & LiveStatusDeps
     await recordForgotten(deps.repos, claimed.id, viewer, `Forgotten: ${words}.`);
   } finally {
     await deps.repos.containers.releaseAction(container.id, 'forget');
+  }
+}
+
+/**
+ * A CT migrated to another node of the cluster in Proxmox: the entry follows it there, so Launchpad manages it on
+ * that node from now on. Only when the new node is one of Launchpad's (its API token and SSH access are what every
+ * later action uses) and the CT there carries this container's mark; nothing is sent to either node but reads.
+ * Answers the node it followed the CT to.
+ */
+export async function followMovedCt(deps: ContainerActionDeps & LiveStatusDeps, viewer: Viewer & { username: string }, id: string): Promise<string> {
+  const container = await findContainerToActOn(deps.repos, viewer, id);
+  const claimed = await claimAction(deps, viewer, container, 'follow', ['ready']);
+  try {
+    const from = await deps.repos.nodes.findById(claimed.nodeId);
+    if (!from || claimed.vmid === null) throw new ConflictError('This container has no CT on a node Launchpad knows, so there is nothing to follow.', 'rule');
+    const vmid = claimed.vmid;
+    const movedTo = await clusterNodeHolding(deps, from, vmid);
+    if (movedTo === undefined) throw new ConflictError(`The cluster lists no CT ${vmid}: there is nothing to follow. Reload the page to see what its node says now.`, 'rule');
+    if (movedTo === from.name) throw new ConflictError(`CT ${vmid} is on ${from.name}, where Launchpad already manages it: there is nothing to follow.`, 'rule');
+    const to = await deps.repos.nodes.findByName(movedTo);
+    if (!to) {
+      throw new ConflictError(
+        `CT ${vmid} is on node ${movedTo}, which is not one of Launchpad's nodes. Add ${movedTo} under Nodes (its API address, token and SSH access), ` +
+          `then follow the CT there; or migrate it back to ${from.name} in Proxmox.`,
+        'rule',
+      );
+    }
+    const api = proxmoxClientFor(to, deps.secrets);
+    try {
+      await confirmOwnCt(api, to.name, claimed, vmid);
+    } finally {
+      api.close();
+    }
+    const moved = await deps.repos.containers.moveToNode(claimed.id, 'follow', from.id, to.id);
+    if (moved === 'vmid-taken') {
+      throw new ConflictError(`Another live entry in Launchpad is recorded at VMID ${vmid} on ${to.name}; open it (it may be a stale entry to Forget), then follow this one.`, 'rule');
+    }
+    if (moved === 'changed') throw new ConflictError('This container changed while it was being followed: reload the page and try again.');
+    const text = `Followed CT ${vmid} to ${to.name}, where it was migrated outside Launchpad (from ${from.name}); Launchpad manages it there from now on.`;
+    const recorder = await recorderFor(deps, claimed.id, claimed.lifecycle);
+    recorder.log('system', `${text} Requested by ${viewer.username}.`);
+    await recorder.close();
+    await recordFollowed(deps.repos, claimed.id, viewer, text);
+    return to.name;
+  } finally {
+    await deps.repos.containers.releaseAction(container.id, 'follow');
+  }
+}
+
+/** The node of the cluster that holds a CT at `vmid`, asked through `node`'s API (the cluster's guest list). */
+async function clusterNodeHolding(deps: LiveStatusDeps, node: NodeRecord, vmid: number): Promise<string | undefined> {
+  const api = proxmoxClientFor(node, deps.secrets);
+  try {
+    return (await api.listClusterVms()).find((g) => g.type === 'lxc' && g.vmid === vmid)?.node;
+  } finally {
+    api.close();
   }
 }
 

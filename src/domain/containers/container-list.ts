@@ -128,7 +128,7 @@ function match(container: Container, nodeName: string, guest: ClusterVmResource 
 
 /** The guest is this container's CT: its status, or — on another node than Launchpad made it on — why it is left alone. */
 function ownGuest(container: Container, nodeName: string, guest: ClusterVmResource): LiveStatus {
-  if (guest.node !== nodeName) return { state: 'unknown', reason: new CtMovedError(guest.vmid, nodeName, guest.node).message, lock: guest.lock };
+  if (guest.node !== nodeName) return { state: 'unknown', reason: new CtMovedError(guest.vmid, nodeName, guest.node).message, lock: guest.lock, movedTo: guest.node };
   if (guest.template) return templateStatus(guest.vmid);
   if (guest.status === 'running' || guest.status === 'stopped') {
     return { state: guest.status, uptime: guest.status === 'running' ? guest.uptime : undefined, lock: guest.lock };

@@ -102,4 +102,6 @@ export interface LiveStatus {
   uptime?: number;
   /** A Proxmox config lock (backup, migrate…) held right now. */
   lock?: string;
+  /** The cluster node that holds this container's CT now, when someone migrated it away from its recorded node. */
+  movedTo?: string;
 }

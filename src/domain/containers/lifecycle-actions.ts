@@ -4,7 +4,7 @@
 export const POWER_ACTIONS = ['start', 'stop', 'shutdown', 'reboot'] as const;
 export type PowerAction = (typeof POWER_ACTIONS)[number];
 /** Everything that may hold a container's action lock: the power actions run as jobs, the others in the request. */
-export type LockingAction = PowerAction | 'destroy' | 'forget' | 'retry';
+export type LockingAction = PowerAction | 'destroy' | 'forget' | 'retry' | 'follow';
 
 export const isPowerAction = (value: unknown): value is PowerAction => (POWER_ACTIONS as readonly unknown[]).includes(value);
 
@@ -20,6 +20,7 @@ export const ACTION_WORDS: Record<LockingAction, { noun: string; doing: string; 
   destroy: { noun: 'destroy', doing: 'Destroying', label: 'Destroy' },
   forget: { noun: 'forget', doing: 'Forgetting', label: 'Forget' },
   retry: { noun: 'retry', doing: 'Retrying', label: 'Retry' },
+  follow: { noun: 'follow', doing: 'Following', label: 'Follow', hint: 'Manage it on the node it was migrated to' },
 };
 
 /**

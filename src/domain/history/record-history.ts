@@ -101,3 +101,10 @@ export async function recordForgotten(deps: Pick<HistoryWriteDeps, 'history'>, c
     containerId, kind: 'destroy', userId: by.id, username: by.username, attempt: null, outcome: 'succeeded', summary: clip(text), details: { action: 'forget' },
   });
 }
+
+/** An entry that followed its CT to the node someone migrated it to (a change of where Launchpad acts, not of the CT). */
+export async function recordFollowed(deps: Pick<HistoryWriteDeps, 'history'>, containerId: string, by: { id: number; username: string }, text: string): Promise<void> {
+  await deps.history.record({
+    containerId, kind: 'action', userId: by.id, username: by.username, attempt: null, outcome: 'succeeded', summary: clip(text), details: { action: 'follow' },
+  });
+}

@@ -59,7 +59,7 @@ export class CtMovedError extends StepError {
   ) {
     super(
       `CT ${vmid} is now on node ${movedTo}, not ${nodeName}: it was migrated outside Launchpad, which acts on it only on ${nodeName}. ` +
-        `Migrate it back to ${nodeName} in Proxmox, then try again.`,
+        `Use “Follow it to ${movedTo}” on its page (${movedTo} must be one of Launchpad's nodes), or migrate it back to ${nodeName} in Proxmox; then try again.`,
     );
   }
 }

@@ -3,6 +3,7 @@ import type { Deps } from '../../deps.ts';
 import {
   cancelContainer,
   destroyContainer,
+  followMovedCt,
   forgetContainer,
   requestPowerAction,
   retryContainer,
@@ -234,6 +235,19 @@ export function containerRoutes(
     flash(req, 'success', 'Forgotten: the entry is gone from the list; its history stays at its own address.');
     if (isHtmx(req)) res.set('HX-Redirect', '/containers').status(204).end();
     else res.redirect(303, '/containers');
+  }));
+
+  router.post('/containers/:id/follow', allow.operators, audited('follow', async (req, res) => {
+    let node;
+    try {
+      node = await followMovedCt(deps, actor(req), req.params.id);
+    } catch (err) {
+      if (conflictShownOnPage(req, res, err)) return;
+      throw err;
+    }
+    if (wantsJson(req)) return void res.json({ id: req.params.id, node, ...containerLinks(req.params.id) });
+    flash(req, 'success', `Followed: Launchpad manages this container on ${node} from now on.`);
+    backToContainer(req, res, req.params.id);
   }));
 
   // "Check now": the worker checks the services; the answer is the health section (htmx) or the page with its result.
