@@ -16,3 +16,30 @@ describe('the storage-full hint', () => {
     expect(describeFailure(new TaskFailedError(upid, exitstatus, []))).toContain('The storage is full');
   });
 });
+
+describe('a failed task whose exit status names only the command', () => {
+  // pve-container's restore_archive: tar's own errors are in the task log, the TASK ERROR line has its exit code.
+  const tarFailed = `unable to create CT 101 - command 'lxc-usernsexec -m u:0:100000:65536 -m g:0:100000:65536 -- tar xpf - --zstd --totals --one-file-system -p --sparse --numeric-owner --acls --xattrs '--xattrs-include=user.*' '--xattrs-include=security.capability' '--warning=no-file-ignored' '--warning=no-xattr-write' -C /var/lib/lxc/101/rootfs --skip-old-files --anchored --exclude './dev/*'' failed: exit code 2`;
+
+  it('gets the hint its last log lines call for: a root disk too small for the template (a quota)', () => {
+    const lines = [
+      "extracting archive '/var/lib/vz/template/cache/debian-12-standard_12.7-1_amd64.tar.zst'",
+      'tar: ./usr/lib/x86_64-linux-gnu/libicudata.so.72.1: Cannot write: Disk quota exceeded',
+      'tar: ./usr/share/zoneinfo/right/Europe/Paris: Cannot write: Disk quota exceeded',
+      'Total bytes read: 524288000 (500MiB, 95MiB/s)',
+      'tar: Exiting with failure status due to previous errors',
+    ];
+    const said = describeFailure(new TaskFailedError(upid, tarFailed, lines));
+    expect(said).toContain('The root disk filled up while the OS template was extracted');
+    expect(said).toContain('Deploy again with a larger root disk');
+  });
+
+  it('gets the same hint when the root disk is a file system of that size (No space left on device)', () => {
+    const lines = ['tar: ./var/cache/apt/pkgcache.bin: Cannot write: No space left on device', 'tar: Exiting with failure status due to previous errors'];
+    expect(describeFailure(new TaskFailedError(upid, tarFailed, lines))).toContain('The root disk filled up while the OS template was extracted');
+  });
+
+  it('gets the generic advice when its lines say nothing known', () => {
+    expect(describeFailure(new TaskFailedError(upid, tarFailed, ['tar: Unexpected EOF in archive']))).toContain('Retry, or look at the log above for the cause.');
+  });
+});

@@ -37,6 +37,12 @@ export class CtIsTemplateError extends StepError {
 }
 
 const HINTS: Array<[RegExp, string]> = [
+  // Extracting the template into a root disk too small for it — a quota (a ZFS subvol's refquota) or a file system
+  // of that size (an LVM, thin or raw volume): tar's lines before the task's `… failed: exit code 2` say it.
+  [
+    /Cannot write: (Disk quota exceeded|No space left on device)/i,
+    'The root disk filled up while the OS template was extracted: the template needs more than the disk size chosen (or, for a raw disk on a directory storage, that storage is full). Deploy again with a larger root disk (Change settings and deploy again), or free space on the storage and Retry.',
+  ],
   [/insufficient free space|free space in thin pool|not enough free space|No space left|: out of space/i, 'The storage is full: free space on it or pick another root-disk storage, then Retry.'],
   [/can't find file|unable to use volume|does not exist.*vztmpl/i, 'The OS template is missing on the node: download it (pveam download) or pick another OS template, then Retry.'],
   [/can't lock file|got timeout|CT is locked/i, 'Another operation holds the container lock: wait for it to finish, then Retry.'],
@@ -59,7 +65,9 @@ export function describeFailure(err: unknown, context: ProblemContext = {}): str
   }
   if (err instanceof ProxmoxError) {
     const text = err.message;
-    const hint = HINTS.find(([re]) => re.test(text))?.[1];
+    // A failed task's exit status often names only the command (`tar … failed: exit code 2`); its last lines say why.
+    const said = err instanceof TaskFailedError ? [text, ...err.lastLines].join('\n') : text;
+    const hint = HINTS.find(([re]) => re.test(said))?.[1];
     return hint ? `${text} — ${hint}` : `${text} — Retry, or look at the log above for the cause.`;
   }
   const message = err instanceof Error ? err.message : String(err);
