@@ -12,7 +12,9 @@ import { markOf, markedDescription } from '../src/domain/pipeline/ct-mark.ts';
 import { runHealthCheck } from '../src/domain/health/health-check.ts';
 import { runCreatePipeline, type PipelineDeps } from '../src/domain/pipeline/pipeline-runner.ts';
 import { waitForTask } from '../src/proxmox/task-waiter.ts';
+import { listen, signIn } from './support/http-session.ts';
 import { signedInAgent, type SignedInAgent } from './support/session.ts';
+import { connectSse } from './support/sse-client.ts';
 import { insertDeployment, startTestSimulator } from './support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
 import { startWorkerProcess, type WorkerProcess } from './support/worker-process.ts';
@@ -348,6 +350,12 @@ describe('a CT migrated to another node of the cluster', () => {
     expect((await row(id)).nodeId).toBe(simulator.node.id);
     expect((await row(id)).currentAction).toBeNull();
 
+    // A teammate's page is open on it meanwhile (its usage stream asks sim, which no longer has the CT).
+    const server = await listen(app);
+    const { cookie } = await signIn(server.baseUrl, 'marks', 'correct horse battery staple');
+    const stream = await connectSse(`${server.baseUrl}/containers/${id}/live`, { cookie });
+    await stream.waitFor((e) => e.event === 'live');
+
     // An admin adds pve3 (the simulator answers for it as a peer node of its cluster): Follow moves the entry there.
     const pve3 = await registerSimulatorNode(env.deps, { ...simulator.sim, nodeName: 'pve3' });
     try {
@@ -370,11 +378,20 @@ describe('a CT migrated to another node of the cluster', () => {
       expect(history.map((h) => h.summary)).toContain(`Followed CT ${vmid} to pve3, where it was migrated outside Launchpad (from sim); Launchpad manages it there from now on.`);
       await expect.poll(async () => (await env.deps.knex('audit_entries').where({ action: 'container.follow', container_id: id }).select('outcome')).map((a) => a.outcome)).toEqual(['failure', 'success']);
 
+      // The open page hears of it: its last message is the state read on pve3 (Start offered), and its stream ends
+      // so that the page's next one watches the CT on pve3.
+      const done = await stream.waitFor((e) => e.event === 'done', 10_000);
+      expect(done.data).toContain(`action="/containers/${id}/start"`);
+      expect(done.data).not.toContain('Follow it to');
+      await stream.ended;
+
       // Following again finds nothing to follow.
       const again = await post(id, 'follow');
       expect(again.status).toBe(409);
       expect(again.text).toContain(`CT ${vmid} is on pve3, where Launchpad already manages it: there is nothing to follow.`);
     } finally {
+      stream.close();
+      await server.close();
       // A node with a live container cannot be removed: this one is done with.
       await env.deps.knex('containers').where({ id }).update({ lifecycle: 'destroyed' });
       await env.deps.repos.nodes.delete(pve3.id);

@@ -87,7 +87,9 @@ export async function streamUsage(req: IncomingMessage, res: ServerResponse, dep
     checking = true;
     try {
       const latest = await deps.containers.findById(container.id);
-      if (life.stopped || (latest && watchesUsage(latest))) return;
+      // Still watched, and on the node this stream polls (an entry that followed its CT to another node gets the
+      // page's final state, whose next stream polls the new node).
+      if (life.stopped || (latest && watchesUsage(latest) && latest.nodeId === container.nodeId)) return;
       // Stopped before the render: no refresh of this stream may follow its last message.
       life.stop();
       life.finish(latest ? (await deps.render('final')).html : '');
