@@ -59,8 +59,8 @@ async function runningBuild(ownerId = adminId) {
 let vmid = 190;
 
 /** A built CT whose page watches its usage: the /live stream never ends on its own. */
-async function builtContainer() {
-  const c = await insertContainer(env.deps, adminId, nodeId);
+async function builtContainer(ownerId = adminId) {
+  const c = await insertContainer(env.deps, ownerId, nodeId);
   const rec = recorderFor(env.deps, c.id);
   await rec.enterPhase('creating', 'Creating CT');
   await rec.complete({ status: 'Ready', ip: '10.0.0.9' });
@@ -112,10 +112,11 @@ async function openStream(process: number, path: string, auth: { cookie?: string
   return conn;
 }
 
-/** log.txt?follow with a token: a plain-text response that stays open while the build runs. */
-async function followLog(process: number, containerId: string, token: string) {
+/** log.txt?follow with a token (or a session's cookie): a plain-text response that stays open while the build runs. */
+async function followLog(process: number, containerId: string, auth: string | { cookie: string }) {
   const abort = new AbortController();
-  const res = await fetch(`${web[process]!.baseUrl}/containers/${containerId}/log.txt?follow=1`, { headers: { Authorization: `Bearer ${token}` }, signal: abort.signal });
+  const headers: Record<string, string> = typeof auth === 'string' ? { Authorization: `Bearer ${auth}` } : { Cookie: auth.cookie };
+  const res = await fetch(`${web[process]!.baseUrl}/containers/${containerId}/log.txt?follow=1`, { headers, signal: abort.signal });
   expect(res.status).toBe(200);
   const reader = res.body!.getReader();
   const ended = (async () => {
@@ -261,6 +262,28 @@ describe('open streams when an account loses access', () => {
     const took = await endTimes(ofExpiring, performance.now() + (expiresAt.getTime() - Date.now()), 5_000);
     for (const [name, ms] of Object.entries(took)) expect(ms, `${name} ended ${ms.toFixed(0)} ms after the expiry`).toBeLessThan(PROMPTLY_MS);
     expect((await fetch(`${web[0]!.baseUrl}/containers/${build.id}/events`, { headers: { Authorization: `Bearer ${expiring.token}` } })).status).toBe(401);
+    expect(await stillOpen(others)).toBe(true);
+  });
+
+  it('a browser session’s streams end when it expires, as new requests with it are refused from then on', async () => {
+    const { user, session: expiring } = await person('sa-session-expiring', 'operator');
+    const staying = await signIn(web[0]!.baseUrl, 'sa-session-expiring', PASSWORD);
+    const build = await runningBuild(user.id);
+    const built = await builtContainer(user.id);
+    // The session's lifetime (12 hours, renewed by each request) cut short, where the store keeps it.
+    const sid = decodeURIComponent(expiring.cookie.split('=')[1]!).slice(2).split('.')[0]!;
+    const expiresAt = new Date(Date.now() + 1_500);
+    expect(await env.deps.knex('sessions').where({ sid }).update({ expire: expiresAt })).toBe(1);
+    const ofExpiring = {
+      events: await openStream(1, `/containers/${build.id}/events`, { cookie: expiring.cookie }),
+      live: await openStream(0, `/containers/${built.id}/live`, { cookie: expiring.cookie }),
+      follow: await followLog(0, build.id, expiring),
+    };
+    const others = { session: await openStream(0, `/containers/${build.id}/events`, { cookie: staying.cookie }) };
+
+    const took = await endTimes(ofExpiring, performance.now() + (expiresAt.getTime() - Date.now()), 5_000);
+    for (const [name, ms] of Object.entries(took)) expect(ms, `${name} ended ${ms.toFixed(0)} ms after the expiry`).toBeLessThan(PROMPTLY_MS);
+    expect((await fetch(`${web[1]!.baseUrl}/containers/${build.id}/events`, { headers: { Cookie: expiring.cookie, Accept: 'text/event-stream' } })).status).toBe(401);
     expect(await stillOpen(others)).toBe(true);
   });
 

@@ -35,8 +35,8 @@ export interface StreamViewer {
   user: Viewer;
   sessionId: string;
   tokenId: number | undefined;
-  /** When that token expires, if it does (the stream ends then). */
-  tokenExpiresAt?: Date;
+  /** When the token or session stops working, if it does (the stream ends then; see credentialsEnd). */
+  credentialsEnd?: Date;
   csrfToken: string;
   checkedAfter: number;
 }
@@ -114,7 +114,7 @@ export function containerStreams(deps: Pick<Deps, 'repos' | 'relay' | 'config' |
       refuseStream(res, slot.refused);
       return false;
     }
-    if (!watchStream(deps.access, res, streamHolder(viewer.user.id, viewer.tokenId, viewer.sessionId), viewer.checkedAfter, viewer.tokenExpiresAt)) {
+    if (!watchStream(deps.access, res, streamHolder(viewer.user.id, viewer.tokenId, viewer.sessionId), viewer.checkedAfter, viewer.credentialsEnd)) {
       slot.release();
       return false;
     }

@@ -15,6 +15,7 @@ import type { Viewer } from '../domain/containers/container.ts';
 import { hasRole } from '../domain/roles.ts';
 import type { Logger } from '../logger.ts';
 import { signedInUsers } from './middleware/auth.ts';
+import { sessionEnd } from './middleware/session.ts';
 import { parseCursor, parseHistorySeen, parseSeen, parseUsageSeen, type ContainerStreams, type StreamViewer } from './container-streams.ts';
 
 export interface GatewayDeps {
@@ -47,7 +48,7 @@ export function streamGateway(deps: GatewayDeps) {
     if (!user || !hasRole(user.role, 'viewer')) return undefined;
     // What a stream keeps of the account: who it is and what it may do (not the row, password hash and all).
     const who: Viewer = { id: user.id, role: user.role };
-    return { user: who, sessionId: session!.id, tokenId: undefined, csrfToken, checkedAfter };
+    return { user: who, sessionId: session!.id, tokenId: undefined, credentialsEnd: sessionEnd(session!.data), csrfToken, checkedAfter };
   }
 
   return async (req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> => {

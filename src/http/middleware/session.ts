@@ -24,10 +24,31 @@ declare module 'express-session' {
 
 export const SESSION_COOKIE = 'launchpad.sid';
 
-/** Where sessions live: the `sessions` table. One per app, shared by express-session and the stream gateway. */
+/**
+ * Where sessions live: the `sessions` table. One per app, shared by express-session and the stream gateway. A session
+ * read from it carries its real expiry, the `expire` column, as cookie.expires: connect-pg-simple's touch (every
+ * request of a rolling session) moves only that column, so the expiry kept in `sess` falls behind — and a stream the
+ * session opens must end when the session does (sessionEnd), not hours before or after.
+ */
 export function sessionStore(options: { pool: pg.Pool; onStoreError: (message: string) => void }): Store {
   const PgStore = connectPgSimple(session);
-  return new PgStore({ pool: options.pool, tableName: 'sessions', pruneSessionInterval: 60 * 15, errorLog: (...args: unknown[]) => options.onStoreError(args.map(String).join(' ')) });
+  const store = new PgStore({ pool: options.pool, tableName: 'sessions', pruneSessionInterval: 60 * 15, errorLog: (...args: unknown[]) => options.onStoreError(args.map(String).join(' ')) });
+  // connect-pg-simple's own get, reading `expire` too (its clock: this process's, in seconds).
+  store.get = (sid, done) => {
+    options.pool
+      .query<{ sess: SessionData; expire: Date }>('SELECT sess, expire FROM sessions WHERE sid = $1 AND expire >= to_timestamp($2)', [sid, Date.now() / 1000])
+      .then(
+        ({ rows: [row] }) => done(null, row ? { ...row.sess, cookie: { ...row.sess.cookie, expires: row.expire } } : null),
+        (err: unknown) => done(err),
+      );
+  };
+  return store;
+}
+
+/** When a session read from the store ends unless a request renews it (undefined: it does not expire). */
+export function sessionEnd(session: Pick<SessionData, 'cookie'>): Date | undefined {
+  const expires = session.cookie?.expires;
+  return expires ? new Date(expires) : undefined;
 }
 
 export function sessions(options: { store: Store; secret: string; secureCookies: boolean }): RequestHandler {

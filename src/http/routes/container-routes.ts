@@ -22,6 +22,7 @@ import { followLog } from '../../domain/containers/log-follow.ts';
 import { checkHealthNow } from '../../domain/health/health-request.ts';
 import { attemptLogSlice } from '../../domain/history/attempt-page.ts';
 import { isHtmx, renderFragment, renderPage, sendFragment, wantsJson } from '../render.ts';
+import { credentialsEnd } from '../stream-access.ts';
 import { parseCursor, parseHistorySeen, parseSeen, parseUsageSeen, type ContainerStreams, type StreamOpener, type StreamViewer } from '../container-streams.ts';
 import { ACTION_WORDS, POWER_ACTIONS } from '../../domain/containers/lifecycle-actions.ts';
 
@@ -30,7 +31,7 @@ const streamOpener = (req: Request): StreamOpener => ({
   user: req.user!,
   sessionId: req.sessionID ?? `token:${req.user!.id}`,
   tokenId: req.apiTokenId,
-  tokenExpiresAt: req.apiTokenExpiresAt,
+  credentialsEnd: credentialsEnd(req),
   checkedAfter: req.accessCheckedAfter ?? 0,
 });
 /** A signed-in (or token) viewer of a stream, as the stream functions need them. */

@@ -15,7 +15,7 @@ import type { Redis } from '../../lib/redis.ts';
 import type { Queue } from 'bullmq';
 import type { TemplateTestFragments } from '../template-test-fragments.ts';
 import { streamTemplateTest } from '../template-test-stream.ts';
-import { holderOf, watchStream } from '../stream-access.ts';
+import { credentialsEnd, holderOf, watchStream } from '../stream-access.ts';
 import type { AccessChanges } from '../../domain/access/access-changes.ts';
 import { renderFragment, renderPage } from '../render.ts';
 
@@ -134,7 +134,7 @@ export function templateRoutes(deps: TemplateRoutesDeps): Router {
 
   router.get('/templates/:id/tests/:run/events', allow.admins, async (req, res) => {
     const run = await findTemplateTest(testDeps, param(req), String(req.params.run));
-    if (!watchStream(deps.access, res, holderOf(req), req.accessCheckedAfter ?? 0, req.apiTokenExpiresAt)) return;
+    if (!watchStream(deps.access, res, holderOf(req), req.accessCheckedAfter ?? 0, credentialsEnd(req))) return;
     const after = Number(req.get('Last-Event-ID') ?? req.query.after ?? 0);
     await streamTemplateTest(req, res, { templateTests: deps.templateTests, redis: deps.redis, fragments: deps.testFragments }, run, {
       after: Number.isSafeInteger(after) && after >= 0 ? after : 0,
