@@ -207,14 +207,46 @@ describe('API tokens', () => {
     // Audited as denied (on the answer's finish), naming whom and what it was about.
     await expect.poll(async () => (await env.deps.knex('audit_entries').where({ outcome: 'denied', action: 'user.role', target: 'mallory' })).map((e) => e.username)).toEqual(['ops']);
 
-    // Any other role stays open to an admin's token, and a browser session may still make an admin.
-    expect((await asToken('operator')).status).toBe(303);
-    expect((await env.deps.repos.users.findById(mallory.id))!.role).toBe('operator');
+    // A browser session may still make an admin, and a lower role stays open to an admin's token.
     const browser = await fetch(`${base}/users/${mallory.id}/role`, {
       method: 'POST', redirect: 'manual', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: admin.csrf, role: 'admin' }),
     });
     expect(browser.status).toBe(303);
     expect((await env.deps.repos.users.findById(mallory.id))!.role).toBe('admin');
+    expect((await asToken('operator')).status).toBe(303);
+    expect((await env.deps.repos.users.findById(mallory.id))!.role).toBe('operator');
+  });
+
+  it('cannot give an account its access back or more of it (enable, a higher role); taking access away stays open to it', async () => {
+    const ops = (await env.deps.repos.users.findByUsername('ops'))!;
+    const { token } = await createApiToken({ apiTokens: env.deps.repos.apiTokens, users: env.deps.repos.users }, ops, { name: 'would-restore', expiresAt: null });
+    const trent = await ensureUser(env.deps, 'trent', PASSWORD, 'viewer');
+    const asToken = (path: string, body: Record<string, string> = {}) =>
+      fetch(`${base}${path}`, { method: 'POST', redirect: 'manual', headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }), body: JSON.stringify(body) });
+    const asBrowser = (path: string, fields: Record<string, string> = {}) =>
+      fetch(`${base}${path}`, { method: 'POST', redirect: 'manual', headers: { Cookie: admin.cookie, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: admin.csrf, ...fields }) });
+    const trentNow = async () => (await env.deps.repos.users.findById(trent.id))!;
+
+    // A leaked admin token may lock an account out, as its owner would want in a hurry …
+    expect((await asToken(`/users/${trent.id}/disable`)).status).toBe(303);
+    expect((await trentNow()).disabledAt).not.toBeNull();
+    // … but not let one back in, nor give one more than it had: either would outlive the token's revocation.
+    for (const [path, body] of [[`/users/${trent.id}/enable`, {}], [`/users/${trent.id}/role`, { role: 'operator' }]] as const) {
+      const res = await asToken(path, body);
+      expect(res.status, path).toBe(403);
+      expect(res.headers.get('content-type'), path).toContain('application/json');
+      expect((await res.json()).error, path).toContain('Sign in to Launchpad in a browser');
+    }
+    expect((await trentNow()).disabledAt).not.toBeNull();
+    expect((await trentNow()).role).toBe('viewer');
+    await expect.poll(async () => (await env.deps.knex('audit_entries').where({ outcome: 'denied', username: 'ops', target: 'trent' }).orderBy('id')).map((e) => e.action)).toEqual(['user.enable', 'user.role']);
+
+    // A browser session may do both; a lower role stays open to the token.
+    expect((await asBrowser(`/users/${trent.id}/enable`)).status).toBe(303);
+    expect((await asBrowser(`/users/${trent.id}/role`, { role: 'operator' })).status).toBe(303);
+    expect(await trentNow()).toMatchObject({ disabledAt: null, role: 'operator' });
+    expect((await asToken(`/users/${trent.id}/role`, { role: 'viewer' })).status).toBe(303);
+    expect((await trentNow()).role).toBe('viewer');
   });
 
   it('revoked, expired, unknown and malformed tokens get 401', async () => {

@@ -3,7 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import * as users from '../../domain/user-management.ts';
 import { linkProxmoxUser, loadSignInSettings, saveSignInSettings, type ProxmoxSignInDeps } from '../../domain/access/proxmox-sign-in.ts';
 import { recordAudit, type AuditDeps } from '../../domain/access/audit.ts';
-import { isRole, ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
+import { hasRole, isRole, ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { auditDetails, auditTarget } from '../middleware/audit-writes.ts';
 import { allow } from '../middleware/auth.ts';
@@ -82,27 +82,34 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
     return user;
   };
 
-  // Making someone an admin is as good as making a sign-in: a leaked admin token could make one of its holder's own
-  // accounts an admin that outlives the token's revocation. Other roles, disable, enable and delete stay open to it.
-  const adminsOnlyByBrowser = sessionOnly<{ id: string }>('who is an admin', 'Users (/users)');
+  // Giving an account access back or more of it is as good as making a sign-in: a leaked admin token could enable one
+  // of its holder's own accounts again, or raise its role (to admin, or viewer to operator), and that outlives the
+  // token's revocation. Taking access away — disable, a lower role, delete — stays open to a token.
+  const grantsByBrowser = sessionOnly<{ id: string }>('who may sign in again or do more', 'Users (/users)');
 
   router.post('/users/:id/role', allow.admins, async (req, res, next) => {
     const user = await targetUser(req, res);
     const role = req.body?.role;
     if (isRole(role)) auditDetails(res, { role, previous_role: user.role });
-    if (role === 'admin' && req.apiTokenId !== undefined) return adminsOnlyByBrowser(req, res, next);
+    if (isRole(role) && !hasRole(user.role, role) && req.apiTokenId !== undefined) return grantsByBrowser(req, res, next);
     await users.changeRole(deps, user, role);
     flash(req, 'success', `${user.username} is now ${role === 'admin' ? 'an admin' : `a ${role}`}.`);
     res.redirect(303, '/users');
   });
 
-  for (const [action, disabled] of [['disable', true], ['enable', false]] as const) {
-    router.post(`/users/:id/${action}`, allow.admins, async (req, res) => {
-      const user = await users.setDisabled(deps, await targetUser(req, res), disabled);
-      flash(req, 'success', disabled ? `${user.username} is disabled: their sessions have ended.` : `${user.username} is enabled again.`);
-      res.redirect(303, '/users');
-    });
-  }
+  router.post('/users/:id/disable', allow.admins, async (req, res) => {
+    const user = await users.setDisabled(deps, await targetUser(req, res), true);
+    flash(req, 'success', `${user.username} is disabled: their sessions have ended.`);
+    res.redirect(303, '/users');
+  });
+
+  router.post('/users/:id/enable', allow.admins, async (req, res, next) => {
+    const target = await targetUser(req, res);
+    if (req.apiTokenId !== undefined) return grantsByBrowser(req, res, next);
+    const user = await users.setDisabled(deps, target, false);
+    flash(req, 'success', `${user.username} is enabled again.`);
+    res.redirect(303, '/users');
+  });
 
   router.post('/users/:id/invite', allow.admins, browserOnly, async (req, res) => {
     const reissued = await users.reissueInvite(deps, await targetUser(req, res));
