@@ -234,6 +234,43 @@ describe('audit entries of user management', () => {
     expect(all).not.toContain(secret);
     expect(all).not.toContain(link);
   });
+
+  it('a password reset is audited as auth.reset_accept, apart from invites (a new link for an invite never used stays one)', async () => {
+    const admin = await as('audit-admin', 'admin');
+    const supertest = (await import('supertest')).default;
+    /** Opens a link's form and sets the password (after a refused try, when `typo`); returns the answers' statuses. */
+    const setPassword = async (html: string, password: string, typo = false) => {
+      const link = /\/invite\/([A-Za-z0-9_-]+)/.exec(html)![1]!;
+      const visitor = supertest.agent(app);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec((await visitor.get(`/invite/${link}`).expect(200)).text)![1]!;
+      if (typo) expect((await visitor.post(`/invite/${link}`).type('form').send({ _csrf: csrf, password, password_confirm: `${password}-typo` })).status).toBe(422);
+      expect((await visitor.post(`/invite/${link}`).type('form').send({ _csrf: csrf, password, password_confirm: password })).status).toBe(303);
+    };
+    const entriesAbout = async (target: string, after: number) =>
+      (await env.deps.knex('audit_entries').where({ target }).where('id', '>', after).where('action', 'like', 'auth.%').orderBy('id')).map((e) => [e.action, e.outcome]);
+
+    // Someone who forgot their password: an admin's “New link” is the reset.
+    const forgetful = await env.deps.repos.users.create({ username: 'audit-forgetful', passwordHash: await hashPassword(PASSWORD), role: 'operator' });
+    let since = await lastId();
+    await setPassword((await admin.post(`/users/${forgetful.id}/invite`).expect(200)).text, 'forgetful-new-password', true);
+    expect(await newest('auth.reset_accept', since)).toMatchObject({ username: 'audit-forgetful', target: 'audit-forgetful', outcome: 'success' });
+    expect(await entriesAbout('audit-forgetful', since)).toEqual([['auth.reset_accept', 'failure'], ['auth.reset_accept', 'success']]);
+
+    // A new link for an invite that was never used is still an invite.
+    const created = await admin.post('/users', { username: 'audit-late', role: 'viewer' }).expect(201);
+    const late = (await env.deps.repos.users.findByUsername('audit-late'))!;
+    expect(created.text).toContain('/invite/');
+    since = await lastId();
+    await setPassword((await admin.post(`/users/${late.id}/invite`).expect(200)).text, 'late-new-password');
+    expect(await newest('auth.invite_accept', since)).toMatchObject({ target: 'audit-late', outcome: 'success' });
+    expect(await entriesAbout('audit-late', since)).toEqual([['auth.invite_accept', 'success']]);
+
+    // The audit page offers the action in its filter and lists the reset under it.
+    const page = await admin.agent.get('/audit?action=auth.reset_accept').expect(200);
+    expect(page.text).toContain('<option value="auth.reset_accept" selected>');
+    expect(page.text).toContain('audit-forgetful');
+    expect(page.text).not.toContain('audit-late');
+  });
 });
 
 describe('a viewer’s empty container list', () => {

@@ -25,6 +25,7 @@ import * as addUnitToContainerServices from '../../migrations/20261130000100_add
 import * as createContainerHealthChecks from '../../migrations/20261130000200_create_container_health_checks.ts';
 import * as addCurrentActionByToContainers from '../../migrations/20261202000100_add_current_action_by_to_containers.ts';
 import * as checkContainerEventsOwnerInAppend from '../../migrations/20261201000100_check_container_events_owner_in_append.ts';
+import * as addPurposeToUserInvites from '../../migrations/20261203000100_add_purpose_to_user_invites.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -53,6 +54,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261130000200_create_container_health_checks.ts', createContainerHealthChecks],
   ['20261201000100_check_container_events_owner_in_append.ts', checkContainerEventsOwnerInAppend],
   ['20261202000100_add_current_action_by_to_containers.ts', addCurrentActionByToContainers],
+  ['20261203000100_add_purpose_to_user_invites.ts', addPurposeToUserInvites],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

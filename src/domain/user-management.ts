@@ -4,7 +4,7 @@
 // with a role change closes the live streams the user holds open in every web process (src/domain/access/access-changes.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import type { ApiTokensRepository } from '../db/api-tokens-repository.ts';
-import type { InvitesRepository } from '../db/invites-repository.ts';
+import type { InvitePurpose, InvitesRepository } from '../db/invites-repository.ts';
 import type { User, UsersRepository } from '../db/users-repository.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts';
 import type { AccessAnnouncer } from './access/access-changes.ts';
@@ -28,10 +28,10 @@ export async function revokeApiTokens(deps: UserManagementDeps, userId: number):
 }
 
 /** A fresh link token for the user (replacing any earlier one); only its hash is stored. Returns the raw token. */
-async function issueInvite(deps: UserManagementDeps, userId: number): Promise<{ token: string; expiresAt: Date }> {
+async function issueInvite(deps: UserManagementDeps, userId: number, purpose: InvitePurpose): Promise<{ token: string; expiresAt: Date }> {
   const token = randomBytes(32).toString('base64url');
   const expiresAt = new Date(Date.now() + INVITE_LIFETIME_MS);
-  await deps.repos.invites.replace(userId, hashToken(token), expiresAt);
+  await deps.repos.invites.replace(userId, hashToken(token), expiresAt, purpose);
   return { token, expiresAt };
 }
 
@@ -49,7 +49,7 @@ export async function createUser(deps: UserManagementDeps, input: { username?: u
   if (await deps.repos.users.findByUsername(username!)) throw new ValidationError({ username: `The username “${username}” is taken.` });
   // No usable password until the person sets one through the link: a random one nobody knows.
   const user = await deps.repos.users.create({ username: username!, passwordHash: await hashPassword(randomBytes(32).toString('hex')), role: roleFrom(input.role) });
-  return { user, ...(await issueInvite(deps, user.id)) };
+  return { user, ...(await issueInvite(deps, user.id, 'invite')) };
 }
 
 /** The account at /users/:id (NotFoundError otherwise): read first, so even a refused change names whom it was about. */
@@ -94,7 +94,7 @@ export async function deleteUser(deps: UserManagementDeps, user: User): Promise<
 
 /** Re-issues the link (password reset): the old link stops working; the current password keeps working until used. */
 export async function reissueInvite(deps: UserManagementDeps, user: User): Promise<{ user: User; token: string; expiresAt: Date }> {
-  return { user, ...(await issueInvite(deps, user.id)) };
+  return { user, ...(await issueInvite(deps, user.id, 'reset')) };
 }
 
 export async function openInvite(deps: UserManagementDeps, token: string) {
@@ -103,8 +103,11 @@ export async function openInvite(deps: UserManagementDeps, token: string) {
   return invite;
 }
 
+/** The audit action of using a link: accepting an invite, or completing a password reset. */
+export const linkAuditAction = (purpose: InvitePurpose) => (purpose === 'reset' ? 'auth.reset_accept' : 'auth.invite_accept');
+
 /** Sets the password from an invite link, once; every other session of the user ends (a reset locks others out). */
-export async function acceptInvite(deps: UserManagementDeps, token: string, input: { password?: unknown; password_confirm?: unknown }): Promise<User> {
+export async function acceptInvite(deps: UserManagementDeps, token: string, input: { password?: unknown; password_confirm?: unknown }): Promise<{ user: User; purpose: InvitePurpose }> {
   const invite = await openInvite(deps, token);
   const password = typeof input.password === 'string' ? input.password : '';
   const fields: Record<string, string> = {};
@@ -116,7 +119,7 @@ export async function acceptInvite(deps: UserManagementDeps, token: string, inpu
   await deps.repos.users.setPassword(invite.userId, await hashPassword(password));
   await deps.repos.users.endSessions(invite.userId);
   await deps.access.announce({ userId: invite.userId, what: 'sessions' });
-  return (await deps.repos.users.findById(invite.userId))!;
+  return { user: (await deps.repos.users.findById(invite.userId))!, purpose: invite.purpose };
 }
 
 export async function listUsers(deps: UserManagementDeps) {

@@ -137,21 +137,22 @@ export function inviteRoutes(deps: users.UserManagementDeps & AuditDeps): Router
 
   router.post('/invite/:token', allow.everyone, async (req, res) => {
     try {
-      const user = await users.acceptInvite(deps, req.params.token, req.body ?? {});
+      const { user, purpose } = await users.acceptInvite(deps, req.params.token, req.body ?? {});
       // The link (an invite or a password reset) set a password and signs its holder in: both worth a "who?".
-      await recordAudit(deps, { user, ip: req.ip }, { action: 'auth.invite_accept', target: user.username, details: { signed_in: true } });
+      await recordAudit(deps, { user, ip: req.ip }, { action: users.linkAuditAction(purpose), target: user.username, details: { signed_in: true } });
       await signInSession(req, user);
       flash(req, 'success', `Welcome, ${user.username}: your password is set.`);
       res.redirect(303, '/containers');
     } catch (err) {
       // Refused too is worth a "who?": the fields that were wrong, or why the link no longer works — never the link.
+      // A link that no longer works cannot say whether it was an invite or a reset: it is audited as an invite's.
       const status = (err as { status?: number }).status ?? 500;
       if (!(err instanceof ValidationError)) {
-        await recordAudit(deps, { ip: req.ip }, { action: 'auth.invite_accept', outcome: 'failure', details: { status, message: (err as Error).message } });
+        await recordAudit(deps, { ip: req.ip }, { action: users.linkAuditAction('invite'), outcome: 'failure', details: { status, message: (err as Error).message } });
         throw err;
       }
       const invite = await users.openInvite(deps, req.params.token);
-      await recordAudit(deps, { ip: req.ip }, { action: 'auth.invite_accept', outcome: 'failure', username: invite.username, target: invite.username, details: { status: 422, fields: Object.keys(err.fields) } });
+      await recordAudit(deps, { ip: req.ip }, { action: users.linkAuditAction(invite.purpose), outcome: 'failure', username: invite.username, target: invite.username, details: { status: 422, fields: Object.keys(err.fields) } });
       res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
       renderPage(req, res, 'pages/users/set-password', { title: 'Set your password', username: invite.username, token: req.params.token, errors: err.fields }, 422);
     }
