@@ -30,7 +30,7 @@ export const holderOf = (req: Request): StreamHolder => streamHolder(req.user!.i
  * it sends the headers, but the store keeps the expiry read here until the response has ended.
  */
 export function credentialsEnd(req: Request): Date | undefined {
-  const ends = [req.apiTokenExpiresAt, req.apiTokenId === undefined && req.session ? sessionEnd(req.session) : undefined].filter((d) => d !== undefined);
+  const ends = [req.apiTokenExpiresAt, req.session ? sessionEnd(req.session) : undefined].filter((d) => d !== undefined);
   return ends.length ? new Date(Math.min(...ends.map((d) => d.getTime()))) : undefined;
 }
 

@@ -32,11 +32,12 @@ export const SESSION_COOKIE = 'launchpad.sid';
  */
 export function sessionStore(options: { pool: pg.Pool; onStoreError: (message: string) => void }): Store {
   const PgStore = connectPgSimple(session);
-  const store = new PgStore({ pool: options.pool, tableName: 'sessions', pruneSessionInterval: 60 * 15, errorLog: (...args: unknown[]) => options.onStoreError(args.map(String).join(' ')) });
+  const table = 'sessions';
+  const store = new PgStore({ pool: options.pool, tableName: table, pruneSessionInterval: 60 * 15, errorLog: (...args: unknown[]) => options.onStoreError(args.map(String).join(' ')) });
   // connect-pg-simple's own get, reading `expire` too (its clock: this process's, in seconds).
   store.get = (sid, done) => {
     options.pool
-      .query<{ sess: SessionData; expire: Date }>('SELECT sess, expire FROM sessions WHERE sid = $1 AND expire >= to_timestamp($2)', [sid, Date.now() / 1000])
+      .query<{ sess: SessionData; expire: Date }>(`SELECT sess, expire FROM ${table} WHERE sid = $1 AND expire >= to_timestamp($2)`, [sid, Date.now() / 1000])
       .then(
         ({ rows: [row] }) => done(null, row ? { ...row.sess, cookie: { ...row.sess.cookie, expires: row.expire } } : null),
         (err: unknown) => done(err),
