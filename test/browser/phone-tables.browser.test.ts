@@ -2,7 +2,8 @@
 // The container list and the audit trail (and the nodes and users tables) on a 390 px phone, with and without
 // JavaScript: every row is read without scrolling sideways (not the page, not the table's card), its links and buttons
 // are on screen, and the browser still sees a table with its column headers; at desktop width they stay ordinary
-// tables. Set SCREENSHOT_DIR to keep screenshots.
+// tables. And a running build's page on a phone: its log starts on the first screen. Set SCREENSHOT_DIR to keep
+// screenshots.
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ let env: TestEnv;
 let server: Awaited<ReturnType<typeof listen>>;
 let browser: Browser;
 let cookie: string;
+let readyId: string;
 
 const LONG_HOST = 'a-rather-long-hostname-that-an-admin-might-really-use-db01';
 
@@ -30,6 +32,7 @@ beforeAll(async () => {
   // Two owners, so the list has its Owner column too; the node is not reachable, so each row explains its status.
   for (const [owner, hostname, vmid] of [[admin, LONG_HOST, 100], [operator, 'web1', 101]] as const) {
     const c = await insertContainer(env.deps, owner.id, node.id, hostname);
+    readyId ??= c.id;
     await env.deps.repos.containers.update(c.id, { vmid });
     await recorderFor(env.deps, c.id).complete({ status: 'Ready', ip: '10.0.0.9' });
     await env.deps.repos.audit.insert({
@@ -141,6 +144,56 @@ describe('at 390 px', () => {
       }
     });
   }
+});
+
+describe('the container page at 390 px', () => {
+  let buildingId: string;
+  beforeAll(async () => {
+    const owner = (await env.deps.repos.users.findByUsername('phone-admin'))!;
+    const node = (await env.deps.repos.nodes.findByName('pve-phone'))!;
+    const c = await insertContainer(env.deps, owner.id, node.id, 'building1');
+    buildingId = c.id;
+    await env.deps.repos.containers.update(c.id, { vmid: 102, lifecycle: 'creating' });
+    const recorder = recorderFor(env.deps, c.id);
+    await recorder.enterPhase('creating', 'Creating CT 102');
+    await recorder.enterPhase('starting', 'Starting CT 102');
+    await recorder.enterPhase('deploying', 'Installing packages');
+    for (let i = 0; i < 40; i++) recorder.log('stdout', `Setting up package-${i} (1.2.${i}-1) ...`);
+    await recorder.close();
+  });
+
+  /** Where the page's sections start, from the top of the page (px). */
+  const tops = (page: Page) =>
+    page.evaluate(() => {
+      const top = (selector: string) => document.querySelector(selector)!.getBoundingClientRect().top + window.scrollY;
+      return { log: top('[data-log-viewer]'), config: top('#container-config'), history: top('#history'), stepRow: document.querySelector('#step-creating')!.getBoundingClientRect().height };
+    });
+
+  for (const javaScriptEnabled of [true, false]) {
+    it(`a running build's log starts on the first screen, before the configuration, each phase on one line, ${javaScriptEnabled ? 'with' : 'without'} JavaScript`, async () => {
+      const { page, close } = await open(`/containers/${buildingId}`, 390, javaScriptEnabled);
+      try {
+        const at = await tops(page);
+        expect(at.log).toBeLessThan(844 - 100);
+        expect(at.config).toBeGreaterThan(at.log);
+        expect(at.history).toBeGreaterThan(at.config);
+        expect(at.stepRow).toBeLessThan(40);
+        expect(await sidewaysScrollers(page)).toEqual([]);
+      } finally {
+        await close();
+      }
+    });
+  }
+
+  it("a built container's page keeps its configuration before the log", async () => {
+    const { page, close } = await open(`/containers/${readyId}`, 390, true);
+    try {
+      const at = await tops(page);
+      expect(at.config).toBeLessThan(at.log);
+    } finally {
+      await close();
+    }
+  });
 });
 
 describe('at 1280 px', () => {
