@@ -280,7 +280,8 @@ describe('API tokens', () => {
     expect((await fetch(`${base}/containers`, { headers: bearer(token, { Accept: 'application/json' }) })).status).toBe(200);
     const deploy = await fetch(`${base}/containers`, { method: 'POST', headers: bearer(token, { 'Content-Type': 'application/json', Accept: 'application/json' }), body: '{}' });
     expect(deploy.status).toBe(403);
-    // Refused by the route's role rule, before any handler ran: audited as denied, once.
+    // Refused by the route's role rule, before any handler ran: audited as denied, once (once the answer has gone out).
+    await expect.poll(async () => (await env.deps.knex('audit_entries').where({ action: 'container.deploy', outcome: 'denied', username: 'watcher' }).select('action')).length).toBe(1);
     await new Promise((r) => setTimeout(r, 100));
     expect(await env.deps.knex('audit_entries').where({ action: 'container.deploy', outcome: 'denied', username: 'watcher' }).select('action')).toHaveLength(1);
 
@@ -365,6 +366,8 @@ describe('driving a deploy with a token', () => {
     expect((await bad.json()).fields.hostname).toBeTruthy();
 
     // The audit trail: the deploy (by token) and the action, linked from the filter by container.
+    // (A container action's entry is written once its answer has gone out.)
+    await expect.poll(async () => (await env.deps.knex('audit_entries').where({ container_id: created.id })).length).toBe(2);
     const entries = await env.deps.knex('audit_entries').where({ container_id: created.id }).orderBy('id');
     expect(entries.map((e) => [e.action, e.outcome, e.username])).toEqual([
       ['container.deploy', 'success', 'ops'],
