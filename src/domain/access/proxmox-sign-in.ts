@@ -57,14 +57,25 @@ export async function loadSignInSettings(deps: Pick<ProxmoxSignInDeps, 'settings
   };
 }
 
+type SignInForm = { enabled?: unknown; node_id?: unknown; unknown_users?: unknown; default_role?: unknown };
+
+/** The form as typed, to show it again after a refusal: what was chosen stays chosen, valid or not. */
+export function signInFormValues(input: SignInForm): { enabled: boolean; nodeId: number | null; unknownUsers: unknown; defaultRole: unknown } {
+  return {
+    enabled: input.enabled === 'on' || input.enabled === '1' || input.enabled === 'true',
+    nodeId: typeof input.node_id === 'string' && /^\d{1,9}$/.test(input.node_id) ? Number(input.node_id) : null,
+    unknownUsers: input.unknown_users,
+    defaultRole: input.default_role,
+  };
+}
+
 /** The admin's form: enabled (checkbox), node_id, unknown_users, default_role. */
 export async function saveSignInSettings(
   deps: Pick<ProxmoxSignInDeps, 'settings' | 'nodes'>,
-  input: { enabled?: unknown; node_id?: unknown; unknown_users?: unknown; default_role?: unknown },
+  input: SignInForm,
 ): Promise<ProxmoxSignInSettings> {
   const fields: Record<string, string> = {};
-  const enabled = input.enabled === 'on' || input.enabled === '1' || input.enabled === 'true';
-  const nodeId = typeof input.node_id === 'string' && /^\d{1,9}$/.test(input.node_id) ? Number(input.node_id) : null;
+  const { enabled, nodeId } = signInFormValues(input);
   const node = nodeId === null ? undefined : await deps.nodes.findById(nodeId);
   if (enabled && !node) fields.node_id = 'Choose the node that checks Proxmox VE passwords.';
   if (input.unknown_users !== 'refuse' && input.unknown_users !== 'create') fields.unknown_users = 'Choose whether unknown Proxmox VE users are refused or get an account.';

@@ -1,7 +1,7 @@
 // Accounts: the admin pages under /users, and the one-time invite link where a person sets their own password.
 import { Router, type Request, type Response } from 'express';
 import * as users from '../../domain/user-management.ts';
-import { linkProxmoxUser, loadSignInSettings, saveSignInSettings, type ProxmoxSignInDeps } from '../../domain/access/proxmox-sign-in.ts';
+import { linkProxmoxUser, loadSignInSettings, saveSignInSettings, signInFormValues, type ProxmoxSignInDeps } from '../../domain/access/proxmox-sign-in.ts';
 import { recordAudit, type AuditDeps } from '../../domain/access/audit.ts';
 import { hasRole, isRole, ROLE_DESCRIPTIONS, ROLES } from '../../domain/roles.ts';
 import { ValidationError } from '../../lib/errors.ts';
@@ -17,7 +17,7 @@ async function renderList(req: Request, res: Response, deps: users.UserManagemen
   renderPage(req, res, 'pages/users/index', {
     title: 'Users', section: SECTION, rows: await users.listUsers(deps), roles: ROLES, roleDescriptions: ROLE_DESCRIPTIONS,
     form: { username: '', role: 'operator' }, errors: {},
-    signIn: await loadSignInSettings(proxmox), nodes: await proxmox.nodes.list(), signInErrors: {}, linkErrors: {},
+    signIn: await loadSignInSettings(proxmox), nodes: await proxmox.nodes.list(), signInErrors: {}, linkErrors: {}, linkValues: {},
     ...extra,
   }, status);
 }
@@ -47,7 +47,7 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
       res.redirect(303, '/users#proxmox-sign-in');
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      await renderList(req, res, deps, proxmox, { signInErrors: err.fields }, 422);
+      await renderList(req, res, deps, proxmox, { signIn: signInFormValues(req.body ?? {}), signInErrors: err.fields }, 422);
     }
   });
 
@@ -59,7 +59,7 @@ export function userRoutes(deps: users.UserManagementDeps, proxmox: ProxmoxSignI
       res.redirect(303, '/users');
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      await renderList(req, res, deps, proxmox, { linkErrors: { [req.params.id]: err.fields.pve_userid } }, 422);
+      await renderList(req, res, deps, proxmox, { linkErrors: { [req.params.id]: err.fields.pve_userid }, linkValues: { [req.params.id]: String(req.body?.pve_userid ?? '') } }, 422);
     }
   });
 
