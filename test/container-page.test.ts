@@ -91,6 +91,24 @@ describe('GET /containers/:id', () => {
     expect(res.text).not.toContain('id="progress-stream"');
   });
 
+  it('offers new settings, not Retry, for a failure only they can mend; Retry again once a later failure can be retried', async () => {
+    const c = await insertContainer(env.deps, ownerId, nodeId, 'typo-pkg');
+    const rec = recorderFor(env.deps, c.id);
+    await rec.enterPhase('syncing', 'Installing packages');
+    await rec.fail('apt has no package “nginxx”. Retry would ask for it again: use “Change settings and deploy again…”.', 'settings');
+    const res = await agent.get(`/containers/${c.id}`).expect(200);
+    expect(res.text).not.toContain(`action="/containers/${c.id}/retry"`);
+    expect(res.text).toMatch(new RegExp(`<a class="btn-primary" href="/containers/new\\?from=${c.id}">Change settings and deploy again…</a>`));
+    expect(res.text).toContain(`href="/containers/${c.id}/destroy"`);
+
+    // A Retry's new attempt clears the kind with the error; a transient failure offers Retry again.
+    await rec.queued('Queued for retry');
+    await rec.enterPhase('syncing', 'Installing packages');
+    await rec.fail('Script 10-install.sh exited with code 100.');
+    const again = await agent.get(`/containers/${c.id}`).expect(200);
+    expect(again.text).toContain(`action="/containers/${c.id}/retry"`);
+  });
+
   it('keeps at most 5,000 lines in the page, links to earlier ones, and log.txt has them all', async () => {
     const c = await insertContainer(env.deps, ownerId, nodeId, 'chatty');
     const rec = recorderFor(env.deps, c.id);

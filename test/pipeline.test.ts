@@ -281,6 +281,7 @@ describe('an install an earlier attempt left half-done', () => {
     expect(failed.error).toMatch(/^apt has no package “nonexistent-pkg” \(a typo, or not in this Debian release's repositories\)\. Retry would ask for it again: use “Change settings and deploy again…”/);
     expect(failed.error).not.toContain('then Retry');
     expect(failed.error).toContain('E: Unable to locate package nonexistent-pkg');
+    expect(failed.failureKind).toBe('settings');
     expect((await allEvents(c.id)).some((e) => e.text === '$ dpkg --configure -a')).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 // How a containers row maps to the domain's Container and back; shared by the containers and events repositories
 // (the event recorder applies a container patch in the same transaction as its events).
-import type { Container, ContainerPatch, Lifecycle, PendingTask } from '../domain/containers/container.ts';
+import type { Container, ContainerPatch, FailureKind, Lifecycle, PendingTask } from '../domain/containers/container.ts';
 import type { LockingAction } from '../domain/containers/lifecycle-actions.ts';
 
 export interface ContainerRow {
@@ -17,6 +17,7 @@ export interface ContainerRow {
   current_step: string | null;
   percent: number;
   error: string | null;
+  failure_kind: FailureKind | null;
   ip: string | null;
   last_seq: number;
   last_line_no: number;
@@ -47,6 +48,7 @@ export const toContainer = (r: ContainerRow): Container => ({
   currentStep: r.current_step,
   percent: r.percent,
   error: r.error,
+  failureKind: r.failure_kind,
   ip: r.ip,
   lastSeq: r.last_seq,
   lastLineNo: r.last_line_no,
@@ -67,7 +69,10 @@ export function patchToRow(patch: ContainerPatch): Partial<ContainerRow> {
   if (patch.lifecycle !== undefined) row.lifecycle = patch.lifecycle;
   if (patch.currentStep !== undefined) row.current_step = patch.currentStep;
   if (patch.percent !== undefined) row.percent = Math.round(patch.percent);
-  if (patch.error !== undefined) row.error = patch.error;
+  if (patch.error !== undefined) {
+    row.error = patch.error;
+    row.failure_kind = patch.failureKind ?? null;
+  }
   if (patch.ip !== undefined) row.ip = patch.ip;
   if (patch.vmid !== undefined) row.vmid = patch.vmid;
   if (patch.attempt !== undefined) row.attempt = patch.attempt;

@@ -26,6 +26,7 @@ import * as createContainerHealthChecks from '../../migrations/20261130000200_cr
 import * as addCurrentActionByToContainers from '../../migrations/20261202000100_add_current_action_by_to_containers.ts';
 import * as checkContainerEventsOwnerInAppend from '../../migrations/20261201000100_check_container_events_owner_in_append.ts';
 import * as addPurposeToUserInvites from '../../migrations/20261203000100_add_purpose_to_user_invites.ts';
+import * as addFailureKindToContainers from '../../migrations/20261203000200_add_failure_kind_to_containers.ts';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -55,6 +56,7 @@ const MIGRATIONS: Array<[name: string, migration: Migration]> = [
   ['20261201000100_check_container_events_owner_in_append.ts', checkContainerEventsOwnerInAppend],
   ['20261202000100_add_current_action_by_to_containers.ts', addCurrentActionByToContainers],
   ['20261203000100_add_purpose_to_user_invites.ts', addPurposeToUserInvites],
+  ['20261203000200_add_failure_kind_to_containers.ts', addFailureKindToContainers],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

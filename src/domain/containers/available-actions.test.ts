@@ -29,6 +29,13 @@ describe('availableActions', () => {
     expect(availableActions({ lifecycle, currentAction: null, ownerId: 7 }, status, owner)).toEqual(expected);
   });
 
+  it('offers new settings instead of Retry when only they can mend the failure', () => {
+    const failed = { lifecycle: 'failed', currentAction: null, ownerId: 7, failureKind: 'settings' } as const;
+    expect(availableActions(failed, ct('stopped'), owner)).toEqual(['redeploy', 'destroy']);
+    expect(availableActions(failed, ct('not-created'), owner)).toEqual(['redeploy', 'forget']);
+    expect(availableActions({ ...failed, failureKind: null }, ct('stopped'), owner)).toEqual(['retry', 'destroy']);
+  });
+
   it('offers nothing while an action holds the lock', () => {
     expect(availableActions({ lifecycle: 'ready', currentAction: 'reboot', ownerId: 7 }, ct('running'), owner)).toEqual([]);
   });

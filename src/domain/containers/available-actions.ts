@@ -7,8 +7,12 @@ import { mayActOn } from '../roles.ts';
 import type { Container, LiveStatus, Viewer } from './container.ts';
 import type { PowerAction } from './lifecycle-actions.ts';
 
-/** What a user may do to a container: the power actions, the build's own (cancel, retry, destroy, forget), and follow. */
-export type ContainerAction = PowerAction | 'cancel' | 'retry' | 'destroy' | 'forget' | 'follow';
+/**
+ * What a user may do to a container: the power actions, the build's own (cancel, retry, destroy, forget), and follow
+ * (a CT migrated to another node). `redeploy`: open the wizard with this container's settings — in place of Retry
+ * when only new settings can mend the failure (Retry goes with a link to it otherwise, in the view).
+ */
+export type ContainerAction = PowerAction | 'cancel' | 'retry' | 'redeploy' | 'destroy' | 'forget' | 'follow';
 
 /** Power actions by what the CT is doing; a CT whose state is unknown offers none (the node may not even answer). */
 const POWER_BY_STATE: Partial<Record<LiveStatus['state'], readonly PowerAction[]>> = {
@@ -21,7 +25,7 @@ const POWER_BY_STATE: Partial<Record<LiveStatus['state'], readonly PowerAction[]
  * nobody asked). While an action holds the container's lock, nothing is offered: the page says what is in progress.
  */
 export function availableActions(
-  container: Pick<Container, 'lifecycle' | 'currentAction' | 'ownerId'>,
+  container: Pick<Container, 'lifecycle' | 'currentAction' | 'ownerId'> & Partial<Pick<Container, 'failureKind'>>,
   ct: LiveStatus | undefined,
   viewer: Viewer,
 ): ContainerAction[] {
@@ -44,10 +48,13 @@ export function availableActions(
       if (ct?.movedTo) return ['follow'];
       return gone ? ['forget'] : [...((state && POWER_BY_STATE[state]) ?? []), 'destroy'];
     case 'failed':
-    case 'cancelled':
+    case 'cancelled': {
       if (template) return ['forget', 'destroy'];
-      if (state === 'not-created') return ['retry', 'forget'];
-      return gone ? ['forget'] : ['retry', 'destroy'];
+      // A failure Retry would only repeat (a package apt does not know): the way out is new settings.
+      const again = container.lifecycle === 'failed' && container.failureKind === 'settings' ? 'redeploy' : 'retry';
+      if (state === 'not-created') return [again, 'forget'];
+      return gone ? ['forget'] : [again, 'destroy'];
+    }
     case 'destroying':
     case 'destroyed':
       return [];

@@ -4,6 +4,12 @@
 import type { Role } from '../roles.ts';
 import type { LockingAction } from './lifecycle-actions.ts';
 
+/**
+ * What can mend a failed build: 'settings' — only deploying again with changed settings (Retry would ask for the same
+ * thing again); null — Retry may (the cause is outside the build's settings, or unknown).
+ */
+export type FailureKind = 'settings';
+
 export type Lifecycle = 'queued' | 'creating' | 'ready' | 'failed' | 'cancelled' | 'destroying' | 'destroyed';
 export const TERMINAL: readonly Lifecycle[] = ['ready', 'failed', 'cancelled', 'destroyed'];
 export const isTerminal = (lifecycle: string) => (TERMINAL as readonly string[]).includes(lifecycle);
@@ -29,6 +35,8 @@ export interface Container {
   currentStep: string | null;
   percent: number;
   error: string | null;
+  /** Set with `error` when a failure is one Retry cannot mend. */
+  failureKind: FailureKind | null;
   ip: string | null;
   lastSeq: number;
   lastLineNo: number;
@@ -66,6 +74,8 @@ export interface ContainerPatch {
   currentStep?: string | null;
   percent?: number;
   error?: string | null;
+  /** Goes with `error`: a patch that sets or clears the error sets this too (absent: null). */
+  failureKind?: FailureKind | null;
   ip?: string | null;
   vmid?: number | null;
   attempt?: number;

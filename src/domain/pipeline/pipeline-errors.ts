@@ -3,10 +3,20 @@
 // the same table Test connection uses (src/domain/nodes/node-problems.ts).
 import { ProxmoxError, TaskFailedError, TaskTimeoutError } from '../../proxmox/errors.ts';
 import { CommandTimeoutError } from '../../proxmox/ssh-errors.ts';
+import type { FailureKind } from '../containers/container.ts';
 import { problemFor, type ProblemContext } from '../nodes/node-problems.ts';
 
 /** A failure the pipeline itself detected, with its own wording. */
 export class StepError extends Error {}
+
+/**
+ * A failure only new settings can mend (a package apt does not know): Retry would ask for the same thing again, so the
+ * page offers “Change settings and deploy again…” instead.
+ */
+export class SettingsError extends StepError {}
+
+/** What can mend `err`, recorded with the failure (see FailureKind). */
+export const failureKindOf = (err: unknown): FailureKind | null => (err instanceof SettingsError ? 'settings' : null);
 
 /** The container's VMID belongs to another guest and the build may not move to another: nothing there is its own. */
 export class VmidTakenError extends StepError {}

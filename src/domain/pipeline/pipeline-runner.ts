@@ -21,7 +21,7 @@ import { PHASES, isPhaseKey, type PhaseKey } from '../progress/phases.ts';
 import type { Publish } from '../progress/progress-channel.ts';
 import { DEFAULT_TIMINGS, type PipelineContext, type PipelineTimings } from './pipeline-context.ts';
 import { ForeignGuestError, confirmOwnCt, confirmStillOwnCt } from './ct-mark.ts';
-import { VmidTakenError, WorkerShutdown, describeFailure, isInterruption } from './pipeline-errors.ts';
+import { VmidTakenError, WorkerShutdown, describeFailure, failureKindOf, isInterruption } from './pipeline-errors.ts';
 import { creatingStep } from './steps/creating-step.ts';
 import { deployingStep } from './steps/deploying-step.ts';
 import { finalizingStep } from './steps/finalizing-step.ts';
@@ -166,7 +166,7 @@ async function runAttempt(deps: PipelineDeps, containerId: string, signal: Abort
     const vmid = (await deps.repos.containers.findById(containerId))?.vmid;
     const othersGuest = err instanceof ForeignGuestError || err instanceof VmidTakenError;
     if (config.destroyOnFailure && api && vmid && !othersGuest) await destroyAfterFailure(api, node, vmid, container, recorder, log);
-    await recorder.fail(message);
+    await recorder.fail(message, failureKindOf(err));
     await recorder.close().catch(() => undefined);
     return 'failed';
   } finally {

@@ -5,7 +5,7 @@ import type { Logger } from '../../logger.ts';
 import { PHASES, snapshotFrom, type PhaseKey, type ProgressSnapshot } from './phases.ts';
 import { progressChannel, type ProgressMessage, type Publish } from './progress-channel.ts';
 import { isConnectionError } from '../../lib/db-errors.ts';
-import type { ContainerPatch } from '../containers/container.ts';
+import type { ContainerPatch, FailureKind } from '../containers/container.ts';
 import type { LogStream, NewEvent } from '../containers/container-event.ts';
 
 export interface RecorderOptions {
@@ -150,8 +150,9 @@ export class EventRecorder {
     await this.record({ kind: 'error', text: message }, { ...this.snapshot, lifecycle, status: message, error: message }, { lifecycle, error: message });
   }
 
-  async fail(message: string): Promise<void> {
-    await this.finishActive('failed', message, { kind: 'error', text: message });
+  /** `failureKind`: what can mend it ('settings': only new settings; null: Retry may). */
+  async fail(message: string, failureKind: FailureKind | null = null): Promise<void> {
+    await this.finishActive('failed', message, { kind: 'error', text: message }, failureKind);
   }
 
   async cancelled(message = 'Cancelled.'): Promise<void> {
@@ -188,14 +189,14 @@ export class EventRecorder {
     }
   }
 
-  private async finishActive(state: 'failed' | 'cancelled', message: string, event: NewEvent): Promise<void> {
+  private async finishActive(state: 'failed' | 'cancelled', message: string, event: NewEvent, failureKind: FailureKind | null = null): Promise<void> {
     const now = new Date().toISOString();
     const phases = this.snapshot.phases.map((p) => (p.state === 'active' ? { ...p, state, finishedAt: now } : p));
     const failedAt = this.snapshot.phases.find((p) => p.state === 'active')?.key;
     await this.record(
       { ...event, step: failedAt ?? null, percent: this.snapshot.percent },
       { ...this.snapshot, lifecycle: state, phases, status: message, error: message },
-      { lifecycle: state, error: message, finishedAt: new Date() },
+      { lifecycle: state, error: message, failureKind, finishedAt: new Date() },
     );
   }
 

@@ -6,7 +6,7 @@ import { ansiToText } from '../../progress/ansi-html.ts';
 import { HELPER_LIBRARY_TARGET } from '../../templates/helper-library.ts';
 import type { PackageManager } from '../../containers/container-config.ts';
 import { ctRun, fingerprint, hasMarker, setMarker } from '../ct-commands.ts';
-import { StepError } from '../pipeline-errors.ts';
+import { SettingsError, StepError } from '../pipeline-errors.ts';
 import { simulatedNote, type PipelineContext } from '../pipeline-context.ts';
 
 const SCRIPTS_DIR = '/opt/launchpad/scripts';
@@ -136,7 +136,7 @@ function installFailed(what: string, exitCode: number | null, tail: string[]): S
   const unknown = tail.map((line) => APT_UNKNOWN_PACKAGE.exec(line)?.[1]).filter((name) => name !== undefined);
   if (unknown.length) {
     const names = unknown.map((name) => `“${name}”`).join(', ');
-    return new StepError(
+    return new SettingsError(
       `apt has no package ${names} (a typo, or not in this Debian release's repositories). Retry would ask for it again: ` +
         `use “Change settings and deploy again…” to correct or remove it (or fix the template or package set that names it).${last}`,
     );
