@@ -1,6 +1,9 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
+import { createContainerFragments } from '../src/http/container-fragments.ts';
+import type { ProgressSnapshot } from '../src/domain/progress/phases.ts';
+import { createViews } from '../src/views.ts';
 import { insertContainer, insertNode, lineIdsIn, recorderFor } from './support/fixtures.ts';
 import { ensureUser } from './support/http-session.ts';
 import { createTestEnv, type TestEnv } from './support/test-deps.ts';
@@ -107,6 +110,33 @@ describe('GET /containers/:id', () => {
     await rec.fail('Script 10-install.sh exited with code 100.');
     const again = await agent.get(`/containers/${c.id}`).expect(200);
     expect(again.text).toContain(`action="/containers/${c.id}/retry"`);
+  });
+
+  it('shows a destroyed container’s stepper grey, saying it is destroyed, not green as if it were ready — and so does the stream', async () => {
+    const c = await insertContainer(env.deps, ownerId, nodeId, 'gone-01');
+    const rec = recorderFor(env.deps, c.id);
+    await rec.enterPhase('creating', 'Creating CT');
+    await rec.complete({ status: 'Ready', ip: '10.10.0.8' });
+    const readySeq = (await env.deps.repos.containers.findById(c.id))!.lastSeq;
+    const ready = await agent.get(`/containers/${c.id}`).expect(200);
+    expect(ready.text).toContain('<section id="stepper" class="card p-5" data-lifecycle="ready"');
+    expect(ready.text).not.toContain('stepper-destroyed');
+
+    await rec.destroying('Destroying CT 123…');
+    await rec.destroyed('Destroyed CT 123.');
+    const res = await agent.get(`/containers/${c.id}`).expect(200);
+    expect(res.text).toContain('<section id="stepper" class="card p-5" data-lifecycle="destroyed"');
+    expect(res.text).toContain('This container is destroyed; these were the phases of its last build.');
+    expect(res.text).toMatch(/<ol class="[^"]*stepper-destroyed">/);
+    expect(res.text).toContain('progress-destroyed');
+
+    // A viewer who had the ready page open gets the whole stepper, grey, from the stream's batch.
+    const events = await env.deps.repos.events.listAfter(c.id, readySeq, 100);
+    const readyProgress = (await env.deps.repos.events.listAfter(c.id, readySeq - 1, 1))[0]!.data!.progress as ProgressSnapshot;
+    const fragments = createContainerFragments(createViews({ cache: false, asset: (name) => `/static/${name}` }), { heartbeatMs: 15_000 });
+    const batch = fragments.streamBatch(events, readyProgress).html;
+    expect(batch).toContain('<section id="stepper" class="card p-5" data-lifecycle="destroyed" hx-swap-oob="true">');
+    expect(batch).toMatch(/<ol class="[^"]*stepper-destroyed">/);
   });
 
   it('keeps at most 5,000 lines in the page, links to earlier ones, and log.txt has them all', async () => {

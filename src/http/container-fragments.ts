@@ -137,7 +137,9 @@ export function createContainerFragments(views: Views, options: { heartbeatMs: n
       const progress = progressAfter(events, undefined);
       if (!progress || progress === shown) return message(html);
       if (!shown || shown.lifecycle !== progress.lifecycle) html += badge(progress.lifecycle, true);
-      if (!shown || shown.phases.length !== progress.phases.length) return message(html + stepper(progress, true));
+      // Turning destroyed changes how every row looks (stepper.eta): the whole stepper then.
+      const turnedDestroyed = shown !== undefined && shown.lifecycle !== 'destroyed' && progress.lifecycle === 'destroyed';
+      if (!shown || shown.phases.length !== progress.phases.length || turnedDestroyed) return message(html + stepper(progress, true));
       if (shown.status !== progress.status || shown.percent !== progress.percent || shown.lifecycle !== progress.lifecycle) {
         html += views.render('partials/progress/progress-summary', { progress, oob: true });
       }
