@@ -3,13 +3,17 @@
 // Content-Security-Policy violations in the console; after a refused Deploy the address bar names the page shown
 // (the Review step), with and without JavaScript, so a reload shows the same page; a refused form focuses its
 // summary of what went wrong, with and without JavaScript; every page has a favicon; the
-// first Tab on every page reaches a "Skip to content" link, out of sight until then, that leads into <main>.
+// first Tab on every page reaches a "Skip to content" link, out of sight until then, that leads into <main>; after a
+// power action (start, stop…) the focus is on its result on the page the action returns to.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { markedDescription } from '../../src/domain/pipeline/ct-mark.ts';
 import { ProxmoxClient } from '../../src/proxmox/api-client.ts';
+import { waitForTask } from '../../src/proxmox/task-waiter.ts';
 import { launchBrowser, pageWithSession } from '../support/browser.ts';
+import { recorderFor } from '../support/fixtures.ts';
 import { ensureUser, listen, signIn } from '../support/http-session.ts';
-import { startTestSimulator } from '../support/simulator-fixtures.ts';
+import { insertDeployment, startTestSimulator } from '../support/simulator-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/test-deps.ts';
 import { createTestApp } from '../support/test-app.ts';
 
@@ -219,4 +223,30 @@ describe('small things in a browser', () => {
     await anonymous.close();
     await context.close();
   });
+
+  for (const javaScriptEnabled of [true, false]) {
+    it(`after a power action the focus is on its result, not lost at the top of the page (JavaScript ${javaScriptEnabled ? 'on' : 'off'})`, async () => {
+      const vmid = javaScriptEnabled ? 4301 : 4302;
+      const hostname = `power-${vmid}`;
+      const admin = (await env.deps.repos.users.findByUsername('admin'))!;
+      const c = await insertDeployment(env.deps, { ownerId: admin.id, nodeId: sim.node.id, hostname, vmid });
+      await recorderFor(env.deps, c.id).complete({ status: 'Ready', vmid });
+      const client = new ProxmoxClient({ apiUrl: sim.sim.apiUrl, tokenId: sim.sim.tokenId, tokenSecret: sim.sim.tokenSecret, tlsFingerprint: sim.sim.tlsFingerprint });
+      try {
+        await waitForTask(client, await client.createLxc('sim', { vmid, ostemplate: DEBIAN, hostname, rootfs: { storage: 'local-lvm', sizeGiB: 1 } }));
+        await client.updateLxcConfig('sim', vmid, { description: markedDescription(c.id) });
+      } finally {
+        client.close();
+      }
+      const { context, page } = await signedInPage(javaScriptEnabled);
+      await page.goto(`${server.baseUrl}/containers/${c.id}`);
+      const start = page.locator('#container-actions').getByRole('button', { name: 'Start' });
+      await start.focus();
+      await page.keyboard.press('Enter');
+      await page.locator('#container-actions >> text=is in progress').waitFor(SLOW);
+      const focused = () => page.evaluate(() => ({ role: document.activeElement?.getAttribute('role'), text: document.activeElement?.textContent?.trim() }));
+      await expect.poll(focused, SLOW).toEqual({ role: 'status', text: 'Start requested: follow it in the log below.' });
+      await context.close();
+    });
+  }
 });

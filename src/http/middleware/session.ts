@@ -16,7 +16,7 @@ declare module 'express-session' {
      * ended, even when a request of it that was still running when the password changed stores it again.
      */
     passwordStamp?: string;
-    flash?: { kind: 'info' | 'success' | 'error'; text: string };
+    flash?: { kind: 'info' | 'success' | 'error'; text: string; focus?: boolean };
     /** A just-created API token until /account shows it, once; `sealed` with the session id as associated data. */
     newApiToken?: { name: string; sealed: string };
   }
@@ -133,9 +133,11 @@ export function destroySession(req: Request): Promise<void> {
 
 /**
  * A message for the next page this session renders. A request that asked for JSON gets no page, so it leaves none:
- * kept, it would turn up later on some unrelated page (a script acting with the session's cookie).
+ * kept, it would turn up later on some unrelated page (a script acting with the session's cookie). `focus`: the
+ * message is the answer to a button pressed on the page it returns to (a power action), so it takes the focus there:
+ * a keyboard or screen-reader user hears the result rather than starting again at the top of the page.
  */
-export function flash(req: Request, kind: 'info' | 'success' | 'error', text: string): void {
+export function flash(req: Request, kind: 'info' | 'success' | 'error', text: string, options: { focus?: boolean } = {}): void {
   if (wantsJson(req)) return;
-  req.session.flash = { kind, text };
+  req.session.flash = { kind, text, ...(options.focus ? { focus: true } : {}) };
 }

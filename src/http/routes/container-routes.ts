@@ -208,7 +208,7 @@ export function containerRoutes(
     if (!(err instanceof ConflictError && isHtmx(req))) return false;
     // The answer is a redirect, but the action was refused: that is what the audit entry says (see audited).
     res.locals.refusal = { status: err.status, message: err.message };
-    flash(req, 'error', err.message);
+    flash(req, 'error', err.message, { focus: true });
     backToContainer(req, res, req.params.id as string);
     return true;
   };
@@ -221,7 +221,7 @@ export function containerRoutes(
         if (conflictShownOnPage(req, res, err)) return;
         throw err;
       }
-      flash(req, 'info', `${ACTION_WORDS[action].label} requested: follow it in the log below.`);
+      flash(req, 'info', `${ACTION_WORDS[action].label} requested: follow it in the log below.`, { focus: true });
       backToContainer(req, res, req.params.id);
     }));
   }
