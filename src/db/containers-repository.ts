@@ -99,12 +99,15 @@ export class ContainersRepository {
 
   /**
    * Records that the container's CT now lives on node `toNodeId` (someone migrated it in Proxmox), while `action`
-   * holds the lock and the row is still on `fromNodeId`. 'vmid-taken' when another live container is recorded at
-   * that VMID on the new node (the partial unique index decides).
+   * holds the lock and the row is still on `fromNodeId`, and releases the lock in the same statement (whoever reads
+   * the row next sees it moved and free). 'vmid-taken' when another live container is recorded at that VMID on the
+   * new node (the partial unique index decides).
    */
   async moveToNode(id: string, action: LockingAction, fromNodeId: number, toNodeId: number): Promise<'moved' | 'vmid-taken' | 'changed'> {
     try {
-      const moved = await this.knex('containers').where({ id, node_id: fromNodeId, current_action: action }).update({ node_id: toNodeId });
+      const moved = await this.knex('containers')
+        .where({ id, node_id: fromNodeId, current_action: action })
+        .update({ node_id: toNodeId, current_action: null, current_action_at: null, current_action_by: null });
       return moved > 0 ? 'moved' : 'changed';
     } catch (err) {
       if ((err as { code?: string }).code === '23505') return 'vmid-taken';

@@ -224,6 +224,7 @@ export async function followMovedCt(deps: ContainerActionDeps & LiveStatusDeps, 
       throw new ConflictError(`Another live entry in Launchpad is recorded at VMID ${vmid} on ${to.name}; open it (it may be a stale entry to Forget), then follow this one.`, 'rule');
     }
     if (moved === 'changed') throw new ConflictError('This container changed while it was being followed: reload the page and try again.');
+    // The lock went with the move: open pages re-rendered by the log line below show the container free, on its new node.
     const text = `Followed CT ${vmid} to ${to.name}, where it was migrated outside Launchpad (from ${from.name}); Launchpad manages it there from now on.`;
     const recorder = await recorderFor(deps, claimed.id, claimed.lifecycle);
     recorder.log('system', `${text} Requested by ${viewer.username}.`);
