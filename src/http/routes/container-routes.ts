@@ -247,7 +247,7 @@ export function containerRoutes(
       throw err;
     }
     if (wantsJson(req)) return void res.json({ id: req.params.id, node, ...containerLinks(req.params.id) });
-    flash(req, 'success', `Followed: Launchpad manages this container on ${node} from now on.`);
+    flash(req, 'success', `Followed: Launchpad manages this container on ${node} from now on.`, { focus: true });
     backToContainer(req, res, req.params.id);
   }));
 
