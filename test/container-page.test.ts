@@ -103,6 +103,9 @@ describe('GET /containers/:id', () => {
     expect(res.text).not.toContain(`action="/containers/${c.id}/retry"`);
     expect(res.text).toMatch(new RegExp(`<a class="btn-primary" href="/containers/new\\?from=${c.id}">Change settings and deploy again…</a>`));
     expect(res.text).toContain(`href="/containers/${c.id}/destroy"`);
+    // Scripts read the same: the failure's kind beside its message.
+    const json = await agent.get(`/containers/${c.id}`).set('Accept', 'application/json').expect(200);
+    expect(json.body).toMatchObject({ lifecycle: 'failed', failure_kind: 'settings' });
 
     // A Retry's new attempt clears the kind with the error; a transient failure offers Retry again.
     await rec.queued('Queued for retry');
@@ -110,6 +113,7 @@ describe('GET /containers/:id', () => {
     await rec.fail('Script 10-install.sh exited with code 100.');
     const again = await agent.get(`/containers/${c.id}`).expect(200);
     expect(again.text).toContain(`action="/containers/${c.id}/retry"`);
+    expect((await agent.get(`/containers/${c.id}`).set('Accept', 'application/json').expect(200)).body.failure_kind).toBeNull();
   });
 
   it('shows a destroyed container’s stepper grey, saying it is destroyed, not green as if it were ready — and so does the stream', async () => {

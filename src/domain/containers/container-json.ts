@@ -18,6 +18,8 @@ export function containerJson(container: Container, nodeName: string, owner: str
     current_step: container.currentStep,
     percent: container.percent,
     error: container.error,
+    /** "settings" when only deploying again with changed settings can mend the failure (Retry would repeat it); else null. */
+    failure_kind: container.failureKind,
     ip: container.ip,
     current_action: container.currentAction,
     /** Who requested it (null when none runs). */
