@@ -1,6 +1,7 @@
-// The latency bench's native reader (test/bench/sse-recorder.c via native-readers.ts) is an instrument: it must give
-// the same events, in order, as the server sent them — plain and gzip'd — and times that make sense (the kernel's
-// receipt of a message's bytes never after this reader read them, both after the server wrote them).
+// The bench's native reader (test/bench/sse-recorder.c via native-readers.ts; the latency scenario's and the replay
+// storm's viewers) is an instrument: it must give the same events, in order, as the server sent them — plain and
+// gzip'd — with their line counts, times that make sense (the kernel's receipt of a message's bytes never after this
+// reader read them, both after the server wrote them), and know which streams the server ended.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
@@ -32,7 +33,14 @@ beforeAll(async () => {
       mine[seq] = nowMs();
       if (out) out.write(message, () => out.flush(zlib.constants.Z_SYNC_FLUSH));
       else res.write(message);
-      if (seq === 5) clearInterval(timer);
+      if (seq === 5) {
+        clearInterval(timer);
+        // /ended/…: the server ends the stream after its last message, as a finished build's replay does.
+        if (req.url!.startsWith('/ended')) {
+          if (!out) res.end();
+          else out.once('end', () => res.end()).end();
+        }
+      }
     }, 20);
     req.on('close', () => clearInterval(timer));
   });
@@ -64,7 +72,27 @@ describe('the native SSE reader', () => {
           expect(r.times[k]! - at[seq]!).toBeLessThan(1_000);
         });
         expect(r.produceToReceive.every((ms) => ms >= -1 && ms < 1_000)).toBe(true);
+        expect(r.eventLines).toEqual([1, 1, 1, 1, 1]);
       }
+      expect(await reader.call<number>('ended')).toBe(0);
+    } finally {
+      await reader.stop();
+    }
+  });
+
+  it('counts the streams the server has ended (the replay storm waits for all of them)', async (ctx) => {
+    const recorder = await buildRecorder();
+    if (!('binary' in recorder)) return ctx.skip(recorder.unavailable);
+    const reader = nativeReader('test-reader', recorder.binary);
+    try {
+      const urls = [`${base}/ended/a`, `${base}/ended/b`, `${base}/open`];
+      expect(await reader.call<number>('open', { urls, cookie: undefined, encodings: [null, 'gzip', null] })).toBe(3);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await reader.call<number>('ended')).toBe(2);
+      await reader.call('parse', { lastSeq: 5 });
+      const reports = await reader.call<ViewerReport[]>('report');
+      expect(reports.map((r) => r.failure)).toEqual(['the stream ended (closed by the server)', 'the stream ended (closed by the server)', undefined]);
+      expect(reports.map((r) => r.ids)).toEqual([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]);
     } finally {
       await reader.stop();
     }

@@ -14,6 +14,8 @@ export interface ViewerReport {
   times: number[];
   /** The native reader's (test/bench/native-readers.ts): when the kernel received each message's last bytes. */
   socketTimes?: number[];
+  /** The native reader's: how many log lines each message carried (the replay storm counts them). */
+  eventLines?: number[];
   produceToReceive: number[];
   /** The native reader's: each line's produce → the kernel's receipt of it in the viewer's socket. */
   produceToSocket?: number[];

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Inflate, Z_SYNC_FLUSH } from 'pako';
 import type { ViewerReport } from './bench-viewers.ts';
+import { countLines } from './sse-viewer.ts';
 
 /** What the latency scenario asks of a reader, whichever kind (a Node child answers these same calls). */
 export interface ViewerReader {
@@ -93,6 +94,10 @@ export function nativeReader(name: string, binary: string): ViewerReader {
     async unparsed() {
       return Number(await ask('reads')) - parsedReads;
     },
+    /** Connections the server (or a failure) has ended so far. */
+    async ended() {
+      return Number(await ask('ended'));
+    },
     async parse(args: { lastSeq: number }) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'sse-recorder-'));
       try {
@@ -132,7 +137,7 @@ const STAMP = / t=(\d+(?:\.\d+)?)/g;
  * split at LF, each `log`/`progress` event given the times of the read that completed it.
  */
 function parseViewer(dir: string, i: number): ViewerReport {
-  const report: ViewerReport = { failure: undefined, ids: [], times: [], socketTimes: [], produceToReceive: [], produceToSocket: [], lines: 0 };
+  const report: ViewerReport = { failure: undefined, ids: [], times: [], socketTimes: [], eventLines: [], produceToReceive: [], produceToSocket: [], lines: 0 };
   const bytes = readFileSync(path.join(dir, `${i}.bin`));
   const idx = new BigUint64Array(new Uint8Array(readFileSync(path.join(dir, `${i}.idx`))).buffer);
   const headEnd = bytes.indexOf('\r\n\r\n');
@@ -156,10 +161,12 @@ function parseViewer(dir: string, i: number): ViewerReport {
       start = lf + 1;
       if (line === '') {
         if ((event === 'log' || event === 'progress') && data.length) {
+          const html = data.join('\n');
           report.ids.push(Number(id));
           report.times.push(readAt);
           report.socketTimes!.push(socketAt);
-          for (const m of data.join('\n').matchAll(STAMP)) {
+          report.eventLines!.push(countLines(html));
+          for (const m of html.matchAll(STAMP)) {
             report.produceToReceive.push(readAt - Number(m[1]));
             report.produceToSocket!.push(socketAt - Number(m[1]));
             report.lines++;

@@ -6,7 +6,7 @@
 // 100,000 reads a second; on a 2-core machine shared with the server that made the readers the measurement.
 //
 // stdin, one line each: `<host> <port> <count>`, `<cookie or ->`, then <count> lines `<path> <accept-encoding or ->`.
-// Then commands, one per line: `reads` (prints the reads so far), `dump <dir>` (writes <dir>/<i>.bin, the bytes,
+// Then commands, one per line: `reads` (prints the reads so far), `ended` (the connections ended so far), `dump <dir>` (writes <dir>/<i>.bin, the bytes,
 // and <dir>/<i>.idx, per read three little-endian u64: end offset, kernel ns, read ns; prints `dumped`), `quit`.
 // Prints `open <connected>` once every request is sent. A connection that fails or ends is recorded as such
 // (<dir>/<i>.end holds its errno, 0 for an orderly end).
@@ -158,6 +158,11 @@ int main(void) {
         while ((end = strchr(commands, '\n'))) {
           *end = 0;
           if (!strcmp(commands, "reads")) printf("%llu\n", (unsigned long long)total_reads);
+          else if (!strcmp(commands, "ended")) {
+            int ended = 0;
+            for (int j = 0; j < count; j++) ended += v[j].ended;
+            printf("%d\n", ended);
+          }
           else if (!strncmp(commands, "dump ", 5)) {
             dump(v, count, commands + 5);
             printf("dumped\n");
