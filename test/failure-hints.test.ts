@@ -3,7 +3,7 @@
 // the command's last stderr line, pve-common Cmd.pm) with libzfs's EZFS_NOSPC description, "out of space".
 import { describe, expect, it } from 'vitest';
 import { TaskFailedError } from '../src/proxmox/errors.ts';
-import { describeFailure } from '../src/domain/pipeline/pipeline-errors.ts';
+import { describeFailure, failureKindOf } from '../src/domain/pipeline/pipeline-errors.ts';
 
 const upid = 'UPID:pve:0000A1B2:0001C3D4:6560F000:vzcreate:101:root@pam!launchpad:';
 
@@ -32,11 +32,15 @@ describe('a failed task whose exit status names only the command', () => {
     const said = describeFailure(new TaskFailedError(upid, tarFailed, lines));
     expect(said).toContain('The root disk filled up while the OS template was extracted');
     expect(said).toContain('Deploy again with a larger root disk');
+    // Retry would make the same disk again: the page offers new settings instead.
+    expect(failureKindOf(new TaskFailedError(upid, tarFailed, lines))).toBe('settings');
   });
 
   it('gets the same hint when the root disk is a file system of that size (No space left on device)', () => {
     const lines = ['tar: ./var/cache/apt/pkgcache.bin: Cannot write: No space left on device', 'tar: Exiting with failure status due to previous errors'];
     expect(describeFailure(new TaskFailedError(upid, tarFailed, lines))).toContain('The root disk filled up while the OS template was extracted');
+    // It may be the storage that is full (a raw disk on a directory storage): freeing space and Retry can mend that.
+    expect(failureKindOf(new TaskFailedError(upid, tarFailed, lines))).toBeNull();
   });
 
   it('gets the generic advice when its lines say nothing known', () => {

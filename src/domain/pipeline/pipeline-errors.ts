@@ -15,8 +15,16 @@ export class StepError extends Error {}
  */
 export class SettingsError extends StepError {}
 
-/** What can mend `err`, recorded with the failure (see FailureKind). */
-export const failureKindOf = (err: unknown): FailureKind | null => (err instanceof SettingsError ? 'settings' : null);
+/**
+ * What can mend `err`, recorded with the failure (see FailureKind). A create whose extraction hit the root disk's
+ * quota (a ZFS subvol's size) needs a larger disk: Retry would make the same disk again. (A full file system — "No
+ * space left on device" — may be the storage's, which freeing space and Retry can mend.)
+ */
+export const failureKindOf = (err: unknown): FailureKind | null =>
+  err instanceof SettingsError || (err instanceof TaskFailedError && err.lastLines.some((line) => DISK_QUOTA_HIT.test(line))) ? 'settings' : null;
+
+/** tar's line when the CT's root disk, a quota, filled up during the template's extraction. */
+const DISK_QUOTA_HIT = /Cannot write: Disk quota exceeded/i;
 
 /** The container's VMID belongs to another guest and the build may not move to another: nothing there is its own. */
 export class VmidTakenError extends StepError {}
