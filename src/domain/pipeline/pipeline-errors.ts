@@ -57,8 +57,9 @@ export class CtIsTemplateError extends StepError {
 const HINTS: Array<[RegExp, string]> = [
   // Extracting the template into a root disk too small for it — a quota (a ZFS subvol's refquota) or a file system
   // of that size (an LVM, thin or raw volume): tar's lines before the task's `… failed: exit code 2` say it.
+  [DISK_QUOTA_HIT, 'The root disk filled up while the OS template was extracted: the template needs more than the disk size chosen. Deploy again with a larger root disk (Change settings and deploy again).'],
   [
-    /Cannot write: (Disk quota exceeded|No space left on device)/i,
+    /Cannot write: No space left on device/i,
     'The root disk filled up while the OS template was extracted: the template needs more than the disk size chosen (or, for a raw disk on a directory storage, that storage is full). Deploy again with a larger root disk (Change settings and deploy again), or free space on the storage and Retry.',
   ],
   [/insufficient free space|free space in thin pool|not enough free space|No space left|: out of space/i, 'The storage is full: free space on it or pick another root-disk storage, then Retry.'],
