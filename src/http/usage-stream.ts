@@ -118,10 +118,12 @@ export async function streamUsage(req: IncomingMessage, res: ServerResponse, dep
   const unwatch = await deps.usage.watch({ id: container.id, nodeId: container.nodeId!, vmid: container.vmid! }, onSnapshot);
   life.hold(unwatch);
   if (life.stopped) return;
-  // What is known already, so the panel is current before the next poll; then `live` for the page's indicator.
+  // What is known already, so the panel is current before the next poll; then `live` for the page's indicator, once
+  // the stream has looked for a history entry the page missed (so a change after `live` reaches it only through the
+  // doorbell, as its viewers' shared round).
   const known = await deps.usage.snapshot(container.id);
   sse.sendShared(0, 'usage', usageMessage(deps.fragments, known, container));
-  sse.send(0, 'live', '0');
   // (A round of its own: what is read for it must be newer than the entry just found.)
   if (historySeen !== undefined && (await deps.newestHistoryId(container.id)) !== historySeen) refresh({ ...known });
+  if (!life.stopped) sse.send(0, 'live', '0');
 }
