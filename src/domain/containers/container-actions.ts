@@ -14,7 +14,6 @@ import { findContainerToActOn } from './container-page.ts';
 import { liveStatusOf, type LiveStatusDeps } from './container-list.ts';
 import { proxmoxClientFor } from '../nodes/node-access.ts';
 import { confirmOwnCt, mayBeOwnConfig } from '../pipeline/ct-mark.ts';
-import type { NodeRecord } from '../../db/nodes-repository.ts';
 import type { ContainerExtrasRepository } from '../../db/container-extras-repository.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { Container, Viewer, Lifecycle, LiveStatus } from './container.ts';
@@ -202,9 +201,13 @@ export async function followMovedCt(deps: ContainerActionDeps & LiveStatusDeps, 
     const from = await deps.repos.nodes.findById(claimed.nodeId);
     if (!from || claimed.vmid === null) throw new ConflictError('This container has no CT on a node Launchpad knows, so there is nothing to follow.', 'rule');
     const vmid = claimed.vmid;
-    const movedTo = await clusterNodeHolding(deps, from, vmid);
-    if (movedTo === undefined) throw new ConflictError(`The cluster lists no CT ${vmid}: there is nothing to follow. Reload the page to see what its node says now.`, 'rule');
-    if (movedTo === from.name) throw new ConflictError(`CT ${vmid} is on ${from.name}, where Launchpad already manages it: there is nothing to follow.`, 'rule');
+    // The cluster's list, as the page read it: `movedTo` only for this container's own CT on another node.
+    const live = await liveStatusOf(deps, claimed);
+    const movedTo = live.movedTo;
+    if (movedTo === undefined) {
+      const here = live.state === 'running' || live.state === 'stopped' || live.state === 'template';
+      throw new ConflictError(here ? `CT ${vmid} is on ${from.name}, where Launchpad already manages it: there is nothing to follow.` : `Nothing to follow: ${live.reason ?? 'the node did not say where the CT is'}`, 'rule');
+    }
     const to = await deps.repos.nodes.findByName(movedTo);
     if (!to) {
       throw new ConflictError(
@@ -233,16 +236,6 @@ export async function followMovedCt(deps: ContainerActionDeps & LiveStatusDeps, 
     return to.name;
   } finally {
     await deps.repos.containers.releaseAction(container.id, 'follow');
-  }
-}
-
-/** The node of the cluster that holds a CT at `vmid`, asked through `node`'s API (the cluster's guest list). */
-async function clusterNodeHolding(deps: LiveStatusDeps, node: NodeRecord, vmid: number): Promise<string | undefined> {
-  const api = proxmoxClientFor(node, deps.secrets);
-  try {
-    return (await api.listClusterVms()).find((g) => g.type === 'lxc' && g.vmid === vmid)?.node;
-  } finally {
-    api.close();
   }
 }
 
